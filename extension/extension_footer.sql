@@ -1,0 +1,21 @@
+-- Appended to the extension's install script only (adworker migrate records its version itself).
+-- Extension member tables are skipped by pg_dump unless registered, so every table people or the worker
+-- fill is registered; the version row says which installer ran.
+SET LOCAL search_path TO pg_catalog, pg_temp;
+
+DO $do$
+DECLARE
+    rel regclass;
+BEGIN
+    -- One call per statement: each call rewrites the same pg_extension row.
+    FOR rel IN SELECT c.oid::regclass
+                 FROM pg_catalog.pg_class c
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname IN ('ad', 'ad_internal') AND c.relkind IN ('r', 'p', 'S')
+                ORDER BY c.oid LOOP
+        PERFORM pg_catalog.pg_extension_config_dump(rel, '');
+    END LOOP;
+END
+$do$;
+
+INSERT INTO ad_internal.schema_migrations (version, installer) VALUES ('@EXTVERSION@', 'extension');

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what building and testing need, from Debian only, and only what is missing (idempotent).
+#   scripts/lib/deps.sh [test]     "test" adds the test-only packages.
+set -euo pipefail
+want=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libpq-dev make gcc)
+if [ "${1:-}" = test ]; then
+  want+=(postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl)
+fi
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "deps: missing Debian packages: ${missing[*]} (run as root, or install them)" >&2; exit 1
+  fi
+  echo "deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+command -v swift >/dev/null || { echo "deps: swift is not on PATH (Swift 6.1 or newer is needed)" >&2; exit 1; }

@@ -1,0 +1,185 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;
+
+CREATE TABLE ad.data_points (
+    id            uuid NOT NULL DEFAULT gen_random_uuid(),
+    source_id     uuid NOT NULL,
+    "timestamp"   timestamptz NOT NULL,
+    values        jsonb NOT NULL,
+    features      jsonb,
+    anomaly_score double precision CHECK (anomaly_score BETWEEN 0 AND 1),
+    PRIMARY KEY (source_id, "timestamp")
+) WITH (fillfactor = 80);
+COMMENT ON TABLE ad.data_points IS
+    'Observations: one row is one source at one time, with one or more metrics. Data engineers INSERT or COPY here; '
+    'rows with anomaly_score NULL are the scoring queue. A duplicate (source_id, timestamp) is a unique violation; '
+    'use ON CONFLICT (source_id, "timestamp") DO NOTHING to make re-sends idempotent.';
+COMMENT ON COLUMN ad.data_points.id IS 'Point id; anomalies refer to it together with the point''s timestamp.';
+COMMENT ON COLUMN ad.data_points.source_id IS
+    'The source (ad.data_sources.id). Enforced by trigger rather than a foreign key: checked once per statement, '
+    'with the same KEY SHARE lock a foreign key takes; deleting a source deletes its points.';
+COMMENT ON COLUMN ad.data_points."timestamp" IS 'Observation time. Required.';
+COMMENT ON COLUMN ad.data_points.values IS
+    'JSON object of metric name to finite number, for example {"cpu": 0.93, "mem": 512}.';
+COMMENT ON COLUMN ad.data_points.features IS 'Features the worker computed for this point (set when scored).';
+COMMENT ON COLUMN ad.data_points.anomaly_score IS 'Calibrated anomaly score in [0, 1]; NULL until scored.';
+
+-- The queue: unscored rows in time order, small because scored rows leave it.
+CREATE INDEX data_points_unscored_idx ON ad.data_points ("timestamp", source_id) WHERE anomaly_score IS NULL;
+COMMENT ON INDEX ad.data_points_unscored_idx IS 'Finds unscored points (the scoring queue) in time order.';
+
+-- A JSON number is always finite but may not fit a double precision; anything else is not a number.
+-- SQL-standard body: names are bound at creation, so no SET clause is needed (one would block inlining,
+-- and the trigger's WHEN clause evaluates this for every row).
+CREATE FUNCTION ad.values_ok(v jsonb) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN jsonb_typeof(v) = 'object' AND v <> '{}'::jsonb AND NOT v ? ''
+   AND NOT jsonb_path_exists(v,
+       '$.* ? (@.type() != "number" || @ > 1.7976931348623157e308 || @ < -1.7976931348623157e308
+              || (@ != 0 && @ < 2.2250738585072014e-308 && @ > -2.2250738585072014e-308))');
+COMMENT ON FUNCTION ad.values_ok(jsonb) IS
+    'True when v is a non-empty JSON object of metric name to a number that fits double precision.';
+
+CREATE FUNCTION ad.values_problem(v jsonb) RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    bad record;
+BEGIN
+    IF v IS NULL OR jsonb_typeof(v) <> 'object' THEN
+        RETURN format('values must be a JSON object of metric name to number, got %s', coalesce(jsonb_typeof(v), 'NULL'));
+    ELSIF v = '{}'::jsonb THEN
+        RETURN 'values has no metrics';
+    ELSIF v ? '' THEN
+        RETURN 'values has an empty metric name';
+    END IF;
+    SELECT kv.key, kv.value, jsonb_typeof(kv.value) AS kind INTO bad
+      FROM jsonb_each(v) kv
+     WHERE jsonb_typeof(kv.value) <> 'number'
+           OR abs(kv.value::numeric) > 1.7976931348623157e308
+           OR (kv.value::numeric <> 0 AND abs(kv.value::numeric) < 2.2250738585072014e-308)
+     ORDER BY kv.key LIMIT 1;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    ELSIF bad.kind = 'number' THEN
+        RETURN format('metric "%s" = %s is outside the range of double precision', bad.key, left(bad.value::text, 40));
+    ELSIF bad.kind = 'null' THEN
+        RETURN format('metric "%s" must be a finite number, got null', bad.key);
+    END IF;
+    RETURN format('metric "%s" must be a finite number, got %s %s', bad.key, bad.kind, left(bad.value::text, 40));
+END
+$fn$;
+COMMENT ON FUNCTION ad.values_problem(jsonb) IS
+    'What is wrong with a values object, in words, or NULL when nothing is.';
+
+-- Validation is split so the common case stays cheap (see README, design notes). Per row, a WHEN clause
+-- evaluated in C lets only bad rows reach PL/pgSQL; per statement, one set-based query checks the sources,
+-- locks them as a foreign key would, and sends one NOTIFY per source.
+CREATE FUNCTION ad_internal.reject_point() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    IF NEW."timestamp" IS NULL THEN
+        RAISE EXCEPTION 'ad.data_points: missing "timestamp" for source %', NEW.source_id
+            USING ERRCODE = 'not_null_violation', HINT = 'Every point needs its observation time, for example now().';
+    END IF;
+    RAISE EXCEPTION 'ad.data_points: % (source %, time %)', ad.values_problem(NEW.values), NEW.source_id, NEW."timestamp"
+        USING ERRCODE = 'invalid_parameter_value',
+              HINT = 'values is a JSON object of metric name to number, for example {"cpu": 0.93}; '
+                     'leave a metric out rather than sending NaN, Infinity, null or a string.';
+END
+$fn$;
+COMMENT ON FUNCTION ad_internal.reject_point() IS
+    'Raises the error for a point with no timestamp or bad values (runs only for such rows).';
+
+CREATE TRIGGER reject_point BEFORE INSERT ON ad.data_points
+    FOR EACH ROW WHEN (NEW."timestamp" IS NULL OR NOT ad.values_ok(NEW.values))
+    EXECUTE FUNCTION ad_internal.reject_point();
+COMMENT ON TRIGGER reject_point ON ad.data_points IS 'Rejects a point with no timestamp or with bad values.';
+
+CREATE FUNCTION ad_internal.points_inserted() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER  -- as the owner, like a foreign key's own checks and actions
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    bad record;
+BEGIN
+    -- Lock the sources first (as a foreign key does), so none can be deleted before this transaction ends.
+    PERFORM FROM ad.data_sources s WHERE s.id IN (SELECT DISTINCT n.source_id FROM new_rows n) FOR KEY SHARE OF s;
+    SELECT n.source_id, n."timestamp", s.status INTO bad
+      FROM new_rows n LEFT JOIN ad.data_sources s ON s.id = n.source_id
+     WHERE s.id IS NULL OR s.status = 'disabled'
+     LIMIT 1;
+    IF FOUND AND bad.status IS NULL THEN
+        RAISE EXCEPTION 'ad.data_points: unknown source % (point at %)', bad.source_id, bad."timestamp"
+            USING ERRCODE = 'foreign_key_violation',
+                  HINT = 'Register it first: INSERT INTO ad.data_sources (name) VALUES (...) RETURNING id.';
+    ELSIF FOUND THEN
+        RAISE EXCEPTION 'ad.data_points: source % is disabled (point at %)', bad.source_id, bad."timestamp"
+            USING ERRCODE = 'check_violation',
+                  HINT = 'Set ad.data_sources.status to active (or paused, to keep points unscored).';
+    END IF;
+    -- Identical payloads fold within a transaction: at most one notification per transaction and source.
+    PERFORM pg_notify('ad_points', d.source_id::text) FROM (SELECT DISTINCT n.source_id FROM new_rows n) d;
+    RETURN NULL;
+END
+$fn$;
+COMMENT ON FUNCTION ad_internal.points_inserted() IS
+    'AFTER INSERT statement trigger on ad.data_points: checks and locks the sources, then NOTIFYs ad_points '
+    'once per source.';
+
+CREATE TRIGGER points_inserted AFTER INSERT ON ad.data_points
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ad_internal.points_inserted();
+COMMENT ON TRIGGER points_inserted ON ad.data_points
+    IS 'Checks sources and wakes the worker, once per statement.';
+
+CREATE FUNCTION ad_internal.fixed_point_key() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    RAISE EXCEPTION 'ad.data_points: source_id and "timestamp" cannot change (source %, time %)',
+            OLD.source_id, OLD."timestamp"
+        USING ERRCODE = 'feature_not_supported', HINT = 'Delete the point and insert it again.';
+END
+$fn$;
+COMMENT ON FUNCTION ad_internal.fixed_point_key() IS 'Refuses to move a point to another source or time.';
+
+CREATE TRIGGER fixed_point_key BEFORE UPDATE OF source_id, "timestamp" ON ad.data_points
+    FOR EACH ROW WHEN (NEW.source_id IS DISTINCT FROM OLD.source_id OR NEW."timestamp" IS DISTINCT FROM OLD."timestamp")
+    EXECUTE FUNCTION ad_internal.fixed_point_key();
+COMMENT ON TRIGGER fixed_point_key ON ad.data_points IS 'A point''s key is its identity: it never changes.';
+
+-- Updating values re-queues the point: the old score no longer describes it.
+CREATE FUNCTION ad_internal.requeue_point() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    IF NOT ad.values_ok(NEW.values) THEN
+        RAISE EXCEPTION 'ad.data_points: % (source %, time %)',
+                ad.values_problem(NEW.values), NEW.source_id, NEW."timestamp"
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    NEW.features := NULL;
+    NEW.anomaly_score := NULL;
+    PERFORM pg_notify('ad_points', NEW.source_id::text);
+    RETURN NEW;
+END
+$fn$;
+COMMENT ON FUNCTION ad_internal.requeue_point() IS
+    'BEFORE UPDATE trigger on ad.data_points: changed values clear the score so the point is scored again.';
+
+CREATE TRIGGER requeue_point BEFORE UPDATE OF values ON ad.data_points
+    FOR EACH ROW WHEN (NEW.values IS DISTINCT FROM OLD.values) EXECUTE FUNCTION ad_internal.requeue_point();
+COMMENT ON TRIGGER requeue_point ON ad.data_points IS
+    'Re-queues a point for scoring when its values change (for example INSERT ... ON CONFLICT DO UPDATE).';
+
+-- One day per chunk: at a thousand series a point every ten seconds that is a few GB, well under memory.
+SELECT ad_internal.make_hypertable('ad.data_points', 'timestamp', interval '1 day');
+
+CREATE TRIGGER source_deleted BEFORE DELETE ON ad.data_sources
+    FOR EACH ROW EXECUTE FUNCTION ad_internal.source_deleted();
+COMMENT ON TRIGGER source_deleted ON ad.data_sources IS 'Cascades a source''s deletion to its points.';

@@ -1,0 +1,49 @@
+SET LOCAL search_path TO pg_catalog, pg_temp;
+
+CREATE TABLE ad.anomalies (
+    id                uuid NOT NULL DEFAULT gen_random_uuid(),
+    data_point_id     uuid NOT NULL,
+    point_timestamp   timestamptz NOT NULL,
+    source_id         uuid NOT NULL REFERENCES ad.data_sources (id) ON DELETE CASCADE,
+    metric            text NOT NULL,
+    model_id          uuid REFERENCES ad.ml_models (id) ON DELETE SET NULL,
+    detector          text NOT NULL,
+    severity          text NOT NULL CHECK (severity IN ('low', 'medium', 'high', 'critical')),
+    score             double precision NOT NULL CHECK (score BETWEEN 0 AND 1),
+    explanation       jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(explanation) = 'object'),
+    status            text NOT NULL DEFAULT 'detected'
+                      CHECK (status IN ('detected', 'acknowledged', 'resolved', 'false_positive')),
+    notes             text,
+    detected_at       timestamptz NOT NULL DEFAULT now(),
+    status_changed_at timestamptz,
+    status_changed_by uuid,
+    PRIMARY KEY (id, point_timestamp),
+    UNIQUE (data_point_id, point_timestamp, detector)
+);
+COMMENT ON TABLE ad.anomalies IS
+    'Points the worker scored over their threshold. Refers to its point by (data_point_id, point_timestamp); '
+    'no foreign key, because data_points may be a hypertable. Keyed on the point''s time, so it can be one too.';
+COMMENT ON COLUMN ad.anomalies.id IS 'Anomaly id (unique together with point_timestamp).';
+COMMENT ON COLUMN ad.anomalies.data_point_id IS 'The anomalous point (ad.data_points.id).';
+COMMENT ON COLUMN ad.anomalies.point_timestamp IS 'The anomalous point''s timestamp.';
+COMMENT ON COLUMN ad.anomalies.source_id IS 'The point''s source.';
+COMMENT ON COLUMN ad.anomalies.metric IS 'The metric that contributed most (the point may be multivariate).';
+COMMENT ON COLUMN ad.anomalies.model_id IS 'The trained model that scored it, or NULL for a built-in detector.';
+COMMENT ON COLUMN ad.anomalies.detector IS 'The detector (or ensemble) that produced the score.';
+COMMENT ON COLUMN ad.anomalies.severity IS 'low, medium, high or critical, from the source''s thresholds.';
+COMMENT ON COLUMN ad.anomalies.score IS 'Calibrated score in [0, 1]; one threshold means the same on every series.';
+COMMENT ON COLUMN ad.anomalies.explanation IS
+    'Why it fired, for people: metric, actual, expected, expected range, top contributing features, detector.';
+COMMENT ON COLUMN ad.anomalies.status IS 'detected, acknowledged, resolved or false_positive (set by operators).';
+COMMENT ON COLUMN ad.anomalies.notes IS 'Operator notes.';
+COMMENT ON COLUMN ad.anomalies.detected_at IS 'When the worker detected it.';
+COMMENT ON COLUMN ad.anomalies.status_changed_at IS 'When status last changed.';
+COMMENT ON COLUMN ad.anomalies.status_changed_by IS 'The ad.users row that last changed status.';
+
+CREATE INDEX anomalies_source_time_idx ON ad.anomalies (source_id, point_timestamp DESC);
+COMMENT ON INDEX ad.anomalies_source_time_idx IS 'Recent anomalies of a source.';
+CREATE INDEX anomalies_detected_idx ON ad.anomalies (detected_at DESC);
+COMMENT ON INDEX ad.anomalies_detected_idx IS 'Latest detections first.';
+
+-- Hypertable on the point's time (so the unique key can include it); anomalies are sparse, so chunks are long.
+SELECT ad_internal.make_hypertable('ad.anomalies', 'point_timestamp', interval '30 days');

@@ -1,0 +1,98 @@
+-- Least-privilege group roles. Roles are cluster-wide, so installing the schema never creates them:
+-- a DBA calls SELECT ad.create_roles() once, then grants them to logins
+-- (CREATE ROLE alice LOGIN IN ROLE ad_operator). Both functions are idempotent.
+SET LOCAL search_path TO pg_catalog, pg_temp;
+
+CREATE OR REPLACE FUNCTION ad_internal.grant_role_privileges() RETURNS void
+LANGUAGE plpgsql
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    -- Each block runs only when its role exists, so this is safe to call from install and upgrade scripts.
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_reader') THEN
+        GRANT USAGE ON SCHEMA ad TO ad_reader;
+        GRANT SELECT ON ad.source_overview, ad.point_values, ad.anomaly_details, ad.alert_overview,
+                        ad.anomaly_summary_hourly TO ad_reader;
+    END IF;
+
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_ingest') THEN
+        GRANT USAGE ON SCHEMA ad TO ad_ingest;
+        GRANT SELECT (id, name, type, status) ON ad.data_sources TO ad_ingest;
+        GRANT INSERT (source_id, "timestamp", values) ON ad.data_points TO ad_ingest;
+        -- For INSERT ... ON CONFLICT (source_id, "timestamp") DO NOTHING / DO UPDATE SET values = EXCLUDED.values.
+        GRANT SELECT (id, source_id, "timestamp"), UPDATE (values) ON ad.data_points TO ad_ingest;
+    END IF;
+
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_operator') THEN
+        GRANT USAGE ON SCHEMA ad TO ad_operator;
+        GRANT SELECT ON ad.data_sources, ad.data_points, ad.anomalies, ad.ml_models, ad.users, ad.channels,
+                        ad.alert_rules, ad.alert_rule_channels, ad.alerts, ad.alert_deliveries, ad.delivery_attempts,
+                        ad.feedback, ad.audit_log, ad.settings TO ad_operator;
+        GRANT INSERT, UPDATE (name, type, config, status, description, updated_at) ON ad.data_sources TO ad_operator;
+        GRANT UPDATE (status, notes) ON ad.anomalies, ad.alerts TO ad_operator;
+        GRANT INSERT, UPDATE, DELETE ON ad.alert_rules, ad.alert_rule_channels, ad.channels TO ad_operator;
+        GRANT EXECUTE ON FUNCTION ad.set_channel_secret(text, text) TO ad_operator;
+        IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_reader') THEN
+            GRANT ad_reader TO ad_operator;
+        END IF;
+    END IF;
+
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_scientist') THEN
+        GRANT USAGE ON SCHEMA ad TO ad_scientist;
+        GRANT SELECT ON ad.data_sources, ad.data_points, ad.anomalies, ad.ml_models, ad.feedback TO ad_scientist;
+        IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_reader') THEN
+            GRANT ad_reader TO ad_scientist;
+        END IF;
+    END IF;
+
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_worker') THEN
+        GRANT USAGE ON SCHEMA ad, ad_internal TO ad_worker;
+        GRANT SELECT ON ad_internal.schema_migrations, ad_internal.storage, ad_internal.channel_secrets TO ad_worker;
+        GRANT SELECT ON ad.data_sources, ad.users, ad.channels, ad.alert_rules, ad.alert_rule_channels, ad.settings
+              TO ad_worker;
+        GRANT SELECT, UPDATE (features, anomaly_score) ON ad.data_points TO ad_worker;
+        GRANT SELECT, INSERT, UPDATE ON ad.anomalies, ad.alerts, ad.alert_deliveries, ad.ml_models TO ad_worker;
+        GRANT SELECT, UPDATE (processed_at, result) ON ad.feedback TO ad_worker;
+        GRANT SELECT, INSERT ON ad.delivery_attempts, ad.audit_log TO ad_worker;
+        GRANT EXECUTE ON FUNCTION ad.apply_retention() TO ad_worker;
+    END IF;
+END
+$fn$;
+COMMENT ON FUNCTION ad_internal.grant_role_privileges() IS
+    'Grants each existing ad_* role exactly the privileges of its job. Idempotent; install and upgrades call it.';
+REVOKE ALL ON FUNCTION ad_internal.grant_role_privileges() FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION ad.create_roles() RETURNS SETOF text
+LANGUAGE plpgsql
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT * FROM (VALUES
+            ('ad_ingest',    'Data engineers and loaders: insert data points, read source ids.'),
+            ('ad_reader',    'BI tools: read the ad views, nothing else.'),
+            ('ad_operator',  'Operators: read everything, acknowledge and resolve, manage rules and channels.'),
+            ('ad_scientist', 'Data scientists: read data, anomalies, models and feedback.'),
+            ('ad_worker',    'The adworker process: score points, write anomalies and alerts, read channel secrets.')
+        ) AS v(name, what) LOOP
+        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r.name) THEN
+            EXECUTE format('CREATE ROLE %I NOLOGIN', r.name);
+            EXECUTE format('COMMENT ON ROLE %I IS %L', r.name, 'anomaly_detection: ' || r.what);
+            RETURN NEXT format('created role %s', r.name);
+        ELSE
+            RETURN NEXT format('role %s exists', r.name);
+        END IF;
+    END LOOP;
+    PERFORM ad_internal.grant_role_privileges();
+    RETURN NEXT 'granted privileges';
+END
+$fn$;
+COMMENT ON FUNCTION ad.create_roles() IS
+    'Creates the group roles ad_ingest, ad_reader, ad_operator, ad_scientist and ad_worker if missing and grants '
+    'their privileges in this database. Needs CREATEROLE. Idempotent. Grant them to logins: '
+    'CREATE ROLE alice LOGIN IN ROLE ad_operator.';
+REVOKE ALL ON FUNCTION ad.create_roles() FROM PUBLIC;
+
+-- Roles may already exist (created for another database in this cluster): give them their privileges here too.
+SELECT ad_internal.grant_role_privileges();
