@@ -1,0 +1,139 @@
+/// What `adworker doctor` reads from a database: plain facts, gathered by ADPostgres.
+public struct DoctorFacts: Sendable, Equatable {
+    public struct TimescaleDB: Sendable, Equatable {
+        /// Installed in this database (pg_extension), if so.
+        public var installedVersion: String?
+        /// Installable on this server (pg_available_extensions), if so.
+        public var availableVersion: String?
+        /// Listed in shared_preload_libraries.
+        public var preloaded: Bool
+        /// timescaledb.license, when the library is loaded.
+        public var license: String?
+        public init(installedVersion: String? = nil, availableVersion: String? = nil, preloaded: Bool = false,
+                    license: String? = nil) {
+            self.installedVersion = installedVersion
+            self.availableVersion = availableVersion
+            self.preloaded = preloaded
+            self.license = license
+        }
+    }
+
+    public var serverVersion: String
+    public var serverVersionNumber: Int
+    public var schema: InstalledSchema
+    /// anomaly_detection's version in pg_available_extensions (extension files on the server), if any.
+    public var availableExtensionVersion: String?
+    public var bundled: SchemaVersion
+    public var timescale: TimescaleDB
+    /// ad_internal.storage: how storage was set up at install time.
+    public var storage: [String: String]
+    /// Each ad_* group role and whether it exists.
+    public var roles: [String: Bool]
+    public var currentUser: String
+
+    public init(serverVersion: String, serverVersionNumber: Int, schema: InstalledSchema,
+                availableExtensionVersion: String?, bundled: SchemaVersion, timescale: TimescaleDB,
+                storage: [String: String], roles: [String: Bool], currentUser: String) {
+        self.serverVersion = serverVersion
+        self.serverVersionNumber = serverVersionNumber
+        self.schema = schema
+        self.availableExtensionVersion = availableExtensionVersion
+        self.bundled = bundled
+        self.timescale = timescale
+        self.storage = storage
+        self.roles = roles
+        self.currentUser = currentUser
+    }
+}
+
+/// One line of the doctor's report.
+public struct Finding: Sendable, Equatable {
+    public enum Level: String, Sendable, Comparable {
+        case ok, info, warn, fail
+        private var rank: Int { [.ok: 0, .info: 1, .warn: 2, .fail: 3][self]! }
+        public static func < (a: Level, b: Level) -> Bool { a.rank < b.rank }
+    }
+    public var level: Level
+    public var topic: String
+    public var detail: String
+    /// What to do about it, when something is to be done.
+    public var action: String?
+    public init(_ level: Level, _ topic: String, _ detail: String, action: String? = nil) {
+        self.level = level; self.topic = topic; self.detail = detail; self.action = action
+    }
+}
+
+/// The group roles `ad.create_roles()` creates.
+public let groupRoles = ["ad_ingest", "ad_reader", "ad_operator", "ad_scientist", "ad_worker"]
+
+/// Turns facts into findings, each failure or warning with what to do.
+public func diagnose(_ f: DoctorFacts) -> [Finding] {
+    var out: [Finding] = []
+    if f.serverVersionNumber >= 150000 {
+        out.append(Finding(.ok, "server", "PostgreSQL \(f.serverVersion)"))
+    } else {
+        out.append(Finding(.fail, "server", "PostgreSQL \(f.serverVersion) is older than 15",
+                           action: "use PostgreSQL 15 or newer"))
+    }
+
+    let plan = MigrationPlan.decide(installed: f.schema, bundled: f.bundled, steps: [])
+    if let ext = f.schema.extensionVersion {
+        if SchemaVersion(ext) == f.bundled {
+            out.append(Finding(.ok, "schema", "extension anomaly_detection \(ext)"))
+        } else {
+            out.append(Finding(.warn, "schema", "extension anomaly_detection \(ext); this adworker expects \(f.bundled)",
+                               action: "make -C extension install, then ALTER EXTENSION anomaly_detection UPDATE"))
+        }
+    } else {
+        switch plan {
+        case .upToDate(let v):
+            out.append(Finding(.ok, "schema", "installed by adworker migrate, version \(v)"))
+        case .install:
+            let how = f.availableExtensionVersion != nil
+                ? "CREATE EXTENSION anomaly_detection (files are installed), or adworker migrate"
+                : "adworker migrate (or make -C extension install, then CREATE EXTENSION anomaly_detection)"
+            out.append(Finding(.fail, "schema", "the ad schema is not installed in this database", action: how))
+        case .upgrade:
+            out.append(Finding(.warn, "schema", "installed by adworker migrate at an older version; this adworker has \(f.bundled)",
+                               action: "adworker migrate"))
+        case .refuse(let why):
+            out.append(Finding(.fail, "schema", why.description))
+        }
+    }
+
+    let ts = f.timescale
+    if let v = ts.installedVersion {
+        let licensed = ts.license == "timescale"
+        out.append(Finding(licensed ? .ok : .warn, "timescaledb",
+                           "TimescaleDB \(v), license \(ts.license ?? "unknown")",
+                           action: licensed ? nil : "set timescaledb.license = 'timescale' for compression, continuous aggregates and policies"))
+        if f.schema.extensionVersion != nil || f.schema.recordedVersions?.isEmpty == false {
+            if f.storage["hypertable:ad.data_points"] == nil {
+                out.append(Finding(.warn, "storage",
+                                   "ad.data_points is a plain table: TimescaleDB was added after the schema was installed",
+                                   action: "reinstall the schema into a database where TimescaleDB is installed first"))
+            } else {
+                var parts = ["ad.data_points is a hypertable (chunks of \(f.storage["hypertable:ad.data_points"]!))"]
+                if let c = f.storage["compression"] { parts.append("compression after \(c)") }
+                if let cagg = f.storage["continuous_aggregate"] { parts.append("continuous aggregate \(cagg)") }
+                out.append(Finding(.ok, "storage", parts.joined(separator: ", ")))
+            }
+        }
+    } else if let avail = ts.availableVersion {
+        let how = ts.preloaded ? "CREATE EXTENSION timescaledb before installing the schema"
+            : "add timescaledb to shared_preload_libraries, restart, then CREATE EXTENSION timescaledb before installing the schema"
+        out.append(Finding(.info, "timescaledb", "available (\(avail)) but not installed in this database; plain tables are used",
+                           action: how))
+    } else {
+        out.append(Finding(.info, "timescaledb", "not available on this server; plain tables and views are used"))
+    }
+
+    let missing = groupRoles.filter { f.roles[$0] != true }
+    if missing.isEmpty {
+        out.append(Finding(.ok, "roles", groupRoles.joined(separator: ", ")))
+    } else {
+        out.append(Finding(.warn, "roles", "missing: \(missing.joined(separator: ", "))",
+                           action: "as a role with CREATEROLE: SELECT ad.create_roles();"))
+    }
+    return out
+}
