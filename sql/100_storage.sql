@@ -51,6 +51,8 @@ BEGIN
 END
 $do$;
 
+COMMENT ON VIEW ad.anomaly_summary_hourly IS
+    'Anomalies per hour, source and severity. With TimescaleDB a real-time continuous aggregate; otherwise a view.';
 COMMENT ON COLUMN ad.anomaly_summary_hourly.bucket IS 'Start of the hour (UTC buckets).';
 COMMENT ON COLUMN ad.anomaly_summary_hourly.source_id IS 'The source.';
 COMMENT ON COLUMN ad.anomaly_summary_hourly.severity IS 'Severity.';

@@ -28,7 +28,8 @@ public enum SQLScript {
             if hasCode {
                 var text = String(String.UnicodeScalarView(s[start..<end]))
                 while let last = text.unicodeScalars.last, last.properties.isWhitespace { text.unicodeScalars.removeLast() }
-                out.append(text.trimmingLeadingBlankLines())
+                while let first = text.unicodeScalars.first, first.properties.isWhitespace { text.unicodeScalars.removeFirst() }
+                out.append(text)
             }
             hasCode = false
         }
@@ -120,13 +121,5 @@ public enum SQLScript {
             j += 1
         }
         return nil
-    }
-}
-
-extension String {
-    fileprivate func trimmingLeadingBlankLines() -> String {
-        var lines = self.split(separator: "\n", omittingEmptySubsequences: false)
-        while let first = lines.first, first.allSatisfy({ $0.isWhitespace }) { lines.removeFirst() }
-        return lines.joined(separator: "\n")
     }
 }

@@ -1,0 +1,93 @@
+import ADCore
+import ADPostgres
+import Foundation
+import Logging
+import PostgresNIO
+import Testing
+
+/// The server `scripts/test` started: DATABASE_URL names a database the tests may use to create others.
+enum TestServer {
+    static let url: DatabaseURL? = {
+        guard let text = ProcessInfo.processInfo.environment["DATABASE_URL"], !text.isEmpty else { return nil }
+        return try? DatabaseURL(text)
+    }()
+
+    /// Integration tests need DATABASE_URL; scripts/test always sets it.
+    static let available = url != nil
+
+    /// Whether the TimescaleDB cases run (scripts/test sets this when the extension is installable).
+    static let timescale = ProcessInfo.processInfo.environment["AD_TEST_TIMESCALEDB"] == "1"
+
+    static let logger: Logger = {
+        var l = Logger(label: "tests")
+        l.logLevel = .warning
+        return l
+    }()
+}
+
+/// Creates a fresh database, runs `body` with its URL, and drops it afterwards.
+func withScratchDatabase<T: Sendable>(
+    _ prepare: String? = nil, _ body: (DatabaseURL) async throws -> T
+) async throws -> T {
+    let admin = try #require(TestServer.url)
+    let name = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
+    try await Database.withConnection(admin, logger: TestServer.logger) { conn in
+        try await conn.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: TestServer.logger)
+    }
+    let url = admin.with(database: String(name))
+    do {
+        if let prepare {
+            try await sql(url, prepare)
+        }
+        let result = try await body(url)
+        try await dropDatabase(String(name), admin: admin)
+        return result
+    } catch {
+        try? await dropDatabase(String(name), admin: admin)
+        throw error
+    }
+}
+
+private func dropDatabase(_ name: String, admin: DatabaseURL) async throws {
+    try await Database.withConnection(admin, logger: TestServer.logger) { conn in
+        try await conn.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: TestServer.logger)
+    }
+}
+
+/// The server's own words for a failed test statement (postgres-nio hides them in `description`).
+struct SQLFailure: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// Runs one test-owned statement (never user input) on `url`.
+func sql(_ url: DatabaseURL, _ statement: String) async throws {
+    try await Database.withConnection(url, logger: TestServer.logger) { conn in
+        do {
+            try await conn.query(PostgresQuery(unsafeSQL: statement), logger: TestServer.logger)
+        } catch {
+            throw SQLFailure(description: describe(error))
+        }
+    }
+}
+
+/// The first column of every row of a test-owned query, as text.
+func strings(_ url: DatabaseURL, _ query: String) async throws -> [String] {
+    try await Database.withConnection(url, logger: TestServer.logger) { conn in
+        var out: [String] = []
+        do {
+            for try await s in try await conn.query(PostgresQuery(unsafeSQL: query), logger: TestServer.logger)
+                .decode(String.self) {
+                out.append(s)
+            }
+        } catch {
+            throw SQLFailure(description: describe(error))
+        }
+        return out
+    }
+}
+
+/// Installs the schema with adworker's migrator.
+@discardableResult
+func migrate(_ url: DatabaseURL) async throws -> Migrator.Outcome {
+    try await Database.withConnection(url, logger: TestServer.logger) { try await Migrator(logger: TestServer.logger).migrate($0) }
+}
