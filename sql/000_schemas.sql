@@ -80,7 +80,8 @@ BEGIN
     IF ts IS NULL THEN
         RETURN false;
     END IF;
-    EXECUTE format('SELECT %I.create_hypertable(%L::regclass, %I.by_range(%L, %L::interval))',
+    -- No default indexes: the tables carry their own, the same with and without TimescaleDB.
+    EXECUTE format('SELECT %I.create_hypertable(%L::regclass, %I.by_range(%L, %L::interval), create_default_indexes => false)',
                    ts, tbl, ts, time_column, chunk);
     INSERT INTO ad_internal.storage (key, value) VALUES ('hypertable:' || tbl::text, chunk::text);
     RETURN true;

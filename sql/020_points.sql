@@ -27,6 +27,10 @@ COMMENT ON COLUMN ad.data_points.anomaly_score IS 'Calibrated anomaly score in [
 CREATE INDEX data_points_unscored_idx ON ad.data_points ("timestamp", source_id) WHERE anomaly_score IS NULL;
 COMMENT ON INDEX ad.data_points_unscored_idx IS 'Finds unscored points (the scoring queue) in time order.';
 
+-- Time-range reads across sources (BI, retention): BRIN costs next to nothing on insert for time-ordered data.
+CREATE INDEX data_points_time_brin ON ad.data_points USING brin ("timestamp");
+COMMENT ON INDEX ad.data_points_time_brin IS 'Time-range scans across all sources.';
+
 -- A JSON number is always finite but may not fit a double precision; anything else is not a number.
 -- SQL-standard body: names are bound at creation, so no SET clause is needed (one would block inlining,
 -- and the trigger's WHEN clause evaluates this for every row).
@@ -62,7 +66,8 @@ BEGIN
     IF NOT FOUND THEN
         RETURN NULL;
     ELSIF bad.kind = 'number' THEN
-        RETURN format('metric "%s" = %s is outside the range of double precision', bad.key, left(bad.value::text, 40));
+        RETURN format('metric "%s" = %s is outside the range of double precision',
+                      bad.key, trim(to_char(bad.value::numeric, '9.999999EEEE')));
     ELSIF bad.kind = 'null' THEN
         RETURN format('metric "%s" must be a finite number, got null', bad.key);
     END IF;
@@ -83,6 +88,10 @@ BEGIN
     IF NEW."timestamp" IS NULL THEN
         RAISE EXCEPTION 'ad.data_points: missing "timestamp" for source %', NEW.source_id
             USING ERRCODE = 'not_null_violation', HINT = 'Every point needs its observation time, for example now().';
+    ELSIF NEW.features IS NOT NULL OR NEW.anomaly_score IS NOT NULL THEN
+        RAISE EXCEPTION 'ad.data_points: points arrive unscored; features and anomaly_score are the worker''s (source %, time %)',
+                NEW.source_id, NEW."timestamp"
+            USING ERRCODE = 'insufficient_privilege', HINT = 'Insert source_id, "timestamp" and values only.';
     END IF;
     RAISE EXCEPTION 'ad.data_points: % (source %, time %)', ad.values_problem(NEW.values), NEW.source_id, NEW."timestamp"
         USING ERRCODE = 'invalid_parameter_value',
@@ -91,12 +100,14 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION ad_internal.reject_point() IS
-    'Raises the error for a point with no timestamp or bad values (runs only for such rows).';
+    'Raises the error for a point with no timestamp, bad values, or a score of its own (runs only for such rows).';
 
 CREATE TRIGGER reject_point BEFORE INSERT ON ad.data_points
-    FOR EACH ROW WHEN (NEW."timestamp" IS NULL OR NOT ad.values_ok(NEW.values))
+    FOR EACH ROW WHEN (NEW."timestamp" IS NULL OR NOT ad.values_ok(NEW.values)
+                       OR NEW.features IS NOT NULL OR NEW.anomaly_score IS NOT NULL)
     EXECUTE FUNCTION ad_internal.reject_point();
-COMMENT ON TRIGGER reject_point ON ad.data_points IS 'Rejects a point with no timestamp or with bad values.';
+COMMENT ON TRIGGER reject_point ON ad.data_points IS
+    'Rejects a point with no timestamp, with bad values, or arriving with features or a score.';
 
 CREATE FUNCTION ad_internal.points_inserted() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER  -- as the owner, like a foreign key's own checks and actions
@@ -183,3 +194,27 @@ SELECT ad_internal.make_hypertable('ad.data_points', 'timestamp', interval '1 da
 CREATE TRIGGER source_deleted BEFORE DELETE ON ad.data_sources
     FOR EACH ROW EXECUTE FUNCTION ad_internal.source_deleted();
 COMMENT ON TRIGGER source_deleted ON ad.data_sources IS 'Cascades a source''s deletion to its points.';
+
+-- Corrections for loaders that may only INSERT: the same checks, then the changed values re-queue the point.
+CREATE FUNCTION ad.upsert_point(point_source uuid, point_time timestamptz, point_values jsonb) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    inserted boolean;
+BEGIN
+    INSERT INTO ad.data_points AS p (source_id, "timestamp", values)
+    VALUES (point_source, point_time, point_values)
+    ON CONFLICT ON CONSTRAINT data_points_pkey DO UPDATE SET values = EXCLUDED.values
+     WHERE p.values IS DISTINCT FROM EXCLUDED.values
+    RETURNING (xmax = 0) INTO inserted;
+    IF NOT FOUND THEN
+        RETURN 'unchanged';
+    END IF;
+    RETURN CASE WHEN inserted THEN 'inserted' ELSE 'updated' END;
+END
+$fn$;
+COMMENT ON FUNCTION ad.upsert_point(uuid, timestamptz, jsonb) IS
+    'Inserts a point, or corrects the values of an existing one (which re-queues it for scoring). '
+    'Returns inserted, updated or unchanged.';
+REVOKE ALL ON FUNCTION ad.upsert_point(uuid, timestamptz, jsonb) FROM PUBLIC;

@@ -4,6 +4,7 @@ SET LOCAL search_path TO pg_catalog, pg_temp;
 CREATE OR REPLACE FUNCTION ad.set_retention(keep interval) RETURNS text
 LANGUAGE plpgsql
 SET search_path TO pg_catalog, pg_temp
+SET IntervalStyle TO postgres  -- the stored text must not depend on the caller's style
 AS $fn$
 DECLARE
     ts_schema name;
@@ -12,7 +13,7 @@ BEGIN
         RAISE EXCEPTION 'ad.set_retention: keep must be positive or NULL (keep forever), got %', keep
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    UPDATE ad.settings SET value = to_jsonb(keep::text), updated_at = now(), updated_by = current_user
+    UPDATE ad.settings SET value = coalesce(to_jsonb(keep::text), 'null'::jsonb), updated_at = now(), updated_by = current_user
      WHERE key = 'retention';
     SELECT value INTO ts_schema FROM ad_internal.storage WHERE key = 'retention_policy_schema';
     IF ts_schema IS NOT NULL THEN
@@ -27,7 +28,7 @@ BEGIN
     IF keep IS NULL THEN
         RETURN 'data points are kept forever';
     END IF;
-    RETURN format('data points older than %s are deleted by ad.apply_retention(), which the worker runs hourly', keep);
+    RETURN format('data points older than %s are deleted each time ad.apply_retention() runs', keep);
 END
 $fn$;
 COMMENT ON FUNCTION ad.set_retention(interval) IS

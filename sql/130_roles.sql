@@ -18,9 +18,12 @@ BEGIN
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_ingest') THEN
         GRANT USAGE ON SCHEMA ad TO ad_ingest;
         GRANT SELECT (id, name, type, status) ON ad.data_sources TO ad_ingest;
-        GRANT INSERT (source_id, "timestamp", values) ON ad.data_points TO ad_ingest;
-        -- For INSERT ... ON CONFLICT (source_id, "timestamp") DO NOTHING / DO UPDATE SET values = EXCLUDED.values.
-        GRANT SELECT (id, source_id, "timestamp"), UPDATE (values) ON ad.data_points TO ad_ingest;
+        -- Table-level on data_points, never column-level: TimescaleDB 2.28 propagates column grants on a compressed
+        -- hypertable to its internal compressed table, which has no such columns, and the GRANT fails. Points
+        -- arriving pre-scored are refused by trigger instead; re-sends use ON CONFLICT DO NOTHING, corrections
+        -- ad.upsert_point().
+        GRANT INSERT ON ad.data_points TO ad_ingest;
+        GRANT EXECUTE ON FUNCTION ad.upsert_point(uuid, timestamptz, jsonb) TO ad_ingest;
     END IF;
 
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_operator') THEN
@@ -32,7 +35,7 @@ BEGIN
         GRANT UPDATE (status, notes) ON ad.anomalies, ad.alerts TO ad_operator;
         GRANT INSERT, UPDATE, DELETE ON ad.alert_rules, ad.alert_rule_channels, ad.channels TO ad_operator;
         GRANT EXECUTE ON FUNCTION ad.set_channel_secret(text, text) TO ad_operator;
-        IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_reader') THEN
+        IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_reader') AND NOT pg_has_role('ad_operator', 'ad_reader', 'MEMBER') THEN
             GRANT ad_reader TO ad_operator;
         END IF;
     END IF;
@@ -40,7 +43,7 @@ BEGIN
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_scientist') THEN
         GRANT USAGE ON SCHEMA ad TO ad_scientist;
         GRANT SELECT ON ad.data_sources, ad.data_points, ad.anomalies, ad.ml_models, ad.feedback TO ad_scientist;
-        IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_reader') THEN
+        IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_reader') AND NOT pg_has_role('ad_scientist', 'ad_reader', 'MEMBER') THEN
             GRANT ad_reader TO ad_scientist;
         END IF;
     END IF;
@@ -50,7 +53,7 @@ BEGIN
         GRANT SELECT ON ad_internal.schema_migrations, ad_internal.storage, ad_internal.channel_secrets TO ad_worker;
         GRANT SELECT ON ad.data_sources, ad.users, ad.channels, ad.alert_rules, ad.alert_rule_channels, ad.settings
               TO ad_worker;
-        GRANT SELECT, UPDATE (features, anomaly_score) ON ad.data_points TO ad_worker;
+        GRANT SELECT, UPDATE ON ad.data_points TO ad_worker;  -- table-level: see ad_ingest above
         GRANT SELECT, INSERT, UPDATE ON ad.anomalies, ad.alerts, ad.alert_deliveries, ad.ml_models TO ad_worker;
         GRANT SELECT, UPDATE (processed_at, result) ON ad.feedback TO ad_worker;
         GRANT SELECT, INSERT ON ad.delivery_attempts, ad.audit_log TO ad_worker;

@@ -116,8 +116,9 @@ public struct Migrator: Sendable {
         }
         for statement in statements {
             do {
-                // The SQL is the binary's own schema, never user input.
-                try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                // The SQL is the binary's own schema, never user input. Errors raised while a statement runs
+                // arrive in its row stream, so the stream is always read to the end.
+                for try await _ in try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger) {}
             } catch {
                 let head = statement.split(separator: "\n").first { !$0.hasPrefix("--") } ?? ""
                 throw Failure(code: "sql_error", message: "\(name): \(describe(error))\n  in: \(head)")

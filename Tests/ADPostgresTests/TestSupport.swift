@@ -63,7 +63,8 @@ struct SQLFailure: Error, CustomStringConvertible {
 func sql(_ url: DatabaseURL, _ statement: String) async throws {
     try await Database.withConnection(url, logger: TestServer.logger) { conn in
         do {
-            try await conn.query(PostgresQuery(unsafeSQL: statement), logger: TestServer.logger)
+            // Errors raised while the statement runs arrive in its row stream: read it to the end.
+            for try await _ in try await conn.query(PostgresQuery(unsafeSQL: statement), logger: TestServer.logger) {}
         } catch {
             throw SQLFailure(description: describe(error))
         }

@@ -89,7 +89,8 @@ BEGIN
     IF ts IS NULL THEN
         RETURN false;
     END IF;
-    EXECUTE format('SELECT %I.create_hypertable(%L::regclass, %I.by_range(%L, %L::interval))',
+    -- No default indexes: the tables carry their own, the same with and without TimescaleDB.
+    EXECUTE format('SELECT %I.create_hypertable(%L::regclass, %I.by_range(%L, %L::interval), create_default_indexes => false)',
                    ts, tbl, ts, time_column, chunk);
     INSERT INTO ad_internal.storage (key, value) VALUES ('hypertable:' || tbl::text, chunk::text);
     RETURN true;
@@ -180,6 +181,10 @@ COMMENT ON COLUMN ad.data_points.anomaly_score IS 'Calibrated anomaly score in [
 CREATE INDEX data_points_unscored_idx ON ad.data_points ("timestamp", source_id) WHERE anomaly_score IS NULL;
 COMMENT ON INDEX ad.data_points_unscored_idx IS 'Finds unscored points (the scoring queue) in time order.';
 
+-- Time-range reads across sources (BI, retention): BRIN costs next to nothing on insert for time-ordered data.
+CREATE INDEX data_points_time_brin ON ad.data_points USING brin ("timestamp");
+COMMENT ON INDEX ad.data_points_time_brin IS 'Time-range scans across all sources.';
+
 -- A JSON number is always finite but may not fit a double precision; anything else is not a number.
 -- SQL-standard body: names are bound at creation, so no SET clause is needed (one would block inlining,
 -- and the trigger's WHEN clause evaluates this for every row).
@@ -215,7 +220,8 @@ BEGIN
     IF NOT FOUND THEN
         RETURN NULL;
     ELSIF bad.kind = 'number' THEN
-        RETURN format('metric "%s" = %s is outside the range of double precision', bad.key, left(bad.value::text, 40));
+        RETURN format('metric "%s" = %s is outside the range of double precision',
+                      bad.key, trim(to_char(bad.value::numeric, '9.999999EEEE')));
     ELSIF bad.kind = 'null' THEN
         RETURN format('metric "%s" must be a finite number, got null', bad.key);
     END IF;
@@ -236,6 +242,10 @@ BEGIN
     IF NEW."timestamp" IS NULL THEN
         RAISE EXCEPTION 'ad.data_points: missing "timestamp" for source %', NEW.source_id
             USING ERRCODE = 'not_null_violation', HINT = 'Every point needs its observation time, for example now().';
+    ELSIF NEW.features IS NOT NULL OR NEW.anomaly_score IS NOT NULL THEN
+        RAISE EXCEPTION 'ad.data_points: points arrive unscored; features and anomaly_score are the worker''s (source %, time %)',
+                NEW.source_id, NEW."timestamp"
+            USING ERRCODE = 'insufficient_privilege', HINT = 'Insert source_id, "timestamp" and values only.';
     END IF;
     RAISE EXCEPTION 'ad.data_points: % (source %, time %)', ad.values_problem(NEW.values), NEW.source_id, NEW."timestamp"
         USING ERRCODE = 'invalid_parameter_value',
@@ -244,12 +254,14 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION ad_internal.reject_point() IS
-    'Raises the error for a point with no timestamp or bad values (runs only for such rows).';
+    'Raises the error for a point with no timestamp, bad values, or a score of its own (runs only for such rows).';
 
 CREATE TRIGGER reject_point BEFORE INSERT ON ad.data_points
-    FOR EACH ROW WHEN (NEW."timestamp" IS NULL OR NOT ad.values_ok(NEW.values))
+    FOR EACH ROW WHEN (NEW."timestamp" IS NULL OR NOT ad.values_ok(NEW.values)
+                       OR NEW.features IS NOT NULL OR NEW.anomaly_score IS NOT NULL)
     EXECUTE FUNCTION ad_internal.reject_point();
-COMMENT ON TRIGGER reject_point ON ad.data_points IS 'Rejects a point with no timestamp or with bad values.';
+COMMENT ON TRIGGER reject_point ON ad.data_points IS
+    'Rejects a point with no timestamp, with bad values, or arriving with features or a score.';
 
 CREATE FUNCTION ad_internal.points_inserted() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER  -- as the owner, like a foreign key's own checks and actions
@@ -336,6 +348,30 @@ SELECT ad_internal.make_hypertable('ad.data_points', 'timestamp', interval '1 da
 CREATE TRIGGER source_deleted BEFORE DELETE ON ad.data_sources
     FOR EACH ROW EXECUTE FUNCTION ad_internal.source_deleted();
 COMMENT ON TRIGGER source_deleted ON ad.data_sources IS 'Cascades a source''s deletion to its points.';
+
+-- Corrections for loaders that may only INSERT: the same checks, then the changed values re-queue the point.
+CREATE FUNCTION ad.upsert_point(point_source uuid, point_time timestamptz, point_values jsonb) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    inserted boolean;
+BEGIN
+    INSERT INTO ad.data_points AS p (source_id, "timestamp", values)
+    VALUES (point_source, point_time, point_values)
+    ON CONFLICT ON CONSTRAINT data_points_pkey DO UPDATE SET values = EXCLUDED.values
+     WHERE p.values IS DISTINCT FROM EXCLUDED.values
+    RETURNING (xmax = 0) INTO inserted;
+    IF NOT FOUND THEN
+        RETURN 'unchanged';
+    END IF;
+    RETURN CASE WHEN inserted THEN 'inserted' ELSE 'updated' END;
+END
+$fn$;
+COMMENT ON FUNCTION ad.upsert_point(uuid, timestamptz, jsonb) IS
+    'Inserts a point, or corrects the values of an existing one (which re-queues it for scoring). '
+    'Returns inserted, updated or unchanged.';
+REVOKE ALL ON FUNCTION ad.upsert_point(uuid, timestamptz, jsonb) FROM PUBLIC;
 """#),
         ("030_models.sql", #"""
 SET LOCAL search_path TO pg_catalog, pg_temp;
@@ -894,6 +930,7 @@ SET LOCAL search_path TO pg_catalog, pg_temp;
 CREATE OR REPLACE FUNCTION ad.set_retention(keep interval) RETURNS text
 LANGUAGE plpgsql
 SET search_path TO pg_catalog, pg_temp
+SET IntervalStyle TO postgres  -- the stored text must not depend on the caller's style
 AS $fn$
 DECLARE
     ts_schema name;
@@ -902,7 +939,7 @@ BEGIN
         RAISE EXCEPTION 'ad.set_retention: keep must be positive or NULL (keep forever), got %', keep
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    UPDATE ad.settings SET value = to_jsonb(keep::text), updated_at = now(), updated_by = current_user
+    UPDATE ad.settings SET value = coalesce(to_jsonb(keep::text), 'null'::jsonb), updated_at = now(), updated_by = current_user
      WHERE key = 'retention';
     SELECT value INTO ts_schema FROM ad_internal.storage WHERE key = 'retention_policy_schema';
     IF ts_schema IS NOT NULL THEN
@@ -917,7 +954,7 @@ BEGIN
     IF keep IS NULL THEN
         RETURN 'data points are kept forever';
     END IF;
-    RETURN format('data points older than %s are deleted by ad.apply_retention(), which the worker runs hourly', keep);
+    RETURN format('data points older than %s are deleted each time ad.apply_retention() runs', keep);
 END
 $fn$;
 COMMENT ON FUNCTION ad.set_retention(interval) IS
@@ -975,9 +1012,12 @@ BEGIN
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_ingest') THEN
         GRANT USAGE ON SCHEMA ad TO ad_ingest;
         GRANT SELECT (id, name, type, status) ON ad.data_sources TO ad_ingest;
-        GRANT INSERT (source_id, "timestamp", values) ON ad.data_points TO ad_ingest;
-        -- For INSERT ... ON CONFLICT (source_id, "timestamp") DO NOTHING / DO UPDATE SET values = EXCLUDED.values.
-        GRANT SELECT (id, source_id, "timestamp"), UPDATE (values) ON ad.data_points TO ad_ingest;
+        -- Table-level on data_points, never column-level: TimescaleDB 2.28 propagates column grants on a compressed
+        -- hypertable to its internal compressed table, which has no such columns, and the GRANT fails. Points
+        -- arriving pre-scored are refused by trigger instead; re-sends use ON CONFLICT DO NOTHING, corrections
+        -- ad.upsert_point().
+        GRANT INSERT ON ad.data_points TO ad_ingest;
+        GRANT EXECUTE ON FUNCTION ad.upsert_point(uuid, timestamptz, jsonb) TO ad_ingest;
     END IF;
 
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_operator') THEN
@@ -989,7 +1029,7 @@ BEGIN
         GRANT UPDATE (status, notes) ON ad.anomalies, ad.alerts TO ad_operator;
         GRANT INSERT, UPDATE, DELETE ON ad.alert_rules, ad.alert_rule_channels, ad.channels TO ad_operator;
         GRANT EXECUTE ON FUNCTION ad.set_channel_secret(text, text) TO ad_operator;
-        IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_reader') THEN
+        IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_reader') AND NOT pg_has_role('ad_operator', 'ad_reader', 'MEMBER') THEN
             GRANT ad_reader TO ad_operator;
         END IF;
     END IF;
@@ -997,7 +1037,7 @@ BEGIN
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_scientist') THEN
         GRANT USAGE ON SCHEMA ad TO ad_scientist;
         GRANT SELECT ON ad.data_sources, ad.data_points, ad.anomalies, ad.ml_models, ad.feedback TO ad_scientist;
-        IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_reader') THEN
+        IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_reader') AND NOT pg_has_role('ad_scientist', 'ad_reader', 'MEMBER') THEN
             GRANT ad_reader TO ad_scientist;
         END IF;
     END IF;
@@ -1007,7 +1047,7 @@ BEGIN
         GRANT SELECT ON ad_internal.schema_migrations, ad_internal.storage, ad_internal.channel_secrets TO ad_worker;
         GRANT SELECT ON ad.data_sources, ad.users, ad.channels, ad.alert_rules, ad.alert_rule_channels, ad.settings
               TO ad_worker;
-        GRANT SELECT, UPDATE (features, anomaly_score) ON ad.data_points TO ad_worker;
+        GRANT SELECT, UPDATE ON ad.data_points TO ad_worker;  -- table-level: see ad_ingest above
         GRANT SELECT, INSERT, UPDATE ON ad.anomalies, ad.alerts, ad.alert_deliveries, ad.ml_models TO ad_worker;
         GRANT SELECT, UPDATE (processed_at, result) ON ad.feedback TO ad_worker;
         GRANT SELECT, INSERT ON ad.delivery_attempts, ad.audit_log TO ad_worker;

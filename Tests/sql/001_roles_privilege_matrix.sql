@@ -1,0 +1,143 @@
+-- Each group role can do its job and nothing more. Needs SELECT ad.create_roles() to have run (scripts/test does).
+BEGIN;
+SELECT * FROM no_plan();
+SET LOCAL timezone = 'UTC';
+SET LOCAL client_min_messages = warning;
+
+INSERT INTO ad.data_sources (id, name) VALUES ('00000000-0000-0000-0000-0000000000a1', 'tap-src');
+INSERT INTO ad.data_points (id, source_id, "timestamp", values)
+VALUES ('00000000-0000-0000-0000-0000000000b1', '00000000-0000-0000-0000-0000000000a1', '2026-01-01', '{"x": 1}');
+INSERT INTO ad.anomalies (id, data_point_id, point_timestamp, source_id, metric, detector, severity, score)
+VALUES ('00000000-0000-0000-0000-0000000000c1', '00000000-0000-0000-0000-0000000000b1', '2026-01-01',
+        '00000000-0000-0000-0000-0000000000a1', 'x', 'test', 'high', 0.9);
+INSERT INTO ad.alert_rules (id, name) VALUES ('00000000-0000-0000-0000-0000000000d1', 'tap-rule');
+INSERT INTO ad.alerts (id, rule_id, anomaly_id, anomaly_timestamp, source_id, metric, severity, title, message)
+VALUES ('00000000-0000-0000-0000-0000000000e1', '00000000-0000-0000-0000-0000000000d1',
+        '00000000-0000-0000-0000-0000000000c1', '2026-01-01', '00000000-0000-0000-0000-0000000000a1', 'x', 'high',
+        't', 'm');
+INSERT INTO ad.channels (id, name, type, target) VALUES ('00000000-0000-0000-0000-0000000000f1', 'tap-hook', 'webhook', 'http://127.0.0.1:1/');
+SELECT ad.set_channel_secret('tap-hook', 's3cret');
+INSERT INTO ad.feedback (id, anomaly_id, anomaly_timestamp, feedback_type)
+VALUES ('00000000-0000-0000-0000-000000000011', '00000000-0000-0000-0000-0000000000c1', '2026-01-01', 'false_positive');
+
+SELECT is((SELECT count(*) FROM pg_roles WHERE rolname IN ('ad_ingest', 'ad_reader', 'ad_operator', 'ad_scientist', 'ad_worker')),
+          5::bigint, 'the five group roles exist');
+SELECT is((SELECT count(*) FROM pg_roles WHERE rolname IN ('ad_ingest', 'ad_reader', 'ad_operator', 'ad_scientist', 'ad_worker')
+            AND NOT rolcanlogin), 5::bigint, 'group roles cannot log in themselves');
+SELECT lives_ok($$SELECT * FROM ad.create_roles()$$, 'ad.create_roles() runs again without harm');
+
+-- ad_ingest: insert points and read source ids; nothing else.
+SET LOCAL ROLE ad_ingest;
+SELECT lives_ok($$SELECT id, name FROM ad.data_sources$$, 'ingest reads source ids and names');
+SELECT lives_ok($$INSERT INTO ad.data_points (source_id, "timestamp", values) VALUES ('00000000-0000-0000-0000-0000000000a1', '2026-01-02', '{"x": 2}')$$,
+                'ingest inserts points');
+SELECT lives_ok($$INSERT INTO ad.data_points (source_id, "timestamp", values) VALUES ('00000000-0000-0000-0000-0000000000a1', '2026-01-02', '{"x": 2}') ON CONFLICT DO NOTHING$$,
+                'ingest re-sends idempotently');
+SELECT is(ad.upsert_point('00000000-0000-0000-0000-0000000000a1', '2026-01-02', '{"x": 3}'), 'updated',
+          'ingest corrects values with ad.upsert_point()');
+SELECT throws_ok($$SELECT values FROM ad.data_points$$, '42501', NULL, 'ingest cannot read values back');
+SELECT throws_ok($$UPDATE ad.data_points SET values = '{"x": 0}'$$, '42501', NULL, 'ingest cannot update points directly');
+SELECT throws_ok($$SELECT anomaly_score FROM ad.data_points$$, '42501', NULL, 'ingest cannot read scores');
+SELECT throws_ok($$UPDATE ad.data_points SET anomaly_score = 0$$, '42501', NULL, 'ingest cannot set scores');
+SELECT throws_ok($$DELETE FROM ad.data_points$$, '42501', NULL, 'ingest cannot delete points');
+SELECT throws_ok($$INSERT INTO ad.data_points (source_id, "timestamp", values, anomaly_score) VALUES ('00000000-0000-0000-0000-0000000000a1', '2026-01-03', '{"x": 2}', 0)$$,
+                 '42501', 'ad.data_points: points arrive unscored; features and anomaly_score are the worker''s (source 00000000-0000-0000-0000-0000000000a1, time 2026-01-03 00:00:00+00)',
+                 'ingest cannot insert pre-scored points');
+SELECT throws_ok($$SELECT config FROM ad.data_sources$$, '42501', NULL, 'ingest cannot read source config');
+SELECT throws_ok($$INSERT INTO ad.data_sources (name) VALUES ('x')$$, '42501', NULL, 'ingest cannot register sources');
+SELECT throws_ok($$SELECT * FROM ad.anomalies$$, '42501', NULL, 'ingest cannot read anomalies');
+SELECT throws_ok($$SELECT * FROM ad.alerts$$, '42501', NULL, 'ingest cannot read alerts');
+SELECT throws_ok($$SELECT * FROM ad.anomaly_details$$, '42501', NULL, 'ingest cannot read the BI views');
+SELECT throws_ok($$CREATE TABLE ad.mine (x int)$$, '42501', NULL, 'ingest cannot create objects in ad');
+RESET ROLE;
+
+-- ad_reader: the views, nothing else.
+SET LOCAL ROLE ad_reader;
+SELECT lives_ok($$SELECT * FROM ad.source_overview$$, 'reader reads ad.source_overview');
+SELECT lives_ok($$SELECT * FROM ad.point_values$$, 'reader reads ad.point_values');
+SELECT lives_ok($$SELECT * FROM ad.anomaly_details$$, 'reader reads ad.anomaly_details');
+SELECT lives_ok($$SELECT * FROM ad.alert_overview$$, 'reader reads ad.alert_overview');
+SELECT lives_ok($$SELECT * FROM ad.anomaly_summary_hourly$$, 'reader reads ad.anomaly_summary_hourly');
+SELECT is((SELECT count(*) FROM ad.anomaly_details), 1::bigint, 'reader sees the anomaly through the view');
+SELECT throws_ok($$SELECT * FROM ad.data_points$$, '42501', NULL, 'reader cannot read base tables');
+SELECT throws_ok($$SELECT * FROM ad.alerts$$, '42501', NULL, 'reader cannot read alerts directly');
+SELECT throws_ok($$SELECT * FROM ad.channels$$, '42501', NULL, 'reader cannot read channels');
+SELECT throws_ok($$INSERT INTO ad.data_points (source_id, "timestamp", values) VALUES ('00000000-0000-0000-0000-0000000000a1', '2026-01-04', '{"x": 2}')$$,
+                 '42501', NULL, 'reader cannot insert points');
+SELECT throws_ok($$UPDATE ad.alerts SET status = 'acknowledged'$$, '42501', NULL, 'reader cannot acknowledge');
+RESET ROLE;
+
+-- ad_operator: read everything in ad, acknowledge and resolve, manage rules, channels and sources.
+SET LOCAL ROLE ad_operator;
+SELECT lives_ok($$SELECT * FROM ad.alerts$$, 'operator reads alerts');
+SELECT lives_ok($$SELECT * FROM ad.audit_log$$, 'operator reads the audit log');
+SELECT lives_ok($$SELECT * FROM ad.alert_overview$$, 'operator reads the views');
+SELECT lives_ok($$UPDATE ad.alerts SET status = 'acknowledged', notes = 'looking' WHERE id = '00000000-0000-0000-0000-0000000000e1'$$,
+                'operator acknowledges an alert');
+SELECT lives_ok($$UPDATE ad.anomalies SET status = 'false_positive', notes = 'deploy' WHERE id = '00000000-0000-0000-0000-0000000000c1'$$,
+                'operator marks an anomaly');
+SELECT lives_ok($$INSERT INTO ad.alert_rules (name, conditions) VALUES ('op-rule', '{}')$$, 'operator creates rules');
+SELECT lives_ok($$INSERT INTO ad.channels (name, type, target) VALUES ('op-hook', 'webhook', 'http://127.0.0.1:2/')$$,
+                'operator registers channels');
+SELECT lives_ok($$SELECT ad.set_channel_secret('op-hook', 'k')$$, 'operator sets a channel secret');
+SELECT lives_ok($$INSERT INTO ad.data_sources (name) VALUES ('op-src')$$, 'operator registers sources');
+SELECT lives_ok($$UPDATE ad.data_sources SET config = '{"threshold": 0.9}' WHERE name = 'op-src'$$, 'operator tunes sources');
+SELECT throws_ok($$UPDATE ad.alerts SET severity = 'low'$$, '42501', NULL, 'operator cannot rewrite an alert''s severity');
+SELECT throws_ok($$UPDATE ad.alerts SET acknowledged_by = NULL$$, '42501', NULL, 'operator cannot forge who acknowledged');
+SELECT throws_ok($$UPDATE ad.anomalies SET score = 0$$, '42501', NULL, 'operator cannot change scores');
+SELECT throws_ok($$INSERT INTO ad.data_points (source_id, "timestamp", values) VALUES ('00000000-0000-0000-0000-0000000000a1', '2026-01-05', '{"x": 2}')$$,
+                 '42501', NULL, 'operator cannot insert points');
+SELECT throws_ok($$DELETE FROM ad.data_points$$, '42501', NULL, 'operator cannot delete points');
+SELECT throws_ok($$DELETE FROM ad.data_sources$$, '42501', NULL, 'operator cannot delete sources');
+SELECT throws_ok($$SELECT * FROM ad_internal.channel_secrets$$, '42501', NULL, 'operator cannot read channel secrets');
+SELECT throws_ok($$INSERT INTO ad.anomalies (data_point_id, point_timestamp, source_id, metric, detector, severity, score) VALUES (gen_random_uuid(), now(), '00000000-0000-0000-0000-0000000000a1', 'x', 't', 'low', 0.5)$$,
+                 '42501', NULL, 'operator cannot invent anomalies');
+SELECT throws_ok($$INSERT INTO ad.audit_log (action, entity, entity_id) VALUES ('x', 'y', 'z')$$, '42501', NULL,
+                 'operator cannot write the audit log');
+SELECT throws_ok($$SELECT ad.create_roles()$$, '42501', NULL, 'operator cannot create roles');
+SELECT throws_ok($$SELECT ad.set_retention('1 day')$$, '42501', NULL, 'operator cannot change retention');
+RESET ROLE;
+
+-- ad_scientist: read data, anomalies, models, feedback; change nothing.
+SET LOCAL ROLE ad_scientist;
+SELECT lives_ok($$SELECT values, features, anomaly_score FROM ad.data_points$$, 'scientist reads points and features');
+SELECT lives_ok($$SELECT * FROM ad.feedback$$, 'scientist reads feedback');
+SELECT lives_ok($$SELECT * FROM ad.ml_models$$, 'scientist reads models');
+SELECT lives_ok($$SELECT * FROM ad.anomaly_summary_hourly$$, 'scientist reads the views');
+SELECT throws_ok($$UPDATE ad.ml_models SET status = 'production'$$, '42501', NULL, 'scientist cannot promote by hand');
+SELECT throws_ok($$UPDATE ad.anomalies SET status = 'resolved'$$, '42501', NULL, 'scientist cannot resolve anomalies');
+SELECT throws_ok($$SELECT * FROM ad.alerts$$, '42501', NULL, 'scientist cannot read alerts');
+SELECT throws_ok($$SELECT * FROM ad_internal.channel_secrets$$, '42501', NULL, 'scientist cannot read channel secrets');
+RESET ROLE;
+
+-- ad_worker: score, write anomalies, alerts and deliveries, consume feedback, read secrets.
+SET LOCAL ROLE ad_worker;
+SELECT lives_ok($$UPDATE ad.data_points SET anomaly_score = 0.1, features = '{}' WHERE id = '00000000-0000-0000-0000-0000000000b1'$$,
+                'worker scores points');
+SELECT lives_ok($$INSERT INTO ad.anomalies (data_point_id, point_timestamp, source_id, metric, detector, severity, score) VALUES ('00000000-0000-0000-0000-0000000000b1', '2026-01-01', '00000000-0000-0000-0000-0000000000a1', 'x', 'robust', 'low', 0.5)$$,
+                'worker writes anomalies');
+SELECT lives_ok($$UPDATE ad.alerts SET status = 'sent', last_notified_at = now()$$, 'worker updates alerts');
+SELECT lives_ok($$INSERT INTO ad.alert_deliveries (alert_id, channel_id) VALUES ('00000000-0000-0000-0000-0000000000e1', '00000000-0000-0000-0000-0000000000f1')$$,
+                'worker queues deliveries');
+SELECT is((SELECT secret FROM ad_internal.channel_secrets WHERE channel_id = '00000000-0000-0000-0000-0000000000f1'), 's3cret',
+          'worker reads channel secrets');
+SELECT lives_ok($$UPDATE ad.feedback SET processed_at = now(), result = '{}'$$, 'worker marks feedback processed');
+SELECT lives_ok($$INSERT INTO ad.audit_log (action, entity, entity_id) VALUES ('status_change', 'alert', 'x')$$,
+                'worker writes the audit log');
+SELECT lives_ok($$SELECT ad.apply_retention()$$, 'worker applies retention');
+-- The worker's UPDATE on data_points is table-level (TimescaleDB refuses column grants on a compressed
+-- hypertable; README, design notes): a changed observation is re-queued, never silently kept with an old score.
+UPDATE ad.data_points SET values = '{"x": 9}' WHERE id = '00000000-0000-0000-0000-0000000000b1';
+SELECT is((SELECT anomaly_score FROM ad.data_points WHERE id = '00000000-0000-0000-0000-0000000000b1'), NULL,
+          'a worker that changed an observation would only re-queue it');
+SELECT throws_ok($$DELETE FROM ad.data_points$$, '42501', NULL, 'worker cannot delete points');
+SELECT throws_ok($$INSERT INTO ad.data_points (source_id, "timestamp", values) VALUES ('00000000-0000-0000-0000-0000000000a1', '2026-01-06', '{"x": 2}')$$,
+                 '42501', NULL, 'worker cannot insert points');
+SELECT throws_ok($$UPDATE ad.data_sources SET config = '{}'$$, '42501', NULL, 'worker cannot change sources');
+SELECT throws_ok($$INSERT INTO ad.alert_rules (name) VALUES ('w')$$, '42501', NULL, 'worker cannot create rules');
+SELECT throws_ok($$SELECT ad.set_channel_secret('tap-hook', 'x')$$, '42501', NULL, 'worker cannot set secrets');
+SELECT throws_ok($$DELETE FROM ad.audit_log$$, '42501', NULL, 'worker cannot delete the audit log');
+RESET ROLE;
+
+SELECT * FROM finish();
+ROLLBACK;
