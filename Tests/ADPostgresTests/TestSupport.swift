@@ -15,7 +15,8 @@ enum TestServer {
     /// Integration tests need DATABASE_URL; scripts/test always sets it.
     static let available = url != nil
 
-    /// Whether the TimescaleDB cases run (scripts/test sets this when the extension is installable).
+    /// This run's storage mode: with AD_TEST_TIMESCALEDB=1 (scripts/test's second run, when TimescaleDB is
+    /// installed) every scratch database gets TimescaleDB before the schema, so the whole suite runs on hypertables.
     static let timescale = ProcessInfo.processInfo.environment["AD_TEST_TIMESCALEDB"] == "1"
 
     static let logger: Logger = {
@@ -25,9 +26,10 @@ enum TestServer {
     }()
 }
 
-/// Creates a fresh database, runs `body` with its URL, and drops it afterwards.
+/// Creates a fresh database (with TimescaleDB when `timescale`, by default this run's storage mode),
+/// runs `prepare` and `body`, and drops the database afterwards.
 func withScratchDatabase<T: Sendable>(
-    _ prepare: String? = nil, _ body: (DatabaseURL) async throws -> T
+    _ prepare: String? = nil, timescale: Bool = TestServer.timescale, _ body: (DatabaseURL) async throws -> T
 ) async throws -> T {
     let admin = try #require(TestServer.url)
     let name = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
@@ -36,6 +38,9 @@ func withScratchDatabase<T: Sendable>(
     }
     let url = admin.with(database: String(name))
     do {
+        if timescale {
+            try await sql(url, "CREATE EXTENSION timescaledb")
+        }
         if let prepare {
             try await sql(url, prepare)
         }
