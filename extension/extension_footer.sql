@@ -12,6 +12,8 @@ BEGIN
                  FROM pg_catalog.pg_class c
                  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
                 WHERE n.nspname IN ('ad', 'ad_internal') AND c.relkind IN ('r', 'p', 'S')
+                  -- Written by the install script itself: a restore runs it again, so dumping them would collide.
+                  AND c.oid NOT IN ('ad_internal.schema_migrations'::regclass, 'ad_internal.storage'::regclass)
                 ORDER BY c.oid LOOP
         PERFORM pg_catalog.pg_extension_config_dump(rel, '');
     END LOOP;

@@ -40,18 +40,13 @@ CREATE TABLE ad.settings (
     updated_by  name NOT NULL DEFAULT current_user
 );
 COMMENT ON TABLE ad.settings IS
-    'Global settings the product reads at run time (retention, compression age). Change them through the ad.set_* functions.';
+    'Global settings changed from their defaults (today: retention). Change them through the ad.set_* functions; '
+    'an absent key means the default, so a restored dump never collides with rows the install wrote.';
 COMMENT ON COLUMN ad.settings.key IS 'Setting name.';
 COMMENT ON COLUMN ad.settings.value IS 'Setting value as JSON (an interval is a string such as "90 days"; null means off).';
 COMMENT ON COLUMN ad.settings.description IS 'What the setting does.';
 COMMENT ON COLUMN ad.settings.updated_at IS 'When the value last changed.';
 COMMENT ON COLUMN ad.settings.updated_by IS 'Role that last changed it.';
-
-INSERT INTO ad.settings (key, value, description) VALUES
-    ('retention', 'null',
-     'How long data points are kept (an interval such as "90 days"); null keeps them forever. Set with ad.set_retention().'),
-    ('compress_after', '"7 days"',
-     'With TimescaleDB compression: compress data_points chunks older than this. Keep it well past the scoring backlog.');
 
 -- TimescaleDB is optional: found through pg_extension, called through format('%I.%I'), never required.
 CREATE FUNCTION ad_internal.timescaledb_schema() RETURNS name
@@ -69,6 +64,13 @@ RETURN ad_internal.timescaledb_schema() IS NOT NULL
 COMMENT ON FUNCTION ad_internal.timescaledb_licensed() IS
     'True when TimescaleDB runs with the community license (compression, continuous aggregates and policies).';
 
+-- Interval text that does not depend on the session's IntervalStyle (records, messages).
+CREATE FUNCTION ad_internal.interval_text(i interval) RETURNS text
+LANGUAGE sql IMMUTABLE
+SET IntervalStyle TO postgres
+RETURN i::text;
+COMMENT ON FUNCTION ad_internal.interval_text(interval) IS 'An interval as text in the postgres style, whatever the session uses.';
+
 -- Called by the install scripts right after a table is created, before anything references it.
 CREATE FUNCTION ad_internal.make_hypertable(tbl regclass, time_column name, chunk interval) RETURNS boolean
 LANGUAGE plpgsql
@@ -83,7 +85,7 @@ BEGIN
     -- No default indexes: the tables carry their own, the same with and without TimescaleDB.
     EXECUTE format('SELECT %I.create_hypertable(%L::regclass, %I.by_range(%L, %L::interval), create_default_indexes => false)',
                    ts, tbl, ts, time_column, chunk);
-    INSERT INTO ad_internal.storage (key, value) VALUES ('hypertable:' || tbl::text, chunk::text);
+    INSERT INTO ad_internal.storage (key, value) VALUES ('hypertable:' || tbl::text, ad_internal.interval_text(chunk));
     RETURN true;
 END
 $fn$;

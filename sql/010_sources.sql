@@ -4,7 +4,7 @@ CREATE TABLE ad.data_sources (
     id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     name        text NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 200),
     type        text NOT NULL DEFAULT 'sql' CHECK (type IN ('sql', 'api', 'kafka', 'db_poll')),
-    config      jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(config) = 'object'),
+    config      jsonb NOT NULL DEFAULT '{}',
     status      text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'paused', 'disabled')),
     description text,
     created_at  timestamptz NOT NULL DEFAULT now(),
@@ -48,3 +48,114 @@ COMMENT ON FUNCTION ad_internal.fixed_source_id() IS 'Refuses to change a source
 CREATE TRIGGER fixed_source_id BEFORE UPDATE OF id ON ad.data_sources
     FOR EACH ROW WHEN (NEW.id IS DISTINCT FROM OLD.id) EXECUTE FUNCTION ad_internal.fixed_source_id();
 COMMENT ON TRIGGER fixed_source_id ON ad.data_sources IS 'Source ids are permanent.';
+
+-- The same rules as the worker's SourceConfig.parse (a test feeds one table of cases to both).
+CREATE FUNCTION ad.config_problem(config jsonb) RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    k text;
+    v jsonb;
+    w int := 60;
+    mh int := 12;
+    t numeric[] := ARRAY[0.999, 0.9999, 0.99999, 0.999999];
+    tiers text[] := ARRAY['low', 'medium', 'high', 'critical'];
+    i int;
+BEGIN
+    IF jsonb_typeof(config) IS DISTINCT FROM 'object' THEN
+        RETURN 'config: must be a JSON object';
+    END IF;
+    FOR k IN SELECT jsonb_object_keys(config) ORDER BY 1 LOOP
+        IF k NOT IN ('window', 'min_history', 'detectors', 'seasonality', 'thresholds') THEN
+            RETURN format('config.%s: unknown setting (known: window, min_history, detectors, seasonality, thresholds)', k);
+        END IF;
+    END LOOP;
+    v := config -> 'window';
+    IF v IS NOT NULL THEN
+        IF jsonb_typeof(v) <> 'number' OR v::numeric <> trunc(v::numeric) OR v::numeric NOT BETWEEN 10 AND 1000 THEN
+            RETURN format('config.window: must be an integer from 10 to 1000, got %s', v);
+        END IF;
+        w := v::int;
+    END IF;
+    v := config -> 'min_history';
+    IF v IS NOT NULL THEN
+        IF jsonb_typeof(v) <> 'number' OR v::numeric <> trunc(v::numeric) OR v::numeric NOT BETWEEN 3 AND 1000 THEN
+            RETURN format('config.min_history: must be an integer from 3 to 1000, got %s', v);
+        END IF;
+        mh := v::int;
+    END IF;
+    IF mh > w THEN
+        RETURN format('config.min_history: must not exceed window (%s), got %s', w, mh);
+    END IF;
+    v := config -> 'detectors';
+    IF v IS NOT NULL THEN
+        IF jsonb_typeof(v) <> 'array' OR EXISTS (SELECT FROM jsonb_array_elements(v) e WHERE jsonb_typeof(e) <> 'string') THEN
+            RETURN format('config.detectors: must be an array of strings, got %s', v);
+        END IF;
+        SELECT e INTO k FROM jsonb_array_elements_text(v) e WHERE e NOT IN ('robust', 'seasonal', 'multivariate') LIMIT 1;
+        IF FOUND THEN
+            RETURN format('config.detectors: unknown detector "%s" (known: robust, seasonal, multivariate)', k);
+        END IF;
+        IF NOT (v ? 'robust' OR v ? 'seasonal') THEN
+            RETURN 'config.detectors: needs robust or seasonal (multivariate combines their evidence)';
+        END IF;
+    END IF;
+    v := config -> 'seasonality';
+    IF v IS NOT NULL THEN
+        IF jsonb_typeof(v) <> 'array' OR EXISTS (SELECT FROM jsonb_array_elements(v) e WHERE jsonb_typeof(e) <> 'string') THEN
+            RETURN format('config.seasonality: must be an array of strings, got %s', v);
+        END IF;
+        SELECT e INTO k FROM jsonb_array_elements_text(v) e WHERE e NOT IN ('daily', 'weekly') LIMIT 1;
+        IF FOUND THEN
+            RETURN format('config.seasonality: unknown seasonality "%s" (known: daily, weekly)', k);
+        END IF;
+    END IF;
+    v := config -> 'thresholds';
+    IF v IS NOT NULL THEN
+        IF jsonb_typeof(v) <> 'object' THEN
+            RETURN 'config.thresholds: must be an object';
+        END IF;
+        FOR k IN SELECT jsonb_object_keys(v) ORDER BY 1 LOOP
+            IF k <> ALL (tiers) THEN
+                RETURN format('config.thresholds.%s: unknown tier (known: low, medium, high, critical)', k);
+            END IF;
+        END LOOP;
+        FOR i IN 1..4 LOOP
+            IF v ? tiers[i] THEN
+                IF jsonb_typeof(v -> tiers[i]) <> 'number' OR (v ->> tiers[i])::numeric <= 0 OR (v ->> tiers[i])::numeric >= 1 THEN
+                    RETURN format('config.thresholds.%s: must be a number between 0 and 1 (exclusive), got %s', tiers[i], v -> tiers[i]);
+                END IF;
+                t[i] := (v ->> tiers[i])::numeric;
+            END IF;
+        END LOOP;
+        IF NOT (t[1] < t[2] AND t[2] < t[3] AND t[3] < t[4]) THEN
+            RETURN format('config.thresholds: must increase: low < medium < high < critical, got %s, %s, %s, %s', t[1], t[2], t[3], t[4]);
+        END IF;
+    END IF;
+    RETURN NULL;
+END
+$fn$;
+COMMENT ON FUNCTION ad.config_problem(jsonb) IS
+    'What is wrong with a per-source detection config, naming the field, or NULL when nothing is.';
+
+CREATE FUNCTION ad_internal.check_source_config() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    problem text := ad.config_problem(NEW.config);
+BEGIN
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION 'ad.data_sources: % (source "%")', problem, NEW.name
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'See README, "Per-source configuration"; SELECT ad.config_problem(''{...}'') checks a config.';
+    END IF;
+    RETURN NEW;
+END
+$fn$;
+COMMENT ON FUNCTION ad_internal.check_source_config() IS 'Rejects a data source whose config the worker could not use.';
+
+CREATE TRIGGER check_source_config BEFORE INSERT OR UPDATE OF config ON ad.data_sources
+    FOR EACH ROW EXECUTE FUNCTION ad_internal.check_source_config();
+COMMENT ON TRIGGER check_source_config ON ad.data_sources IS 'Validates per-source detection config.';

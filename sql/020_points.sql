@@ -32,14 +32,16 @@ CREATE INDEX data_points_time_brin ON ad.data_points USING brin ("timestamp");
 COMMENT ON INDEX ad.data_points_time_brin IS 'Time-range scans across all sources.';
 
 -- A JSON number is always finite but may not fit a double precision; anything else is not a number.
+-- strict: in lax mode the filter would look inside arrays instead of rejecting them. The lower bound is the
+-- smallest magnitude that does not round to zero (subnormal doubles are accepted, as float8 accepts them).
 -- SQL-standard body: names are bound at creation, so no SET clause is needed (one would block inlining,
 -- and the trigger's WHEN clause evaluates this for every row).
 CREATE FUNCTION ad.values_ok(v jsonb) RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN jsonb_typeof(v) = 'object' AND v <> '{}'::jsonb AND NOT v ? ''
    AND NOT jsonb_path_exists(v,
-       '$.* ? (@.type() != "number" || @ > 1.7976931348623157e308 || @ < -1.7976931348623157e308
-              || (@ != 0 && @ < 2.2250738585072014e-308 && @ > -2.2250738585072014e-308))');
+       'strict $.* ? (@.type() != "number" || @ > 1.7976931348623157e308 || @ < -1.7976931348623157e308
+              || (@ != 0 && @ < 2.4703282292062328e-324 && @ > -2.4703282292062328e-324))');
 COMMENT ON FUNCTION ad.values_ok(jsonb) IS
     'True when v is a non-empty JSON object of metric name to a number that fits double precision.';
 
@@ -61,7 +63,7 @@ BEGIN
       FROM jsonb_each(v) kv
      WHERE jsonb_typeof(kv.value) <> 'number'
            OR abs(kv.value::numeric) > 1.7976931348623157e308
-           OR (kv.value::numeric <> 0 AND abs(kv.value::numeric) < 2.2250738585072014e-308)
+           OR (kv.value::numeric <> 0 AND abs(kv.value::numeric) < 2.4703282292062328e-324)
      ORDER BY kv.key LIMIT 1;
     IF NOT FOUND THEN
         RETURN NULL;
@@ -88,6 +90,9 @@ BEGIN
     IF NEW."timestamp" IS NULL THEN
         RAISE EXCEPTION 'ad.data_points: missing "timestamp" for source %', NEW.source_id
             USING ERRCODE = 'not_null_violation', HINT = 'Every point needs its observation time, for example now().';
+    ELSIF NOT isfinite(NEW."timestamp") THEN
+        RAISE EXCEPTION 'ad.data_points: "timestamp" must be a finite time, got % (source %)', NEW."timestamp", NEW.source_id
+            USING ERRCODE = 'invalid_parameter_value';
     ELSIF NEW.features IS NOT NULL OR NEW.anomaly_score IS NOT NULL THEN
         RAISE EXCEPTION 'ad.data_points: points arrive unscored; features and anomaly_score are the worker''s (source %, time %)',
                 NEW.source_id, NEW."timestamp"
@@ -100,10 +105,10 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION ad_internal.reject_point() IS
-    'Raises the error for a point with no timestamp, bad values, or a score of its own (runs only for such rows).';
+    'Raises the error for a point with no or an infinite timestamp, bad values, or a score of its own (runs only for such rows).';
 
 CREATE TRIGGER reject_point BEFORE INSERT ON ad.data_points
-    FOR EACH ROW WHEN (NEW."timestamp" IS NULL OR NOT ad.values_ok(NEW.values)
+    FOR EACH ROW WHEN (NEW."timestamp" IS NULL OR NOT isfinite(NEW."timestamp") OR ad.values_ok(NEW.values) IS NOT TRUE
                        OR NEW.features IS NOT NULL OR NEW.anomaly_score IS NOT NULL)
     EXECUTE FUNCTION ad_internal.reject_point();
 COMMENT ON TRIGGER reject_point ON ad.data_points IS
@@ -125,7 +130,7 @@ BEGIN
     IF FOUND AND bad.status IS NULL THEN
         RAISE EXCEPTION 'ad.data_points: unknown source % (point at %)', bad.source_id, bad."timestamp"
             USING ERRCODE = 'foreign_key_violation',
-                  HINT = 'Register it first: INSERT INTO ad.data_sources (name) VALUES (...) RETURNING id.';
+                  HINT = 'An operator registers sources: INSERT INTO ad.data_sources (name) VALUES (...) RETURNING id.';
     ELSIF FOUND THEN
         RAISE EXCEPTION 'ad.data_points: source % is disabled (point at %)', bad.source_id, bad."timestamp"
             USING ERRCODE = 'check_violation',
@@ -169,7 +174,7 @@ LANGUAGE plpgsql
 SET search_path TO pg_catalog, pg_temp
 AS $fn$
 BEGIN
-    IF NOT ad.values_ok(NEW.values) THEN
+    IF ad.values_ok(NEW.values) IS NOT TRUE THEN
         RAISE EXCEPTION 'ad.data_points: % (source %, time %)',
                 ad.values_problem(NEW.values), NEW.source_id, NEW."timestamp"
             USING ERRCODE = 'invalid_parameter_value';
@@ -202,7 +207,17 @@ SET search_path TO pg_catalog, pg_temp
 AS $fn$
 DECLARE
     inserted boolean;
+    src_status text;
 BEGIN
+    -- The checks an INSERT gets from the statement trigger apply to the update path too.
+    SELECT s.status INTO src_status FROM ad.data_sources s WHERE s.id = point_source FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'ad.data_points: unknown source % (point at %)', point_source, point_time
+            USING ERRCODE = 'foreign_key_violation', HINT = 'An operator registers sources in ad.data_sources.';
+    ELSIF src_status = 'disabled' THEN
+        RAISE EXCEPTION 'ad.data_points: source % is disabled (point at %)', point_source, point_time
+            USING ERRCODE = 'check_violation';
+    END IF;
     INSERT INTO ad.data_points AS p (source_id, "timestamp", values)
     VALUES (point_source, point_time, point_values)
     ON CONFLICT ON CONSTRAINT data_points_pkey DO UPDATE SET values = EXCLUDED.values

@@ -41,7 +41,8 @@ COMMENT ON COLUMN ad.alert_rule_channels.purpose IS 'notify (on firing) or escal
 
 CREATE TABLE ad.alerts (
     id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    rule_id           uuid NOT NULL REFERENCES ad.alert_rules (id) ON DELETE CASCADE,
+    -- RESTRICT: deleting a rule must not delete its alerts (disable it with enabled = false instead).
+    rule_id           uuid NOT NULL REFERENCES ad.alert_rules (id) ON DELETE RESTRICT,
     anomaly_id        uuid NOT NULL,
     anomaly_timestamp timestamptz NOT NULL,
     source_id         uuid NOT NULL REFERENCES ad.data_sources (id) ON DELETE CASCADE,
@@ -102,7 +103,8 @@ COMMENT ON INDEX ad.alerts_anomaly_idx IS 'Alerts of an anomaly.';
 CREATE TABLE ad.alert_deliveries (
     id              uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     alert_id        uuid NOT NULL REFERENCES ad.alerts (id) ON DELETE CASCADE,
-    channel_id      uuid NOT NULL REFERENCES ad.channels (id) ON DELETE CASCADE,
+    -- RESTRICT: deleting a channel must not delete delivery history (set active = false instead).
+    channel_id      uuid NOT NULL REFERENCES ad.channels (id) ON DELETE RESTRICT,
     kind            text NOT NULL DEFAULT 'trigger'
                     CHECK (kind IN ('trigger', 'renotify', 'escalate', 'acknowledge', 'resolve')),
     status          text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'failed', 'cancelled')),

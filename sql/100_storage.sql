@@ -5,7 +5,8 @@ SET LOCAL search_path TO pg_catalog, pg_temp;
 DO $do$
 DECLARE
     ts name := ad_internal.timescaledb_schema();
-    compress_after interval := (SELECT (value #>> '{}')::interval FROM ad.settings WHERE key = 'compress_after');
+    -- Well past any scoring backlog: UPDATE on compressed chunks works but is slow.
+    compress_after interval := interval '7 days';
     summary_select text := $sql$
         SELECT %s AS bucket,
                a.source_id,
@@ -29,7 +30,7 @@ BEGIN
                 'timescaledb.compress_segmentby = ''source_id'', timescaledb.compress_orderby = ''"timestamp" DESC'')';
         EXECUTE format('SELECT %I.add_compression_policy(%L::regclass, compress_after => %L::interval)',
                        ts, 'ad.data_points', compress_after);
-        INSERT INTO ad_internal.storage (key, value) VALUES ('compression', compress_after::text);
+        INSERT INTO ad_internal.storage (key, value) VALUES ('compression', ad_internal.interval_text(compress_after));
         INSERT INTO ad_internal.storage (key, value) VALUES ('retention_policy_schema', ts);
 
         EXECUTE 'CREATE MATERIALIZED VIEW ad.anomaly_summary_hourly '

@@ -13,8 +13,10 @@ BEGIN
         RAISE EXCEPTION 'ad.set_retention: keep must be positive or NULL (keep forever), got %', keep
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    UPDATE ad.settings SET value = coalesce(to_jsonb(keep::text), 'null'::jsonb), updated_at = now(), updated_by = current_user
-     WHERE key = 'retention';
+    INSERT INTO ad.settings AS s (key, value, description)
+    VALUES ('retention', coalesce(to_jsonb(keep::text), 'null'::jsonb),
+            'How long data points are kept (an interval); null keeps them forever. Set with ad.set_retention().')
+    ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now(), updated_by = current_user;
     SELECT value INTO ts_schema FROM ad_internal.storage WHERE key = 'retention_policy_schema';
     IF ts_schema IS NOT NULL THEN
         EXECUTE format('SELECT %I.remove_retention_policy(%L::regclass, if_exists => true)', ts_schema, 'ad.data_points');

@@ -3,9 +3,12 @@
 /// Like libpq, a `host` query parameter (or a host that starts with `/`) names a unix-socket directory;
 /// the socket is `<dir>/.s.PGSQL.<port>`.
 public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
-    /// TLS policy, from `sslmode`.
+    /// TLS policy, from `sslmode`, with libpq's meanings: `prefer` and `require` encrypt without checking the
+    /// server's certificate; `verify-ca` checks it against trusted roots; `verify-full` also checks the host name.
     public enum TLSMode: String, Sendable {
         case disable, prefer, require
+        case verifyCA = "verify-ca"
+        case verifyFull = "verify-full"
     }
 
     public var host: String
@@ -88,8 +91,11 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
                 switch value {
                 case "disable", "allow": self.tls = .disable
                 case "prefer": self.tls = .prefer
-                case "require", "verify-ca", "verify-full": self.tls = .require
-                default: throw ParseError(message: "sslmode \"\(value)\" is not one of disable, prefer, require")
+                case "require": self.tls = .require
+                case "verify-ca": self.tls = .verifyCA
+                case "verify-full": self.tls = .verifyFull
+                default:
+                    throw ParseError(message: "sslmode \"\(value)\" is not one of disable, prefer, require, verify-ca, verify-full")
                 }
             case "host":
                 if value.hasPrefix("/") { self.socketDirectory = value } else if !value.isEmpty { self.host = value }
@@ -118,6 +124,27 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         let where_ = socketDirectory.map { "?host=\($0)&port=\(port)" } ?? ""
         let hostText = socketDirectory == nil ? (host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)") : ""
         return "postgres://\(auth)@\(hostText)/\(database)\(where_)"
+    }
+
+    /// The URL in full, password included: for handing to a child process, never for logs.
+    public var text: String {
+        func enc(_ s: String) -> String {
+            var out = ""
+            for b in s.utf8 {
+                let c = Character(Unicode.Scalar(b))
+                if c.isASCII && (c.isLetter || c.isNumber || "-._~".contains(c)) { out.append(c) }
+                else { out += "%" + (b < 16 ? "0" : "") + String(b, radix: 16, uppercase: true) }
+            }
+            return out
+        }
+        let auth = enc(username) + (password.map { ":" + enc($0) } ?? "")
+        var query = ["sslmode=\(tls.rawValue)"]
+        if let app = applicationName { query.append("application_name=\(enc(app))") }
+        if let dir = socketDirectory {
+            return "postgres://\(auth)@/\(enc(database))?host=\(enc(dir))&port=\(port)&" + query.joined(separator: "&")
+        }
+        let hostText = host.contains(":") ? "[\(host)]" : enc(host)
+        return "postgres://\(auth)@\(hostText):\(port)/\(enc(database))?" + query.joined(separator: "&")
     }
 
     /// The same server with another database.

@@ -24,6 +24,10 @@ public struct DoctorFacts: Sendable, Equatable {
     /// anomaly_detection's version in pg_available_extensions (extension files on the server), if any.
     public var availableExtensionVersion: String?
     public var bundled: SchemaVersion
+    /// The step scripts this adworker carries.
+    public var bundledSteps: [UpgradeStep] = []
+    /// What this role could not read (insufficient privilege), so the report is partial.
+    public var unreadable: [String] = []
     public var timescale: TimescaleDB
     /// ad_internal.storage: how storage was set up at install time.
     public var storage: [String: String]
@@ -76,7 +80,7 @@ public func diagnose(_ f: DoctorFacts) -> [Finding] {
                            action: "use PostgreSQL 15 or newer"))
     }
 
-    let plan = MigrationPlan.decide(installed: f.schema, bundled: f.bundled, steps: [])
+    let plan = MigrationPlan.decide(installed: f.schema, bundled: f.bundled, steps: f.bundledSteps)
     if let ext = f.schema.extensionVersion {
         if SchemaVersion(ext) == f.bundled {
             out.append(Finding(.ok, "schema", "extension anomaly_detection \(ext)"))
@@ -128,12 +132,16 @@ public func diagnose(_ f: DoctorFacts) -> [Finding] {
         out.append(Finding(.info, "timescaledb", "not available on this server; plain tables and views are used"))
     }
 
+    if !f.unreadable.isEmpty {
+        out.append(Finding(.warn, "privileges", "\(f.currentUser) cannot read \(f.unreadable.joined(separator: ", ")); this report is partial",
+                           action: "run adworker doctor as the schema owner, a superuser or the worker role"))
+    }
     let missing = groupRoles.filter { f.roles[$0] != true }
     if missing.isEmpty {
         out.append(Finding(.ok, "roles", groupRoles.joined(separator: ", ")))
     } else {
         out.append(Finding(.warn, "roles", "missing: \(missing.joined(separator: ", "))",
-                           action: "as a role with CREATEROLE: SELECT ad.create_roles();"))
+                           action: "as a superuser, or the schema owner with CREATEROLE: SELECT ad.create_roles();"))
     }
     return out
 }

@@ -14,10 +14,17 @@ public enum Database {
             config = .init(unixSocketPath: socket, username: url.username, password: url.password, database: url.database)
         } else {
             let tls: PostgresConnection.Configuration.TLS
+            var client = TLSConfiguration.makeClientConfiguration()
+            switch url.tls {
+            case .disable: break
+            case .prefer, .require: client.certificateVerification = .none          // libpq: encrypt, do not verify
+            case .verifyCA: client.certificateVerification = .noHostnameVerification
+            case .verifyFull: client.certificateVerification = .fullVerification
+            }
             switch url.tls {
             case .disable: tls = .disable
-            case .prefer: tls = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
-            case .require: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            case .prefer: tls = .prefer(try NIOSSLContext(configuration: client))
+            case .require, .verifyCA, .verifyFull: tls = .require(try NIOSSLContext(configuration: client))
             }
             config = .init(host: url.host, port: url.port, username: url.username, password: url.password,
                            database: url.database, tls: tls)

@@ -15,7 +15,14 @@ public struct DoctorProbe: Sendable {
         ).decode((String, Int, String).self) {
             serverVersion = v; serverNumber = n; user = u
         }
-        let schema = try await Migrator(logger: logger).inspect(connection)
+        var unreadable: [String] = []
+        var schema = InstalledSchema()
+        do {
+            schema = try await Migrator(logger: logger).inspect(connection)
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42501" {
+            unreadable.append("ad_internal.schema_migrations")
+            schema.adSchemaExists = true
+        }
 
         var available: [String: String] = [:]
         for try await (name, version) in try await connection.query(
@@ -46,10 +53,14 @@ public struct DoctorProbe: Sendable {
             hasStorage = t
         }
         if hasStorage {
-            for try await (k, v) in try await connection.query(
-                "SELECT key, value FROM ad_internal.storage", logger: logger
-            ).decode((String, String).self) {
-                storage[k] = v
+            do {
+                for try await (k, v) in try await connection.query(
+                    "SELECT key, value FROM ad_internal.storage", logger: logger
+                ).decode((String, String).self) {
+                    storage[k] = v
+                }
+            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42501" {
+                unreadable.append("ad_internal.storage")
             }
         }
 
@@ -61,8 +72,11 @@ public struct DoctorProbe: Sendable {
                 roles[name] = exists
             }
         }
-        return DoctorFacts(serverVersion: serverVersion, serverVersionNumber: serverNumber, schema: schema,
-                           availableExtensionVersion: available["anomaly_detection"], bundled: Migrator.bundledVersion,
-                           timescale: ts, storage: storage, roles: roles, currentUser: user)
+        var facts = DoctorFacts(serverVersion: serverVersion, serverVersionNumber: serverNumber, schema: schema,
+                                availableExtensionVersion: available["anomaly_detection"], bundled: Migrator.bundledVersion,
+                                timescale: ts, storage: storage, roles: roles, currentUser: user)
+        facts.bundledSteps = Migrator.bundledSteps
+        facts.unreadable = unreadable
+        return facts
     }
 }

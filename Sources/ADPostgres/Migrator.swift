@@ -6,6 +6,8 @@ import PostgresNIO
 public struct Migrator: Sendable {
     /// The version this binary installs.
     public static var bundledVersion: SchemaVersion { SchemaVersion(EmbeddedSchema.version)! }
+    /// The same, as written in the control file.
+    public static var bundledVersionText: String { EmbeddedSchema.version }
 
     /// The step scripts this binary carries.
     public static var bundledSteps: [UpgradeStep] {

@@ -34,6 +34,16 @@ import Testing
         #expect(u.port == 5444)
     }
 
+    @Test(arguments: [
+        "postgres://ad:p%40ss%3Aw@db.example:6543/metrics?sslmode=require&application_name=w%201",
+        "postgres://postgres@/ad?host=/tmp/a%20b&port=55432&sslmode=disable",
+        "postgres://postgres@[::1]:5444/ad?sslmode=verify-full",
+    ])
+    func textRoundTrips(original: String) throws {
+        let u = try DatabaseURL(original)
+        #expect(try DatabaseURL(u.text) == u)
+    }
+
     @Test func neverPrintsThePassword() throws {
         let u = try DatabaseURL("postgres://ad:hunter2@h:1/d")
         #expect(!u.description.contains("hunter2"))
@@ -43,7 +53,7 @@ import Testing
     @Test(arguments: [
         ("mysql://u@h/d", "must start with postgres:// or postgresql://"),
         ("postgres://u@h:99999/d", "port \"99999\" is not a number from 1 to 65535"),
-        ("postgres://u@h/d?sslmode=sometimes", "sslmode \"sometimes\" is not one of disable, prefer, require"),
+        ("postgres://u@h/d?sslmode=sometimes", "sslmode \"sometimes\" is not one of disable, prefer, require, verify-ca, verify-full"),
         ("postgres://u@h/d?colour=blue", "unknown parameter \"colour\""),
         ("postgres://h/d", "no user name (postgres://USER@host/db)"),
         ("postgres://u@h/d%zz", "bad percent-encoding in \"d%zz\""),

@@ -37,6 +37,21 @@ import Testing
         #expect(f?.action?.contains("ALTER EXTENSION anomaly_detection UPDATE") == true)
     }
 
+    @Test func anOlderMigratedSchemaWarnsToMigrate() {
+        let f = finding("schema", in: facts {
+            $0.schema = InstalledSchema(recordedVersions: ["0.0.9"], adSchemaExists: true)
+            $0.bundledSteps = [UpgradeStep(from: SchemaVersion("0.0.9")!, to: SchemaVersion("0.1.0")!)]
+        })
+        #expect(f?.level == .warn)
+        #expect(f?.action == "adworker migrate")
+    }
+
+    @Test func aPartialViewSaysSo() {
+        let f = finding("privileges", in: facts { $0.unreadable = ["ad_internal.storage"]; $0.currentUser = "grafana" })
+        #expect(f?.level == .warn)
+        #expect(f?.detail.contains("grafana cannot read ad_internal.storage") == true)
+    }
+
     @Test func missingRolesWarnWithTheCall() {
         let f = finding("roles", in: facts { $0.roles["ad_worker"] = false })
         #expect(f?.level == .warn)

@@ -17,6 +17,7 @@ VALUES ('00000000-0000-0000-0000-0000000000e1', '00000000-0000-0000-0000-0000000
         't', 'm');
 INSERT INTO ad.channels (id, name, type, target) VALUES ('00000000-0000-0000-0000-0000000000f1', 'tap-hook', 'webhook', 'http://127.0.0.1:1/');
 SELECT ad.set_channel_secret('tap-hook', 's3cret');
+INSERT INTO ad.alert_deliveries (alert_id, channel_id) VALUES ('00000000-0000-0000-0000-0000000000e1', '00000000-0000-0000-0000-0000000000f1');
 INSERT INTO ad.feedback (id, anomaly_id, anomaly_timestamp, feedback_type)
 VALUES ('00000000-0000-0000-0000-000000000011', '00000000-0000-0000-0000-0000000000c1', '2026-01-01', 'false_positive');
 
@@ -34,6 +35,8 @@ SELECT lives_ok($$INSERT INTO ad.data_points (source_id, "timestamp", values) VA
                 'ingest re-sends idempotently');
 SELECT is(ad.upsert_point('00000000-0000-0000-0000-0000000000a1', '2026-01-02', '{"x": 3}'), 'updated',
           'ingest corrects values with ad.upsert_point()');
+SELECT throws_ok($$SELECT ad.upsert_point('00000000-0000-0000-0000-0000000000ff', '2026-01-02', '{"x": 3}')$$, '23503',
+                 NULL, 'ad.upsert_point() refuses an unknown source too');
 SELECT throws_ok($$SELECT values FROM ad.data_points$$, '42501', NULL, 'ingest cannot read values back');
 SELECT throws_ok($$UPDATE ad.data_points SET values = '{"x": 0}'$$, '42501', NULL, 'ingest cannot update points directly');
 SELECT throws_ok($$SELECT anomaly_score FROM ad.data_points$$, '42501', NULL, 'ingest cannot read scores');
@@ -80,7 +83,7 @@ SELECT lives_ok($$INSERT INTO ad.channels (name, type, target) VALUES ('op-hook'
                 'operator registers channels');
 SELECT lives_ok($$SELECT ad.set_channel_secret('op-hook', 'k')$$, 'operator sets a channel secret');
 SELECT lives_ok($$INSERT INTO ad.data_sources (name) VALUES ('op-src')$$, 'operator registers sources');
-SELECT lives_ok($$UPDATE ad.data_sources SET config = '{"threshold": 0.9}' WHERE name = 'op-src'$$, 'operator tunes sources');
+SELECT lives_ok($$UPDATE ad.data_sources SET config = '{"window": 30}' WHERE name = 'op-src'$$, 'operator tunes sources');
 SELECT throws_ok($$UPDATE ad.alerts SET severity = 'low'$$, '42501', NULL, 'operator cannot rewrite an alert''s severity');
 SELECT throws_ok($$UPDATE ad.alerts SET acknowledged_by = NULL$$, '42501', NULL, 'operator cannot forge who acknowledged');
 SELECT throws_ok($$UPDATE ad.anomalies SET score = 0$$, '42501', NULL, 'operator cannot change scores');
@@ -94,6 +97,11 @@ SELECT throws_ok($$INSERT INTO ad.anomalies (data_point_id, point_timestamp, sou
 SELECT throws_ok($$INSERT INTO ad.audit_log (action, entity, entity_id) VALUES ('x', 'y', 'z')$$, '42501', NULL,
                  'operator cannot write the audit log');
 SELECT throws_ok($$SELECT ad.create_roles()$$, '42501', NULL, 'operator cannot create roles');
+SELECT throws_ok($$DELETE FROM ad.alerts$$, '42501', NULL, 'operator cannot delete alerts');
+SELECT throws_ok($$DELETE FROM ad.alert_rules WHERE name = 'tap-rule'$$, '23503', NULL,
+                 'operator cannot delete alerts by deleting their rule (disable it instead)');
+SELECT throws_ok($$DELETE FROM ad.channels WHERE name = 'tap-hook'$$, '23503', NULL,
+                 'operator cannot delete delivery history by deleting its channel (deactivate it instead)');
 SELECT throws_ok($$SELECT ad.set_retention('1 day')$$, '42501', NULL, 'operator cannot change retention');
 RESET ROLE;
 

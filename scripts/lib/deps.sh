@@ -2,7 +2,7 @@
 # Installs what building and testing need, from Debian only, and only what is missing (idempotent).
 #   scripts/lib/deps.sh [test]     "test" adds the test-only packages.
 set -euo pipefail
-want=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libpq-dev make gcc)
+want=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libpq-dev make gcc python3)
 if [ "${1:-}" = test ]; then
   want+=(postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl)
 fi

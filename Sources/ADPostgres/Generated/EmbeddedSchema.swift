@@ -49,18 +49,13 @@ CREATE TABLE ad.settings (
     updated_by  name NOT NULL DEFAULT current_user
 );
 COMMENT ON TABLE ad.settings IS
-    'Global settings the product reads at run time (retention, compression age). Change them through the ad.set_* functions.';
+    'Global settings changed from their defaults (today: retention). Change them through the ad.set_* functions; '
+    'an absent key means the default, so a restored dump never collides with rows the install wrote.';
 COMMENT ON COLUMN ad.settings.key IS 'Setting name.';
 COMMENT ON COLUMN ad.settings.value IS 'Setting value as JSON (an interval is a string such as "90 days"; null means off).';
 COMMENT ON COLUMN ad.settings.description IS 'What the setting does.';
 COMMENT ON COLUMN ad.settings.updated_at IS 'When the value last changed.';
 COMMENT ON COLUMN ad.settings.updated_by IS 'Role that last changed it.';
-
-INSERT INTO ad.settings (key, value, description) VALUES
-    ('retention', 'null',
-     'How long data points are kept (an interval such as "90 days"); null keeps them forever. Set with ad.set_retention().'),
-    ('compress_after', '"7 days"',
-     'With TimescaleDB compression: compress data_points chunks older than this. Keep it well past the scoring backlog.');
 
 -- TimescaleDB is optional: found through pg_extension, called through format('%I.%I'), never required.
 CREATE FUNCTION ad_internal.timescaledb_schema() RETURNS name
@@ -78,6 +73,13 @@ RETURN ad_internal.timescaledb_schema() IS NOT NULL
 COMMENT ON FUNCTION ad_internal.timescaledb_licensed() IS
     'True when TimescaleDB runs with the community license (compression, continuous aggregates and policies).';
 
+-- Interval text that does not depend on the session's IntervalStyle (records, messages).
+CREATE FUNCTION ad_internal.interval_text(i interval) RETURNS text
+LANGUAGE sql IMMUTABLE
+SET IntervalStyle TO postgres
+RETURN i::text;
+COMMENT ON FUNCTION ad_internal.interval_text(interval) IS 'An interval as text in the postgres style, whatever the session uses.';
+
 -- Called by the install scripts right after a table is created, before anything references it.
 CREATE FUNCTION ad_internal.make_hypertable(tbl regclass, time_column name, chunk interval) RETURNS boolean
 LANGUAGE plpgsql
@@ -92,7 +94,7 @@ BEGIN
     -- No default indexes: the tables carry their own, the same with and without TimescaleDB.
     EXECUTE format('SELECT %I.create_hypertable(%L::regclass, %I.by_range(%L, %L::interval), create_default_indexes => false)',
                    ts, tbl, ts, time_column, chunk);
-    INSERT INTO ad_internal.storage (key, value) VALUES ('hypertable:' || tbl::text, chunk::text);
+    INSERT INTO ad_internal.storage (key, value) VALUES ('hypertable:' || tbl::text, ad_internal.interval_text(chunk));
     RETURN true;
 END
 $fn$;
@@ -106,7 +108,7 @@ CREATE TABLE ad.data_sources (
     id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     name        text NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 200),
     type        text NOT NULL DEFAULT 'sql' CHECK (type IN ('sql', 'api', 'kafka', 'db_poll')),
-    config      jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(config) = 'object'),
+    config      jsonb NOT NULL DEFAULT '{}',
     status      text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'paused', 'disabled')),
     description text,
     created_at  timestamptz NOT NULL DEFAULT now(),
@@ -150,6 +152,117 @@ COMMENT ON FUNCTION ad_internal.fixed_source_id() IS 'Refuses to change a source
 CREATE TRIGGER fixed_source_id BEFORE UPDATE OF id ON ad.data_sources
     FOR EACH ROW WHEN (NEW.id IS DISTINCT FROM OLD.id) EXECUTE FUNCTION ad_internal.fixed_source_id();
 COMMENT ON TRIGGER fixed_source_id ON ad.data_sources IS 'Source ids are permanent.';
+
+-- The same rules as the worker's SourceConfig.parse (a test feeds one table of cases to both).
+CREATE FUNCTION ad.config_problem(config jsonb) RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    k text;
+    v jsonb;
+    w int := 60;
+    mh int := 12;
+    t numeric[] := ARRAY[0.999, 0.9999, 0.99999, 0.999999];
+    tiers text[] := ARRAY['low', 'medium', 'high', 'critical'];
+    i int;
+BEGIN
+    IF jsonb_typeof(config) IS DISTINCT FROM 'object' THEN
+        RETURN 'config: must be a JSON object';
+    END IF;
+    FOR k IN SELECT jsonb_object_keys(config) ORDER BY 1 LOOP
+        IF k NOT IN ('window', 'min_history', 'detectors', 'seasonality', 'thresholds') THEN
+            RETURN format('config.%s: unknown setting (known: window, min_history, detectors, seasonality, thresholds)', k);
+        END IF;
+    END LOOP;
+    v := config -> 'window';
+    IF v IS NOT NULL THEN
+        IF jsonb_typeof(v) <> 'number' OR v::numeric <> trunc(v::numeric) OR v::numeric NOT BETWEEN 10 AND 1000 THEN
+            RETURN format('config.window: must be an integer from 10 to 1000, got %s', v);
+        END IF;
+        w := v::int;
+    END IF;
+    v := config -> 'min_history';
+    IF v IS NOT NULL THEN
+        IF jsonb_typeof(v) <> 'number' OR v::numeric <> trunc(v::numeric) OR v::numeric NOT BETWEEN 3 AND 1000 THEN
+            RETURN format('config.min_history: must be an integer from 3 to 1000, got %s', v);
+        END IF;
+        mh := v::int;
+    END IF;
+    IF mh > w THEN
+        RETURN format('config.min_history: must not exceed window (%s), got %s', w, mh);
+    END IF;
+    v := config -> 'detectors';
+    IF v IS NOT NULL THEN
+        IF jsonb_typeof(v) <> 'array' OR EXISTS (SELECT FROM jsonb_array_elements(v) e WHERE jsonb_typeof(e) <> 'string') THEN
+            RETURN format('config.detectors: must be an array of strings, got %s', v);
+        END IF;
+        SELECT e INTO k FROM jsonb_array_elements_text(v) e WHERE e NOT IN ('robust', 'seasonal', 'multivariate') LIMIT 1;
+        IF FOUND THEN
+            RETURN format('config.detectors: unknown detector "%s" (known: robust, seasonal, multivariate)', k);
+        END IF;
+        IF NOT (v ? 'robust' OR v ? 'seasonal') THEN
+            RETURN 'config.detectors: needs robust or seasonal (multivariate combines their evidence)';
+        END IF;
+    END IF;
+    v := config -> 'seasonality';
+    IF v IS NOT NULL THEN
+        IF jsonb_typeof(v) <> 'array' OR EXISTS (SELECT FROM jsonb_array_elements(v) e WHERE jsonb_typeof(e) <> 'string') THEN
+            RETURN format('config.seasonality: must be an array of strings, got %s', v);
+        END IF;
+        SELECT e INTO k FROM jsonb_array_elements_text(v) e WHERE e NOT IN ('daily', 'weekly') LIMIT 1;
+        IF FOUND THEN
+            RETURN format('config.seasonality: unknown seasonality "%s" (known: daily, weekly)', k);
+        END IF;
+    END IF;
+    v := config -> 'thresholds';
+    IF v IS NOT NULL THEN
+        IF jsonb_typeof(v) <> 'object' THEN
+            RETURN 'config.thresholds: must be an object';
+        END IF;
+        FOR k IN SELECT jsonb_object_keys(v) ORDER BY 1 LOOP
+            IF k <> ALL (tiers) THEN
+                RETURN format('config.thresholds.%s: unknown tier (known: low, medium, high, critical)', k);
+            END IF;
+        END LOOP;
+        FOR i IN 1..4 LOOP
+            IF v ? tiers[i] THEN
+                IF jsonb_typeof(v -> tiers[i]) <> 'number' OR (v ->> tiers[i])::numeric <= 0 OR (v ->> tiers[i])::numeric >= 1 THEN
+                    RETURN format('config.thresholds.%s: must be a number between 0 and 1 (exclusive), got %s', tiers[i], v -> tiers[i]);
+                END IF;
+                t[i] := (v ->> tiers[i])::numeric;
+            END IF;
+        END LOOP;
+        IF NOT (t[1] < t[2] AND t[2] < t[3] AND t[3] < t[4]) THEN
+            RETURN format('config.thresholds: must increase: low < medium < high < critical, got %s, %s, %s, %s', t[1], t[2], t[3], t[4]);
+        END IF;
+    END IF;
+    RETURN NULL;
+END
+$fn$;
+COMMENT ON FUNCTION ad.config_problem(jsonb) IS
+    'What is wrong with a per-source detection config, naming the field, or NULL when nothing is.';
+
+CREATE FUNCTION ad_internal.check_source_config() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    problem text := ad.config_problem(NEW.config);
+BEGIN
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION 'ad.data_sources: % (source "%")', problem, NEW.name
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'See README, "Per-source configuration"; SELECT ad.config_problem(''{...}'') checks a config.';
+    END IF;
+    RETURN NEW;
+END
+$fn$;
+COMMENT ON FUNCTION ad_internal.check_source_config() IS 'Rejects a data source whose config the worker could not use.';
+
+CREATE TRIGGER check_source_config BEFORE INSERT OR UPDATE OF config ON ad.data_sources
+    FOR EACH ROW EXECUTE FUNCTION ad_internal.check_source_config();
+COMMENT ON TRIGGER check_source_config ON ad.data_sources IS 'Validates per-source detection config.';
 """#),
         ("020_points.sql", #"""
 SET LOCAL search_path TO pg_catalog, pg_temp;
@@ -186,14 +299,16 @@ CREATE INDEX data_points_time_brin ON ad.data_points USING brin ("timestamp");
 COMMENT ON INDEX ad.data_points_time_brin IS 'Time-range scans across all sources.';
 
 -- A JSON number is always finite but may not fit a double precision; anything else is not a number.
+-- strict: in lax mode the filter would look inside arrays instead of rejecting them. The lower bound is the
+-- smallest magnitude that does not round to zero (subnormal doubles are accepted, as float8 accepts them).
 -- SQL-standard body: names are bound at creation, so no SET clause is needed (one would block inlining,
 -- and the trigger's WHEN clause evaluates this for every row).
 CREATE FUNCTION ad.values_ok(v jsonb) RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN jsonb_typeof(v) = 'object' AND v <> '{}'::jsonb AND NOT v ? ''
    AND NOT jsonb_path_exists(v,
-       '$.* ? (@.type() != "number" || @ > 1.7976931348623157e308 || @ < -1.7976931348623157e308
-              || (@ != 0 && @ < 2.2250738585072014e-308 && @ > -2.2250738585072014e-308))');
+       'strict $.* ? (@.type() != "number" || @ > 1.7976931348623157e308 || @ < -1.7976931348623157e308
+              || (@ != 0 && @ < 2.4703282292062328e-324 && @ > -2.4703282292062328e-324))');
 COMMENT ON FUNCTION ad.values_ok(jsonb) IS
     'True when v is a non-empty JSON object of metric name to a number that fits double precision.';
 
@@ -215,7 +330,7 @@ BEGIN
       FROM jsonb_each(v) kv
      WHERE jsonb_typeof(kv.value) <> 'number'
            OR abs(kv.value::numeric) > 1.7976931348623157e308
-           OR (kv.value::numeric <> 0 AND abs(kv.value::numeric) < 2.2250738585072014e-308)
+           OR (kv.value::numeric <> 0 AND abs(kv.value::numeric) < 2.4703282292062328e-324)
      ORDER BY kv.key LIMIT 1;
     IF NOT FOUND THEN
         RETURN NULL;
@@ -242,6 +357,9 @@ BEGIN
     IF NEW."timestamp" IS NULL THEN
         RAISE EXCEPTION 'ad.data_points: missing "timestamp" for source %', NEW.source_id
             USING ERRCODE = 'not_null_violation', HINT = 'Every point needs its observation time, for example now().';
+    ELSIF NOT isfinite(NEW."timestamp") THEN
+        RAISE EXCEPTION 'ad.data_points: "timestamp" must be a finite time, got % (source %)', NEW."timestamp", NEW.source_id
+            USING ERRCODE = 'invalid_parameter_value';
     ELSIF NEW.features IS NOT NULL OR NEW.anomaly_score IS NOT NULL THEN
         RAISE EXCEPTION 'ad.data_points: points arrive unscored; features and anomaly_score are the worker''s (source %, time %)',
                 NEW.source_id, NEW."timestamp"
@@ -254,10 +372,10 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION ad_internal.reject_point() IS
-    'Raises the error for a point with no timestamp, bad values, or a score of its own (runs only for such rows).';
+    'Raises the error for a point with no or an infinite timestamp, bad values, or a score of its own (runs only for such rows).';
 
 CREATE TRIGGER reject_point BEFORE INSERT ON ad.data_points
-    FOR EACH ROW WHEN (NEW."timestamp" IS NULL OR NOT ad.values_ok(NEW.values)
+    FOR EACH ROW WHEN (NEW."timestamp" IS NULL OR NOT isfinite(NEW."timestamp") OR ad.values_ok(NEW.values) IS NOT TRUE
                        OR NEW.features IS NOT NULL OR NEW.anomaly_score IS NOT NULL)
     EXECUTE FUNCTION ad_internal.reject_point();
 COMMENT ON TRIGGER reject_point ON ad.data_points IS
@@ -279,7 +397,7 @@ BEGIN
     IF FOUND AND bad.status IS NULL THEN
         RAISE EXCEPTION 'ad.data_points: unknown source % (point at %)', bad.source_id, bad."timestamp"
             USING ERRCODE = 'foreign_key_violation',
-                  HINT = 'Register it first: INSERT INTO ad.data_sources (name) VALUES (...) RETURNING id.';
+                  HINT = 'An operator registers sources: INSERT INTO ad.data_sources (name) VALUES (...) RETURNING id.';
     ELSIF FOUND THEN
         RAISE EXCEPTION 'ad.data_points: source % is disabled (point at %)', bad.source_id, bad."timestamp"
             USING ERRCODE = 'check_violation',
@@ -323,7 +441,7 @@ LANGUAGE plpgsql
 SET search_path TO pg_catalog, pg_temp
 AS $fn$
 BEGIN
-    IF NOT ad.values_ok(NEW.values) THEN
+    IF ad.values_ok(NEW.values) IS NOT TRUE THEN
         RAISE EXCEPTION 'ad.data_points: % (source %, time %)',
                 ad.values_problem(NEW.values), NEW.source_id, NEW."timestamp"
             USING ERRCODE = 'invalid_parameter_value';
@@ -356,7 +474,17 @@ SET search_path TO pg_catalog, pg_temp
 AS $fn$
 DECLARE
     inserted boolean;
+    src_status text;
 BEGIN
+    -- The checks an INSERT gets from the statement trigger apply to the update path too.
+    SELECT s.status INTO src_status FROM ad.data_sources s WHERE s.id = point_source FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'ad.data_points: unknown source % (point at %)', point_source, point_time
+            USING ERRCODE = 'foreign_key_violation', HINT = 'An operator registers sources in ad.data_sources.';
+    ELSIF src_status = 'disabled' THEN
+        RAISE EXCEPTION 'ad.data_points: source % is disabled (point at %)', point_source, point_time
+            USING ERRCODE = 'check_violation';
+    END IF;
     INSERT INTO ad.data_points AS p (source_id, "timestamp", values)
     VALUES (point_source, point_time, point_values)
     ON CONFLICT ON CONSTRAINT data_points_pkey DO UPDATE SET values = EXCLUDED.values
@@ -594,7 +722,8 @@ COMMENT ON COLUMN ad.alert_rule_channels.purpose IS 'notify (on firing) or escal
 
 CREATE TABLE ad.alerts (
     id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    rule_id           uuid NOT NULL REFERENCES ad.alert_rules (id) ON DELETE CASCADE,
+    -- RESTRICT: deleting a rule must not delete its alerts (disable it with enabled = false instead).
+    rule_id           uuid NOT NULL REFERENCES ad.alert_rules (id) ON DELETE RESTRICT,
     anomaly_id        uuid NOT NULL,
     anomaly_timestamp timestamptz NOT NULL,
     source_id         uuid NOT NULL REFERENCES ad.data_sources (id) ON DELETE CASCADE,
@@ -655,7 +784,8 @@ COMMENT ON INDEX ad.alerts_anomaly_idx IS 'Alerts of an anomaly.';
 CREATE TABLE ad.alert_deliveries (
     id              uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     alert_id        uuid NOT NULL REFERENCES ad.alerts (id) ON DELETE CASCADE,
-    channel_id      uuid NOT NULL REFERENCES ad.channels (id) ON DELETE CASCADE,
+    -- RESTRICT: deleting a channel must not delete delivery history (set active = false instead).
+    channel_id      uuid NOT NULL REFERENCES ad.channels (id) ON DELETE RESTRICT,
     kind            text NOT NULL DEFAULT 'trigger'
                     CHECK (kind IN ('trigger', 'renotify', 'escalate', 'acknowledge', 'resolve')),
     status          text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'failed', 'cancelled')),
@@ -790,7 +920,8 @@ SET LOCAL search_path TO pg_catalog, pg_temp;
 DO $do$
 DECLARE
     ts name := ad_internal.timescaledb_schema();
-    compress_after interval := (SELECT (value #>> '{}')::interval FROM ad.settings WHERE key = 'compress_after');
+    -- Well past any scoring backlog: UPDATE on compressed chunks works but is slow.
+    compress_after interval := interval '7 days';
     summary_select text := $sql$
         SELECT %s AS bucket,
                a.source_id,
@@ -814,7 +945,7 @@ BEGIN
                 'timescaledb.compress_segmentby = ''source_id'', timescaledb.compress_orderby = ''"timestamp" DESC'')';
         EXECUTE format('SELECT %I.add_compression_policy(%L::regclass, compress_after => %L::interval)',
                        ts, 'ad.data_points', compress_after);
-        INSERT INTO ad_internal.storage (key, value) VALUES ('compression', compress_after::text);
+        INSERT INTO ad_internal.storage (key, value) VALUES ('compression', ad_internal.interval_text(compress_after));
         INSERT INTO ad_internal.storage (key, value) VALUES ('retention_policy_schema', ts);
 
         EXECUTE 'CREATE MATERIALIZED VIEW ad.anomaly_summary_hourly '
@@ -939,8 +1070,10 @@ BEGIN
         RAISE EXCEPTION 'ad.set_retention: keep must be positive or NULL (keep forever), got %', keep
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    UPDATE ad.settings SET value = coalesce(to_jsonb(keep::text), 'null'::jsonb), updated_at = now(), updated_by = current_user
-     WHERE key = 'retention';
+    INSERT INTO ad.settings AS s (key, value, description)
+    VALUES ('retention', coalesce(to_jsonb(keep::text), 'null'::jsonb),
+            'How long data points are kept (an interval); null keeps them forever. Set with ad.set_retention().')
+    ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now(), updated_by = current_user;
     SELECT value INTO ts_schema FROM ad_internal.storage WHERE key = 'retention_policy_schema';
     IF ts_schema IS NOT NULL THEN
         EXECUTE format('SELECT %I.remove_retention_policy(%L::regclass, if_exists => true)', ts_schema, 'ad.data_points');

@@ -36,12 +36,22 @@ INSERT INTO ad.data_points (source_id, "timestamp", values)
 VALUES ('00000000-0000-0000-0000-000000000001', '2026-01-01 00:01', '{"big": 1e400}');
 INSERT INTO ad.data_points (source_id, "timestamp", values)
 VALUES ('00000000-0000-0000-0000-000000000001', '2026-01-01 00:01', '{"tiny": -1e-400}');
+-- Arrays, empty or not, are not numbers.
+INSERT INTO ad.data_points (source_id, "timestamp", values)
+VALUES ('00000000-0000-0000-0000-000000000001', '2026-01-01 00:01', '{"cpu": [1]}');
+INSERT INTO ad.data_points (source_id, "timestamp", values)
+VALUES ('00000000-0000-0000-0000-000000000001', '2026-01-01 00:01', '{"cpu": []}');
+-- SQL NULL values, and a time that is not finite.
+INSERT INTO ad.data_points (source_id, "timestamp", values)
+VALUES ('00000000-0000-0000-0000-000000000001', '2026-01-01 00:01', NULL);
+INSERT INTO ad.data_points (source_id, "timestamp", values)
+VALUES ('00000000-0000-0000-0000-000000000001', 'infinity', '{"cpu": 1}');
 -- An empty metric name.
 INSERT INTO ad.data_points (source_id, "timestamp", values)
 VALUES ('00000000-0000-0000-0000-000000000001', '2026-01-01 00:01', '{"": 1}');
 -- The extremes of double precision are fine.
 INSERT INTO ad.data_points (source_id, "timestamp", values)
-VALUES ('00000000-0000-0000-0000-000000000001', '2026-01-01 00:02', '{"max": 1.7976931348623157e308, "min": 2.2250738585072014e-308, "zero": 0, "neg": -3}');
+VALUES ('00000000-0000-0000-0000-000000000001', '2026-01-01 00:02', '{"max": 1.7976931348623157e308, "min": 2.2250738585072014e-308, "subnormal": 1e-310, "zero": 0, "neg": -3}');
 
 -- One bad row rejects the whole statement: nothing of it is kept.
 INSERT INTO ad.data_points (source_id, "timestamp", values)
