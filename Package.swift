@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "anomaly-detection",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "adworker", targets: ["ADWorker"]),
     ],
@@ -37,12 +37,14 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .testTarget(name: "ADCoreTests", dependencies: ["ADCore"]),
+        .target(name: "ADTestSupport", dependencies: ["ADCore"], path: "Tests/ADTestSupport"),
+        .testTarget(name: "ADCoreTests", dependencies: ["ADCore", "ADTestSupport"]),
         .testTarget(
             name: "ADPostgresTests",
             dependencies: [
                 "ADCore",
                 "ADPostgres",
+                "ADTestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),

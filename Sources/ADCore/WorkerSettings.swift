@@ -1,0 +1,75 @@
+import Foundation
+
+/// `adworker run`'s settings, from the environment (AD_*), each validated with a message naming it.
+public struct WorkerSettings: Sendable, Equatable {
+    /// Points claimed per transaction.
+    public var batchSize: Int = 1000
+    /// Seconds between polls when no notification arrives (jittered ±20%).
+    public var pollInterval: Double = 2
+    /// Whether to LISTEN for wake-up notifications (polling always runs).
+    public var listen: Bool = true
+    /// Statement timeout of the scoring transaction, seconds.
+    public var statementTimeout: Double = 30
+    /// Seconds a cached per-source config may be old.
+    public var configRefresh: Double = 5
+    /// How far a seasonal lag's point may be from exactly a day (or week) earlier, seconds.
+    public var seasonalTolerance: Double = 1800
+    /// Worker name, in application_name and logs.
+    public var name: String = "adworker"
+
+    public init() {}
+
+    /// A setting that cannot be used.
+    public struct Problem: Error, Equatable, CustomStringConvertible {
+        public let variable: String
+        public let message: String
+        public var description: String { "\(variable): \(message)" }
+    }
+
+    /// The variables this reads, with what they mean (for --help and the README).
+    public static let documentation: [(String, String)] = [
+        ("AD_BATCH_SIZE", "points claimed per transaction, 1 to 100000 (default 1000)"),
+        ("AD_POLL_INTERVAL", "seconds between polls without notifications, 0.05 to 3600 (default 2, jittered ±20%)"),
+        ("AD_LISTEN", "true or false: LISTEN for wake-ups; polling always runs (default true)"),
+        ("AD_STATEMENT_TIMEOUT", "seconds, 1 to 3600 (default 30)"),
+        ("AD_CONFIG_REFRESH", "seconds a cached per-source config may be old, 0 to 3600 (default 5)"),
+        ("AD_SEASONAL_TOLERANCE", "seconds a seasonal lag point may be off exactly a day/week earlier, 1 to 86400 (default 1800)"),
+        ("AD_WORKER_NAME", "name in application_name and logs (default adworker)"),
+    ]
+
+    public static func parse(environment env: [String: String]) throws(Problem) -> WorkerSettings {
+        var s = WorkerSettings()
+        if let v = env["AD_BATCH_SIZE"] { s.batchSize = try Int(number(v, "AD_BATCH_SIZE", 1...100_000, integer: true)) }
+        if let v = env["AD_POLL_INTERVAL"] { s.pollInterval = try number(v, "AD_POLL_INTERVAL", 0.05...3600) }
+        if let v = env["AD_LISTEN"] {
+            switch v.lowercased() {
+            case "true", "1", "yes", "on": s.listen = true
+            case "false", "0", "no", "off": s.listen = false
+            default: throw Problem(variable: "AD_LISTEN", message: "must be true or false, got \"\(v)\"")
+            }
+        }
+        if let v = env["AD_STATEMENT_TIMEOUT"] { s.statementTimeout = try number(v, "AD_STATEMENT_TIMEOUT", 1...3600) }
+        if let v = env["AD_CONFIG_REFRESH"] { s.configRefresh = try number(v, "AD_CONFIG_REFRESH", 0...3600) }
+        if let v = env["AD_SEASONAL_TOLERANCE"] { s.seasonalTolerance = try number(v, "AD_SEASONAL_TOLERANCE", 1...86_400) }
+        if let v = env["AD_WORKER_NAME"] {
+            guard (1...40).contains(v.count), v.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
+                throw Problem(variable: "AD_WORKER_NAME", message: "must be 1 to 40 letters, digits, '-', '_' or '.', got \"\(v)\"")
+            }
+            s.name = v
+        }
+        return s
+    }
+
+    private static func number(_ text: String, _ name: String, _ range: ClosedRange<Double>, integer: Bool = false)
+        throws(Problem) -> Double
+    {
+        guard let x = Double(text.trimmingCharacters(in: .whitespaces)), x.isFinite, range.contains(x),
+              !integer || x == x.rounded() else {
+            let kind = integer ? "an integer" : "a number"
+            throw Problem(variable: name, message: "must be \(kind) from \(Self.show(range.lowerBound)) to \(Self.show(range.upperBound)), got \"\(text)\"")
+        }
+        return x
+    }
+
+    private static func show(_ x: Double) -> String { x == x.rounded() ? String(Int(x)) : String(x) }
+}

@@ -1,0 +1,166 @@
+import ADCore
+import Foundation
+import Logging
+import PostgresNIO
+
+/// What the worker knows about the sources: name, status and parsed config, refreshed every few seconds.
+public struct SourceCatalog: Sendable {
+    public struct Entry: Sendable {
+        public var name: String
+        public var status: String
+        public var config: Result<SourceConfig, SourceConfig.Problem>
+    }
+    public var entries: [UUID: Entry] = [:]
+    public var loadedAt: ContinuousClock.Instant?
+
+    public init() {}
+
+    /// The largest window any usable config asks for: the SQL fetches this much context.
+    public var maxWindow: Int {
+        entries.values.compactMap { try? $0.config.get().window }.max() ?? SourceConfig.defaults.window
+    }
+    /// Whether any source wants seasonal lags (otherwise the lag lookups are skipped).
+    public var wantsSeasonal: Bool {
+        entries.values.contains { (try? $0.config.get()).map { $0.detectors.contains(.seasonal) && !$0.seasonality.isEmpty } ?? false }
+    }
+    /// Sources whose config cannot be used: their points stay unscored, and are not claimed.
+    public var unusable: [UUID] { entries.compactMap { (try? $0.value.config.get()) == nil ? $0.key : nil } }
+
+    /// Reads every source.
+    public static func load(_ connection: PostgresConnection, logger: Logger) async throws -> SourceCatalog {
+        var catalog = SourceCatalog()
+        for try await (id, name, status, configText) in try await connection.query(
+            PostgresQuery(unsafeSQL: ScoringSQL.sources), logger: logger
+        ).decode((UUID, String, String, String).self) {
+            let config: Result<SourceConfig, SourceConfig.Problem>
+            do {
+                let json = try JSONDecoder().decode(JSONValue.self, from: Data(configText.utf8))
+                config = Result { () throws(SourceConfig.Problem) in try SourceConfig.parse(json) }
+            } catch {
+                config = .failure(SourceConfig.Problem(field: "", message: "is not valid JSON"))
+            }
+            catalog.entries[id] = Entry(name: name, status: status, config: config)
+        }
+        catalog.loadedAt = .now
+        return catalog
+    }
+}
+
+/// An anomaly the batch found, for logs and the demo.
+public struct FoundAnomaly: Sendable {
+    public var source: String
+    public var metric: String
+    public var time: Date
+    public var severity: Severity
+    public var score: Double
+    public var detector: String
+    public var explanation: JSONValue
+}
+
+/// One claim-score-write transaction.
+public struct BatchScorer: Sendable {
+    public var logger: Logger
+    public var settings: WorkerSettings
+
+    public init(settings: WorkerSettings, logger: Logger) {
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// Per-connection settings for the scoring session.
+    public func prepare(_ connection: PostgresConnection) async throws {
+        let timeout = "\(Int(settings.statementTimeout * 1000))"
+        try await connection.query("SELECT set_config('statement_timeout', \(timeout), false)", logger: logger)
+        // JIT compiles each batch's big query anew (about half a second once estimates cross jit_above_cost).
+        try await connection.query("SET jit = off", logger: logger)
+    }
+
+    private struct Row {
+        var id: UUID, source: UUID, micros: Int64, metric: String, observation: MetricObservation
+    }
+
+    /// Claims, scores and writes one batch in one transaction. Returns the points scored and the anomalies found.
+    public func run(_ connection: PostgresConnection, catalog: inout SourceCatalog) async throws -> (scored: Int, anomalies: [FoundAnomaly]) {
+        try await connection.query("BEGIN", logger: logger)
+        do {
+            let result = try await claimScoreWrite(connection, catalog: &catalog)
+            try await connection.query("COMMIT", logger: logger)
+            return result
+        } catch {
+            try? await connection.query("ROLLBACK", logger: logger)
+            throw error
+        }
+    }
+
+    private func claimScoreWrite(_ connection: PostgresConnection, catalog: inout SourceCatalog) async throws
+        -> (scored: Int, anomalies: [FoundAnomaly])
+    {
+        let batch = settings.batchSize
+        let window = catalog.maxWindow
+        let skip = catalog.unusable
+        let seasonal = catalog.wantsSeasonal
+        let tolerance = "\(Int(settings.seasonalTolerance)) seconds"
+        var rows: [Row] = []
+        rows.reserveCapacity(batch * 2)
+        var bound = PostgresQuery(unsafeSQL: ScoringSQL.claimWithFeatures)  // our SQL; values are bound
+        bound.binds.append(batch)
+        bound.binds.append(window)
+        bound.binds.append(skip)
+        bound.binds.append(seasonal)
+        bound.binds.append(tolerance)
+        for try await (id, source, micros, metric, x, history, delta, dt, lagDaily, lagWeekly) in try await connection.query(
+            bound, logger: logger
+        ).decode((UUID, UUID, Int64, String, Double, [Double]?, Double?, Double?, Double?, Double?).self) {
+            rows.append(Row(id: id, source: source, micros: micros, metric: metric,
+                            observation: MetricObservation(metric: metric, x: x, history: history ?? [], delta: delta,
+                                                           secondsSincePrevious: dt, lagDaily: lagDaily, lagWeekly: lagWeekly)))
+        }
+        guard !rows.isEmpty else { return (0, []) }
+
+        if rows.contains(where: { catalog.entries[$0.source] == nil }) {
+            catalog = try await SourceCatalog.load(connection, logger: logger)  // a source newer than the cache
+        }
+
+        var sids: [UUID] = [], stamps: [Int64] = [], features: [String] = [], scores: [Double] = []
+        var aIDs: [UUID] = [], aStamps: [Int64] = [], aSources: [UUID] = [], aMetrics: [String] = []
+        var aDetectors: [String] = [], aSeverities: [String] = [], aScores: [Double] = [], aExplanations: [String] = []
+        var found: [FoundAnomaly] = []
+        var scorers: [UUID: Scorer] = [:]
+
+        var start = 0
+        while start < rows.count {
+            var end = start + 1
+            while end < rows.count && rows[end].id == rows[start].id { end += 1 }
+            let point = rows[start]
+            let entry = catalog.entries[point.source]
+            let config = (try? entry?.config.get()) ?? SourceConfig.defaults
+            let scorer = scorers[point.source] ?? Scorer(config: config)
+            scorers[point.source] = scorer
+            let result = scorer.score(rows[start..<end].map(\.observation))
+            sids.append(point.source); stamps.append(point.micros)
+            features.append(result.features.render()); scores.append(result.score)
+            if let severity = result.severity {
+                aIDs.append(point.id); aStamps.append(point.micros); aSources.append(point.source)
+                aMetrics.append(result.metric); aDetectors.append(result.detector); aSeverities.append(severity.rawValue)
+                aScores.append(result.score); aExplanations.append(result.explanation.render())
+                found.append(FoundAnomaly(source: entry?.name ?? point.source.uuidString, metric: result.metric,
+                                          time: Date(timeIntervalSince1970: Double(point.micros) / 1_000_000),
+                                          severity: severity, score: result.score, detector: result.detector,
+                                          explanation: result.explanation))
+            }
+            start = end
+        }
+
+        var update = PostgresQuery(unsafeSQL: ScoringSQL.storeScores)
+        update.binds.append(sids); update.binds.append(stamps); update.binds.append(features); update.binds.append(scores)
+        try await connection.query(update, logger: logger)
+        if !aIDs.isEmpty {
+            var insert = PostgresQuery(unsafeSQL: ScoringSQL.storeAnomalies)
+            insert.binds.append(aIDs); insert.binds.append(aStamps); insert.binds.append(aSources)
+            insert.binds.append(aMetrics); insert.binds.append(aDetectors); insert.binds.append(aSeverities)
+            insert.binds.append(aScores); insert.binds.append(aExplanations)
+            try await connection.query(insert, logger: logger)
+        }
+        return (sids.count, found)
+    }
+}

@@ -1,0 +1,99 @@
+/// The scoring loop's SQL: one claim-and-features query, then the writes, in one transaction.
+enum ScoringSQL {
+    /// Claims up to $1 unscored points of active sources (oldest first, SKIP LOCKED), and returns one row per
+    /// claimed point and metric with its window features, computed over the claimed points plus their context:
+    /// the $2 points before each source's earliest claimed point, and any points between claimed ones (so a late
+    /// point among newer ones still gets its own past). Strictly causal: every window ends before its row.
+    /// $3: sources to skip (unusable config); $4: whether any source wants seasonal lags; $5: lag tolerance.
+    /// Timestamps travel as integer microseconds since the Unix epoch, exact both ways.
+    static let claimWithFeatures = """
+        WITH claimed AS (
+            SELECT p.id, p.source_id, p."timestamp", p.values
+              FROM ad.data_points p
+             WHERE p.anomaly_score IS NULL
+               AND p.source_id IN (SELECT s.id FROM ad.data_sources s WHERE s.status = 'active')
+               AND p.source_id <> ALL ($3::uuid[])
+             ORDER BY p."timestamp", p.source_id
+             LIMIT $1
+               FOR UPDATE OF p SKIP LOCKED
+        ),
+        heads AS (
+            SELECT source_id, min("timestamp") AS t0, max("timestamp") AS t1 FROM claimed GROUP BY source_id
+        ),
+        context AS (
+            SELECT c.id, c.source_id, c."timestamp", c.values
+              FROM heads h
+             CROSS JOIN LATERAL (
+                    SELECT d.id, d.source_id, d."timestamp", d.values FROM ad.data_points d
+                     WHERE d.source_id = h.source_id AND d."timestamp" < h.t0
+                     ORDER BY d."timestamp" DESC LIMIT $2) c
+            UNION ALL
+            SELECT d.id, d.source_id, d."timestamp", d.values
+              FROM heads h JOIN ad.data_points d
+                ON d.source_id = h.source_id AND d."timestamp" > h.t0 AND d."timestamp" < h.t1
+             WHERE h.t1 > h.t0 AND d.id NOT IN (SELECT id FROM claimed)
+        ),
+        series AS (
+            SELECT id, source_id, "timestamp", values, true AS target FROM claimed
+            UNION ALL
+            SELECT id, source_id, "timestamp", values, false FROM context
+        ),
+        metric_rows AS (
+            SELECT s.id, s.source_id, s."timestamp", s.target, kv.key AS metric, kv.value::float8 AS x
+              FROM series s CROSS JOIN LATERAL jsonb_each(s.values) kv
+        ),
+        windowed AS (
+            SELECT m.*,
+                   array_agg(x) OVER recent AS history,
+                   x - lag(x) OVER ordered AS delta,
+                   extract(epoch FROM "timestamp" - lag("timestamp") OVER ordered)::float8 AS dt
+              FROM metric_rows m
+            WINDOW ordered AS (PARTITION BY source_id, metric ORDER BY "timestamp"),
+                   recent AS (ordered ROWS BETWEEN $2 PRECEDING AND 1 PRECEDING)
+        ),
+        lagged AS (
+            SELECT c.id, daily.values AS daily, weekly.values AS weekly
+              FROM claimed c
+              LEFT JOIN LATERAL (
+                    SELECT d.values FROM ad.data_points d
+                     WHERE $4 AND d.source_id = c.source_id
+                       AND d."timestamp" <= c."timestamp" - interval '1 day'
+                       AND d."timestamp" > c."timestamp" - interval '1 day' - $5::interval
+                     ORDER BY d."timestamp" DESC LIMIT 1) daily ON true
+              LEFT JOIN LATERAL (
+                    SELECT d.values FROM ad.data_points d
+                     WHERE $4 AND d.source_id = c.source_id
+                       AND d."timestamp" <= c."timestamp" - interval '7 days'
+                       AND d."timestamp" > c."timestamp" - interval '7 days' - $5::interval
+                     ORDER BY d."timestamp" DESC LIMIT 1) weekly ON true
+        )
+        SELECT w.id, w.source_id, (extract(epoch FROM w."timestamp") * 1000000)::int8 AS ts_us, w.metric, w.x,
+               w.history, w.delta, w.dt,
+               (l.daily ->> w.metric)::float8 AS lag_daily, (l.weekly ->> w.metric)::float8 AS lag_weekly
+          FROM windowed w JOIN lagged l ON l.id = w.id
+         WHERE w.target
+         ORDER BY w."timestamp", w.source_id, w.metric
+        """
+
+    /// Writes features and scores: $1 source ids, $2 timestamps (µs), $3 features (JSON text), $4 scores.
+    static let storeScores = """
+        UPDATE ad.data_points d SET features = u.f::jsonb, anomaly_score = u.s
+          FROM unnest($1::uuid[], $2::int8[], $3::text[], $4::float8[]) AS u(sid, us, f, s)
+         WHERE d.source_id = u.sid AND d."timestamp" = timestamptz 'epoch' + u.us * interval '1 microsecond'
+        """
+
+    /// Inserts anomalies; scoring a point again (after its values were corrected) updates its row.
+    static let storeAnomalies = """
+        INSERT INTO ad.anomalies (data_point_id, point_timestamp, source_id, metric, detector, severity, score, explanation)
+        SELECT u.id, timestamptz 'epoch' + u.us * interval '1 microsecond', u.sid, u.metric, u.detector, u.severity,
+               u.score, u.explanation::jsonb
+          FROM unnest($1::uuid[], $2::int8[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::float8[], $8::text[])
+               AS u(id, us, sid, metric, detector, severity, score, explanation)
+        ON CONFLICT (data_point_id, point_timestamp, detector) DO UPDATE
+           SET metric = EXCLUDED.metric, severity = EXCLUDED.severity, score = EXCLUDED.score,
+               explanation = EXCLUDED.explanation, detected_at = now()
+        """
+
+    /// Every source's name, status and config (the worker caches them for a few seconds).
+    static let sources = "SELECT id, name, status, config::text FROM ad.data_sources"
+}

@@ -1,0 +1,73 @@
+import ADCore
+import ADPostgres
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Score new points as they arrive: LISTEN for wake-ups, poll as a backstop, claim, score, write.",
+        discussion: "Settings come from the environment:\n"
+            + WorkerSettings.documentation.map { "  \($0.0): \($0.1)" }.joined(separator: "\n")
+            + "\nSIGTERM or SIGINT finishes the batch in flight, then exits 0."
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Flag(help: "Print each anomaly as it is found (time, source, metric, severity, score, explanation).")
+    var showAnomalies = false
+
+    func run() async throws {
+        let url = try connection.url()
+        let settings: WorkerSettings
+        do {
+            settings = try WorkerSettings.parse(environment: ProcessInfo.processInfo.environment)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        let logger = try connection.logger("adworker")
+        let wake = WakeSignal()
+        let show = showAnomalies
+        let scoring = ScoringService(url: url, settings: settings, wake: wake, logger: logger) { a in
+            guard show else { return }
+            FileHandle.standardOutput.write(Data((AnomalyLine.format(a) + "\n").utf8))
+        }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: scoring, successTerminationBehavior: .gracefullyShutdownGroup,
+                  failureTerminationBehavior: .gracefullyShutdownGroup)
+        ]
+        if settings.listen {
+            services.append(.init(service: ListenerService(url: url, name: settings.name, wake: wake, logger: logger)))
+        }
+        var config = ServiceGroupConfiguration(services: services, logger: logger)
+        config.gracefulShutdownSignals = [.sigterm, .sigint]
+        logger.info("adworker \(settings.name) starting on \(url)")
+        try await ServiceGroup(configuration: config).run()
+    }
+}
+
+/// One terminal line per anomaly.
+enum AnomalyLine {
+    static let time: DateFormatter = {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyy-MM-dd HH:mm:ss'Z'"
+        return f
+    }()
+
+    static func format(_ a: FoundAnomaly) -> String {
+        let e = a.explanation
+        func num(_ v: JSONValue?) -> String {
+            if case .number(let x)? = v { return String(format: "%.4g", x) }
+            return "?"
+        }
+        var range = ""
+        if case .array(let r)? = e["expected_range"], r.count == 2 { range = " in [\(num(r[0])), \(num(r[1]))]" }
+        return "\(time.string(from: a.time))  \(a.source)  \(a.metric)  \(a.severity.rawValue.uppercased())  "
+            + "score \(String(format: "%.6f", a.score))  actual \(num(e["actual"])) expected \(num(e["expected"]))\(range)"
+            + "  (\(a.detector))"
+    }
+}

@@ -1,0 +1,65 @@
+import ADCore
+import ADPostgres
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// Claims and scores batches until shut down. A full batch is followed at once by the next; otherwise it waits
+/// for a wake-up or the jittered poll, whichever comes first. On graceful shutdown (SIGTERM, SIGINT) the batch
+/// in flight finishes and commits, then the service returns.
+struct ScoringService: Service {
+    let url: DatabaseURL
+    let settings: WorkerSettings
+    let wake: WakeSignal
+    let logger: Logger
+    let report: @Sendable (FoundAnomaly) -> Void
+    let backoff = Backoff(base: 0.2, cap: 10)
+
+    func run() async throws {
+        let scorer = BatchScorer(settings: settings, logger: logger)
+        var failures = 0
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                try await Database.withConnection(url, logger: logger, applicationName: "\(settings.name) score") { conn in
+                    try await scorer.prepare(conn)
+                    var catalog = try await SourceCatalog.load(conn, logger: logger)
+                    logger.info("scoring: batch \(settings.batchSize), poll every \(settings.pollInterval)s, listen \(settings.listen)")
+                    failures = 0
+                    for (id, entry) in catalog.entries {
+                        if case .failure(let problem) = entry.config {
+                            logger.error("source \(entry.name) (\(id)): \(problem); its points stay unscored until fixed")
+                        }
+                    }
+                    while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                        if let at = catalog.loadedAt, ContinuousClock.now - at > .seconds(settings.configRefresh) {
+                            let previous = Set(catalog.unusable)
+                            catalog = try await SourceCatalog.load(conn, logger: logger)
+                            for id in catalog.unusable where !previous.contains(id) {
+                                if let e = catalog.entries[id], case .failure(let problem) = e.config {
+                                    logger.error("source \(e.name) (\(id)): \(problem); its points stay unscored until fixed")
+                                }
+                            }
+                        }
+                        let started = ContinuousClock.now
+                        let (scored, anomalies) = try await scorer.run(conn, catalog: &catalog)
+                        if scored > 0 {
+                            logger.debug("scored \(scored) points in \(ContinuousClock.now - started), \(anomalies.count) anomalies")
+                        }
+                        anomalies.forEach(report)
+                        if scored >= settings.batchSize { continue }
+                        let poll = jittered(settings.pollInterval, random: Double.random(in: 0...1))
+                        _ = try? await cancelWhenGracefulShutdown { await wake.wait(timeout: .seconds(poll)) }
+                    }
+                }
+            } catch {
+                if Task.isShuttingDownGracefully || Task.isCancelled { break }
+                failures += 1
+                let delay = backoff.delay(attempt: failures, random: Double.random(in: 0...1))
+                logger.error("scoring failed: \(describe(error)); retrying in \(String(format: "%.2f", delay))s")
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(delay)) }
+            }
+        }
+        logger.info("scoring stopped")
+    }
+}

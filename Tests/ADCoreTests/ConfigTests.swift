@@ -1,0 +1,82 @@
+import Foundation
+import Testing
+@testable import ADCore
+import ADTestSupport
+
+func parseConfig(_ text: String) throws -> SourceConfig {
+    try SourceConfig.parse(try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)))
+}
+
+@Suite struct SourceConfigValidates {
+    @Test func emptyIsTheDefaults() throws {
+        #expect(try parseConfig("{}") == .defaults)
+    }
+
+    @Test func readsEveryField() throws {
+        let c = try parseConfig(#"{"window": 120, "min_history": 30, "detectors": ["robust"], "seasonality": ["weekly"], "thresholds": {"low": 0.99, "medium": 0.995, "high": 0.999, "critical": 0.9999}}"#)
+        #expect(c.window == 120)
+        #expect(c.minHistory == 30)
+        #expect(c.detectors == [.robust])
+        #expect(c.seasonality == [.weekly])
+        #expect(c.thresholds == .init(low: 0.99, medium: 0.995, high: 0.999, critical: 0.9999))
+    }
+
+    @Test(arguments: badSourceConfigs)
+    func rejectsNamingTheField(json: String, message: String) {
+        do {
+            _ = try parseConfig(json)
+            Issue.record("accepted \(json)")
+        } catch let problem as SourceConfig.Problem {
+            #expect(problem.description == message)
+        } catch {
+            Issue.record("unexpected \(error)")
+        }
+    }
+}
+
+@Suite struct WorkerSettingsValidate {
+    @Test func defaultsAndOverrides() throws {
+        #expect(try WorkerSettings.parse(environment: [:]) == WorkerSettings())
+        let s = try WorkerSettings.parse(environment: ["AD_BATCH_SIZE": "50", "AD_POLL_INTERVAL": "0.5", "AD_LISTEN": "off"])
+        #expect(s.batchSize == 50 && s.pollInterval == 0.5 && !s.listen)
+    }
+
+    @Test(arguments: [
+        ("AD_BATCH_SIZE", "0", "AD_BATCH_SIZE: must be an integer from 1 to 100000, got \"0\""),
+        ("AD_BATCH_SIZE", "12.5", "AD_BATCH_SIZE: must be an integer from 1 to 100000, got \"12.5\""),
+        ("AD_POLL_INTERVAL", "soon", "AD_POLL_INTERVAL: must be a number from 0.05 to 3600, got \"soon\""),
+        ("AD_LISTEN", "maybe", "AD_LISTEN: must be true or false, got \"maybe\""),
+        ("AD_WORKER_NAME", "a b", "AD_WORKER_NAME: must be 1 to 40 letters, digits, '-', '_' or '.', got \"a b\""),
+    ])
+    func rejectsNamingTheVariable(name: String, value: String, message: String) {
+        #expect(throws: WorkerSettings.Problem.self) { try WorkerSettings.parse(environment: [name: value]) }
+        do { _ = try WorkerSettings.parse(environment: [name: value]) } catch { #expect(error.description == message) }
+    }
+}
+
+@Suite struct WakeSignalCoalesces {
+    @Test func aBurstLeavesOneWakeUp() async {
+        let wake = WakeSignal()
+        for _ in 0..<1000 { wake.signal() }
+        #expect(await wake.wait(timeout: .seconds(5)))
+        #expect(await wake.wait(timeout: .milliseconds(50)) == false)
+    }
+
+    @Test func aSignalWakesAWaiter() async {
+        let wake = WakeSignal()
+        async let woken = wake.wait(timeout: .seconds(10))
+        try? await Task.sleep(for: .milliseconds(50))
+        wake.signal()
+        let start = ContinuousClock.now
+        #expect(await woken)
+        #expect(ContinuousClock.now - start < .seconds(5))
+    }
+
+    @Test func cancellationEndsTheWait() async {
+        let wake = WakeSignal()
+        let task = Task { await wake.wait(timeout: .seconds(30)) }
+        try? await Task.sleep(for: .milliseconds(50))
+        task.cancel()
+        #expect(await task.value == false)
+    }
+}

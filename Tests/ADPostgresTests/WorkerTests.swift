@@ -1,0 +1,264 @@
+import ADCore
+import ADPostgres
+import ADTestSupport
+import Foundation
+import PostgresNIO
+import Testing
+
+@Suite(.enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"))
+struct WorkerWakesClaimsAndScores {
+    @Test func aNotificationWakesTheWorkerLongBeforeItsPoll() async throws {
+        try await withWorkerDatabase { url in
+            let w = try WorkerProcess(url, name: "wake", environment: ["AD_POLL_INTERVAL": "60"])
+            #expect(try await eventually {
+                let listening = try await integer(url, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'wake listen' AND query ILIKE 'LISTEN%'")
+                let scoring = try await backend(url, "wake score")
+                return listening == 1 && scoring.count == 1
+            }, "worker did not start: \(w.output)")
+            try await Task.sleep(for: .seconds(1))  // past the catch-up batch: now only a notification can wake it
+            let start = ContinuousClock.now
+            try await insertPoints(url, from: 0, count: 5)
+            #expect(try await eventually(timeout: .seconds(10)) {
+                try await integer(url, "SELECT count(*) FROM ad.data_points WHERE anomaly_score IS NOT NULL") == 5
+            }, "not scored: \(w.output)")
+            #expect(ContinuousClock.now - start < .seconds(10), "the poll is 48 s or more, so this was the notification")
+            await w.stop()
+        }
+    }
+
+    @Test func pollingAloneScoresWithListenOff() async throws {
+        try await withWorkerDatabase { url in
+            let w = try WorkerProcess(url, name: "poll", environment: ["AD_LISTEN": "false", "AD_POLL_INTERVAL": "0.2"])
+            try await insertPoints(url, from: 0, count: 20)
+            #expect(try await eventually {
+                try await integer(url, "SELECT count(*) FROM ad.data_points WHERE anomaly_score IS NOT NULL") == 20
+            }, "not scored: \(w.output)")
+            #expect(try await backend(url, "poll listen").isEmpty, "LISTEN is off: no listening connection")
+            #expect(try await integer(url, "SELECT count(*) FROM public.score_events") == 20)
+            await w.stop()
+        }
+    }
+
+    @Test func reconnectsAfterTheListeningConnectionIsTerminatedAndCatchesUp() async throws {
+        try await withWorkerDatabase { url in
+            let w = try WorkerProcess(url, name: "recon", environment: ["AD_POLL_INTERVAL": "60"])
+            #expect(try await eventually {
+                try await integer(url, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'recon listen' AND query ILIKE 'LISTEN%'") == 1
+            }, "worker did not start: \(w.output)")
+            let old = try await backend(url, "recon listen")
+            try await Task.sleep(for: .seconds(1))
+            try await sql(url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'recon listen'")
+            // Inserted while nobody listens: the notification is lost, the rows are not.
+            try await insertPoints(url, from: 0, count: 5)
+            #expect(try await eventually {
+                let now = try await backend(url, "recon listen")
+                return now.count == 1 && now != old
+            }, "no new listening connection: \(w.output)")
+            #expect(try await eventually(timeout: .seconds(10)) {
+                try await integer(url, "SELECT count(*) FROM ad.data_points WHERE anomaly_score IS NOT NULL") == 5
+            }, "points inserted while disconnected were not caught up: \(w.output)")
+            // And the new LISTEN works.
+            try await Task.sleep(for: .seconds(1))
+            try await insertPoints(url, from: 5, count: 5)
+            #expect(try await eventually(timeout: .seconds(10)) {
+                try await integer(url, "SELECT count(*) FROM ad.data_points WHERE anomaly_score IS NOT NULL") == 10
+            }, "not woken after reconnecting: \(w.output)")
+            #expect(w.process.isRunning)
+            #expect(w.output.contains("reconnecting"))
+            await w.stop()
+        }
+    }
+
+    @Test func latePointsAreScoredFromTheirOwnPast() async throws {
+        try await withWorkerDatabase { url in
+            let w = try WorkerProcess(url, name: "late", environment: ["AD_POLL_INTERVAL": "0.1"])
+            // Minutes 1..100, value = minute.
+            try await insertPoints(url, from: 1, count: 100)
+            #expect(try await eventually {
+                try await integer(url, "SELECT count(*) FROM ad.data_points WHERE anomaly_score IS NULL") == 0
+            }, "not scored: \(w.output)")
+            // A late point at minute 50.5, then two out of order in one statement: 200 before 150.
+            try await sql(url, #"INSERT INTO ad.data_points (source_id, "timestamp", values) VALUES ('00000000-0000-0000-0000-00000000000a', timestamptz '2026-01-01 00:50:30+00', '{"x": 50.5}')"#)
+            try await sql(url, #"INSERT INTO ad.data_points (source_id, "timestamp", values) VALUES ('00000000-0000-0000-0000-00000000000a', timestamptz '2026-01-01 03:20:00+00', '{"x": 200}'), ('00000000-0000-0000-0000-00000000000a', timestamptz '2026-01-01 02:30:00+00', '{"x": 150}')"#)
+            #expect(try await eventually {
+                try await integer(url, "SELECT count(*) FROM ad.data_points WHERE anomaly_score IS NULL") == 0
+            }, "late points not scored: \(w.output)")
+
+            // The expected window of each: the 60 latest values strictly before it, whatever arrived later.
+            let all: [(minute: Double, value: Double)] = (1...100).map { (Double($0), Double($0)) } + [(50.5, 50.5), (150, 150), (200, 200)]
+            func expectedMean(before minute: Double) -> (n: Int, mean: Double) {
+                let window = all.filter { $0.minute < minute }.sorted { $0.minute < $1.minute }.suffix(60)
+                return (window.count, window.map(\.value).reduce(0, +) / Double(window.count))
+            }
+            for minute in [50.5, 150.0, 200.0] {
+                let seconds = Int(minute * 60)
+                let got = try await strings(url, """
+                    SELECT (features -> 'x' ->> 'n') || ' ' || (features -> 'x' ->> 'mean') FROM ad.data_points
+                     WHERE "timestamp" = timestamptz '2026-01-01 00:00:00+00' + interval '\(seconds) seconds'
+                    """).first?.split(separator: " ").compactMap { Double($0) } ?? []
+                let want = expectedMean(before: minute)
+                #expect(got.count == 2 && Int(got[0]) == want.n && abs(got[1] - want.mean) < 1e-3,
+                        "minute \(minute): features n, mean = \(got), want \(want)")
+            }
+            // Points scored before the late one arrived keep their scores: one scoring each.
+            #expect(try await integer(url, "SELECT count(*) FROM public.score_events") == 103)
+            #expect(try await integer(url, "SELECT count(DISTINCT point_id) FROM public.score_events") == 103)
+            await w.stop()
+        }
+    }
+
+    @Test func threeWorkersScoreEveryPointExactlyOnce() async throws {
+        try await withWorkerDatabase { url in
+            try await sql(url, "INSERT INTO ad.data_sources (name) SELECT 'many-' || g FROM generate_series(1, 29) g")
+            let env = ["AD_BATCH_SIZE": "50", "AD_POLL_INTERVAL": "0.1"]
+            let workers = try (1...3).map { try WorkerProcess(url, name: "many\($0)", environment: env) }
+            for round in 0..<10 {
+                try await sql(url, """
+                    INSERT INTO ad.data_points (source_id, "timestamp", values)
+                    SELECT s.id, timestamptz '2026-01-01 00:00:00+00' + (\(round) * 10 + g) * interval '1 minute',
+                           jsonb_build_object('x', (\(round) * 10 + g) % 7)
+                      FROM ad.data_sources s, generate_series(0, 9) g
+                    """)
+            }
+            #expect(try await eventually(timeout: .seconds(60)) {
+                try await integer(url, "SELECT count(*) FROM ad.data_points WHERE anomaly_score IS NULL") == 0
+            }, "not all scored: \(workers.map(\.output))")
+            #expect(try await integer(url, "SELECT count(*) FROM ad.data_points") == 3000)
+            #expect(try await integer(url, "SELECT count(*) FROM public.score_events") == 3000)
+            #expect(try await integer(url, "SELECT count(DISTINCT point_id) FROM public.score_events") == 3000)
+            for w in workers { await w.stop() }
+        }
+    }
+
+    /// Holds ACCESS EXCLUSIVE on ad.anomalies so a worker blocks mid-batch (after claiming and updating, at the
+    /// anomaly insert) until `release` is called.
+    final class AnomalyTableLock: Sendable {
+        let connection: PostgresConnection
+        init(_ url: DatabaseURL) async throws {
+            connection = try await PostgresConnection.connect(configuration: Database.configuration(for: url), id: 99, logger: TestServer.logger)
+            try await connection.query("BEGIN", logger: TestServer.logger)
+            try await connection.query("LOCK TABLE ad.anomalies IN ACCESS EXCLUSIVE MODE", logger: TestServer.logger)
+        }
+        func release() async throws {
+            try await connection.query("COMMIT", logger: TestServer.logger)
+            try await connection.close()
+        }
+    }
+
+    /// 40 ordinary points and a spike, so the batch has an anomaly to insert.
+    func insertBatchWithSpike(_ url: DatabaseURL) async throws {
+        try await insertPoints(url, from: 0, count: 40, value: "50 + (g % 5)")
+        try await insertPoints(url, from: 40, count: 1, value: "500")
+    }
+
+    @Test func aWorkerKilledMidBatchLosesNothing() async throws {
+        try await withWorkerDatabase { url in
+            try await insertBatchWithSpike(url)
+            let lock = try await AnomalyTableLock(url)
+            let victim = try WorkerProcess(url, name: "victim", environment: ["AD_POLL_INTERVAL": "0.2"])
+            #expect(try await eventually {
+                try await integer(url, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'victim score' AND wait_event_type = 'Lock'") == 1
+            }, "worker never blocked mid-batch: \(victim.output)")
+            victim.signal(SIGKILL)
+            _ = await victim.waitForExit()
+            try await lock.release()
+            #expect(try await eventually { try await backend(url, "victim score").isEmpty }, "the dead worker's backend lingers")
+            #expect(try await integer(url, "SELECT count(*) FROM ad.data_points WHERE anomaly_score IS NULL") == 41,
+                    "the killed batch was rolled back")
+            #expect(try await integer(url, "SELECT count(*) FROM ad.anomalies") == 0)
+
+            let next = try WorkerProcess(url, name: "heir", environment: ["AD_POLL_INTERVAL": "0.2"])
+            #expect(try await eventually {
+                try await integer(url, "SELECT count(*) FROM ad.data_points WHERE anomaly_score IS NULL") == 0
+            }, "the next claim did not score the batch: \(next.output)")
+            #expect(try await integer(url, "SELECT count(*) FROM ad.anomalies") >= 1)
+            #expect(try await integer(url, "SELECT count(*) FROM public.score_events") == 41)
+            #expect(try await integer(url, "SELECT count(DISTINCT point_id) FROM public.score_events") == 41)
+            await next.stop()
+            await victim.stop()
+        }
+    }
+
+    @Test func sigtermFinishesTheBatchInFlightThenExitsZero() async throws {
+        try await withWorkerDatabase { url in
+            try await insertBatchWithSpike(url)
+            let lock = try await AnomalyTableLock(url)
+            let w = try WorkerProcess(url, name: "graceful", environment: ["AD_POLL_INTERVAL": "0.2"])
+            #expect(try await eventually {
+                try await integer(url, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'graceful score' AND wait_event_type = 'Lock'") == 1
+            }, "worker never blocked mid-batch: \(w.output)")
+            w.signal(SIGTERM)
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(w.process.isRunning, "it must finish the batch before exiting")
+            try await lock.release()
+            #expect(await w.waitForExit() == 0, "exit status: \(w.output)")
+            #expect(try await integer(url, "SELECT count(*) FROM ad.data_points WHERE anomaly_score IS NULL") == 0)
+            #expect(try await integer(url, "SELECT count(*) FROM ad.anomalies") >= 1)
+            #expect(w.output.contains("scoring stopped"))
+            await w.stop()
+        }
+    }
+}
+
+@Suite(.enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"))
+struct BadConfigurationIsRefusedClearly {
+    @Test(arguments: badSourceConfigs)
+    func theSQLCheckSaysWhatTheWorkerSays(json: String, message: String) async throws {
+        // One table of cases for both implementations: the SQL trigger and the worker's parser agree.
+        try await withScratchDatabase { url in
+            try await migrate(url)
+            let literal = json.replacingOccurrences(of: "'", with: "''")
+            #expect(try await strings(url, "SELECT ad.config_problem('\(literal)'::jsonb)") == [message])
+            await #expect(throws: SQLFailure.self) {
+                try await sql(url, "INSERT INTO ad.data_sources (name, config) VALUES ('bad', '\(literal)'::jsonb)")
+            }
+        }
+    }
+
+    @Test func theRejectionNamesTheFieldAndTheSource() async throws {
+        try await withScratchDatabase { url in
+            try await migrate(url)
+            try await sql(url, "INSERT INTO ad.data_sources (name) VALUES ('web-1')")
+            do {
+                try await sql(url, #"UPDATE ad.data_sources SET config = '{"window": 0}' WHERE name = 'web-1'"#)
+                Issue.record("a bad config was accepted")
+            } catch let failure as SQLFailure {
+                #expect(failure.description.hasPrefix(#"ad.data_sources: config.window: must be an integer from 10 to 1000, got 0 (source "web-1")"#))
+            }
+        }
+    }
+
+    @Test func theWorkerSkipsASourceWithAnUnusableConfigAndScoresTheRest() async throws {
+        try await withWorkerDatabase { url in
+            // Only the owner can get a bad config past the trigger; the worker must still cope.
+            try await sql(url, "ALTER TABLE ad.data_sources DISABLE TRIGGER check_source_config")
+            try await sql(url, #"INSERT INTO ad.data_sources (id, name, config) VALUES ('00000000-0000-0000-0000-00000000000b', 'src-b', '{"window": 0}')"#)
+            try await sql(url, "ALTER TABLE ad.data_sources ENABLE TRIGGER check_source_config")
+            let w = try WorkerProcess(url, name: "badcfg", environment: ["AD_POLL_INTERVAL": "0.1", "AD_CONFIG_REFRESH": "0.2"])
+            try await insertPoints(url, from: 0, count: 10)
+            try await insertPoints(url, from: 0, count: 10, source: "00000000-0000-0000-0000-00000000000b")
+            #expect(try await eventually {
+                try await integer(url, "SELECT count(*) FROM ad.data_points WHERE source_id = '00000000-0000-0000-0000-00000000000a' AND anomaly_score IS NULL") == 0
+            }, "the good source was held up: \(w.output)")
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(try await integer(url, "SELECT count(*) FROM ad.data_points WHERE source_id = '00000000-0000-0000-0000-00000000000b' AND anomaly_score IS NULL") == 10,
+                    "points of a source with an unusable config stay unscored, not lost")
+            #expect(w.output.contains("source src-b") && w.output.contains("config.window: must be an integer from 10 to 1000"))
+            try await sql(url, #"UPDATE ad.data_sources SET config = '{"window": 20}' WHERE name = 'src-b'"#)
+            #expect(try await eventually {
+                try await integer(url, "SELECT count(*) FROM ad.data_points WHERE anomaly_score IS NULL") == 0
+            }, "fixed config not picked up: \(w.output)")
+            await w.stop()
+        }
+    }
+
+    @Test func aBadSettingStopsTheWorkerAtStartNamingIt() async throws {
+        try await withScratchDatabase { url in
+            let w = try WorkerProcess(url, name: "badenv", environment: ["AD_BATCH_SIZE": "0"])
+            let status = await w.waitForExit()
+            #expect(status != nil && status != 0)
+            #expect(w.output.contains("AD_BATCH_SIZE: must be an integer from 1 to 100000, got \"0\""))
+            await w.stop()
+        }
+    }
+}
