@@ -1,5 +1,22 @@
 import Foundation
 
+/// The same metric a day (or week) earlier: its value, what was expected of it then, and its score.
+public struct SeasonalLag: Sendable, Equatable {
+    public var value: Double
+    public var expected: Double?
+    public var score: Double?
+    public init(value: Double, expected: Double? = nil, score: Double? = nil) {
+        self.value = value; self.expected = expected; self.score = score
+    }
+
+    /// The baseline it gives: its value, unless it was itself an anomaly, when what was expected of it stands in,
+    /// so yesterday's incident does not make today's normal look wrong.
+    func baseline(threshold: Double) -> Double {
+        if let score, score >= threshold, let expected { return expected }
+        return value
+    }
+}
+
 /// One metric of one point, with the window features the SQL computed.
 public struct MetricObservation: Sendable, Equatable {
     public var metric: String
@@ -10,12 +27,12 @@ public struct MetricObservation: Sendable, Equatable {
     /// x minus the previous value, and seconds since the previous point (nil for the first point).
     public var delta: Double?
     public var secondsSincePrevious: Double?
-    /// The value at the same time a day and a week earlier, where data exists.
-    public var lagDaily: Double?
-    public var lagWeekly: Double?
+    /// The same metric at the same time a day and a week earlier, where data exists.
+    public var lagDaily: SeasonalLag?
+    public var lagWeekly: SeasonalLag?
 
     public init(metric: String, x: Double, history: [Double], delta: Double? = nil, secondsSincePrevious: Double? = nil,
-                lagDaily: Double? = nil, lagWeekly: Double? = nil) {
+                lagDaily: SeasonalLag? = nil, lagWeekly: SeasonalLag? = nil) {
         self.metric = metric; self.x = x; self.history = history; self.delta = delta
         self.secondsSincePrevious = secondsSincePrevious; self.lagDaily = lagDaily; self.lagWeekly = lagWeekly
     }
@@ -133,8 +150,10 @@ public struct Scorer: Sendable {
         }
         f += [("delta", .rounded(m.delta)), ("dt", .rounded(m.secondsSincePrevious)),
               ("rate", .rounded(m.delta.flatMap { d in m.secondsSincePrevious.flatMap { $0 > 0 ? d / $0 : nil } }))]
-        if m.lagDaily != nil { f.append(("lag_daily", .rounded(m.lagDaily))) }
-        if m.lagWeekly != nil { f.append(("lag_weekly", .rounded(m.lagWeekly))) }
+        let low = config.thresholds.low
+        let daily = m.lagDaily?.baseline(threshold: low), weekly = m.lagWeekly?.baseline(threshold: low)
+        if daily != nil { f.append(("lag_daily", .rounded(daily))) }
+        if weekly != nil { f.append(("lag_weekly", .rounded(weekly))) }
 
         guard history.count >= config.minHistory, let (centre, rawScale) = Stats.robustCentreAndScale(Array(history)) else {
             return (.object(f), nil)
@@ -150,8 +169,8 @@ public struct Scorer: Sendable {
         }
         if config.detectors.contains(.seasonal) {
             var lags: [Double] = []
-            if config.seasonality.contains(.daily), let v = m.lagDaily { lags.append(v) }
-            if config.seasonality.contains(.weekly), let v = m.lagWeekly { lags.append(v) }
+            if config.seasonality.contains(.daily), let v = daily { lags.append(v) }
+            if config.seasonality.contains(.weekly), let v = weekly { lags.append(v) }
             if !lags.isEmpty {
                 let expected = lags.reduce(0, +) / Double(lags.count)
                 // The lags are single noisy observations: their noise adds to the point's.

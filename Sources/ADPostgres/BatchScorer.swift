@@ -57,6 +57,26 @@ public struct FoundAnomaly: Sendable {
     public var explanation: JSONValue
 }
 
+/// Where a worker's time went, summed over batches (printed when it stops; `adworker bench` reads it).
+public struct ScoringTimings: Sendable {
+    public var batches = 0, points = 0, anomalies = 0
+    public var claimAndFeatures: Duration = .zero, scoring: Duration = .zero, writes: Duration = .zero, commit: Duration = .zero
+    public init() {}
+
+    /// One line of JSON.
+    public var json: String {
+        func s(_ d: Duration) -> JSONValue {
+            .rounded(Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18, 4)
+        }
+        return JSONValue.object([
+            ("batches", .number(Double(batches))), ("points", .number(Double(points))),
+            ("anomalies", .number(Double(anomalies))),
+            ("seconds", .object([("claim_and_features_sql", s(claimAndFeatures)), ("scoring_swift", s(scoring)),
+                                 ("writes_sql", s(writes)), ("commit", s(commit))])),
+        ]).render()
+    }
+}
+
 /// One claim-score-write transaction.
 public struct BatchScorer: Sendable {
     public var logger: Logger
@@ -73,6 +93,10 @@ public struct BatchScorer: Sendable {
         try await connection.query("SELECT set_config('statement_timeout', \(timeout), false)", logger: logger)
         // JIT compiles each batch's big query anew (about half a second once estimates cross jit_above_cost).
         try await connection.query("SET jit = off", logger: logger)
+        // The batch's sorts (a few MB) spilled to disk at the default 4 MB; this session only runs scoring.
+        try await connection.query("SET work_mem = '64MB'", logger: logger)
+        // The context fetch is "the latest W points of a source": an ordered index scan, not bitmap scan + sort.
+        try await connection.query("SET enable_bitmapscan = off", logger: logger)
     }
 
     private struct Row {
@@ -80,11 +104,19 @@ public struct BatchScorer: Sendable {
     }
 
     /// Claims, scores and writes one batch in one transaction. Returns the points scored and the anomalies found.
-    public func run(_ connection: PostgresConnection, catalog: inout SourceCatalog) async throws -> (scored: Int, anomalies: [FoundAnomaly]) {
+    public func run(_ connection: PostgresConnection, catalog: inout SourceCatalog, timings: inout ScoringTimings)
+        async throws -> (scored: Int, anomalies: [FoundAnomaly])
+    {
         try await connection.query("BEGIN", logger: logger)
         do {
-            let result = try await claimScoreWrite(connection, catalog: &catalog)
+            let result = try await claimScoreWrite(connection, catalog: &catalog, timings: &timings)
+            let clock = ContinuousClock()
+            let start = clock.now
             try await connection.query("COMMIT", logger: logger)
+            if result.scored > 0 {
+                timings.commit += clock.now - start
+                timings.batches += 1; timings.points += result.scored; timings.anomalies += result.anomalies.count
+            }
             return result
         } catch {
             try? await connection.query("ROLLBACK", logger: logger)
@@ -92,9 +124,11 @@ public struct BatchScorer: Sendable {
         }
     }
 
-    private func claimScoreWrite(_ connection: PostgresConnection, catalog: inout SourceCatalog) async throws
-        -> (scored: Int, anomalies: [FoundAnomaly])
+    private func claimScoreWrite(_ connection: PostgresConnection, catalog: inout SourceCatalog,
+                                 timings: inout ScoringTimings) async throws -> (scored: Int, anomalies: [FoundAnomaly])
     {
+        let clock = ContinuousClock()
+        var mark = clock.now
         let batch = settings.batchSize
         let window = catalog.maxWindow
         let skip = catalog.unusable
@@ -108,14 +142,19 @@ public struct BatchScorer: Sendable {
         bound.binds.append(skip)
         bound.binds.append(seasonal)
         bound.binds.append(tolerance)
-        for try await (id, source, micros, metric, x, history, delta, dt, lagDaily, lagWeekly) in try await connection.query(
-            bound, logger: logger
-        ).decode((UUID, UUID, Int64, String, Double, [Double]?, Double?, Double?, Double?, Double?).self) {
+        for try await (id, source, micros, metric, x, history, delta, dt, daily, dailyExpected, dailyScore,
+                       weekly, weeklyExpected, weeklyScore) in try await connection.query(bound, logger: logger).decode(
+            (UUID, UUID, Int64, String, Double, [Double]?, Double?, Double?, Double?, Double?, Double?, Double?, Double?, Double?).self
+        ) {
             rows.append(Row(id: id, source: source, micros: micros, metric: metric,
-                            observation: MetricObservation(metric: metric, x: x, history: history ?? [], delta: delta,
-                                                           secondsSincePrevious: dt, lagDaily: lagDaily, lagWeekly: lagWeekly)))
+                            observation: MetricObservation(
+                                metric: metric, x: x, history: history ?? [], delta: delta, secondsSincePrevious: dt,
+                                lagDaily: daily.map { SeasonalLag(value: $0, expected: dailyExpected, score: dailyScore) },
+                                lagWeekly: weekly.map { SeasonalLag(value: $0, expected: weeklyExpected, score: weeklyScore) })))
         }
         guard !rows.isEmpty else { return (0, []) }
+        timings.claimAndFeatures += clock.now - mark
+        mark = clock.now
 
         if rows.contains(where: { catalog.entries[$0.source] == nil }) {
             catalog = try await SourceCatalog.load(connection, logger: logger)  // a source newer than the cache
@@ -151,6 +190,8 @@ public struct BatchScorer: Sendable {
             start = end
         }
 
+        timings.scoring += clock.now - mark
+        mark = clock.now
         var update = PostgresQuery(unsafeSQL: ScoringSQL.storeScores)
         update.binds.append(sids); update.binds.append(stamps); update.binds.append(features); update.binds.append(scores)
         try await connection.query(update, logger: logger)
@@ -161,6 +202,7 @@ public struct BatchScorer: Sendable {
             insert.binds.append(aScores); insert.binds.append(aExplanations)
             try await connection.query(insert, logger: logger)
         }
+        timings.writes += clock.now - mark
         return (sids.count, found)
     }
 }

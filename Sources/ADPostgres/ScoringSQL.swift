@@ -28,10 +28,13 @@ enum ScoringSQL {
                      WHERE d.source_id = h.source_id AND d."timestamp" < h.t0
                      ORDER BY d."timestamp" DESC LIMIT $2) c
             UNION ALL
-            SELECT d.id, d.source_id, d."timestamp", d.values
-              FROM heads h JOIN ad.data_points d
-                ON d.source_id = h.source_id AND d."timestamp" > h.t0 AND d."timestamp" < h.t1
-             WHERE h.t1 > h.t0 AND d.id NOT IN (SELECT id FROM claimed)
+            SELECT b.id, b.source_id, b."timestamp", b.values
+              FROM heads h
+             CROSS JOIN LATERAL (
+                    SELECT d.id, d.source_id, d."timestamp", d.values FROM ad.data_points d
+                     WHERE d.source_id = h.source_id AND d."timestamp" > h.t0 AND d."timestamp" < h.t1
+                    OFFSET 0) b  -- OFFSET 0 keeps it a per-source index range scan (not pulled up into a seq scan)
+             WHERE h.t1 > h.t0 AND b.id NOT IN (SELECT id FROM claimed)
         ),
         series AS (
             SELECT id, source_id, "timestamp", values, true AS target FROM claimed
@@ -42,35 +45,46 @@ enum ScoringSQL {
             SELECT s.id, s.source_id, s."timestamp", s.target, kv.key AS metric, kv.value::float8 AS x
               FROM series s CROSS JOIN LATERAL jsonb_each(s.values) kv
         ),
+        -- Position, delta and time since the previous point by window functions; the history as one array per
+        -- series, which each target slices (a sliding array_agg frame would rebuild W values for every row).
         windowed AS (
             SELECT m.*,
-                   array_agg(x) OVER recent AS history,
+                   row_number() OVER ordered AS pos,
                    x - lag(x) OVER ordered AS delta,
                    extract(epoch FROM "timestamp" - lag("timestamp") OVER ordered)::float8 AS dt
               FROM metric_rows m
-            WINDOW ordered AS (PARTITION BY source_id, metric ORDER BY "timestamp"),
-                   recent AS (ordered ROWS BETWEEN $2 PRECEDING AND 1 PRECEDING)
+            WINDOW ordered AS (PARTITION BY source_id, metric ORDER BY "timestamp")
+        ),
+        histories AS (
+            SELECT source_id, metric, array_agg(x ORDER BY "timestamp") AS xs
+              FROM metric_rows GROUP BY source_id, metric
         ),
         lagged AS (
-            SELECT c.id, daily.values AS daily, weekly.values AS weekly
+            SELECT c.id, daily.values AS daily, daily.features AS daily_features, daily.anomaly_score AS daily_score,
+                   weekly.values AS weekly, weekly.features AS weekly_features, weekly.anomaly_score AS weekly_score
               FROM claimed c
               LEFT JOIN LATERAL (
-                    SELECT d.values FROM ad.data_points d
+                    SELECT d.values, d.features, d.anomaly_score FROM ad.data_points d
                      WHERE $4 AND d.source_id = c.source_id
                        AND d."timestamp" <= c."timestamp" - interval '1 day'
                        AND d."timestamp" > c."timestamp" - interval '1 day' - $5::interval
                      ORDER BY d."timestamp" DESC LIMIT 1) daily ON true
               LEFT JOIN LATERAL (
-                    SELECT d.values FROM ad.data_points d
+                    SELECT d.values, d.features, d.anomaly_score FROM ad.data_points d
                      WHERE $4 AND d.source_id = c.source_id
                        AND d."timestamp" <= c."timestamp" - interval '7 days'
                        AND d."timestamp" > c."timestamp" - interval '7 days' - $5::interval
                      ORDER BY d."timestamp" DESC LIMIT 1) weekly ON true
         )
         SELECT w.id, w.source_id, (extract(epoch FROM w."timestamp") * 1000000)::int8 AS ts_us, w.metric, w.x,
-               w.history, w.delta, w.dt,
-               (l.daily ->> w.metric)::float8 AS lag_daily, (l.weekly ->> w.metric)::float8 AS lag_weekly
-          FROM windowed w JOIN lagged l ON l.id = w.id
+               h.xs[greatest(1, w.pos - $2)::int : (w.pos - 1)::int] AS history, w.delta, w.dt,
+               (l.daily ->> w.metric)::float8 AS lag_daily, (l.daily_features -> w.metric ->> 'median')::float8,
+               l.daily_score,
+               (l.weekly ->> w.metric)::float8 AS lag_weekly, (l.weekly_features -> w.metric ->> 'median')::float8,
+               l.weekly_score
+          FROM windowed w
+          JOIN histories h ON h.source_id = w.source_id AND h.metric = w.metric
+          JOIN lagged l ON l.id = w.id
          WHERE w.target
          ORDER BY w."timestamp", w.source_id, w.metric
         """

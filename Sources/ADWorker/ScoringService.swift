@@ -18,6 +18,7 @@ struct ScoringService: Service {
 
     func run() async throws {
         let scorer = BatchScorer(settings: settings, logger: logger)
+        var timings = ScoringTimings()
         var failures = 0
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
@@ -42,7 +43,7 @@ struct ScoringService: Service {
                             }
                         }
                         let started = ContinuousClock.now
-                        let (scored, anomalies) = try await scorer.run(conn, catalog: &catalog)
+                        let (scored, anomalies) = try await scorer.run(conn, catalog: &catalog, timings: &timings)
                         if scored > 0 {
                             logger.debug("scored \(scored) points in \(ContinuousClock.now - started), \(anomalies.count) anomalies")
                         }
@@ -60,6 +61,6 @@ struct ScoringService: Service {
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(delay)) }
             }
         }
-        logger.info("scoring stopped")
+        logger.info("scoring stopped; totals: \(timings.json)")
     }
 }

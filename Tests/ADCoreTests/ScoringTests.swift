@@ -16,7 +16,7 @@ struct Noise {
 }
 
 func observation(_ x: Double, metric: String = "x", history: [Double], daily: Double? = nil) -> MetricObservation {
-    MetricObservation(metric: metric, x: x, history: history, lagDaily: daily)
+    MetricObservation(metric: metric, x: x, history: history, lagDaily: daily.map { SeasonalLag(value: $0) })
 }
 
 @Suite struct ScorerIsCalibratedAndExplains {
@@ -83,6 +83,18 @@ func observation(_ x: Double, metric: String = "x", history: [Double], daily: Do
         #expect(s.severity != nil)
         let robustOnly = Scorer(config: { var c = SourceConfig.defaults; c.detectors = [.robust]; return c }())
         #expect(robustOnly.score([observation(101, history: history, daily: 40)]).severity == nil)
+    }
+
+    @Test func yesterdaysIncidentDoesNotMakeTodayLookWrong() {
+        // A day ago the value was 400 but flagged, when 100 was expected: today's 100 is normal.
+        var noise = Noise(state: 5)
+        let history = (0..<60).map { _ in 100 + noise.gaussian() }
+        let echo = MetricObservation(metric: "x", x: 100, history: history,
+                                     lagDaily: SeasonalLag(value: 400, expected: 100, score: 1))
+        #expect(scorer.score([echo]).severity == nil)
+        let unflagged = MetricObservation(metric: "x", x: 100, history: history,
+                                          lagDaily: SeasonalLag(value: 400, expected: 100, score: 0.5))
+        #expect(scorer.score([unflagged]).severity != nil, "a lag that was normal then is the baseline")
     }
 
     @Test func severalMetricsModeratelyOffTogetherAreAnAnomaly() {

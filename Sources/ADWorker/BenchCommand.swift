@@ -1,0 +1,356 @@
+import ADCore
+import ADPostgres
+import ArgumentParser
+import Foundation
+import Logging
+import PostgresNIO
+import Synchronization
+
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure ingest, scoring throughput, latency and worker memory, in one run on one schema.",
+        discussion: """
+            (a) COPY into ad.data_points with no worker; (b) the same COPY while an adworker run process scores, \
+            from COPY start until the backlog is 0; (c) commit-to-scored latency at a fixed offered load; \
+            (d) the worker's peak RSS at --series and at --big-series series. Works in a fresh database ad_bench \
+            (dropped afterwards unless --keep). Without DATABASE_URL it starts the embedded PostgreSQL \
+            (scripts/pgcluster). Prints a table, then one JSON line. Build with -c release for real figures.
+            """
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+    @Option(help: "Series (sources) for (a), (b), (c).") var series = 1000
+    @Option(help: "Points copied in (a) and (b).") var points = 200_000
+    @Option(help: "Points per COPY transaction.") var chunk = 10_000
+    @Option(help: "Offered load in (c), points per second.") var latencyRate = 1000
+    @Option(help: "Duration of (c), seconds.") var latencySeconds = 20
+    @Option(help: "Series for the memory figure in (d).") var bigSeries = 100_000
+    @Option(help: "The worker's AD_BATCH_SIZE.") var batchSize = 1000
+    @Flag(help: "Keep the ad_bench database afterwards.") var keep = false
+
+    func validate() throws {
+        guard series >= 1, points >= series, chunk >= 1, latencyRate >= 10, latencySeconds >= 1, bigSeries >= series else {
+            throw ValidationError("need series >= 1, points >= series, chunk >= 1, latency-rate >= 10, latency-seconds >= 1, big-series >= series")
+        }
+    }
+
+    func run() async throws {
+        try await failingClearly {
+            var logger = try connection.logger("adworker.bench")
+            if connection.logLevel == nil && ProcessInfo.processInfo.environment["AD_LOG_LEVEL"] == nil { logger.logLevel = .warning }
+            let admin = try connection.databaseURL != nil || ProcessInfo.processInfo.environment["DATABASE_URL"] != nil
+                ? connection.url() : Embedded.start()
+            let bench = Bench(admin: admin, url: admin.with(database: "ad_bench"), options: self, logger: logger)
+            try await bench.run()
+        }
+    }
+}
+
+/// The embedded PostgreSQL, through the repository's scripts/pgcluster.
+enum Embedded {
+    static func start() throws -> DatabaseURL {
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        var candidates = [URL(fileURLWithPath: FileManager.default.currentDirectoryPath)]
+        var dir = exe.deletingLastPathComponent()
+        for _ in 0..<4 { candidates.append(dir); dir = dir.deletingLastPathComponent() }
+        guard let repo = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.appendingPathComponent("scripts/pgcluster").path) }) else {
+            throw Fatal(description: "no DATABASE_URL, and scripts/pgcluster not found from here: set DATABASE_URL or run from the repository")
+        }
+        let p = Process()
+        p.executableURL = repo.appendingPathComponent("scripts/pgcluster")
+        p.arguments = ["start"]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0, let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last else {
+            throw Fatal(description: "scripts/pgcluster start failed")
+        }
+        return try DatabaseURL(String(line))
+    }
+}
+
+/// A child `adworker run` process, whose memory the bench reads from /proc.
+final class BenchWorker: Sendable {
+    let process: Process
+    let name: String
+    let log: URL
+
+    init(url: DatabaseURL, name: String, batchSize: Int) throws {
+        self.name = name
+        log = FileManager.default.temporaryDirectory.appendingPathComponent("ad-bench-\(name)-\(getpid()).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        p.arguments = ["run"]
+        var env = ProcessInfo.processInfo.environment
+        env["DATABASE_URL"] = url.text
+        env["AD_WORKER_NAME"] = name
+        env["AD_BATCH_SIZE"] = String(batchSize)
+        env["AD_POLL_INTERVAL"] = "1"
+        env["AD_LOG_LEVEL"] = "info"
+        p.environment = env
+        let handle = try FileHandle(forWritingTo: log)
+        p.standardOutput = handle
+        p.standardError = handle
+        try p.run()
+        process = p
+    }
+
+    /// Peak resident set size so far (VmHWM), in MB.
+    var peakRSSMB: Double {
+        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kb = Double(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+        else { return .nan }
+        return kb / 1024
+    }
+
+    /// SIGTERM, wait, and the totals line the worker prints when it stops.
+    func stop() async -> String? {
+        kill(process.processIdentifier, SIGTERM)
+        let deadline = ContinuousClock.now + .seconds(60)
+        while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        try? FileManager.default.removeItem(at: log)
+        return text.split(separator: "\n").last(where: { $0.contains("totals: ") })
+            .map { String($0[$0.range(of: "totals: ")!.upperBound...]) }
+    }
+}
+
+struct Bench {
+    let admin: DatabaseURL
+    let url: DatabaseURL
+    let options: BenchCommand
+    let logger: Logger
+    let clock = ContinuousClock()
+    let base: Int64 = 1_767_225_600_000_000  // 2026-01-01 00:00:00 UTC, in microseconds
+    let step: Int64 = 10_000_000             // a point every 10 s per series
+
+    func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+
+    func exec(_ sql: String, on url: DatabaseURL? = nil) async throws {
+        try await Database.withConnection(url ?? self.url, logger: logger, applicationName: "adworker bench") { conn in
+            for try await _ in try await conn.query(PostgresQuery(unsafeSQL: sql), logger: logger) {}
+        }
+    }
+
+    func count(_ sql: String, _ conn: PostgresConnection) async throws -> Int {
+        var n = 0
+        for try await v in try await conn.query(PostgresQuery(unsafeSQL: sql), logger: logger).decode(Int.self) { n = v }
+        return n
+    }
+
+    /// Waits until no point is unscored; returns when that was observed.
+    func waitForBacklogZero(_ conn: PostgresConnection, timeout: Duration = .seconds(1800)) async throws -> ContinuousClock.Instant {
+        let deadline = clock.now + timeout
+        while clock.now < deadline {
+            if try await count("SELECT count(*)::int8 FROM ad.data_points WHERE anomaly_score IS NULL", conn) == 0 { return clock.now }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw Fatal(description: "the backlog did not drain within \(timeout)")
+    }
+
+    func waitForWorker(_ w: BenchWorker, _ conn: PostgresConnection) async throws {
+        for _ in 0..<500 {
+            if try await count("SELECT count(*)::int8 FROM pg_stat_activity WHERE application_name = '\(w.name) score'", conn) > 0 { return }
+            guard w.process.isRunning else { throw Fatal(description: "worker \(w.name) exited: \(String(describing: await w.stop()))") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw Fatal(description: "worker \(w.name) did not connect")
+    }
+
+    /// Points for `sources`, `perSeries` each, time-ordered; about one in 2,000 is a spike.
+    func makePoints(_ sources: [UUID], perSeries: Int, startStep: Int64 = 0) -> [PointCopier.Point] {
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func unit() -> Double { state = state &* 6364136223846793005 &+ 1442695040888963407; return Double(state >> 11) / Double(1 << 53) }
+        var out: [PointCopier.Point] = []
+        out.reserveCapacity(sources.count * perSeries)
+        for k in 0..<perSeries {
+            for s in sources {
+                let spike = unit() < 0.0005 ? 40.0 : 0
+                let cpu = (50 + 5 * (unit() + unit() + unit() - 1.5) + spike) * 100
+                let mem = 400 + 20 * (unit() - 0.5)
+                out.append(.init(source: s, micros: base + (startStep + Int64(k)) * step,
+                                 values: "{\"cpu\": \(cpu.rounded() / 100), \"mem\": \((mem * 10).rounded() / 10)}"))
+            }
+        }
+        return out
+    }
+
+    func copy(_ chunks: [ByteBuffer], _ conn: PostgresConnection) async throws {
+        let copier = PointCopier(logger: logger)
+        for c in chunks { try await copier.copy(c, on: conn) }
+    }
+
+    func chunks(_ points: [PointCopier.Point]) -> [ByteBuffer] {
+        stride(from: 0, to: points.count, by: options.chunk).map {
+            PointCopier.encode(points[$0..<min($0 + options.chunk, points.count)])
+        }
+    }
+
+    func run() async throws {
+        try await exec("DROP DATABASE IF EXISTS ad_bench WITH (FORCE)", on: admin)
+        try await exec("CREATE DATABASE ad_bench", on: admin)
+        do {
+            try await measureAll()
+        } catch {
+            if !options.keep { try? await exec("DROP DATABASE IF EXISTS ad_bench WITH (FORCE)", on: admin) }
+            throw error
+        }
+        if !options.keep { try await exec("DROP DATABASE IF EXISTS ad_bench WITH (FORCE)", on: admin) }
+    }
+
+    func measureAll() async throws {
+        try await Database.withConnection(url, logger: logger, applicationName: "adworker bench") { conn in
+            _ = try await Migrator(logger: logger).migrate(conn)
+            var version = ""
+            for try await v in try await conn.query("SELECT current_setting('server_version')", logger: logger).decode(String.self) { version = v }
+            var sources: [UUID] = []
+            for try await id in try await conn.query(
+                "INSERT INTO ad.data_sources (name) SELECT 'bench-' || lpad(g::text, 6, '0') FROM generate_series(1, \(options.series)) g RETURNING id",
+                logger: logger).decode(UUID.self) { sources.append(id) }
+            let perSeries = options.points / options.series
+            let load = chunks(makePoints(sources, perSeries: perSeries))
+            let n = perSeries * options.series
+
+            // (a) raw ingest, no worker.
+            try await conn.query("CHECKPOINT", logger: logger)
+            var t0 = clock.now
+            try await copy(load, conn)
+            let ingest = Double(n) / seconds(clock.now - t0)
+
+            // (b) the same load while a worker scores; COPY start until the backlog is empty.
+            try await conn.query("TRUNCATE ad.data_points, ad.anomalies CASCADE", logger: logger)
+            try await conn.query("CHECKPOINT", logger: logger)
+            let w1 = try BenchWorker(url: url, name: "bench-b", batchSize: options.batchSize)
+            try await waitForWorker(w1, conn)
+            t0 = clock.now
+            try await copy(load, conn)
+            let copyDone = clock.now
+            let drained = try await waitForBacklogZero(conn)
+            let scored = Double(n) / seconds(drained - t0)
+            let copyUnderLoad = Double(n) / seconds(copyDone - t0)
+            let rssB = w1.peakRSSMB
+            let profile = await w1.stop()
+
+            // (c) latency at a fixed offered load, with 60 points of history per series already scored.
+            try await conn.query("TRUNCATE ad.data_points, ad.anomalies CASCADE", logger: logger)
+            let w2 = try BenchWorker(url: url, name: "bench-c", batchSize: options.batchSize)
+            try await waitForWorker(w2, conn)
+            try await copy(chunks(makePoints(sources, perSeries: 60)), conn)
+            _ = try await waitForBacklogZero(conn)
+            let latency = try await measureLatency(conn, sources: sources)
+            let rssC = w2.peakRSSMB
+            _ = await w2.stop()
+
+            // (d) memory with many series: a fresh worker scores 3 points for each of --big-series series.
+            try await conn.query("TRUNCATE ad.data_points, ad.anomalies CASCADE", logger: logger)
+            var bigSources = sources
+            for try await id in try await conn.query(
+                "INSERT INTO ad.data_sources (name) SELECT 'bench-' || lpad(g::text, 6, '0') FROM generate_series(\(options.series + 1), \(options.bigSeries)) g RETURNING id",
+                logger: logger).decode(UUID.self) { bigSources.append(id) }
+            try await copy(chunks(makePoints(bigSources, perSeries: 3, startStep: 1000)), conn)
+            let w3 = try BenchWorker(url: url, name: "bench-d", batchSize: options.batchSize)
+            try await waitForWorker(w3, conn)
+            _ = try await waitForBacklogZero(conn)
+            let rssBig = w3.peakRSSMB
+            _ = await w3.stop()
+
+            report(version: version, ingest: ingest, scored: scored, copyUnderLoad: copyUnderLoad, latency: latency,
+                   rss1k: max(rssB, rssC), rssBig: rssBig, profile: profile)
+        }
+    }
+
+    struct Latency { var p50: Double, p95: Double, p99: Double, offered: Double, points: Int, lost: Int }
+
+    func measureLatency(_ conn: PostgresConnection, sources: [UUID]) async throws -> Latency {
+        try await conn.query("""
+            CREATE FUNCTION public.bench_scored() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN PERFORM pg_notify('ad_bench_scored', NEW.id::text); RETURN NULL; END $$
+            """, logger: logger)
+        try await conn.query("""
+            CREATE TRIGGER bench_scored AFTER UPDATE OF anomaly_score ON ad.data_points FOR EACH ROW
+              WHEN (OLD.anomaly_score IS NULL AND NEW.anomaly_score IS NOT NULL) EXECUTE FUNCTION public.bench_scored()
+            """, logger: logger)
+        // Notifications arrive when the worker's transaction commits: that is when the score is visible.
+        let listener = try await PostgresConnection.connect(configuration: Database.configuration(for: url, applicationName: "adworker bench listen"),
+                                                            id: 7, logger: logger)
+        let seen = Mutex<[UUID: ContinuousClock.Instant]>([:])
+        let stream = try await listener.listen("ad_bench_scored")
+        let consumer = Task {
+            do {
+                for try await n in stream {
+                    if let id = UUID(uuidString: n.payload) { let now = ContinuousClock.now; seen.withLock { $0[id] = now } }
+                }
+            } catch {}
+        }
+        let perTick = max(1, options.latencyRate / 100)     // ticks of 10 ms
+        let ticks = options.latencySeconds * options.latencyRate / perTick
+        var committed: [UUID: ContinuousClock.Instant] = [:]
+        var nextPoint = [Int64](repeating: 60, count: sources.count)
+        let start = clock.now
+        for k in 0..<ticks {
+            let target = start + .milliseconds(10 * k)
+            if target > clock.now { try await Task.sleep(until: target, clock: clock) }
+            var ids: [UUID] = [], stamps: [Int64] = [], values: [String] = []
+            for i in 0..<perTick {
+                let s = (k * perTick + i) % sources.count
+                ids.append(sources[s]); stamps.append(base + nextPoint[s] * step); nextPoint[s] += 1
+                values.append("{\"cpu\": \(50 + (k + i) % 7), \"mem\": 400}")
+            }
+            var q = PostgresQuery(unsafeSQL: """
+                INSERT INTO ad.data_points (source_id, "timestamp", values)
+                SELECT u.s, timestamptz 'epoch' + u.us * interval '1 microsecond', u.v::jsonb
+                  FROM unnest($1::uuid[], $2::int8[], $3::text[]) AS u(s, us, v)
+                RETURNING id
+                """)
+            q.binds.append(ids); q.binds.append(stamps); q.binds.append(values)
+            var inserted: [UUID] = []
+            for try await id in try await conn.query(q, logger: logger).decode(UUID.self) { inserted.append(id) }
+            let acknowledged = clock.now
+            for id in inserted { committed[id] = acknowledged }
+        }
+        let offered = Double(committed.count) / seconds(clock.now - start)
+        let deadline = clock.now + .seconds(30)
+        while clock.now < deadline, seen.withLock({ $0.count }) < committed.count { try await Task.sleep(for: .milliseconds(20)) }
+        try await listener.close()
+        consumer.cancel()
+        try await conn.query("DROP TRIGGER bench_scored ON ad.data_points", logger: logger)
+        let arrivals = seen.withLock { $0 }
+        var ms: [Double] = committed.compactMap { id, at in arrivals[id].map { max(0, seconds($0 - at) * 1000) } }
+        ms.sort()
+        func pct(_ p: Double) -> Double { ms.isEmpty ? .nan : ms[min(ms.count - 1, Int((p * Double(ms.count)).rounded(.up)) - 1)] }
+        return Latency(p50: pct(0.50), p95: pct(0.95), p99: pct(0.99), offered: offered, points: committed.count,
+                       lost: committed.count - ms.count)
+    }
+
+    func report(version: String, ingest: Double, scored: Double, copyUnderLoad: Double, latency: Latency, rss1k: Double,
+                rssBig: Double, profile: String?) {
+        func n(_ x: Double) -> String { x.isFinite ? String(format: "%.0f", x) : "n/a" }
+        func f1(_ x: Double) -> String { x.isFinite ? String(format: "%.1f", x) : "n/a" }
+        let ratio = scored / ingest
+        print("adworker bench: PostgreSQL \(version), \(options.series) series, \(options.points) points, worker batch \(options.batchSize)")
+        print("  (a) COPY into ad.data_points, no worker                 \(n(ingest)) points/s")
+        print("  (b) scored while COPY runs (COPY start to backlog 0)    \(n(scored)) points/s   (the COPY itself: \(n(copyUnderLoad)) points/s)")
+        print("      ratio (b)/(a)                                       \(String(format: "%.3f", ratio))")
+        print("  (c) commit to scored at \(options.latencyRate) points/s offered (\(n(latency.offered)) achieved, \(latency.points) points\(latency.lost > 0 ? ", \(latency.lost) never seen" : ""))")
+        print("      p50 / p95 / p99                                     \(f1(latency.p50)) / \(f1(latency.p95)) / \(f1(latency.p99)) ms")
+        print("  (d) worker peak RSS at \(options.series) series                      \(f1(rss1k)) MB")
+        print("      worker peak RSS at \(options.bigSeries) series                   \(f1(rssBig)) MB")
+        if let profile { print("  worker time in (b): \(profile)") }
+        let json = JSONValue.object([
+            ("ingest_points_per_s", .rounded(ingest, 6)), ("scored_points_per_s", .rounded(scored, 6)),
+            ("ratio", .rounded(ratio, 4)), ("latency_p50_ms", .rounded(latency.p50, 4)),
+            ("latency_p95_ms", .rounded(latency.p95, 4)), ("latency_p99_ms", .rounded(latency.p99, 4)),
+            ("rss_mb_1k_series", .rounded(rss1k, 4)), ("rss_mb_100k_series", .rounded(rssBig, 4)),
+            ("copy_points_per_s_under_worker", .rounded(copyUnderLoad, 6)), ("latency_offered_points_per_s", .rounded(latency.offered, 5)),
+            ("series", .number(Double(options.series))), ("big_series", .number(Double(options.bigSeries))),
+            ("points", .number(Double(options.points))), ("batch_size", .number(Double(options.batchSize))),
+        ])
+        print(json.render())
+    }
+}
