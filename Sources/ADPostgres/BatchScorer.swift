@@ -59,8 +59,8 @@ public struct FoundAnomaly: Sendable {
 
 /// Where a worker's time went, summed over batches (printed when it stops; `adworker bench` reads it).
 public struct ScoringTimings: Sendable {
-    public var batches = 0, points = 0, anomalies = 0
-    public var claimAndFeatures: Duration = .zero, scoring: Duration = .zero, writes: Duration = .zero, commit: Duration = .zero
+    public var batches = 0, points = 0, anomalies = 0, cacheHits = 0
+    public var claim: Duration = .zero, features: Duration = .zero, scoring: Duration = .zero, writes: Duration = .zero, commit: Duration = .zero
     public init() {}
 
     /// One line of JSON.
@@ -71,7 +71,8 @@ public struct ScoringTimings: Sendable {
         return JSONValue.object([
             ("batches", .number(Double(batches))), ("points", .number(Double(points))),
             ("anomalies", .number(Double(anomalies))),
-            ("seconds", .object([("claim_and_features_sql", s(claimAndFeatures)), ("scoring_swift", s(scoring)),
+            ("cache_hits", .number(Double(cacheHits))),
+            ("seconds", .object([("claim_sql", s(claim)), ("features_sql", s(features)), ("scoring_swift", s(scoring)),
                                  ("writes_sql", s(writes)), ("commit", s(commit))])),
         ]).render()
     }
@@ -100,16 +101,17 @@ public struct BatchScorer: Sendable {
     }
 
     private struct Row {
-        var id: UUID, source: UUID, micros: Int64, metric: String, observation: MetricObservation
+        var id: UUID, source: UUID, micros: Int64, metric: String, cached: Bool, observation: MetricObservation
     }
 
     /// Claims, scores and writes one batch in one transaction. Returns the points scored and the anomalies found.
-    public func run(_ connection: PostgresConnection, catalog: inout SourceCatalog, timings: inout ScoringTimings)
-        async throws -> (scored: Int, anomalies: [FoundAnomaly])
+    /// `cache` is read to skip context the worker already has, and updated only once the batch has committed.
+    public func run(_ connection: PostgresConnection, catalog: inout SourceCatalog, cache: inout HistoryCache,
+                    timings: inout ScoringTimings) async throws -> (scored: Int, anomalies: [FoundAnomaly])
     {
         try await connection.query("BEGIN", logger: logger)
         do {
-            let result = try await claimScoreWrite(connection, catalog: &catalog, timings: &timings)
+            let (result, update) = try await claimScoreWrite(connection, catalog: &catalog, cache: cache, timings: &timings)
             let clock = ContinuousClock()
             let start = clock.now
             try await connection.query("COMMIT", logger: logger)
@@ -117,6 +119,7 @@ public struct BatchScorer: Sendable {
                 timings.commit += clock.now - start
                 timings.batches += 1; timings.points += result.scored; timings.anomalies += result.anomalies.count
             }
+            if let update { cache.commit(refreshed: update.refreshed, histories: update.histories, latest: update.latest) }
             return result
         } catch {
             try? await connection.query("ROLLBACK", logger: logger)
@@ -124,36 +127,87 @@ public struct BatchScorer: Sendable {
         }
     }
 
-    private func claimScoreWrite(_ connection: PostgresConnection, catalog: inout SourceCatalog,
-                                 timings: inout ScoringTimings) async throws -> (scored: Int, anomalies: [FoundAnomaly])
-    {
-        let clock = ContinuousClock()
-        var mark = clock.now
-        let batch = settings.batchSize
-        let window = catalog.maxWindow
-        let skip = catalog.unusable
-        let seasonal = catalog.wantsSeasonal
-        let tolerance = "\(Int(settings.seasonalTolerance)) seconds"
+    private struct CacheUpdate {
+        var refreshed: Set<UUID> = []
+        var histories: [HistoryCache.Key: HistoryCache.Series] = [:]
+        var latest: [UUID: Int64] = [:]
+    }
+
+    private struct Claimed {
+        var ids: [UUID] = [], sources: [UUID] = [], micros: [Int64] = [], values: [String] = []
+    }
+
+    private func featureRows(_ connection: PostgresConnection, claimed c: Claimed, window: Int,
+                             seasonal: Bool, cached: (sources: [UUID], micros: [Int64])) async throws -> [Row] {
+        var q = PostgresQuery(unsafeSQL: ScoringSQL.features)  // our SQL; values are bound
+        q.binds.append(c.sources); q.binds.append(c.micros); q.binds.append(window); q.binds.append(seasonal)
+        q.binds.append("\(Int(settings.seasonalTolerance)) seconds")
+        q.binds.append(cached.sources); q.binds.append(cached.micros)
+        q.binds.append(c.ids); q.binds.append(c.values)
         var rows: [Row] = []
-        rows.reserveCapacity(batch * 2)
-        var bound = PostgresQuery(unsafeSQL: ScoringSQL.claimWithFeatures)  // our SQL; values are bound
-        bound.binds.append(batch)
-        bound.binds.append(window)
-        bound.binds.append(skip)
-        bound.binds.append(seasonal)
-        bound.binds.append(tolerance)
-        for try await (id, source, micros, metric, x, history, delta, dt, daily, dailyExpected, dailyScore,
-                       weekly, weeklyExpected, weeklyScore) in try await connection.query(bound, logger: logger).decode(
-            (UUID, UUID, Int64, String, Double, [Double]?, Double?, Double?, Double?, Double?, Double?, Double?, Double?, Double?).self
+        rows.reserveCapacity(c.ids.count * 2)
+        for try await (id, source, us, metric, x, history, delta, dt, daily, dailyExpected, dailyScore,
+                       weekly, weeklyExpected, weeklyScore, isCached) in try await connection.query(q, logger: logger).decode(
+            (UUID, UUID, Int64, String, Double, [Double]?, Double?, Double?, Double?, Double?, Double?, Double?, Double?,
+             Double?, Bool).self
         ) {
-            rows.append(Row(id: id, source: source, micros: micros, metric: metric,
+            rows.append(Row(id: id, source: source, micros: us, metric: metric, cached: isCached,
                             observation: MetricObservation(
                                 metric: metric, x: x, history: history ?? [], delta: delta, secondsSincePrevious: dt,
                                 lagDaily: daily.map { SeasonalLag(value: $0, expected: dailyExpected, score: dailyScore) },
                                 lagWeekly: weekly.map { SeasonalLag(value: $0, expected: weeklyExpected, score: weeklyScore) })))
         }
-        guard !rows.isEmpty else { return (0, []) }
-        timings.claimAndFeatures += clock.now - mark
+        return rows
+    }
+
+    private func claimScoreWrite(_ connection: PostgresConnection, catalog: inout SourceCatalog, cache: HistoryCache,
+                                 timings: inout ScoringTimings) async throws
+        -> (result: (scored: Int, anomalies: [FoundAnomaly]), cache: CacheUpdate?)
+    {
+        let clock = ContinuousClock()
+        var mark = clock.now
+        var claim = PostgresQuery(unsafeSQL: ScoringSQL.claim)  // our SQL; values are bound
+        claim.binds.append(settings.batchSize)
+        claim.binds.append(catalog.unusable)
+        var claimed = Claimed()
+        for try await (id, source, us, values) in try await connection.query(claim, logger: logger).decode((UUID, UUID, Int64, String).self) {
+            claimed.ids.append(id); claimed.sources.append(source); claimed.micros.append(us); claimed.values.append(values)
+        }
+        guard !claimed.ids.isEmpty else { return ((0, []), nil) }
+        timings.claim += clock.now - mark
+        mark = clock.now
+
+        let window = catalog.maxWindow
+        var rows = try await featureRows(connection, claimed: claimed, window: window,
+                                         seasonal: catalog.wantsSeasonal, cached: cache.candidates())
+        // A cached source whose point carries a series the cache does not hold (it was only in context rows
+        // before): ask again without the cache for those sources.
+        let incomplete = Set(rows.filter { $0.cached && cache[HistoryCache.Key(source: $0.source, metric: $0.metric)] == nil }.map(\.source))
+        if !incomplete.isEmpty {
+            rows = try await featureRows(connection, claimed: claimed, window: window,
+                                         seasonal: catalog.wantsSeasonal, cached: cache.candidates(excluding: incomplete))
+        }
+        // Cached rows: the cache holds what came before the batch; the SQL history is what came within it.
+        var update = CacheUpdate()
+        for i in rows.indices {
+            let key = HistoryCache.Key(source: rows[i].source, metric: rows[i].metric)
+            if rows[i].cached, let known = cache[key] {
+                rows[i].observation.history = Array((known.values + rows[i].observation.history).suffix(window))
+                if rows[i].observation.delta == nil, let previous = known.values.last {
+                    rows[i].observation.delta = rows[i].observation.x - previous
+                    rows[i].observation.secondsSincePrevious = Double(rows[i].micros - known.lastMicros) / 1_000_000
+                }
+            } else {
+                update.refreshed.insert(rows[i].source)
+            }
+            if rows[i].micros >= (update.histories[key]?.lastMicros ?? .min) {
+                update.histories[key] = HistoryCache.Series(values: rows[i].observation.history + [rows[i].observation.x],
+                                                            lastMicros: rows[i].micros)
+            }
+            update.latest[rows[i].source] = max(update.latest[rows[i].source] ?? .min, rows[i].micros)
+        }
+        timings.features += clock.now - mark
+        timings.cacheHits += Set(rows.filter(\.cached).map(\.id)).count
         mark = clock.now
 
         if rows.contains(where: { catalog.entries[$0.source] == nil }) {
@@ -192,9 +246,9 @@ public struct BatchScorer: Sendable {
 
         timings.scoring += clock.now - mark
         mark = clock.now
-        var update = PostgresQuery(unsafeSQL: ScoringSQL.storeScores)
-        update.binds.append(sids); update.binds.append(stamps); update.binds.append(features); update.binds.append(scores)
-        try await connection.query(update, logger: logger)
+        var store = PostgresQuery(unsafeSQL: ScoringSQL.storeScores)
+        store.binds.append(sids); store.binds.append(stamps); store.binds.append(features); store.binds.append(scores)
+        try await connection.query(store, logger: logger)
         if !aIDs.isEmpty {
             var insert = PostgresQuery(unsafeSQL: ScoringSQL.storeAnomalies)
             insert.binds.append(aIDs); insert.binds.append(aStamps); insert.binds.append(aSources)
@@ -203,6 +257,6 @@ public struct BatchScorer: Sendable {
             try await connection.query(insert, logger: logger)
         }
         timings.writes += clock.now - mark
-        return (sids.count, found)
+        return ((sids.count, found), update)
     }
 }

@@ -1,24 +1,44 @@
 /// The scoring loop's SQL: one claim-and-features query, then the writes, in one transaction.
 enum ScoringSQL {
-    /// Claims up to $1 unscored points of active sources (oldest first, SKIP LOCKED), and returns one row per
-    /// claimed point and metric with its window features, computed over the claimed points plus their context:
-    /// the $2 points before each source's earliest claimed point, and any points between claimed ones (so a late
-    /// point among newer ones still gets its own past). Strictly causal: every window ends before its row.
-    /// $3: sources to skip (unusable config); $4: whether any source wants seasonal lags; $5: lag tolerance.
-    /// Timestamps travel as integer microseconds since the Unix epoch, exact both ways.
-    static let claimWithFeatures = """
+    /// Claims up to $1 unscored points of active sources, oldest first, SKIP LOCKED; $2: sources to skip
+    /// (unusable config). Timestamps travel as integer microseconds since the Unix epoch, exact both ways.
+    static let claim = """
+        SELECT p.id, p.source_id, (extract(epoch FROM p."timestamp") * 1000000)::int8, p.values::text
+          FROM ad.data_points p
+         WHERE p.anomaly_score IS NULL
+           AND p.source_id IN (SELECT s.id FROM ad.data_sources s WHERE s.status = 'active')
+           AND p.source_id <> ALL ($2::uuid[])
+         ORDER BY p."timestamp", p.source_id
+         LIMIT $1
+           FOR UPDATE OF p SKIP LOCKED
+        """
+
+    /// One row per claimed point ($8 ids, $1 sources, $2 µs, $9 values: passed back rather than read again, which
+    /// the planner may do with a scan of the whole table) and metric, with its window features over the claimed points
+    /// plus their context: the $3 points before each source's earliest claimed point, and any points between
+    /// claimed ones (so a late point among newer ones gets its own past). Strictly causal: every window ends
+    /// before its row. A source in $6 (with $7, the time of the latest point the worker has cached) whose latest
+    /// earlier point is exactly that one needs no context: `cached` says so, and the worker prepends its cache.
+    /// $4: whether any source wants seasonal lags; $5: their tolerance.
+    static let features = """
         WITH claimed AS (
-            SELECT p.id, p.source_id, p."timestamp", p.values
-              FROM ad.data_points p
-             WHERE p.anomaly_score IS NULL
-               AND p.source_id IN (SELECT s.id FROM ad.data_sources s WHERE s.status = 'active')
-               AND p.source_id <> ALL ($3::uuid[])
-             ORDER BY p."timestamp", p.source_id
-             LIMIT $1
-               FOR UPDATE OF p SKIP LOCKED
+            SELECT k.id, k.source_id, timestamptz 'epoch' + k.us * interval '1 microsecond' AS "timestamp", k.v::jsonb AS values
+              FROM unnest($8::uuid[], $1::uuid[], $2::int8[], $9::text[]) AS k(id, source_id, us, v)
         ),
         heads AS (
-            SELECT source_id, min("timestamp") AS t0, max("timestamp") AS t1 FROM claimed GROUP BY source_id
+            SELECT g.source_id, g.t0, g.t1,
+                   -- Seasonal lag probes per point only for sources with any data a day (or week) before the batch.
+                   $4 AND EXISTS (SELECT FROM ad.data_points d WHERE d.source_id = g.source_id
+                                     AND d."timestamp" <= g.t1 - interval '1 day'
+                                     AND d."timestamp" > g.t0 - interval '1 day' - $5::interval) AS daily,
+                   $4 AND EXISTS (SELECT FROM ad.data_points d WHERE d.source_id = g.source_id
+                                     AND d."timestamp" <= g.t1 - interval '7 days'
+                                     AND d."timestamp" > g.t0 - interval '7 days' - $5::interval) AS weekly,
+                   coalesce(c.last_us = (SELECT (extract(epoch FROM max(d."timestamp")) * 1000000)::int8
+                                           FROM ad.data_points d
+                                          WHERE d.source_id = g.source_id AND d."timestamp" < g.t0), false) AS cached
+              FROM (SELECT source_id, min("timestamp") AS t0, max("timestamp") AS t1 FROM claimed GROUP BY source_id) g
+              LEFT JOIN unnest($6::uuid[], $7::int8[]) AS c(source_id, last_us) ON c.source_id = g.source_id
         ),
         context AS (
             SELECT c.id, c.source_id, c."timestamp", c.values
@@ -26,7 +46,8 @@ enum ScoringSQL {
              CROSS JOIN LATERAL (
                     SELECT d.id, d.source_id, d."timestamp", d.values FROM ad.data_points d
                      WHERE d.source_id = h.source_id AND d."timestamp" < h.t0
-                     ORDER BY d."timestamp" DESC LIMIT $2) c
+                     ORDER BY d."timestamp" DESC LIMIT $3) c
+             WHERE NOT h.cached
             UNION ALL
             SELECT b.id, b.source_id, b."timestamp", b.values
               FROM heads h
@@ -63,27 +84,29 @@ enum ScoringSQL {
             SELECT c.id, daily.values AS daily, daily.features AS daily_features, daily.anomaly_score AS daily_score,
                    weekly.values AS weekly, weekly.features AS weekly_features, weekly.anomaly_score AS weekly_score
               FROM claimed c
+              JOIN heads g ON g.source_id = c.source_id
               LEFT JOIN LATERAL (
                     SELECT d.values, d.features, d.anomaly_score FROM ad.data_points d
-                     WHERE $4 AND d.source_id = c.source_id
+                     WHERE g.daily AND d.source_id = c.source_id
                        AND d."timestamp" <= c."timestamp" - interval '1 day'
                        AND d."timestamp" > c."timestamp" - interval '1 day' - $5::interval
                      ORDER BY d."timestamp" DESC LIMIT 1) daily ON true
               LEFT JOIN LATERAL (
                     SELECT d.values, d.features, d.anomaly_score FROM ad.data_points d
-                     WHERE $4 AND d.source_id = c.source_id
+                     WHERE g.weekly AND d.source_id = c.source_id
                        AND d."timestamp" <= c."timestamp" - interval '7 days'
                        AND d."timestamp" > c."timestamp" - interval '7 days' - $5::interval
                      ORDER BY d."timestamp" DESC LIMIT 1) weekly ON true
         )
         SELECT w.id, w.source_id, (extract(epoch FROM w."timestamp") * 1000000)::int8 AS ts_us, w.metric, w.x,
-               h.xs[greatest(1, w.pos - $2)::int : (w.pos - 1)::int] AS history, w.delta, w.dt,
+               h.xs[greatest(1, w.pos - $3)::int : (w.pos - 1)::int] AS history, w.delta, w.dt,
                (l.daily ->> w.metric)::float8 AS lag_daily, (l.daily_features -> w.metric ->> 'median')::float8,
                l.daily_score,
                (l.weekly ->> w.metric)::float8 AS lag_weekly, (l.weekly_features -> w.metric ->> 'median')::float8,
-               l.weekly_score
+               l.weekly_score, hd.cached
           FROM windowed w
           JOIN histories h ON h.source_id = w.source_id AND h.metric = w.metric
+          JOIN heads hd ON hd.source_id = w.source_id
           JOIN lagged l ON l.id = w.id
          WHERE w.target
          ORDER BY w."timestamp", w.source_id, w.metric

@@ -19,6 +19,7 @@ struct ScoringService: Service {
     func run() async throws {
         let scorer = BatchScorer(settings: settings, logger: logger)
         var timings = ScoringTimings()
+        var cache = HistoryCache(capacity: settings.historyCache, depth: SourceConfig.defaults.window)
         var failures = 0
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
@@ -43,7 +44,8 @@ struct ScoringService: Service {
                             }
                         }
                         let started = ContinuousClock.now
-                        let (scored, anomalies) = try await scorer.run(conn, catalog: &catalog, timings: &timings)
+                        cache.depth = catalog.maxWindow
+                        let (scored, anomalies) = try await scorer.run(conn, catalog: &catalog, cache: &cache, timings: &timings)
                         if scored > 0 {
                             logger.debug("scored \(scored) points in \(ContinuousClock.now - started), \(anomalies.count) anomalies")
                         }

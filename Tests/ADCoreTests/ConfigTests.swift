@@ -80,3 +80,36 @@ func parseConfig(_ text: String) throws -> SourceConfig {
         #expect(await task.value == false)
     }
 }
+
+@Suite struct HistoryCacheKeepsOnlyWhatIsProven {
+    let a = UUID(), b = UUID()
+
+    @Test func commitsKeepTheDepthAndTheLatestTime() {
+        var c = HistoryCache(capacity: 10, depth: 3)
+        c.commit(refreshed: [a], histories: [.init(source: a, metric: "x"): .init(values: [1, 2, 3, 4], lastMicros: 40)],
+                 latest: [a: 40])
+        #expect(c[.init(source: a, metric: "x")] == .init(values: [2, 3, 4], lastMicros: 40))
+        #expect(c.candidates().sources == [a] && c.candidates().micros == [40])
+        #expect(c.candidates(excluding: [a]).sources.isEmpty)
+    }
+
+    @Test func aRefreshedSourceDropsSeriesTheBatchDidNotSee() {
+        var c = HistoryCache(capacity: 10, depth: 3)
+        c.commit(refreshed: [a], histories: [.init(source: a, metric: "x"): .init(values: [1], lastMicros: 1),
+                                             .init(source: a, metric: "y"): .init(values: [1], lastMicros: 1)], latest: [a: 1])
+        c.commit(refreshed: [a], histories: [.init(source: a, metric: "x"): .init(values: [5], lastMicros: 9)], latest: [a: 9])
+        #expect(c[.init(source: a, metric: "y")] == nil)
+        #expect(c[.init(source: a, metric: "x")]?.values == [5])
+    }
+
+    @Test func overCapacityItStartsOverAndZeroDisablesIt() {
+        var c = HistoryCache(capacity: 1, depth: 3)
+        c.commit(refreshed: [], histories: [.init(source: a, metric: "x"): .init(values: [1], lastMicros: 1)], latest: [a: 1])
+        c.commit(refreshed: [], histories: [.init(source: b, metric: "x"): .init(values: [2], lastMicros: 2)], latest: [b: 2])
+        #expect(c.count == 1)
+        #expect(c.candidates().sources == [b])
+        var off = HistoryCache(capacity: 0, depth: 3)
+        off.commit(refreshed: [], histories: [.init(source: a, metric: "x"): .init(values: [1], lastMicros: 1)], latest: [a: 1])
+        #expect(off.count == 0 && off.candidates().sources.isEmpty)
+    }
+}

@@ -107,6 +107,35 @@ struct WorkerWakesClaimsAndScores {
         }
     }
 
+    @Test(arguments: ["100000", "0"])
+    func pointsArrivingOneByOneGetExactWindowsWithOrWithoutTheHistoryCache(cache: String) async throws {
+        // Each point is scored before the next arrives, so with the cache every batch after the first takes its
+        // history from the worker's memory (the database proves nothing came between); without it, from SQL.
+        try await withWorkerDatabase { url in
+            let w = try WorkerProcess(url, name: "cache\(cache)", environment: ["AD_POLL_INTERVAL": "0.05", "AD_HISTORY_CACHE": cache])
+            for minute in 1...75 {
+                try await insertPoints(url, from: minute, count: 1, value: "g * g % 17")
+                #expect(try await eventually {
+                    try await integer(url, "SELECT count(*) FROM ad.data_points WHERE anomaly_score IS NULL") == 0
+                }, "point \(minute) not scored: \(w.output)")
+            }
+            let values = (1...75).map { Double($0 * $0 % 17) }
+            for minute in [3, 30, 61, 75] {
+                let window = values[0..<(minute - 1)].suffix(60)
+                let mean = window.reduce(0, +) / Double(window.count)
+                let got = try await strings(url, """
+                    SELECT concat_ws(' ', features -> 'x' ->> 'n', features -> 'x' ->> 'mean', features -> 'x' ->> 'delta',
+                                     features -> 'x' ->> 'dt')
+                      FROM ad.data_points WHERE "timestamp" = timestamptz '2026-01-01 00:00:00+00' + interval '\(minute) minutes'
+                    """).first?.split(separator: " ").compactMap { Double($0) } ?? []
+                #expect(got.count == 4 && Int(got[0]) == window.count && abs(got[1] - mean) < 1e-3
+                        && got[2] == values[minute - 1] - values[minute - 2] && got[3] == 60,
+                        "minute \(minute): n, mean, delta, dt = \(got); want \(window.count), \(mean), \(values[minute - 1] - values[minute - 2]), 60")
+            }
+            await w.stop()
+        }
+    }
+
     @Test func threeWorkersScoreEveryPointExactlyOnce() async throws {
         try await withWorkerDatabase { url in
             try await sql(url, "INSERT INTO ad.data_sources (name) SELECT 'many-' || g FROM generate_series(1, 29) g")

@@ -1,0 +1,64 @@
+import Foundation
+
+/// Recent values per series that the worker has already seen, so a batch need not fetch its context again.
+///
+/// The claiming transaction uses it only for a source whose latest point before the batch is exactly the one the
+/// cache ended with (nothing late, nothing scored by another worker in between); otherwise the SQL context is
+/// fetched as without a cache. Entries change only after the batch commits.
+public struct HistoryCache: Sendable {
+    public struct Key: Hashable, Sendable {
+        public let source: UUID
+        public let metric: String
+        public init(source: UUID, metric: String) { self.source = source; self.metric = metric }
+    }
+
+    /// A series' recent values, oldest first, and the time of the latest.
+    public struct Series: Sendable, Equatable {
+        public var values: [Double]
+        public var lastMicros: Int64
+        public init(values: [Double], lastMicros: Int64) { self.values = values; self.lastMicros = lastMicros }
+    }
+
+    /// Most series kept; past it the cache starts over (0 disables it).
+    public let capacity: Int
+    /// Values kept per series (the largest window in use).
+    public var depth: Int
+    private var latest: [UUID: Int64] = [:]       // source -> microseconds of its latest point seen
+    private var series: [Key: Series] = [:]
+
+    public init(capacity: Int, depth: Int) {
+        self.capacity = capacity
+        self.depth = depth
+    }
+
+    public var count: Int { series.count }
+
+    /// Sources with a cache and the time of their latest cached point, for the claiming query.
+    public func candidates(excluding: Set<UUID> = []) -> (sources: [UUID], micros: [Int64]) {
+        var s: [UUID] = [], m: [Int64] = []
+        for (source, micros) in latest where !excluding.contains(source) { s.append(source); m.append(micros) }
+        return (s, m)
+    }
+
+    public subscript(key: Key) -> Series? { series[key] }
+
+    /// What a committed batch established. `refreshed`: sources whose history came from the database this time
+    /// (their older entries are dropped, as they may be stale); `histories`: each series' values up to and including
+    /// its latest point in the batch; `latest`: each source's latest point in the batch.
+    public mutating func commit(refreshed: Set<UUID>, histories: [Key: Series], latest batchLatest: [UUID: Int64]) {
+        guard capacity > 0 else { return }
+        if !refreshed.isEmpty { series = series.filter { !refreshed.contains($0.key.source) } }
+        if series.count + histories.count > capacity {
+            series.removeAll(keepingCapacity: true)
+            latest.removeAll(keepingCapacity: true)
+        }
+        for (key, s) in histories { series[key] = Series(values: Array(s.values.suffix(depth)), lastMicros: s.lastMicros) }
+        for (source, micros) in batchLatest { latest[source] = micros }
+    }
+
+    /// Forgets a source.
+    public mutating func forget(_ source: UUID) {
+        latest[source] = nil
+        series = series.filter { $0.key.source != source }
+    }
+}
