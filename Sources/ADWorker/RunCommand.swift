@@ -38,6 +38,7 @@ struct RunCommand: AsyncParsableCommand {
             .init(service: scoring, successTerminationBehavior: .gracefullyShutdownGroup,
                   failureTerminationBehavior: .gracefullyShutdownGroup)
         ]
+        services.append(.init(service: RetentionService(url: url, settings: settings, logger: logger)))
         if settings.listen {
             services.append(.init(service: ListenerService(url: url, name: settings.name, wake: wake, logger: logger)))
         }

@@ -281,6 +281,18 @@ struct BadConfigurationIsRefusedClearly {
         }
     }
 
+    @Test func theWorkerAppliesRetention() async throws {
+        try await withWorkerDatabase { url in
+            try await sql(url, "SELECT ad.set_retention('1 day')")
+            try await sql(url, #"INSERT INTO ad.data_points (source_id, "timestamp", values) SELECT '00000000-0000-0000-0000-00000000000a', now() - g * interval '1 hour', '{"x": 1}' FROM generate_series(0, 47) g"#)
+            let w = try WorkerProcess(url, name: "retention", environment: ["AD_RETENTION_INTERVAL": "0.2", "AD_POLL_INTERVAL": "0.2"])
+            #expect(try await eventually {
+                try await integer(url, "SELECT count(*) FROM ad.data_points") == 24
+            }, "points older than a day were not removed: \(w.output)")
+            await w.stop()
+        }
+    }
+
     @Test func aBadSettingStopsTheWorkerAtStartNamingIt() async throws {
         try await withScratchDatabase { url in
             let w = try WorkerProcess(url, name: "badenv", environment: ["AD_BATCH_SIZE": "0"])

@@ -1,0 +1,30 @@
+import ADCore
+import ADPostgres
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// Calls `ad.apply_retention()` every `AD_RETENTION_INTERVAL` seconds. It does nothing while data is kept
+/// forever or a TimescaleDB retention policy does the work; otherwise it deletes (or drops chunks of) points
+/// older than `ad.set_retention()` says.
+struct RetentionService: Service {
+    let url: DatabaseURL
+    let settings: WorkerSettings
+    let logger: Logger
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                let removed = try await Database.withConnection(url, logger: logger, applicationName: "\(settings.name) retention") { conn in
+                    var n = 0
+                    for try await r in try await conn.query("SELECT ad.apply_retention()", logger: logger).decode(Int.self) { n = r }
+                    return n
+                }
+                if removed > 0 { logger.info("retention removed \(removed) (rows, or chunks on TimescaleDB)") }
+            } catch {
+                logger.warning("retention failed: \(describe(error)); trying again next interval")
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(settings.retentionInterval)) }
+        }
+    }
+}
