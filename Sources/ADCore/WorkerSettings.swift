@@ -3,7 +3,7 @@ import Foundation
 /// `adworker run`'s settings, from the environment (AD_*), each validated with a message naming it.
 public struct WorkerSettings: Sendable, Equatable {
     /// Points claimed per transaction.
-    public var batchSize: Int = 1000
+    public var batchSize: Int = 5000
     /// Seconds between polls when no notification arrives (jittered ±20%).
     public var pollInterval: Double = 2
     /// Whether to LISTEN for wake-up notifications (polling always runs).
@@ -32,7 +32,7 @@ public struct WorkerSettings: Sendable, Equatable {
 
     /// The variables this reads, with what they mean (for --help and the README).
     public static let documentation: [(String, String)] = [
-        ("AD_BATCH_SIZE", "points claimed per transaction, 1 to 100000 (default 1000)"),
+        ("AD_BATCH_SIZE", "points claimed per transaction, 1 to 100000 (default 5000)"),
         ("AD_POLL_INTERVAL", "seconds between polls without notifications, 0.05 to 3600 (default 2, jittered ±20%)"),
         ("AD_LISTEN", "true or false: LISTEN for wake-ups; polling always runs (default true)"),
         ("AD_STATEMENT_TIMEOUT", "seconds, 1 to 3600 (default 30)"),

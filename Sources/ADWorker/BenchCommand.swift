@@ -26,7 +26,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Offered load in (c), points per second.") var latencyRate = 1000
     @Option(help: "Duration of (c), seconds.") var latencySeconds = 20
     @Option(help: "Series for the memory figure in (d).") var bigSeries = 100_000
-    @Option(help: "The worker's AD_BATCH_SIZE.") var batchSize = 1000
+    @Option(help: "The worker's AD_BATCH_SIZE.") var batchSize = WorkerSettings().batchSize
     @Flag(help: "Keep the ad_bench database afterwards.") var keep = false
 
     func validate() throws {

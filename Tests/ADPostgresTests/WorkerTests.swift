@@ -281,7 +281,9 @@ struct BadConfigurationIsRefusedClearly {
         }
     }
 
-    @Test func theWorkerAppliesRetention() async throws {
+    @Test(.enabled(if: !TestServer.timescale,
+                   "TimescaleDB run: a TimescaleDB retention policy drops chunks, not the worker (pgTAP storage test)"))
+    func theWorkerAppliesRetention() async throws {
         try await withWorkerDatabase { url in
             try await sql(url, "SELECT ad.set_retention('1 day')")
             try await sql(url, #"INSERT INTO ad.data_points (source_id, "timestamp", values) SELECT '00000000-0000-0000-0000-00000000000a', now() - g * interval '1 hour', '{"x": 1}' FROM generate_series(0, 47) g"#)
