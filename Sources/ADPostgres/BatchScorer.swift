@@ -122,7 +122,7 @@ public struct BatchScorer: Sendable {
             if let update { cache.commit(refreshed: update.refreshed, histories: update.histories, latest: update.latest) }
             return result
         } catch {
-            try? await connection.query("ROLLBACK", logger: logger)
+            _ = try? await connection.query("ROLLBACK", logger: logger)
             throw error
         }
     }

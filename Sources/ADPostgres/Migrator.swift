@@ -97,7 +97,7 @@ public struct Migrator: Sendable {
             try await connection.query("COMMIT", logger: logger)
             return outcome
         } catch {
-            try? await connection.query("ROLLBACK", logger: logger)
+            _ = try? await connection.query("ROLLBACK", logger: logger)
             throw error
         }
     }

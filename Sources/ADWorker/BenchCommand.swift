@@ -81,7 +81,7 @@ final class BenchWorker: Sendable {
     init(url: DatabaseURL, name: String, batchSize: Int) throws {
         self.name = name
         log = FileManager.default.temporaryDirectory.appendingPathComponent("ad-bench-\(name)-\(getpid()).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         p.arguments = ["run"]
@@ -280,14 +280,17 @@ struct Bench {
         let listener = try await PostgresConnection.connect(configuration: Database.configuration(for: url, applicationName: "adworker bench listen"),
                                                             id: 7, logger: logger)
         let seen = Mutex<[UUID: ContinuousClock.Instant]>([:])
-        let stream = try await listener.listen("ad_bench_scored")
+        let listening = Mutex(false)
         let consumer = Task {
-            do {
+            // Ends when the listening connection is closed below.
+            try? await listener.listen(on: "ad_bench_scored") { stream in
+                listening.withLock { $0 = true }
                 for try await n in stream {
                     if let id = UUID(uuidString: n.payload) { let now = ContinuousClock.now; seen.withLock { $0[id] = now } }
                 }
-            } catch {}
+            }
         }
+        while !listening.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(5)) }
         let perTick = max(1, options.latencyRate / 100)     // ticks of 10 ms
         let ticks = options.latencySeconds * options.latencyRate / perTick
         var committed: [UUID: ContinuousClock.Instant] = [:]

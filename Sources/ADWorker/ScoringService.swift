@@ -52,7 +52,7 @@ struct ScoringService: Service {
                         anomalies.forEach(report)
                         if scored >= settings.batchSize { continue }
                         let poll = jittered(settings.pollInterval, random: Double.random(in: 0...1))
-                        _ = try? await cancelWhenGracefulShutdown { await wake.wait(timeout: .seconds(poll)) }
+                        _ = await cancelWhenGracefulShutdown { await wake.wait(timeout: .seconds(poll)) }
                     }
                 }
             } catch {
