@@ -33,10 +33,12 @@ public struct HistoryCache: Sendable {
 
     public var count: Int { series.count }
 
-    /// Sources with a cache and the time of their latest cached point, for the claiming query.
-    public func candidates(excluding: Set<UUID> = []) -> (sources: [UUID], micros: [Int64]) {
+    /// Of `sources`, those with a cache and the time of their latest cached point, for the claiming query.
+    public func candidates(among sources: Set<UUID>, excluding: Set<UUID> = []) -> (sources: [UUID], micros: [Int64]) {
         var s: [UUID] = [], m: [Int64] = []
-        for (source, micros) in latest where !excluding.contains(source) { s.append(source); m.append(micros) }
+        for source in sources where !excluding.contains(source) {
+            if let micros = latest[source] { s.append(source); m.append(micros) }
+        }
         return (s, m)
     }
 

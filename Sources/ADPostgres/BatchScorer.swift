@@ -178,14 +178,15 @@ public struct BatchScorer: Sendable {
         mark = clock.now
 
         let window = catalog.maxWindow
+        let batchSources = Set(claimed.sources)
         var rows = try await featureRows(connection, claimed: claimed, window: window,
-                                         seasonal: catalog.wantsSeasonal, cached: cache.candidates())
+                                         seasonal: catalog.wantsSeasonal, cached: cache.candidates(among: batchSources))
         // A cached source whose point carries a series the cache does not hold (it was only in context rows
         // before): ask again without the cache for those sources.
         let incomplete = Set(rows.filter { $0.cached && cache[HistoryCache.Key(source: $0.source, metric: $0.metric)] == nil }.map(\.source))
         if !incomplete.isEmpty {
             rows = try await featureRows(connection, claimed: claimed, window: window,
-                                         seasonal: catalog.wantsSeasonal, cached: cache.candidates(excluding: incomplete))
+                                         seasonal: catalog.wantsSeasonal, cached: cache.candidates(among: batchSources, excluding: incomplete))
         }
         // Cached rows: the cache holds what came before the batch; the SQL history is what came within it.
         var update = CacheUpdate()

@@ -89,8 +89,9 @@ func parseConfig(_ text: String) throws -> SourceConfig {
         c.commit(refreshed: [a], histories: [.init(source: a, metric: "x"): .init(values: [1, 2, 3, 4], lastMicros: 40)],
                  latest: [a: 40])
         #expect(c[.init(source: a, metric: "x")] == .init(values: [2, 3, 4], lastMicros: 40))
-        #expect(c.candidates().sources == [a] && c.candidates().micros == [40])
-        #expect(c.candidates(excluding: [a]).sources.isEmpty)
+        #expect(c.candidates(among: [a, b]).sources == [a] && c.candidates(among: [a, b]).micros == [40])
+        #expect(c.candidates(among: [a], excluding: [a]).sources.isEmpty)
+        #expect(c.candidates(among: [b]).sources.isEmpty)
     }
 
     @Test func aRefreshedSourceDropsSeriesTheBatchDidNotSee() {
@@ -107,9 +108,9 @@ func parseConfig(_ text: String) throws -> SourceConfig {
         c.commit(refreshed: [], histories: [.init(source: a, metric: "x"): .init(values: [1], lastMicros: 1)], latest: [a: 1])
         c.commit(refreshed: [], histories: [.init(source: b, metric: "x"): .init(values: [2], lastMicros: 2)], latest: [b: 2])
         #expect(c.count == 1)
-        #expect(c.candidates().sources == [b])
+        #expect(c.candidates(among: [a, b]).sources == [b])
         var off = HistoryCache(capacity: 0, depth: 3)
         off.commit(refreshed: [], histories: [.init(source: a, metric: "x"): .init(values: [1], lastMicros: 1)], latest: [a: 1])
-        #expect(off.count == 0 && off.candidates().sources.isEmpty)
+        #expect(off.count == 0 && off.candidates(among: [a]).sources.isEmpty)
     }
 }
