@@ -28,20 +28,12 @@ struct ScoringService: Service {
                     var catalog = try await SourceCatalog.load(conn, logger: logger)
                     logger.info("scoring: batch \(settings.batchSize), poll every \(settings.pollInterval)s, listen \(settings.listen)")
                     failures = 0
-                    for (id, entry) in catalog.entries {
-                        if case .failure(let problem) = entry.config {
-                            logger.error("source \(entry.name) (\(id)): \(problem); its points stay unscored until fixed")
-                        }
-                    }
+                    reportUnusable(catalog, alreadyReported: [])
                     while !Task.isShuttingDownGracefully && !Task.isCancelled {
                         if let at = catalog.loadedAt, ContinuousClock.now - at > .seconds(settings.configRefresh) {
                             let previous = Set(catalog.unusable)
                             catalog = try await SourceCatalog.load(conn, logger: logger)
-                            for id in catalog.unusable where !previous.contains(id) {
-                                if let e = catalog.entries[id], case .failure(let problem) = e.config {
-                                    logger.error("source \(e.name) (\(id)): \(problem); its points stay unscored until fixed")
-                                }
-                            }
+                            reportUnusable(catalog, alreadyReported: previous)
                         }
                         let started = ContinuousClock.now
                         cache.depth = catalog.maxWindow
@@ -64,5 +56,14 @@ struct ScoringService: Service {
             }
         }
         logger.info("scoring stopped; totals: \(timings.json)")
+    }
+
+    /// Logs each source whose config cannot be used, once (not again while it stays unusable).
+    private func reportUnusable(_ catalog: SourceCatalog, alreadyReported: Set<UUID>) {
+        for id in catalog.unusable where !alreadyReported.contains(id) {
+            if let entry = catalog.entries[id], case .failure(let problem) = entry.config {
+                logger.error("source \(entry.name) (\(id)): \(problem); its points stay unscored until fixed")
+            }
+        }
     }
 }
