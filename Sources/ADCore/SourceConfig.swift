@@ -5,7 +5,7 @@
 ///  "seasonality": ["daily", "weekly"],
 ///  "thresholds": {"low": 0.999, "medium": 0.9999, "high": 0.99999, "critical": 0.999999}}
 /// ```
-public struct SourceConfig: Sendable, Equatable {
+public struct SourceConfig: Sendable, Hashable {
     /// The detectors a source can enable.
     public enum Detector: String, Sendable, CaseIterable {
         /// Median and MAD of the recent window, per metric.
@@ -24,7 +24,7 @@ public struct SourceConfig: Sendable, Equatable {
     }
 
     /// Score thresholds of the severity tiers; a point scoring at least `low` is an anomaly.
-    public struct Thresholds: Sendable, Equatable {
+    public struct Thresholds: Sendable, Hashable {
         public var low: Double, medium: Double, high: Double, critical: Double
         public init(low: Double, medium: Double, high: Double, critical: Double) {
             self.low = low; self.medium = medium; self.high = high; self.critical = critical

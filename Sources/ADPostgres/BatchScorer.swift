@@ -3,32 +3,32 @@ import Foundation
 import Logging
 import PostgresNIO
 
-/// What the worker knows about the sources: name, status and parsed config, refreshed every few seconds.
+/// What the worker knows about the sources: name, status, parsed config and its scorer, refreshed every few
+/// seconds. What every batch needs from all sources is derived once per load, not per batch.
 public struct SourceCatalog: Sendable {
     public struct Entry: Sendable {
         public var name: String
         public var status: String
         public var config: Result<SourceConfig, SourceConfig.Problem>
+        /// The scorer for a usable config (shared by sources with the same config).
+        public var scorer: Scorer?
     }
-    public var entries: [UUID: Entry] = [:]
-    public var loadedAt: ContinuousClock.Instant?
+    public private(set) var entries: [UUID: Entry] = [:]
+    public private(set) var loadedAt: ContinuousClock.Instant?
+    /// The largest window any usable config asks for: the SQL fetches this much context.
+    public private(set) var maxWindow = SourceConfig.defaults.window
+    /// Whether any source wants seasonal lags (otherwise the lag lookups are skipped).
+    public private(set) var wantsSeasonal = false
+    /// Sources whose config cannot be used: their points stay unscored, and are not claimed.
+    public private(set) var unusable: [UUID] = []
 
     public init() {}
-
-    /// The largest window any usable config asks for: the SQL fetches this much context.
-    public var maxWindow: Int {
-        entries.values.compactMap { try? $0.config.get().window }.max() ?? SourceConfig.defaults.window
-    }
-    /// Whether any source wants seasonal lags (otherwise the lag lookups are skipped).
-    public var wantsSeasonal: Bool {
-        entries.values.contains { (try? $0.config.get()).map { $0.detectors.contains(.seasonal) && !$0.seasonality.isEmpty } ?? false }
-    }
-    /// Sources whose config cannot be used: their points stay unscored, and are not claimed.
-    public var unusable: [UUID] { entries.compactMap { (try? $0.value.config.get()) == nil ? $0.key : nil } }
 
     /// Reads every source.
     public static func load(_ connection: PostgresConnection, logger: Logger) async throws -> SourceCatalog {
         var catalog = SourceCatalog()
+        var scorers: [SourceConfig: Scorer] = [:]
+        var windows: [Int] = []
         for try await (id, name, status, configText) in try await connection.query(
             PostgresQuery(unsafeSQL: ScoringSQL.sources), logger: logger
         ).decode((UUID, String, String, String).self) {
@@ -39,8 +39,19 @@ public struct SourceCatalog: Sendable {
             } catch {
                 config = .failure(SourceConfig.Problem(field: "", message: "is not valid JSON"))
             }
-            catalog.entries[id] = Entry(name: name, status: status, config: config)
+            var scorer: Scorer? = nil
+            switch config {
+            case .success(let c):
+                scorer = scorers[c] ?? Scorer(config: c)
+                scorers[c] = scorer
+                windows.append(c.window)
+                if c.detectors.contains(.seasonal) && !c.seasonality.isEmpty { catalog.wantsSeasonal = true }
+            case .failure:
+                catalog.unusable.append(id)
+            }
+            catalog.entries[id] = Entry(name: name, status: status, config: config, scorer: scorer)
         }
+        catalog.maxWindow = windows.max() ?? SourceConfig.defaults.window
         catalog.loadedAt = .now
         return catalog
     }
@@ -82,6 +93,9 @@ public struct ScoringTimings: Sendable {
 public struct BatchScorer: Sendable {
     public var logger: Logger
     public var settings: WorkerSettings
+
+    /// For a source newer than the catalog (loaded again at once) or one whose config vanished meanwhile.
+    private static let defaultScorer = Scorer(config: .defaults)
 
     public init(settings: WorkerSettings, logger: Logger) {
         self.settings = settings
@@ -219,7 +233,6 @@ public struct BatchScorer: Sendable {
         var aIDs: [UUID] = [], aStamps: [Int64] = [], aSources: [UUID] = [], aMetrics: [String] = []
         var aDetectors: [String] = [], aSeverities: [String] = [], aScores: [Double] = [], aExplanations: [String] = []
         var found: [FoundAnomaly] = []
-        var scorers: [UUID: Scorer] = [:]
 
         var start = 0
         while start < rows.count {
@@ -227,9 +240,7 @@ public struct BatchScorer: Sendable {
             while end < rows.count && rows[end].id == rows[start].id { end += 1 }
             let point = rows[start]
             let entry = catalog.entries[point.source]
-            let config = (try? entry?.config.get()) ?? SourceConfig.defaults
-            let scorer = scorers[point.source] ?? Scorer(config: config)
-            scorers[point.source] = scorer
+            let scorer = entry?.scorer ?? Self.defaultScorer
             let result = scorer.score(rows[start..<end].map(\.observation))
             sids.append(point.source); stamps.append(point.micros)
             features.append(result.features.render()); scores.append(result.score)
