@@ -13,6 +13,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // Pure logic: no NIO, no PostgresNIO, no I/O.
@@ -27,24 +30,66 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Channels (webhook, Slack, PagerDuty, SMTP email, Alertmanager) and the delivery loop.
+        .target(
+            name: "ADAlerting",
+            dependencies: [
+                "ADCore",
+                "ADPostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "ADWorker",
             dependencies: [
                 "ADCore",
                 "ADPostgres",
+                "ADAlerting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .target(name: "ADTestSupport", dependencies: ["ADCore"], path: "Tests/ADTestSupport"),
+        // Integration-test helpers: scratch databases, worker processes.
+        .target(
+            name: "ADDBTestSupport",
+            dependencies: [
+                "ADCore",
+                "ADPostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/ADDBTestSupport"
+        ),
         .testTarget(name: "ADCoreTests", dependencies: ["ADCore", "ADTestSupport"]),
+        .testTarget(
+            name: "ADAlertingTests",
+            dependencies: [
+                "ADCore",
+                "ADPostgres",
+                "ADAlerting",
+                "ADTestSupport",
+                "ADDBTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "ADPostgresTests",
             dependencies: [
                 "ADCore",
                 "ADPostgres",
                 "ADTestSupport",
+                "ADDBTestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),

@@ -1,4 +1,5 @@
 import ADCore
+import ADDBTestSupport
 import ADPostgres
 import Foundation
 import Testing

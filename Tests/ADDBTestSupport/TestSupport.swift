@@ -3,23 +3,22 @@ import ADPostgres
 import Foundation
 import Logging
 import PostgresNIO
-import Testing
 
 /// The server `scripts/test` started: DATABASE_URL names a database the tests may use to create others.
-enum TestServer {
-    static let url: DatabaseURL? = {
+public enum TestServer {
+    public static let url: DatabaseURL? = {
         guard let text = ProcessInfo.processInfo.environment["DATABASE_URL"], !text.isEmpty else { return nil }
         return try? DatabaseURL(text)
     }()
 
     /// Integration tests need DATABASE_URL; scripts/test always sets it.
-    static let available = url != nil
+    public static let available = url != nil
 
     /// This run's storage mode: with AD_TEST_TIMESCALEDB=1 (scripts/test's second run, when TimescaleDB is
     /// installed) every scratch database gets TimescaleDB before the schema, so the whole suite runs on hypertables.
-    static let timescale = ProcessInfo.processInfo.environment["AD_TEST_TIMESCALEDB"] == "1"
+    public static let timescale = ProcessInfo.processInfo.environment["AD_TEST_TIMESCALEDB"] == "1"
 
-    static let logger: Logger = {
+    public static let logger: Logger = {
         var l = Logger(label: "tests")
         l.logLevel = .warning
         return l
@@ -28,10 +27,10 @@ enum TestServer {
 
 /// Creates a fresh database (with TimescaleDB when `timescale`, by default this run's storage mode),
 /// runs `prepare` and `body`, and drops the database afterwards.
-func withScratchDatabase<T: Sendable>(
+public func withScratchDatabase<T: Sendable>(
     _ prepare: String? = nil, timescale: Bool = TestServer.timescale, _ body: (DatabaseURL) async throws -> T
 ) async throws -> T {
-    let admin = try #require(TestServer.url)
+    guard let admin = TestServer.url else { throw SQLFailure(description: "DATABASE_URL is not set: run the tests through scripts/test") }
     let name = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
     try await Database.withConnection(admin, logger: TestServer.logger) { conn in
         try await conn.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: TestServer.logger)
@@ -60,12 +59,12 @@ private func dropDatabase(_ name: String, admin: DatabaseURL) async throws {
 }
 
 /// The server's own words for a failed test statement (postgres-nio hides them in `description`).
-struct SQLFailure: Error, CustomStringConvertible {
-    let description: String
+public struct SQLFailure: Error, CustomStringConvertible {
+    public let description: String
 }
 
 /// Runs one test-owned statement (never user input) on `url`.
-func sql(_ url: DatabaseURL, _ statement: String) async throws {
+public func sql(_ url: DatabaseURL, _ statement: String) async throws {
     try await Database.withConnection(url, logger: TestServer.logger) { conn in
         do {
             // Errors raised while the statement runs arrive in its row stream: read it to the end.
@@ -77,7 +76,7 @@ func sql(_ url: DatabaseURL, _ statement: String) async throws {
 }
 
 /// The first column of every row of a test-owned query, as text.
-func strings(_ url: DatabaseURL, _ query: String) async throws -> [String] {
+public func strings(_ url: DatabaseURL, _ query: String) async throws -> [String] {
     try await Database.withConnection(url, logger: TestServer.logger) { conn in
         var out: [String] = []
         do {
@@ -94,6 +93,6 @@ func strings(_ url: DatabaseURL, _ query: String) async throws -> [String] {
 
 /// Installs the schema with adworker's migrator.
 @discardableResult
-func migrate(_ url: DatabaseURL) async throws -> Migrator.Outcome {
+public func migrate(_ url: DatabaseURL) async throws -> Migrator.Outcome {
     try await Database.withConnection(url, logger: TestServer.logger) { try await Migrator(logger: TestServer.logger).migrate($0) }
 }

@@ -2,21 +2,20 @@ import ADCore
 import ADPostgres
 import Foundation
 import PostgresNIO
-import Testing
 
 /// A real `adworker run` process against a scratch database.
-final class WorkerProcess: Sendable {
-    let process: Process
-    let name: String
+public final class WorkerProcess: Sendable {
+    public let process: Process
+    public let name: String
     private let logFile: URL
 
-    static var binary: String {
+    public static var binary: String {
         if let bin = ProcessInfo.processInfo.environment["ADWORKER_BIN"] { return bin }
         let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         return repo.appendingPathComponent(".build/debug/adworker").path
     }
 
-    init(_ url: DatabaseURL, name: String, environment: [String: String] = [:], arguments: [String] = []) throws {
+    public init(_ url: DatabaseURL, name: String, environment: [String: String] = [:], arguments: [String] = []) throws {
         self.name = name
         logFile = FileManager.default.temporaryDirectory.appendingPathComponent("adworker-\(name)-\(UUID().uuidString).log")
         FileManager.default.createFile(atPath: logFile.path, contents: nil)
@@ -42,12 +41,12 @@ final class WorkerProcess: Sendable {
     }
 
     /// Everything the worker printed so far.
-    var output: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
+    public var output: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
 
-    func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+    public func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
 
     /// Waits for the process to exit; returns its status, or nil on timeout.
-    func waitForExit(timeout: Duration = .seconds(20)) async -> Int32? {
+    public func waitForExit(timeout: Duration = .seconds(20)) async -> Int32? {
         let deadline = ContinuousClock.now + timeout
         while process.isRunning {
             if ContinuousClock.now > deadline { return nil }
@@ -57,7 +56,7 @@ final class WorkerProcess: Sendable {
     }
 
     /// Stops the worker (SIGTERM, then SIGKILL) and removes its log.
-    func stop() async {
+    public func stop() async {
         if process.isRunning {
             signal(SIGTERM)
             if await waitForExit(timeout: .seconds(10)) == nil { signal(SIGKILL); _ = await waitForExit() }
@@ -67,7 +66,7 @@ final class WorkerProcess: Sendable {
 }
 
 /// Polls `condition` every 25 ms until it holds; false after `timeout`.
-func eventually(timeout: Duration = .seconds(15), _ condition: () async throws -> Bool) async throws -> Bool {
+public func eventually(timeout: Duration = .seconds(15), _ condition: () async throws -> Bool) async throws -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if try await condition() { return true }
@@ -77,13 +76,13 @@ func eventually(timeout: Duration = .seconds(15), _ condition: () async throws -
 }
 
 /// One integer from a test-owned query.
-func integer(_ url: DatabaseURL, _ query: String) async throws -> Int {
+public func integer(_ url: DatabaseURL, _ query: String) async throws -> Int {
     Int(try await strings(url, "SELECT (\(query))::text").first ?? "") ?? -1
 }
 
 /// A migrated scratch database with one source, and a trigger that records every point's move from unscored to
 /// scored, so a test can tell a point scored twice from a point scored once.
-func withWorkerDatabase<T: Sendable>(_ body: (DatabaseURL) async throws -> T) async throws -> T {
+public func withWorkerDatabase<T: Sendable>(_ body: (DatabaseURL) async throws -> T) async throws -> T {
     try await withScratchDatabase { url in
         try await migrate(url)
         try await sql(url, "INSERT INTO ad.data_sources (id, name) VALUES ('00000000-0000-0000-0000-00000000000a', 'src-a')")
@@ -103,7 +102,7 @@ func withWorkerDatabase<T: Sendable>(_ body: (DatabaseURL) async throws -> T) as
 }
 
 /// Inserts `count` points for source src-a at one-minute steps from `start` minutes after 2026-01-01, value = f(minute).
-func insertPoints(_ url: DatabaseURL, from start: Int, count: Int, source: String = "00000000-0000-0000-0000-00000000000a",
+public func insertPoints(_ url: DatabaseURL, from start: Int, count: Int, source: String = "00000000-0000-0000-0000-00000000000a",
                   value: String = "g") async throws {
     try await sql(url, """
         INSERT INTO ad.data_points (source_id, "timestamp", values)
@@ -113,6 +112,6 @@ func insertPoints(_ url: DatabaseURL, from start: Int, count: Int, source: Strin
 }
 
 /// Backends of a worker's connections ("<name> listen", "<name> score").
-func backend(_ url: DatabaseURL, _ application: String) async throws -> [String] {
+public func backend(_ url: DatabaseURL, _ application: String) async throws -> [String] {
     try await strings(url, "SELECT pid::text FROM pg_stat_activity WHERE application_name = '\(application)' ORDER BY pid")
 }

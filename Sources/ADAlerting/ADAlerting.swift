@@ -1,0 +1,1 @@
+// ADAlerting: alert channels and the delivery loop over the ad.alert_deliveries outbox.
