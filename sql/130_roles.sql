@@ -35,6 +35,7 @@ BEGIN
         GRANT UPDATE (status, notes) ON ad.anomalies, ad.alerts TO ad_operator;
         GRANT INSERT, UPDATE, DELETE ON ad.alert_rules, ad.alert_rule_channels, ad.channels TO ad_operator;
         GRANT EXECUTE ON FUNCTION ad.set_channel_secret(text, text) TO ad_operator;
+        GRANT EXECUTE ON FUNCTION ad.add_rule_channel(text, text, text) TO ad_operator;
         IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_reader') AND NOT pg_has_role('ad_operator', 'ad_reader', 'MEMBER') THEN
             GRANT ad_reader TO ad_operator;
         END IF;
@@ -58,6 +59,11 @@ BEGIN
         GRANT SELECT, UPDATE (processed_at, result) ON ad.feedback TO ad_worker;
         GRANT SELECT, INSERT ON ad.delivery_attempts, ad.audit_log TO ad_worker;
         GRANT EXECUTE ON FUNCTION ad.apply_retention() TO ad_worker;
+        GRANT EXECUTE ON FUNCTION
+            ad_internal.raise_alerts(uuid[], uuid[], timestamptz[], uuid[], text[], text[], text[], text[]),
+            ad_internal.claim_deliveries(int, interval),
+            ad_internal.record_delivery(uuid, int, timestamptz, timestamptz, text, int, text, text, timestamptz),
+            ad_internal.escalate_due(), ad_internal.renotify_due() TO ad_worker;
     END IF;
 END
 $fn$;

@@ -20,6 +20,16 @@ public struct WorkerSettings: Sendable, Equatable {
     public var retentionInterval: Double = 3600
     /// Worker name, in application_name and logs.
     public var name: String = "adworker"
+    /// Whether this worker runs the alert delivery loop (escalation and re-notification included).
+    public var delivery: Bool = true
+    /// Retry policy for failed deliveries.
+    public var deliveryRetry = RetryPolicy()
+    /// Deliveries sent at once.
+    public var deliveryConcurrency: Int = 16
+    /// Seconds between delivery polls without notifications.
+    public var deliveryPoll: Double = 1
+    /// Seconds a claimed delivery is leased: a worker that dies mid-send leaves it due again after this.
+    public var deliveryLease: Double = 120
 
     public init() {}
 
@@ -41,18 +51,33 @@ public struct WorkerSettings: Sendable, Equatable {
         ("AD_HISTORY_CACHE", "series whose recent values the worker keeps in memory to skip refetching context, 0 to 10000000 (default 100000; 0 disables)"),
         ("AD_RETENTION_INTERVAL", "seconds between calls of ad.apply_retention(), 0.1 to 86400 (default 3600)"),
         ("AD_WORKER_NAME", "name in application_name and logs (default adworker)"),
+        ("AD_DELIVERY", "true or false: run the alert delivery loop in this worker (default true)"),
+        ("AD_DELIVERY_MAX_ATTEMPTS", "attempts per delivery before it fails, 1 to 100 (default 8)"),
+        ("AD_DELIVERY_BACKOFF_BASE", "seconds before the first retry, doubling each time, 0.01 to 3600 (default 5; jittered)"),
+        ("AD_DELIVERY_BACKOFF_CAP", "longest wait between retries, seconds, 0.01 to 86400 (default 900)"),
+        ("AD_DELIVERY_CONCURRENCY", "deliveries sent at once, 1 to 256 (default 16)"),
+        ("AD_DELIVERY_POLL", "seconds between delivery polls without notifications, 0.05 to 3600 (default 1)"),
+        ("AD_DELIVERY_LEASE", "seconds a claimed delivery is leased before another worker may retry it, 5 to 3600 (default 120)"),
     ]
 
     public static func parse(environment env: [String: String]) throws(Problem) -> WorkerSettings {
         var s = WorkerSettings()
         if let v = env["AD_BATCH_SIZE"] { s.batchSize = try Int(number(v, "AD_BATCH_SIZE", 1...100_000, integer: true)) }
         if let v = env["AD_POLL_INTERVAL"] { s.pollInterval = try number(v, "AD_POLL_INTERVAL", 0.05...3600) }
-        if let v = env["AD_LISTEN"] {
-            switch v.lowercased() {
-            case "true", "1", "yes", "on": s.listen = true
-            case "false", "0", "no", "off": s.listen = false
-            default: throw Problem(variable: "AD_LISTEN", message: "must be true or false, got \"\(v)\"")
-            }
+        if let v = env["AD_LISTEN"] { s.listen = try boolean(v, "AD_LISTEN") }
+        if let v = env["AD_DELIVERY"] { s.delivery = try boolean(v, "AD_DELIVERY") }
+        if let v = env["AD_DELIVERY_MAX_ATTEMPTS"] {
+            s.deliveryRetry.maxAttempts = try Int(number(v, "AD_DELIVERY_MAX_ATTEMPTS", 1...100, integer: true))
+        }
+        if let v = env["AD_DELIVERY_BACKOFF_BASE"] { s.deliveryRetry.base = try number(v, "AD_DELIVERY_BACKOFF_BASE", 0.01...3600) }
+        if let v = env["AD_DELIVERY_BACKOFF_CAP"] { s.deliveryRetry.cap = try number(v, "AD_DELIVERY_BACKOFF_CAP", 0.01...86_400) }
+        if let v = env["AD_DELIVERY_CONCURRENCY"] {
+            s.deliveryConcurrency = try Int(number(v, "AD_DELIVERY_CONCURRENCY", 1...256, integer: true))
+        }
+        if let v = env["AD_DELIVERY_POLL"] { s.deliveryPoll = try number(v, "AD_DELIVERY_POLL", 0.05...3600) }
+        if let v = env["AD_DELIVERY_LEASE"] { s.deliveryLease = try number(v, "AD_DELIVERY_LEASE", 5...3600) }
+        if s.deliveryRetry.cap < s.deliveryRetry.base {
+            throw Problem(variable: "AD_DELIVERY_BACKOFF_CAP", message: "must not be below AD_DELIVERY_BACKOFF_BASE")
         }
         if let v = env["AD_STATEMENT_TIMEOUT"] { s.statementTimeout = try number(v, "AD_STATEMENT_TIMEOUT", 1...3600) }
         if let v = env["AD_CONFIG_REFRESH"] { s.configRefresh = try number(v, "AD_CONFIG_REFRESH", 0...3600) }
@@ -66,6 +91,14 @@ public struct WorkerSettings: Sendable, Equatable {
             s.name = v
         }
         return s
+    }
+
+    private static func boolean(_ v: String, _ name: String) throws(Problem) -> Bool {
+        switch v.lowercased() {
+        case "true", "1", "yes", "on": return true
+        case "false", "0", "no", "off": return false
+        default: throw Problem(variable: name, message: "must be true or false, got \"\(v)\"")
+        }
     }
 
     private static func number(_ text: String, _ name: String, _ range: ClosedRange<Double>, integer: Bool = false)

@@ -266,7 +266,22 @@ public struct BatchScorer: Sendable {
             insert.binds.append(aIDs); insert.binds.append(aStamps); insert.binds.append(aSources)
             insert.binds.append(aMetrics); insert.binds.append(aDetectors); insert.binds.append(aSeverities)
             insert.binds.append(aScores); insert.binds.append(aExplanations)
-            try await connection.query(insert, logger: logger)
+            var anomalyOf: [UUID: UUID] = [:]  // point id -> anomaly id
+            for try await (anomalyID, pointID) in try await connection.query(insert, logger: logger).decode((UUID, UUID).self) {
+                anomalyOf[pointID] = anomalyID
+            }
+            var fresh: [NewAnomaly] = []
+            for i in aIDs.indices {
+                guard let anomalyID = anomalyOf[aIDs[i]], let severity = Severity(rawValue: aSeverities[i]) else { continue }
+                fresh.append(NewAnomaly(
+                    anomalyID: anomalyID,
+                    facts: AnomalyFacts(sourceID: aSources[i], sourceName: catalog.entries[aSources[i]]?.name ?? aSources[i].uuidString,
+                                        metric: aMetrics[i], severity: severity, score: aScores[i], detector: aDetectors[i],
+                                        time: found[i].time),
+                    explanation: found[i].explanation))
+            }
+            let raised = try await AlertRaiser(logger: logger).raise(connection, anomalies: fresh)
+            if raised.opened > 0 { logger.info("opened \(raised.opened) alert(s), grouped \(raised.grouped) anomalies into open ones") }
         }
         timings.writes += clock.now - mark
         return ((sids.count, found), update)

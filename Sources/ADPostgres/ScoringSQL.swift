@@ -129,6 +129,7 @@ enum ScoringSQL {
         ON CONFLICT (data_point_id, point_timestamp, detector) DO UPDATE
            SET metric = EXCLUDED.metric, severity = EXCLUDED.severity, score = EXCLUDED.score,
                explanation = EXCLUDED.explanation, detected_at = now()
+        RETURNING id, data_point_id
         """
 
     /// Every source's name, status and config (the worker caches them for a few seconds).

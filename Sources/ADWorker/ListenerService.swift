@@ -5,12 +5,13 @@ import PostgresNIO
 import ServiceLifecycle
 import Synchronization
 
-/// LISTENs on ad_points on a dedicated connection and wakes the scoring loop. postgres-nio does not reconnect by
+/// LISTENs on a channel (ad_points, ad_deliveries) on a dedicated connection and wakes its loop. postgres-nio does not reconnect by
 /// itself: on any loss this reconnects with jittered exponential backoff, LISTENs again, and wakes the loop at
 /// once to catch up on what arrived meanwhile (notifications are lost while disconnected; the rows are not).
 struct ListenerService: Service {
     let url: DatabaseURL
     let name: String
+    var channel = "ad_points"
     let wake: WakeSignal
     let logger: Logger
     let backoff = Backoff(base: 0.1, cap: 5)
@@ -21,9 +22,9 @@ struct ListenerService: Service {
             let listened = Mutex(false)  // a connection that got as far as LISTEN resets the backoff
             do {
                 try await cancelWhenGracefulShutdown {
-                    try await Database.withConnection(url, logger: logger, applicationName: "\(name) listen") { conn in
-                        try await conn.listen(on: "ad_points") { notifications in
-                            logger.info("listening on ad_points")
+                    try await Database.withConnection(url, logger: logger, applicationName: "\(name) listen\(channel == "ad_points" ? "" : " " + channel)") { conn in
+                        try await conn.listen(on: channel) { notifications in
+                            logger.info("listening on \(channel)")
                             listened.withLock { $0 = true }
                             wake.signal()  // catch up on anything inserted while not listening
                             for try await _ in notifications { wake.signal() }

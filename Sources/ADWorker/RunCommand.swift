@@ -42,6 +42,15 @@ struct RunCommand: AsyncParsableCommand {
         if settings.listen {
             services.append(.init(service: ListenerService(url: url, name: settings.name, wake: wake, logger: logger)))
         }
+        if settings.delivery {
+            let deliveryWake = WakeSignal()
+            services.append(.init(service: DeliveryService(url: url, settings: settings, wake: deliveryWake, logger: logger),
+                                  failureTerminationBehavior: .gracefullyShutdownGroup))
+            if settings.listen {
+                services.append(.init(service: ListenerService(url: url, name: settings.name, channel: "ad_deliveries",
+                                                               wake: deliveryWake, logger: logger)))
+            }
+        }
         var config = ServiceGroupConfiguration(services: services, logger: logger)
         config.gracefulShutdownSignals = [.sigterm, .sigint]
         logger.info("adworker \(settings.name) starting on \(url)")

@@ -32,7 +32,7 @@ public func withScratchDatabase<T: Sendable>(
 ) async throws -> T {
     guard let admin = TestServer.url else { throw SQLFailure(description: "DATABASE_URL is not set: run the tests through scripts/test") }
     let name = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
-    try await Database.withConnection(admin, logger: TestServer.logger) { conn in
+    _ = try await Database.withConnection(admin, logger: TestServer.logger) { conn in
         try await conn.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: TestServer.logger)
     }
     let url = admin.with(database: String(name))
@@ -53,7 +53,7 @@ public func withScratchDatabase<T: Sendable>(
 }
 
 private func dropDatabase(_ name: String, admin: DatabaseURL) async throws {
-    try await Database.withConnection(admin, logger: TestServer.logger) { conn in
+    _ = try await Database.withConnection(admin, logger: TestServer.logger) { conn in
         try await conn.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: TestServer.logger)
     }
 }

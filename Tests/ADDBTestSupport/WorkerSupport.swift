@@ -18,7 +18,7 @@ public final class WorkerProcess: Sendable {
     public init(_ url: DatabaseURL, name: String, environment: [String: String] = [:], arguments: [String] = []) throws {
         self.name = name
         logFile = FileManager.default.temporaryDirectory.appendingPathComponent("adworker-\(name)-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.binary)
         p.arguments = ["run"] + arguments

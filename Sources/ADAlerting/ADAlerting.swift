@@ -1,1 +1,0 @@
-// ADAlerting: alert channels and the delivery loop over the ad.alert_deliveries outbox.

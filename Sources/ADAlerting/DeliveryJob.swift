@@ -1,0 +1,70 @@
+import ADCore
+import Foundation
+
+/// One claimed delivery: what to send (an alert event) and where (a channel), as `ad_internal.claim_deliveries()`
+/// returns it.
+public struct DeliveryJob: Sendable {
+    /// The kind of message: trigger, renotify, escalate, acknowledge or resolve.
+    public enum Event: String, Sendable, CaseIterable {
+        case trigger, renotify, escalate, acknowledge, resolve
+    }
+
+    public struct Channel: Sendable {
+        public var name: String
+        public var type: String
+        public var target: String
+        public var headers: [(String, String)]
+        public var config: JSONValue
+        /// HMAC key, routing key or SMTP password; never logged.
+        public var secret: String?
+
+        public init(name: String, type: String, target: String, headers: [(String, String)] = [], config: JSONValue = .object([]),
+                    secret: String? = nil) {
+            self.name = name; self.type = type; self.target = target; self.headers = headers; self.config = config
+            self.secret = secret
+        }
+    }
+
+    public var deliveryID: UUID
+    public var event: Event
+    /// Attempt number, from 1 (counted when claimed).
+    public var attempt: Int
+    /// The alert, its rule, source and opening anomaly (see `claim_deliveries`).
+    public var alert: JSONValue
+    public var channel: Channel
+
+    public init(deliveryID: UUID, event: Event, attempt: Int, alert: JSONValue, channel: Channel) {
+        self.deliveryID = deliveryID; self.event = event; self.attempt = attempt; self.alert = alert; self.channel = channel
+    }
+
+    // Convenience reads of the alert document.
+    public var alertID: String { string(alert["id"]) ?? "" }
+    public var title: String { string(alert["title"]) ?? "" }
+    public var message: String { string(alert["message"]) ?? "" }
+    public var severity: String { string(alert["severity"]) ?? "low" }
+    public var metric: String { string(alert["metric"]) ?? "" }
+    public var sourceName: String { string(alert["source"]?["name"]) ?? "" }
+    public var ruleName: String { string(alert["rule"]?["name"]) ?? "" }
+    public var explanation: JSONValue { alert["anomaly"]?["explanation"] ?? .object([]) }
+
+    func string(_ v: JSONValue?) -> String? {
+        if case .string(let s)? = v { return s }
+        return nil
+    }
+}
+
+/// How one attempt ended, as recorded in ad.delivery_attempts.
+public struct SendResult: Sendable, Equatable {
+    public var ok: Bool
+    public var httpStatus: Int?
+    public var smtpReply: String?
+    public var error: String?
+
+    public static func sent(httpStatus: Int? = nil, smtpReply: String? = nil) -> SendResult {
+        SendResult(ok: true, httpStatus: httpStatus, smtpReply: smtpReply, error: nil)
+    }
+
+    public static func failed(_ error: String, httpStatus: Int? = nil, smtpReply: String? = nil) -> SendResult {
+        SendResult(ok: false, httpStatus: httpStatus, smtpReply: smtpReply, error: error)
+    }
+}

@@ -1,0 +1,47 @@
+import ADAlerting
+import ADCore
+import ADPostgres
+import AsyncHTTPClient
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// Runs the delivery loop until shut down: a pass, at once another when the last one claimed a full set, else a
+/// wait for an ad_deliveries notification or the poll. On graceful shutdown the pass in flight finishes (its
+/// sends and their records), then the service returns.
+struct DeliveryService: Service {
+    let url: DatabaseURL
+    let settings: WorkerSettings
+    let wake: WakeSignal
+    let logger: Logger
+    let backoff = Backoff(base: 0.2, cap: 10)
+
+    func run() async throws {
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        let loop = DeliveryLoop(settings: settings, sender: ChannelSender(http: http, logger: logger), logger: logger)
+        var failures = 0
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                try await Database.withConnection(url, logger: logger, applicationName: "\(settings.name) deliver") { conn in
+                    logger.info("delivering alerts: \(settings.deliveryConcurrency) at once, up to \(settings.deliveryRetry.maxAttempts) attempts")
+                    failures = 0
+                    while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                        let pass = try await loop.pass(conn)
+                        if pass.claimed >= settings.deliveryConcurrency { continue }
+                        let poll = jittered(settings.deliveryPoll, random: Double.random(in: 0...1))
+                        _ = await cancelWhenGracefulShutdown { await wake.wait(timeout: .seconds(poll)) }
+                    }
+                }
+            } catch {
+                if Task.isShuttingDownGracefully || Task.isCancelled { break }
+                failures += 1
+                let delay = backoff.delay(attempt: failures, random: Double.random(in: 0...1))
+                logger.error("delivery failed: \(describe(error)); retrying in \(String(format: "%.2f", delay))s")
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(delay)) }
+            }
+        }
+        try? await http.shutdown()
+        logger.info("delivery stopped")
+    }
+}

@@ -1,0 +1,562 @@
+-- Alerting: rule and channel validation, raising and grouping alerts, the delivery outbox, escalation,
+-- re-notification and the audit trail of alert states. The worker evaluates rule conditions in Swift
+-- (ADCore.AlertRule); these functions only ever receive rule text as jsonb values, never as SQL.
+SET LOCAL search_path TO pg_catalog, pg_temp;
+
+CREATE FUNCTION ad_internal.severity_rank(severity text) RETURNS int
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path TO pg_catalog, pg_temp
+RETURN array_position(ARRAY['low', 'medium', 'high', 'critical'], severity);
+COMMENT ON FUNCTION ad_internal.severity_rank(text) IS 'low 1, medium 2, high 3, critical 4 (NULL otherwise).';
+
+-- ---------------------------------------------------------------------------------------------------------
+-- Rule conditions: the grammar (README, "Alert rules") checked at INSERT and UPDATE.
+
+CREATE FUNCTION ad.rule_problem(conditions jsonb) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    k text;
+    v jsonb;
+    e jsonb;
+    ek text;
+    i int;
+    ts_re constant text := '^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)$';
+    hm_re constant text := '^([01]\d|2[0-3]):[0-5]\d$';
+    uuid_re constant text := '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
+    known constant text := 'min_severity, min_score, sources, metrics, detectors, models, hours, weekdays, timezone, '
+                           'silences, min_occurrences, within_seconds';
+BEGIN
+    IF conditions IS NULL OR jsonb_typeof(conditions) <> 'object' THEN
+        RETURN 'conditions: must be a JSON object';
+    END IF;
+    FOR k, v IN SELECT * FROM jsonb_each(conditions) LOOP
+        CASE k
+        WHEN 'min_severity' THEN
+            IF jsonb_typeof(v) <> 'string' OR (v #>> '{}') NOT IN ('low', 'medium', 'high', 'critical') THEN
+                RETURN format('conditions.min_severity: must be "low", "medium", "high" or "critical", got %s', v);
+            END IF;
+        WHEN 'min_score' THEN
+            IF jsonb_typeof(v) <> 'number' OR (v #>> '{}')::numeric NOT BETWEEN 0 AND 1 THEN
+                RETURN format('conditions.min_score: must be a number from 0 to 1, got %s', v);
+            END IF;
+        WHEN 'sources', 'metrics', 'detectors', 'models' THEN
+            IF jsonb_typeof(v) <> 'array' OR jsonb_array_length(v) = 0 THEN
+                RETURN format('conditions.%s: must be a non-empty array of strings, got %s', k, v);
+            END IF;
+            FOR i IN 0 .. jsonb_array_length(v) - 1 LOOP
+                IF jsonb_typeof(v -> i) <> 'string' OR length(v ->> i) NOT BETWEEN 1 AND 200 THEN
+                    RETURN format('conditions.%s[%s]: must be a string of 1 to 200 characters, got %s', k, i, v -> i);
+                END IF;
+                IF k = 'models' AND (v ->> i) !~ uuid_re THEN
+                    RETURN format('conditions.models[%s]: must be a model id (a uuid), got %s', i, v -> i);
+                END IF;
+            END LOOP;
+        WHEN 'hours' THEN
+            IF jsonb_typeof(v) <> 'object' THEN
+                RETURN format('conditions.hours: must be an object {"from": "HH:MM", "to": "HH:MM"}, got %s', v);
+            END IF;
+            FOR ek IN SELECT jsonb_object_keys(v) LOOP
+                IF ek NOT IN ('from', 'to') THEN
+                    RETURN format('conditions.hours.%s: unknown field (known: from, to)', ek);
+                END IF;
+            END LOOP;
+            FOREACH ek IN ARRAY ARRAY['from', 'to'] LOOP
+                IF jsonb_typeof(v -> ek) IS DISTINCT FROM 'string' OR (v ->> ek) !~ hm_re THEN
+                    RETURN format('conditions.hours.%s: must be a time "HH:MM" from 00:00 to 23:59, got %s', ek,
+                                  coalesce((v -> ek)::text, 'nothing'));
+                END IF;
+            END LOOP;
+            IF v ->> 'from' = v ->> 'to' THEN
+                RETURN 'conditions.hours: from and to must differ (leave hours out to match all day)';
+            END IF;
+        WHEN 'weekdays' THEN
+            IF jsonb_typeof(v) <> 'array' OR jsonb_array_length(v) = 0 THEN
+                RETURN format('conditions.weekdays: must be a non-empty array like ["mon", "tue"], got %s', v);
+            END IF;
+            FOR i IN 0 .. jsonb_array_length(v) - 1 LOOP
+                IF jsonb_typeof(v -> i) <> 'string'
+                   OR (v ->> i) NOT IN ('mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun') THEN
+                    RETURN format('conditions.weekdays[%s]: must be one of mon, tue, wed, thu, fri, sat, sun, got %s', i, v -> i);
+                END IF;
+            END LOOP;
+        WHEN 'timezone' THEN
+            IF jsonb_typeof(v) <> 'string'
+               OR NOT EXISTS (SELECT FROM pg_timezone_names z WHERE z.name = v #>> '{}' AND z.name ~ '^[A-Za-z]') THEN
+                RETURN format('conditions.timezone: must be an IANA time zone name like "Europe/Berlin" or "UTC", got %s', v);
+            END IF;
+        WHEN 'silences' THEN
+            IF jsonb_typeof(v) <> 'array' THEN
+                RETURN format('conditions.silences: must be an array of {"start", "end", "reason"} objects, got %s', v);
+            END IF;
+            FOR i IN 0 .. jsonb_array_length(v) - 1 LOOP
+                e := v -> i;
+                IF jsonb_typeof(e) <> 'object' THEN
+                    RETURN format('conditions.silences[%s]: must be an object {"start", "end", "reason"}, got %s', i, e);
+                END IF;
+                FOR ek IN SELECT jsonb_object_keys(e) LOOP
+                    IF ek NOT IN ('start', 'end', 'reason') THEN
+                        RETURN format('conditions.silences[%s].%s: unknown field (known: start, end, reason)', i, ek);
+                    END IF;
+                END LOOP;
+                FOREACH ek IN ARRAY ARRAY['start', 'end'] LOOP
+                    IF jsonb_typeof(e -> ek) IS DISTINCT FROM 'string' OR (e ->> ek) !~ ts_re THEN
+                        RETURN format('conditions.silences[%s].%s: must be a timestamp with a zone, like '
+                                      '"2026-05-01T22:00:00Z", got %s', i, ek, coalesce((e -> ek)::text, 'nothing'));
+                    END IF;
+                END LOOP;
+                IF (e ->> 'end')::timestamptz <= (e ->> 'start')::timestamptz THEN
+                    RETURN format('conditions.silences[%s]: end must be after start', i);
+                END IF;
+                IF e ? 'reason' AND jsonb_typeof(e -> 'reason') <> 'string' THEN
+                    RETURN format('conditions.silences[%s].reason: must be a string', i);
+                END IF;
+            END LOOP;
+        WHEN 'min_occurrences' THEN
+            IF jsonb_typeof(v) <> 'number' OR (v #>> '{}') !~ '^\d{1,5}$' OR (v #>> '{}')::int NOT BETWEEN 1 AND 10000 THEN
+                RETURN format('conditions.min_occurrences: must be an integer from 1 to 10000, got %s', v);
+            END IF;
+        WHEN 'within_seconds' THEN
+            IF jsonb_typeof(v) <> 'number' OR (v #>> '{}') !~ '^\d{1,7}$' OR (v #>> '{}')::int NOT BETWEEN 1 AND 2678400 THEN
+                RETURN format('conditions.within_seconds: must be an integer number of seconds from 1 to 2678400 (31 days), got %s', v);
+            END IF;
+        ELSE
+            RETURN format('conditions.%s: unknown field (known: %s)', k, known);
+        END CASE;
+    END LOOP;
+    IF coalesce((conditions ->> 'min_occurrences')::int, 1) > 1 AND NOT conditions ? 'within_seconds' THEN
+        RETURN 'conditions.within_seconds: required when min_occurrences is more than 1';
+    END IF;
+    RETURN NULL;
+END
+$fn$;
+COMMENT ON FUNCTION ad.rule_problem(jsonb) IS
+    'What is wrong with alert rule conditions, naming the field, or NULL when nothing is.';
+
+CREATE FUNCTION ad_internal.check_alert_rule() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    problem text := ad.rule_problem(NEW.conditions);
+BEGIN
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION 'ad.alert_rules: % (rule "%")', problem, NEW.name
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'See README, "Alert rules"; SELECT ad.rule_problem(''{...}'') checks conditions.';
+    END IF;
+    IF TG_OP = 'UPDATE' THEN
+        NEW.updated_at := now();
+    END IF;
+    RETURN NEW;
+END
+$fn$;
+COMMENT ON FUNCTION ad_internal.check_alert_rule() IS 'Rejects alert rules whose conditions the worker could not use.';
+
+CREATE TRIGGER check_alert_rule BEFORE INSERT OR UPDATE ON ad.alert_rules
+    FOR EACH ROW EXECUTE FUNCTION ad_internal.check_alert_rule();
+COMMENT ON TRIGGER check_alert_rule ON ad.alert_rules IS 'Validates rule conditions; stamps updated_at.';
+
+-- ---------------------------------------------------------------------------------------------------------
+-- Channels: targets, headers and settings checked at INSERT and UPDATE.
+
+CREATE FUNCTION ad.channel_problem(type text, target text, headers jsonb, config jsonb) RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    k text;
+    v jsonb;
+    addr text;
+    url_re constant text := '^https?://([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*'
+                            '|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?([/?#][^\s]*)?$';
+    mail_re constant text := '^[^@\s,<>"]+@[^@\s,<>"]+\.[^@\s,<>"]+$|^[^@\s,<>"]+@localhost$';
+    allowed text[];
+BEGIN
+    IF type = 'email' THEN
+        FOREACH addr IN ARRAY string_to_array(target, ',') LOOP
+            IF btrim(addr) !~ mail_re THEN
+                RETURN format('target: "%s" is not an email address (give addresses separated by commas)', btrim(addr));
+            END IF;
+        END LOOP;
+        allowed := ARRAY['smtp_host', 'smtp_port', 'tls', 'username', 'from', 'helo', 'timeout_seconds', 'ca_file'];
+        IF NOT config ? 'smtp_host' THEN
+            RETURN 'config.smtp_host: required for an email channel';
+        END IF;
+        IF NOT config ? 'from' THEN
+            RETURN 'config.from: required for an email channel (the sender address)';
+        END IF;
+        IF headers <> '{}' THEN
+            RETURN 'headers: an email channel takes no HTTP headers';
+        END IF;
+    ELSIF type IN ('webhook', 'slack', 'pagerduty', 'alertmanager') THEN
+        IF target !~ url_re THEN
+            RETURN format('target: "%s" is not an http:// or https:// URL', target);
+        END IF;
+        IF substring(target FROM ':(\d{1,5})(?:[/?#]|$)')::int > 65535 THEN
+            RETURN format('target: "%s" has a port above 65535', target);
+        END IF;
+        allowed := CASE type WHEN 'alertmanager' THEN ARRAY['timeout_seconds', 'ends_after_seconds']
+                             ELSE ARRAY['timeout_seconds'] END;
+        FOR k, v IN SELECT * FROM jsonb_each(headers) LOOP
+            IF k !~ '^[!#$%&''*+.^_`|~0-9A-Za-z-]+$' THEN
+                RETURN format('headers: "%s" is not a valid HTTP header name', k);
+            END IF;
+            IF jsonb_typeof(v) <> 'string' OR (v #>> '{}') ~ '[\r\n]' THEN
+                RETURN format('headers.%s: must be a string without line breaks', k);
+            END IF;
+            IF lower(k) IN ('content-type', 'content-length', 'host', 'idempotency-key', 'x-ad-alert-id',
+                            'x-ad-timestamp', 'x-ad-signature') THEN
+                RETURN format('headers.%s: set by adworker itself', k);
+            END IF;
+        END LOOP;
+    ELSE
+        RETURN format('type: must be email, slack, pagerduty, webhook or alertmanager, got "%s"', type);
+    END IF;
+
+    FOR k, v IN SELECT * FROM jsonb_each(config) LOOP
+        IF k <> ALL (allowed) THEN
+            RETURN format('config.%s: unknown setting for a %s channel (known: %s)', k, type, array_to_string(allowed, ', '));
+        END IF;
+        CASE k
+        WHEN 'smtp_host', 'username', 'helo', 'ca_file' THEN
+            IF jsonb_typeof(v) <> 'string' OR length(v #>> '{}') = 0 OR (v #>> '{}') ~ '[\s]' THEN
+                RETURN format('config.%s: must be a non-empty string without spaces, got %s', k, v);
+            END IF;
+        WHEN 'from' THEN
+            IF jsonb_typeof(v) <> 'string' OR (v #>> '{}') !~ mail_re THEN
+                RETURN format('config.from: must be an email address, got %s', v);
+            END IF;
+        WHEN 'smtp_port' THEN
+            IF jsonb_typeof(v) <> 'number' OR (v #>> '{}') !~ '^\d{1,5}$' OR (v #>> '{}')::int NOT BETWEEN 1 AND 65535 THEN
+                RETURN format('config.smtp_port: must be a port number from 1 to 65535, got %s', v);
+            END IF;
+        WHEN 'tls' THEN
+            IF jsonb_typeof(v) <> 'string' OR (v #>> '{}') NOT IN ('starttls', 'implicit', 'none') THEN
+                RETURN format('config.tls: must be "starttls", "implicit" or "none", got %s', v);
+            END IF;
+        WHEN 'timeout_seconds' THEN
+            IF jsonb_typeof(v) <> 'number' OR (v #>> '{}')::numeric NOT BETWEEN 0.1 AND 300 THEN
+                RETURN format('config.timeout_seconds: must be a number from 0.1 to 300, got %s', v);
+            END IF;
+        WHEN 'ends_after_seconds' THEN
+            IF jsonb_typeof(v) <> 'number' OR (v #>> '{}') !~ '^\d{1,7}$' OR (v #>> '{}')::int NOT BETWEEN 60 AND 2678400 THEN
+                RETURN format('config.ends_after_seconds: must be an integer from 60 to 2678400, got %s', v);
+            END IF;
+        END CASE;
+    END LOOP;
+    RETURN NULL;
+END
+$fn$;
+COMMENT ON FUNCTION ad.channel_problem(text, text, jsonb, jsonb) IS
+    'What is wrong with a channel''s type, target, headers or config, naming the field, or NULL when nothing is.';
+
+CREATE FUNCTION ad_internal.check_channel() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    problem text := ad.channel_problem(NEW.type, NEW.target, NEW.headers, NEW.config);
+BEGIN
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION 'ad.channels: % (channel "%")', problem, NEW.name
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'See README, "Channels".';
+    END IF;
+    IF TG_OP = 'UPDATE' THEN
+        NEW.updated_at := now();
+    END IF;
+    RETURN NEW;
+END
+$fn$;
+COMMENT ON FUNCTION ad_internal.check_channel() IS 'Rejects channels the worker could not send to.';
+
+CREATE TRIGGER check_channel BEFORE INSERT OR UPDATE ON ad.channels
+    FOR EACH ROW EXECUTE FUNCTION ad_internal.check_channel();
+COMMENT ON TRIGGER check_channel ON ad.channels IS 'Validates type, target, headers and config; stamps updated_at.';
+
+CREATE FUNCTION ad.add_rule_channel(rule text, channel text, purpose text DEFAULT 'notify') RETURNS void
+LANGUAGE plpgsql
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    rid uuid;
+    cid uuid;
+BEGIN
+    SELECT r.id INTO rid FROM ad.alert_rules r WHERE r.name = rule;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'ad.add_rule_channel: unknown rule "%"', rule USING ERRCODE = 'no_data_found';
+    END IF;
+    SELECT c.id INTO cid FROM ad.channels c WHERE c.name = channel;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'ad.add_rule_channel: unknown channel "%"', channel USING ERRCODE = 'no_data_found',
+            HINT = 'SELECT name, type FROM ad.channels lists them.';
+    END IF;
+    IF purpose IS NULL OR purpose NOT IN ('notify', 'escalate') THEN
+        RAISE EXCEPTION 'ad.add_rule_channel: purpose must be notify or escalate, got "%"', purpose
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO ad.alert_rule_channels (rule_id, channel_id, purpose) VALUES (rid, cid, purpose) ON CONFLICT DO NOTHING;
+END
+$fn$;
+COMMENT ON FUNCTION ad.add_rule_channel(text, text, text) IS
+    'Sends a rule''s alerts to a channel, both by name; purpose notify (on firing) or escalate. Idempotent.';
+REVOKE ALL ON FUNCTION ad.add_rule_channel(text, text, text) FROM PUBLIC;
+
+-- ---------------------------------------------------------------------------------------------------------
+-- Raising alerts (called by the worker in the scoring transaction) and grouping them.
+
+CREATE FUNCTION ad_internal.raise_alerts(rule_ids uuid[], anomaly_ids uuid[], anomaly_times timestamptz[],
+                                         source_ids uuid[], metrics text[], severities text[], titles text[],
+                                         messages text[])
+RETURNS TABLE (alert_id uuid, opened boolean)
+LANGUAGE plpgsql
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    r record;
+    gw interval;
+BEGIN
+    -- Fixed order, so two workers raising for the same groups take their row locks in the same order.
+    FOR r IN SELECT * FROM unnest(rule_ids, anomaly_ids, anomaly_times, source_ids, metrics, severities, titles, messages)
+                     AS u(rule_id, anomaly_id, at, source_id, metric, severity, title, message)
+             ORDER BY u.rule_id, u.source_id, u.metric, u.at LOOP
+        SELECT ar.group_window INTO gw FROM ad.alert_rules ar WHERE ar.id = r.rule_id;
+        -- An open alert whose latest anomaly is older than the grouping window is over: close it, so this one
+        -- opens a new alert (and is sent) instead of being folded into an old one.
+        UPDATE ad.alerts al
+           SET status = 'resolved', resolved_at = now(),
+               notes = concat_ws(E'\n', al.notes,
+                                 format('Resolved by adworker: a new anomaly came more than the grouping window (%s) '
+                                        'after the last one.', gw))
+         WHERE al.rule_id = r.rule_id AND al.source_id = r.source_id AND al.metric = r.metric
+           AND al.status IN ('pending', 'sent', 'acknowledged', 'escalated')
+           AND al.last_seen_at < r.at - gw;
+        RETURN QUERY
+        INSERT INTO ad.alerts AS al (rule_id, anomaly_id, anomaly_timestamp, source_id, metric, severity, title,
+                                     message, first_seen_at, last_seen_at)
+        VALUES (r.rule_id, r.anomaly_id, r.at, r.source_id, r.metric, r.severity, r.title, r.message, r.at, r.at)
+        ON CONFLICT (rule_id, source_id, metric) WHERE status IN ('pending', 'sent', 'acknowledged', 'escalated')
+        DO UPDATE SET occurrences   = al.occurrences + 1,
+                      first_seen_at = least(al.first_seen_at, EXCLUDED.first_seen_at),
+                      last_seen_at  = greatest(al.last_seen_at, EXCLUDED.last_seen_at),
+                      severity      = CASE WHEN ad_internal.severity_rank(EXCLUDED.severity)
+                                                > ad_internal.severity_rank(al.severity)
+                                           THEN EXCLUDED.severity ELSE al.severity END,
+                      updated_at    = now()
+        RETURNING al.id, (al.xmax = 0);
+    END LOOP;
+END
+$fn$;
+COMMENT ON FUNCTION ad_internal.raise_alerts(uuid[], uuid[], timestamptz[], uuid[], text[], text[], text[], text[]) IS
+    'Opens an alert per (rule, source, metric), or folds the anomaly into the open one (occurrences, last seen, '
+    'worst severity). The open-group unique index makes this safe with several workers. Returns each alert and '
+    'whether it was opened.';
+REVOKE ALL ON FUNCTION ad_internal.raise_alerts(uuid[], uuid[], timestamptz[], uuid[], text[], text[], text[], text[])
+    FROM PUBLIC;
+
+-- ---------------------------------------------------------------------------------------------------------
+-- Every alert state change: the audit trail, and the deliveries it implies.
+
+CREATE FUNCTION ad_internal.alert_changed() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    uid uuid;
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.status IS NOT DISTINCT FROM OLD.status THEN
+        RETURN NULL;
+    END IF;
+    SELECT u.id INTO uid FROM ad.users u WHERE u.db_role = session_user;
+    INSERT INTO ad.audit_log (user_id, action, entity, entity_id, old_value, new_value)
+    VALUES (uid, CASE TG_OP WHEN 'INSERT' THEN 'alert_opened' ELSE 'status_change' END, 'alert', NEW.id::text,
+            CASE WHEN TG_OP = 'UPDATE' THEN jsonb_build_object('status', OLD.status) END,
+            jsonb_strip_nulls(jsonb_build_object('status', NEW.status, 'notes', NEW.notes, 'rule_id', NEW.rule_id,
+                                                 'severity', NEW.severity)));
+
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO ad.alert_deliveries (alert_id, channel_id, kind)
+        SELECT NEW.id, rc.channel_id, 'trigger'
+          FROM ad.alert_rule_channels rc
+          JOIN ad.channels c ON c.id = rc.channel_id
+         WHERE rc.rule_id = NEW.rule_id AND rc.purpose = 'notify' AND c.active;
+    ELSIF NEW.status = 'escalated' THEN
+        INSERT INTO ad.alert_deliveries (alert_id, channel_id, kind)
+        SELECT NEW.id, rc.channel_id, 'escalate'
+          FROM ad.alert_rule_channels rc
+          JOIN ad.channels c ON c.id = rc.channel_id
+         WHERE rc.rule_id = NEW.rule_id AND rc.purpose = 'escalate' AND c.active;
+    ELSIF NEW.status IN ('acknowledged', 'resolved') THEN
+        -- Nothing more to say about it: drop queued re-notifications and escalations (and, once resolved,
+        -- triggers never sent), then tell the channels that were told it fired and understand the news.
+        UPDATE ad.alert_deliveries d SET status = 'cancelled', last_error = 'alert ' || NEW.status
+         WHERE d.alert_id = NEW.id AND d.status = 'pending'
+           AND (d.kind IN ('renotify', 'escalate') OR (NEW.status = 'resolved' AND d.kind IN ('trigger', 'acknowledge')));
+        INSERT INTO ad.alert_deliveries (alert_id, channel_id, kind)
+        SELECT DISTINCT NEW.id, d.channel_id, CASE NEW.status WHEN 'acknowledged' THEN 'acknowledge' ELSE 'resolve' END
+          FROM ad.alert_deliveries d
+          JOIN ad.channels c ON c.id = d.channel_id
+         WHERE d.alert_id = NEW.id AND d.kind IN ('trigger', 'escalate') AND d.status = 'sent'
+           AND CASE NEW.status
+                   WHEN 'acknowledged' THEN c.type IN ('pagerduty', 'webhook')
+                   ELSE c.type IN ('pagerduty', 'webhook', 'alertmanager', 'slack')
+               END;
+    END IF;
+    PERFORM pg_notify('ad_deliveries', '');
+    RETURN NULL;
+END
+$fn$;
+COMMENT ON FUNCTION ad_internal.alert_changed() IS
+    'Writes every alert state change to ad.audit_log (who, when, old, new) and queues the deliveries it implies: '
+    'triggers on opening, escalations, and acknowledge/resolve for the channels that understand them.';
+REVOKE ALL ON FUNCTION ad_internal.alert_changed() FROM PUBLIC;
+
+CREATE TRIGGER alert_changed AFTER INSERT OR UPDATE OF status ON ad.alerts
+    FOR EACH ROW EXECUTE FUNCTION ad_internal.alert_changed();
+COMMENT ON TRIGGER alert_changed ON ad.alerts IS 'Audit trail and deliveries for alert state changes.';
+
+-- ---------------------------------------------------------------------------------------------------------
+-- The delivery loop's side: claim due deliveries under a lease, record outcomes, escalate, re-notify.
+
+CREATE FUNCTION ad_internal.claim_deliveries(max_rows int, lease interval)
+RETURNS TABLE (delivery_id uuid, kind text, attempt int, alert jsonb, channel_name text, channel_type text,
+               target text, headers jsonb, config jsonb, secret text)
+LANGUAGE sql
+SET search_path TO pg_catalog, pg_temp
+BEGIN ATOMIC
+    WITH due AS (
+        SELECT d.id
+          FROM ad.alert_deliveries d
+         WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+           AND EXISTS (SELECT FROM ad.channels c WHERE c.id = d.channel_id AND c.active)
+         ORDER BY d.next_attempt_at, d.id
+         LIMIT max_rows
+           FOR UPDATE SKIP LOCKED
+    ), claimed AS (
+        -- The lease: a worker that dies mid-send leaves the row due again once it runs out (at-least-once).
+        UPDATE ad.alert_deliveries d
+           SET attempts = d.attempts + 1, next_attempt_at = now() + lease
+          FROM due
+         WHERE d.id = due.id
+        RETURNING d.id, d.kind, d.attempts, d.alert_id, d.channel_id
+    )
+    SELECT cl.id, cl.kind, cl.attempts,
+           jsonb_build_object(
+               'id', al.id, 'status', al.status, 'severity', al.severity, 'title', al.title, 'message', al.message,
+               'metric', al.metric, 'occurrences', al.occurrences, 'first_seen_at', al.first_seen_at,
+               'last_seen_at', al.last_seen_at, 'created_at', al.created_at, 'resolved_at', al.resolved_at,
+               'acknowledged_at', al.acknowledged_at, 'notes', al.notes,
+               'rule', jsonb_build_object('id', r.id, 'name', r.name),
+               'source', jsonb_build_object('id', s.id, 'name', s.name),
+               'anomaly', jsonb_build_object('id', an.id, 'point_timestamp', an.point_timestamp, 'score', an.score,
+                                             'severity', an.severity, 'detector', an.detector,
+                                             'explanation', an.explanation)),
+           c.name, c.type, c.target, c.headers, c.config, cs.secret
+      FROM claimed cl
+      JOIN ad.alerts al ON al.id = cl.alert_id
+      JOIN ad.alert_rules r ON r.id = al.rule_id
+      JOIN ad.data_sources s ON s.id = al.source_id
+      JOIN ad.channels c ON c.id = cl.channel_id
+      LEFT JOIN ad.anomalies an ON an.id = al.anomaly_id AND an.point_timestamp = al.anomaly_timestamp
+      LEFT JOIN ad_internal.channel_secrets cs ON cs.channel_id = c.id
+     ORDER BY cl.id;
+END;
+COMMENT ON FUNCTION ad_internal.claim_deliveries(int, interval) IS
+    'Claims up to max_rows due deliveries (SKIP LOCKED), counts the attempt and leases them: if the worker does '
+    'not record an outcome within the lease, they are due again. Returns what sending needs, secret included.';
+REVOKE ALL ON FUNCTION ad_internal.claim_deliveries(int, interval) FROM PUBLIC;
+
+CREATE FUNCTION ad_internal.record_delivery(delivery uuid, attempt int, started timestamptz, finished timestamptz,
+                                            outcome text, http_status int, smtp_reply text, error text,
+                                            retry_at timestamptz)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    d record;
+BEGIN
+    INSERT INTO ad.delivery_attempts (delivery_id, attempt, started_at, finished_at, outcome, http_status, smtp_reply, error)
+    VALUES (delivery, attempt, started, finished, outcome, http_status, smtp_reply, error);
+    -- Only the holder of the current lease moves the delivery on; a late report from a worker whose lease ran
+    -- out (and whose delivery someone else took over) stays in the history only.
+    UPDATE ad.alert_deliveries ad_d
+       SET status          = CASE outcome WHEN 'sent' THEN 'sent' WHEN 'failed' THEN 'failed' ELSE 'pending' END,
+           next_attempt_at = CASE WHEN outcome = 'retry' THEN retry_at ELSE ad_d.next_attempt_at END,
+           last_error      = CASE WHEN outcome = 'sent' THEN NULL ELSE error END,
+           sent_at         = CASE WHEN outcome = 'sent' THEN finished END
+     WHERE ad_d.id = delivery AND ad_d.attempts = attempt AND ad_d.status = 'pending'
+    RETURNING ad_d.alert_id, ad_d.kind, ad_d.status INTO d;
+    IF NOT FOUND THEN
+        RETURN 'stale';
+    END IF;
+    IF d.kind IN ('trigger', 'renotify', 'escalate') AND outcome = 'sent' THEN
+        UPDATE ad.alerts al
+           SET last_notified_at = finished,
+               status = CASE WHEN al.status IN ('pending', 'failed') THEN 'sent' ELSE al.status END
+         WHERE al.id = d.alert_id;
+    ELSIF d.kind = 'trigger' AND outcome = 'failed' THEN
+        -- Failed only when no channel got it and none still tries; it stays visible (and can escalate).
+        UPDATE ad.alerts al SET status = 'failed'
+         WHERE al.id = d.alert_id AND al.status = 'pending'
+           AND NOT EXISTS (SELECT FROM ad.alert_deliveries o
+                            WHERE o.alert_id = d.alert_id AND o.kind = 'trigger' AND o.status IN ('pending', 'sent'));
+    END IF;
+    RETURN d.status;
+END
+$fn$;
+COMMENT ON FUNCTION ad_internal.record_delivery(uuid, int, timestamptz, timestamptz, text, int, text, text, timestamptz) IS
+    'Records one delivery attempt in ad.delivery_attempts and moves the delivery (sent, retry at retry_at, failed) '
+    'and its alert (sent, or failed when no channel got it) on. Returns the delivery''s status, or stale.';
+REVOKE ALL ON FUNCTION ad_internal.record_delivery(uuid, int, timestamptz, timestamptz, text, int, text, text, timestamptz)
+    FROM PUBLIC;
+
+CREATE FUNCTION ad_internal.escalate_due() RETURNS int
+LANGUAGE sql
+SET search_path TO pg_catalog, pg_temp
+BEGIN ATOMIC
+    WITH escalated AS (
+        UPDATE ad.alerts al
+           SET status = 'escalated', escalated_at = now()
+          FROM ad.alert_rules r
+         WHERE r.id = al.rule_id AND r.escalate_after IS NOT NULL
+           AND al.status IN ('pending', 'sent', 'failed') AND al.escalated_at IS NULL
+           AND al.created_at + r.escalate_after <= now()
+        RETURNING al.id
+    )
+    SELECT count(*)::int FROM escalated;
+END;
+COMMENT ON FUNCTION ad_internal.escalate_due() IS
+    'Escalates, once, every alert not acknowledged within its rule''s escalate_after; the alert_changed trigger '
+    'queues the escalation deliveries. Returns how many.';
+REVOKE ALL ON FUNCTION ad_internal.escalate_due() FROM PUBLIC;
+
+CREATE FUNCTION ad_internal.renotify_due() RETURNS int
+LANGUAGE sql
+SET search_path TO pg_catalog, pg_temp
+BEGIN ATOMIC
+    WITH due AS (
+        SELECT al.id, al.rule_id
+          FROM ad.alerts al
+          JOIN ad.alert_rules r ON r.id = al.rule_id
+         WHERE al.status IN ('sent', 'escalated') AND r.renotify_interval IS NOT NULL
+           AND coalesce(al.last_notified_at, al.created_at) + r.renotify_interval <= now()
+           AND NOT EXISTS (SELECT FROM ad.alert_deliveries d
+                            WHERE d.alert_id = al.id AND d.kind IN ('trigger', 'renotify')
+                              AND (d.status = 'pending' OR d.created_at + r.renotify_interval > now()))
+           FOR UPDATE OF al SKIP LOCKED
+    ), queued AS (
+        INSERT INTO ad.alert_deliveries (alert_id, channel_id, kind)
+        SELECT due.id, rc.channel_id, 'renotify'
+          FROM due
+          JOIN ad.alert_rule_channels rc ON rc.rule_id = due.rule_id AND rc.purpose = 'notify'
+          JOIN ad.channels c ON c.id = rc.channel_id AND c.active
+        RETURNING alert_id
+    )
+    SELECT count(DISTINCT alert_id)::int FROM queued;
+END;
+COMMENT ON FUNCTION ad_internal.renotify_due() IS
+    'Queues a re-notification for every open, unacknowledged alert whose rule has a renotify_interval and that '
+    'no channel was told about within it. Returns how many alerts.';
+REVOKE ALL ON FUNCTION ad_internal.renotify_due() FROM PUBLIC;
