@@ -1339,7 +1339,7 @@ RETURNS TABLE (delivery_id uuid, kind text, attempt int, alert jsonb, channel_na
                target text, headers jsonb, config jsonb, secret text)
 LANGUAGE sql
 SET search_path TO pg_catalog, pg_temp
-BEGIN ATOMIC
+AS $fn$
     WITH due AS (
         SELECT d.id
           FROM ad.alert_deliveries d
@@ -1375,8 +1375,8 @@ BEGIN ATOMIC
       JOIN ad.channels c ON c.id = cl.channel_id
       LEFT JOIN ad.anomalies an ON an.id = al.anomaly_id AND an.point_timestamp = al.anomaly_timestamp
       LEFT JOIN ad_internal.channel_secrets cs ON cs.channel_id = c.id
-     ORDER BY cl.id;
-END;
+     ORDER BY cl.id
+$fn$;
 COMMENT ON FUNCTION ad_internal.claim_deliveries(int, interval) IS
     'Claims up to max_rows due deliveries (SKIP LOCKED), counts the attempt and leases them: if the worker does '
     'not record an outcome within the lease, they are due again. Returns what sending needs, secret included.';
@@ -1430,7 +1430,7 @@ REVOKE ALL ON FUNCTION ad_internal.record_delivery(uuid, int, timestamptz, times
 CREATE FUNCTION ad_internal.escalate_due() RETURNS int
 LANGUAGE sql
 SET search_path TO pg_catalog, pg_temp
-BEGIN ATOMIC
+AS $fn$
     WITH escalated AS (
         UPDATE ad.alerts al
            SET status = 'escalated', escalated_at = now()
@@ -1440,8 +1440,8 @@ BEGIN ATOMIC
            AND al.created_at + r.escalate_after <= now()
         RETURNING al.id
     )
-    SELECT count(*)::int FROM escalated;
-END;
+    SELECT count(*)::int FROM escalated
+$fn$;
 COMMENT ON FUNCTION ad_internal.escalate_due() IS
     'Escalates, once, every alert not acknowledged within its rule''s escalate_after; the alert_changed trigger '
     'queues the escalation deliveries. Returns how many.';
@@ -1450,7 +1450,7 @@ REVOKE ALL ON FUNCTION ad_internal.escalate_due() FROM PUBLIC;
 CREATE FUNCTION ad_internal.renotify_due() RETURNS int
 LANGUAGE sql
 SET search_path TO pg_catalog, pg_temp
-BEGIN ATOMIC
+AS $fn$
     WITH due AS (
         SELECT al.id, al.rule_id
           FROM ad.alerts al
@@ -1469,8 +1469,8 @@ BEGIN ATOMIC
           JOIN ad.channels c ON c.id = rc.channel_id AND c.active
         RETURNING alert_id
     )
-    SELECT count(DISTINCT alert_id)::int FROM queued;
-END;
+    SELECT count(DISTINCT alert_id)::int FROM queued
+$fn$;
 COMMENT ON FUNCTION ad_internal.renotify_due() IS
     'Queues a re-notification for every open, unacknowledged alert whose rule has a renotify_interval and that '
     'no channel was told about within it. Returns how many alerts.';
