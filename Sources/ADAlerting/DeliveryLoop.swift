@@ -26,10 +26,11 @@ public struct DeliveryLoop: Sendable {
 
     static let claimQuery = """
         SELECT delivery_id, kind, attempt, alert::text, channel_name, channel_type, target, headers::text, config::text, secret
-          FROM ad_internal.claim_deliveries($1, make_interval(secs => $2))
+          FROM ad_internal.claim_deliveries($1::int, make_interval(secs => $2::float8))
         """
     static let recordQuery = """
-        SELECT ad_internal.record_delivery($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        SELECT ad_internal.record_delivery($1::uuid, $2::int, $3::timestamptz, $4::timestamptz, $5::text, $6::int, $7::text,
+                                          $8::text, $9::timestamptz)
         """
 
     /// Runs one pass; `pass.claimed == settings.deliveryConcurrency` means more may be due at once.

@@ -13,7 +13,8 @@ struct BenchCommand: AsyncParsableCommand {
         discussion: """
             (a) COPY into ad.data_points with no worker; (b) the same COPY while an adworker run process scores, \
             from COPY start until the backlog is 0; (c) commit-to-scored latency at a fixed offered load; \
-            (d) the worker's peak RSS at --series and at --big-series series. Works in a fresh database ad_bench \
+            (d) the worker's peak RSS at --series and at --big-series series; (e) alerts delivered per second to a \
+            local webhook receiver (signed, one alert per request). Works in a fresh database ad_bench \
             (dropped afterwards unless --keep). Without DATABASE_URL it starts the embedded PostgreSQL \
             (scripts/pgcluster). Prints a table, then one JSON line. Build with -c release for real figures.
             """
@@ -27,11 +28,12 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Duration of (c), seconds.") var latencySeconds = 20
     @Option(help: "Series for the memory figure in (d).") var bigSeries = 100_000
     @Option(help: "The worker's AD_BATCH_SIZE.") var batchSize = WorkerSettings().batchSize
+    @Option(help: "Alerts delivered in (e), to a local webhook receiver.") var alerts = 2000
     @Flag(help: "Keep the ad_bench database afterwards.") var keep = false
 
     func validate() throws {
-        guard series >= 1, points >= series, chunk >= 1, latencyRate >= 10, latencySeconds >= 1, bigSeries >= series else {
-            throw ValidationError("need series >= 1, points >= series, chunk >= 1, latency-rate >= 10, latency-seconds >= 1, big-series >= series")
+        guard series >= 1, points >= series, chunk >= 1, latencyRate >= 10, latencySeconds >= 1, bigSeries >= series, alerts >= 1 else {
+            throw ValidationError("need series >= 1, points >= series, chunk >= 1, latency-rate >= 10, latency-seconds >= 1, big-series >= series, alerts >= 1")
         }
     }
 
@@ -260,8 +262,10 @@ struct Bench {
             let rssBig = w3.peakRSSMB
             _ = await w3.stop()
 
+            let delivered = try await measureDelivery(conn, source: sources[0])
+
             report(version: version, ingest: ingest, scored: scored, copyUnderLoad: copyUnderLoad, latency: latency,
-                   rss1k: max(rssB, rssC), rssBig: rssBig, profile: profile)
+                   rss1k: max(rssB, rssC), rssBig: rssBig, delivered: delivered, profile: profile)
         }
     }
 
@@ -331,8 +335,51 @@ struct Bench {
                        lost: committed.count - ms.count)
     }
 
+    /// (e) A worker (scoring idle) delivers --alerts alerts, each to a signed webhook on a local receiver: alerts
+    /// per second from the commit that opens them until the last is recorded as sent.
+    func measureDelivery(_ conn: PostgresConnection, source: UUID) async throws -> Double {
+        let receiver = try await BenchReceiver.start()
+        try await conn.query("TRUNCATE ad.data_points, ad.anomalies CASCADE", logger: logger)
+        try await conn.query(PostgresQuery(unsafeSQL: """
+            INSERT INTO ad.channels (name, type, target) VALUES ('bench-hook', 'webhook', 'http://127.0.0.1:\(receiver.port)/hook')
+            """), logger: logger)
+        try await conn.query("SELECT ad.set_channel_secret('bench-hook', 'bench-secret')", logger: logger)
+        try await conn.query("INSERT INTO ad.alert_rules (name) VALUES ('bench-rule')", logger: logger)
+        try await conn.query("SELECT ad.add_rule_channel('bench-rule', 'bench-hook')", logger: logger)
+        let w = try BenchWorker(url: url, name: "bench-e", batchSize: options.batchSize)
+        try await waitForWorker(w, conn)
+        let t0 = clock.now
+        // One anomaly and one alert per metric (so none group), opened in one transaction as scoring would.
+        try await conn.query(PostgresQuery(unsafeSQL: """
+            WITH a AS (
+                INSERT INTO ad.anomalies (data_point_id, point_timestamp, source_id, metric, detector, severity, score, explanation)
+                SELECT gen_random_uuid(), timestamptz '2026-01-01' + g * interval '1 minute', '\(source)', 'm' || g, 'robust',
+                       'high', 0.9999, '{"actual": 100, "expected": 10, "expected_range": [5, 15]}'
+                  FROM generate_series(1, \(options.alerts)) g
+                RETURNING id, point_timestamp, source_id, metric
+            )
+            INSERT INTO ad.alerts (rule_id, anomaly_id, anomaly_timestamp, source_id, metric, severity, title, message)
+            SELECT r.id, a.id, a.point_timestamp, a.source_id, a.metric, 'high', 'bench ' || a.metric, 'bench alert'
+              FROM a, ad.alert_rules r WHERE r.name = 'bench-rule'
+            """), logger: logger)
+        let deadline = clock.now + .seconds(600)
+        var sent = 0
+        while sent < options.alerts && clock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+            sent = try await count("SELECT count(*) FROM ad.alert_deliveries WHERE status = 'sent'", conn)
+        }
+        let elapsed = clock.now - t0
+        _ = await w.stop()
+        await receiver.stop()
+        guard sent >= options.alerts else { throw Fatal(description: "(e) \(sent) of \(options.alerts) deliveries sent within 600 s") }
+        guard receiver.received >= options.alerts else {
+            throw Fatal(description: "(e) the receiver saw \(receiver.received) requests for \(options.alerts) alerts")
+        }
+        return Double(options.alerts) / seconds(elapsed)
+    }
+
     func report(version: String, ingest: Double, scored: Double, copyUnderLoad: Double, latency: Latency, rss1k: Double,
-                rssBig: Double, profile: String?) {
+                rssBig: Double, delivered: Double, profile: String?) {
         func n(_ x: Double) -> String { x.isFinite ? String(format: "%.0f", x) : "n/a" }
         func f1(_ x: Double) -> String { x.isFinite ? String(format: "%.1f", x) : "n/a" }
         let ratio = scored / ingest
@@ -344,12 +391,14 @@ struct Bench {
         print("      p50 / p95 / p99                                     \(f1(latency.p50)) / \(f1(latency.p95)) / \(f1(latency.p99)) ms")
         print("  (d) worker peak RSS at \(options.series) series                      \(f1(rss1k)) MB")
         print("      worker peak RSS at \(options.bigSeries) series                   \(f1(rssBig)) MB")
+        print("  (e) alerts delivered to a local webhook (signed)       \(n(delivered)) alerts/s   (\(options.alerts) alerts)")
         if let profile { print("  worker time in (b): \(profile)") }
         let json = JSONValue.object([
             ("ingest_points_per_s", .rounded(ingest, 6)), ("scored_points_per_s", .rounded(scored, 6)),
             ("ratio", .rounded(ratio, 4)), ("latency_p50_ms", .rounded(latency.p50, 4)),
             ("latency_p95_ms", .rounded(latency.p95, 4)), ("latency_p99_ms", .rounded(latency.p99, 4)),
             ("rss_mb_1k_series", .rounded(rss1k, 4)), ("rss_mb_100k_series", .rounded(rssBig, 4)),
+            ("delivered_alerts_per_s", .rounded(delivered, 5)),
             ("copy_points_per_s_under_worker", .rounded(copyUnderLoad, 6)), ("latency_offered_points_per_s", .rounded(latency.offered, 5)),
             ("series", .number(Double(options.series))), ("big_series", .number(Double(options.bigSeries))),
             ("points", .number(Double(options.points))), ("batch_size", .number(Double(options.batchSize))),
