@@ -4,7 +4,8 @@
 set -euo pipefail
 want=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libpq-dev make gcc python3)
 if [ "${1:-}" = test ]; then
-  want+=(postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl)
+  # pgTAP; and the real receivers the alert tests send to: aiosmtpd (SMTP), Alertmanager, openssl for test certificates.
+  want+=(postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl python3-aiosmtpd prometheus-alertmanager openssl)
 fi
 missing=()
 for p in "${want[@]}"; do
