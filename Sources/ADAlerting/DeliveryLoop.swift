@@ -28,17 +28,27 @@ public struct DeliveryLoop: Sendable {
         SELECT delivery_id, kind, attempt, alert::text, channel_name, channel_type, target, headers::text, config::text, secret
           FROM ad_internal.claim_deliveries($1::int, make_interval(secs => $2::float8))
         """
+    /// Records a pass's outcomes in one round trip, in claim order.
     static let recordQuery = """
-        SELECT ad_internal.record_delivery($1::uuid, $2::int, $3::timestamptz, $4::timestamptz, $5::text, $6::int, $7::text,
-                                          $8::text, $9::timestamptz)
+        SELECT ad_internal.record_delivery(u.id, u.attempt, u.started, u.finished, u.outcome, nullif(u.http_status, 0),
+                                          nullif(u.smtp_reply, ''), nullif(u.error, ''),
+                                          CASE WHEN u.retry_s > 0 THEN to_timestamp(u.retry_s) END)
+          FROM unnest($1::uuid[], $2::int[], $3::timestamptz[], $4::timestamptz[], $5::text[], $6::int[], $7::text[],
+                      $8::text[], $9::float8[]) WITH ORDINALITY
+               AS u(id, attempt, started, finished, outcome, http_status, smtp_reply, error, retry_s, n)
+         ORDER BY u.n
         """
 
     /// Runs one pass; `pass.claimed == settings.deliveryConcurrency` means more may be due at once.
-    public func pass(_ connection: PostgresConnection) async throws -> Pass {
+    /// `housekeeping` (escalation and re-notification) is for the caller to run about once per poll interval,
+    /// not on every pass of a backlog.
+    public func pass(_ connection: PostgresConnection, housekeeping: Bool = true) async throws -> Pass {
         var pass = Pass()
-        pass.escalated = try await scalar(connection, "SELECT ad_internal.escalate_due()")
-        pass.renotified = try await scalar(connection, "SELECT ad_internal.renotify_due()")
-        if pass.escalated > 0 { logger.info("escalated \(pass.escalated) alert(s)") }
+        if housekeeping {
+            pass.escalated = try await scalar(connection, "SELECT ad_internal.escalate_due()")
+            pass.renotified = try await scalar(connection, "SELECT ad_internal.renotify_due()")
+            if pass.escalated > 0 { logger.info("escalated \(pass.escalated) alert(s)") }
+        }
 
         var claim = PostgresQuery(unsafeSQL: Self.claimQuery)
         claim.binds.append(settings.deliveryConcurrency)
@@ -73,6 +83,9 @@ public struct DeliveryLoop: Sendable {
             for await r in group { out.append(r) }
             return out
         }
+        var ids: [UUID] = [], attempts: [Int] = [], starts: [Date] = [], ends: [Date] = [], kinds: [String] = []
+        // postgres-nio binds no arrays of optionals: 0, "" and 0 stand for NULL (nullif in the query).
+        var statuses: [Int] = [], replies: [String] = [], errors: [String] = [], retries: [Double] = []
         for (i, started, finished, result) in outcomes.sorted(by: { $0.0 < $1.0 }) {
             let job = jobs[i]
             let outcome: String
@@ -89,13 +102,15 @@ public struct DeliveryLoop: Sendable {
                     logger.error("delivery to \(job.channel.name) (\(job.event.rawValue), alert \(job.alertID)) gave up after \(job.attempt) attempts: \(result.error ?? "?")")
                 }
             }
-            var record = PostgresQuery(unsafeSQL: Self.recordQuery)
-            record.binds.append(job.deliveryID); record.binds.append(job.attempt)
-            record.binds.append(started); record.binds.append(finished); record.binds.append(outcome)
-            record.binds.append(result.httpStatus); record.binds.append(result.smtpReply)
-            record.binds.append(result.error.map { String($0.prefix(2000)) }); record.binds.append(retryAt)
-            try await connection.query(record, logger: logger)
+            ids.append(job.deliveryID); attempts.append(job.attempt); starts.append(started); ends.append(finished)
+            kinds.append(outcome); statuses.append(result.httpStatus ?? 0); replies.append(result.smtpReply ?? "")
+            errors.append(result.error.map { String($0.prefix(2000)) } ?? ""); retries.append(retryAt?.timeIntervalSince1970 ?? 0)
         }
+        var record = PostgresQuery(unsafeSQL: Self.recordQuery)
+        record.binds.append(ids); record.binds.append(attempts); record.binds.append(starts); record.binds.append(ends)
+        record.binds.append(kinds); record.binds.append(statuses); record.binds.append(replies); record.binds.append(errors)
+        record.binds.append(retries)
+        try await connection.query(record, logger: logger)
         return pass
     }
 

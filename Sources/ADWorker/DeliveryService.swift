@@ -26,8 +26,11 @@ struct DeliveryService: Service {
                 try await Database.withConnection(url, logger: logger, applicationName: "\(settings.name) deliver") { conn in
                     logger.info("delivering alerts: \(settings.deliveryConcurrency) at once, up to \(settings.deliveryRetry.maxAttempts) attempts")
                     failures = 0
+                    var lastHousekeeping = ContinuousClock.now - .seconds(3600)
                     while !Task.isShuttingDownGracefully && !Task.isCancelled {
-                        let pass = try await loop.pass(conn)
+                        let housekeeping = ContinuousClock.now - lastHousekeeping >= .seconds(settings.deliveryPoll)
+                        if housekeeping { lastHousekeeping = .now }
+                        let pass = try await loop.pass(conn, housekeeping: housekeeping)
                         if pass.claimed >= settings.deliveryConcurrency { continue }
                         let poll = jittered(settings.deliveryPoll, random: Double.random(in: 0...1))
                         _ = await cancelWhenGracefulShutdown { await wake.wait(timeout: .seconds(poll)) }
