@@ -27,8 +27,9 @@ public struct ChannelSender: Sendable {
         let timeout = Self.timeout(job.channel.config)
         switch job.channel.type {
         case "webhook":
-            let body = Payloads.webhook(job, sentAt: now())
-            return await post(job.channel.target, body: body, headers: Payloads.webhookHeaders(job, body: body, now: now()),
+            let at = now()  // one instant for sent_at and the signed X-AD-Timestamp
+            let body = Payloads.webhook(job, sentAt: at)
+            return await post(job.channel.target, body: body, headers: Payloads.webhookHeaders(job, body: body, now: at),
                               timeout: timeout)
         case "slack":
             return await post(job.channel.target, body: Payloads.slack(job),

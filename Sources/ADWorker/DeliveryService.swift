@@ -20,28 +20,18 @@ struct DeliveryService: Service {
     func run() async throws {
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
         let loop = DeliveryLoop(settings: settings, sender: ChannelSender(http: http, logger: logger), logger: logger)
-        var failures = 0
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                try await Database.withConnection(url, logger: logger, applicationName: "\(settings.name) deliver") { conn in
-                    logger.info("delivering alerts: \(settings.deliveryConcurrency) at once, up to \(settings.deliveryRetry.maxAttempts) attempts")
-                    failures = 0
-                    var lastHousekeeping = ContinuousClock.now - .seconds(3600)
-                    while !Task.isShuttingDownGracefully && !Task.isCancelled {
-                        let housekeeping = ContinuousClock.now - lastHousekeeping >= .seconds(settings.deliveryPoll)
-                        if housekeeping { lastHousekeeping = .now }
-                        let pass = try await loop.pass(conn, housekeeping: housekeeping)
-                        if pass.claimed >= settings.deliveryConcurrency { continue }
-                        let poll = jittered(settings.deliveryPoll, random: Double.random(in: 0...1))
-                        _ = await cancelWhenGracefulShutdown { await wake.wait(timeout: .seconds(poll)) }
-                    }
-                }
-            } catch {
-                if Task.isShuttingDownGracefully || Task.isCancelled { break }
-                failures += 1
-                let delay = backoff.delay(attempt: failures, random: Double.random(in: 0...1))
-                logger.error("delivery failed: \(describe(error)); retrying in \(String(format: "%.2f", delay))s")
-                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(delay)) }
+        await runReconnecting(url, application: "\(settings.name) deliver", what: "delivery", backoff: backoff,
+                              logger: logger) { conn, connected in
+            logger.info("delivering alerts: \(settings.deliveryConcurrency) at once, up to \(settings.deliveryRetry.maxAttempts) attempts")
+            connected()
+            var lastHousekeeping = ContinuousClock.now - .seconds(3600)
+            while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                let housekeeping = ContinuousClock.now - lastHousekeeping >= .seconds(settings.deliveryPoll)
+                if housekeeping { lastHousekeeping = .now }
+                let pass = try await loop.pass(conn, housekeeping: housekeeping)
+                if pass.claimed >= settings.deliveryConcurrency { continue }
+                let poll = jittered(settings.deliveryPoll, random: Double.random(in: 0...1))
+                _ = await cancelWhenGracefulShutdown { await wake.wait(timeout: .seconds(poll)) }
             }
         }
         try? await http.shutdown()

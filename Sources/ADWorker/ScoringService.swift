@@ -20,39 +20,29 @@ struct ScoringService: Service {
         let scorer = BatchScorer(settings: settings, logger: logger)
         var timings = ScoringTimings()
         var cache = HistoryCache(capacity: settings.historyCache, depth: SourceConfig.defaults.window)
-        var failures = 0
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                try await Database.withConnection(url, logger: logger, applicationName: "\(settings.name) score") { conn in
-                    try await scorer.prepare(conn)
-                    var catalog = try await SourceCatalog.load(conn, logger: logger)
-                    logger.info("scoring: batch \(settings.batchSize), poll every \(settings.pollInterval)s, listen \(settings.listen)")
-                    failures = 0
-                    reportUnusable(catalog, alreadyReported: [])
-                    while !Task.isShuttingDownGracefully && !Task.isCancelled {
-                        if let at = catalog.loadedAt, ContinuousClock.now - at > .seconds(settings.configRefresh) {
-                            let previous = Set(catalog.unusable)
-                            catalog = try await SourceCatalog.load(conn, logger: logger)
-                            reportUnusable(catalog, alreadyReported: previous)
-                        }
-                        let started = ContinuousClock.now
-                        cache.depth = catalog.maxWindow
-                        let (scored, anomalies) = try await scorer.run(conn, catalog: &catalog, cache: &cache, timings: &timings)
-                        if scored > 0 {
-                            logger.debug("scored \(scored) points in \(ContinuousClock.now - started), \(anomalies.count) anomalies")
-                        }
-                        anomalies.forEach(report)
-                        if scored >= settings.batchSize { continue }
-                        let poll = jittered(settings.pollInterval, random: Double.random(in: 0...1))
-                        _ = await cancelWhenGracefulShutdown { await wake.wait(timeout: .seconds(poll)) }
-                    }
+        await runReconnecting(url, application: "\(settings.name) score", what: "scoring", backoff: backoff,
+                              logger: logger) { conn, connected in
+            try await scorer.prepare(conn)
+            var catalog = try await SourceCatalog.load(conn, logger: logger)
+            logger.info("scoring: batch \(settings.batchSize), poll every \(settings.pollInterval)s, listen \(settings.listen)")
+            connected()
+            reportUnusable(catalog, alreadyReported: [])
+            while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                if let at = catalog.loadedAt, ContinuousClock.now - at > .seconds(settings.configRefresh) {
+                    let previous = Set(catalog.unusable)
+                    catalog = try await SourceCatalog.load(conn, logger: logger)
+                    reportUnusable(catalog, alreadyReported: previous)
                 }
-            } catch {
-                if Task.isShuttingDownGracefully || Task.isCancelled { break }
-                failures += 1
-                let delay = backoff.delay(attempt: failures, random: Double.random(in: 0...1))
-                logger.error("scoring failed: \(describe(error)); retrying in \(String(format: "%.2f", delay))s")
-                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(delay)) }
+                let started = ContinuousClock.now
+                cache.depth = catalog.maxWindow
+                let (scored, anomalies) = try await scorer.run(conn, catalog: &catalog, cache: &cache, timings: &timings)
+                if scored > 0 {
+                    logger.debug("scored \(scored) points in \(ContinuousClock.now - started), \(anomalies.count) anomalies")
+                }
+                anomalies.forEach(report)
+                if scored >= settings.batchSize { continue }
+                let poll = jittered(settings.pollInterval, random: Double.random(in: 0...1))
+                _ = await cancelWhenGracefulShutdown { await wake.wait(timeout: .seconds(poll)) }
             }
         }
         logger.info("scoring stopped; totals: \(timings.json)")
