@@ -16,7 +16,11 @@ public struct HistoryCache: Sendable {
     public struct Series: Sendable, Equatable {
         public var values: [Double]
         public var lastMicros: Int64
-        public init(values: [Double], lastMicros: Int64) { self.values = values; self.lastMicros = lastMicros }
+        /// The detector state the latest point left.
+        public var state: LikelihoodState?
+        public init(values: [Double], lastMicros: Int64, state: LikelihoodState? = nil) {
+            self.values = values; self.lastMicros = lastMicros; self.state = state
+        }
     }
 
     /// Most series kept; past it the cache starts over (0 disables it).
@@ -54,7 +58,7 @@ public struct HistoryCache: Sendable {
             series.removeAll(keepingCapacity: true)
             latest.removeAll(keepingCapacity: true)
         }
-        for (key, s) in histories { series[key] = Series(values: Array(s.values.suffix(depth)), lastMicros: s.lastMicros) }
+        for (key, s) in histories { series[key] = Series(values: Array(s.values.suffix(depth)), lastMicros: s.lastMicros, state: s.state) }
         for (source, micros) in batchLatest { latest[source] = micros }
     }
 

@@ -1,9 +1,9 @@
 /// Per-source detection settings, from `ad.data_sources.config`. Every field is optional; see `defaults`.
 ///
 /// ```json
-/// {"window": 60, "min_history": 12, "detectors": ["robust", "seasonal", "multivariate"],
-///  "seasonality": ["daily", "weekly"],
-///  "thresholds": {"low": 0.999, "medium": 0.9999, "high": 0.99999, "critical": 0.999999}}
+/// {"window": 60, "min_history": 12, "likelihood_window": 3000, "warmup": 100, "rest_period": 100,
+///  "detectors": ["robust", "seasonal", "multivariate"], "seasonality": ["daily", "weekly"],
+///  "thresholds": {"low": 0.5, "medium": 0.6, "high": 0.7, "critical": 0.8}}
 /// ```
 public struct SourceConfig: Sendable, Hashable {
     /// The detectors a source can enable.
@@ -35,17 +35,25 @@ public struct SourceConfig: Sendable, Hashable {
     public var window: Int
     /// Points of history needed before a metric is scored (3 to `window`).
     public var minHistory: Int
+    /// Points the raw scores' running mean and variance span (100 to 100000).
+    public var likelihoodWindow: Int
+    /// Raw scores needed before they are judged against the series' own (0 to 100000); until then, the normal tail.
+    public var warmup: Int
+    /// Points after an anomaly in which only a more surprising point is one (0 to 100000; 0 turns it off).
+    public var restPeriod: Int
     public var detectors: Set<Detector>
     public var seasonality: Set<Seasonality>
     public var thresholds: Thresholds
 
     public static let defaults = SourceConfig(
-        window: 60, minHistory: 12, detectors: Set(Detector.allCases), seasonality: Set(Seasonality.allCases),
-        thresholds: Thresholds(low: 0.999, medium: 0.9999, high: 0.99999, critical: 0.999999))
+        window: 60, minHistory: 12, likelihoodWindow: 3000, warmup: 100, restPeriod: 100,
+        detectors: Set(Detector.allCases), seasonality: Set(Seasonality.allCases),
+        thresholds: Thresholds(low: 0.5, medium: 0.6, high: 0.7, critical: 0.8))
 
-    public init(window: Int, minHistory: Int, detectors: Set<Detector>, seasonality: Set<Seasonality>,
-                thresholds: Thresholds) {
+    public init(window: Int, minHistory: Int, likelihoodWindow: Int = 3000, warmup: Int = 100, restPeriod: Int = 100,
+                detectors: Set<Detector>, seasonality: Set<Seasonality>, thresholds: Thresholds) {
         self.window = window; self.minHistory = minHistory; self.detectors = detectors
+        self.likelihoodWindow = likelihoodWindow; self.warmup = warmup; self.restPeriod = restPeriod
         self.seasonality = seasonality; self.thresholds = thresholds
     }
 
@@ -62,12 +70,15 @@ public struct SourceConfig: Sendable, Hashable {
     public static func parse(_ json: JSONValue) throws(Problem) -> SourceConfig {
         guard case .object(let pairs) = json else { throw Problem(field: "", message: "must be a JSON object") }
         var c = defaults
-        let known = ["window", "min_history", "detectors", "seasonality", "thresholds"]
+        let known = ["window", "min_history", "likelihood_window", "warmup", "rest_period", "detectors", "seasonality", "thresholds"]
         for (key, _) in pairs where !known.contains(key) {
             throw Problem(field: key, message: "unknown setting (known: \(known.joined(separator: ", ")))")
         }
         if let v = json["window"] { c.window = try integer(v, "window", 10...1000) }
         if let v = json["min_history"] { c.minHistory = try integer(v, "min_history", 3...1000) }
+        if let v = json["likelihood_window"] { c.likelihoodWindow = try integer(v, "likelihood_window", 100...100_000) }
+        if let v = json["warmup"] { c.warmup = try integer(v, "warmup", 0...100_000) }
+        if let v = json["rest_period"] { c.restPeriod = try integer(v, "rest_period", 0...100_000) }
         if c.minHistory > c.window {
             throw Problem(field: "min_history", message: "must not exceed window (\(c.window)), got \(c.minHistory)")
         }

@@ -51,4 +51,74 @@ public enum Stats {
         let logSum = top + log(logTerms.reduce(0.0) { $0 + exp($1 - top) })
         return min(1, exp(-half + logSum))
     }
+
+    /// log10 of the upper tail probability of a standard normal beyond z, without underflow (an asymptotic series
+    /// past z = 5, where erfc loses relative precision long before it reaches 0).
+    public static func log10UpperTail(_ z: Double) -> Double {
+        guard z.isFinite else { return z > 0 ? -.infinity : 0 }
+        if z < 5 { return log10(max(0.5 * erfc(z / 2.0.squareRoot()), .leastNormalMagnitude)) }
+        let z2 = z * z
+        let ln = -z2 / 2 - log(z) - 0.5 * log(2 * Double.pi) + log(1 - 1 / z2 + 3 / (z2 * z2))
+        return ln / log(10)
+    }
+
+    /// Median of `values[range]`, which it reorders (quickselect: linear on average, no allocation).
+    public static func selectMedian(_ values: inout [Double], count n: Int) -> Double {
+        precondition(n > 0 && n <= values.count)
+        let k = n / 2
+        let upper = select(&values, n, k)
+        guard n % 2 == 0 else { return upper }
+        // The lower middle is the largest of the elements left of k.
+        var lower = -Double.infinity
+        for i in 0..<k where values[i] > lower { lower = values[i] }
+        return (lower + upper) / 2
+    }
+
+    /// The k-th smallest (0-based) of values[0..<n]; afterwards values[0..<k] hold the smaller ones.
+    private static func select(_ a: inout [Double], _ n: Int, _ k: Int) -> Double {
+        var lo = 0, hi = n - 1
+        while lo < hi {
+            let pivot = a[(lo + hi) / 2]
+            var i = lo, j = hi
+            while i <= j {
+                while a[i] < pivot { i += 1 }
+                while a[j] > pivot { j -= 1 }
+                if i <= j { a.swapAt(i, j); i += 1; j -= 1 }
+            }
+            if k <= j { hi = j } else if k >= i { lo = i } else { return a[k] }
+        }
+        return a[k]
+    }
+
+    /// Median and robust scale of `values` like `robustCentreAndScale`, reusing `scratch` (no sorting).
+    public static func robustCentreAndScale(_ values: some Collection<Double>, scratch: inout [Double]) -> (centre: Double, scale: Double)? {
+        robustCentreAndScale(values, count: values.count, scratch: &scratch)
+    }
+
+    /// The same for `n` values of a sequence that can be iterated twice.
+    public static func robustCentreAndScale(_ values: some Sequence<Double>, count n: Int, scratch: inout [Double]) -> (centre: Double, scale: Double)? {
+        guard n > 0 else { return nil }
+        if scratch.count < n { scratch = [Double](repeating: 0, count: n) }
+        var i = 0
+        for v in values { scratch[i] = v; i += 1 }
+        let med = selectMedian(&scratch, count: n)
+        i = 0
+        var sumAbs = 0.0
+        for v in values { let d = abs(v - med); scratch[i] = d; sumAbs += d; i += 1 }
+        let mad = selectMedian(&scratch, count: n)
+        if mad > 0 { return (med, 1.4826 * mad) }
+        return (med, 1.2533 * sumAbs / Double(n))
+    }
+}
+
+extension Stats {
+    /// The z whose upper normal tail has log10 probability `log10p` (inverse of `log10UpperTail`), by bisection.
+    public static func zForUpperLog10Tail(_ log10p: Double) -> Double {
+        var lo = -40.0, hi = 1e6
+        for _ in 0..<200 {
+            let mid = (lo + hi) / 2
+            if log10UpperTail(mid) > log10p { lo = mid } else { hi = mid }
+        }
+        return (lo + hi) / 2
+    }
 }

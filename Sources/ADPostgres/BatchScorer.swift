@@ -116,6 +116,8 @@ public struct BatchScorer: Sendable {
 
     private struct Row {
         var id: UUID, source: UUID, micros: Int64, metric: String, cached: Bool, observation: MetricObservation
+        /// The row's position in its series, and the nearest earlier row with detector state: position and state.
+        var pos: Int64, statePos: Int64?, stateText: String?
     }
 
     /// Claims, scores and writes one batch in one transaction. Returns the points scored and the anomalies found.
@@ -161,15 +163,16 @@ public struct BatchScorer: Sendable {
         var rows: [Row] = []
         rows.reserveCapacity(c.ids.count * 2)
         for try await (id, source, us, metric, x, history, delta, dt, daily, dailyExpected, dailyScore,
-                       weekly, weeklyExpected, weeklyScore, isCached) in try await connection.query(q, logger: logger).decode(
+                       weekly, weeklyExpected, weeklyScore, isCached, pos, statePos, stateText) in try await connection.query(q, logger: logger).decode(
             (UUID, UUID, Int64, String, Double, [Double]?, Double?, Double?, Double?, Double?, Double?, Double?, Double?,
-             Double?, Bool).self
+             Double?, Bool, Int64, Int64?, String?).self
         ) {
             rows.append(Row(id: id, source: source, micros: us, metric: metric, cached: isCached,
                             observation: MetricObservation(
                                 metric: metric, x: x, history: history ?? [], delta: delta, secondsSincePrevious: dt,
                                 lagDaily: daily.map { SeasonalLag(value: $0, expected: dailyExpected, score: dailyScore) },
-                                lagWeekly: weekly.map { SeasonalLag(value: $0, expected: weeklyExpected, score: weeklyScore) })))
+                                lagWeekly: weekly.map { SeasonalLag(value: $0, expected: weeklyExpected, score: weeklyScore) }),
+                            pos: pos, statePos: statePos, stateText: stateText))
         }
         return rows
     }
@@ -234,6 +237,20 @@ public struct BatchScorer: Sendable {
         var aDetectors: [String] = [], aSeverities: [String] = [], aScores: [Double] = [], aExplanations: [String] = []
         var found: [FoundAnomaly] = []
 
+        // The detector state each point starts from: the latest of what this batch just computed for the series, what
+        // the nearest earlier scored row in the database left, and (for a cached source) what the cache holds.
+        var carried: [HistoryCache.Key: (pos: Int64, state: LikelihoodState)] = [:]
+        func startingState(_ row: Row, _ key: HistoryCache.Key) -> LikelihoodState? {
+            var best: (pos: Int64, state: LikelihoodState)?
+            if let p = row.statePos, let text = row.stateText,
+               let json = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)), let s = LikelihoodState(json: json) {
+                best = (p, s)
+            }
+            if let c = carried[key], row.pos > c.pos, (best?.pos ?? 0) < c.pos { best = c }
+            if best == nil, row.cached { return cache[key]?.state }
+            return best?.state
+        }
+
         var start = 0
         while start < rows.count {
             var end = start + 1
@@ -241,7 +258,17 @@ public struct BatchScorer: Sendable {
             let point = rows[start]
             let entry = catalog.entries[point.source]
             let scorer = entry?.scorer ?? Self.defaultScorer
-            let result = scorer.score(rows[start..<end].map(\.observation))
+            let result = scorer.score(rows[start..<end].map { row in
+                var o = row.observation
+                o.state = startingState(row, HistoryCache.Key(source: row.source, metric: row.metric))
+                return o
+            })
+            for row in rows[start..<end] {
+                guard let state = result.states[row.metric] else { continue }
+                let key = HistoryCache.Key(source: row.source, metric: row.metric)
+                carried[key] = (row.pos, state)
+                if update.histories[key]?.lastMicros == row.micros { update.histories[key]?.state = state }
+            }
             sids.append(point.source); stamps.append(point.micros)
             features.append(result.features.render()); scores.append(result.score)
             if let severity = result.severity {

@@ -19,7 +19,8 @@ enum ScoringSQL {
     /// claimed ones (so a late point among newer ones gets its own past). Strictly causal: every window ends
     /// before its row. A source in $6 (with $7, the time of the latest point the worker has cached) whose latest
     /// earlier point is exactly that one needs no context: `cached` says so, and the worker prepends its cache.
-    /// $4: whether any source wants seasonal lags; $5: their tolerance.
+    /// $4: whether any source wants seasonal lags; $5: their tolerance. Each row also carries its position in the
+    /// series and the detector state (`lik`) its nearest earlier scored row left, with that row's position.
     static let features = """
         WITH claimed AS (
             SELECT k.id, k.source_id, timestamptz 'epoch' + k.us * interval '1 microsecond' AS "timestamp", k.v::jsonb AS values
@@ -41,29 +42,30 @@ enum ScoringSQL {
               LEFT JOIN unnest($6::uuid[], $7::int8[]) AS c(source_id, last_us) ON c.source_id = g.source_id
         ),
         context AS (
-            SELECT c.id, c.source_id, c."timestamp", c.values
+            SELECT c.id, c.source_id, c."timestamp", c.values, c.features
               FROM heads h
              CROSS JOIN LATERAL (
-                    SELECT d.id, d.source_id, d."timestamp", d.values FROM ad.data_points d
+                    SELECT d.id, d.source_id, d."timestamp", d.values, d.features FROM ad.data_points d
                      WHERE d.source_id = h.source_id AND d."timestamp" < h.t0
                      ORDER BY d."timestamp" DESC LIMIT $3) c
              WHERE NOT h.cached
             UNION ALL
-            SELECT b.id, b.source_id, b."timestamp", b.values
+            SELECT b.id, b.source_id, b."timestamp", b.values, b.features
               FROM heads h
              CROSS JOIN LATERAL (
-                    SELECT d.id, d.source_id, d."timestamp", d.values FROM ad.data_points d
+                    SELECT d.id, d.source_id, d."timestamp", d.values, d.features FROM ad.data_points d
                      WHERE d.source_id = h.source_id AND d."timestamp" > h.t0 AND d."timestamp" < h.t1
                     OFFSET 0) b  -- OFFSET 0 keeps it a per-source index range scan (not pulled up into a seq scan)
              WHERE h.t1 > h.t0 AND b.id NOT IN (SELECT id FROM claimed)
         ),
         series AS (
-            SELECT id, source_id, "timestamp", values, true AS target FROM claimed
+            SELECT id, source_id, "timestamp", values, NULL::jsonb AS features, true AS target FROM claimed
             UNION ALL
-            SELECT id, source_id, "timestamp", values, false FROM context
+            SELECT id, source_id, "timestamp", values, features, false FROM context
         ),
         metric_rows AS (
-            SELECT s.id, s.source_id, s."timestamp", s.target, kv.key AS metric, kv.value::float8 AS x
+            SELECT s.id, s.source_id, s."timestamp", s.target, kv.key AS metric, kv.value::float8 AS x,
+                   s.features -> kv.key -> 'lik' AS lik
               FROM series s CROSS JOIN LATERAL jsonb_each(s.values) kv
         ),
         -- Position, delta and time since the previous point by window functions; the history as one array per
@@ -76,8 +78,15 @@ enum ScoringSQL {
               FROM metric_rows m
             WINDOW ordered AS (PARTITION BY source_id, metric ORDER BY "timestamp")
         ),
+        -- The detector state each row's nearest earlier scored row left (its position in the series).
+        stated AS (
+            SELECT w.*, max(pos) FILTER (WHERE lik IS NOT NULL)
+                          OVER (PARTITION BY source_id, metric ORDER BY "timestamp"
+                                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS state_pos
+              FROM windowed w
+        ),
         histories AS (
-            SELECT source_id, metric, array_agg(x ORDER BY "timestamp") AS xs
+            SELECT source_id, metric, array_agg(x ORDER BY "timestamp") AS xs, array_agg(lik ORDER BY "timestamp") AS liks
               FROM metric_rows GROUP BY source_id, metric
         ),
         lagged AS (
@@ -103,8 +112,8 @@ enum ScoringSQL {
                (l.daily ->> w.metric)::float8 AS lag_daily, (l.daily_features -> w.metric ->> 'median')::float8,
                l.daily_score,
                (l.weekly ->> w.metric)::float8 AS lag_weekly, (l.weekly_features -> w.metric ->> 'median')::float8,
-               l.weekly_score, hd.cached
-          FROM windowed w
+               l.weekly_score, hd.cached, w.pos::int8, w.state_pos::int8, h.liks[w.state_pos]::text
+          FROM stated w
           JOIN histories h ON h.source_id = w.source_id AND h.metric = w.metric
           JOIN heads hd ON hd.source_id = w.source_id
           JOIN lagged l ON l.id = w.id

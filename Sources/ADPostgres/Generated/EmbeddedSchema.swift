@@ -163,7 +163,10 @@ DECLARE
     v jsonb;
     w int := 60;
     mh int := 12;
-    t numeric[] := ARRAY[0.999, 0.9999, 0.99999, 0.999999];
+    t numeric[] := ARRAY[0.5, 0.6, 0.7, 0.8];
+    ints text[] := ARRAY['likelihood_window', 'warmup', 'rest_period'];
+    lo int[] := ARRAY[100, 0, 0];
+    hi int[] := ARRAY[100000, 100000, 100000];
     tiers text[] := ARRAY['low', 'medium', 'high', 'critical'];
     i int;
 BEGIN
@@ -171,8 +174,8 @@ BEGIN
         RETURN 'config: must be a JSON object';
     END IF;
     FOR k IN SELECT jsonb_object_keys(config) ORDER BY 1 LOOP
-        IF k NOT IN ('window', 'min_history', 'detectors', 'seasonality', 'thresholds') THEN
-            RETURN format('config.%s: unknown setting (known: window, min_history, detectors, seasonality, thresholds)', k);
+        IF k NOT IN ('window', 'min_history', 'likelihood_window', 'warmup', 'rest_period', 'detectors', 'seasonality', 'thresholds') THEN
+            RETURN format('config.%s: unknown setting (known: window, min_history, likelihood_window, warmup, rest_period, detectors, seasonality, thresholds)', k);
         END IF;
     END LOOP;
     v := config -> 'window';
@@ -189,6 +192,12 @@ BEGIN
         END IF;
         mh := v::int;
     END IF;
+    FOR i IN 1..3 LOOP
+        v := config -> ints[i];
+        IF v IS NOT NULL AND (jsonb_typeof(v) <> 'number' OR v::numeric <> trunc(v::numeric) OR v::numeric NOT BETWEEN lo[i] AND hi[i]) THEN
+            RETURN format('config.%s: must be an integer from %s to %s, got %s', ints[i], lo[i], hi[i], v);
+        END IF;
+    END LOOP;
     IF mh > w THEN
         RETURN format('config.min_history: must not exceed window (%s), got %s', w, mh);
     END IF;
