@@ -46,9 +46,9 @@ public struct Evaluation: Sendable {
         return try write(scores, engine: engine.name, phases: phases, started: started)
     }
 
-    /// Refuses an output directory inside the data it would be read from again, and creates it.
-    /// - Returns: whether it was created.
-    public func prepareOutput() throws -> Bool {
+    /// Refuses an output directory inside the data it would be read from again, or that is a file. No side effects:
+    /// `adworker evaluate` calls it before it starts a database.
+    public func checkOutput() throws {
         func resolved(_ u: URL) -> String { u.standardizedFileURL.resolvingSymlinksInPath().path }
         let data: URL
         if case .nab = corpus.layout { data = corpus.directory.appendingPathComponent("data") } else { data = corpus.directory }
@@ -62,8 +62,14 @@ public struct Evaluation: Sendable {
             guard FileManager.default.isWritableFile(atPath: output.path) else {
                 throw EvaluationInputError(.badOutput, file: output.path, "is not writable")
             }
-            return false
         }
+    }
+
+    /// Checks the output directory (`checkOutput`) and creates it.
+    /// - Returns: whether it was created.
+    public func prepareOutput() throws -> Bool {
+        try checkOutput()
+        if FileManager.default.fileExists(atPath: output.path) { return false }
         do {
             try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
         } catch {

@@ -206,9 +206,9 @@ public enum EvaluationCSV {
 
         func checkHeader(_ names: [String], _ number: Int, sepName: String) throws -> [String] {
             if names.count == 1 {
-                let others = [(";", "semicolon"), ("\t", "tab"), ("|", "|"), (",", "comma")]
+                let others = [(";", "a semicolon", "';'"), ("\t", "a tab", "tab"), ("|", "a |", "'|'"), (",", "a comma", "','")]
                     .filter { names[0].contains($0.0) && $0.0 != String(Character(Unicode.Scalar(options.separator))) }
-                let hint = others.first.map { "; it contains a \($0.1): pass --separator" } ?? ""
+                let hint = others.first.map { "; it contains \($0.1): pass --separator \($0.2)" } ?? ""
                 throw fail(.badHeader, number, "the header \"\(names[0])\" has one column with separator \(sepName)\(hint)"
                     + (hint.isEmpty ? "; a time column and at least one metric column are needed" : ""))
             }

@@ -62,9 +62,11 @@ public struct DatabaseEngine: ScoringEngine {
             if keep {
                 progress("kept database \(database) after the failure: \(url)")
             } else {
-                try? await execAdmin(#"DROP DATABASE IF EXISTS "\#(database)" WITH (FORCE)"#)
+                // In a task of its own: an interrupted (cancelled) evaluation must still drop its database.
+                let drop = Task { try await execAdmin(#"DROP DATABASE IF EXISTS "\#(database)" WITH (FORCE)"#) }
+                if case .failure(let e) = await drop.result { progress("could not drop database \(database): \(e)") }
             }
-            throw error
+            throw Task.isCancelled ? CancellationError() : error
         }
     }
 
@@ -89,6 +91,7 @@ public struct DatabaseEngine: ScoringEngine {
     private func run(_ url: DatabaseURL, _ series: [EvaluationSeries], config: SourceConfig) async throws -> [[Double]] {
         try await Database.withConnection(url, logger: logger, applicationName: "adworker evaluate") { conn in
             try await phases.measure("migrate") { _ = try await Migrator(logger: logger).migrate(conn) }
+            try Task.checkCancellation()
             let ids = try await register(conn, series, config: config)
             try await copy(url, series, ids: ids)
             try await scoreAll(conn, total: series.reduce(0) { $0 + $1.count })
@@ -118,6 +121,7 @@ public struct DatabaseEngine: ScoringEngine {
                 chunk.reserveCapacity(copyChunk)
                 func flush() async throws {
                     guard !chunk.isEmpty else { return }
+                    try Task.checkCancellation()
                     do {
                         try await copier.copy(PointCopier.encode(chunk[...]), on: conn)
                     } catch {

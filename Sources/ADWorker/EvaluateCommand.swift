@@ -91,6 +91,12 @@ struct EvaluateCommand: AsyncParsableCommand {
 
             // All input is read and checked before the database is touched.
             let corpus = try await phases.measure("read input") { try load() }
+            let database = "ad_eval_\(getpid())"
+            let evaluation = Evaluation(
+                corpus: corpus, output: URL(fileURLWithPath: out), configGiven: json, config: sourceConfig,
+                engineSettings: [("batch_size", .number(Double(settings.batchSize))), ("database", .string(database)),
+                                 ("kept", .bool(keep))])
+            try evaluation.checkOutput()
             let shifted = corpus.series.filter { $0.shiftedRows > 0 }
             if !shifted.isEmpty {
                 note("\(shifted.reduce(0) { $0 + $1.shiftedRows }) rows in \(shifted.count) files have a time that does not advance "
@@ -101,14 +107,11 @@ struct EvaluateCommand: AsyncParsableCommand {
 
             let admin = try connection.databaseURL != nil || ProcessInfo.processInfo.environment["DATABASE_URL"] != nil
                 ? connection.url() : Embedded.start()
-            let database = "ad_eval_\(getpid())"
             let scorer = DatabaseEngine(admin: admin, database: database, settings: settings, keep: keep, logger: logger,
                                         phases: phases) { note($0) }
-            let evaluation = Evaluation(
-                corpus: corpus, output: URL(fileURLWithPath: out), configGiven: json, config: sourceConfig,
-                engineSettings: [("batch_size", .number(Double(settings.batchSize))), ("database", .string(database)),
-                                 ("kept", .bool(keep))])
-            let summary = try await evaluation.run(engine: scorer, phases: phases, started: started)
+            let summary = try await untilInterrupted(keep: keep) {
+                try await evaluation.run(engine: scorer, phases: phases, started: started)
+            }
             print(summary.terminal, terminator: "")
         }
     }
@@ -121,6 +124,29 @@ struct EvaluateCommand: AsyncParsableCommand {
                                            separator: EvaluationCSVOptions.separator(separator)!,
                                            repeatedTimestamps: repeatedTimestamps ?? .reject)
         return try EvaluationInput.loadCSV(directory: URL(fileURLWithPath: csvDir!), options: options)
+    }
+
+    /// Runs `body` in a task that SIGINT or SIGTERM cancels, so the engine drops its scratch database on the way out
+    /// rather than leaving it behind; a second signal exits at once.
+    private func untilInterrupted<T: Sendable>(keep: Bool, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let task = Task { try await body() }
+        let sources = [SIGINT, SIGTERM].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                if task.isCancelled { _exit(128 + number) }
+                FileHandle.standardError.write(Data("adworker evaluate: interrupted; cleaning up (again to exit at once)\n".utf8))
+                task.cancel()
+            }
+            source.resume()
+            return source
+        }
+        defer { sources.forEach { $0.cancel() } }
+        do {
+            return try await task.value
+        } catch where task.isCancelled {
+            throw Fatal(description: "interrupted; the scratch database was \(keep ? "kept" : "dropped") and no results were written")
+        }
     }
 
     private func note(_ line: String) {

@@ -88,7 +88,7 @@ private func refusal(_ text: String, _ options: EvaluationCSVOptions = .init(tim
         // (input, code, line, message)
         ("", EvaluationInputError.Code.emptyFile, nil, "is empty: expected a header line naming the columns"),
         ("t,x\n", .emptyFile, nil, "has a header but no data rows"),
-        ("t;x\n1;2\n", .badHeader, 1, "the header \"t;x\" has one column with separator \",\"; it contains a semicolon: pass --separator"),
+        ("t;x\n1;2\n", .badHeader, 1, "the header \"t;x\" has one column with separator \",\"; it contains a semicolon: pass --separator ';'"),
         ("t\n1\n", .badHeader, 1, "the header \"t\" has one column with separator \",\"; a time column and at least one metric column are needed"),
         ("t,x,x\n", .badHeader, 1, "column \"x\" appears twice in the header"),
         ("t,,x\n", .badHeader, 1, "column 2 of the header has no name"),
