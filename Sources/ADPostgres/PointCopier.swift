@@ -19,8 +19,9 @@ public struct PointCopier: Sendable {
     public let logger: Logger
     public init(logger: Logger) { self.logger = logger }
 
-    /// Encodes points as COPY text-format rows (tab-separated, newline-terminated; JSON needs no escaping here
-    /// because it carries no tabs, newlines or backslashes).
+    /// Encodes points as COPY text-format rows (tab-separated, newline-terminated). Rendered JSON carries no raw tab
+    /// or line break, but a string in it may hold a backslash (`{"a \"b\"": 1}`), which COPY's text format would
+    /// read as an escape: those are doubled.
     public static func encode(_ points: ArraySlice<Point>) -> ByteBuffer {
         var buffer = ByteBufferAllocator().buffer(capacity: points.count * 96)
         for p in points {
@@ -28,7 +29,19 @@ public struct PointCopier: Sendable {
             buffer.writeInteger(UInt8(ascii: "\t"))
             buffer.writeString(timestamp(p.micros))
             buffer.writeInteger(UInt8(ascii: "\t"))
-            buffer.writeString(p.values)
+            if p.values.utf8.contains(where: { $0 == 92 || $0 == 9 || $0 == 10 || $0 == 13 }) {
+                for b in p.values.utf8 {
+                    switch b {
+                    case 92: buffer.writeStaticString("\\\\")
+                    case 9: buffer.writeStaticString("\\t")
+                    case 10: buffer.writeStaticString("\\n")
+                    case 13: buffer.writeStaticString("\\r")
+                    default: buffer.writeInteger(b)
+                    }
+                }
+            } else {
+                buffer.writeString(p.values)
+            }
             buffer.writeInteger(UInt8(ascii: "\n"))
         }
         return buffer

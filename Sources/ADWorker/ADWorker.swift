@@ -9,7 +9,7 @@ struct ADWorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "adworker",
         abstract: "The anomaly-detection sidecar for PostgreSQL.",
-        subcommands: [RunCommand.self, MigrateCommand.self, DoctorCommand.self, BenchCommand.self]
+        subcommands: [RunCommand.self, MigrateCommand.self, DoctorCommand.self, BenchCommand.self, EvaluateCommand.self]
     )
 }
 
