@@ -5,6 +5,9 @@ extension SourceConfig {
         .object([
             ("window", .number(Double(window))),
             ("min_history", .number(Double(minHistory))),
+            ("likelihood_window", .number(Double(likelihoodWindow))),
+            ("warmup", .number(Double(warmup))),
+            ("rest_period", .number(Double(restPeriod))),
             ("detectors", .array(Detector.allCases.filter(detectors.contains).map { .string($0.rawValue) })),
             ("seasonality", .array(Seasonality.allCases.filter(seasonality.contains).map { .string($0.rawValue) })),
             ("thresholds", .object([("low", .number(thresholds.low)), ("medium", .number(thresholds.medium)),
