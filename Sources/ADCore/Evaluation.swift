@@ -125,7 +125,9 @@ public struct Evaluation: Sendable {
             }
             let present = Self.nabPlotFiles.compactMap { name in corpus.series.firstIndex { $0.path == name } }
             for k in present.isEmpty ? Array(corpus.series.indices.prefix(4)) : present {
-                let label = standard.map { "\($0.profile.name) threshold \(String(format: "%.6g", $0.threshold))" } ?? "no threshold"
+                let label = standard.map {
+                    "\($0.profile.name) threshold \(String(format: "%.6g", $0.threshold))" + ($0.threshold > 1 ? " (best to flag nothing)" : "")
+                } ?? "no threshold"
                 plots.append(Plotted(series: corpus.series[k], scores: scores[k], windows: nabFiles[k].windowRanges,
                                      threshold: standard?.threshold, thresholdLabel: label,
                                      probation: nabFiles[k].probationaryLength(), probationLabel: "probationary period"))
