@@ -207,14 +207,7 @@ public struct Evaluation: Sendable {
     /// Point-wise counts of scores at or over `threshold` against labels.
     static func counts(_ scores: [Double], _ labels: [Bool], threshold: Double) -> NABCounts {
         var c = NABCounts()
-        for (s, positive) in zip(scores, labels) {
-            switch (s >= threshold, positive) {
-            case (true, true): c.tp += 1
-            case (true, false): c.fp += 1
-            case (false, true): c.fn += 1
-            case (false, false): c.tn += 1
-            }
-        }
+        for (s, positive) in zip(scores, labels) { c.add(detected: s >= threshold, positive: positive) }
         return c
     }
 

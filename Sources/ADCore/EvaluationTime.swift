@@ -26,17 +26,6 @@ public enum EvaluationTime {
         }
     }
 
-    /// Days since 1970-01-01 of a civil date (H. Hinnant's algorithm).
-    static func days(year: Int64, month: Int64, day: Int64) -> Int64 {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let mp = (month + 9) % 12
-        let doy = (153 * mp + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
-    }
-
     private static func iso(_ b: UnsafeBufferPointer<UInt8>) -> Int64? {
         let n = b.count
         guard b[7] == 45, b[10] == 32 || b[10] == 84, b[13] == 58, b[16] == 58 else { return nil }
@@ -72,7 +61,7 @@ public enum EvaluationTime {
             }
         }
         guard i == n else { return nil }
-        let seconds = ((days(year: year, month: month, day: day) * 24 + hour) * 60 + minute) * 60 + second - offset
+        let seconds = ((CivilCalendar.days(year: year, month: month, day: day) * 24 + hour) * 60 + minute) * 60 + second - offset
         return seconds * 1_000_000 + micros
     }
 
@@ -104,14 +93,7 @@ public enum EvaluationTime {
         return negative ? -value : value
     }
 
-    /// The decimal number in `b[from ..< from + count]`, or -1 if a byte is not a digit.
     private static func digits(_ b: UnsafeBufferPointer<UInt8>, _ from: Int, _ count: Int) -> Int64 {
-        var v: Int64 = 0
-        for k in from..<(from + count) {
-            let c = b[k] &- 48
-            if c > 9 { return -1 }
-            v = v * 10 + Int64(c)
-        }
-        return v
+        CivilCalendar.digits(b, from, count)
     }
 }

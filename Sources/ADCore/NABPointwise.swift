@@ -17,12 +17,7 @@ public enum NABPointwise {
                               probationaryPercent: Double = NABScorer.defaultProbationaryPercent) -> NABCounts {
         var c = NABCounts()
         forEachRow(files, positives, includeProbationary, probationaryPercent) { score, positive in
-            switch (score >= threshold, positive) {
-            case (true, true): c.tp += 1
-            case (true, false): c.fp += 1
-            case (false, true): c.fn += 1
-            case (false, false): c.tn += 1
-            }
+            c.add(detected: score >= threshold, positive: positive)
         }
         return c
     }

@@ -23,6 +23,16 @@ public struct NABCounts: Sendable, Hashable {
     /// All rows counted.
     public var total: Int { tp + fp + fn + tn }
 
+    /// Counts one row: whether it was detected, and whether it is a positive.
+    public mutating func add(detected: Bool, positive: Bool) {
+        switch (detected, positive) {
+        case (true, true): tp += 1
+        case (true, false): fp += 1
+        case (false, true): fn += 1
+        case (false, false): tn += 1
+        }
+    }
+
     /// `tp / (tp + fp)`; nil without detections.
     public var precision: Double? { tp + fp == 0 ? nil : Double(tp) / Double(tp + fp) }
     /// `tp / (tp + fn)`; nil without positives.

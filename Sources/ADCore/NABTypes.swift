@@ -72,50 +72,21 @@ public struct NABTimestamp: Sendable, Hashable, Comparable, CustomStringConverti
             for _ in 0..<(abs(n - 26)) { scale *= 10 }
             micros = n <= 26 ? fraction * scale : fraction / scale
         }
-        // Days from civil (H. Hinnant's algorithm), proleptic Gregorian calendar.
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let mp = (month + 9) % 12
-        let doy = (153 * mp + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        let days = era * 146_097 + doe - 719_468
+        let days = CivilCalendar.days(year: year, month: month, day: day)
         let seconds = ((days * 24 + hour) * 60 + minute) * 60 + second
         return NABTimestamp(microseconds: seconds * 1_000_000 + micros)
     }
 
-    /// The decimal number in `b[from ..< from + count]`, or -1 if a byte is not a digit.
     private static func digits(_ b: UnsafeBufferPointer<UInt8>, _ from: Int, _ count: Int) -> Int64 {
-        var v: Int64 = 0
-        for k in from..<(from + count) {
-            let c = b[k] &- 48
-            if c > 9 { return -1 }
-            v = v * 10 + Int64(c)
-        }
-        return v
+        CivilCalendar.digits(b, from, count)
     }
 
     public static func < (lhs: NABTimestamp, rhs: NABTimestamp) -> Bool { lhs.microseconds < rhs.microseconds }
 
     /// `YYYY-MM-DD HH:MM:SS`, with `.ffffff` when there is a fraction.
     public var description: String {
-        var total = microseconds
-        var micros = total % 1_000_000
-        total /= 1_000_000
-        if micros < 0 { micros += 1_000_000; total -= 1 }
-        var days = total / 86_400
-        var secs = total % 86_400
-        if secs < 0 { secs += 86_400; days -= 1 }
-        // Civil from days (H. Hinnant).
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
+        let (days, secs, micros) = CivilCalendar.split(micros: microseconds)
+        let (y, m, d) = CivilCalendar.date(days: days)
         func pad(_ v: Int64, _ width: Int) -> String {
             let s = String(v)
             return String(repeating: "0", count: max(0, width - s.count)) + s

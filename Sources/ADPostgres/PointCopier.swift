@@ -1,3 +1,4 @@
+import ADCore
 import Foundation
 import Logging
 import NIOCore
@@ -58,23 +59,10 @@ public struct PointCopier: Sendable {
         }
     }
 
-    /// `YYYY-MM-DD HH:MM:SS.ffffff+00` for microseconds since the Unix epoch (civil-from-days, no Foundation).
+    /// `YYYY-MM-DD HH:MM:SS.ffffff+00` for microseconds since the Unix epoch (`CivilCalendar`, no Foundation).
     static func timestamp(_ micros: Int64) -> String {
-        var seconds = micros / 1_000_000
-        var fraction = micros % 1_000_000
-        if fraction < 0 { fraction += 1_000_000; seconds -= 1 }
-        var days = seconds / 86_400
-        var rem = seconds % 86_400
-        if rem < 0 { rem += 86_400; days -= 1 }
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
+        let (days, rem, fraction) = CivilCalendar.split(micros: micros)
+        let (y, m, d) = CivilCalendar.date(days: days)
         func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
         let micro = String(fraction)
         return "\(y)-\(two(m))-\(two(d)) \(two(rem / 3600)):\(two(rem % 3600 / 60)):\(two(rem % 60))."
