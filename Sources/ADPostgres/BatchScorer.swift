@@ -240,15 +240,16 @@ public struct BatchScorer: Sendable {
         // The detector state each point starts from: the latest of what this batch just computed for the series, what
         // the nearest earlier scored row in the database left, and (for a cached source) what the cache holds.
         var carried: [HistoryCache.Key: (pos: Int64, state: LikelihoodState)] = [:]
+        // The stored state is decoded only when nothing this batch computed is newer (once per series and batch).
         func startingState(_ row: Row, _ key: HistoryCache.Key) -> LikelihoodState? {
-            var best: (pos: Int64, state: LikelihoodState)?
-            if let p = row.statePos, let text = row.stateText,
+            let mine = carried[key].flatMap { row.pos > $0.pos ? $0 : nil }
+            if let mine, mine.pos > (row.statePos ?? 0) { return mine.state }
+            if row.statePos != nil, let text = row.stateText,
                let json = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)), let s = LikelihoodState(json: json) {
-                best = (p, s)
+                return s
             }
-            if let c = carried[key], row.pos > c.pos, (best?.pos ?? 0) < c.pos { best = c }
-            if best == nil, row.cached { return cache[key]?.state }
-            return best?.state
+            if let mine { return mine.state }
+            return row.cached ? cache[key]?.state : nil
         }
 
         var start = 0
