@@ -57,9 +57,9 @@ AS $fn$
 DECLARE
     k text;
     v jsonb;
-    w int := 60;
+    w int := 1000;
     mh int := 12;
-    t numeric[] := ARRAY[0.5, 0.6, 0.7, 0.8];
+    t numeric[] := ARRAY[0.45, 0.55, 0.65, 0.8];
     ints text[] := ARRAY['likelihood_window', 'warmup', 'rest_period'];
     lo int[] := ARRAY[100, 0, 0];
     hi int[] := ARRAY[100000, 100000, 100000];

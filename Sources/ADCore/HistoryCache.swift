@@ -15,11 +15,17 @@ public struct HistoryCache: Sendable {
     /// A series' recent values, oldest first, and the time of the latest.
     public struct Series: Sendable, Equatable {
         public var values: [Double]
+        /// Each value minus its value a day (a week) earlier, NaN where none (aligned with `values` at the end;
+        /// empty when the source has no seasonal lags).
+        public var dailyDiffs: [Double]
+        public var weeklyDiffs: [Double]
         public var lastMicros: Int64
         /// The detector state the latest point left.
-        public var state: LikelihoodState?
-        public init(values: [Double], lastMicros: Int64, state: LikelihoodState? = nil) {
-            self.values = values; self.lastMicros = lastMicros; self.state = state
+        public var state: DetectorState?
+        public init(values: [Double], dailyDiffs: [Double] = [], weeklyDiffs: [Double] = [], lastMicros: Int64,
+                    state: DetectorState? = nil) {
+            self.values = values; self.dailyDiffs = dailyDiffs; self.weeklyDiffs = weeklyDiffs
+            self.lastMicros = lastMicros; self.state = state
         }
     }
 
@@ -58,8 +64,17 @@ public struct HistoryCache: Sendable {
             series.removeAll(keepingCapacity: true)
             latest.removeAll(keepingCapacity: true)
         }
-        for (key, s) in histories { series[key] = Series(values: Array(s.values.suffix(depth)), lastMicros: s.lastMicros, state: s.state) }
+        for (key, s) in histories {
+            series[key] = Series(values: Array(s.values.suffix(depth)), dailyDiffs: Self.trimmed(s.dailyDiffs, depth),
+                                 weeklyDiffs: Self.trimmed(s.weeklyDiffs, depth), lastMicros: s.lastMicros, state: s.state)
+        }
         for (source, micros) in batchLatest { latest[source] = micros }
+    }
+
+    /// The last `depth` differences, or none at all when none is known (most sources most of the time).
+    private static func trimmed(_ diffs: [Double], _ depth: Int) -> [Double] {
+        let kept = diffs.suffix(depth)
+        return kept.contains { !$0.isNaN } ? Array(kept) : []
     }
 
     /// Forgets a source.

@@ -1,66 +1,111 @@
 import Foundation
 
-/// The same metric a day (or week) earlier: its value, what was expected of it then, and its score.
+/// The same metric a day (or week) earlier: its value, and the score it got (nil: not scored yet).
 public struct SeasonalLag: Sendable, Equatable {
     public var value: Double
-    public var expected: Double?
     public var score: Double?
-    public init(value: Double, expected: Double? = nil, score: Double? = nil) {
-        self.value = value; self.expected = expected; self.score = score
-    }
-
-    /// The baseline it gives: its value, unless it was itself an anomaly, when what was expected of it stands in,
-    /// so yesterday's incident does not make today's normal look wrong.
-    func baseline(threshold: Double) -> Double {
-        if let score, score >= threshold, let expected { return expected }
-        return value
+    public init(value: Double, score: Double? = nil) {
+        self.value = value; self.score = score
     }
 }
 
-/// What a series carries from one point to the next, per metric: the running mean and variance of its raw
-/// nonconformity (the "anomaly likelihood" baseline), and how long ago the series last raised an anomaly. Stored in
-/// the point's features (`lik`), read back by the next point: O(1) numbers, however long the series.
-public struct LikelihoodState: Sendable, Equatable {
-    /// Raw scores folded in so far.
+/// The running mean and variance of one stream's raw scores (exponentially weighted over about `span` points):
+/// the baseline a new raw score is judged against, Numenta's "anomaly likelihood".
+public struct Baseline: Sendable, Equatable {
     public var count: Int
-    /// Exponentially weighted mean and variance of the raw scores.
     public var mean: Double
     public var variance: Double
-    /// Points since this series' last anomaly (large when none).
-    public var sinceAlarm: Int
-    /// The surprise of that anomaly: within the rest period only a more surprising point is an anomaly.
-    public var alarmSurprise: Double
+    public static let fresh = Baseline(count: 0, mean: 0, variance: 0)
 
-    public static let fresh = LikelihoodState(count: 0, mean: 0, variance: 0, sinceAlarm: 1_000_000, alarmSurprise: 0)
-
-    public init(count: Int, mean: Double, variance: Double, sinceAlarm: Int, alarmSurprise: Double) {
+    public init(count: Int, mean: Double, variance: Double) {
         self.count = count; self.mean = mean; self.variance = variance
-        self.sinceAlarm = sinceAlarm; self.alarmSurprise = alarmSurprise
+    }
+
+    /// How many standard deviations `raw` lies above the mean (0 below it); nil until `warmup` raw scores are in.
+    func excess(_ raw: Double, warmup: Int) -> Double? {
+        guard count >= warmup else { return nil }
+        return max(0, (raw - mean) / max(variance.squareRoot(), 1e-3))
     }
 
     /// Folds in a raw score; `span` bounds the memory (alpha = max(1/count, 1/span)).
-    mutating func update(raw: Double, span: Int) {
+    mutating func update(_ raw: Double, span: Int) {
         count += 1
         let a = max(1 / Double(count), 1 / Double(span))
         let d = raw - mean
         mean += a * d
         variance = (1 - a) * (variance + a * d * d)
     }
+}
 
-    /// `[count, mean, variance, since_alarm, alarm_surprise]`, as stored in features.
-    public var json: JSONValue {
-        // Unrounded: the next point must start from exactly the state this one left, whichever way it travels.
-        .array([.number(Double(count)), .number(mean), .number(variance), .number(Double(min(sinceAlarm, 1_000_000))),
-                .number(alarmSurprise)])
+/// What a series carries from one point to the next, per metric: each stream's baseline, the recent exceedance
+/// flags the burst and level-shift streams count, and how long ago the series last raised an anomaly. Stored
+/// unrounded in the point's features (`lik`) and read back by the next point: 25 numbers, however long the series.
+public struct DetectorState: Sendable, Equatable {
+    /// The evidence streams of one metric (see `Scorer`).
+    public enum Stream: Int, Sendable, CaseIterable {
+        case value, step, novelty, burst, shift, daily, weekly
+
+        /// The feature name of its statistic, in features and explanations.
+        public var feature: String {
+            switch self {
+            case .value: "robust_z"
+            case .step: "delta_z"
+            case .novelty: "novelty_z"
+            case .burst: "burst"
+            case .shift: "level_shift"
+            case .daily: "seasonal_z"
+            case .weekly: "seasonal_weekly_z"
+            }
+        }
     }
 
-    /// Reads the stored form; nil for anything else (the point is then treated as having no state).
+    /// Per stream (indexed by `Stream.rawValue`).
+    public var baselines: [Baseline]
+    /// The last `Scorer.burstSpan` points' flags of |z| > `Scorer.burstZ`, newest in bit 0.
+    public var burst: UInt64
+    /// The last `Scorer.shiftSpan` points' flags of z > `Scorer.shiftZ` and of z < -`Scorer.shiftZ`.
+    public var above: UInt64
+    public var below: UInt64
+    /// Points since this series' last anomaly (large when none).
+    public var sinceAlarm: Int
+
+    public static let never = 1_000_000
+    public static let fresh = DetectorState(baselines: Array(repeating: .fresh, count: Stream.allCases.count),
+                                            burst: 0, above: 0, below: 0, sinceAlarm: never)
+
+    public init(baselines: [Baseline], burst: UInt64, above: UInt64, below: UInt64, sinceAlarm: Int) {
+        self.baselines = baselines; self.burst = burst; self.above = above; self.below = below; self.sinceAlarm = sinceAlarm
+    }
+
+    /// `[count, mean, variance] per stream, burst, above, below, since_alarm`, as stored in features.
+    public var json: JSONValue {
+        // Unrounded: the next point must start from exactly the state this one left, whichever way it travels.
+        var a: [JSONValue] = []
+        a.reserveCapacity(Self.stored)
+        for b in baselines { a += [.number(Double(b.count)), .number(b.mean), .number(b.variance)] }
+        a += [.number(Double(burst)), .number(Double(above)), .number(Double(below)), .number(Double(min(sinceAlarm, Self.never)))]
+        return .array(a)
+    }
+
+    private static let stored = 3 * Stream.allCases.count + 4
+
+    /// Reads the stored form; nil for anything else, including an older detector's state (the point is then
+    /// treated as having none, and its series starts afresh).
     public init?(json: JSONValue?) {
-        guard case .array(let a)? = json, a.count == 5 else { return nil }
+        guard case .array(let a)? = json, a.count == Self.stored else { return nil }
         var n: [Double] = []
+        n.reserveCapacity(a.count)
         for v in a { guard case .number(let x) = v, x.isFinite else { return nil }; n.append(x) }
-        guard n[0] >= 0, n[2] >= 0, n[3] >= 0 else { return nil }
-        self.init(count: Int(n[0]), mean: n[1], variance: n[2], sinceAlarm: Int(n[3]), alarmSurprise: n[4])
+        var baselines: [Baseline] = []
+        for s in 0..<Stream.allCases.count {
+            let (c, m, v) = (n[3 * s], n[3 * s + 1], n[3 * s + 2])
+            guard c >= 0, v >= 0, c == c.rounded() else { return nil }
+            baselines.append(Baseline(count: Int(c), mean: m, variance: v))
+        }
+        let masks = n[(n.count - 4)..<(n.count - 1)]
+        guard masks.allSatisfy({ $0 >= 0 && $0 < 0x1p52 && $0 == $0.rounded() }), n[n.count - 1] >= 0 else { return nil }
+        self.init(baselines: baselines, burst: UInt64(masks[masks.startIndex]), above: UInt64(masks[masks.startIndex + 1]),
+                  below: UInt64(masks[masks.startIndex + 2]), sinceAlarm: Int(n[n.count - 1]))
     }
 }
 
@@ -71,6 +116,10 @@ public struct MetricObservation: Sendable, Equatable {
     public var x: Double
     /// Earlier values of this metric of this source, oldest first (strictly before this point).
     public var history: [Double]
+    /// For each value of `history` (aligned at the end), that value minus its own value a day (a week) earlier;
+    /// NaN where it had none. Empty when unknown.
+    public var dailyDiffs: [Double]
+    public var weeklyDiffs: [Double]
     /// x minus the previous value, and seconds since the previous point (nil for the first point).
     public var delta: Double?
     public var secondsSincePrevious: Double?
@@ -78,12 +127,13 @@ public struct MetricObservation: Sendable, Equatable {
     public var lagDaily: SeasonalLag?
     public var lagWeekly: SeasonalLag?
     /// The state the previous point of this series left (nil: none known, start afresh).
-    public var state: LikelihoodState?
+    public var state: DetectorState?
 
-    public init(metric: String, x: Double, history: [Double], delta: Double? = nil, secondsSincePrevious: Double? = nil,
-                lagDaily: SeasonalLag? = nil, lagWeekly: SeasonalLag? = nil, state: LikelihoodState? = nil) {
-        self.metric = metric; self.x = x; self.history = history; self.delta = delta
-        self.secondsSincePrevious = secondsSincePrevious; self.lagDaily = lagDaily; self.lagWeekly = lagWeekly
+    public init(metric: String, x: Double, history: [Double], dailyDiffs: [Double] = [], weeklyDiffs: [Double] = [],
+                delta: Double? = nil, secondsSincePrevious: Double? = nil,
+                lagDaily: SeasonalLag? = nil, lagWeekly: SeasonalLag? = nil, state: DetectorState? = nil) {
+        self.metric = metric; self.x = x; self.history = history; self.dailyDiffs = dailyDiffs; self.weeklyDiffs = weeklyDiffs
+        self.delta = delta; self.secondsSincePrevious = secondsSincePrevious; self.lagDaily = lagDaily; self.lagWeekly = lagWeekly
         self.state = state
     }
 }
@@ -122,7 +172,7 @@ public struct PointScore: Sendable {
     /// For people: what fired and why.
     public var explanation: JSONValue
     /// The state each metric leaves for the next point of the series.
-    public var states: [String: LikelihoodState]
+    public var states: [String: DetectorState]
 
     /// The score of a surprise (decimal digits of improbability).
     public static func score(surprise: Double) -> Double { surprise <= 0 ? 0 : surprise / (surprise + 10) }
@@ -130,20 +180,38 @@ public struct PointScore: Sendable {
     public static func surprise(score: Double) -> Double { score >= 1 ? .infinity : 10 * score / (1 - score) }
 }
 
-/// Scores points, strictly causally: it sees each metric's earlier values, seasonal lags, and the small state the
-/// previous point left.
+/// Scores points, strictly causally: it sees each metric's earlier values (the last `window`), their differences
+/// from a day and a week before, the seasonal lags, and the small state the previous point left.
 ///
-/// Per metric, a raw nonconformity is the largest robust z among the streams the source enables: the value against
-/// the median and MAD of the window (`robust`), the change from the previous value against the window's changes
-/// (`robust`), and the value against the same time a day or week earlier (`seasonal`). What a raw score means differs
-/// from series to series (a noisy series has large ones all the time), so it is judged against the series' own
-/// history of raw scores, an exponentially weighted mean and variance over about `likelihood_window` points (the
-/// "anomaly likelihood" of Numenta's detectors): the surprise is -log10 of the normal tail beyond that z. Until
-/// `warmup` raw scores have been seen, the raw z's own normal tail stands in. Metrics combine by Bonferroni or, when
-/// several are off together, Fisher's method (`multivariate`). After an anomaly the series rests for `rest_period`
-/// points, in which only a more surprising point is an anomaly (one incident, one anomaly).
+/// Per metric, several streams of evidence each give a raw statistic:
+/// - `value` (robust_z): |x − median| / robust scale of the window (1.4826·MAD);
+/// - `step` (delta_z): the change from the previous value against the window's changes;
+/// - `novelty`: how far x lies outside the window's range, in robust scales;
+/// - `burst`: how improbable the number of |z| > 4 points among the last 24 is, given how often the window has
+///   them (Poisson, in decimal digits);
+/// - `shift` (level_shift): the same for one-sided z > 2 (or < −2) points among the last 48: a level shift;
+/// - `daily`, `weekly` (seasonal_z): x minus its value a day (week) earlier, against the window's own such differences.
+///
+/// A raw statistic means different things on different series (a noisy series has large ones all the time), so
+/// each stream judges it against its own running mean and variance of raw statistics over about
+/// `likelihood_window` points (Numenta's "anomaly likelihood"): the surprise is how many standard deviations it
+/// lies above that mean. Until `warmup` raw statistics are in, a z's normal tail stands in. A metric's surprise is
+/// the largest of its streams', with one switch: on a series whose differences from a day (week) before are much
+/// tighter than its values (interquartile ratio below 0.3, a strongly periodic series) the seasonal streams replace
+/// `value` and `step`, which would fire on every daily peak. Metrics combine by Bonferroni or, when several are off
+/// together, Fisher's method (`multivariate`). The score is `surprise / (surprise + 10)`. After an anomaly the
+/// series rests for `rest_period` points, scoring 0 (one incident, one anomaly; the streams keep learning).
+///
+/// The fixed parameters below were chosen on the Numenta Anomaly Benchmark (docs/research) and are the same for
+/// every source.
 public struct Scorer: Sendable {
     public let config: SourceConfig
+    /// Raw z statistics are capped here, so one absurd value cannot blow a baseline's variance up for weeks.
+    public static let cap = 100.0
+    public static let burstZ = 4.0, burstSpan = 24, burstWeight = 1.5
+    public static let shiftZ = 2.0, shiftSpan = 48
+    /// The interquartile ratio (seasonal differences / values) below which a series counts as periodic.
+    public static let periodicRatio = 0.3
     /// The surprise at the `low` threshold, and the z whose normal tail has it.
     private let lowSurprise: Double
     private let zLow: Double
@@ -158,7 +226,8 @@ public struct Scorer: Sendable {
         var metric: String
         var surprise: Double
         var detector: String
-        var z: [(String, Double)]   // (feature, z) for contributions
+        /// (feature, raw statistic, surprise) of every stream that counted.
+        var streams: [(String, Double, Double)]
         var expected: Double
         /// Half-width of the expected range: the deviation at which the surprise reaches the `low` threshold.
         var halfRange: Double
@@ -168,21 +237,19 @@ public struct Scorer: Sendable {
         var scratch: [Double] = []
         var features: [(String, JSONValue)] = []
         var evidence: [Evidence] = []
-        var states: [String: LikelihoodState] = [:]
+        var states: [String: DetectorState] = [:]
         for m in metrics.sorted(by: { $0.metric < $1.metric }) {
             let (f, e, state) = assess(m, scratch: &scratch)
             features.append((m.metric, f))
             states[m.metric] = state
             if let e { evidence.append(e) }
         }
-        let previous = metrics.compactMap(\.state)
-        var sinceAlarm = previous.map(\.sinceAlarm).min() ?? LikelihoodState.fresh.sinceAlarm
-        let alarmSurprise = previous.filter { $0.sinceAlarm == sinceAlarm }.map(\.alarmSurprise).max() ?? 0
-        sinceAlarm = min(sinceAlarm + 1, LikelihoodState.fresh.sinceAlarm)
+        let previous = metrics.compactMap(\.state).map(\.sinceAlarm).min() ?? DetectorState.never
+        let sinceAlarm = min(previous + 1, DetectorState.never)
 
         guard let top = evidence.max(by: { $0.surprise < $1.surprise }) else {
             let metric = metrics.map(\.metric).min() ?? ""
-            for k in states.keys { states[k]!.sinceAlarm = sinceAlarm; states[k]!.alarmSurprise = alarmSurprise }
+            for k in states.keys { states[k]!.sinceAlarm = sinceAlarm }
             return PointScore(score: 0, surprise: 0, severity: nil, metric: metric, detector: "none",
                               features: .object(withStates(features, states)),
                               explanation: .object([("detector", .string("none")),
@@ -197,21 +264,16 @@ public struct Scorer: Sendable {
             if joint > surprise { detector = "multivariate" }
             surprise = max(0, max(surprise, joint) - log10(2))
         }
-        // The rest period: within it, only a point more surprising than the anomaly that started it counts.
-        var resting = false
-        if sinceAlarm <= config.restPeriod && surprise <= alarmSurprise { resting = true }
+        let resting = sinceAlarm <= config.restPeriod
         let score = resting ? 0 : PointScore.score(surprise: surprise)
         let severity = Severity.of(score: score, thresholds: config.thresholds)
-        let fired = severity != nil
-        for k in states.keys {
-            states[k]!.sinceAlarm = fired ? 0 : sinceAlarm
-            states[k]!.alarmSurprise = fired ? surprise : alarmSurprise
-        }
+        for k in states.keys { states[k]!.sinceAlarm = severity != nil ? 0 : sinceAlarm }
         let contributions = evidence
-            .flatMap { e in e.z.map { (e.metric, $0.0, $0.1) } }
-            .sorted { abs($0.2) > abs($1.2) }
+            .flatMap { e in e.streams.map { (e.metric, $0.0, $0.1, $0.2) } }
+            .sorted { ($0.3, $0.2) > ($1.3, $1.2) }
             .prefix(5)
-            .map { JSONValue.object([("metric", .string($0.0)), ("feature", .string($0.1)), ("z", .rounded($0.2, 4))]) }
+            .map { JSONValue.object([("metric", .string($0.0)), ("feature", .string($0.1)), ("value", .rounded($0.2, 4)),
+                                     ("surprise", .rounded($0.3, 4))]) }
         let x = metrics.first { $0.metric == top.metric }!.x
         var explanation: [(String, JSONValue)] = [
             ("detector", .string(detector)),
@@ -224,12 +286,12 @@ public struct Scorer: Sendable {
             ("top_contributions", .array(Array(contributions))),
             ("metrics_off", .number(Double(evidence.filter { $0.surprise >= lowSurprise }.count))),
         ]
-        if resting { explanation.append(("resting", .string("within \(config.restPeriod) points of an anomaly at least as surprising"))) }
+        if resting { explanation.append(("resting", .string("within \(config.restPeriod) points of an anomaly"))) }
         return PointScore(score: score, surprise: surprise, severity: severity, metric: top.metric, detector: detector,
                           features: .object(withStates(features, states)), explanation: .object(explanation), states: states)
     }
 
-    private func withStates(_ features: [(String, JSONValue)], _ states: [String: LikelihoodState]) -> [(String, JSONValue)] {
+    private func withStates(_ features: [(String, JSONValue)], _ states: [String: DetectorState]) -> [(String, JSONValue)] {
         features.map { metric, f in
             guard case .object(var pairs) = f, let s = states[metric] else { return (metric, f) }
             pairs.append(("lik", s.json))
@@ -237,25 +299,35 @@ public struct Scorer: Sendable {
         }
     }
 
+    /// One seasonal stream's view of a point.
+    private struct SeasonalView {
+        var stream: DetectorState.Stream
+        var z: Double, expected: Double, scale: Double, periodic: Bool, echo: Bool
+    }
+
     /// Features of one metric, its evidence when it has enough history, and the state it leaves.
-    private func assess(_ m: MetricObservation, scratch: inout [Double]) -> (JSONValue, Evidence?, LikelihoodState) {
+    private func assess(_ m: MetricObservation, scratch: inout [Double]) -> (JSONValue, Evidence?, DetectorState) {
         var state = m.state ?? .fresh
         let history = m.history.suffix(config.window)
-        var f: [(String, JSONValue)] = [("x", .rounded(m.x)), ("n", .number(Double(history.count)))]
-        let n = Double(history.count)
-        if history.count >= 2 {
-            let mean = history.reduce(0, +) / n
-            let sd = (history.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / (n - 1)).squareRoot()
+        let n = history.count
+        var f: [(String, JSONValue)] = [("x", .rounded(m.x)), ("n", .number(Double(n)))]
+        if n >= 2 {
+            let mean = history.reduce(0, +) / Double(n)
+            let sd = (history.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(n - 1)).squareRoot()
             f += [("mean", .rounded(mean)), ("sd", .rounded(sd))]
         }
         f += [("delta", .rounded(m.delta)), ("dt", .rounded(m.secondsSincePrevious)),
               ("rate", .rounded(m.delta.flatMap { d in m.secondsSincePrevious.flatMap { $0 > 0 ? d / $0 : nil } }))]
-        let low = config.thresholds.low
-        let daily = m.lagDaily?.baseline(threshold: low), weekly = m.lagWeekly?.baseline(threshold: low)
-        if daily != nil { f.append(("lag_daily", .rounded(daily))) }
-        if weekly != nil { f.append(("lag_weekly", .rounded(weekly))) }
+        let seasons: [(SourceConfig.Seasonality, DetectorState.Stream, SeasonalLag?, [Double])] =
+            [(.daily, .daily, m.lagDaily, m.dailyDiffs), (.weekly, .weekly, m.lagWeekly, m.weeklyDiffs)]
+        for (season, _, lag, _) in seasons {
+            guard let lag else { continue }
+            f.append(("lag_\(season.rawValue)", .rounded(lag.value)))
+            // Unrounded: later points read it back as one of their seasonal differences (`dd`, `dw`).
+            f.append((season == .daily ? "dd" : "dw", .number(m.x - lag.value)))
+        }
 
-        guard history.count >= config.minHistory,
+        guard n >= config.minHistory,
               let (centre, rawScale) = Stats.robustCentreAndScale(history, scratch: &scratch) else {
             return (.object(f), nil, state)
         }
@@ -263,47 +335,110 @@ public struct Scorer: Sendable {
         let floor = 1e-9 * max(1, abs(centre))
         let scale = max(rawScale, floor)
         f += [("median", .rounded(centre)), ("scale", .rounded(scale))]
-        // Streams: (detector, feature, z, expected, scale).
-        var streams: [(detector: String, feature: String, z: Double, expected: Double, scale: Double)] = []
-        if config.detectors.contains(.robust) {
-            streams.append(("robust", "robust_z", (m.x - centre) / scale, centre, scale))
-            if let last = history.last, history.count >= 3 {
-                let deltas = zip(history.dropFirst(), history).lazy.map { $0 - $1 }
-                if let (dc, ds) = Stats.robustCentreAndScale(deltas, count: history.count - 1, scratch: &scratch) {
-                    let s = max(ds, floor)
-                    streams.append(("robust", "delta_z", (m.x - last - dc) / s, last + dc, s))
-                }
+
+        // One pass over the window: its range and how often it strays as far as the burst and shift streams ask.
+        var lowest = Double.infinity, highest = -Double.infinity, far = 0, above = 0, below = 0
+        for v in history {
+            lowest = min(lowest, v); highest = max(highest, v)
+            let z = (v - centre) / scale
+            if abs(z) > Self.burstZ { far += 1 }
+            if z > Self.shiftZ { above += 1 } else if z < -Self.shiftZ { below += 1 }
+        }
+        let zSigned = (m.x - centre) / scale
+        let zValue = min(abs(zSigned), Self.cap)
+        let novelty = min(max(0, m.x - highest, lowest - m.x) / scale, Self.cap)
+        var zStep = 0.0, stepExpected = m.x, stepScale = scale
+        if n >= config.minHistory + 1, let last = history.last {
+            let deltas = zip(history.dropFirst(), history).lazy.map { $0 - $1 }
+            if let (dc, ds) = Stats.robustCentreAndScale(deltas, count: n - 1, scratch: &scratch) {
+                stepScale = max(ds, floor)
+                stepExpected = last + dc
+                zStep = min(abs(m.x - stepExpected) / stepScale, Self.cap)
             }
         }
+        // Burst and level shift: how improbable the recent count of exceedances is, at the window's own rate.
+        let rareness = 1 / Double(config.window)
+        state.burst = ((state.burst << 1) | (zValue > Self.burstZ ? 1 : 0)) & ((1 << Self.burstSpan) - 1)
+        state.above = ((state.above << 1) | (zSigned > Self.shiftZ ? 1 : 0)) & ((1 << Self.shiftSpan) - 1)
+        state.below = ((state.below << 1) | (zSigned < -Self.shiftZ ? 1 : 0)) & ((1 << Self.shiftSpan) - 1)
+        func countSurprise(_ flags: UInt64, span: Int, inWindow: Int) -> Double {
+            let k = flags.nonzeroBitCount
+            guard k > 0 else { return 0 }
+            return Stats.poissonUpperTailDigits(k, mean: Double(span) * max(Double(inWindow) / Double(n), rareness))
+        }
+        let burst = countSurprise(state.burst, span: Self.burstSpan, inWindow: far)
+        let shift = max(countSurprise(state.above, span: Self.shiftSpan, inWindow: above),
+                        countSurprise(state.below, span: Self.shiftSpan, inWindow: below))
+
+        var seasonal: [SeasonalView] = []
         if config.detectors.contains(.seasonal) {
-            var lags: [Double] = []
-            if config.seasonality.contains(.daily), let v = daily { lags.append(v) }
-            if config.seasonality.contains(.weekly), let v = weekly { lags.append(v) }
-            if !lags.isEmpty {
-                let expected = lags.reduce(0, +) / Double(lags.count)
-                // The lags are single noisy observations: their noise adds to the point's.
-                let s = scale * (1 + 1 / Double(lags.count)).squareRoot()
-                streams.append(("seasonal", "seasonal_z", (m.x - expected) / s, expected, s))
+            var valueIQR: Double?
+            for (season, stream, lag, diffs) in seasons where config.seasonality.contains(season) {
+                guard let lag else { continue }
+                // The window's own differences from a season before (aligned with the history at its end).
+                let own = diffs.suffix(n).filter { !$0.isNaN }
+                guard own.count >= config.minHistory else { continue }
+                guard let (dc, ds) = Stats.robustCentreAndScale(own, scratch: &scratch) else { continue }
+                let s = max(ds, floor)
+                let z = min(abs(m.x - lag.value - dc) / s, Self.cap)
+                if valueIQR == nil { valueIQR = Stats.interquartileRange(history, scratch: &scratch) }
+                let ratio = valueIQR! > 0 ? Stats.interquartileRange(own, scratch: &scratch) / valueIQR! : 100
+                f.append(("\(season.rawValue)_ratio", .rounded(ratio, 4)))
+                // When that point was itself an anomaly, today's normal would look wrong against it: the stream
+                // abstains (and does not learn from it), but the series is no less periodic for that.
+                let echo = lag.score.map { $0 >= config.thresholds.low } ?? false
+                if echo { f.append(("\(stream.feature)_abstains", .string("the value a \(season == .daily ? "day" : "week") before was an anomaly"))) }
+                seasonal.append(SeasonalView(stream: stream, z: z, expected: lag.value + dc, scale: s,
+                                             periodic: ratio < Self.periodicRatio, echo: echo))
             }
         }
-        for s in streams { f.append((s.feature, .rounded(s.z, 4))) }
-        guard let best = streams.max(by: { abs($0.z) < abs($1.z) }) else { return (.object(f), nil, state) }
-        let raw = abs(best.z)
-        // Against the series' own raw scores once there are enough of them; before that, the raw z's normal tail.
-        let surprise: Double
-        let rawAtLow: Double  // the raw score at which the surprise reaches the `low` threshold
-        if state.count >= config.warmup {
-            let sd = max(state.variance.squareRoot(), 1e-3)
-            surprise = max(0, -Stats.log10UpperTail((raw - state.mean) / sd))
-            rawAtLow = state.mean + zLow * sd
-        } else {
-            surprise = max(0, -(Stats.log10UpperTail(raw) + log10(2)) - log10(Double(streams.count)))
-            rawAtLow = zLow
+
+        // Each stream against its own baseline; before the baseline has `warmup` points, a z's normal tail.
+        let zStreams = 2 + seasonal.filter { !$0.echo }.count
+        func judge(_ stream: DetectorState.Stream, _ raw: Double, isZ: Bool, weight: Double = 1) -> Double {
+            let surprise: Double
+            if let e = state.baselines[stream.rawValue].excess(raw, warmup: config.warmup) {
+                surprise = e
+            } else if isZ {
+                surprise = max(0, -(Stats.log10UpperTail(raw) + log10(2)) - log10(Double(zStreams)))
+            } else {
+                surprise = 0
+            }
+            state.baselines[stream.rawValue].update(raw, span: config.likelihoodWindow)
+            return weight * surprise
         }
-        state.update(raw: raw, span: config.likelihoodWindow)
-        f += [("raw", .rounded(raw, 4)), ("surprise", .rounded(surprise, 4))]
-        return (.object(f), Evidence(metric: m.metric, surprise: surprise, detector: best.detector,
-                                     z: streams.map { ($0.feature, $0.z) }, expected: best.expected,
-                                     halfRange: max(0, rawAtLow) * best.scale), state)
+        var judged: [(stream: DetectorState.Stream, raw: Double, surprise: Double)] = [
+            (.value, zValue, judge(.value, zValue, isZ: true)),
+            (.step, zStep, judge(.step, zStep, isZ: true)),
+            (.novelty, novelty, judge(.novelty, novelty, isZ: false)),
+            (.burst, burst, judge(.burst, burst, isZ: false, weight: Self.burstWeight)),
+            (.shift, shift, judge(.shift, shift, isZ: false)),
+        ]
+        for s in seasonal where !s.echo { judged.append((s.stream, s.z, judge(s.stream, s.z, isZ: true))) }
+        for j in judged { f.append((j.stream.feature, .rounded(j.raw, 4))) }
+
+        // Which streams count: on a periodic series the seasonal ones stand in for value and step.
+        let periodic = Set(seasonal.filter(\.periodic).map(\.stream))
+        let counted = judged.filter { j in
+            switch j.stream {
+            case .value, .step: config.detectors.contains(.robust) && periodic.isEmpty
+            case .novelty, .burst, .shift: config.detectors.contains(.robust)
+            case .daily, .weekly: !config.detectors.contains(.robust) || periodic.contains(j.stream)
+            }
+        }
+        guard let best = counted.max(by: { $0.surprise < $1.surprise }) else { return (.object(f), nil, state) }
+        f.append(("surprise", .rounded(best.surprise, 4)))
+
+        // The expected value and range of the stream that decided (value-based streams share the value's).
+        let view = seasonal.first { $0.stream == best.stream }
+        let (expected, rangeScale, baseline): (Double, Double, DetectorState.Stream) =
+            if let view { (view.expected, view.scale, view.stream) }
+            else if best.stream == .step { (stepExpected, stepScale, .step) }
+            else { (centre, scale, .value) }
+        let b = state.baselines[baseline.rawValue]
+        let rawAtLow = b.count > config.warmup ? b.mean + lowSurprise * max(b.variance.squareRoot(), 1e-3) : zLow
+        return (.object(f), Evidence(metric: m.metric, surprise: best.surprise, detector: view == nil ? "robust" : "seasonal",
+                                     streams: counted.map { ($0.stream.feature, $0.raw, $0.surprise) },
+                                     expected: expected, halfRange: max(0, rawAtLow) * rangeScale), state)
     }
 }

@@ -1,9 +1,9 @@
 /// Per-source detection settings, from `ad.data_sources.config`. Every field is optional; see `defaults`.
 ///
 /// ```json
-/// {"window": 60, "min_history": 12, "likelihood_window": 3000, "warmup": 100, "rest_period": 100,
+/// {"window": 1000, "min_history": 12, "likelihood_window": 3000, "warmup": 100, "rest_period": 100,
 ///  "detectors": ["robust", "seasonal", "multivariate"], "seasonality": ["daily", "weekly"],
-///  "thresholds": {"low": 0.5, "medium": 0.6, "high": 0.7, "critical": 0.8}}
+///  "thresholds": {"low": 0.45, "medium": 0.55, "high": 0.65, "critical": 0.8}}
 /// ```
 public struct SourceConfig: Sendable, Hashable {
     /// The detectors a source can enable.
@@ -46,9 +46,9 @@ public struct SourceConfig: Sendable, Hashable {
     public var thresholds: Thresholds
 
     public static let defaults = SourceConfig(
-        window: 60, minHistory: 12, likelihoodWindow: 3000, warmup: 100, restPeriod: 100,
+        window: 1000, minHistory: 12, likelihoodWindow: 3000, warmup: 100, restPeriod: 100,
         detectors: Set(Detector.allCases), seasonality: Set(Seasonality.allCases),
-        thresholds: Thresholds(low: 0.5, medium: 0.6, high: 0.7, critical: 0.8))
+        thresholds: Thresholds(low: 0.45, medium: 0.55, high: 0.65, critical: 0.8))
 
     public init(window: Int, minHistory: Int, likelihoodWindow: Int = 3000, warmup: Int = 100, restPeriod: Int = 100,
                 detectors: Set<Detector>, seasonality: Set<Seasonality>, thresholds: Thresholds) {

@@ -75,7 +75,7 @@ public enum Stats {
     }
 
     /// The k-th smallest (0-based) of values[0..<n]; afterwards values[0..<k] hold the smaller ones.
-    private static func select(_ a: inout [Double], _ n: Int, _ k: Int) -> Double {
+    static func select(_ a: inout [Double], _ n: Int, _ k: Int) -> Double {
         var lo = 0, hi = n - 1
         while lo < hi {
             let pivot = a[(lo + hi) / 2]
@@ -120,5 +120,35 @@ extension Stats {
             if log10UpperTail(mid) > log10p { lo = mid } else { hi = mid }
         }
         return (lo + hi) / 2
+    }
+}
+
+extension Stats {
+    /// The interquartile range of `values`, as the sorted values' entries at ⌊0.75·n⌋ and ⌊0.25·n⌋ (reusing
+    /// `scratch`, no sorting). 0 when empty.
+    public static func interquartileRange(_ values: some Collection<Double>, scratch: inout [Double]) -> Double {
+        let n = values.count
+        guard n > 0 else { return 0 }
+        if scratch.count < n { scratch = [Double](repeating: 0, count: n) }
+        var i = 0
+        for v in values { scratch[i] = v; i += 1 }
+        let upper = select(&scratch, n, min(n - 1, Int(Double(n) * 0.75)))
+        let lower = select(&scratch, n, Int(Double(n) * 0.25))
+        return upper - lower
+    }
+
+    /// -log10 P(N ≥ k) for N Poisson with the given mean (k ≥ 1): how surprising k events are, in decimal digits.
+    public static func poissonUpperTailDigits(_ k: Int, mean lambda: Double) -> Double {
+        precondition(k >= 1 && lambda > 0)
+        // P(N = k) in log space, then the tail summed from there (its terms fall fast once past the mean).
+        let logTerm = -lambda + Double(k) * log(lambda) - lgamma(Double(k) + 1)
+        var sum = 0.0, term = 1.0, j = k
+        while term > 1e-17 * sum || sum == 0 {
+            sum += term
+            j += 1
+            term *= lambda / Double(j)
+            if j > k + 10_000 { break }
+        }
+        return max(0, -(logTerm + log(sum)) / log(10))
     }
 }

@@ -143,6 +143,16 @@ public struct BatchScorer: Sendable {
         }
     }
 
+    /// Two runs of seasonal differences, each aligned at its end with `count` values (an empty run: none known),
+    /// joined and cut to the last `limit`; empty when none is known at all.
+    static func joined(_ a: [Double], _ aCount: Int, _ b: [Double], _ bCount: Int, _ limit: Int) -> [Double] {
+        if a.isEmpty && !b.contains(where: { !$0.isNaN }) { return [] }
+        func padded(_ d: [Double], _ count: Int) -> ArraySlice<Double> {
+            d.count >= count ? d.suffix(count) : (Array(repeating: .nan, count: count - d.count) + d)[...]
+        }
+        return Array((padded(a, aCount) + padded(b, bCount)).suffix(limit))
+    }
+
     private struct CacheUpdate {
         var refreshed: Set<UUID> = []
         var histories: [HistoryCache.Key: HistoryCache.Series] = [:]
@@ -162,16 +172,17 @@ public struct BatchScorer: Sendable {
         q.binds.append(c.ids); q.binds.append(c.values)
         var rows: [Row] = []
         rows.reserveCapacity(c.ids.count * 2)
-        for try await (id, source, us, metric, x, history, delta, dt, daily, dailyExpected, dailyScore,
-                       weekly, weeklyExpected, weeklyScore, isCached, pos, statePos, stateText) in try await connection.query(q, logger: logger).decode(
-            (UUID, UUID, Int64, String, Double, [Double]?, Double?, Double?, Double?, Double?, Double?, Double?, Double?,
-             Double?, Bool, Int64, Int64?, String?).self
+        for try await (id, source, us, metric, x, history, dailyDiffs, weeklyDiffs, delta, dt, daily, dailyScore,
+                       weekly, weeklyScore, isCached, pos, statePos, stateText) in try await connection.query(q, logger: logger).decode(
+            (UUID, UUID, Int64, String, Double, [Double]?, [Double]?, [Double]?, Double?, Double?, Double?, Double?,
+             Double?, Double?, Bool, Int64, Int64?, String?).self
         ) {
             rows.append(Row(id: id, source: source, micros: us, metric: metric, cached: isCached,
                             observation: MetricObservation(
-                                metric: metric, x: x, history: history ?? [], delta: delta, secondsSincePrevious: dt,
-                                lagDaily: daily.map { SeasonalLag(value: $0, expected: dailyExpected, score: dailyScore) },
-                                lagWeekly: weekly.map { SeasonalLag(value: $0, expected: weeklyExpected, score: weeklyScore) }),
+                                metric: metric, x: x, history: history ?? [], dailyDiffs: dailyDiffs ?? [],
+                                weeklyDiffs: weeklyDiffs ?? [], delta: delta, secondsSincePrevious: dt,
+                                lagDaily: daily.map { SeasonalLag(value: $0, score: dailyScore) },
+                                lagWeekly: weekly.map { SeasonalLag(value: $0, score: weeklyScore) }),
                             pos: pos, statePos: statePos, stateText: stateText))
         }
         return rows
@@ -210,7 +221,10 @@ public struct BatchScorer: Sendable {
         for i in rows.indices {
             let key = HistoryCache.Key(source: rows[i].source, metric: rows[i].metric)
             if rows[i].cached, let known = cache[key] {
-                rows[i].observation.history = Array((known.values + rows[i].observation.history).suffix(window))
+                let o = rows[i].observation
+                rows[i].observation.history = Array((known.values + o.history).suffix(window))
+                rows[i].observation.dailyDiffs = Self.joined(known.dailyDiffs, known.values.count, o.dailyDiffs, o.history.count, window)
+                rows[i].observation.weeklyDiffs = Self.joined(known.weeklyDiffs, known.values.count, o.weeklyDiffs, o.history.count, window)
                 if rows[i].observation.delta == nil, let previous = known.values.last {
                     rows[i].observation.delta = rows[i].observation.x - previous
                     rows[i].observation.secondsSincePrevious = Double(rows[i].micros - known.lastMicros) / 1_000_000
@@ -219,8 +233,12 @@ public struct BatchScorer: Sendable {
                 update.refreshed.insert(rows[i].source)
             }
             if rows[i].micros >= (update.histories[key]?.lastMicros ?? .min) {
-                update.histories[key] = HistoryCache.Series(values: rows[i].observation.history + [rows[i].observation.x],
-                                                            lastMicros: rows[i].micros)
+                let o = rows[i].observation
+                update.histories[key] = HistoryCache.Series(
+                    values: o.history + [o.x],
+                    dailyDiffs: Self.joined(o.dailyDiffs, o.history.count, [o.lagDaily.map { o.x - $0.value } ?? .nan], 1, window + 1),
+                    weeklyDiffs: Self.joined(o.weeklyDiffs, o.history.count, [o.lagWeekly.map { o.x - $0.value } ?? .nan], 1, window + 1),
+                    lastMicros: rows[i].micros)
             }
             update.latest[rows[i].source] = max(update.latest[rows[i].source] ?? .min, rows[i].micros)
         }
@@ -239,13 +257,13 @@ public struct BatchScorer: Sendable {
 
         // The detector state each point starts from: the latest of what this batch just computed for the series, what
         // the nearest earlier scored row in the database left, and (for a cached source) what the cache holds.
-        var carried: [HistoryCache.Key: (pos: Int64, state: LikelihoodState)] = [:]
+        var carried: [HistoryCache.Key: (pos: Int64, state: DetectorState)] = [:]
         // The stored state is decoded only when nothing this batch computed is newer (once per series and batch).
-        func startingState(_ row: Row, _ key: HistoryCache.Key) -> LikelihoodState? {
+        func startingState(_ row: Row, _ key: HistoryCache.Key) -> DetectorState? {
             let mine = carried[key].flatMap { row.pos > $0.pos ? $0 : nil }
             if let mine, mine.pos > (row.statePos ?? 0) { return mine.state }
             if row.statePos != nil, let text = row.stateText,
-               let json = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)), let s = LikelihoodState(json: json) {
+               let json = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)), let s = DetectorState(json: json) {
                 return s
             }
             if let mine { return mine.state }

@@ -58,14 +58,38 @@ enum ScoringSQL {
                     OFFSET 0) b  -- OFFSET 0 keeps it a per-source index range scan (not pulled up into a seq scan)
              WHERE h.t1 > h.t0 AND b.id NOT IN (SELECT id FROM claimed)
         ),
-        series AS (
-            SELECT id, source_id, "timestamp", values, NULL::jsonb AS features, true AS target FROM claimed
-            UNION ALL
-            SELECT id, source_id, "timestamp", values, features, false FROM context
+        lagged AS (
+            SELECT c.id, daily.values AS daily, daily.anomaly_score AS daily_score,
+                   weekly.values AS weekly, weekly.anomaly_score AS weekly_score
+              FROM claimed c
+              JOIN heads g ON g.source_id = c.source_id
+              LEFT JOIN LATERAL (
+                    SELECT d.values, d.anomaly_score FROM ad.data_points d
+                     WHERE g.daily AND d.source_id = c.source_id
+                       AND d."timestamp" <= c."timestamp" - interval '1 day'
+                       AND d."timestamp" > c."timestamp" - interval '1 day' - $5::interval
+                     ORDER BY d."timestamp" DESC LIMIT 1) daily ON true
+              LEFT JOIN LATERAL (
+                    SELECT d.values, d.anomaly_score FROM ad.data_points d
+                     WHERE g.weekly AND d.source_id = c.source_id
+                       AND d."timestamp" <= c."timestamp" - interval '7 days'
+                       AND d."timestamp" > c."timestamp" - interval '7 days' - $5::interval
+                     ORDER BY d."timestamp" DESC LIMIT 1) weekly ON true
         ),
+        series AS (
+            SELECT c.id, c.source_id, c."timestamp", c.values, NULL::jsonb AS features, true AS target, l.daily, l.weekly
+              FROM claimed c JOIN lagged l ON l.id = c.id
+            UNION ALL
+            SELECT id, source_id, "timestamp", values, features, false, NULL, NULL FROM context
+        ),
+        -- dd, dw: the value minus its value a day (week) earlier; a context row stored its own when scored.
         metric_rows AS (
             SELECT s.id, s.source_id, s."timestamp", s.target, kv.key AS metric, kv.value::float8 AS x,
-                   s.features -> kv.key -> 'lik' AS lik
+                   s.features -> kv.key -> 'lik' AS lik,
+                   CASE WHEN s.target THEN kv.value::float8 - (s.daily ->> kv.key)::float8
+                        ELSE (s.features -> kv.key ->> 'dd')::float8 END AS dd,
+                   CASE WHEN s.target THEN kv.value::float8 - (s.weekly ->> kv.key)::float8
+                        ELSE (s.features -> kv.key ->> 'dw')::float8 END AS dw
               FROM series s CROSS JOIN LATERAL jsonb_each(s.values) kv
         ),
         -- Position, delta and time since the previous point by window functions; the history as one array per
@@ -86,33 +110,19 @@ enum ScoringSQL {
               FROM windowed w
         ),
         histories AS (
-            SELECT source_id, metric, array_agg(x ORDER BY "timestamp") AS xs, array_agg(lik ORDER BY "timestamp") AS liks
+            SELECT source_id, metric, array_agg(x ORDER BY "timestamp") AS xs, array_agg(lik ORDER BY "timestamp") AS liks,
+                   -- NaN marks a point without one; a series with none at all sends none.
+                   CASE WHEN bool_or(dd IS NOT NULL) THEN array_agg(coalesce(dd, 'NaN') ORDER BY "timestamp") END AS dds,
+                   CASE WHEN bool_or(dw IS NOT NULL) THEN array_agg(coalesce(dw, 'NaN') ORDER BY "timestamp") END AS dws
               FROM metric_rows GROUP BY source_id, metric
-        ),
-        lagged AS (
-            SELECT c.id, daily.values AS daily, daily.features AS daily_features, daily.anomaly_score AS daily_score,
-                   weekly.values AS weekly, weekly.features AS weekly_features, weekly.anomaly_score AS weekly_score
-              FROM claimed c
-              JOIN heads g ON g.source_id = c.source_id
-              LEFT JOIN LATERAL (
-                    SELECT d.values, d.features, d.anomaly_score FROM ad.data_points d
-                     WHERE g.daily AND d.source_id = c.source_id
-                       AND d."timestamp" <= c."timestamp" - interval '1 day'
-                       AND d."timestamp" > c."timestamp" - interval '1 day' - $5::interval
-                     ORDER BY d."timestamp" DESC LIMIT 1) daily ON true
-              LEFT JOIN LATERAL (
-                    SELECT d.values, d.features, d.anomaly_score FROM ad.data_points d
-                     WHERE g.weekly AND d.source_id = c.source_id
-                       AND d."timestamp" <= c."timestamp" - interval '7 days'
-                       AND d."timestamp" > c."timestamp" - interval '7 days' - $5::interval
-                     ORDER BY d."timestamp" DESC LIMIT 1) weekly ON true
         )
         SELECT w.id, w.source_id, (extract(epoch FROM w."timestamp") * 1000000)::int8 AS ts_us, w.metric, w.x,
-               h.xs[greatest(1, w.pos - $3)::int : (w.pos - 1)::int] AS history, w.delta, w.dt,
-               (l.daily ->> w.metric)::float8 AS lag_daily, (l.daily_features -> w.metric ->> 'median')::float8,
-               l.daily_score,
-               (l.weekly ->> w.metric)::float8 AS lag_weekly, (l.weekly_features -> w.metric ->> 'median')::float8,
-               l.weekly_score, hd.cached, w.pos::int8, w.state_pos::int8, h.liks[w.state_pos]::text
+               h.xs[greatest(1, w.pos - $3)::int : (w.pos - 1)::int] AS history,
+               h.dds[greatest(1, w.pos - $3)::int : (w.pos - 1)::int] AS daily_diffs,
+               h.dws[greatest(1, w.pos - $3)::int : (w.pos - 1)::int] AS weekly_diffs, w.delta, w.dt,
+               (l.daily ->> w.metric)::float8 AS lag_daily, l.daily_score,
+               (l.weekly ->> w.metric)::float8 AS lag_weekly, l.weekly_score,
+               hd.cached, w.pos::int8, w.state_pos::int8, h.liks[w.state_pos]::text
           FROM stated w
           JOIN histories h ON h.source_id = w.source_id AND h.metric = w.metric
           JOIN heads hd ON hd.source_id = w.source_id

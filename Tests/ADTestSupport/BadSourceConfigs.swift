@@ -16,7 +16,7 @@ public let badSourceConfigs: [(json: String, message: String)] = [
     (#"{"thresholds": 0.9}"#, "config.thresholds: must be an object"),
     (#"{"thresholds": {"severe": 0.9}}"#, "config.thresholds.severe: unknown tier (known: low, medium, high, critical)"),
     (#"{"thresholds": {"high": 1.5}}"#, "config.thresholds.high: must be a number between 0 and 1 (exclusive), got 1.5"),
-    (#"{"thresholds": {"low": 0.65}}"#, "config.thresholds: must increase: low < medium < high < critical, got 0.65, 0.6, 0.7, 0.8"),
+    (#"{"thresholds": {"low": 0.6}}"#, "config.thresholds: must increase: low < medium < high < critical, got 0.6, 0.55, 0.65, 0.8"),
     (#"{"likelihood_window": 50}"#, "config.likelihood_window: must be an integer from 100 to 100000, got 50"),
     (#"{"warmup": -1}"#, "config.warmup: must be an integer from 0 to 100000, got -1"),
     (#"{"rest_period": 1.5}"#, "config.rest_period: must be an integer from 0 to 100000, got 1.5"),
