@@ -156,10 +156,11 @@ public enum Severity: String, Sendable, Comparable, CaseIterable {
 
 /// The outcome for one point.
 public struct PointScore: Sendable {
-    /// The score in [0, 1]: `surprise / (surprise + 10)`, so 0.5 is a surprise of 10 decimal digits; graded without
+    /// The score in [0, 1]: `surprise / (surprise + 10)`, so 0.5 is a surprise of 10; graded without
     /// saturating, and one threshold means the same on every series (see `Scorer`).
     public var score: Double
-    /// -log10 of the probability of evidence this strong in the series' normal behaviour.
+    /// How many standard deviations the deciding stream's raw statistic lies above that stream's running mean on
+    /// this series (after warm-up; before it, -log10 of the z's normal tail), less the multiple-metric correction.
     public var surprise: Double
     /// Set when the score reaches the source's `low` threshold.
     public var severity: Severity?
@@ -174,7 +175,7 @@ public struct PointScore: Sendable {
     /// The state each metric leaves for the next point of the series.
     public var states: [String: DetectorState]
 
-    /// The score of a surprise (decimal digits of improbability).
+    /// The score of a surprise.
     public static func score(surprise: Double) -> Double { surprise <= 0 ? 0 : surprise / (surprise + 10) }
     /// The surprise a score stands for.
     public static func surprise(score: Double) -> Double { score >= 1 ? .infinity : 10 * score / (1 - score) }

@@ -26,13 +26,13 @@ func observation(_ x: Double, metric: String = "x", history: [Double], daily: Do
         // Under normal behaviour, with the state carried from point to point as the worker does, strong surprises
         // are rare and anomalies rarer still.
         var noise = Noise(state: 42)
-        var series = (0..<60).map { _ in noise.gaussian() }
-        var state: LikelihoodState?
+        var series = (0..<1000).map { _ in noise.gaussian() }
+        var state: DetectorState?
         var surprising = 0, anomalies = 0
         let n = 20_000
         for _ in 0..<n {
             let x = noise.gaussian()
-            var o = observation(x, history: Array(series.suffix(60)))
+            var o = observation(x, history: Array(series.suffix(1000)))
             o.state = state
             let s = scorer.score([o])
             state = s.states["x"]
@@ -41,8 +41,10 @@ func observation(_ x: Double, metric: String = "x", history: [Double], daily: Do
             series.append(x)
         }
         let rate = Double(surprising) / Double(n)
-        #expect(rate > 0.0001 && rate < 0.02, "fraction with surprise >= 3 was \(rate)")
-        #expect(Double(anomalies) / Double(n) < 0.001, "anomalies at the default low threshold: \(anomalies)")
+        // Measured: 4% of points 3 standard deviations above a stream's baseline (the largest of five streams),
+        // 22 anomalies in 20,000 points (0.11%: one a few days on a 5-minute series). NAB's optimum, not zero.
+        #expect(rate > 0.0001 && rate < 0.06, "fraction with surprise >= 3 was \(rate)")
+        #expect(Double(anomalies) / Double(n) < 0.002, "anomalies at the default low threshold: \(anomalies)")
     }
 
     @Test func aSpikeIsCriticalWithAReadableExplanation() {
@@ -79,26 +81,51 @@ func observation(_ x: Double, metric: String = "x", history: [Double], daily: Do
         #expect(changed.score.isFinite)
     }
 
-    @Test func seasonalLagCatchesWhatTheWindowMisses() {
-        // The value is ordinary for the last hour but far from the same time yesterday.
-        var noise = Noise(state: 3)
-        let history = (0..<60).map { _ in 100 + noise.gaussian() }
-        let s = scorer.score([observation(101, history: history, daily: 40)])
+    /// A strongly periodic series: a daily ramp sampled every 5 minutes, yesterday's values 1 lower, with noise.
+    /// Returns the last 300 values and their differences from a day before.
+    static func periodic(seed: UInt64) -> (history: [Double], diffs: [Double]) {
+        var noise = Noise(state: seed)
+        let history = (0..<300).map { i in 100 + Double(i) / 3 + 0.1 * noise.gaussian() }
+        let diffs = (0..<300).map { _ in 1 + 0.1 * noise.gaussian() }
+        return (history, diffs)
+    }
+
+    @Test func onAPeriodicSeriesTheSeasonalStreamCatchesWhatTheWindowMisses() {
+        // The next value of the ramp would be about 200 (yesterday 199, plus the usual 1). 150 is well inside the
+        // window's range and an ordinary step, but 49 below the same time yesterday.
+        let (history, diffs) = Self.periodic(seed: 3)
+        func observe(_ x: Double) -> MetricObservation {
+            MetricObservation(metric: "x", x: x, history: history, dailyDiffs: diffs, lagDaily: SeasonalLag(value: 199))
+        }
+        let s = scorer.score([observe(150)])
         #expect(s.detector == "seasonal")
         #expect(s.severity != nil)
+        #expect(s.features["x"]?["daily_ratio"].flatMap { if case .number(let r) = $0 { r } else { nil } } ?? 1 < 0.3)
+        #expect(scorer.score([observe(200)]).severity == nil, "the expected value is not an anomaly")
+    }
+
+    @Test func onAPeriodicSeriesTheDailyPatternIsNotAnAnomaly() {
+        // Every day the series drops from 200 to 100 and, 12.5 hours later, jumps back. That jump is a huge step
+        // for a window that has seen none, but it is what happened at this time yesterday.
+        var noise = Noise(state: 4)
+        let history = (0..<300).map { i in (i < 150 ? 200 : 100) + 0.1 * noise.gaussian() }
+        let diffs = (0..<300).map { _ in 0.1 * noise.gaussian() }
+        let jump = MetricObservation(metric: "x", x: 200, history: history, dailyDiffs: diffs, lagDaily: SeasonalLag(value: 200))
+        #expect(scorer.score([jump]).severity == nil)
         let robustOnly = Scorer(config: { var c = SourceConfig.defaults; c.detectors = [.robust]; return c }())
-        #expect(robustOnly.score([observation(101, history: history, daily: 40)]).severity == nil)
+        #expect(robustOnly.score([jump]).severity == .critical, "without the seasonal streams the step decides")
     }
 
     @Test func yesterdaysIncidentDoesNotMakeTodayLookWrong() {
-        // A day ago the value was 400 but flagged, when 100 was expected: today's 100 is normal.
-        var noise = Noise(state: 5)
-        let history = (0..<60).map { _ in 100 + noise.gaussian() }
-        let echo = MetricObservation(metric: "x", x: 100, history: history,
-                                     lagDaily: SeasonalLag(value: 400, expected: 100, score: 1))
-        #expect(scorer.score([echo]).severity == nil)
-        let unflagged = MetricObservation(metric: "x", x: 100, history: history,
-                                          lagDaily: SeasonalLag(value: 400, expected: 100, score: 0.3))
+        // A day ago the value was 400, flagged as an anomaly: today's ordinary 200 is not judged against it.
+        let (history, diffs) = Self.periodic(seed: 5)
+        let echo = MetricObservation(metric: "x", x: 200, history: history, dailyDiffs: diffs,
+                                     lagDaily: SeasonalLag(value: 400, score: 0.9))
+        let s = scorer.score([echo])
+        #expect(s.severity == nil)
+        #expect(s.features["x"]?["seasonal_z_abstains"] != nil)
+        let unflagged = MetricObservation(metric: "x", x: 200, history: history, dailyDiffs: diffs,
+                                          lagDaily: SeasonalLag(value: 400, score: 0.1))
         #expect(scorer.score([unflagged]).severity != nil, "a lag that was normal then is the baseline")
     }
 
@@ -117,10 +144,10 @@ func observation(_ x: Double, metric: String = "x", history: [Double], daily: Do
 
     @Test func severityTiersFollowTheSourceThresholds() {
         let t = SourceConfig.defaults.thresholds
-        #expect(Severity.of(score: 0.49, thresholds: t) == nil)
-        #expect(Severity.of(score: 0.5, thresholds: t) == .low)
-        #expect(Severity.of(score: 0.65, thresholds: t) == .medium)
-        #expect(Severity.of(score: 0.75, thresholds: t) == .high)
+        #expect(Severity.of(score: 0.44, thresholds: t) == nil)
+        #expect(Severity.of(score: 0.45, thresholds: t) == .low)
+        #expect(Severity.of(score: 0.6, thresholds: t) == .medium)
+        #expect(Severity.of(score: 0.7, thresholds: t) == .high)
         #expect(Severity.of(score: 1, thresholds: t) == .critical)
     }
 
@@ -138,7 +165,7 @@ func observation(_ x: Double, metric: String = "x", history: [Double], daily: Do
     /// Feeds `values` through a scorer as the worker does (history window, carried state), returning each score.
     static func replay(_ values: [Double], config: SourceConfig = .defaults) -> [PointScore] {
         let scorer = Scorer(config: config)
-        var state: LikelihoodState?
+        var state: DetectorState?
         var out: [PointScore] = []
         for i in values.indices {
             var o = observation(values[i], history: Array(values[max(0, i - config.window)..<i]))
@@ -163,12 +190,12 @@ func observation(_ x: Double, metric: String = "x", history: [Double], daily: Do
         #expect(jumpyScores.last!.score < calmScores.last!.score)
     }
 
-    @Test func theRestPeriodKeepsOneIncidentOneAnomalyUnlessItGetsWorse() {
+    @Test func theRestPeriodKeepsOneIncidentOneAnomaly() {
         var noise = Noise(state: 12)
         var values = (0..<400).map { _ in 10 + noise.gaussian() }
         values += [30, 10, 25, 10]  // an anomaly, then a smaller one within the rest period
-        values += (0..<20).map { _ in 10 + noise.gaussian() }
-        values += [80]              // a worse one, still within the rest period
+        values += (0..<200).map { _ in 10 + noise.gaussian() }
+        values += [30]              // the same again, after the rest period
         let scores = Self.replay(values)
         #expect(scores[400].severity != nil)
         #expect(scores[402].score == 0)
@@ -182,9 +209,22 @@ func observation(_ x: Double, metric: String = "x", history: [Double], daily: Do
     @Test func theStateRoundTripsThroughFeatures() throws {
         let s = Self.replay((0..<200).map { Double($0 % 7) }).last!
         let stored = try #require(s.features["x"]?["lik"])
-        #expect(LikelihoodState(json: stored) == s.states["x"])
-        #expect(LikelihoodState(json: .array([.number(1)])) == nil)
-        #expect(LikelihoodState(json: .string("x")) == nil)
+        #expect(DetectorState(json: stored) == s.states["x"])
+        #expect(DetectorState(json: .array([.number(1)])) == nil)
+        #expect(DetectorState(json: .array([1, 0.5, 0.2, 100, 0].map { .number($0) })) == nil, "the older detector's state")
+        #expect(DetectorState(json: .string("x")) == nil)
+    }
+
+    @Test func aSustainedModerateShiftIsCaughtByTheLevelShiftStream() {
+        // 3 sigma up and staying there: no single point is extreme, but so many z > 2 points in a row are.
+        var noise = Noise(state: 13)
+        let values = (0..<600).map { _ in noise.gaussian() } + (0..<48).map { _ in 3 + noise.gaussian() }
+        let scores = Self.replay(values)
+        #expect(scores[..<600].allSatisfy { $0.severity == nil }, "false alarm before the shift")
+        let first = scores[600...].first { $0.severity != nil }
+        #expect(first != nil, "the shift was not flagged")
+        guard case .array(let c)? = first?.explanation["top_contributions"] else { return }
+        #expect([JSONValue.string("level_shift"), .string("burst")].contains(c.first?["feature"]))
     }
 
     @Test func scoresAreGradedBeyondTheOldSaturation() {
@@ -217,6 +257,17 @@ func observation(_ x: Double, metric: String = "x", history: [Double], daily: Do
             #expect(got.centre == expected.centre && abs(got.scale - expected.scale) < 1e-12, "n = \(n)")
             #expect(Stats.median(&sorted) == got.centre)
         }
+    }
+
+    @Test func poissonTailsAndInterquartileRanges() {
+        // P(N >= 1 | 1) = 1 - e^-1; P(N >= 3 | 0.5) = 1 - e^-0.5 (1 + 0.5 + 0.125).
+        #expect(abs(Stats.poissonUpperTailDigits(1, mean: 1) - -log10(1 - exp(-1))) < 1e-12)
+        #expect(abs(Stats.poissonUpperTailDigits(3, mean: 0.5) - -log10(1 - exp(-0.5) * 1.625)) < 1e-9)
+        #expect(Stats.poissonUpperTailDigits(40, mean: 0.01).isFinite)
+        var scratch: [Double] = []
+        let v = (0..<101).map { Double(($0 * 37) % 101) }   // 0...100, shuffled
+        #expect(Stats.interquartileRange(v, scratch: &scratch) == 75 - 25)
+        #expect(Stats.interquartileRange([Double](), scratch: &scratch) == 0)
     }
 
     @Test func tailProbabilities() {

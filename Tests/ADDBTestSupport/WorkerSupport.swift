@@ -80,12 +80,12 @@ public func integer(_ url: DatabaseURL, _ query: String) async throws -> Int {
     Int(try await strings(url, "SELECT (\(query))::text").first ?? "") ?? -1
 }
 
-/// A migrated scratch database with one source, and a trigger that records every point's move from unscored to
+/// A migrated scratch database with one source (a 60-point window, so tests can cross it), and a trigger that records every point's move from unscored to
 /// scored, so a test can tell a point scored twice from a point scored once.
 public func withWorkerDatabase<T: Sendable>(_ body: (DatabaseURL) async throws -> T) async throws -> T {
     try await withScratchDatabase { url in
         try await migrate(url)
-        try await sql(url, "INSERT INTO ad.data_sources (id, name) VALUES ('00000000-0000-0000-0000-00000000000a', 'src-a')")
+        try await sql(url, #"INSERT INTO ad.data_sources (id, name, config) VALUES ('00000000-0000-0000-0000-00000000000a', 'src-a', '{"window": 60}')"#)
         try await sql(url, "CREATE TABLE public.score_events (point_id uuid NOT NULL, app text NOT NULL DEFAULT current_setting('application_name'))")
         try await sql(url, """
             CREATE FUNCTION public.log_score() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -137,6 +137,38 @@ struct WorkerWakesClaimsAndScores {
         }
     }
 
+    @Test(arguments: ["100000", "0"])
+    func eachPointCarriesItsDifferenceFromADayBeforeToTheNext(cache: String) async throws {
+        // Hourly points over three days, arriving in three deliveries. Each point stores x minus its value a day
+        // before (dd), and once the window holds enough of them the seasonal stream judges the point against them
+        // (daily_ratio), whether they came from the worker's cache or from the stored features of earlier points.
+        try await withWorkerDatabase { url in
+            let w = try WorkerProcess(url, name: "season\(cache)", environment: ["AD_POLL_INTERVAL": "0.05", "AD_HISTORY_CACHE": cache])
+            let value = "round((100 + 50 * sin(g * pi() / 12))::numeric, 3) + g % 5"
+            for (from, count) in [(0, 30), (30, 20), (50, 22)] {
+                try await sql(url, """
+                    INSERT INTO ad.data_points (source_id, "timestamp", values)
+                    SELECT '00000000-0000-0000-0000-00000000000a', timestamptz '2026-01-01 00:00:00+00' + g * interval '1 hour',
+                           jsonb_build_object('x', \(value))
+                      FROM generate_series(\(from), \(from + count - 1)) g
+                    """)
+                #expect(try await eventually {
+                    try await integer(url, "SELECT count(*) FROM ad.data_points WHERE anomaly_score IS NULL") == 0
+                }, "not scored: \(w.output)")
+            }
+            // dd is exact: x minus the value 24 hours before, for every point from hour 24 on, and absent before.
+            #expect(try await integer(url, """
+                SELECT count(*) FROM ad.data_points p JOIN ad.data_points q
+                    ON q."timestamp" = p."timestamp" - interval '1 day'
+                 WHERE (p.features -> 'x' ->> 'dd')::float8 = (p.values ->> 'x')::float8 - (q.values ->> 'x')::float8
+                """) == 72 - 24)
+            #expect(try await integer(url, "SELECT count(*) FROM ad.data_points WHERE features -> 'x' ? 'dd'") == 72 - 24)
+            // From hour 24 + 12 (min_history differences in the window), every point is judged seasonally.
+            #expect(try await integer(url, "SELECT count(*) FROM ad.data_points WHERE features -> 'x' ? 'daily_ratio'") == 72 - 36)
+            await w.stop()
+        }
+    }
+
     @Test func threeWorkersScoreEveryPointExactlyOnce() async throws {
         try await withWorkerDatabase { url in
             try await sql(url, "INSERT INTO ad.data_sources (name) SELECT 'many-' || g FROM generate_series(1, 29) g")
