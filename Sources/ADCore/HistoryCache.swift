@@ -22,6 +22,9 @@ public struct HistoryCache: Sendable {
         public var lastMicros: Int64
         /// The detector state the latest point left.
         public var state: DetectorState?
+        /// Numbers it holds.
+        var numbers: Int { values.count + dailyDiffs.count + weeklyDiffs.count }
+
         public init(values: [Double], dailyDiffs: [Double] = [], weeklyDiffs: [Double] = [], lastMicros: Int64,
                     state: DetectorState? = nil) {
             self.values = values; self.dailyDiffs = dailyDiffs; self.weeklyDiffs = weeklyDiffs
@@ -31,14 +34,20 @@ public struct HistoryCache: Sendable {
 
     /// Most series kept; past it the cache starts over (0 disables it).
     public let capacity: Int
+    /// Most numbers (values and seasonal differences, 8 bytes each) kept; past it the cache starts over too, so a
+    /// worker's memory stays bounded however many long series it sees.
+    public let maxNumbers: Int
+    /// Numbers held now.
+    public private(set) var held = 0
     /// Values kept per series (the largest window in use).
     public var depth: Int
     private var latest: [UUID: Int64] = [:]       // source -> microseconds of its latest point seen
     private var series: [Key: Series] = [:]
 
-    public init(capacity: Int, depth: Int) {
+    public init(capacity: Int, depth: Int, maxNumbers: Int = .max) {
         self.capacity = capacity
         self.depth = depth
+        self.maxNumbers = maxNumbers
     }
 
     public var count: Int { series.count }
@@ -59,14 +68,23 @@ public struct HistoryCache: Sendable {
     /// its latest point in the batch; `latest`: each source's latest point in the batch.
     public mutating func commit(refreshed: Set<UUID>, histories: [Key: Series], latest batchLatest: [UUID: Int64]) {
         guard capacity > 0 else { return }
-        if !refreshed.isEmpty { series = series.filter { !refreshed.contains($0.key.source) } }
-        if series.count + histories.count > capacity {
+        if !refreshed.isEmpty {
+            series = series.filter { !refreshed.contains($0.key.source) }
+            held = series.values.reduce(0) { $0 + $1.numbers }
+        }
+        let kept = histories.mapValues { s in
+            Series(values: Array(s.values.suffix(depth)), dailyDiffs: Self.trimmed(s.dailyDiffs, depth),
+                   weeklyDiffs: Self.trimmed(s.weeklyDiffs, depth), lastMicros: s.lastMicros, state: s.state)
+        }
+        let adding = kept.values.reduce(0) { $0 + $1.numbers }
+        if series.count + histories.count > capacity || held + adding > maxNumbers {
             series.removeAll(keepingCapacity: true)
             latest.removeAll(keepingCapacity: true)
+            held = 0
         }
-        for (key, s) in histories {
-            series[key] = Series(values: Array(s.values.suffix(depth)), dailyDiffs: Self.trimmed(s.dailyDiffs, depth),
-                                 weeklyDiffs: Self.trimmed(s.weeklyDiffs, depth), lastMicros: s.lastMicros, state: s.state)
+        for (key, s) in kept {
+            held += s.numbers - (series[key]?.numbers ?? 0)
+            series[key] = s
         }
         for (source, micros) in batchLatest { latest[source] = micros }
     }

@@ -16,6 +16,8 @@ public struct WorkerSettings: Sendable, Equatable {
     public var seasonalTolerance: Double = 1800
     /// Series (source and metric) whose recent values the worker keeps, to skip refetching context; 0 disables.
     public var historyCache: Int = 100_000
+    /// Megabytes of values (and seasonal differences) that cache may hold.
+    public var historyCacheMB: Int = 256
     /// Seconds between calls of ad.apply_retention().
     public var retentionInterval: Double = 3600
     /// Worker name, in application_name and logs.
@@ -33,6 +35,11 @@ public struct WorkerSettings: Sendable, Equatable {
 
     public init() {}
 
+    /// The history cache these settings ask for.
+    public var makeHistoryCache: HistoryCache {
+        HistoryCache(capacity: historyCache, depth: SourceConfig.defaults.window, maxNumbers: historyCacheMB * 131_072)
+    }
+
     /// A setting that cannot be used.
     public struct Problem: Error, Equatable, CustomStringConvertible {
         public let variable: String
@@ -49,6 +56,7 @@ public struct WorkerSettings: Sendable, Equatable {
         ("AD_CONFIG_REFRESH", "seconds a cached per-source config may be old, 0 to 3600 (default 5)"),
         ("AD_SEASONAL_TOLERANCE", "seconds a seasonal lag point may be off exactly a day/week earlier, 1 to 86400 (default 1800)"),
         ("AD_HISTORY_CACHE", "series whose recent values the worker keeps in memory to skip refetching context, 0 to 10000000 (default 100000; 0 disables)"),
+        ("AD_HISTORY_CACHE_MB", "megabytes of values that cache may hold (8 bytes each, values and their daily and weekly differences), 1 to 100000 (default 256); past it the cache starts over"),
         ("AD_RETENTION_INTERVAL", "seconds between calls of ad.apply_retention(), 0.1 to 86400 (default 3600)"),
         ("AD_WORKER_NAME", "name in application_name and logs (default adworker)"),
         ("AD_DELIVERY", "true or false: run the alert delivery loop in this worker (default true)"),
@@ -83,6 +91,7 @@ public struct WorkerSettings: Sendable, Equatable {
         if let v = env["AD_CONFIG_REFRESH"] { s.configRefresh = try number(v, "AD_CONFIG_REFRESH", 0...3600) }
         if let v = env["AD_SEASONAL_TOLERANCE"] { s.seasonalTolerance = try number(v, "AD_SEASONAL_TOLERANCE", 1...86_400) }
         if let v = env["AD_HISTORY_CACHE"] { s.historyCache = try Int(number(v, "AD_HISTORY_CACHE", 0...10_000_000, integer: true)) }
+        if let v = env["AD_HISTORY_CACHE_MB"] { s.historyCacheMB = try Int(number(v, "AD_HISTORY_CACHE_MB", 1...100_000, integer: true)) }
         if let v = env["AD_RETENTION_INTERVAL"] { s.retentionInterval = try number(v, "AD_RETENTION_INTERVAL", 0.1...86_400) }
         if let v = env["AD_WORKER_NAME"] {
             guard (1...40).contains(v.count), v.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {

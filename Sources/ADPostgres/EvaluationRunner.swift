@@ -148,7 +148,7 @@ public struct DatabaseEngine: ScoringEngine {
         var timings = ScoringTimings()
         try await scorer.prepare(conn)
         var catalog = try await SourceCatalog.load(conn, logger: logger)
-        var cache = HistoryCache(capacity: settings.historyCache, depth: SourceConfig.defaults.window)
+        var cache = settings.makeHistoryCache
         var done = 0
         var lastReport = start
         while true {

@@ -19,7 +19,7 @@ struct ScoringService: Service {
     func run() async throws {
         let scorer = BatchScorer(settings: settings, logger: logger)
         var timings = ScoringTimings()
-        var cache = HistoryCache(capacity: settings.historyCache, depth: SourceConfig.defaults.window)
+        var cache = settings.makeHistoryCache
         await runReconnecting(url, application: "\(settings.name) score", what: "scoring", backoff: backoff,
                               logger: logger) { conn, connected in
             try await scorer.prepare(conn)

@@ -109,6 +109,16 @@ func parseConfig(_ text: String) throws -> SourceConfig {
         c.commit(refreshed: [], histories: [.init(source: b, metric: "x"): .init(values: [2], lastMicros: 2)], latest: [b: 2])
         #expect(c.count == 1)
         #expect(c.candidates(among: [a, b]).sources == [b])
+        // A byte budget: past it, too, the cache starts over; seasonal differences count, all-NaN ones are not kept.
+        var small = HistoryCache(capacity: 10, depth: 3, maxNumbers: 5)
+        small.commit(refreshed: [], histories: [.init(source: a, metric: "x"): .init(values: [1, 2], dailyDiffs: [.nan, 0.5], lastMicros: 1)],
+                     latest: [a: 1])
+        #expect(small.held == 4)
+        small.commit(refreshed: [], histories: [.init(source: a, metric: "x"): .init(values: [1, 2, 3], dailyDiffs: [.nan, .nan, .nan], lastMicros: 2)],
+                     latest: [a: 2])
+        #expect(small.held == 3 && small[.init(source: a, metric: "x")]?.dailyDiffs == [])
+        small.commit(refreshed: [], histories: [.init(source: b, metric: "x"): .init(values: [7, 8, 9], lastMicros: 3)], latest: [b: 3])
+        #expect(small.count == 1 && small.held == 3 && small.candidates(among: [a, b]).sources == [b])
         var off = HistoryCache(capacity: 0, depth: 3)
         off.commit(refreshed: [], histories: [.init(source: a, metric: "x"): .init(values: [1], lastMicros: 1)], latest: [a: 1])
         #expect(off.count == 0 && off.candidates(among: [a]).sources.isEmpty)
