@@ -12,7 +12,7 @@ CREATE TABLE ad.anomalies (
     score             double precision NOT NULL CHECK (score BETWEEN 0 AND 1),
     explanation       jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(explanation) = 'object'),
     status            text NOT NULL DEFAULT 'detected'
-                      CHECK (status IN ('detected', 'acknowledged', 'resolved', 'false_positive')),
+                      CHECK (status IN ('detected', 'acknowledged', 'confirmed', 'resolved', 'false_positive')),
     notes             text,
     detected_at       timestamptz NOT NULL DEFAULT now(),
     status_changed_at timestamptz,
@@ -34,7 +34,9 @@ COMMENT ON COLUMN ad.anomalies.severity IS 'low, medium, high or critical, from 
 COMMENT ON COLUMN ad.anomalies.score IS 'Calibrated score in [0, 1]; one threshold means the same on every series.';
 COMMENT ON COLUMN ad.anomalies.explanation IS
     'Why it fired, for people: metric, actual, expected, expected range, top contributing features, detector.';
-COMMENT ON COLUMN ad.anomalies.status IS 'detected, acknowledged, resolved or false_positive (set by operators).';
+COMMENT ON COLUMN ad.anomalies.status IS
+    'detected, acknowledged, confirmed (a true positive), resolved or false_positive; set by operators through the '
+    'state machine in ad.status_transitions.';
 COMMENT ON COLUMN ad.anomalies.notes IS 'Operator notes.';
 COMMENT ON COLUMN ad.anomalies.detected_at IS 'When the worker detected it.';
 COMMENT ON COLUMN ad.anomalies.status_changed_at IS 'When status last changed.';

@@ -67,10 +67,58 @@ SELECT al.id AS alert_id,
        al.resolved_at,
        res.name AS resolved_by,
        al.escalated_at,
-       al.notes
+       al.notes,
+       al.anomaly_id
   FROM ad.alerts al
   JOIN ad.alert_rules r ON r.id = al.rule_id
   JOIN ad.data_sources s ON s.id = al.source_id
   LEFT JOIN ad.users ack ON ack.id = al.acknowledged_by
   LEFT JOIN ad.users res ON res.id = al.resolved_by;
 COMMENT ON VIEW ad.alert_overview IS 'Alerts with rule, source and people by name. Never shows channel secrets.';
+
+CREATE OR REPLACE VIEW ad.feedback_precision AS
+WITH judged AS (
+    -- An anomaly's judgement is its latest false_positive or true_positive feedback (so confirming and then
+    -- resolving it still counts as confirmed).
+    SELECT DISTINCT ON (f.anomaly_id) f.anomaly_id, f.anomaly_timestamp, f.feedback_type
+      FROM ad.feedback f
+     WHERE f.feedback_type IN ('false_positive', 'true_positive')
+     ORDER BY f.anomaly_id, f.created_at DESC, f.id
+), daily AS (
+    SELECT a.source_id, a.detector, a.model_id,
+           date_trunc('day', a.point_timestamp, 'UTC') AS day,
+           count(*) AS anomalies,
+           count(*) FILTER (WHERE j.feedback_type = 'true_positive') AS confirmed,
+           count(*) FILTER (WHERE j.feedback_type = 'false_positive') AS rejected
+      FROM ad.anomalies a
+      LEFT JOIN judged j ON j.anomaly_id = a.id AND j.anomaly_timestamp = a.point_timestamp
+     GROUP BY a.source_id, a.detector, a.model_id, date_trunc('day', a.point_timestamp, 'UTC')
+)
+SELECT d.source_id,
+       s.name AS source_name,
+       d.detector,
+       d.model_id,
+       d.day,
+       d.anomalies,
+       d.confirmed,
+       d.rejected,
+       d.anomalies - d.confirmed - d.rejected AS unjudged,
+       d.confirmed::double precision / nullif(d.confirmed + d.rejected, 0) AS precision,
+       sum(d.confirmed) OVER w::double precision / nullif(sum(d.confirmed + d.rejected) OVER w, 0) AS cumulative_precision
+  FROM daily d
+  JOIN ad.data_sources s ON s.id = d.source_id
+WINDOW w AS (PARTITION BY d.source_id, d.detector, d.model_id ORDER BY d.day);
+COMMENT ON VIEW ad.feedback_precision IS
+    'Precision from operator feedback per source, detector and model, by day (UTC) of the anomalous points: '
+    'confirmed and rejected (false positive) anomalies, the day''s precision and the running precision so far.';
+COMMENT ON COLUMN ad.feedback_precision.source_id IS 'The source.';
+COMMENT ON COLUMN ad.feedback_precision.source_name IS 'Its name.';
+COMMENT ON COLUMN ad.feedback_precision.detector IS 'The detector that fired.';
+COMMENT ON COLUMN ad.feedback_precision.model_id IS 'The model, or NULL for a built-in detector.';
+COMMENT ON COLUMN ad.feedback_precision.day IS 'Day (UTC) of the anomalous points.';
+COMMENT ON COLUMN ad.feedback_precision.anomalies IS 'Anomalies that day.';
+COMMENT ON COLUMN ad.feedback_precision.confirmed IS 'Of them, confirmed true positives (latest judgement).';
+COMMENT ON COLUMN ad.feedback_precision.rejected IS 'Of them, marked false positives (latest judgement).';
+COMMENT ON COLUMN ad.feedback_precision.unjudged IS 'Of them, not judged either way.';
+COMMENT ON COLUMN ad.feedback_precision.precision IS 'confirmed / (confirmed + rejected) that day; NULL when none was judged.';
+COMMENT ON COLUMN ad.feedback_precision.cumulative_precision IS 'The same over every day up to this one.';

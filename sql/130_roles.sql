@@ -12,7 +12,8 @@ BEGIN
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_reader') THEN
         GRANT USAGE ON SCHEMA ad TO ad_reader;
         GRANT SELECT ON ad.source_overview, ad.point_values, ad.anomaly_details, ad.alert_overview,
-                        ad.anomaly_summary_hourly TO ad_reader;
+                        ad.anomaly_summary_hourly, ad.feedback_precision, ad.learned_thresholds,
+                        ad.status_transitions TO ad_reader;
     END IF;
 
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_ingest') THEN
@@ -30,12 +31,17 @@ BEGIN
         GRANT USAGE ON SCHEMA ad TO ad_operator;
         GRANT SELECT ON ad.data_sources, ad.data_points, ad.anomalies, ad.ml_models, ad.users, ad.channels,
                         ad.alert_rules, ad.alert_rule_channels, ad.alerts, ad.alert_deliveries, ad.delivery_attempts,
-                        ad.feedback, ad.audit_log, ad.settings TO ad_operator;
+                        ad.feedback, ad.audit_log, ad.settings, ad.scoring_adjustments, ad.status_transitions,
+                        ad.learned_thresholds, ad.feedback_precision TO ad_operator;
         GRANT INSERT, UPDATE (name, type, config, status, description, updated_at) ON ad.data_sources TO ad_operator;
         GRANT UPDATE (status, notes) ON ad.anomalies, ad.alerts TO ad_operator;
         GRANT INSERT, UPDATE, DELETE ON ad.alert_rules, ad.alert_rule_channels, ad.channels TO ad_operator;
         GRANT EXECUTE ON FUNCTION ad.set_channel_secret(text, text) TO ad_operator;
         GRANT EXECUTE ON FUNCTION ad.add_rule_channel(text, text, text) TO ad_operator;
+        -- The operator functions run with the operator's rights: the same column privileges, the same trigger.
+        GRANT EXECUTE ON FUNCTION ad.change_status(text, uuid, text, text), ad.acknowledge_alert(uuid, text),
+            ad.resolve_alert(uuid, text), ad.mark_false_positive(uuid, text), ad.confirm_anomaly(uuid, text),
+            ad.undo_adjustment(bigint, text) TO ad_operator;
         IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_reader') AND NOT pg_has_role('ad_operator', 'ad_reader', 'MEMBER') THEN
             GRANT ad_reader TO ad_operator;
         END IF;
@@ -57,6 +63,8 @@ BEGIN
         GRANT SELECT, UPDATE ON ad.data_points TO ad_worker;  -- table-level: see ad_ingest above
         GRANT SELECT, INSERT, UPDATE ON ad.anomalies, ad.alerts, ad.alert_deliveries, ad.ml_models TO ad_worker;
         GRANT SELECT, UPDATE (processed_at, result) ON ad.feedback TO ad_worker;
+        GRANT SELECT, INSERT ON ad.scoring_adjustments TO ad_worker;
+        GRANT SELECT ON ad.status_transitions TO ad_worker;
         GRANT SELECT, INSERT ON ad.delivery_attempts, ad.audit_log TO ad_worker;
         GRANT EXECUTE ON FUNCTION ad.apply_retention() TO ad_worker;
         GRANT EXECUTE ON FUNCTION
@@ -81,7 +89,7 @@ BEGIN
     FOR r IN SELECT * FROM (VALUES
             ('ad_ingest',    'Data engineers and loaders: insert data points, read source ids.'),
             ('ad_reader',    'BI tools: read the ad views, nothing else.'),
-            ('ad_operator',  'Operators: read everything, acknowledge and resolve, manage rules and channels.'),
+            ('ad_operator',  'Operators: read everything, acknowledge, resolve and judge anomalies, undo learning, manage rules and channels.'),
             ('ad_scientist', 'Data scientists: read data, anomalies, models and feedback.'),
             ('ad_worker',    'The adworker process: score points, write anomalies and alerts, read channel secrets.')
         ) AS v(name, what) LOOP

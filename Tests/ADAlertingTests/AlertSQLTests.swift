@@ -175,6 +175,7 @@ struct AlertGroupingAndOutbox {
             #expect(try await strings(url, "SELECT c.name || ' ' || d.kind FROM ad.alert_deliveries d JOIN ad.channels c ON c.id = d.channel_id ORDER BY d.kind")
                     == ["boss escalate", "hook trigger"])
             // Acknowledging drops a queued escalation.
+            try await sql(url, "INSERT INTO ad.users (name, db_role) VALUES ('Root Operator', session_user)")
             try await sql(url, "UPDATE ad.alerts SET status = 'acknowledged'")
             #expect(try await strings(url, "SELECT status FROM ad.alert_deliveries WHERE kind = 'escalate'") == ["cancelled"])
         }

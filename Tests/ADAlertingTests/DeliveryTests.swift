@@ -59,6 +59,7 @@ struct DeliveryToRealReceivers {
             #expect(try await eventually { try await strings(url, "SELECT status FROM ad.alerts") == ["sent"] })
 
             // An operator acknowledges, then resolves, in SQL: PagerDuty and the webhook hear both; Slack the resolve.
+            try await sql(url, "INSERT INTO ad.users (name, db_role) VALUES ('Root Operator', session_user)")
             try await sql(url, "UPDATE ad.alerts SET status = 'acknowledged', notes = 'on it'")
             let acked = try await receiver.waitForRecords(5, timeout: .seconds(30))
             #expect(Set(acked.dropFirst(3).map(\.path)) == ["/webhook/hook", "/pagerduty/v2/enqueue"])

@@ -21,6 +21,11 @@ INSERT INTO ad.alert_deliveries (alert_id, channel_id) VALUES ('00000000-0000-00
 INSERT INTO ad.feedback (id, anomaly_id, anomaly_timestamp, feedback_type)
 VALUES ('00000000-0000-0000-0000-000000000011', '00000000-0000-0000-0000-0000000000c1', '2026-01-01', 'false_positive');
 
+-- Status changes by people are attributed: this session's login is a person.
+INSERT INTO ad.users (id, name, db_role) VALUES ('00000000-0000-0000-0000-000000000021', 'Tap Operator', session_user);
+INSERT INTO ad.scoring_adjustments (source_id, metric, kind, threshold, effective_before, effective_after, reason)
+VALUES ('00000000-0000-0000-0000-0000000000a1', 'x', 'raise', 0.6, 0.5, 0.6, 'tap');
+
 SELECT is((SELECT count(*) FROM pg_roles WHERE rolname IN ('ad_ingest', 'ad_reader', 'ad_operator', 'ad_scientist', 'ad_worker')),
           5::bigint, 'the five group roles exist');
 SELECT is((SELECT count(*) FROM pg_roles WHERE rolname IN ('ad_ingest', 'ad_reader', 'ad_operator', 'ad_scientist', 'ad_worker')
@@ -60,6 +65,12 @@ SELECT lives_ok($$SELECT * FROM ad.point_values$$, 'reader reads ad.point_values
 SELECT lives_ok($$SELECT * FROM ad.anomaly_details$$, 'reader reads ad.anomaly_details');
 SELECT lives_ok($$SELECT * FROM ad.alert_overview$$, 'reader reads ad.alert_overview');
 SELECT lives_ok($$SELECT * FROM ad.anomaly_summary_hourly$$, 'reader reads ad.anomaly_summary_hourly');
+SELECT lives_ok($$SELECT * FROM ad.feedback_precision$$, 'reader reads ad.feedback_precision');
+SELECT lives_ok($$SELECT * FROM ad.learned_thresholds$$, 'reader reads ad.learned_thresholds');
+SELECT lives_ok($$SELECT * FROM ad.status_transitions$$, 'reader reads ad.status_transitions');
+SELECT throws_ok($$SELECT * FROM ad.scoring_adjustments$$, '42501', NULL, 'reader cannot read adjustments directly');
+SELECT throws_ok($$SELECT ad.acknowledge_alert('00000000-0000-0000-0000-0000000000e1')$$, '42501', NULL,
+                 'reader cannot acknowledge through the function');
 SELECT is((SELECT count(*) FROM ad.anomaly_details), 1::bigint, 'reader sees the anomaly through the view');
 SELECT throws_ok($$SELECT * FROM ad.data_points$$, '42501', NULL, 'reader cannot read base tables');
 SELECT throws_ok($$SELECT * FROM ad.alerts$$, '42501', NULL, 'reader cannot read alerts directly');
@@ -78,6 +89,22 @@ SELECT lives_ok($$UPDATE ad.alerts SET status = 'acknowledged', notes = 'looking
                 'operator acknowledges an alert');
 SELECT lives_ok($$UPDATE ad.anomalies SET status = 'false_positive', notes = 'deploy' WHERE id = '00000000-0000-0000-0000-0000000000c1'$$,
                 'operator marks an anomaly');
+SELECT lives_ok($$SELECT ad.confirm_anomaly('00000000-0000-0000-0000-0000000000c1', 'it was real after all')$$,
+                'operator confirms an anomaly through the function');
+SELECT lives_ok($$SELECT ad.resolve_alert('00000000-0000-0000-0000-0000000000e1', 'fixed')$$,
+                'operator resolves an alert through the function');
+SELECT lives_ok($$SELECT * FROM ad.scoring_adjustments$$, 'operator reads adjustments');
+SELECT lives_ok($$SELECT * FROM ad.feedback_precision$$, 'operator reads precision');
+SELECT is(ad.undo_adjustment((SELECT min(id) FROM ad.scoring_adjustments), 'tap'), 'undone', 'operator undoes an adjustment');
+SELECT throws_ok($$UPDATE ad.scoring_adjustments SET undone_at = now()$$, '42501', NULL,
+                 'operator changes adjustments only through ad.undo_adjustment()');
+SELECT throws_ok($$INSERT INTO ad.scoring_adjustments (source_id, metric, kind, threshold, effective_before, effective_after, reason) VALUES ('00000000-0000-0000-0000-0000000000a1', 'x', 'raise', 0.9, 0.5, 0.9, 'x')$$,
+                 '42501', NULL, 'operator cannot invent adjustments');
+SELECT throws_ok($$INSERT INTO ad.feedback (anomaly_id, anomaly_timestamp, feedback_type) VALUES ('00000000-0000-0000-0000-0000000000c1', '2026-01-01', 'false_positive')$$,
+                 '42501', NULL, 'operator gives feedback only by changing a status');
+SELECT throws_ok($$UPDATE ad.feedback SET processed_at = now()$$, '42501', NULL, 'operator cannot mark feedback processed');
+SELECT throws_ok($$UPDATE ad.anomalies SET status_changed_by = NULL$$, '42501', NULL, 'operator cannot forge who judged an anomaly');
+SELECT throws_ok($$UPDATE ad.alerts SET resolved_at = now()$$, '42501', NULL, 'operator cannot backdate a resolution');
 SELECT lives_ok($$INSERT INTO ad.alert_rules (name, conditions) VALUES ('op-rule', '{}')$$, 'operator creates rules');
 SELECT lives_ok($$INSERT INTO ad.channels (name, type, target) VALUES ('op-hook', 'webhook', 'http://127.0.0.1:2/')$$,
                 'operator registers channels');
@@ -123,7 +150,11 @@ SELECT lives_ok($$UPDATE ad.data_points SET anomaly_score = 0.1, features = '{}'
                 'worker scores points');
 SELECT lives_ok($$INSERT INTO ad.anomalies (data_point_id, point_timestamp, source_id, metric, detector, severity, score) VALUES ('00000000-0000-0000-0000-0000000000b1', '2026-01-01', '00000000-0000-0000-0000-0000000000a1', 'x', 'robust', 'low', 0.5)$$,
                 'worker writes anomalies');
-SELECT lives_ok($$UPDATE ad.alerts SET status = 'sent', last_notified_at = now()$$, 'worker updates alerts');
+SELECT lives_ok($$UPDATE ad.alerts SET last_notified_at = now()$$, 'worker updates alerts');
+SELECT throws_ok($$UPDATE ad.alerts SET status = 'sent'$$, '23514', NULL, 'worker cannot reopen a resolved alert');
+SELECT lives_ok($$INSERT INTO ad.scoring_adjustments (source_id, metric, kind, threshold, effective_before, effective_after, reason) VALUES ('00000000-0000-0000-0000-0000000000a1', 'x', 'keep', 0.55, 0.5, 0.5, 'tap')$$,
+                'worker records what feedback taught it');
+SELECT throws_ok($$UPDATE ad.scoring_adjustments SET undone_at = now()$$, '42501', NULL, 'worker cannot undo adjustments');
 SELECT lives_ok($$INSERT INTO ad.alert_deliveries (alert_id, channel_id) VALUES ('00000000-0000-0000-0000-0000000000e1', '00000000-0000-0000-0000-0000000000f1')$$,
                 'worker queues deliveries');
 SELECT is((SELECT secret FROM ad_internal.channel_secrets WHERE channel_id = '00000000-0000-0000-0000-0000000000f1'), 's3cret',

@@ -566,7 +566,7 @@ CREATE TABLE ad.anomalies (
     score             double precision NOT NULL CHECK (score BETWEEN 0 AND 1),
     explanation       jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(explanation) = 'object'),
     status            text NOT NULL DEFAULT 'detected'
-                      CHECK (status IN ('detected', 'acknowledged', 'resolved', 'false_positive')),
+                      CHECK (status IN ('detected', 'acknowledged', 'confirmed', 'resolved', 'false_positive')),
     notes             text,
     detected_at       timestamptz NOT NULL DEFAULT now(),
     status_changed_at timestamptz,
@@ -588,7 +588,9 @@ COMMENT ON COLUMN ad.anomalies.severity IS 'low, medium, high or critical, from 
 COMMENT ON COLUMN ad.anomalies.score IS 'Calibrated score in [0, 1]; one threshold means the same on every series.';
 COMMENT ON COLUMN ad.anomalies.explanation IS
     'Why it fired, for people: metric, actual, expected, expected range, top contributing features, detector.';
-COMMENT ON COLUMN ad.anomalies.status IS 'detected, acknowledged, resolved or false_positive (set by operators).';
+COMMENT ON COLUMN ad.anomalies.status IS
+    'detected, acknowledged, confirmed (a true positive), resolved or false_positive; set by operators through the '
+    'state machine in ad.status_transitions.';
 COMMENT ON COLUMN ad.anomalies.notes IS 'Operator notes.';
 COMMENT ON COLUMN ad.anomalies.detected_at IS 'When the worker detected it.';
 COMMENT ON COLUMN ad.anomalies.status_changed_at IS 'When status last changed.';
@@ -1485,6 +1487,361 @@ COMMENT ON FUNCTION ad_internal.renotify_due() IS
     'no channel was told about within it. Returns how many alerts.';
 REVOKE ALL ON FUNCTION ad_internal.renotify_due() FROM PUBLIC;
 """#),
+        ("096_operations.sql", #"""
+-- Operators in psql: the alert and anomaly state machines, who did it, the audit trail, and the feedback queue.
+-- A plain UPDATE of status (and notes) is the API; the functions below are the same UPDATE for scripts. Every
+-- status change passes one trigger that checks the transition and records the person.
+SET LOCAL search_path TO pg_catalog, pg_temp;
+
+CREATE VIEW ad.status_transitions AS
+SELECT t.entity, t.from_status, t.to_status, t.actor, t.meaning
+  FROM (VALUES
+    ('alert', 'pending', 'sent', 'worker', 'a channel accepted it'),
+    ('alert', 'failed', 'sent', 'worker', 'a later delivery got through'),
+    ('alert', 'pending', 'failed', 'worker', 'no channel got it and none still tries'),
+    ('alert', 'pending', 'escalated', 'worker', 'nobody acknowledged it within the rule''s escalate_after'),
+    ('alert', 'sent', 'escalated', 'worker', 'nobody acknowledged it within the rule''s escalate_after'),
+    ('alert', 'failed', 'escalated', 'worker', 'nobody acknowledged it within the rule''s escalate_after'),
+    ('alert', 'pending', 'resolved', 'worker', 'a new anomaly came after the grouping window'),
+    ('alert', 'sent', 'resolved', 'worker', 'a new anomaly came after the grouping window'),
+    ('alert', 'acknowledged', 'resolved', 'worker', 'a new anomaly came after the grouping window'),
+    ('alert', 'escalated', 'resolved', 'worker', 'a new anomaly came after the grouping window'),
+    ('alert', 'pending', 'acknowledged', 'person', 'someone is on it'),
+    ('alert', 'sent', 'acknowledged', 'person', 'someone is on it'),
+    ('alert', 'escalated', 'acknowledged', 'person', 'someone is on it'),
+    ('alert', 'failed', 'acknowledged', 'person', 'someone is on it'),
+    ('alert', 'pending', 'resolved', 'person', 'over'),
+    ('alert', 'sent', 'resolved', 'person', 'over'),
+    ('alert', 'escalated', 'resolved', 'person', 'over'),
+    ('alert', 'failed', 'resolved', 'person', 'over'),
+    ('alert', 'acknowledged', 'resolved', 'person', 'over'),
+    ('anomaly', 'detected', 'acknowledged', 'person', 'someone is looking'),
+    ('anomaly', 'detected', 'confirmed', 'person', 'a true anomaly (keeps the series sensitive)'),
+    ('anomaly', 'detected', 'false_positive', 'person', 'not an anomaly (similar points alert less)'),
+    ('anomaly', 'detected', 'resolved', 'person', 'over, no judgement'),
+    ('anomaly', 'acknowledged', 'confirmed', 'person', 'a true anomaly (keeps the series sensitive)'),
+    ('anomaly', 'acknowledged', 'false_positive', 'person', 'not an anomaly (similar points alert less)'),
+    ('anomaly', 'acknowledged', 'resolved', 'person', 'over, no judgement'),
+    ('anomaly', 'confirmed', 'resolved', 'person', 'over (the confirmation stays in ad.feedback)'),
+    ('anomaly', 'confirmed', 'false_positive', 'person', 'a correction'),
+    ('anomaly', 'resolved', 'confirmed', 'person', 'judged after the fact'),
+    ('anomaly', 'resolved', 'false_positive', 'person', 'judged after the fact'),
+    ('anomaly', 'false_positive', 'confirmed', 'person', 'a correction')
+  ) AS t(entity, from_status, to_status, actor, meaning);
+COMMENT ON VIEW ad.status_transitions IS
+    'The alert and anomaly state machines: every allowed status change and who may make it. Anything else is refused.';
+COMMENT ON COLUMN ad.status_transitions.entity IS 'alert or anomaly.';
+COMMENT ON COLUMN ad.status_transitions.from_status IS 'Status before.';
+COMMENT ON COLUMN ad.status_transitions.to_status IS 'Status after.';
+COMMENT ON COLUMN ad.status_transitions.actor IS
+    'person (a login mapped to ad.users by db_role) or worker (a role with UPDATE on the whole table: adworker).';
+COMMENT ON COLUMN ad.status_transitions.meaning IS 'What the change says.';
+
+-- SECURITY INVOKER on purpose: whether the caller may make worker transitions is the caller's own table privilege,
+-- which an operator (UPDATE on status and notes only) cannot borrow.
+CREATE FUNCTION ad_internal.check_status_change() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    ent constant text := CASE TG_TABLE_NAME WHEN 'alerts' THEN 'alert' ELSE 'anomaly' END;
+    person ad.users%ROWTYPE;
+    is_worker constant boolean := has_table_privilege(current_user, TG_RELID, 'UPDATE');
+    by_person boolean;
+    by_worker boolean;
+    allowed text;
+BEGIN
+    IF NEW.status IS NOT DISTINCT FROM OLD.status THEN
+        RETURN NEW;
+    END IF;
+    SELECT * INTO person FROM ad.users u WHERE u.db_role = session_user;
+    SELECT coalesce(bool_or(t.actor = 'person'), false), coalesce(bool_or(t.actor = 'worker'), false) AND is_worker
+      INTO by_person, by_worker
+      FROM ad.status_transitions t
+     WHERE t.entity = ent AND t.from_status = OLD.status AND t.to_status = NEW.status;
+
+    IF NOT by_person AND NOT by_worker THEN
+        SELECT string_agg(DISTINCT t.to_status, ', ') INTO allowed
+          FROM ad.status_transitions t
+         WHERE t.entity = ent AND t.from_status = OLD.status
+           AND (t.actor = 'person' OR is_worker);
+        RAISE EXCEPTION 'ad.%: % % cannot go from % to %; from % it may go to: %', TG_TABLE_NAME, ent, NEW.id,
+                        OLD.status, NEW.status, OLD.status, coalesce(allowed, 'nothing (it is final)')
+            USING ERRCODE = 'check_violation',
+                  HINT = format('SELECT * FROM ad.status_transitions WHERE entity = %L shows the state machine.', ent);
+    END IF;
+    IF by_person AND NOT by_worker AND (person.id IS NULL OR NOT person.active) THEN
+        RAISE EXCEPTION 'ad.%: role "%" is %, so nobody can be recorded as having set % % to %', TG_TABLE_NAME,
+                        session_user, CASE WHEN person.id IS NULL THEN 'not mapped to a person'
+                                           ELSE format('mapped to %s, who is no longer active', person.name) END,
+                        ent, NEW.id, NEW.status
+            USING ERRCODE = 'invalid_authorization_specification',
+                  HINT = CASE WHEN person.id IS NULL
+                              THEN format('Map the login first: INSERT INTO ad.users (name, db_role) VALUES (''Your Name'', %L);', session_user)
+                              ELSE format('UPDATE ad.users SET active = true WHERE db_role = %L;', session_user) END;
+    END IF;
+
+    -- A worker transition is attributed to the mapped person when there is one (a DBA at the keyboard), else to nobody.
+    IF TG_TABLE_NAME = 'alerts' THEN
+        NEW.updated_at := now();
+        IF NEW.status = 'acknowledged' THEN
+            NEW.acknowledged_at := now();
+            NEW.acknowledged_by := person.id;
+        ELSIF NEW.status = 'resolved' THEN
+            NEW.resolved_at := now();
+            NEW.resolved_by := person.id;
+        END IF;
+    ELSE
+        NEW.status_changed_at := now();
+        NEW.status_changed_by := person.id;
+    END IF;
+    RETURN NEW;
+END
+$fn$;
+COMMENT ON FUNCTION ad_internal.check_status_change() IS
+    'Refuses a status change ad.status_transitions does not allow (naming the allowed ones), refuses a person''s '
+    'change from a login not mapped to an active ad.users row, and stamps when and by whom.';
+
+CREATE TRIGGER check_status_change BEFORE UPDATE OF status ON ad.alerts
+    FOR EACH ROW EXECUTE FUNCTION ad_internal.check_status_change();
+COMMENT ON TRIGGER check_status_change ON ad.alerts IS
+    'The alert state machine; fills acknowledged_at/by and resolved_at/by.';
+CREATE TRIGGER check_status_change BEFORE UPDATE OF status ON ad.anomalies
+    FOR EACH ROW EXECUTE FUNCTION ad_internal.check_status_change();
+COMMENT ON TRIGGER check_status_change ON ad.anomalies IS
+    'The anomaly state machine; fills status_changed_at/by.';
+
+-- A person's change becomes feedback (the queue the worker's feedback loop consumes) and wakes that loop.
+CREATE FUNCTION ad_internal.status_feedback() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    IF TG_TABLE_NAME = 'anomalies' THEN
+        INSERT INTO ad.audit_log (user_id, action, entity, entity_id, old_value, new_value)
+        VALUES (NEW.status_changed_by, 'status_change', 'anomaly', NEW.id::text, jsonb_build_object('status', OLD.status),
+                jsonb_strip_nulls(jsonb_build_object('status', NEW.status, 'notes', NEW.notes, 'score', NEW.score)));
+        IF NEW.status_changed_by IS NOT NULL THEN
+            INSERT INTO ad.feedback (anomaly_id, anomaly_timestamp, user_id, feedback_type, notes)
+            VALUES (NEW.id, NEW.point_timestamp, NEW.status_changed_by,
+                    CASE NEW.status WHEN 'confirmed' THEN 'true_positive' ELSE NEW.status END, NEW.notes);
+        END IF;
+    ELSE
+        INSERT INTO ad.feedback (anomaly_id, anomaly_timestamp, alert_id, user_id, feedback_type, notes)
+        VALUES (NEW.anomaly_id, NEW.anomaly_timestamp, NEW.id,
+                CASE NEW.status WHEN 'acknowledged' THEN NEW.acknowledged_by ELSE NEW.resolved_by END, NEW.status, NEW.notes);
+    END IF;
+    PERFORM pg_notify('ad_feedback', '');
+    RETURN NULL;
+END
+$fn$;
+COMMENT ON FUNCTION ad_internal.status_feedback() IS
+    'Audits anomaly status changes, queues a person''s judgement as ad.feedback and notifies ad_feedback.';
+REVOKE ALL ON FUNCTION ad_internal.status_feedback() FROM PUBLIC;
+
+CREATE TRIGGER status_feedback AFTER UPDATE OF status ON ad.anomalies
+    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
+    EXECUTE FUNCTION ad_internal.status_feedback();
+COMMENT ON TRIGGER status_feedback ON ad.anomalies IS 'Audit trail and feedback for anomaly status changes.';
+-- Alerts are audited by alert_changed; only a person's acknowledge or resolve is feedback.
+CREATE TRIGGER status_feedback AFTER UPDATE OF status ON ad.alerts
+    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status
+                       AND ((NEW.status = 'acknowledged' AND NEW.acknowledged_by IS NOT NULL)
+                            OR (NEW.status = 'resolved' AND NEW.resolved_by IS NOT NULL)))
+    EXECUTE FUNCTION ad_internal.status_feedback();
+COMMENT ON TRIGGER status_feedback ON ad.alerts IS 'A person''s acknowledge or resolve, queued as feedback.';
+
+-- ---------------------------------------------------------------------------------------------------------
+-- The same as functions, for scripts and tools. They run with the caller's rights: the same UPDATE, the same
+-- privileges, the same trigger.
+
+CREATE FUNCTION ad.change_status(entity text, id uuid, status text, notes text DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    tbl constant text := CASE entity WHEN 'alert' THEN 'ad.alerts' WHEN 'anomaly' THEN 'ad.anomalies' END;
+    result text;
+BEGIN
+    IF tbl IS NULL THEN
+        RAISE EXCEPTION 'ad.change_status: entity must be alert or anomaly, got "%"', entity
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- tbl is one of two constants above; the values are bound.
+    EXECUTE format('UPDATE %s AS t SET status = $1, notes = coalesce($2, t.notes) WHERE t.id = $3 RETURNING t.status', tbl)
+       INTO result USING status, notes, id;
+    IF result IS NULL THEN
+        RAISE EXCEPTION 'ad.change_status: no % with id %', entity, id USING ERRCODE = 'no_data_found';
+    END IF;
+    RETURN result;
+END
+$fn$;
+COMMENT ON FUNCTION ad.change_status(text, uuid, text, text) IS
+    'Sets an alert''s or anomaly''s status (and notes, when given) through the state machine; returns the status. '
+    'Setting the status it already has changes only the notes.';
+
+CREATE FUNCTION ad.acknowledge_alert(alert uuid, notes text DEFAULT NULL) RETURNS text
+LANGUAGE sql SET search_path TO pg_catalog, pg_temp
+RETURN ad.change_status('alert', alert, 'acknowledged', notes);
+COMMENT ON FUNCTION ad.acknowledge_alert(uuid, text) IS
+    'Acknowledges an alert (PagerDuty and webhooks are told); the same as UPDATE ad.alerts SET status = ''acknowledged''.';
+
+CREATE FUNCTION ad.resolve_alert(alert uuid, notes text DEFAULT NULL) RETURNS text
+LANGUAGE sql SET search_path TO pg_catalog, pg_temp
+RETURN ad.change_status('alert', alert, 'resolved', notes);
+COMMENT ON FUNCTION ad.resolve_alert(uuid, text) IS
+    'Resolves an alert (PagerDuty, webhooks, Alertmanager and Slack are told); the same as UPDATE ad.alerts SET status = ''resolved''.';
+
+CREATE FUNCTION ad.mark_false_positive(anomaly uuid, notes text DEFAULT NULL) RETURNS text
+LANGUAGE sql SET search_path TO pg_catalog, pg_temp
+RETURN ad.change_status('anomaly', anomaly, 'false_positive', notes);
+COMMENT ON FUNCTION ad.mark_false_positive(uuid, text) IS
+    'Marks an anomaly a false positive: similar points on its series alert less (see ad.scoring_adjustments).';
+
+CREATE FUNCTION ad.confirm_anomaly(anomaly uuid, notes text DEFAULT NULL) RETURNS text
+LANGUAGE sql SET search_path TO pg_catalog, pg_temp
+RETURN ad.change_status('anomaly', anomaly, 'confirmed', notes);
+COMMENT ON FUNCTION ad.confirm_anomaly(uuid, text) IS
+    'Confirms an anomaly as a true positive: learning will not make its series less sensitive than its score.';
+
+REVOKE ALL ON FUNCTION ad.change_status(text, uuid, text, text), ad.acknowledge_alert(uuid, text),
+    ad.resolve_alert(uuid, text), ad.mark_false_positive(uuid, text), ad.confirm_anomaly(uuid, text) FROM PUBLIC;
+"""#),
+        ("098_learning.sql", #"""
+-- Learning from feedback: per-series threshold adjustments the worker's feedback loop writes and the scoring loop
+-- applies. Every adjustment is a row people can read and undo; the bounds are in README, "Learning from feedback".
+SET LOCAL search_path TO pg_catalog, pg_temp;
+
+CREATE TABLE ad.scoring_adjustments (
+    id                bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    source_id         uuid NOT NULL REFERENCES ad.data_sources (id) ON DELETE CASCADE,
+    metric            text NOT NULL,
+    kind              text NOT NULL CHECK (kind IN ('raise', 'keep')),
+    threshold         double precision NOT NULL CHECK (threshold > 0 AND threshold < 1),
+    effective_before  double precision NOT NULL,
+    effective_after   double precision NOT NULL,
+    reason            text NOT NULL,
+    feedback_id       uuid UNIQUE REFERENCES ad.feedback (id) ON DELETE SET NULL,
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    expires_at        timestamptz DEFAULT now() + interval '30 days',
+    undone_at         timestamptz,
+    undone_by         uuid REFERENCES ad.users (id),
+    undo_reason       text
+);
+COMMENT ON TABLE ad.scoring_adjustments IS
+    'What feedback taught the worker, per source and metric: raise (a false positive: points must score at least '
+    'threshold to be anomalies) or keep (a confirmed anomaly: no raise may go above threshold). Active while not '
+    'undone and not expired; undo with ad.undo_adjustment(id).';
+COMMENT ON COLUMN ad.scoring_adjustments.id IS 'Adjustment number.';
+COMMENT ON COLUMN ad.scoring_adjustments.source_id IS 'The series'' source.';
+COMMENT ON COLUMN ad.scoring_adjustments.metric IS 'The series'' metric.';
+COMMENT ON COLUMN ad.scoring_adjustments.kind IS 'raise (from a false positive) or keep (from a confirmed anomaly).';
+COMMENT ON COLUMN ad.scoring_adjustments.threshold IS
+    'raise: the lowest score that stays an anomaly; keep: the highest a raise may go. Capped at the source''s high threshold.';
+COMMENT ON COLUMN ad.scoring_adjustments.effective_before IS 'The series'' effective low threshold before this adjustment.';
+COMMENT ON COLUMN ad.scoring_adjustments.effective_after IS 'Its effective low threshold with this adjustment.';
+COMMENT ON COLUMN ad.scoring_adjustments.reason IS 'Why, for people: the feedback, its score, who gave it, any cap applied.';
+COMMENT ON COLUMN ad.scoring_adjustments.feedback_id IS 'The feedback it came from (one adjustment per feedback at most).';
+COMMENT ON COLUMN ad.scoring_adjustments.created_at IS 'When the worker made it.';
+COMMENT ON COLUMN ad.scoring_adjustments.expires_at IS 'When it stops applying by itself (30 days after it was made); NULL never.';
+COMMENT ON COLUMN ad.scoring_adjustments.undone_at IS 'When someone undid it; NULL while it stands.';
+COMMENT ON COLUMN ad.scoring_adjustments.undone_by IS 'Who undid it (ad.users).';
+COMMENT ON COLUMN ad.scoring_adjustments.undo_reason IS 'Why it was undone.';
+
+CREATE INDEX scoring_adjustments_series_idx ON ad.scoring_adjustments (source_id, metric) WHERE undone_at IS NULL;
+COMMENT ON INDEX ad.scoring_adjustments_series_idx IS 'Standing adjustments of a series.';
+
+CREATE VIEW ad.learned_thresholds AS
+SELECT a.source_id,
+       s.name AS source_name,
+       a.metric,
+       coalesce((s.config #>> '{thresholds,low}')::double precision, 0.5) AS configured_low,
+       max(a.threshold) FILTER (WHERE a.kind = 'raise') AS raised_to,
+       min(a.threshold) FILTER (WHERE a.kind = 'keep') AS kept_at,
+       CASE WHEN max(a.threshold) FILTER (WHERE a.kind = 'raise') IS NULL
+            THEN coalesce((s.config #>> '{thresholds,low}')::double precision, 0.5)
+            ELSE greatest(coalesce((s.config #>> '{thresholds,low}')::double precision, 0.5),
+                          least(max(a.threshold) FILTER (WHERE a.kind = 'raise'),
+                                min(a.threshold) FILTER (WHERE a.kind = 'keep'),
+                                coalesce((s.config #>> '{thresholds,high}')::double precision, 0.7)))
+       END AS effective_low,
+       count(*) AS adjustments,
+       max(a.created_at) AS last_adjusted_at
+  FROM ad.scoring_adjustments a
+  JOIN ad.data_sources s ON s.id = a.source_id
+ WHERE a.undone_at IS NULL AND (a.expires_at IS NULL OR a.expires_at > now())
+ GROUP BY a.source_id, s.name, s.config, a.metric;
+COMMENT ON VIEW ad.learned_thresholds IS
+    'Per series with standing adjustments: the configured low threshold, what feedback raised it to and kept it '
+    'under, and the effective threshold the worker applies: low, or the highest raise capped by the lowest keep '
+    'and the high threshold.';
+COMMENT ON COLUMN ad.learned_thresholds.source_id IS 'The source.';
+COMMENT ON COLUMN ad.learned_thresholds.source_name IS 'Its name.';
+COMMENT ON COLUMN ad.learned_thresholds.metric IS 'The metric.';
+COMMENT ON COLUMN ad.learned_thresholds.configured_low IS 'The source''s low threshold (config.thresholds.low).';
+COMMENT ON COLUMN ad.learned_thresholds.raised_to IS 'The highest standing raise, or NULL.';
+COMMENT ON COLUMN ad.learned_thresholds.kept_at IS 'The lowest standing keep, or NULL.';
+COMMENT ON COLUMN ad.learned_thresholds.effective_low IS 'The score a point on this series needs to be an anomaly.';
+COMMENT ON COLUMN ad.learned_thresholds.adjustments IS 'Standing adjustments.';
+COMMENT ON COLUMN ad.learned_thresholds.last_adjusted_at IS 'The latest of them.';
+
+-- Made by the worker, undone by people: both audited.
+CREATE FUNCTION ad_internal.adjustment_changed() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    INSERT INTO ad.audit_log (user_id, action, entity, entity_id, old_value, new_value)
+    VALUES (CASE WHEN TG_OP = 'UPDATE' THEN NEW.undone_by END,
+            CASE TG_OP WHEN 'INSERT' THEN 'adjustment_made' ELSE 'adjustment_undone' END,
+            'scoring_adjustment', NEW.id::text,
+            CASE WHEN TG_OP = 'UPDATE' THEN jsonb_build_object('effective_low', NEW.effective_after) END,
+            jsonb_strip_nulls(jsonb_build_object('source_id', NEW.source_id, 'metric', NEW.metric, 'kind', NEW.kind,
+                                                 'threshold', NEW.threshold, 'feedback_id', NEW.feedback_id,
+                                                 'reason', CASE WHEN TG_OP = 'INSERT' THEN NEW.reason ELSE NEW.undo_reason END)));
+    RETURN NULL;
+END
+$fn$;
+COMMENT ON FUNCTION ad_internal.adjustment_changed() IS 'Writes every adjustment made or undone to ad.audit_log.';
+REVOKE ALL ON FUNCTION ad_internal.adjustment_changed() FROM PUBLIC;
+
+CREATE TRIGGER adjustment_changed AFTER INSERT OR UPDATE OF undone_at ON ad.scoring_adjustments
+    FOR EACH ROW EXECUTE FUNCTION ad_internal.adjustment_changed();
+COMMENT ON TRIGGER adjustment_changed ON ad.scoring_adjustments IS 'Audit trail of learning.';
+
+CREATE FUNCTION ad.undo_adjustment(adjustment bigint, reason text DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    person ad.users%ROWTYPE;
+    found_row ad.scoring_adjustments%ROWTYPE;
+BEGIN
+    SELECT * INTO found_row FROM ad.scoring_adjustments a WHERE a.id = adjustment FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'ad.undo_adjustment: no adjustment %', adjustment USING ERRCODE = 'no_data_found';
+    END IF;
+    SELECT * INTO person FROM ad.users u WHERE u.db_role = session_user AND u.active;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'ad.undo_adjustment: role "%" is not mapped to an active person, so nobody can be recorded as '
+                        'having undone adjustment %', session_user, adjustment
+            USING ERRCODE = 'invalid_authorization_specification',
+                  HINT = format('Map the login first: INSERT INTO ad.users (name, db_role) VALUES (''Your Name'', %L);', session_user);
+    END IF;
+    IF found_row.undone_at IS NOT NULL THEN
+        RETURN 'already undone';
+    END IF;
+    UPDATE ad.scoring_adjustments a
+       SET undone_at = now(), undone_by = person.id, undo_reason = coalesce(undo_adjustment.reason, 'undone by ' || person.name)
+     WHERE a.id = adjustment;
+    RETURN 'undone';
+END
+$fn$;
+COMMENT ON FUNCTION ad.undo_adjustment(bigint, text) IS
+    'Undoes a learned adjustment (audited, attributed to the mapped person); the series'' threshold follows at the '
+    'worker''s next config refresh. Returns undone or already undone.';
+REVOKE ALL ON FUNCTION ad.undo_adjustment(bigint, text) FROM PUBLIC;
+"""#),
         ("100_storage.sql", #"""
 -- Storage features that need TimescaleDB's community license, and their plain-PostgreSQL equivalents.
 -- Whatever the path, users see the same tables and a relation ad.anomaly_summary_hourly with the same columns.
@@ -1619,13 +1976,61 @@ SELECT al.id AS alert_id,
        al.resolved_at,
        res.name AS resolved_by,
        al.escalated_at,
-       al.notes
+       al.notes,
+       al.anomaly_id
   FROM ad.alerts al
   JOIN ad.alert_rules r ON r.id = al.rule_id
   JOIN ad.data_sources s ON s.id = al.source_id
   LEFT JOIN ad.users ack ON ack.id = al.acknowledged_by
   LEFT JOIN ad.users res ON res.id = al.resolved_by;
 COMMENT ON VIEW ad.alert_overview IS 'Alerts with rule, source and people by name. Never shows channel secrets.';
+
+CREATE OR REPLACE VIEW ad.feedback_precision AS
+WITH judged AS (
+    -- An anomaly's judgement is its latest false_positive or true_positive feedback (so confirming and then
+    -- resolving it still counts as confirmed).
+    SELECT DISTINCT ON (f.anomaly_id) f.anomaly_id, f.anomaly_timestamp, f.feedback_type
+      FROM ad.feedback f
+     WHERE f.feedback_type IN ('false_positive', 'true_positive')
+     ORDER BY f.anomaly_id, f.created_at DESC, f.id
+), daily AS (
+    SELECT a.source_id, a.detector, a.model_id,
+           date_trunc('day', a.point_timestamp, 'UTC') AS day,
+           count(*) AS anomalies,
+           count(*) FILTER (WHERE j.feedback_type = 'true_positive') AS confirmed,
+           count(*) FILTER (WHERE j.feedback_type = 'false_positive') AS rejected
+      FROM ad.anomalies a
+      LEFT JOIN judged j ON j.anomaly_id = a.id AND j.anomaly_timestamp = a.point_timestamp
+     GROUP BY a.source_id, a.detector, a.model_id, date_trunc('day', a.point_timestamp, 'UTC')
+)
+SELECT d.source_id,
+       s.name AS source_name,
+       d.detector,
+       d.model_id,
+       d.day,
+       d.anomalies,
+       d.confirmed,
+       d.rejected,
+       d.anomalies - d.confirmed - d.rejected AS unjudged,
+       d.confirmed::double precision / nullif(d.confirmed + d.rejected, 0) AS precision,
+       sum(d.confirmed) OVER w::double precision / nullif(sum(d.confirmed + d.rejected) OVER w, 0) AS cumulative_precision
+  FROM daily d
+  JOIN ad.data_sources s ON s.id = d.source_id
+WINDOW w AS (PARTITION BY d.source_id, d.detector, d.model_id ORDER BY d.day);
+COMMENT ON VIEW ad.feedback_precision IS
+    'Precision from operator feedback per source, detector and model, by day (UTC) of the anomalous points: '
+    'confirmed and rejected (false positive) anomalies, the day''s precision and the running precision so far.';
+COMMENT ON COLUMN ad.feedback_precision.source_id IS 'The source.';
+COMMENT ON COLUMN ad.feedback_precision.source_name IS 'Its name.';
+COMMENT ON COLUMN ad.feedback_precision.detector IS 'The detector that fired.';
+COMMENT ON COLUMN ad.feedback_precision.model_id IS 'The model, or NULL for a built-in detector.';
+COMMENT ON COLUMN ad.feedback_precision.day IS 'Day (UTC) of the anomalous points.';
+COMMENT ON COLUMN ad.feedback_precision.anomalies IS 'Anomalies that day.';
+COMMENT ON COLUMN ad.feedback_precision.confirmed IS 'Of them, confirmed true positives (latest judgement).';
+COMMENT ON COLUMN ad.feedback_precision.rejected IS 'Of them, marked false positives (latest judgement).';
+COMMENT ON COLUMN ad.feedback_precision.unjudged IS 'Of them, not judged either way.';
+COMMENT ON COLUMN ad.feedback_precision.precision IS 'confirmed / (confirmed + rejected) that day; NULL when none was judged.';
+COMMENT ON COLUMN ad.feedback_precision.cumulative_precision IS 'The same over every day up to this one.';
 """#),
         ("120_retention.sql", #"""
 -- Retention: one setting, the same call with or without TimescaleDB.
@@ -1712,7 +2117,8 @@ BEGIN
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_reader') THEN
         GRANT USAGE ON SCHEMA ad TO ad_reader;
         GRANT SELECT ON ad.source_overview, ad.point_values, ad.anomaly_details, ad.alert_overview,
-                        ad.anomaly_summary_hourly TO ad_reader;
+                        ad.anomaly_summary_hourly, ad.feedback_precision, ad.learned_thresholds,
+                        ad.status_transitions TO ad_reader;
     END IF;
 
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_ingest') THEN
@@ -1730,12 +2136,17 @@ BEGIN
         GRANT USAGE ON SCHEMA ad TO ad_operator;
         GRANT SELECT ON ad.data_sources, ad.data_points, ad.anomalies, ad.ml_models, ad.users, ad.channels,
                         ad.alert_rules, ad.alert_rule_channels, ad.alerts, ad.alert_deliveries, ad.delivery_attempts,
-                        ad.feedback, ad.audit_log, ad.settings TO ad_operator;
+                        ad.feedback, ad.audit_log, ad.settings, ad.scoring_adjustments, ad.status_transitions,
+                        ad.learned_thresholds, ad.feedback_precision TO ad_operator;
         GRANT INSERT, UPDATE (name, type, config, status, description, updated_at) ON ad.data_sources TO ad_operator;
         GRANT UPDATE (status, notes) ON ad.anomalies, ad.alerts TO ad_operator;
         GRANT INSERT, UPDATE, DELETE ON ad.alert_rules, ad.alert_rule_channels, ad.channels TO ad_operator;
         GRANT EXECUTE ON FUNCTION ad.set_channel_secret(text, text) TO ad_operator;
         GRANT EXECUTE ON FUNCTION ad.add_rule_channel(text, text, text) TO ad_operator;
+        -- The operator functions run with the operator's rights: the same column privileges, the same trigger.
+        GRANT EXECUTE ON FUNCTION ad.change_status(text, uuid, text, text), ad.acknowledge_alert(uuid, text),
+            ad.resolve_alert(uuid, text), ad.mark_false_positive(uuid, text), ad.confirm_anomaly(uuid, text),
+            ad.undo_adjustment(bigint, text) TO ad_operator;
         IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_reader') AND NOT pg_has_role('ad_operator', 'ad_reader', 'MEMBER') THEN
             GRANT ad_reader TO ad_operator;
         END IF;
@@ -1757,6 +2168,8 @@ BEGIN
         GRANT SELECT, UPDATE ON ad.data_points TO ad_worker;  -- table-level: see ad_ingest above
         GRANT SELECT, INSERT, UPDATE ON ad.anomalies, ad.alerts, ad.alert_deliveries, ad.ml_models TO ad_worker;
         GRANT SELECT, UPDATE (processed_at, result) ON ad.feedback TO ad_worker;
+        GRANT SELECT, INSERT ON ad.scoring_adjustments TO ad_worker;
+        GRANT SELECT ON ad.status_transitions TO ad_worker;
         GRANT SELECT, INSERT ON ad.delivery_attempts, ad.audit_log TO ad_worker;
         GRANT EXECUTE ON FUNCTION ad.apply_retention() TO ad_worker;
         GRANT EXECUTE ON FUNCTION
@@ -1781,7 +2194,7 @@ BEGIN
     FOR r IN SELECT * FROM (VALUES
             ('ad_ingest',    'Data engineers and loaders: insert data points, read source ids.'),
             ('ad_reader',    'BI tools: read the ad views, nothing else.'),
-            ('ad_operator',  'Operators: read everything, acknowledge and resolve, manage rules and channels.'),
+            ('ad_operator',  'Operators: read everything, acknowledge, resolve and judge anomalies, undo learning, manage rules and channels.'),
             ('ad_scientist', 'Data scientists: read data, anomalies, models and feedback.'),
             ('ad_worker',    'The adworker process: score points, write anomalies and alerts, read channel secrets.')
         ) AS v(name, what) LOOP
