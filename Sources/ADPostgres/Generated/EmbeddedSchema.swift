@@ -1544,7 +1544,9 @@ LANGUAGE plpgsql
 SET search_path TO pg_catalog, pg_temp
 AS $fn$
 DECLARE
-    ent constant text := CASE TG_TABLE_NAME WHEN 'alerts' THEN 'alert' ELSE 'anomaly' END;
+    -- The entity comes as the trigger's argument: on a hypertable TG_TABLE_NAME is the chunk's name.
+    ent constant text := TG_ARGV[0];
+    tbl constant text := CASE TG_ARGV[0] WHEN 'alert' THEN 'alerts' ELSE 'anomalies' END;
     person ad.users%ROWTYPE;
     is_worker constant boolean := has_table_privilege(current_user, TG_RELID, 'UPDATE');
     by_person boolean;
@@ -1565,13 +1567,13 @@ BEGIN
           FROM ad.status_transitions t
          WHERE t.entity = ent AND t.from_status = OLD.status
            AND (t.actor = 'person' OR is_worker);
-        RAISE EXCEPTION 'ad.%: % % cannot go from % to %; from % it may go to: %', TG_TABLE_NAME, ent, NEW.id,
+        RAISE EXCEPTION 'ad.%: % % cannot go from % to %; from % it may go to: %', tbl, ent, NEW.id,
                         OLD.status, NEW.status, OLD.status, coalesce(allowed, 'nothing (it is final)')
             USING ERRCODE = 'check_violation',
                   HINT = format('SELECT * FROM ad.status_transitions WHERE entity = %L shows the state machine.', ent);
     END IF;
     IF by_person AND NOT by_worker AND (person.id IS NULL OR NOT person.active) THEN
-        RAISE EXCEPTION 'ad.%: role "%" is %, so nobody can be recorded as having set % % to %', TG_TABLE_NAME,
+        RAISE EXCEPTION 'ad.%: role "%" is %, so nobody can be recorded as having set % % to %', tbl,
                         session_user, CASE WHEN person.id IS NULL THEN 'not mapped to a person'
                                            ELSE format('mapped to %s, who is no longer active', person.name) END,
                         ent, NEW.id, NEW.status
@@ -1582,7 +1584,7 @@ BEGIN
     END IF;
 
     -- A worker transition is attributed to the mapped person when there is one (a DBA at the keyboard), else to nobody.
-    IF TG_TABLE_NAME = 'alerts' THEN
+    IF ent = 'alert' THEN
         NEW.updated_at := now();
         IF NEW.status = 'acknowledged' THEN
             NEW.acknowledged_at := now();
@@ -1603,11 +1605,11 @@ COMMENT ON FUNCTION ad_internal.check_status_change() IS
     'change from a login not mapped to an active ad.users row, and stamps when and by whom.';
 
 CREATE TRIGGER check_status_change BEFORE UPDATE OF status ON ad.alerts
-    FOR EACH ROW EXECUTE FUNCTION ad_internal.check_status_change();
+    FOR EACH ROW EXECUTE FUNCTION ad_internal.check_status_change('alert');
 COMMENT ON TRIGGER check_status_change ON ad.alerts IS
     'The alert state machine; fills acknowledged_at/by and resolved_at/by.';
 CREATE TRIGGER check_status_change BEFORE UPDATE OF status ON ad.anomalies
-    FOR EACH ROW EXECUTE FUNCTION ad_internal.check_status_change();
+    FOR EACH ROW EXECUTE FUNCTION ad_internal.check_status_change('anomaly');
 COMMENT ON TRIGGER check_status_change ON ad.anomalies IS
     'The anomaly state machine; fills status_changed_at/by.';
 
@@ -1617,7 +1619,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
 AS $fn$
 BEGIN
-    IF TG_TABLE_NAME = 'anomalies' THEN
+    IF TG_ARGV[0] = 'anomaly' THEN  -- not TG_TABLE_NAME: a chunk's name on a hypertable
         INSERT INTO ad.audit_log (user_id, action, entity, entity_id, old_value, new_value)
         VALUES (NEW.status_changed_by, 'status_change', 'anomaly', NEW.id::text, jsonb_build_object('status', OLD.status),
                 jsonb_strip_nulls(jsonb_build_object('status', NEW.status, 'notes', NEW.notes, 'score', NEW.score)));
@@ -1641,14 +1643,14 @@ REVOKE ALL ON FUNCTION ad_internal.status_feedback() FROM PUBLIC;
 
 CREATE TRIGGER status_feedback AFTER UPDATE OF status ON ad.anomalies
     FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
-    EXECUTE FUNCTION ad_internal.status_feedback();
+    EXECUTE FUNCTION ad_internal.status_feedback('anomaly');
 COMMENT ON TRIGGER status_feedback ON ad.anomalies IS 'Audit trail and feedback for anomaly status changes.';
 -- Alerts are audited by alert_changed; only a person's acknowledge or resolve is feedback.
 CREATE TRIGGER status_feedback AFTER UPDATE OF status ON ad.alerts
     FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status
                        AND ((NEW.status = 'acknowledged' AND NEW.acknowledged_by IS NOT NULL)
                             OR (NEW.status = 'resolved' AND NEW.resolved_by IS NOT NULL)))
-    EXECUTE FUNCTION ad_internal.status_feedback();
+    EXECUTE FUNCTION ad_internal.status_feedback('alert');
 COMMENT ON TRIGGER status_feedback ON ad.alerts IS 'A person''s acknowledge or resolve, queued as feedback.';
 
 -- ---------------------------------------------------------------------------------------------------------
