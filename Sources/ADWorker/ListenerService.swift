@@ -5,7 +5,7 @@ import PostgresNIO
 import ServiceLifecycle
 import Synchronization
 
-/// LISTENs on a channel (ad_points, ad_deliveries) on a dedicated connection and wakes its loop. postgres-nio does not reconnect by
+/// LISTENs on a channel (ad_points, ad_deliveries, ad_feedback) on a dedicated connection and wakes its loop. postgres-nio does not reconnect by
 /// itself: on any loss this reconnects with jittered exponential backoff, LISTENs again, and wakes the loop at
 /// once to catch up on what arrived meanwhile (notifications are lost while disconnected; the rows are not).
 struct ListenerService: Service {

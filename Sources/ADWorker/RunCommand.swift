@@ -42,6 +42,13 @@ struct RunCommand: AsyncParsableCommand {
         if settings.listen {
             services.append(.init(service: ListenerService(url: url, name: settings.name, wake: wake, logger: logger)))
         }
+        let feedbackWake = WakeSignal()
+        services.append(.init(service: FeedbackService(url: url, settings: settings, wake: feedbackWake, logger: logger),
+                              failureTerminationBehavior: .gracefullyShutdownGroup))
+        if settings.listen {
+            services.append(.init(service: ListenerService(url: url, name: settings.name, channel: "ad_feedback",
+                                                           wake: feedbackWake, logger: logger)))
+        }
         if settings.delivery {
             let deliveryWake = WakeSignal()
             services.append(.init(service: DeliveryService(url: url, settings: settings, wake: deliveryWake, logger: logger),

@@ -1,0 +1,128 @@
+import ADCore
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The feedback loop's transaction: claim unprocessed feedback (SKIP LOCKED, so several workers share the queue),
+/// write what each teaches into `ad.scoring_adjustments`, and mark it processed, all in one transaction: a crash
+/// leaves the feedback queued and nothing learned; a row is never applied twice.
+public struct FeedbackProcessor: Sendable {
+    public var logger: Logger
+
+    public init(logger: Logger) { self.logger = logger }
+
+    static let claimQuery = """
+        SELECT f.id, f.feedback_type, a.source_id, a.metric, a.score, s.config::text, coalesce(u.name, '')
+          FROM ad.feedback f
+          JOIN ad.anomalies a ON a.id = f.anomaly_id AND a.point_timestamp = f.anomaly_timestamp
+          JOIN ad.data_sources s ON s.id = a.source_id
+          LEFT JOIN ad.users u ON u.id = f.user_id
+         WHERE f.processed_at IS NULL
+         ORDER BY f.created_at, f.id
+         LIMIT $1
+           FOR UPDATE OF f SKIP LOCKED
+        """
+
+    /// The standing adjustments of one series (this transaction's own included).
+    static let boundsQuery = """
+        SELECT max(threshold) FILTER (WHERE kind = 'raise'), min(threshold) FILTER (WHERE kind = 'keep')
+          FROM ad.scoring_adjustments
+         WHERE source_id = $1 AND metric = $2 AND undone_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+        """
+
+    static let insertQuery = """
+        INSERT INTO ad.scoring_adjustments (source_id, metric, kind, threshold, effective_before, effective_after, reason, feedback_id)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        ON CONFLICT (feedback_id) DO NOTHING
+        RETURNING id
+        """
+
+    static let doneQuery = "UPDATE ad.feedback SET processed_at = now(), result = $2::jsonb WHERE id = $1"
+
+    /// Every series' learned bounds, for the scoring loop.
+    static let learnedQuery = """
+        SELECT source_id, metric, max(threshold) FILTER (WHERE kind = 'raise'), min(threshold) FILTER (WHERE kind = 'keep')
+          FROM ad.scoring_adjustments
+         WHERE undone_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+         GROUP BY source_id, metric
+        """
+
+    /// Processes up to `limit` feedback rows in one transaction; returns how many.
+    public func pass(_ connection: PostgresConnection, limit: Int = 100) async throws -> Int {
+        try await connection.query("BEGIN", logger: logger)
+        do {
+            let n = try await claimAndApply(connection, limit: limit)
+            try await connection.query("COMMIT", logger: logger)
+            return n
+        } catch {
+            _ = try? await connection.query("ROLLBACK", logger: logger)
+            throw error
+        }
+    }
+
+    private struct Claimed {
+        var id: UUID, kind: String, source: UUID, metric: String, score: Double, config: String, who: String
+    }
+
+    private func claimAndApply(_ connection: PostgresConnection, limit: Int) async throws -> Int {
+        var claim = PostgresQuery(unsafeSQL: Self.claimQuery)
+        claim.binds.append(limit)
+        var rows: [Claimed] = []
+        for try await (id, kind, source, metric, score, config, who) in try await connection.query(claim, logger: logger)
+            .decode((UUID, String, UUID, String, Double, String, String).self) {
+            rows.append(Claimed(id: id, kind: kind, source: source, metric: metric, score: score, config: config, who: who))
+        }
+        for row in rows {
+            let result = try await apply(connection, row)
+            var done = PostgresQuery(unsafeSQL: Self.doneQuery)
+            done.binds.append(row.id); done.binds.append(result.render())
+            try await connection.query(done, logger: logger)
+        }
+        if !rows.isEmpty { logger.info("feedback: processed \(rows.count)") }
+        return rows.count
+    }
+
+    private func apply(_ connection: PostgresConnection, _ row: Claimed) async throws -> JSONValue {
+        guard let kind = FeedbackKind(rawValue: row.kind) else {
+            return .object([("effect", .string("none")), ("note", .string("unknown feedback type \(row.kind)"))])
+        }
+        // A source whose config the database accepted always parses; should it not, the defaults bound the effect.
+        var thresholds = SourceConfig.defaults.thresholds
+        if let json = try? JSONDecoder().decode(JSONValue.self, from: Data(row.config.utf8)), let c = try? SourceConfig.parse(json) {
+            thresholds = c.thresholds
+        }
+        var bounds = PostgresQuery(unsafeSQL: Self.boundsQuery)
+        bounds.binds.append(row.source); bounds.binds.append(row.metric)
+        var learned = LearnedBounds()
+        for try await (raised, kept) in try await connection.query(bounds, logger: logger).decode((Double?, Double?).self) {
+            learned = LearnedBounds(raisedTo: raised, keptAt: kept)
+        }
+        switch FeedbackLearning.learn(kind, score: row.score, thresholds: thresholds, learned: learned, who: row.who) {
+        case .nothing(let why):
+            return .object([("effect", .string("none")), ("note", .string(why))])
+        case .adjust(let a):
+            var insert = PostgresQuery(unsafeSQL: Self.insertQuery)
+            insert.binds.append(row.source); insert.binds.append(row.metric); insert.binds.append(a.kind.rawValue)
+            insert.binds.append(a.threshold); insert.binds.append(a.effectiveBefore); insert.binds.append(a.effectiveAfter)
+            insert.binds.append(a.reason); insert.binds.append(row.id)
+            var made: Int64? = nil
+            for try await id in try await connection.query(insert, logger: logger).decode(Int64.self) { made = id }
+            guard let made else {
+                return .object([("effect", .string("none")), ("note", .string("already applied"))])
+            }
+            return .object([("effect", .string(a.kind.rawValue)), ("adjustment_id", .number(Double(made))),
+                            ("threshold", .number(a.threshold)), ("effective_before", .number(a.effectiveBefore)),
+                            ("effective_after", .number(a.effectiveAfter)), ("note", .string(a.reason))])
+        }
+    }
+
+    /// The learned bounds of every series with standing adjustments (the scoring loop reloads them with the configs).
+    public static func learnedThresholds(_ connection: PostgresConnection, logger: Logger) async throws -> LearnedThresholds {
+        var out = LearnedThresholds()
+        for try await (source, metric, raised, kept) in try await connection.query(PostgresQuery(unsafeSQL: learnedQuery), logger: logger)
+            .decode((UUID, String, Double?, Double?).self) {
+            out.bounds[HistoryCache.Key(source: source, metric: metric)] = LearnedBounds(raisedTo: raised, keptAt: kept)
+        }
+        return out
+    }
+}
