@@ -1,15 +1,18 @@
--- Learning from feedback: per-series threshold adjustments the worker's feedback loop writes and the scoring loop
--- applies. Every adjustment is a row people can read and undo; the bounds are in README, "Learning from feedback".
+-- Learning from feedback: per-series patterns the worker's feedback loop writes and the scoring loop applies.
+-- Every adjustment is a row people can read and undo; the bounds are in README, "Learning from feedback".
 SET LOCAL search_path TO pg_catalog, pg_temp;
 
 CREATE TABLE ad.scoring_adjustments (
     id                bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     source_id         uuid NOT NULL REFERENCES ad.data_sources (id) ON DELETE CASCADE,
     metric            text NOT NULL,
-    kind              text NOT NULL CHECK (kind IN ('raise', 'keep')),
-    threshold         double precision NOT NULL CHECK (threshold > 0 AND threshold < 1),
-    effective_before  double precision NOT NULL,
-    effective_after   double precision NOT NULL,
+    kind              text NOT NULL CHECK (kind IN ('tolerate', 'keep')),
+    stream            text NOT NULL,
+    direction         text NOT NULL CHECK (direction IN ('above', 'below')),
+    deviation         double precision NOT NULL CHECK (deviation >= 0 AND deviation < 'infinity'),
+    score             double precision NOT NULL CHECK (score BETWEEN 0 AND 1),
+    effective_before  double precision,
+    effective_after   double precision,
     reason            text NOT NULL,
     feedback_id       uuid UNIQUE REFERENCES ad.feedback (id) ON DELETE SET NULL,
     created_at        timestamptz NOT NULL DEFAULT now(),
@@ -19,18 +22,26 @@ CREATE TABLE ad.scoring_adjustments (
     undo_reason       text
 );
 COMMENT ON TABLE ad.scoring_adjustments IS
-    'What feedback taught the worker, per source and metric: raise (a false positive: points must score at least '
-    'threshold to be anomalies) or keep (a confirmed anomaly: no raise may go above threshold). Active while not '
-    'undone and not expired; undo with ad.undo_adjustment(id).';
+    'What feedback taught the worker, per source and metric. tolerate (a false positive): points whose deciding '
+    'stream and direction match and whose deviation is at most deviation are not anomalies unless they score at '
+    'least the source''s high threshold. keep (a confirmed anomaly): no tolerance in that direction, on any stream, '
+    'may reach deviation. Active while not undone and not expired; undo with ad.undo_adjustment(id).';
 COMMENT ON COLUMN ad.scoring_adjustments.id IS 'Adjustment number.';
 COMMENT ON COLUMN ad.scoring_adjustments.source_id IS 'The series'' source.';
 COMMENT ON COLUMN ad.scoring_adjustments.metric IS 'The series'' metric.';
-COMMENT ON COLUMN ad.scoring_adjustments.kind IS 'raise (from a false positive) or keep (from a confirmed anomaly).';
-COMMENT ON COLUMN ad.scoring_adjustments.threshold IS
-    'raise: the lowest score that stays an anomaly; keep: the highest a raise may go. Capped at the source''s high threshold.';
-COMMENT ON COLUMN ad.scoring_adjustments.effective_before IS 'The series'' effective low threshold before this adjustment.';
-COMMENT ON COLUMN ad.scoring_adjustments.effective_after IS 'Its effective low threshold with this adjustment.';
-COMMENT ON COLUMN ad.scoring_adjustments.reason IS 'Why, for people: the feedback, its score, who gave it, any cap applied.';
+COMMENT ON COLUMN ad.scoring_adjustments.kind IS 'tolerate (from a false positive) or keep (from a confirmed anomaly).';
+COMMENT ON COLUMN ad.scoring_adjustments.stream IS
+    'The evidence stream that decided the judged anomaly (robust_z, delta_z, novelty_z, burst, level_shift, seasonal_z, '
+    'seasonal_weekly_z; the anomaly''s explanation.pattern). A keep limits every stream in its direction.';
+COMMENT ON COLUMN ad.scoring_adjustments.direction IS 'above or below the expected value.';
+COMMENT ON COLUMN ad.scoring_adjustments.deviation IS
+    'In robust scales of that stream from its expected value. tolerate: the judged deviation plus 10%, the most a '
+    'similar point may deviate and be normal; keep: the confirmed deviation less 10%, the limit no tolerance reaches.';
+COMMENT ON COLUMN ad.scoring_adjustments.score IS 'The judged anomaly''s score.';
+COMMENT ON COLUMN ad.scoring_adjustments.effective_before IS
+    'The tolerance of the judged anomaly''s stream and direction on this series before this adjustment (NULL: none).';
+COMMENT ON COLUMN ad.scoring_adjustments.effective_after IS 'That tolerance with this adjustment (NULL: none).';
+COMMENT ON COLUMN ad.scoring_adjustments.reason IS 'Why, for people: the feedback, its score and pattern, who gave it, any limit.';
 COMMENT ON COLUMN ad.scoring_adjustments.feedback_id IS 'The feedback it came from (one adjustment per feedback at most).';
 COMMENT ON COLUMN ad.scoring_adjustments.created_at IS 'When the worker made it.';
 COMMENT ON COLUMN ad.scoring_adjustments.expires_at IS 'When it stops applying by itself (30 days after it was made); NULL never.';
@@ -41,39 +52,47 @@ COMMENT ON COLUMN ad.scoring_adjustments.undo_reason IS 'Why it was undone.';
 CREATE INDEX scoring_adjustments_series_idx ON ad.scoring_adjustments (source_id, metric) WHERE undone_at IS NULL;
 COMMENT ON INDEX ad.scoring_adjustments_series_idx IS 'Standing adjustments of a series.';
 
-CREATE VIEW ad.learned_thresholds AS
-SELECT a.source_id,
+-- The worker applies the same reduction (ADCore.SeriesLearning); the replay test checks that they agree.
+CREATE VIEW ad.learned_patterns AS
+WITH standing AS (
+    SELECT * FROM ad.scoring_adjustments a
+     WHERE a.undone_at IS NULL AND (a.expires_at IS NULL OR a.expires_at > now())
+), keeps AS (
+    SELECT k.source_id, k.metric, k.direction, min(k.deviation) AS kept_under, count(*) AS n, max(k.created_at) AS last_at
+      FROM standing k WHERE k.kind = 'keep'
+     GROUP BY k.source_id, k.metric, k.direction
+)
+SELECT t.source_id,
        s.name AS source_name,
-       a.metric,
-       coalesce((s.config #>> '{thresholds,low}')::double precision, 0.5) AS configured_low,
-       max(a.threshold) FILTER (WHERE a.kind = 'raise') AS raised_to,
-       min(a.threshold) FILTER (WHERE a.kind = 'keep') AS kept_at,
-       CASE WHEN max(a.threshold) FILTER (WHERE a.kind = 'raise') IS NULL
-            THEN coalesce((s.config #>> '{thresholds,low}')::double precision, 0.5)
-            ELSE greatest(coalesce((s.config #>> '{thresholds,low}')::double precision, 0.5),
-                          least(max(a.threshold) FILTER (WHERE a.kind = 'raise'),
-                                min(a.threshold) FILTER (WHERE a.kind = 'keep'),
-                                coalesce((s.config #>> '{thresholds,high}')::double precision, 0.7)))
-       END AS effective_low,
-       count(*) AS adjustments,
-       max(a.created_at) AS last_adjusted_at
-  FROM ad.scoring_adjustments a
-  JOIN ad.data_sources s ON s.id = a.source_id
- WHERE a.undone_at IS NULL AND (a.expires_at IS NULL OR a.expires_at > now())
- GROUP BY a.source_id, s.name, s.config, a.metric;
-COMMENT ON VIEW ad.learned_thresholds IS
-    'Per series with standing adjustments: the configured low threshold, what feedback raised it to and kept it '
-    'under, and the effective threshold the worker applies: low, or the highest raise capped by the lowest keep '
-    'and the high threshold.';
-COMMENT ON COLUMN ad.learned_thresholds.source_id IS 'The source.';
-COMMENT ON COLUMN ad.learned_thresholds.source_name IS 'Its name.';
-COMMENT ON COLUMN ad.learned_thresholds.metric IS 'The metric.';
-COMMENT ON COLUMN ad.learned_thresholds.configured_low IS 'The source''s low threshold (config.thresholds.low).';
-COMMENT ON COLUMN ad.learned_thresholds.raised_to IS 'The highest standing raise, or NULL.';
-COMMENT ON COLUMN ad.learned_thresholds.kept_at IS 'The lowest standing keep, or NULL.';
-COMMENT ON COLUMN ad.learned_thresholds.effective_low IS 'The score a point on this series needs to be an anomaly.';
-COMMENT ON COLUMN ad.learned_thresholds.adjustments IS 'Standing adjustments.';
-COMMENT ON COLUMN ad.learned_thresholds.last_adjusted_at IS 'The latest of them.';
+       t.metric,
+       t.stream,
+       t.direction,
+       max(t.deviation) AS tolerated_up_to,
+       k.kept_under,
+       least(max(t.deviation), k.kept_under) AS effective_tolerance,
+       coalesce((s.config #>> '{thresholds,high}')::double precision, 0.65) AS always_alert_from,
+       count(*) + coalesce(k.n, 0) AS adjustments,
+       greatest(max(t.created_at), k.last_at) AS last_adjusted_at
+  FROM standing t
+  JOIN ad.data_sources s ON s.id = t.source_id
+  LEFT JOIN keeps k ON k.source_id = t.source_id AND k.metric = t.metric AND k.direction = t.direction
+ WHERE t.kind = 'tolerate'
+ GROUP BY t.source_id, s.name, s.config, t.metric, t.stream, t.direction, k.kept_under, k.n, k.last_at;
+COMMENT ON VIEW ad.learned_patterns IS
+    'What the worker tolerates because of feedback: per series, stream and direction with a standing false positive, '
+    'the deviation up to which a point is not an anomaly (the largest tolerated, under the smallest confirmed limit '
+    'in that direction), unless it scores at least the high threshold.';
+COMMENT ON COLUMN ad.learned_patterns.source_id IS 'The source.';
+COMMENT ON COLUMN ad.learned_patterns.source_name IS 'Its name.';
+COMMENT ON COLUMN ad.learned_patterns.metric IS 'The metric.';
+COMMENT ON COLUMN ad.learned_patterns.stream IS 'The evidence stream (see ad.scoring_adjustments.stream).';
+COMMENT ON COLUMN ad.learned_patterns.direction IS 'above or below the expected value.';
+COMMENT ON COLUMN ad.learned_patterns.tolerated_up_to IS 'The largest standing tolerance, in robust scales.';
+COMMENT ON COLUMN ad.learned_patterns.kept_under IS 'The smallest standing limit from confirmed anomalies in this direction, or NULL.';
+COMMENT ON COLUMN ad.learned_patterns.effective_tolerance IS 'What the worker applies: the smaller of the two.';
+COMMENT ON COLUMN ad.learned_patterns.always_alert_from IS 'The source''s high threshold: points scoring at least this always count.';
+COMMENT ON COLUMN ad.learned_patterns.adjustments IS 'Standing adjustments behind this row.';
+COMMENT ON COLUMN ad.learned_patterns.last_adjusted_at IS 'The latest of them.';
 
 -- Made by the worker, undone by people: both audited.
 CREATE FUNCTION ad_internal.adjustment_changed() RETURNS trigger
@@ -85,9 +104,9 @@ BEGIN
     VALUES (CASE WHEN TG_OP = 'UPDATE' THEN NEW.undone_by END,
             CASE TG_OP WHEN 'INSERT' THEN 'adjustment_made' ELSE 'adjustment_undone' END,
             'scoring_adjustment', NEW.id::text,
-            CASE WHEN TG_OP = 'UPDATE' THEN jsonb_build_object('effective_low', NEW.effective_after) END,
+            CASE WHEN TG_OP = 'UPDATE' THEN jsonb_build_object('effective_tolerance', NEW.effective_after) END,
             jsonb_strip_nulls(jsonb_build_object('source_id', NEW.source_id, 'metric', NEW.metric, 'kind', NEW.kind,
-                                                 'threshold', NEW.threshold, 'feedback_id', NEW.feedback_id,
+                                                 'stream', NEW.stream, 'direction', NEW.direction, 'deviation', NEW.deviation, 'feedback_id', NEW.feedback_id,
                                                  'reason', CASE WHEN TG_OP = 'INSERT' THEN NEW.reason ELSE NEW.undo_reason END)));
     RETURN NULL;
 END
@@ -128,6 +147,6 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION ad.undo_adjustment(bigint, text) IS
-    'Undoes a learned adjustment (audited, attributed to the mapped person); the series'' threshold follows at the '
-    'worker''s next config refresh. Returns undone or already undone.';
+    'Undoes a learned adjustment (audited, attributed to the mapped person); the worker follows at its next '
+    'config refresh. Returns undone or already undone.';
 REVOKE ALL ON FUNCTION ad.undo_adjustment(bigint, text) FROM PUBLIC;

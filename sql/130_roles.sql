@@ -12,7 +12,7 @@ BEGIN
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_reader') THEN
         GRANT USAGE ON SCHEMA ad TO ad_reader;
         GRANT SELECT ON ad.source_overview, ad.point_values, ad.anomaly_details, ad.alert_overview,
-                        ad.anomaly_summary_hourly, ad.feedback_precision, ad.learned_thresholds,
+                        ad.anomaly_summary_hourly, ad.feedback_precision, ad.learned_patterns,
                         ad.status_transitions TO ad_reader;
     END IF;
 
@@ -32,7 +32,7 @@ BEGIN
         GRANT SELECT ON ad.data_sources, ad.data_points, ad.anomalies, ad.ml_models, ad.users, ad.channels,
                         ad.alert_rules, ad.alert_rule_channels, ad.alerts, ad.alert_deliveries, ad.delivery_attempts,
                         ad.feedback, ad.audit_log, ad.settings, ad.scoring_adjustments, ad.status_transitions,
-                        ad.learned_thresholds, ad.feedback_precision TO ad_operator;
+                        ad.learned_patterns, ad.feedback_precision TO ad_operator;
         GRANT INSERT, UPDATE (name, type, config, status, description, updated_at) ON ad.data_sources TO ad_operator;
         GRANT UPDATE (status, notes) ON ad.anomalies, ad.alerts TO ad_operator;
         GRANT INSERT, UPDATE, DELETE ON ad.alert_rules, ad.alert_rule_channels, ad.channels TO ad_operator;

@@ -5,52 +5,83 @@ public enum FeedbackKind: String, Sendable, CaseIterable {
     case falsePositive = "false_positive", truePositive = "true_positive", acknowledged, resolved
 }
 
-/// The standing adjustments of one series (source and metric), reduced to the two numbers that decide its threshold.
-public struct LearnedBounds: Sendable, Equatable {
-    /// The highest standing raise: from false positives, the score a point needs to be an anomaly.
-    public var raisedTo: Double?
-    /// The lowest standing keep: from confirmed anomalies, the most a raise may ask.
-    public var keptAt: Double?
+/// The standing adjustments of one series (source and metric), reduced to what decides whether a point is
+/// tolerated: per stream and direction the largest deviation false positives made normal, and per direction the
+/// smallest limit confirmed anomalies set.
+public struct SeriesLearning: Sendable, Equatable {
+    public struct Key: Hashable, Sendable {
+        public var stream: String
+        public var direction: Pattern.Direction
+        public init(_ stream: String, _ direction: Pattern.Direction) { self.stream = stream; self.direction = direction }
+    }
 
-    public init(raisedTo: Double? = nil, keptAt: Double? = nil) { self.raisedTo = raisedTo; self.keptAt = keptAt }
+    /// From false positives (`tolerate` rows): deviations up to this, on this stream and in this direction, are normal.
+    public var tolerated: [Key: Double] = [:]
+    /// From confirmed anomalies (`keep` rows): no tolerance in this direction, on any stream, may reach this.
+    public var kept: [Pattern.Direction: Double] = [:]
 
-    /// The score a point on this series needs to be an anomaly: the configured `low`, or the highest raise capped
-    /// by the lowest keep and by `high` (so high and critical anomalies always count), never below `low`.
-    public func effectiveLow(_ t: SourceConfig.Thresholds) -> Double {
-        guard let raisedTo else { return t.low }
-        return max(t.low, min(raisedTo, keptAt ?? 1, t.high))
+    public init(tolerated: [Key: Double] = [:], kept: [Pattern.Direction: Double] = [:]) {
+        self.tolerated = tolerated; self.kept = kept
+    }
+
+    /// The deviation up to which points of this stream and direction are tolerated, or nil when none are.
+    public func tolerance(_ stream: String, _ direction: Pattern.Direction) -> Double? {
+        guard let t = tolerated[Key(stream, direction)] else { return nil }
+        return min(t, kept[direction] ?? .infinity)
+    }
+
+    /// Whether feedback made this point normal: a point like a false positive (same stream and direction, deviating
+    /// no further, less the margin a confirmed anomaly keeps) scoring under `high`. High and critical always count.
+    public func tolerates(_ pattern: Pattern?, score: Double, high: Double) -> Bool {
+        guard score < high, let pattern, let t = tolerance(pattern.stream, pattern.direction) else { return false }
+        return pattern.deviation <= t
     }
 
     /// These bounds with one more adjustment standing.
-    public func adding(_ a: Adjustment.Kind, _ threshold: Double) -> LearnedBounds {
-        switch a {
-        case .raise: LearnedBounds(raisedTo: max(raisedTo ?? threshold, threshold), keptAt: keptAt)
-        case .keep: LearnedBounds(raisedTo: raisedTo, keptAt: min(keptAt ?? threshold, threshold))
+    public func adding(_ a: Adjustment) -> SeriesLearning {
+        var out = self
+        switch a.kind {
+        case .tolerate:
+            let k = Key(a.stream, a.direction)
+            out.tolerated[k] = max(tolerated[k] ?? 0, a.deviation)
+        case .keep: out.kept[a.direction] = min(kept[a.direction] ?? .infinity, a.deviation)
         }
+        return out
     }
 }
 
 /// One row of `ad.scoring_adjustments`, before it is written.
 public struct Adjustment: Sendable, Equatable {
-    public enum Kind: String, Sendable { case raise, keep }
+    public enum Kind: String, Sendable { case tolerate, keep }
     public var kind: Kind
-    public var threshold: Double
-    public var effectiveBefore: Double
-    public var effectiveAfter: Double
+    /// The judged anomaly's stream (a keep limits tolerances of every stream in its direction).
+    public var stream: String
+    public var direction: Pattern.Direction
+    /// tolerate: the deviation up to which similar points are normal; keep: the limit no tolerance may reach.
+    public var deviation: Double
+    /// The judged anomaly's score.
+    public var score: Double
+    /// The tolerance of the judged anomaly's stream and direction before and after (nil: none).
+    public var effectiveBefore: Double?
+    public var effectiveAfter: Double?
     /// Why, for people.
     public var reason: String
 }
 
 /// What a judgement teaches: pure, so the bounds are tested without a database.
 ///
-/// A false positive at score s raises the series' threshold to s + `margin` (points that score about as high, or
-/// lower, stop being anomalies), capped at the source's `high` threshold: a burst of careless marks can silence low
-/// and medium anomalies on a series, never high or critical ones, and every raise expires (30 days) or can be undone.
-/// A confirmed anomaly at score s keeps the series at most at s: no raise, standing or future, silences points
-/// scoring like it. Acknowledging and resolving say nothing about whether the anomaly was real.
+/// An anomaly's `Pattern` says which stream decided it, in which direction, and how far (in robust scales) it lay
+/// from what that stream expected. A false positive at deviation d makes points of the same series, stream and
+/// direction deviating up to d·(1 + `margin`) normal: the same kind of bump is no longer an anomaly, a larger one,
+/// or one in the other direction, or one another stream catches, still is. A confirmed anomaly at deviation c keeps
+/// every tolerance in its direction under c / (1 + `margin`), now and later, so points like it keep alerting.
+/// Nothing feedback teaches silences a point scoring at least the source's `high` threshold: a burst of careless
+/// marks can quiet low and medium anomalies of one kind on one series, never high or critical ones; every
+/// adjustment expires (30 days) or can be undone. Acknowledging and resolving say nothing about whether the
+/// anomaly was real.
 public enum FeedbackLearning {
-    /// How much more than a false positive's score a point needs to remain an anomaly.
-    public static let margin = 0.01
+    /// The relative slack around a judged deviation.
+    public static let margin = 0.1
 
     public enum Outcome: Sendable, Equatable {
         case adjust(Adjustment)
@@ -58,47 +89,62 @@ public enum FeedbackLearning {
         case nothing(String)
     }
 
-    /// The adjustment `kind` at `score` makes on a series with `learned` standing and configured `thresholds`.
-    /// `who` names the person, for the reason.
-    public static func learn(_ kind: FeedbackKind, score: Double, thresholds t: SourceConfig.Thresholds,
-                             learned: LearnedBounds, who: String) -> Outcome {
-        let before = learned.effectiveLow(t)
+    /// The adjustment `kind` on an anomaly of `pattern` and `score` makes on a series with `learned` standing and
+    /// configured `thresholds`. `who` names the person, for the reason.
+    public static func learn(_ kind: FeedbackKind, pattern: Pattern?, score: Double, thresholds t: SourceConfig.Thresholds,
+                             learned: SeriesLearning, who: String) -> Outcome {
         let by = who.isEmpty ? "" : " by \(who)"
         switch kind {
         case .acknowledged, .resolved:
             return .nothing("\(kind.rawValue): says nothing about whether the anomaly was real; kept for evaluation")
-        case .falsePositive:
-            let wanted = score + margin
-            let threshold = min(wanted, t.high)
-            let after = learned.adding(.raise, threshold).effectiveLow(t)
-            var reason = "false positive at score \(fmt(score))\(by): points on this series need \(fmt(after)) to be anomalies (was \(fmt(before)))"
-            if wanted > t.high { reason += "; capped at the high threshold \(fmt(t.high)), so high and critical anomalies always count" }
-            if let kept = learned.keptAt, kept < min(threshold, t.high) {
+        case .falsePositive, .truePositive:
+            break
+        }
+        guard let pattern else {
+            return .nothing("\(kind.rawValue): the anomaly records no pattern (explanation.pattern), so there is nothing to compare later points with")
+        }
+        let before = learned.tolerance(pattern.stream, pattern.direction)
+        let what = "\(pattern.stream) \(fmt(pattern.deviation)) \(pattern.direction.rawValue) expected"
+        if kind == .falsePositive {
+            var a = Adjustment(kind: .tolerate, stream: pattern.stream, direction: pattern.direction,
+                               deviation: pattern.deviation * (1 + margin), score: score, effectiveBefore: before,
+                               effectiveAfter: nil, reason: "")
+            let after = learned.adding(a).tolerance(pattern.stream, pattern.direction)
+            a.effectiveAfter = after
+            var reason = "false positive at score \(fmt(score))\(by), \(what): points on this series whose \(pattern.stream) "
+                + "is \(pattern.direction.rawValue) expected by at most \(fmt(after ?? 0)) are not anomalies unless they score at least "
+                + "high (\(fmt(t.high)))"
+            if let kept = learned.kept[pattern.direction], kept < a.deviation {
                 reason += "; held at \(fmt(kept)) by a confirmed anomaly"
             }
             if after == before { reason += " (no change: a standing adjustment already covers it)" }
-            return .adjust(Adjustment(kind: .raise, threshold: threshold, effectiveBefore: before, effectiveAfter: after, reason: reason))
-        case .truePositive:
-            let threshold = min(max(score, Double.ulpOfOne), t.high)
-            let after = learned.adding(.keep, threshold).effectiveLow(t)
-            var reason = "confirmed anomaly at score \(fmt(score))\(by): learning will not raise this series above \(fmt(threshold))"
-            if after < before { reason += "; its threshold goes back from \(fmt(before)) to \(fmt(after))" }
-            return .adjust(Adjustment(kind: .keep, threshold: threshold, effectiveBefore: before, effectiveAfter: after, reason: reason))
+            a.reason = reason
+            return .adjust(a)
         }
+        var a = Adjustment(kind: .keep, stream: pattern.stream, direction: pattern.direction,
+                           deviation: pattern.deviation / (1 + margin), score: score, effectiveBefore: before,
+                           effectiveAfter: nil, reason: "")
+        let after = learned.adding(a).tolerance(pattern.stream, pattern.direction)
+        a.effectiveAfter = after
+        var reason = "confirmed anomaly at score \(fmt(score))\(by), \(what): no tolerance \(pattern.direction.rawValue) "
+            + "expected on this series may reach \(fmt(a.deviation)), so points like it keep alerting"
+        if let before, let after, after < before { reason += "; \(pattern.stream) tolerance goes back from \(fmt(before)) to \(fmt(after))" }
+        a.reason = reason
+        return .adjust(a)
     }
 
     static func fmt(_ x: Double) -> String { String(format: "%.4f", x) }
 }
 
-/// The learned bounds of every series with standing adjustments, as the scoring loop applies them.
-public struct LearnedThresholds: Sendable {
-    public var bounds: [HistoryCache.Key: LearnedBounds] = [:]
+/// What feedback taught, for every series with standing adjustments, as the scoring loop applies it.
+public struct LearnedPatterns: Sendable {
+    public var series: [HistoryCache.Key: SeriesLearning] = [:]
 
-    public init(_ bounds: [HistoryCache.Key: LearnedBounds] = [:]) { self.bounds = bounds }
+    public init(_ series: [HistoryCache.Key: SeriesLearning] = [:]) { self.series = series }
 
-    /// Whether feedback made `score` too low to be an anomaly on this series (the configured thresholds would flag it).
-    public func suppresses(source: UUID, metric: String, score: Double, thresholds: SourceConfig.Thresholds) -> Bool {
-        guard let learned = bounds[HistoryCache.Key(source: source, metric: metric)] else { return false }
-        return score < learned.effectiveLow(thresholds)
+    /// Whether feedback made this point normal on its series, though its score reaches an anomaly threshold.
+    public func tolerates(source: UUID, metric: String, pattern: Pattern?, score: Double, thresholds: SourceConfig.Thresholds) -> Bool {
+        guard let learned = series[HistoryCache.Key(source: source, metric: metric)] else { return false }
+        return learned.tolerates(pattern, score: score, high: thresholds.high)
     }
 }

@@ -174,11 +174,42 @@ public struct PointScore: Sendable {
     public var explanation: JSONValue
     /// The state each metric leaves for the next point of the series.
     public var states: [String: DetectorState]
+    /// What kind of deviation decided, and how large: what feedback learns from (`FeedbackLearning`). Nil while
+    /// the series warms up.
+    public var pattern: Pattern?
 
     /// The score of a surprise.
     public static func score(surprise: Double) -> Double { surprise <= 0 ? 0 : surprise / (surprise + 10) }
     /// The surprise a score stands for.
     public static func surprise(score: Double) -> Double { score >= 1 ? .infinity : 10 * score / (1 - score) }
+}
+
+/// The shape of the deviation that decided a point's score: which stream of its top metric, in which direction,
+/// and how far from that stream's expected value, in that stream's robust scales (the explanation's `pattern`).
+/// "Similar points" for feedback are those with the same metric, stream and direction, deviating no further.
+public struct Pattern: Sendable, Equatable {
+    public enum Direction: String, Sendable, CaseIterable { case above, below }
+    /// The stream's feature name (`DetectorState.Stream.feature`: robust_z, delta_z, novelty_z, ...).
+    public var stream: String
+    public var direction: Direction
+    /// |actual − expected| / scale, finite and ≥ 0.
+    public var deviation: Double
+
+    public init?(stream: String, direction: Direction, deviation: Double) {
+        guard !stream.isEmpty, deviation.isFinite, deviation >= 0 else { return nil }
+        self.stream = stream; self.direction = direction; self.deviation = deviation
+    }
+
+    /// From the expected value and scale of the stream that decided; nil when they say nothing.
+    init?(stream: DetectorState.Stream, actual: Double, expected: Double, scale: Double) {
+        guard scale > 0, scale.isFinite else { return nil }
+        let d = (actual - expected) / scale
+        self.init(stream: stream.feature, direction: d < 0 ? .below : .above, deviation: abs(d))
+    }
+
+    public var json: JSONValue {
+        .object([("stream", .string(stream)), ("direction", .string(direction.rawValue)), ("deviation", .rounded(deviation, 4))])
+    }
 }
 
 /// Scores points, strictly causally: it sees each metric's earlier values (the last `window`), their differences
@@ -232,6 +263,8 @@ public struct Scorer: Sendable {
         var expected: Double
         /// Half-width of the expected range: the deviation at which the surprise reaches the `low` threshold.
         var halfRange: Double
+        /// The deciding stream's kind of deviation and its size.
+        var pattern: Pattern?
     }
 
     public func score(_ metrics: [MetricObservation]) -> PointScore {
@@ -255,7 +288,7 @@ public struct Scorer: Sendable {
                               features: .object(withStates(features, states)),
                               explanation: .object([("detector", .string("none")),
                                                     ("reason", .string("warming up: fewer than \(config.minHistory) earlier points"))]),
-                              states: states)
+                              states: states, pattern: nil)
         }
         // Bonferroni over the metrics, in log space.
         var surprise = max(0, top.surprise - log10(Double(evidence.count)))
@@ -287,9 +320,11 @@ public struct Scorer: Sendable {
             ("top_contributions", .array(Array(contributions))),
             ("metrics_off", .number(Double(evidence.filter { $0.surprise >= lowSurprise }.count))),
         ]
+        if let p = top.pattern { explanation.append(("pattern", p.json)) }
         if resting { explanation.append(("resting", .string("within \(config.restPeriod) points of an anomaly"))) }
         return PointScore(score: score, surprise: surprise, severity: severity, metric: top.metric, detector: detector,
-                          features: .object(withStates(features, states)), explanation: .object(explanation), states: states)
+                          features: .object(withStates(features, states)), explanation: .object(explanation), states: states,
+                          pattern: top.pattern)
     }
 
     private func withStates(_ features: [(String, JSONValue)], _ states: [String: DetectorState]) -> [(String, JSONValue)] {
@@ -440,6 +475,7 @@ public struct Scorer: Sendable {
         let rawAtLow = b.count > config.warmup ? b.mean + lowSurprise * max(b.variance.squareRoot(), 1e-3) : zLow
         return (.object(f), Evidence(metric: m.metric, surprise: best.surprise, detector: view == nil ? "robust" : "seasonal",
                                      streams: counted.map { ($0.stream.feature, $0.raw, $0.surprise) },
-                                     expected: expected, halfRange: max(0, rawAtLow) * rangeScale), state)
+                                     expected: expected, halfRange: max(0, rawAtLow) * rangeScale,
+                                     pattern: Pattern(stream: best.stream, actual: m.x, expected: expected, scale: rangeScale)), state)
     }
 }

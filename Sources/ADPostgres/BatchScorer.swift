@@ -21,8 +21,8 @@ public struct SourceCatalog: Sendable {
     public private(set) var wantsSeasonal = false
     /// Sources whose config cannot be used: their points stay unscored, and are not claimed.
     public private(set) var unusable: [UUID] = []
-    /// What operator feedback taught: per-series thresholds above the configured `low` (ad.scoring_adjustments).
-    public private(set) var learned = LearnedThresholds()
+    /// What operator feedback taught: per series, the kinds of deviation that are normal (ad.scoring_adjustments).
+    public private(set) var learned = LearnedPatterns()
 
     public init() {}
 
@@ -54,7 +54,7 @@ public struct SourceCatalog: Sendable {
             catalog.entries[id] = Entry(name: name, status: status, config: config, scorer: scorer)
         }
         catalog.maxWindow = windows.max() ?? SourceConfig.defaults.window
-        catalog.learned = try await FeedbackProcessor.learnedThresholds(connection, logger: logger)
+        catalog.learned = try await FeedbackProcessor.learned(connection, logger: logger)
         catalog.loadedAt = .now
         return catalog
     }
@@ -293,10 +293,10 @@ public struct BatchScorer: Sendable {
             }
             sids.append(point.source); stamps.append(point.micros)
             features.append(result.features.render()); scores.append(result.score)
-            // Feedback may ask more of this series than its configured low threshold (the point keeps its score).
+            // Feedback may have made points like this one normal on its series (the point keeps its score).
             if let severity = result.severity,
-               !catalog.learned.suppresses(source: point.source, metric: result.metric, score: result.score,
-                                           thresholds: scorer.config.thresholds) {
+               !catalog.learned.tolerates(source: point.source, metric: result.metric, pattern: result.pattern,
+                                          score: result.score, thresholds: scorer.config.thresholds) {
                 aIDs.append(point.id); aStamps.append(point.micros); aSources.append(point.source)
                 aMetrics.append(result.metric); aDetectors.append(result.detector); aSeverities.append(severity.rawValue)
                 aScores.append(result.score); aExplanations.append(result.explanation.render())

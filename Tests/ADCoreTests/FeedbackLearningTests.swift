@@ -3,70 +3,118 @@ import Testing
 @testable import ADCore
 
 @Suite struct FeedbackLearningIsBoundedAndReadable {
-    let t = SourceConfig.defaults.thresholds  // low 0.5, medium 0.6, high 0.7, critical 0.8
+    let t = SourceConfig.Thresholds(low: 0.45, medium: 0.55, high: 0.65, critical: 0.8)
 
     func adjustment(_ o: FeedbackLearning.Outcome) -> Adjustment? {
         if case .adjust(let a) = o { return a }
         return nil
     }
 
-    @Test func aFalsePositiveRaisesTheThresholdJustAboveItsScore() throws {
-        let a = try #require(adjustment(FeedbackLearning.learn(.falsePositive, score: 0.55, thresholds: t, learned: .init(), who: "Alice")))
-        #expect(a.kind == .raise)
-        #expect(abs(a.threshold - 0.56) < 1e-12)
-        #expect(a.effectiveBefore == 0.5 && abs(a.effectiveAfter - 0.56) < 1e-12)
-        #expect(a.reason == "false positive at score 0.5500 by Alice: points on this series need 0.5600 to be anomalies (was 0.5000)")
-        let learned = LearnedThresholds([HistoryCache.Key(source: UUID(), metric: "x"): LearnedBounds(raisedTo: a.threshold)])
-        let key = learned.bounds.keys.first!
-        #expect(learned.suppresses(source: key.source, metric: "x", score: 0.555, thresholds: t), "a similar point")
-        #expect(!learned.suppresses(source: key.source, metric: "x", score: 0.57, thresholds: t), "a stronger point")
-        #expect(!learned.suppresses(source: key.source, metric: "y", score: 0.51, thresholds: t), "another metric")
-        #expect(!learned.suppresses(source: UUID(), metric: "x", score: 0.51, thresholds: t), "another source")
+    func bump(_ deviation: Double, _ stream: String = "robust_z", _ direction: Pattern.Direction = .above) -> Pattern {
+        Pattern(stream: stream, direction: direction, deviation: deviation)!
+    }
+
+    @Test func aFalsePositiveToleratesPointsLikeIt() throws {
+        let a = try #require(adjustment(FeedbackLearning.learn(.falsePositive, pattern: bump(4), score: 0.5, thresholds: t,
+                                                                learned: .init(), who: "Alice")))
+        #expect(a.kind == .tolerate && a.stream == "robust_z" && a.direction == .above)
+        #expect(abs(a.deviation - 4.4) < 1e-12)
+        #expect(a.effectiveBefore == nil && a.effectiveAfter == a.deviation)
+        #expect(a.reason == "false positive at score 0.5000 by Alice, robust_z 4.0000 above expected: points on this series whose "
+                + "robust_z is above expected by at most 4.4000 are not anomalies unless they score at least high (0.6500)")
+        let key = HistoryCache.Key(source: UUID(), metric: "x")
+        let learned = LearnedPatterns([key: SeriesLearning().adding(a)])
+        func tolerated(_ p: Pattern?, score: Double = 0.5, source: UUID = key.source, metric: String = "x") -> Bool {
+            learned.tolerates(source: source, metric: metric, pattern: p, score: score, thresholds: t)
+        }
+        #expect(tolerated(bump(4.3)), "a similar bump")
+        #expect(tolerated(bump(1)), "a smaller one")
+        #expect(!tolerated(bump(4.5)), "a larger one")
+        #expect(!tolerated(bump(4, "robust_z", .below)), "the other direction")
+        #expect(!tolerated(bump(4, "level_shift")), "caught by another stream")
+        #expect(!tolerated(bump(4), metric: "y"), "another metric")
+        #expect(!tolerated(bump(4), source: UUID()), "another source")
+        #expect(!tolerated(nil), "no pattern")
+        #expect(!tolerated(bump(4), score: 0.65), "high always counts")
     }
 
     @Test func aBurstOfCarelessMarksNeverSilencesHighAnomalies() {
-        var learned = LearnedBounds()
+        var learned = SeriesLearning()
         for i in 0..<200 {
-            let score = 0.5 + Double(i) * 0.0025  // up to 0.9975: critical anomalies marked false positive too
-            guard let a = adjustment(FeedbackLearning.learn(.falsePositive, score: score, thresholds: t, learned: learned, who: "")) else {
+            let score = 0.45 + Double(i) * 0.00275  // up to critical: everything marked false positive
+            guard let a = adjustment(FeedbackLearning.learn(.falsePositive, pattern: bump(Double(i)), score: score,
+                                                            thresholds: t, learned: learned, who: "")) else {
                 Issue.record("no adjustment"); return
             }
-            #expect(a.threshold <= t.high)
-            #expect(a.effectiveAfter <= t.high)
-            learned = learned.adding(a.kind, a.threshold)
+            learned = learned.adding(a)
         }
-        #expect(learned.effectiveLow(t) == t.high)
-        let capped = adjustment(FeedbackLearning.learn(.falsePositive, score: 0.95, thresholds: t, learned: learned, who: ""))
-        #expect(capped?.reason.contains("capped at the high threshold 0.7000") == true)
-        #expect(capped?.reason.contains("(no change") == true)
+        #expect(learned.tolerates(bump(150), score: 0.6, high: t.high), "low and medium points like the marked ones are quiet")
+        for score in [0.65, 0.7, 0.8, 0.99] {
+            #expect(!learned.tolerates(bump(1), score: score, high: t.high), "score \(score) still alerts")
+        }
+        #expect(!learned.tolerates(bump(1, "novelty_z"), score: 0.5, high: t.high), "another kind of deviation still alerts")
+        let again = adjustment(FeedbackLearning.learn(.falsePositive, pattern: bump(10), score: 0.5, thresholds: t, learned: learned, who: ""))
+        #expect(again?.reason.contains("(no change: a standing adjustment already covers it)") == true)
     }
 
-    @Test func aConfirmedAnomalyKeepsTheSeriesSensitiveNowAndLater() throws {
-        var learned = LearnedBounds(raisedTo: 0.66)
-        #expect(abs(learned.effectiveLow(t) - 0.66) < 1e-12)
-        let keep = try #require(adjustment(FeedbackLearning.learn(.truePositive, score: 0.6, thresholds: t, learned: learned, who: "Bob")))
-        #expect(keep.kind == .keep && keep.threshold == 0.6)
-        #expect(keep.effectiveAfter == 0.6)
-        #expect(keep.reason.contains("its threshold goes back from 0.6600 to 0.6000"))
-        learned = learned.adding(keep.kind, keep.threshold)
-        // A later false positive above the confirmed score cannot raise past it.
-        let raise = try #require(adjustment(FeedbackLearning.learn(.falsePositive, score: 0.65, thresholds: t, learned: learned, who: "")))
-        #expect(raise.effectiveAfter == 0.6)
-        #expect(raise.reason.contains("held at 0.6000 by a confirmed anomaly"))
+    @Test func aConfirmedAnomalyKeepsPointsLikeItAlertingNowAndLater() throws {
+        var learned = SeriesLearning().adding(
+            try #require(adjustment(FeedbackLearning.learn(.falsePositive, pattern: bump(10), score: 0.6, thresholds: t, learned: .init(), who: ""))))
+        #expect(learned.tolerance("robust_z", .above) == 11)
+        let keep = try #require(adjustment(FeedbackLearning.learn(.truePositive, pattern: bump(8.8, "novelty_z"), score: 0.6,
+                                                                   thresholds: t, learned: learned, who: "Bob")))
+        #expect(keep.kind == .keep && abs(keep.deviation - 8) < 1e-12)
+        #expect(keep.reason.hasPrefix("confirmed anomaly at score 0.6000 by Bob, novelty_z 8.8000 above expected: no tolerance above expected"))
+        learned = learned.adding(keep)
+        #expect(abs(learned.tolerance("robust_z", .above)! - 8) < 1e-12, "a keep limits every stream in its direction")
+        #expect(!learned.tolerates(bump(8.8), score: 0.5, high: t.high), "a point like the confirmed one alerts")
+        #expect(learned.tolerates(bump(7.9), score: 0.5, high: t.high))
+        // A later false positive beyond the confirmed deviation cannot tolerate past it.
+        let fp = try #require(adjustment(FeedbackLearning.learn(.falsePositive, pattern: bump(9.5), score: 0.6, thresholds: t,
+                                                                 learned: learned, who: "")))
+        #expect(abs(fp.effectiveAfter! - 8) < 1e-12)
+        #expect(fp.reason.contains("held at 8.0000 by a confirmed anomaly"))
+        // Below expected is another direction: untouched.
+        #expect(learned.tolerance("robust_z", .below) == nil)
     }
 
-    @Test func thresholdsNeverGoBelowTheConfiguredLow() {
-        #expect(LearnedBounds().effectiveLow(t) == 0.5)
-        #expect(LearnedBounds(raisedTo: 0.3).effectiveLow(t) == 0.5)
-        #expect(LearnedBounds(raisedTo: 0.6, keptAt: 0.2).effectiveLow(t) == 0.5)
-        #expect(LearnedBounds(keptAt: 0.2).effectiveLow(t) == 0.5, "a keep alone changes nothing")
+    @Test func aKeepAloneToleratesNothing() throws {
+        let keep = try #require(adjustment(FeedbackLearning.learn(.truePositive, pattern: bump(5), score: 0.7, thresholds: t,
+                                                                   learned: .init(), who: "")))
+        let learned = SeriesLearning().adding(keep)
+        #expect(learned.tolerance("robust_z", .above) == nil)
+        #expect(!learned.tolerates(bump(0.1), score: 0.46, high: t.high))
+        #expect(keep.effectiveBefore == nil && keep.effectiveAfter == nil)
     }
 
     @Test(arguments: [FeedbackKind.acknowledged, .resolved])
     func acknowledgingOrResolvingTeachesNothing(_ kind: FeedbackKind) {
-        guard case .nothing(let why) = FeedbackLearning.learn(kind, score: 0.9, thresholds: t, learned: .init(), who: "") else {
+        guard case .nothing(let why) = FeedbackLearning.learn(kind, pattern: bump(3), score: 0.9, thresholds: t, learned: .init(), who: "") else {
             Issue.record("\(kind) adjusted scoring"); return
         }
         #expect(why.hasPrefix(kind.rawValue))
+    }
+
+    @Test func anAnomalyWithoutAPatternTeachesNothingAndSaysSo() {
+        guard case .nothing(let why) = FeedbackLearning.learn(.falsePositive, pattern: nil, score: 0.5, thresholds: t, learned: .init(), who: "") else {
+            Issue.record("learned from nothing"); return
+        }
+        #expect(why.contains("records no pattern"))
+    }
+
+    @Test func theScorerRecordsThePatternThatDecided() {
+        let scorer = Scorer(config: SourceConfig.defaults)
+        let history = (0..<300).map { 50 + Double(($0 * 7919) % 101) / 20 }
+        let up = scorer.score([MetricObservation(metric: "x", x: 200, history: history)])
+        #expect(up.severity != nil)
+        let p = up.pattern
+        #expect(p?.direction == .above && (p?.deviation ?? 0) > 10)
+        if case .object(let pairs) = up.explanation {
+            #expect(pairs.first { $0.0 == "pattern" }?.1 == p?.json)
+        }
+        let down = scorer.score([MetricObservation(metric: "x", x: -100, history: history)])
+        #expect(down.pattern?.direction == .below)
+        #expect(Pattern(stream: "robust_z", direction: .above, deviation: .infinity) == nil)
+        #expect(Pattern(stream: "", direction: .above, deviation: 1) == nil)
     }
 }

@@ -32,12 +32,14 @@ private func processFeedback(_ url: DatabaseURL, limit: Int = 100) async throws 
     }
 }
 
-/// Inserts `count` anomalies on src-a (metric x, scores from `score`, one minute apart from `minute`); returns their ids.
-private func anomalies(_ url: DatabaseURL, count: Int, minute: Int = 0, score: Double = 0.55) async throws -> [String] {
+/// Inserts `count` anomalies on src-a (metric x, scores from `score`, robust_z deviations above expected from
+/// `deviation`, one minute apart from `minute`), as the worker records them; returns their ids.
+private func anomalies(_ url: DatabaseURL, count: Int, minute: Int = 0, score: Double = 0.55, deviation: Double = 5) async throws -> [String] {
     try await strings(url, """
-        INSERT INTO ad.anomalies (data_point_id, point_timestamp, source_id, metric, detector, severity, score)
+        INSERT INTO ad.anomalies (data_point_id, point_timestamp, source_id, metric, detector, severity, score, explanation)
         SELECT gen_random_uuid(), timestamptz '2026-01-01 00:00Z' + (\(minute) + g) * interval '1 minute', '\(source)', 'x',
-               'robust', 'low', \(score) + g * 0.001
+               'robust', 'low', \(score) + g * 0.001,
+               jsonb_build_object('pattern', jsonb_build_object('stream', 'robust_z', 'direction', 'above', 'deviation', \(deviation) + g * 0.1))
           FROM generate_series(0, \(count - 1)) g
         RETURNING id::text
         """)
@@ -91,7 +93,7 @@ struct OperatorFunctionsAndFeedback {
             #expect(try await processFeedback(url) == 0, "nothing left")
             #expect(try await integer(url, "SELECT count(*) FROM ad.scoring_adjustments") == 40)
             #expect(try await integer(url, "SELECT count(DISTINCT feedback_id) FROM ad.scoring_adjustments") == 40)
-            #expect(try await integer(url, "SELECT count(*) FROM ad.feedback WHERE processed_at IS NULL OR result->>'effect' <> 'raise'") == 0)
+            #expect(try await integer(url, "SELECT count(*) FROM ad.feedback WHERE processed_at IS NULL OR result->>'effect' <> 'tolerate'") == 0)
             // Reprocessing by hand (processed_at cleared) cannot apply a row twice.
             try await sql(url, "UPDATE ad.feedback SET processed_at = NULL")
             #expect(try await processFeedback(url) == 40)
@@ -130,16 +132,20 @@ struct OperatorFunctionsAndFeedback {
     @Test func anUndoneAdjustmentStopsApplyingAndSaysWhoUndidIt() async throws {
         try await withWorkerDatabase { url in
             try await sql(url, mapRoot)
-            let fp = try await anomalies(url, count: 1, score: 0.6)
+            let fp = try await anomalies(url, count: 1, score: 0.6, deviation: 6)
             try await sql(url, "SELECT ad.mark_false_positive('\(fp[0])')")
             try await processFeedback(url)
-            #expect(try await strings(url, "SELECT format('%s %s', raised_to, effective_low) FROM ad.learned_thresholds") == ["0.61 0.61"])
+            #expect(try await strings(url, """
+                SELECT format('%s %s %s %s %s', stream, direction, round(tolerated_up_to::numeric, 4), round(effective_tolerance::numeric, 4), always_alert_from)
+                  FROM ad.learned_patterns
+                """) == ["robust_z above 6.6000 6.6000 \(SourceConfig.defaults.thresholds.high)"], "a source without config has the default high")
             let id = try await strings(url, "SELECT id::text FROM ad.scoring_adjustments")[0]
             #expect(try await strings(url, "SELECT reason FROM ad.scoring_adjustments")
-                    == ["false positive at score 0.6000 by Root Operator: points on this series need 0.6100 to be anomalies (was 0.5000)"])
+                    == ["false positive at score 0.6000 by Root Operator, robust_z 6.0000 above expected: points on this series whose "
+                        + "robust_z is above expected by at most 6.6000 are not anomalies unless they score at least high (0.6500)"])
             #expect(try await strings(url, "SELECT ad.undo_adjustment(\(id), 'wrong call')") == ["undone"])
             #expect(try await strings(url, "SELECT ad.undo_adjustment(\(id))") == ["already undone"])
-            #expect(try await integer(url, "SELECT count(*) FROM ad.learned_thresholds") == 0)
+            #expect(try await integer(url, "SELECT count(*) FROM ad.learned_patterns") == 0)
             #expect(try await strings(url, """
                 SELECT format('%s %s %s', l.action, u.name, l.new_value->>'reason') FROM ad.audit_log l
                   LEFT JOIN ad.users u ON u.id = l.user_id WHERE l.entity = 'scoring_adjustment' ORDER BY l.id
@@ -211,18 +217,26 @@ struct LearningFromFeedbackReplay {
             #expect(first.truePositives == Self.trueMinutes)
             #expect(!first.falsePositives.isEmpty, "the bumps alert before any feedback")
             for (_, id) in first.falsePositives { try await sql(url, "SELECT ad.mark_false_positive('\(id)', 'batch job')") }
-            try await sql(url, "SELECT ad.confirm_anomaly(id) FROM ad.anomalies WHERE source_id = '\(source)' AND score >= 0.9 AND point_timestamp > '2026-01-01 03:20Z'")
+            let spikes = Self.trueMinutes.map { "timestamptz '2026-01-01Z' + \($0) * interval '1 minute'" }.joined(separator: ", ")
+            try await sql(url, "SELECT ad.confirm_anomaly(id) FROM ad.anomalies WHERE source_id = '\(source)' AND point_timestamp IN (\(spikes))")
             #expect(try await processFeedback(url) == first.falsePositives.count + 2)
+            #expect(try await integer(url, "SELECT count(*) FROM ad.scoring_adjustments WHERE kind = 'tolerate'") == first.falsePositives.count)
 
-            // What the worker applies is what people read in ad.learned_thresholds.
-            let row = try await strings(url, "SELECT format('%s %s %s', raised_to, coalesce(kept_at, 1), effective_low) FROM ad.learned_thresholds")
-            let v = row.first?.split(separator: " ").compactMap { Double($0) } ?? []
-            #expect(v.count == 3)
-            if v.count == 3 {
-                let t = SourceConfig.Thresholds(low: 0.3, medium: 0.5, high: 0.9, critical: 0.95)
-                #expect(abs(LearnedBounds(raisedTo: v[0], keptAt: v[1]).effectiveLow(t) - v[2]) < 1e-12)
-                #expect(v[2] > 0.3 && v[2] <= 0.9)
+            // What the worker applies is what people read in ad.learned_patterns.
+            let view = try await strings(url, """
+                SELECT format('%s %s %s', stream, direction, effective_tolerance) FROM ad.learned_patterns ORDER BY stream, direction
+                """)
+            let worker = try await Database.withConnection(url, logger: TestServer.logger) { conn in
+                try await FeedbackProcessor.learned(conn, logger: TestServer.logger)
             }
+            let applied = worker.series[HistoryCache.Key(source: UUID(uuidString: source)!, metric: "x")] ?? SeriesLearning()
+            #expect(!view.isEmpty)
+            for row in view {
+                let f = row.split(separator: " ").map(String.init)
+                let tolerance = applied.tolerance(f[0], Pattern.Direction(rawValue: f[1])!)
+                #expect(tolerance.map { abs($0 - Double(f[2])!) < 1e-9 } == true, "\(row) vs \(String(describing: tolerance))")
+            }
+            #expect(worker.series[HistoryCache.Key(source: UUID(uuidString: control)!, metric: "x")] == nil)
 
             // Similar data again on both.
             for s in [source, control] { try await stream(url, from: 1500, source: s) }
@@ -233,7 +247,7 @@ struct LearningFromFeedbackReplay {
             #expect(learned.falsePositives.count < unlearned.falsePositives.count,
                     "learned \(learned.falsePositives.map(\.0)), control \(unlearned.falsePositives.map(\.0))")
             #expect(learned.truePositives == Self.trueMinutes, "the injected anomalies still alert")
-            // A suppressed point keeps its score: nothing about the data is hidden, only the anomaly is not raised.
+            // A tolerated point keeps its score: nothing about the data is hidden, only the anomaly is not raised.
             #expect(try await integer(url, """
                 SELECT count(*) FROM ad.data_points WHERE source_id = '\(source)' AND anomaly_score >= 0.3
                    AND "timestamp" >= timestamptz '2026-01-01Z' + interval '1500 minutes'
@@ -250,10 +264,16 @@ struct LearningFromFeedbackReplay {
             // Everything marked false positive, the true anomalies too.
             try await sql(url, "SELECT ad.mark_false_positive(id, 'mass close') FROM ad.anomalies")
             try await processFeedback(url)
-            #expect(try await strings(url, "SELECT effective_low::text FROM ad.learned_thresholds") == ["0.9"], "capped at high")
+            #expect(try await integer(url, "SELECT count(*) FROM ad.learned_patterns") > 0)
             try await stream(url, from: 1500, source: source)
             try await scoreAll(url)
-            #expect(try await found(url, source: source, from: 1500).truePositives == Self.trueMinutes,
+            // Every point of the second stream scoring at least high (0.9) is still an anomaly, and there are some.
+            let after = "source_id = '\(source)' AND %@ >= timestamptz '2026-01-01Z' + interval '1500 minutes'"
+            let high = try await integer(url, "SELECT count(*) FROM ad.data_points WHERE anomaly_score >= 0.9 AND "
+                                         + after.replacingOccurrences(of: "%@", with: "\"timestamp\""))
+            #expect(high > 0)
+            #expect(try await integer(url, "SELECT count(*) FROM ad.anomalies WHERE score >= 0.9 AND "
+                                      + after.replacingOccurrences(of: "%@", with: "point_timestamp")) == high,
                     "anomalies at or above high still alert")
         }
     }
@@ -272,7 +292,7 @@ struct TheWorkersFeedbackLoop {
             let id = try await anomalies(url, count: 1)[0]
             try await sql(url, "SELECT ad.mark_false_positive('\(id)')")
             #expect(try await eventually(timeout: .seconds(10)) {
-                try await integer(url, "SELECT count(*) FROM ad.feedback WHERE processed_at IS NOT NULL AND result->>'effect' = 'raise'") == 1
+                try await integer(url, "SELECT count(*) FROM ad.feedback WHERE processed_at IS NOT NULL AND result->>'effect' = 'tolerate'") == 1
             }, "not processed: \(w.output)")
             #expect(try await integer(url, "SELECT count(*) FROM ad.scoring_adjustments") == 1)
             await w.stop()
