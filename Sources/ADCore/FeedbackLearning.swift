@@ -6,34 +6,34 @@ public enum FeedbackKind: String, Sendable, CaseIterable {
 }
 
 /// The standing adjustments of one series (source and metric), reduced to what decides whether a point is
-/// tolerated: per stream and direction the largest deviation false positives made normal, and per direction the
+/// tolerated: per measure and direction the largest deviation false positives made normal, and per direction the
 /// smallest limit confirmed anomalies set.
 public struct SeriesLearning: Sendable, Equatable {
     public struct Key: Hashable, Sendable {
-        public var stream: String
+        public var measure: String
         public var direction: Pattern.Direction
-        public init(_ stream: String, _ direction: Pattern.Direction) { self.stream = stream; self.direction = direction }
+        public init(_ measure: String, _ direction: Pattern.Direction) { self.measure = measure; self.direction = direction }
     }
 
-    /// From false positives (`tolerate` rows): deviations up to this, on this stream and in this direction, are normal.
+    /// From false positives (`tolerate` rows): deviations up to this, on this measure and in this direction, are normal.
     public var tolerated: [Key: Double] = [:]
-    /// From confirmed anomalies (`keep` rows): no tolerance in this direction, on any stream, may reach this.
+    /// From confirmed anomalies (`keep` rows): no tolerance in this direction, on any measure, may reach this.
     public var kept: [Pattern.Direction: Double] = [:]
 
     public init(tolerated: [Key: Double] = [:], kept: [Pattern.Direction: Double] = [:]) {
         self.tolerated = tolerated; self.kept = kept
     }
 
-    /// The deviation up to which points of this stream and direction are tolerated, or nil when none are.
-    public func tolerance(_ stream: String, _ direction: Pattern.Direction) -> Double? {
-        guard let t = tolerated[Key(stream, direction)] else { return nil }
+    /// The deviation up to which points of this measure and direction are tolerated, or nil when none are.
+    public func tolerance(_ measure: String, _ direction: Pattern.Direction) -> Double? {
+        guard let t = tolerated[Key(measure, direction)] else { return nil }
         return min(t, kept[direction] ?? .infinity)
     }
 
-    /// Whether feedback made this point normal: a point like a false positive (same stream and direction, deviating
+    /// Whether feedback made this point normal: a point like a false positive (same measure and direction, deviating
     /// no further, less the margin a confirmed anomaly keeps) scoring under `high`. High and critical always count.
     public func tolerates(_ pattern: Pattern?, score: Double, high: Double) -> Bool {
-        guard score < high, let pattern, let t = tolerance(pattern.stream, pattern.direction) else { return false }
+        guard score < high, let pattern, let t = tolerance(pattern.measure, pattern.direction) else { return false }
         return pattern.deviation <= t
     }
 
@@ -42,7 +42,7 @@ public struct SeriesLearning: Sendable, Equatable {
         var out = self
         switch a.kind {
         case .tolerate:
-            let k = Key(a.stream, a.direction)
+            let k = Key(a.measure, a.direction)
             out.tolerated[k] = max(tolerated[k] ?? 0, a.deviation)
         case .keep: out.kept[a.direction] = min(kept[a.direction] ?? .infinity, a.deviation)
         }
@@ -54,14 +54,14 @@ public struct SeriesLearning: Sendable, Equatable {
 public struct Adjustment: Sendable, Equatable {
     public enum Kind: String, Sendable { case tolerate, keep }
     public var kind: Kind
-    /// The judged anomaly's stream (a keep limits tolerances of every stream in its direction).
-    public var stream: String
+    /// The judged anomaly's measure (a keep limits tolerances of every measure in its direction).
+    public var measure: String
     public var direction: Pattern.Direction
     /// tolerate: the deviation up to which similar points are normal; keep: the limit no tolerance may reach.
     public var deviation: Double
     /// The judged anomaly's score.
     public var score: Double
-    /// The tolerance of the judged anomaly's stream and direction before and after (nil: none).
+    /// The tolerance of the judged anomaly's measure and direction before and after (nil: none).
     public var effectiveBefore: Double?
     public var effectiveAfter: Double?
     /// Why, for people.
@@ -70,18 +70,26 @@ public struct Adjustment: Sendable, Equatable {
 
 /// What a judgement teaches: pure, so the bounds are tested without a database.
 ///
-/// An anomaly's `Pattern` says which stream decided it, in which direction, and how far (in robust scales) it lay
-/// from what that stream expected. A false positive at deviation d makes points of the same series, stream and
-/// direction deviating up to d·(1 + `margin`) normal: the same kind of bump is no longer an anomaly, a larger one,
-/// or one in the other direction, or one another stream catches, still is. A confirmed anomaly at deviation c keeps
-/// every tolerance in its direction under c / (1 + `margin`), now and later, so points like it keep alerting.
+/// An anomaly's `Pattern` says what its deviation measures (the value against the window's centre, the step from
+/// the previous value, a sustained level shift, the difference from a day or a week before), in which direction,
+/// and how far, in robust scales. A false positive at deviation d makes points of the same series, measure and
+/// direction deviating up to d·(1 + `margin`) + `slack` normal: the same kind of bump is no longer an anomaly; a
+/// clearly larger one, one in the other direction, or one of another measure still is. A confirmed anomaly at
+/// deviation c keeps every tolerance in its direction under (c − `slack`) / (1 + `margin`), now and later, so points
+/// like it keep alerting.
 /// Nothing feedback teaches silences a point scoring at least the source's `high` threshold: a burst of careless
 /// marks can quiet low and medium anomalies of one kind on one series, never high or critical ones; every
 /// adjustment expires (30 days) or can be undone. Acknowledging and resolving say nothing about whether the
 /// anomaly was real.
 public enum FeedbackLearning {
-    /// The relative slack around a judged deviation.
-    public static let margin = 0.1
+    /// The slack around a judged deviation: relative, and absolute in robust scales (a repeat of the same bump
+    /// deviates by its own noise, about ±2 scales, plus the drift of the window's scale).
+    public static let margin = 0.1, slack = 3.0
+
+    /// The most a point may deviate and be like a false positive at `deviation`.
+    public static func tolerance(falsePositive deviation: Double) -> Double { deviation * (1 + margin) + slack }
+    /// The limit a confirmed anomaly at `deviation` sets: every point at least as far as it stays outside tolerance.
+    public static func limit(confirmed deviation: Double) -> Double { max(0, (deviation - slack) / (1 + margin)) }
 
     public enum Outcome: Sendable, Equatable {
         case adjust(Adjustment)
@@ -103,15 +111,15 @@ public enum FeedbackLearning {
         guard let pattern else {
             return .nothing("\(kind.rawValue): the anomaly records no pattern (explanation.pattern), so there is nothing to compare later points with")
         }
-        let before = learned.tolerance(pattern.stream, pattern.direction)
-        let what = "\(pattern.stream) \(fmt(pattern.deviation)) \(pattern.direction.rawValue) expected"
+        let before = learned.tolerance(pattern.measure, pattern.direction)
+        let what = "\(pattern.measure) \(fmt(pattern.deviation)) \(pattern.direction.rawValue) expected"
         if kind == .falsePositive {
-            var a = Adjustment(kind: .tolerate, stream: pattern.stream, direction: pattern.direction,
-                               deviation: pattern.deviation * (1 + margin), score: score, effectiveBefore: before,
+            var a = Adjustment(kind: .tolerate, measure: pattern.measure, direction: pattern.direction,
+                               deviation: tolerance(falsePositive: pattern.deviation), score: score, effectiveBefore: before,
                                effectiveAfter: nil, reason: "")
-            let after = learned.adding(a).tolerance(pattern.stream, pattern.direction)
+            let after = learned.adding(a).tolerance(pattern.measure, pattern.direction)
             a.effectiveAfter = after
-            var reason = "false positive at score \(fmt(score))\(by), \(what): points on this series whose \(pattern.stream) "
+            var reason = "false positive at score \(fmt(score))\(by), \(what): points on this series whose \(pattern.measure) "
                 + "is \(pattern.direction.rawValue) expected by at most \(fmt(after ?? 0)) are not anomalies unless they score at least "
                 + "high (\(fmt(t.high)))"
             if let kept = learned.kept[pattern.direction], kept < a.deviation {
@@ -121,14 +129,14 @@ public enum FeedbackLearning {
             a.reason = reason
             return .adjust(a)
         }
-        var a = Adjustment(kind: .keep, stream: pattern.stream, direction: pattern.direction,
-                           deviation: pattern.deviation / (1 + margin), score: score, effectiveBefore: before,
+        var a = Adjustment(kind: .keep, measure: pattern.measure, direction: pattern.direction,
+                           deviation: limit(confirmed: pattern.deviation), score: score, effectiveBefore: before,
                            effectiveAfter: nil, reason: "")
-        let after = learned.adding(a).tolerance(pattern.stream, pattern.direction)
+        let after = learned.adding(a).tolerance(pattern.measure, pattern.direction)
         a.effectiveAfter = after
         var reason = "confirmed anomaly at score \(fmt(score))\(by), \(what): no tolerance \(pattern.direction.rawValue) "
             + "expected on this series may reach \(fmt(a.deviation)), so points like it keep alerting"
-        if let before, let after, after < before { reason += "; \(pattern.stream) tolerance goes back from \(fmt(before)) to \(fmt(after))" }
+        if let before, let after, after < before { reason += "; \(pattern.measure) tolerance goes back from \(fmt(before)) to \(fmt(after))" }
         a.reason = reason
         return .adjust(a)
     }

@@ -57,6 +57,18 @@ public struct DetectorState: Sendable, Equatable {
             case .weekly: "seasonal_weekly_z"
             }
         }
+
+        /// What its deviation measures, for feedback (`Pattern`): the value, novelty and burst streams all judge the
+        /// value against the window's median, so a bump is the same pattern whichever of them fired first.
+        public var measure: String {
+            switch self {
+            case .value, .novelty, .burst: "value"
+            case .step: "step"
+            case .shift: "level_shift"
+            case .daily: "daily"
+            case .weekly: "weekly"
+            }
+        }
     }
 
     /// Per stream (indexed by `Stream.rawValue`).
@@ -184,31 +196,33 @@ public struct PointScore: Sendable {
     public static func surprise(score: Double) -> Double { score >= 1 ? .infinity : 10 * score / (1 - score) }
 }
 
-/// The shape of the deviation that decided a point's score: which stream of its top metric, in which direction,
-/// and how far from that stream's expected value, in that stream's robust scales (the explanation's `pattern`).
-/// "Similar points" for feedback are those with the same metric, stream and direction, deviating no further.
+/// The shape of the deviation that decided a point's score (the explanation's `pattern`): what it measures, in
+/// which direction, and how far from the expected value, in robust scales. "Similar points" for feedback are those
+/// of the same series, measure and direction, deviating no further (`FeedbackLearning`).
 public struct Pattern: Sendable, Equatable {
     public enum Direction: String, Sendable, CaseIterable { case above, below }
-    /// The stream's feature name (`DetectorState.Stream.feature`: robust_z, delta_z, novelty_z, ...).
-    public var stream: String
+    /// `value` (decided by the value, novelty or burst stream: the value against the window's median), `step` (the
+    /// change from the previous value), `level_shift` (a sustained run to one side), `daily` or `weekly` (the
+    /// difference from a season before).
+    public var measure: String
     public var direction: Direction
     /// |actual − expected| / scale, finite and ≥ 0.
     public var deviation: Double
 
-    public init?(stream: String, direction: Direction, deviation: Double) {
-        guard !stream.isEmpty, deviation.isFinite, deviation >= 0 else { return nil }
-        self.stream = stream; self.direction = direction; self.deviation = deviation
+    public init?(measure: String, direction: Direction, deviation: Double) {
+        guard !measure.isEmpty, deviation.isFinite, deviation >= 0 else { return nil }
+        self.measure = measure; self.direction = direction; self.deviation = deviation
     }
 
     /// From the expected value and scale of the stream that decided; nil when they say nothing.
     init?(stream: DetectorState.Stream, actual: Double, expected: Double, scale: Double) {
         guard scale > 0, scale.isFinite else { return nil }
         let d = (actual - expected) / scale
-        self.init(stream: stream.feature, direction: d < 0 ? .below : .above, deviation: abs(d))
+        self.init(measure: stream.measure, direction: d < 0 ? .below : .above, deviation: abs(d))
     }
 
     public var json: JSONValue {
-        .object([("stream", .string(stream)), ("direction", .string(direction.rawValue)), ("deviation", .rounded(deviation, 4))])
+        .object([("measure", .string(measure)), ("direction", .string(direction.rawValue)), ("deviation", .rounded(deviation, 4))])
     }
 }
 

@@ -13,7 +13,7 @@ public struct FeedbackProcessor: Sendable {
 
     static let claimQuery = """
         SELECT f.id, f.feedback_type, a.source_id, a.metric, a.score, s.config::text, coalesce(u.name, ''),
-               a.explanation #>> '{pattern,stream}', a.explanation #>> '{pattern,direction}',
+               a.explanation #>> '{pattern,measure}', a.explanation #>> '{pattern,direction}',
                CASE WHEN jsonb_typeof(a.explanation #> '{pattern,deviation}') = 'number'
                     THEN (a.explanation #>> '{pattern,deviation}')::double precision END
           FROM ad.feedback f
@@ -29,7 +29,7 @@ public struct FeedbackProcessor: Sendable {
     /// The standing adjustments of every series, or of one (`$1`, `$2`; this transaction's own included), reduced
     /// as `SeriesLearning` and the view `ad.learned_patterns` reduce them.
     static let learnedQuery = """
-        SELECT source_id, metric, kind, CASE kind WHEN 'tolerate' THEN stream ELSE '' END, direction,
+        SELECT source_id, metric, kind, CASE kind WHEN 'tolerate' THEN measure ELSE '' END, direction,
                CASE kind WHEN 'tolerate' THEN max(deviation) ELSE min(deviation) END
           FROM ad.scoring_adjustments
          WHERE undone_at IS NULL AND (expires_at IS NULL OR expires_at > now())
@@ -38,7 +38,7 @@ public struct FeedbackProcessor: Sendable {
         """
 
     static let insertQuery = """
-        INSERT INTO ad.scoring_adjustments (source_id, metric, kind, stream, direction, deviation, score,
+        INSERT INTO ad.scoring_adjustments (source_id, metric, kind, measure, direction, deviation, score,
                                             effective_before, effective_after, reason, feedback_id)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
         ON CONFLICT (feedback_id) DO NOTHING
@@ -69,12 +69,12 @@ public struct FeedbackProcessor: Sendable {
         var claim = PostgresQuery(unsafeSQL: Self.claimQuery)
         claim.binds.append(limit)
         var rows: [Claimed] = []
-        for try await (id, kind, source, metric, score, config, who, stream, direction, deviation)
+        for try await (id, kind, source, metric, score, config, who, measure, direction, deviation)
             in try await connection.query(claim, logger: logger)
             .decode((UUID, String, UUID, String, Double, String, String, String?, String?, Double?).self) {
             var pattern: Pattern?
-            if let stream, let direction = direction.flatMap(Pattern.Direction.init(rawValue:)), let deviation {
-                pattern = Pattern(stream: stream, direction: direction, deviation: deviation)
+            if let measure, let direction = direction.flatMap(Pattern.Direction.init(rawValue:)), let deviation {
+                pattern = Pattern(measure: measure, direction: direction, deviation: deviation)
             }
             rows.append(Claimed(id: id, kind: kind, source: source, metric: metric, score: score, config: config, who: who,
                                 pattern: pattern))
@@ -107,7 +107,7 @@ public struct FeedbackProcessor: Sendable {
         case .adjust(let a):
             var insert = PostgresQuery(unsafeSQL: Self.insertQuery)
             insert.binds.append(row.source); insert.binds.append(row.metric); insert.binds.append(a.kind.rawValue)
-            insert.binds.append(a.stream); insert.binds.append(a.direction.rawValue); insert.binds.append(a.deviation)
+            insert.binds.append(a.measure); insert.binds.append(a.direction.rawValue); insert.binds.append(a.deviation)
             insert.binds.append(a.score); insert.binds.append(a.effectiveBefore); insert.binds.append(a.effectiveAfter)
             insert.binds.append(a.reason); insert.binds.append(row.id)
             var made: Int64? = nil
@@ -116,7 +116,7 @@ public struct FeedbackProcessor: Sendable {
                 return .object([("effect", .string("none")), ("note", .string("already applied"))])
             }
             return .object([("effect", .string(a.kind.rawValue)), ("adjustment_id", .number(Double(made))),
-                            ("stream", .string(a.stream)), ("direction", .string(a.direction.rawValue)),
+                            ("measure", .string(a.measure)), ("direction", .string(a.direction.rawValue)),
                             ("deviation", .number(a.deviation)),
                             ("effective_before", a.effectiveBefore.map(JSONValue.number) ?? .null),
                             ("effective_after", a.effectiveAfter.map(JSONValue.number) ?? .null), ("note", .string(a.reason))])
@@ -130,12 +130,12 @@ public struct FeedbackProcessor: Sendable {
         var query = PostgresQuery(unsafeSQL: learnedQuery)
         query.binds.append(series?.source); query.binds.append(series?.metric)
         var out = LearnedPatterns()
-        for try await (source, metric, kind, stream, direction, deviation) in try await connection.query(query, logger: logger)
+        for try await (source, metric, kind, measure, direction, deviation) in try await connection.query(query, logger: logger)
             .decode((UUID, String, String, String, String, Double).self) {
             guard let d = Pattern.Direction(rawValue: direction) else { continue }
             let key = HistoryCache.Key(source: source, metric: metric)
             if kind == "tolerate" {
-                out.series[key, default: SeriesLearning()].tolerated[SeriesLearning.Key(stream, d)] = deviation
+                out.series[key, default: SeriesLearning()].tolerated[SeriesLearning.Key(measure, d)] = deviation
             } else {
                 out.series[key, default: SeriesLearning()].kept[d] = deviation
             }

@@ -10,28 +10,29 @@ import Testing
         return nil
     }
 
-    func bump(_ deviation: Double, _ stream: String = "robust_z", _ direction: Pattern.Direction = .above) -> Pattern {
-        Pattern(stream: stream, direction: direction, deviation: deviation)!
+    func bump(_ deviation: Double, _ measure: String = "value", _ direction: Pattern.Direction = .above) -> Pattern {
+        Pattern(measure: measure, direction: direction, deviation: deviation)!
     }
 
     @Test func aFalsePositiveToleratesPointsLikeIt() throws {
         let a = try #require(adjustment(FeedbackLearning.learn(.falsePositive, pattern: bump(4), score: 0.5, thresholds: t,
                                                                 learned: .init(), who: "Alice")))
-        #expect(a.kind == .tolerate && a.stream == "robust_z" && a.direction == .above)
-        #expect(abs(a.deviation - 4.4) < 1e-12)
+        #expect(a.kind == .tolerate && a.measure == "value" && a.direction == .above)
+        #expect(abs(a.deviation - 7.4) < 1e-12, "4 + 10% + 3 scales of slack")
         #expect(a.effectiveBefore == nil && a.effectiveAfter == a.deviation)
-        #expect(a.reason == "false positive at score 0.5000 by Alice, robust_z 4.0000 above expected: points on this series whose "
-                + "robust_z is above expected by at most 4.4000 are not anomalies unless they score at least high (0.6500)")
+        #expect(a.reason == "false positive at score 0.5000 by Alice, value 4.0000 above expected: points on this series whose "
+                + "value is above expected by at most 7.4000 are not anomalies unless they score at least high (0.6500)")
         let key = HistoryCache.Key(source: UUID(), metric: "x")
         let learned = LearnedPatterns([key: SeriesLearning().adding(a)])
         func tolerated(_ p: Pattern?, score: Double = 0.5, source: UUID = key.source, metric: String = "x") -> Bool {
             learned.tolerates(source: source, metric: metric, pattern: p, score: score, thresholds: t)
         }
-        #expect(tolerated(bump(4.3)), "a similar bump")
+        #expect(tolerated(bump(4)), "the same bump")
+        #expect(tolerated(bump(7.3)), "a similar one")
         #expect(tolerated(bump(1)), "a smaller one")
-        #expect(!tolerated(bump(4.5)), "a larger one")
-        #expect(!tolerated(bump(4, "robust_z", .below)), "the other direction")
-        #expect(!tolerated(bump(4, "level_shift")), "caught by another stream")
+        #expect(!tolerated(bump(7.5)), "a clearly larger one")
+        #expect(!tolerated(bump(4, "value", .below)), "the other direction")
+        #expect(!tolerated(bump(4, "level_shift")), "caught by another measure")
         #expect(!tolerated(bump(4), metric: "y"), "another metric")
         #expect(!tolerated(bump(4), source: UUID()), "another source")
         #expect(!tolerated(nil), "no pattern")
@@ -52,7 +53,7 @@ import Testing
         for score in [0.65, 0.7, 0.8, 0.99] {
             #expect(!learned.tolerates(bump(1), score: score, high: t.high), "score \(score) still alerts")
         }
-        #expect(!learned.tolerates(bump(1, "novelty_z"), score: 0.5, high: t.high), "another kind of deviation still alerts")
+        #expect(!learned.tolerates(bump(1, "step"), score: 0.5, high: t.high), "another kind of deviation still alerts")
         let again = adjustment(FeedbackLearning.learn(.falsePositive, pattern: bump(10), score: 0.5, thresholds: t, learned: learned, who: ""))
         #expect(again?.reason.contains("(no change: a standing adjustment already covers it)") == true)
     }
@@ -60,29 +61,31 @@ import Testing
     @Test func aConfirmedAnomalyKeepsPointsLikeItAlertingNowAndLater() throws {
         var learned = SeriesLearning().adding(
             try #require(adjustment(FeedbackLearning.learn(.falsePositive, pattern: bump(10), score: 0.6, thresholds: t, learned: .init(), who: ""))))
-        #expect(learned.tolerance("robust_z", .above) == 11)
-        let keep = try #require(adjustment(FeedbackLearning.learn(.truePositive, pattern: bump(8.8, "novelty_z"), score: 0.6,
+        #expect(learned.tolerance("value", .above) == 14)
+        let keep = try #require(adjustment(FeedbackLearning.learn(.truePositive, pattern: bump(8.8, "step"), score: 0.6,
                                                                    thresholds: t, learned: learned, who: "Bob")))
-        #expect(keep.kind == .keep && abs(keep.deviation - 8) < 1e-12)
-        #expect(keep.reason.hasPrefix("confirmed anomaly at score 0.6000 by Bob, novelty_z 8.8000 above expected: no tolerance above expected"))
+        let limit = (8.8 - 3) / 1.1
+        #expect(keep.kind == .keep && abs(keep.deviation - limit) < 1e-12)
+        #expect(keep.reason.hasPrefix("confirmed anomaly at score 0.6000 by Bob, step 8.8000 above expected: no tolerance above expected"))
         learned = learned.adding(keep)
-        #expect(abs(learned.tolerance("robust_z", .above)! - 8) < 1e-12, "a keep limits every stream in its direction")
+        #expect(abs(learned.tolerance("value", .above)! - limit) < 1e-12, "a keep limits every measure in its direction")
         #expect(!learned.tolerates(bump(8.8), score: 0.5, high: t.high), "a point like the confirmed one alerts")
-        #expect(learned.tolerates(bump(7.9), score: 0.5, high: t.high))
+        #expect(!learned.tolerates(bump(6), score: 0.5, high: t.high), "and one a little smaller")
+        #expect(learned.tolerates(bump(5), score: 0.5, high: t.high))
         // A later false positive beyond the confirmed deviation cannot tolerate past it.
         let fp = try #require(adjustment(FeedbackLearning.learn(.falsePositive, pattern: bump(9.5), score: 0.6, thresholds: t,
                                                                  learned: learned, who: "")))
-        #expect(abs(fp.effectiveAfter! - 8) < 1e-12)
-        #expect(fp.reason.contains("held at 8.0000 by a confirmed anomaly"))
+        #expect(abs(fp.effectiveAfter! - limit) < 1e-12)
+        #expect(fp.reason.contains("held at 5.2727 by a confirmed anomaly"))
         // Below expected is another direction: untouched.
-        #expect(learned.tolerance("robust_z", .below) == nil)
+        #expect(learned.tolerance("value", .below) == nil)
     }
 
     @Test func aKeepAloneToleratesNothing() throws {
         let keep = try #require(adjustment(FeedbackLearning.learn(.truePositive, pattern: bump(5), score: 0.7, thresholds: t,
                                                                    learned: .init(), who: "")))
         let learned = SeriesLearning().adding(keep)
-        #expect(learned.tolerance("robust_z", .above) == nil)
+        #expect(learned.tolerance("value", .above) == nil)
         #expect(!learned.tolerates(bump(0.1), score: 0.46, high: t.high))
         #expect(keep.effectiveBefore == nil && keep.effectiveAfter == nil)
     }
@@ -114,7 +117,7 @@ import Testing
         }
         let down = scorer.score([MetricObservation(metric: "x", x: -100, history: history)])
         #expect(down.pattern?.direction == .below)
-        #expect(Pattern(stream: "robust_z", direction: .above, deviation: .infinity) == nil)
-        #expect(Pattern(stream: "", direction: .above, deviation: 1) == nil)
+        #expect(Pattern(measure: "value", direction: .above, deviation: .infinity) == nil)
+        #expect(Pattern(measure: "", direction: .above, deviation: 1) == nil)
     }
 }

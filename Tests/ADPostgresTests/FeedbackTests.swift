@@ -32,14 +32,14 @@ private func processFeedback(_ url: DatabaseURL, limit: Int = 100) async throws 
     }
 }
 
-/// Inserts `count` anomalies on src-a (metric x, scores from `score`, robust_z deviations above expected from
+/// Inserts `count` anomalies on src-a (metric x, scores from `score`, value deviations above expected from
 /// `deviation`, one minute apart from `minute`), as the worker records them; returns their ids.
 private func anomalies(_ url: DatabaseURL, count: Int, minute: Int = 0, score: Double = 0.55, deviation: Double = 5) async throws -> [String] {
     try await strings(url, """
         INSERT INTO ad.anomalies (data_point_id, point_timestamp, source_id, metric, detector, severity, score, explanation)
         SELECT gen_random_uuid(), timestamptz '2026-01-01 00:00Z' + (\(minute) + g) * interval '1 minute', '\(source)', 'x',
                'robust', 'low', \(score) + g * 0.001,
-               jsonb_build_object('pattern', jsonb_build_object('stream', 'robust_z', 'direction', 'above', 'deviation', \(deviation) + g * 0.1))
+               jsonb_build_object('pattern', jsonb_build_object('measure', 'value', 'direction', 'above', 'deviation', \(deviation) + g * 0.1))
           FROM generate_series(0, \(count - 1)) g
         RETURNING id::text
         """)
@@ -136,13 +136,13 @@ struct OperatorFunctionsAndFeedback {
             try await sql(url, "SELECT ad.mark_false_positive('\(fp[0])')")
             try await processFeedback(url)
             #expect(try await strings(url, """
-                SELECT format('%s %s %s %s %s', stream, direction, round(tolerated_up_to::numeric, 4), round(effective_tolerance::numeric, 4), always_alert_from)
+                SELECT format('%s %s %s %s %s', measure, direction, round(tolerated_up_to::numeric, 4), round(effective_tolerance::numeric, 4), always_alert_from)
                   FROM ad.learned_patterns
-                """) == ["robust_z above 6.6000 6.6000 \(SourceConfig.defaults.thresholds.high)"], "a source without config has the default high")
+                """) == ["value above 9.6000 9.6000 \(SourceConfig.defaults.thresholds.high)"], "a source without config has the default high")
             let id = try await strings(url, "SELECT id::text FROM ad.scoring_adjustments")[0]
             #expect(try await strings(url, "SELECT reason FROM ad.scoring_adjustments")
-                    == ["false positive at score 0.6000 by Root Operator, robust_z 6.0000 above expected: points on this series whose "
-                        + "robust_z is above expected by at most 6.6000 are not anomalies unless they score at least high (0.6500)"])
+                    == ["false positive at score 0.6000 by Root Operator, value 6.0000 above expected: points on this series whose "
+                        + "value is above expected by at most 9.6000 are not anomalies unless they score at least high (0.6500)"])
             #expect(try await strings(url, "SELECT ad.undo_adjustment(\(id), 'wrong call')") == ["undone"])
             #expect(try await strings(url, "SELECT ad.undo_adjustment(\(id))") == ["already undone"])
             #expect(try await integer(url, "SELECT count(*) FROM ad.learned_patterns") == 0)
@@ -224,7 +224,7 @@ struct LearningFromFeedbackReplay {
 
             // What the worker applies is what people read in ad.learned_patterns.
             let view = try await strings(url, """
-                SELECT format('%s %s %s', stream, direction, effective_tolerance) FROM ad.learned_patterns ORDER BY stream, direction
+                SELECT format('%s %s %s', measure, direction, effective_tolerance) FROM ad.learned_patterns ORDER BY measure, direction
                 """)
             let worker = try await Database.withConnection(url, logger: TestServer.logger) { conn in
                 try await FeedbackProcessor.learned(conn, logger: TestServer.logger)

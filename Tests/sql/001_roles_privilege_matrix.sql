@@ -23,8 +23,8 @@ VALUES ('00000000-0000-0000-0000-000000000011', '00000000-0000-0000-0000-0000000
 
 -- Status changes by people are attributed: this session's login is a person.
 INSERT INTO ad.users (id, name, db_role) VALUES ('00000000-0000-0000-0000-000000000021', 'Tap Operator', session_user);
-INSERT INTO ad.scoring_adjustments (source_id, metric, kind, stream, direction, deviation, score, effective_after, reason)
-VALUES ('00000000-0000-0000-0000-0000000000a1', 'x', 'tolerate', 'robust_z', 'above', 4.4, 0.6, 4.4, 'tap');
+INSERT INTO ad.scoring_adjustments (source_id, metric, kind, measure, direction, deviation, score, effective_after, reason)
+VALUES ('00000000-0000-0000-0000-0000000000a1', 'x', 'tolerate', 'value', 'above', 4.4, 0.6, 4.4, 'tap');
 
 SELECT is((SELECT count(*) FROM pg_roles WHERE rolname IN ('ad_ingest', 'ad_reader', 'ad_operator', 'ad_scientist', 'ad_worker')),
           5::bigint, 'the five group roles exist');
@@ -98,7 +98,7 @@ SELECT lives_ok($$SELECT * FROM ad.feedback_precision$$, 'operator reads precisi
 SELECT is(ad.undo_adjustment((SELECT min(id) FROM ad.scoring_adjustments), 'tap'), 'undone', 'operator undoes an adjustment');
 SELECT throws_ok($$UPDATE ad.scoring_adjustments SET undone_at = now()$$, '42501', NULL,
                  'operator changes adjustments only through ad.undo_adjustment()');
-SELECT throws_ok($$INSERT INTO ad.scoring_adjustments (source_id, metric, kind, stream, direction, deviation, score, reason) VALUES ('00000000-0000-0000-0000-0000000000a1', 'x', 'tolerate', 'robust_z', 'above', 99, 0.9, 'x')$$,
+SELECT throws_ok($$INSERT INTO ad.scoring_adjustments (source_id, metric, kind, measure, direction, deviation, score, reason) VALUES ('00000000-0000-0000-0000-0000000000a1', 'x', 'tolerate', 'value', 'above', 99, 0.9, 'x')$$,
                  '42501', NULL, 'operator cannot invent adjustments');
 SELECT throws_ok($$INSERT INTO ad.feedback (anomaly_id, anomaly_timestamp, feedback_type) VALUES ('00000000-0000-0000-0000-0000000000c1', '2026-01-01', 'false_positive')$$,
                  '42501', NULL, 'operator gives feedback only by changing a status');
@@ -152,7 +152,7 @@ SELECT lives_ok($$INSERT INTO ad.anomalies (data_point_id, point_timestamp, sour
                 'worker writes anomalies');
 SELECT lives_ok($$UPDATE ad.alerts SET last_notified_at = now()$$, 'worker updates alerts');
 SELECT throws_ok($$UPDATE ad.alerts SET status = 'sent'$$, '23514', NULL, 'worker cannot reopen a resolved alert');
-SELECT lives_ok($$INSERT INTO ad.scoring_adjustments (source_id, metric, kind, stream, direction, deviation, score, reason) VALUES ('00000000-0000-0000-0000-0000000000a1', 'x', 'keep', 'robust_z', 'above', 3.6, 0.55, 'tap')$$,
+SELECT lives_ok($$INSERT INTO ad.scoring_adjustments (source_id, metric, kind, measure, direction, deviation, score, reason) VALUES ('00000000-0000-0000-0000-0000000000a1', 'x', 'keep', 'value', 'above', 3.6, 0.55, 'tap')$$,
                 'worker records what feedback taught it');
 SELECT throws_ok($$UPDATE ad.scoring_adjustments SET undone_at = now()$$, '42501', NULL, 'worker cannot undo adjustments');
 SELECT lives_ok($$INSERT INTO ad.alert_deliveries (alert_id, channel_id) VALUES ('00000000-0000-0000-0000-0000000000e1', '00000000-0000-0000-0000-0000000000f1')$$,

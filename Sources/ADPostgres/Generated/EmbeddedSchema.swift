@@ -1719,7 +1719,7 @@ CREATE TABLE ad.scoring_adjustments (
     source_id         uuid NOT NULL REFERENCES ad.data_sources (id) ON DELETE CASCADE,
     metric            text NOT NULL,
     kind              text NOT NULL CHECK (kind IN ('tolerate', 'keep')),
-    stream            text NOT NULL,
+    measure           text NOT NULL CHECK (measure IN ('value', 'step', 'level_shift', 'daily', 'weekly')),
     direction         text NOT NULL CHECK (direction IN ('above', 'below')),
     deviation         double precision NOT NULL CHECK (deviation >= 0 AND deviation < 'infinity'),
     score             double precision NOT NULL CHECK (score BETWEEN 0 AND 1),
@@ -1734,24 +1734,25 @@ CREATE TABLE ad.scoring_adjustments (
     undo_reason       text
 );
 COMMENT ON TABLE ad.scoring_adjustments IS
-    'What feedback taught the worker, per source and metric. tolerate (a false positive): points whose deciding '
-    'stream and direction match and whose deviation is at most deviation are not anomalies unless they score at '
-    'least the source''s high threshold. keep (a confirmed anomaly): no tolerance in that direction, on any stream, '
+    'What feedback taught the worker, per source and metric. tolerate (a false positive): points whose '
+    'measure and direction match and whose deviation is at most deviation are not anomalies unless they score at '
+    'least the source''s high threshold. keep (a confirmed anomaly): no tolerance in that direction, of any measure, '
     'may reach deviation. Active while not undone and not expired; undo with ad.undo_adjustment(id).';
 COMMENT ON COLUMN ad.scoring_adjustments.id IS 'Adjustment number.';
 COMMENT ON COLUMN ad.scoring_adjustments.source_id IS 'The series'' source.';
 COMMENT ON COLUMN ad.scoring_adjustments.metric IS 'The series'' metric.';
 COMMENT ON COLUMN ad.scoring_adjustments.kind IS 'tolerate (from a false positive) or keep (from a confirmed anomaly).';
-COMMENT ON COLUMN ad.scoring_adjustments.stream IS
-    'The evidence stream that decided the judged anomaly (robust_z, delta_z, novelty_z, burst, level_shift, seasonal_z, '
-    'seasonal_weekly_z; the anomaly''s explanation.pattern). A keep limits every stream in its direction.';
+COMMENT ON COLUMN ad.scoring_adjustments.measure IS
+    'What the judged anomaly''s deviation measures (its explanation.pattern): value (against the window''s median), '
+    'step (from the previous value), level_shift, daily or weekly (from a season before). A keep limits every measure '
+    'in its direction.';
 COMMENT ON COLUMN ad.scoring_adjustments.direction IS 'above or below the expected value.';
 COMMENT ON COLUMN ad.scoring_adjustments.deviation IS
-    'In robust scales of that stream from its expected value. tolerate: the judged deviation plus 10%, the most a '
-    'similar point may deviate and be normal; keep: the confirmed deviation less 10%, the limit no tolerance reaches.';
+    'In robust scales from the expected value. tolerate: the judged deviation d times 1.1 plus 3, the most a similar '
+    'point may deviate and be normal; keep: (d - 3) / 1.1 for a confirmed d, the limit no tolerance reaches.';
 COMMENT ON COLUMN ad.scoring_adjustments.score IS 'The judged anomaly''s score.';
 COMMENT ON COLUMN ad.scoring_adjustments.effective_before IS
-    'The tolerance of the judged anomaly''s stream and direction on this series before this adjustment (NULL: none).';
+    'The tolerance of the judged anomaly''s measure and direction on this series before this adjustment (NULL: none).';
 COMMENT ON COLUMN ad.scoring_adjustments.effective_after IS 'That tolerance with this adjustment (NULL: none).';
 COMMENT ON COLUMN ad.scoring_adjustments.reason IS 'Why, for people: the feedback, its score and pattern, who gave it, any limit.';
 COMMENT ON COLUMN ad.scoring_adjustments.feedback_id IS 'The feedback it came from (one adjustment per feedback at most).';
@@ -1777,7 +1778,7 @@ WITH standing AS (
 SELECT t.source_id,
        s.name AS source_name,
        t.metric,
-       t.stream,
+       t.measure,
        t.direction,
        max(t.deviation) AS tolerated_up_to,
        k.kept_under,
@@ -1789,15 +1790,15 @@ SELECT t.source_id,
   JOIN ad.data_sources s ON s.id = t.source_id
   LEFT JOIN keeps k ON k.source_id = t.source_id AND k.metric = t.metric AND k.direction = t.direction
  WHERE t.kind = 'tolerate'
- GROUP BY t.source_id, s.name, s.config, t.metric, t.stream, t.direction, k.kept_under, k.n, k.last_at;
+ GROUP BY t.source_id, s.name, s.config, t.metric, t.measure, t.direction, k.kept_under, k.n, k.last_at;
 COMMENT ON VIEW ad.learned_patterns IS
-    'What the worker tolerates because of feedback: per series, stream and direction with a standing false positive, '
+    'What the worker tolerates because of feedback: per series, measure and direction with a standing false positive, '
     'the deviation up to which a point is not an anomaly (the largest tolerated, under the smallest confirmed limit '
     'in that direction), unless it scores at least the high threshold.';
 COMMENT ON COLUMN ad.learned_patterns.source_id IS 'The source.';
 COMMENT ON COLUMN ad.learned_patterns.source_name IS 'Its name.';
 COMMENT ON COLUMN ad.learned_patterns.metric IS 'The metric.';
-COMMENT ON COLUMN ad.learned_patterns.stream IS 'The evidence stream (see ad.scoring_adjustments.stream).';
+COMMENT ON COLUMN ad.learned_patterns.measure IS 'What the deviation measures (see ad.scoring_adjustments.measure).';
 COMMENT ON COLUMN ad.learned_patterns.direction IS 'above or below the expected value.';
 COMMENT ON COLUMN ad.learned_patterns.tolerated_up_to IS 'The largest standing tolerance, in robust scales.';
 COMMENT ON COLUMN ad.learned_patterns.kept_under IS 'The smallest standing limit from confirmed anomalies in this direction, or NULL.';
@@ -1818,7 +1819,7 @@ BEGIN
             'scoring_adjustment', NEW.id::text,
             CASE WHEN TG_OP = 'UPDATE' THEN jsonb_build_object('effective_tolerance', NEW.effective_after) END,
             jsonb_strip_nulls(jsonb_build_object('source_id', NEW.source_id, 'metric', NEW.metric, 'kind', NEW.kind,
-                                                 'stream', NEW.stream, 'direction', NEW.direction, 'deviation', NEW.deviation, 'feedback_id', NEW.feedback_id,
+                                                 'measure', NEW.measure, 'direction', NEW.direction, 'deviation', NEW.deviation, 'feedback_id', NEW.feedback_id,
                                                  'reason', CASE WHEN TG_OP = 'INSERT' THEN NEW.reason ELSE NEW.undo_reason END)));
     RETURN NULL;
 END
