@@ -21,6 +21,8 @@ public struct SourceCatalog: Sendable {
     public private(set) var wantsSeasonal = false
     /// Sources whose config cannot be used: their points stay unscored, and are not claimed.
     public private(set) var unusable: [UUID] = []
+    /// Sources whose points are not claimed: not active (paused, disabled) or unusable.
+    public private(set) var skipped: [UUID] = []
     /// What operator feedback taught: per series, the kinds of deviation that are normal (ad.scoring_adjustments).
     public private(set) var learned = LearnedPatterns()
 
@@ -52,6 +54,7 @@ public struct SourceCatalog: Sendable {
                 catalog.unusable.append(id)
             }
             catalog.entries[id] = Entry(name: name, status: status, config: config, scorer: scorer)
+            if status != "active" || scorer == nil { catalog.skipped.append(id) }
         }
         catalog.maxWindow = windows.max() ?? SourceConfig.defaults.window
         catalog.learned = try await FeedbackProcessor.learned(connection, logger: logger)
@@ -164,6 +167,15 @@ public struct BatchScorer: Sendable {
 
     private struct Claimed {
         var ids: [UUID] = [], sources: [UUID] = [], micros: [Int64] = [], values: [String] = []
+
+        /// The points whose source passes `keep`.
+        func filtered(_ keep: (UUID) -> Bool) -> Claimed {
+            var out = Claimed()
+            for i in ids.indices where keep(sources[i]) {
+                out.ids.append(ids[i]); out.sources.append(sources[i]); out.micros.append(micros[i]); out.values.append(values[i])
+            }
+            return out
+        }
     }
 
     private func featureRows(_ connection: PostgresConnection, claimed c: Claimed, window: Int,
@@ -197,12 +209,22 @@ public struct BatchScorer: Sendable {
     {
         let clock = ContinuousClock()
         var mark = clock.now
-        var claim = PostgresQuery(unsafeSQL: ScoringSQL.claim)  // our SQL; values are bound
-        claim.binds.append(settings.batchSize)
-        claim.binds.append(catalog.unusable)
         var claimed = Claimed()
-        for try await (id, source, us, values) in try await connection.query(claim, logger: logger).decode((UUID, UUID, Int64, String).self) {
-            claimed.ids.append(id); claimed.sources.append(source); claimed.micros.append(us); claimed.values.append(values)
+        // The claim skips the sources the catalog knows not to score. A point of a source the catalog does not
+        // know yet loads it again, and points of sources that turn out not to be scorable are left unscored (locked
+        // until this transaction ends; the next claim skips them); if that was the whole batch, claim once more.
+        for attempt in 0..<2 {
+            var claim = PostgresQuery(unsafeSQL: ScoringSQL.claim)  // our SQL; values are bound
+            claim.binds.append(settings.batchSize)
+            claim.binds.append(catalog.skipped)
+            claimed = Claimed()
+            for try await (id, source, us, values) in try await connection.query(claim, logger: logger).decode((UUID, UUID, Int64, String).self) {
+                claimed.ids.append(id); claimed.sources.append(source); claimed.micros.append(us); claimed.values.append(values)
+            }
+            guard attempt == 0, !claimed.ids.isEmpty, claimed.sources.contains(where: { catalog.entries[$0] == nil }) else { break }
+            catalog = try await SourceCatalog.load(connection, logger: logger)  // a source newer than the catalog
+            let scorable = claimed.filtered { catalog.entries[$0]?.scorer != nil && catalog.entries[$0]?.status == "active" }
+            if !scorable.ids.isEmpty { claimed = scorable; break }
         }
         guard !claimed.ids.isEmpty else { return ((0, []), nil) }
         timings.claim += clock.now - mark

@@ -290,6 +290,28 @@ struct BadConfigurationIsRefusedClearly {
         }
     }
 
+    @Test func aPausedSourceKeepsItsPointsUnscoredUntilItIsActiveAgain() async throws {
+        try await withWorkerDatabase { url in
+            let w = try WorkerProcess(url, name: "paused", environment: ["AD_POLL_INTERVAL": "0.1", "AD_CONFIG_REFRESH": "0.2"])
+            #expect(try await eventually { try await backend(url, "paused score").count == 1 }, "worker did not start: \(w.output)")
+            // Created after the worker loaded its catalog: the claim meets a source it does not know.
+            try await sql(url, "INSERT INTO ad.data_sources (id, name, status) VALUES ('00000000-0000-0000-0000-00000000000c', 'src-p', 'paused')")
+            try await insertPoints(url, from: 0, count: 10, source: "00000000-0000-0000-0000-00000000000c")
+            try await insertPoints(url, from: 0, count: 10)
+            #expect(try await eventually {
+                try await integer(url, "SELECT count(*) FROM ad.data_points WHERE source_id = '00000000-0000-0000-0000-00000000000a' AND anomaly_score IS NULL") == 0
+            }, "the active source was held up: \(w.output)")
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(try await integer(url, "SELECT count(*) FROM ad.data_points WHERE source_id = '00000000-0000-0000-0000-00000000000c' AND anomaly_score IS NULL") == 10,
+                    "a paused source's points wait")
+            try await sql(url, "UPDATE ad.data_sources SET status = 'active' WHERE name = 'src-p'")
+            #expect(try await eventually {
+                try await integer(url, "SELECT count(*) FROM ad.data_points WHERE anomaly_score IS NULL") == 0
+            }, "resumed source not scored: \(w.output)")
+            await w.stop()
+        }
+    }
+
     @Test func theWorkerSkipsASourceWithAnUnusableConfigAndScoresTheRest() async throws {
         try await withWorkerDatabase { url in
             // Only the owner can get a bad config past the trigger; the worker must still cope.
