@@ -3,7 +3,10 @@ import Synchronization
 /// Wakes the scoring loop. Signals coalesce: any number of them while the loop is busy leave one pending
 /// wake-up, so a burst of notifications causes one claim, not one each.
 public final class WakeSignal: Sendable {
-    public init() {}
+    /// Signals that every signal of this one also reaches (one LISTEN connection wakes several loops).
+    private let forwards: [WakeSignal]
+
+    public init(forwardingTo forwards: [WakeSignal] = []) { self.forwards = forwards }
     private struct State {
         var pending = false
         var waiter: CheckedContinuation<Void, Never>?
@@ -19,6 +22,7 @@ public final class WakeSignal: Sendable {
             return nil
         }
         waiter?.resume()
+        for f in forwards { f.signal() }
     }
 
     /// Returns true when woken (or a wake-up was already pending), false after `timeout` or on cancellation.

@@ -4,6 +4,9 @@ import Foundation
 public struct WorkerSettings: Sendable, Equatable {
     /// Points claimed per transaction.
     public var batchSize: Int = 5000
+    /// Scoring loops in this worker, each on its own connection and its own share of the sources (a source's points
+    /// always go to the same loop, so its history cache stays valid): one is in SQL while another scores in Swift.
+    public var scoringLoops: Int = 2
     /// Seconds between polls when no notification arrives (jittered ±20%).
     public var pollInterval: Double = 2
     /// Whether to LISTEN for wake-up notifications (polling always runs).
@@ -40,6 +43,13 @@ public struct WorkerSettings: Sendable, Equatable {
         HistoryCache(capacity: historyCache, depth: SourceConfig.defaults.window, maxNumbers: historyCacheMB * 131_072)
     }
 
+    /// One scoring loop's share of that cache, so all loops together stay within the settings.
+    public var makeLoopHistoryCache: HistoryCache {
+        let n = max(1, scoringLoops)
+        return HistoryCache(capacity: historyCache == 0 ? 0 : max(1, historyCache / n), depth: SourceConfig.defaults.window,
+                            maxNumbers: max(1, historyCacheMB * 131_072 / n))
+    }
+
     /// A setting that cannot be used.
     public struct Problem: Error, Equatable, CustomStringConvertible {
         public let variable: String
@@ -50,6 +60,7 @@ public struct WorkerSettings: Sendable, Equatable {
     /// The variables this reads, with what they mean (for --help and the README).
     public static let documentation: [(String, String)] = [
         ("AD_BATCH_SIZE", "points claimed per transaction, 1 to 100000 (default 5000)"),
+        ("AD_SCORING_LOOPS", "scoring loops in this worker, each with its own connection and share of the sources, 1 to 64 (default 2)"),
         ("AD_POLL_INTERVAL", "seconds between polls without notifications, 0.05 to 3600 (default 2, jittered ±20%)"),
         ("AD_LISTEN", "true or false: LISTEN for wake-ups; polling always runs (default true)"),
         ("AD_STATEMENT_TIMEOUT", "seconds, 1 to 3600 (default 30)"),
@@ -71,6 +82,7 @@ public struct WorkerSettings: Sendable, Equatable {
     public static func parse(environment env: [String: String]) throws(Problem) -> WorkerSettings {
         var s = WorkerSettings()
         if let v = env["AD_BATCH_SIZE"] { s.batchSize = try Int(number(v, "AD_BATCH_SIZE", 1...100_000, integer: true)) }
+        if let v = env["AD_SCORING_LOOPS"] { s.scoringLoops = try Int(number(v, "AD_SCORING_LOOPS", 1...64, integer: true)) }
         if let v = env["AD_POLL_INTERVAL"] { s.pollInterval = try number(v, "AD_POLL_INTERVAL", 0.05...3600) }
         if let v = env["AD_LISTEN"] { s.listen = try boolean(v, "AD_LISTEN") }
         if let v = env["AD_DELIVERY"] { s.delivery = try boolean(v, "AD_DELIVERY") }

@@ -90,6 +90,14 @@ public struct ScoringTimings: Sendable {
     public var claim: Duration = .zero, features: Duration = .zero, scoring: Duration = .zero, writes: Duration = .zero, commit: Duration = .zero
     public init() {}
 
+    /// Both together (the loops of one worker).
+    public static func + (a: ScoringTimings, b: ScoringTimings) -> ScoringTimings {
+        var s = a
+        s.batches += b.batches; s.points += b.points; s.anomalies += b.anomalies; s.cacheHits += b.cacheHits
+        s.claim += b.claim; s.features += b.features; s.scoring += b.scoring; s.writes += b.writes; s.commit += b.commit
+        return s
+    }
+
     /// One line of JSON.
     public var json: String {
         func s(_ d: Duration) -> JSONValue {
@@ -109,13 +117,17 @@ public struct ScoringTimings: Sendable {
 public struct BatchScorer: Sendable {
     public var logger: Logger
     public var settings: WorkerSettings
+    /// This scorer claims only sources whose id hashes to `partition.index` modulo `partition.count`.
+    public var partition: (index: Int, count: Int) = (0, 1)
 
     /// For a source newer than the catalog (loaded again at once) or one whose config vanished meanwhile.
     private static let defaultScorer = Scorer(config: .defaults)
 
-    public init(settings: WorkerSettings, logger: Logger) {
+    public init(settings: WorkerSettings, logger: Logger, partition: (index: Int, count: Int) = (0, 1)) {
+        precondition(partition.count >= 1 && (0..<partition.count).contains(partition.index))
         self.settings = settings
         self.logger = logger
+        self.partition = partition
     }
 
     /// Per-connection settings for the scoring session.
@@ -227,6 +239,7 @@ public struct BatchScorer: Sendable {
             var claim = PostgresQuery(unsafeSQL: ScoringSQL.claim)  // our SQL; values are bound
             claim.binds.append(settings.batchSize)
             claim.binds.append(catalog.skipped)
+            claim.binds.append(Int32(partition.count)); claim.binds.append(Int32(partition.index))
             claimed = Claimed()
             for try await (id, source, us, values) in try await connection.query(claim, logger: logger).decode((UUID, UUID, Int64, String).self) {
                 claimed.ids.append(id); claimed.sources.append(source); claimed.micros.append(us); claimed.values.append(values)

@@ -28,9 +28,10 @@ struct RunCommand: AsyncParsableCommand {
             throw ValidationError(error.description)
         }
         let logger = try connection.logger("adworker")
-        let wake = WakeSignal()
+        let loopWakes = (0..<settings.scoringLoops).map { _ in WakeSignal() }
+        let wake = WakeSignal(forwardingTo: loopWakes)
         let show = showAnomalies
-        let scoring = ScoringService(url: url, settings: settings, wake: wake, logger: logger) { a in
+        let scoring = ScoringService(url: url, settings: settings, wakes: loopWakes, logger: logger) { a in
             guard show else { return }
             FileHandle.standardOutput.write(Data((AnomalyLine.format(a) + "\n").utf8))
         }

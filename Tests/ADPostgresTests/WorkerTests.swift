@@ -169,6 +169,39 @@ struct WorkerWakesClaimsAndScores {
         }
     }
 
+    @Test func twoLoopsShareTheSourcesAndScoreEveryPointOnce() async throws {
+        try await withWorkerDatabase { url in
+            try await sql(url, "INSERT INTO ad.data_sources (name) SELECT 'part-' || g FROM generate_series(1, 19) g")
+            try await sql(url, """
+                INSERT INTO ad.data_points (source_id, "timestamp", values)
+                SELECT s.id, timestamptz '2026-01-01 00:00:00+00' + g * interval '1 minute', jsonb_build_object('x', g % 7)
+                  FROM ad.data_sources s, generate_series(0, 29) g
+                """)
+            var settings = WorkerSettings()
+            settings.batchSize = 100
+            var seen: [[String]] = []
+            for k in 0..<2 {
+                try await Database.withConnection(url, logger: TestServer.logger) { conn in
+                    let scorer = BatchScorer(settings: settings, logger: TestServer.logger, partition: (k, 2))
+                    try await scorer.prepare(conn)
+                    var catalog = try await SourceCatalog.load(conn, logger: TestServer.logger)
+                    var cache = HistoryCache(capacity: 100, depth: 60)
+                    var timings = ScoringTimings()
+                    while try await scorer.run(conn, catalog: &catalog, cache: &cache, timings: &timings).scored > 0 {}
+                }
+                seen.append(try await strings(url, """
+                    SELECT DISTINCT p.source_id::text FROM public.score_events e JOIN ad.data_points p ON p.id = e.point_id ORDER BY 1
+                    """))
+            }
+            // 20 random source ids all hashing to one side: odds of one in half a million.
+            #expect(!seen[0].isEmpty && seen[0].count < 20, "the first loop took some of the sources, not all")
+            #expect(seen[1].count == 20, "the second took the rest")
+            #expect(try await integer(url, "SELECT count(*) FROM ad.data_points WHERE anomaly_score IS NULL") == 0)
+            #expect(try await integer(url, "SELECT count(*) FROM public.score_events") == 600)
+            #expect(try await integer(url, "SELECT count(DISTINCT point_id) FROM public.score_events") == 600)
+        }
+    }
+
     @Test func threeWorkersScoreEveryPointExactlyOnce() async throws {
         try await withWorkerDatabase { url in
             try await sql(url, "INSERT INTO ad.data_sources (name) SELECT 'many-' || g FROM generate_series(1, 29) g")
@@ -219,12 +252,12 @@ struct WorkerWakesClaimsAndScores {
             let lock = try await AnomalyTableLock(url)
             let victim = try WorkerProcess(url, name: "victim", environment: ["AD_POLL_INTERVAL": "0.2"])
             #expect(try await eventually {
-                try await integer(url, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'victim score' AND wait_event_type = 'Lock'") == 1
+                try await integer(url, "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'victim score%' AND wait_event_type = 'Lock'") == 1
             }, "worker never blocked mid-batch: \(victim.output)")
             victim.signal(SIGKILL)
             _ = await victim.waitForExit()
             try await lock.release()
-            #expect(try await eventually { try await backend(url, "victim score").isEmpty }, "the dead worker's backend lingers")
+            #expect(try await eventually { try await integer(url, "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'victim score%'") == 0 }, "the dead worker's backend lingers")
             #expect(try await integer(url, "SELECT count(*) FROM ad.data_points WHERE anomaly_score IS NULL") == 41,
                     "the killed batch was rolled back")
             #expect(try await integer(url, "SELECT count(*) FROM ad.anomalies") == 0)
@@ -247,7 +280,7 @@ struct WorkerWakesClaimsAndScores {
             let lock = try await AnomalyTableLock(url)
             let w = try WorkerProcess(url, name: "graceful", environment: ["AD_POLL_INTERVAL": "0.2"])
             #expect(try await eventually {
-                try await integer(url, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'graceful score' AND wait_event_type = 'Lock'") == 1
+                try await integer(url, "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'graceful score%' AND wait_event_type = 'Lock'") == 1
             }, "worker never blocked mid-batch: \(w.output)")
             w.signal(SIGTERM)
             try await Task.sleep(for: .milliseconds(500))
