@@ -314,3 +314,23 @@ func observation(_ x: Double, metric: String = "x", history: [Double], daily: Do
         #expect(JSONValue.rounded(3.14159265, 3) == .number(3.14))
     }
 }
+
+@Suite struct JSONRendering {
+    @Test func escapesWhatJSONRequiresAndKeepsTheRest() throws {
+        let v = JSONValue.object([
+            ("a\"b\\c\n\t\r\u{1}\u{1f}é😀", .array([.number(-12), .number(0), .number(-0.0), .number(1.5), .number(-0.25),
+                                                    .number(1e20), .number(9_007_199_254_740_993), .bool(true), .bool(false), .null])),
+            ("", .string("")),
+        ])
+        let text = v.render()
+        #expect(text == #"{"a\"b\\c\n\t\r\u0001\u001fé😀":[-12,0,0,1.5,-0.25,1e+20,9007199254740992.0,true,false,null],"":""}"#)
+        // It parses back to what it says (the decoder does not keep key order, so one key at a time).
+        guard case .object(let pairs) = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) else {
+            Issue.record("not an object"); return
+        }
+        guard case .object(let original) = v else { return }
+        for (k, value) in original {
+            #expect(pairs.first { $0.0 == k }?.1.render() == value.render(), "\(k)")
+        }
+    }
+}
