@@ -61,6 +61,7 @@ private func dropDatabase(_ name: String, admin: DatabaseURL) async throws {
 /// The server's own words for a failed test statement (postgres-nio hides them in `description`).
 public struct SQLFailure: Error, CustomStringConvertible {
     public let description: String
+    public init(description: String) { self.description = description }
 }
 
 /// Runs one test-owned statement (never user input) on `url`.

@@ -9,8 +9,15 @@ private let source = "00000000-0000-0000-0000-00000000000a"
 
 /// Scores every unscored point the way `adworker run` does (catalog, with its learned thresholds, loaded fresh).
 private func scoreAll(_ url: DatabaseURL) async throws {
+    do { try await scoreAllUnwrapped(url) } catch { throw SQLFailure(description: "scoring: \(describe(error))") }
+}
+
+private func scoreAllUnwrapped(_ url: DatabaseURL) async throws {
     try await Database.withConnection(url, logger: TestServer.logger) { conn in
-        let scorer = BatchScorer(settings: WorkerSettings(), logger: TestServer.logger)
+        // A busy machine (the whole suite runs in parallel) must not fail the test: no 30 s statement timeout.
+        var settings = WorkerSettings()
+        settings.statementTimeout = 600
+        let scorer = BatchScorer(settings: settings, logger: TestServer.logger)
         try await scorer.prepare(conn)
         var catalog = try await SourceCatalog.load(conn, logger: TestServer.logger)
         var cache = HistoryCache(capacity: 1000, depth: SourceConfig.defaults.window)
@@ -22,6 +29,10 @@ private func scoreAll(_ url: DatabaseURL) async throws {
 /// Runs feedback passes until the queue is empty; returns how many rows were processed.
 @discardableResult
 private func processFeedback(_ url: DatabaseURL, limit: Int = 100) async throws -> Int {
+    do { return try await processFeedbackUnwrapped(url, limit: limit) } catch { throw SQLFailure(description: "feedback: \(describe(error))") }
+}
+
+private func processFeedbackUnwrapped(_ url: DatabaseURL, limit: Int) async throws -> Int {
     try await Database.withConnection(url, logger: TestServer.logger) { conn in
         var total = 0
         while true {

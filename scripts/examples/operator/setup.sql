@@ -9,7 +9,7 @@ END $$;
 INSERT INTO ad.users (name, db_role) VALUES ('Alice', 'alice');
 INSERT INTO ad.data_sources (id, name, config) VALUES ('00000000-0000-0000-0000-0000000000a1', 'web-1',
     '{"thresholds": {"low": 0.45, "medium": 0.55, "high": 0.75, "critical": 0.9}}');
-INSERT INTO ad.channels (name, type, target) VALUES ('ops-hook', 'webhook', 'http://127.0.0.1:18080/webhook/ops');
+INSERT INTO ad.channels (name, type, target) VALUES ('ops-hook', 'webhook', :'hook');
 INSERT INTO ad.alert_rules (name) VALUES ('web latency');
 INSERT INTO ad.alert_rule_channels (rule_id, channel_id)
 SELECT r.id, c.id FROM ad.alert_rules r, ad.channels c WHERE r.name = 'web latency' AND c.name = 'ops-hook';
