@@ -241,9 +241,14 @@ public struct BatchScorer: Sendable {
             claim.binds.append(catalog.skipped)
             claim.binds.append(Int32(partition.count)); claim.binds.append(Int32(partition.index))
             claimed = Claimed()
+            // Once the table has statistics and a large backlog, the planner reads the whole table and sorts it
+            // (99 ms a claim for 83,000 unscored points among 200,000, against 15 ms for the ordered scan of the
+            // partial index, which stops after $1 rows): the claim alone is planned without sequential scans.
+            try await connection.query("SET LOCAL enable_seqscan = off", logger: logger)
             for try await (id, source, us, values) in try await connection.query(claim, logger: logger).decode((UUID, UUID, Int64, String).self) {
                 claimed.ids.append(id); claimed.sources.append(source); claimed.micros.append(us); claimed.values.append(values)
             }
+            try await connection.query("SET LOCAL enable_seqscan = on", logger: logger)
             guard attempt == 0, !claimed.ids.isEmpty, claimed.sources.contains(where: { catalog.entries[$0] == nil }) else { break }
             catalog = try await SourceCatalog.load(connection, logger: logger)  // a source newer than the catalog
             let scorable = claimed.filtered { catalog.entries[$0]?.scorer != nil && catalog.entries[$0]?.status == "active" }
