@@ -53,9 +53,9 @@ public struct HistoryCache: Sendable {
     public var count: Int { series.count }
 
     /// Of `sources`, those with a cache and the time of their latest cached point, for the claiming query.
-    public func candidates(among sources: Set<UUID>, excluding: Set<UUID> = []) -> (sources: [UUID], micros: [Int64]) {
+    public func candidates(among sources: Set<UUID>) -> (sources: [UUID], micros: [Int64]) {
         var s: [UUID] = [], m: [Int64] = []
-        for source in sources where !excluding.contains(source) {
+        for source in sources {
             if let micros = latest[source] { s.append(source); m.append(micros) }
         }
         return (s, m)

@@ -171,6 +171,26 @@ public struct BatchScorer: Sendable {
         }
     }
 
+    /// Two row lists, each in (time, source, metric) order as the queries give them, merged in that order: a
+    /// point's rows stay together and each series stays in time order. Sources compare by their bytes, as in SQL.
+    private static func merged(_ a: [Row], _ b: [Row]) -> [Row] {
+        func before(_ x: Row, _ y: Row) -> Bool {
+            if x.micros != y.micros { return x.micros < y.micros }
+            if x.source != y.source {
+                let (p, q) = (x.source.uuid, y.source.uuid)
+                return withUnsafeBytes(of: p) { pb in withUnsafeBytes(of: q) { qb in pb.lexicographicallyPrecedes(qb) } }
+            }
+            return x.metric < y.metric
+        }
+        var out: [Row] = []
+        out.reserveCapacity(a.count + b.count)
+        var i = 0, j = 0
+        while i < a.count || j < b.count {
+            if j == b.count || (i < a.count && before(a[i], b[j])) { out.append(a[i]); i += 1 } else { out.append(b[j]); j += 1 }
+        }
+        return out
+    }
+
     /// Two runs of seasonal differences, each aligned at its end with `count` values (an empty run: none known),
     /// joined and cut to the last `limit`; empty when none is known at all.
     static func joined(_ a: [Double], _ aCount: Int, _ b: [Double], _ bCount: Int, _ limit: Int) -> [Double] {
@@ -225,6 +245,41 @@ public struct BatchScorer: Sendable {
         return rows
     }
 
+    /// Rows of points whose sources are cached (`ScoringSQL.featuresCached`), in the shape `featureRows` gives a
+    /// cached source: each row's history is the earlier points of its series within the batch (the cache supplies
+    /// the rest), with their differences from a day and a week before. Also the sources whose cache cannot be used.
+    private func cachedRows(_ connection: PostgresConnection, claimed c: Claimed, seasonal: Bool,
+                            cached: (sources: [UUID], micros: [Int64])) async throws -> (rows: [Row], stale: Set<UUID>) {
+        var q = PostgresQuery(unsafeSQL: ScoringSQL.featuresCached)  // our SQL; values are bound
+        q.binds.append(c.ids); q.binds.append(c.sources); q.binds.append(c.micros); q.binds.append(c.values)
+        q.binds.append("\(Int(settings.seasonalTolerance)) seconds")
+        q.binds.append(cached.sources); q.binds.append(cached.micros); q.binds.append(seasonal)
+        struct Within { var xs: [Double] = [], dds: [Double] = [], dws: [Double] = [] }
+        var within: [HistoryCache.Key: Within] = [:]
+        var rows: [Row] = [], stale: Set<UUID> = []
+        rows.reserveCapacity(c.ids.count * 2)
+        for try await (id, source, us, metric, x, delta, dt, daily, dailyScore, weekly, weeklyScore, ok) in
+            try await connection.query(q, logger: logger).decode(
+                (UUID, UUID, Int64, String, Double, Double?, Double?, Double?, Double?, Double?, Double?, Bool).self)
+        {
+            guard ok else { stale.insert(source); continue }
+            let key = HistoryCache.Key(source: source, metric: metric)
+            var w = within[key] ?? Within()
+            // A run of differences with none known is sent as none (as `features` does).
+            func known(_ d: [Double]) -> [Double] { d.contains { !$0.isNaN } ? d : [] }
+            rows.append(Row(id: id, source: source, micros: us, metric: metric, cached: true,
+                            observation: MetricObservation(
+                                metric: metric, x: x, history: w.xs, dailyDiffs: known(w.dds), weeklyDiffs: known(w.dws),
+                                delta: delta, secondsSincePrevious: dt,
+                                lagDaily: daily.map { SeasonalLag(value: $0, score: dailyScore) },
+                                lagWeekly: weekly.map { SeasonalLag(value: $0, score: weeklyScore) }),
+                            pos: Int64(w.xs.count + 1), statePos: nil, stateText: nil))
+            w.xs.append(x); w.dds.append(daily.map { x - $0 } ?? .nan); w.dws.append(weekly.map { x - $0 } ?? .nan)
+            within[key] = w
+        }
+        return (rows, stale)
+    }
+
     private func claimScoreWrite(_ connection: PostgresConnection, catalog: inout SourceCatalog, cache: HistoryCache,
                                  timings: inout ScoringTimings) async throws
         -> (result: (scored: Int, anomalies: [FoundAnomaly]), cache: CacheUpdate?)
@@ -259,15 +314,23 @@ public struct BatchScorer: Sendable {
         mark = clock.now
 
         let window = catalog.maxWindow
-        let batchSources = Set(claimed.sources)
-        var rows = try await featureRows(connection, claimed: claimed, window: window,
-                                         seasonal: catalog.wantsSeasonal, cached: cache.candidates(among: batchSources))
-        // A cached source whose point carries a series the cache does not hold (it was only in context rows
-        // before): ask again without the cache for those sources.
-        let incomplete = Set(rows.filter { $0.cached && cache[HistoryCache.Key(source: $0.source, metric: $0.metric)] == nil }.map(\.source))
-        if !incomplete.isEmpty {
-            rows = try await featureRows(connection, claimed: claimed, window: window,
-                                         seasonal: catalog.wantsSeasonal, cached: cache.candidates(among: batchSources, excluding: incomplete))
+        // Points of cached sources first, by the cached query; the rest, and sources whose cache turns out stale or
+        // lacks one of their series (it was only in context rows before), by the general one.
+        let candidates = cache.candidates(among: Set(claimed.sources))
+        var rows: [Row] = []
+        var general = claimed
+        if !candidates.sources.isEmpty {
+            let candidateSet = Set(candidates.sources)
+            var (lean, stale) = try await cachedRows(connection, claimed: claimed.filtered { candidateSet.contains($0) },
+                                                     seasonal: catalog.wantsSeasonal, cached: candidates)
+            stale.formUnion(lean.lazy.filter { cache[HistoryCache.Key(source: $0.source, metric: $0.metric)] == nil }.map(\.source))
+            rows = stale.isEmpty ? lean : lean.filter { !stale.contains($0.source) }
+            general = claimed.filtered { !candidateSet.contains($0) || stale.contains($0) }
+        }
+        if !general.ids.isEmpty {
+            let more = try await featureRows(connection, claimed: general, window: window,
+                                             seasonal: catalog.wantsSeasonal, cached: ([], []))
+            if rows.isEmpty { rows = more } else { rows = Self.merged(rows, more) }
         }
         // Cached rows: the cache holds what came before the batch; the SQL history is what came within it.
         var update = CacheUpdate()

@@ -108,7 +108,6 @@ func parseConfig(_ text: String) throws -> SourceConfig {
                  latest: [a: 40])
         #expect(c[.init(source: a, metric: "x")] == .init(values: [2, 3, 4], lastMicros: 40))
         #expect(c.candidates(among: [a, b]).sources == [a] && c.candidates(among: [a, b]).micros == [40])
-        #expect(c.candidates(among: [a], excluding: [a]).sources.isEmpty)
         #expect(c.candidates(among: [b]).sources.isEmpty)
     }
 

@@ -170,6 +170,58 @@ struct WorkerWakesClaimsAndScores {
         }
     }
 
+    @Test func theHistoryCacheChangesNoFeatureAndNoScore() async throws {
+        // The same hourly series (two metrics, daily seasonality, two spikes, a late point) goes to one source scored
+        // with the history cache and to another scored without it, in batches of 7 over three deliveries: with the
+        // cache most batches take the cached query, and the late point and the batch after it the general one.
+        try await withWorkerDatabase { url in
+            let (cached, uncached) = ("00000000-0000-0000-0000-0000000000cb", "00000000-0000-0000-0000-0000000000cc")
+            try await sql(url, "INSERT INTO ad.data_sources (id, name) VALUES ('\(cached)', 'cached'), ('\(uncached)', 'uncached')")
+            func deliver(_ source: String, _ hours: String) async throws {
+                try await sql(url, """
+                    INSERT INTO ad.data_points (source_id, "timestamp", values)
+                    SELECT '\(source)', timestamptz '2026-01-01 00:00:00+00' + g * interval '1 hour',
+                           jsonb_build_object('x', round((100 + 50 * sin(g * pi() / 12))::numeric, 3) + (g::int8 * 7919 % 13),
+                                              'y', (g::int8 * 104729 % 17) + CASE WHEN g IN (41, 66) THEN 90 ELSE 0 END)
+                      FROM unnest(\(hours)) g
+                    """)
+            }
+            var settings = WorkerSettings()
+            settings.batchSize = 7
+            var hits: [Int] = []
+            for (source, capacity) in [(cached, 100), (uncached, 0)] {
+                try await Database.withConnection(url, logger: TestServer.logger) { conn in
+                    let scorer = BatchScorer(settings: settings, logger: TestServer.logger)
+                    try await scorer.prepare(conn)
+                    var catalog = try await SourceCatalog.load(conn, logger: TestServer.logger)
+                    var cache = HistoryCache(capacity: capacity, depth: catalog.maxWindow)
+                    var timings = ScoringTimings()
+                    for hours in ["array(SELECT generate_series(0, 39)::float8)", "array(SELECT generate_series(40, 59)::float8)",
+                                  "array[20.5::float8] || array(SELECT generate_series(60, 79)::float8)"] {
+                        try await deliver(source, hours)
+                        while try await scorer.run(conn, catalog: &catalog, cache: &cache, timings: &timings).scored > 0 {}
+                    }
+                    hits.append(timings.cacheHits)
+                }
+            }
+            #expect(hits[0] > 40 && hits[1] == 0, "cache hits with and without the cache: \(hits)")
+            #expect(try await integer(url, "SELECT count(*) FROM ad.data_points WHERE anomaly_score IS NULL") == 0)
+            let differing = try await strings(url, """
+                SELECT a."timestamp"::text FROM ad.data_points a JOIN ad.data_points b USING ("timestamp")
+                 WHERE a.source_id = '\(cached)' AND b.source_id = '\(uncached)'
+                   AND (a.features IS DISTINCT FROM b.features OR a.anomaly_score IS DISTINCT FROM b.anomaly_score)
+                """)
+            #expect(differing.isEmpty, "points whose features or score depend on the cache: \(differing)")
+            #expect(try await integer(url, """
+                SELECT count(*) FROM ad.data_points a JOIN ad.data_points b USING ("timestamp")
+                 WHERE a.source_id = '\(cached)' AND b.source_id = '\(uncached)'
+                """) == 81)
+            // The seasonal stream and the spikes were reached: the comparison covers them.
+            #expect(try await integer(url, "SELECT count(*) FROM ad.data_points WHERE source_id = '\(cached)' AND features -> 'x' ? 'daily_ratio'") > 0)
+            #expect(try await integer(url, "SELECT count(*) FROM ad.anomalies WHERE source_id = '\(cached)'") > 0)
+        }
+    }
+
     @Test func twoLoopsShareTheSourcesAndScoreEveryPointOnce() async throws {
         try await withWorkerDatabase { url in
             try await sql(url, "INSERT INTO ad.data_sources (name) SELECT 'part-' || g FROM generate_series(1, 19) g")
