@@ -69,25 +69,33 @@ public enum Stats {
         let upper = select(&values, n, k)
         guard n % 2 == 0 else { return upper }
         // The lower middle is the largest of the elements left of k.
-        var lower = -Double.infinity
-        for i in 0..<k where values[i] > lower { lower = values[i] }
+        let lower = values.withUnsafeBufferPointer { p in
+            var lower = -Double.infinity
+            for i in 0..<k where p[i] > lower { lower = p[i] }
+            return lower
+        }
         return (lower + upper) / 2
     }
 
-    /// The k-th smallest (0-based) of values[0..<n]; afterwards values[0..<k] hold the smaller ones.
+    /// The k-th smallest (0-based) of values[0..<n]; afterwards values[0..<k] hold the smaller ones. Works on the
+    /// array's buffer, without a bounds or uniqueness check per element.
     static func select(_ a: inout [Double], _ n: Int, _ k: Int) -> Double {
-        var lo = 0, hi = n - 1
-        while lo < hi {
-            let pivot = a[(lo + hi) / 2]
-            var i = lo, j = hi
-            while i <= j {
-                while a[i] < pivot { i += 1 }
-                while a[j] > pivot { j -= 1 }
-                if i <= j { a.swapAt(i, j); i += 1; j -= 1 }
+        precondition(n <= a.count && (0..<n).contains(k))
+        return a.withUnsafeMutableBufferPointer { p in
+            var lo = 0, hi = n - 1
+            while lo < hi {
+                let pivot = p[(lo + hi) / 2]
+                var i = lo, j = hi
+                while i <= j {
+                    // The range guards cost nothing measurable and keep an unordered value (NaN) from walking out.
+                    while i < hi && p[i] < pivot { i += 1 }
+                    while j > lo && p[j] > pivot { j -= 1 }
+                    if i <= j { p.swapAt(i, j); i += 1; j -= 1 }
+                }
+                if k <= j { hi = j } else if k >= i { lo = i } else { return p[k] }
             }
-            if k <= j { hi = j } else if k >= i { lo = i } else { return a[k] }
+            return p[k]
         }
-        return a[k]
     }
 
     /// Median and robust scale of `values` like `robustCentreAndScale`, reusing `scratch` (no sorting).
@@ -99,12 +107,16 @@ public enum Stats {
     public static func robustCentreAndScale(_ values: some Sequence<Double>, count n: Int, scratch: inout [Double]) -> (centre: Double, scale: Double)? {
         guard n > 0 else { return nil }
         if scratch.count < n { scratch = [Double](repeating: 0, count: n) }
-        var i = 0
-        for v in values { scratch[i] = v; i += 1 }
+        scratch.withUnsafeMutableBufferPointer { p in
+            var i = 0
+            for v in values { p[i] = v; i += 1 }
+        }
         let med = selectMedian(&scratch, count: n)
-        i = 0
-        var sumAbs = 0.0
-        for v in values { let d = abs(v - med); scratch[i] = d; sumAbs += d; i += 1 }
+        let sumAbs = scratch.withUnsafeMutableBufferPointer { p in
+            var i = 0, sum = 0.0
+            for v in values { let d = abs(v - med); p[i] = d; sum += d; i += 1 }
+            return sum
+        }
         let mad = selectMedian(&scratch, count: n)
         if mad > 0 { return (med, 1.4826 * mad) }
         return (med, 1.2533 * sumAbs / Double(n))

@@ -334,11 +334,16 @@ public struct BatchScorer: Sendable {
         }
         // Cached rows: the cache holds what came before the batch; the SQL history is what came within it.
         var update = CacheUpdate()
+        var latestRow: [HistoryCache.Key: Int] = [:]  // each series' latest row in the batch: what the cache keeps
         for i in rows.indices {
             let key = HistoryCache.Key(source: rows[i].source, metric: rows[i].metric)
             if rows[i].cached, let known = cache[key] {
                 let o = rows[i].observation
-                rows[i].observation.history = Array((known.values + o.history).suffix(window))
+                var history: [Double] = []
+                history.reserveCapacity(min(window, known.values.count + o.history.count))
+                history += known.values.suffix(max(0, window - o.history.count))
+                history += o.history.suffix(window)
+                rows[i].observation.history = history
                 rows[i].observation.dailyDiffs = Self.joined(known.dailyDiffs, known.values.count, o.dailyDiffs, o.history.count, window)
                 rows[i].observation.weeklyDiffs = Self.joined(known.weeklyDiffs, known.values.count, o.weeklyDiffs, o.history.count, window)
                 if rows[i].observation.delta == nil, let previous = known.values.last {
@@ -348,15 +353,16 @@ public struct BatchScorer: Sendable {
             } else {
                 update.refreshed.insert(rows[i].source)
             }
-            if rows[i].micros >= (update.histories[key]?.lastMicros ?? .min) {
-                let o = rows[i].observation
-                update.histories[key] = HistoryCache.Series(
-                    values: o.history + [o.x],
-                    dailyDiffs: Self.joined(o.dailyDiffs, o.history.count, [o.lagDaily.map { o.x - $0.value } ?? .nan], 1, window + 1),
-                    weeklyDiffs: Self.joined(o.weeklyDiffs, o.history.count, [o.lagWeekly.map { o.x - $0.value } ?? .nan], 1, window + 1),
-                    lastMicros: rows[i].micros)
-            }
+            if let j = latestRow[key], rows[j].micros > rows[i].micros {} else { latestRow[key] = i }
             update.latest[rows[i].source] = max(update.latest[rows[i].source] ?? .min, rows[i].micros)
+        }
+        for (key, i) in latestRow {
+            let o = rows[i].observation
+            update.histories[key] = HistoryCache.Series(
+                values: o.history + [o.x],
+                dailyDiffs: Self.joined(o.dailyDiffs, o.history.count, [o.lagDaily.map { o.x - $0.value } ?? .nan], 1, window + 1),
+                weeklyDiffs: Self.joined(o.weeklyDiffs, o.history.count, [o.lagWeekly.map { o.x - $0.value } ?? .nan], 1, window + 1),
+                lastMicros: rows[i].micros)
         }
         timings.features += clock.now - mark
         timings.cacheHits += Set(rows.filter(\.cached).map(\.id)).count
