@@ -220,21 +220,19 @@ public struct BatchScorer: Sendable {
         }
     }
 
-    private func featureRows(_ connection: PostgresConnection, claimed c: Claimed, window: Int,
-                             seasonal: Bool, cached: (sources: [UUID], micros: [Int64])) async throws -> [Row] {
+    private func featureRows(_ connection: PostgresConnection, claimed c: Claimed, window: Int, seasonal: Bool) async throws -> [Row] {
         var q = PostgresQuery(unsafeSQL: ScoringSQL.features)  // our SQL; values are bound
         q.binds.append(c.sources); q.binds.append(c.micros); q.binds.append(window); q.binds.append(seasonal)
         q.binds.append("\(Int(settings.seasonalTolerance)) seconds")
-        q.binds.append(cached.sources); q.binds.append(cached.micros)
         q.binds.append(c.ids); q.binds.append(c.values)
         var rows: [Row] = []
         rows.reserveCapacity(c.ids.count * 2)
         for try await (id, source, us, metric, x, history, dailyDiffs, weeklyDiffs, delta, dt, daily, dailyScore,
-                       weekly, weeklyScore, isCached, pos, statePos, stateText) in try await connection.query(q, logger: logger).decode(
+                       weekly, weeklyScore, pos, statePos, stateText) in try await connection.query(q, logger: logger).decode(
             (UUID, UUID, Int64, String, Double, [Double]?, [Double]?, [Double]?, Double?, Double?, Double?, Double?,
-             Double?, Double?, Bool, Int64, Int64?, String?).self
+             Double?, Double?, Int64, Int64?, String?).self
         ) {
-            rows.append(Row(id: id, source: source, micros: us, metric: metric, cached: isCached,
+            rows.append(Row(id: id, source: source, micros: us, metric: metric, cached: false,
                             observation: MetricObservation(
                                 metric: metric, x: x, history: history ?? [], dailyDiffs: dailyDiffs ?? [],
                                 weeklyDiffs: weeklyDiffs ?? [], delta: delta, secondsSincePrevious: dt,
@@ -245,9 +243,9 @@ public struct BatchScorer: Sendable {
         return rows
     }
 
-    /// Rows of points whose sources are cached (`ScoringSQL.featuresCached`), in the shape `featureRows` gives a
-    /// cached source: each row's history is the earlier points of its series within the batch (the cache supplies
-    /// the rest), with their differences from a day and a week before. Also the sources whose cache cannot be used.
+    /// Rows of points whose sources are cached (`ScoringSQL.featuresCached`): each row's history is the earlier
+    /// points of its series within the batch, with their differences from a day and a week before (the worker puts
+    /// the cached values before them). Also the sources whose cache cannot be used.
     private func cachedRows(_ connection: PostgresConnection, claimed c: Claimed, seasonal: Bool,
                             cached: (sources: [UUID], micros: [Int64])) async throws -> (rows: [Row], stale: Set<UUID>) {
         var q = PostgresQuery(unsafeSQL: ScoringSQL.featuresCached)  // our SQL; values are bound
@@ -328,8 +326,7 @@ public struct BatchScorer: Sendable {
             general = claimed.filtered { !candidateSet.contains($0) || stale.contains($0) }
         }
         if !general.ids.isEmpty {
-            let more = try await featureRows(connection, claimed: general, window: window,
-                                             seasonal: catalog.wantsSeasonal, cached: ([], []))
+            let more = try await featureRows(connection, claimed: general, window: window, seasonal: catalog.wantsSeasonal)
             if rows.isEmpty { rows = more } else { rows = Self.merged(rows, more) }
         }
         // Cached rows: the cache holds what came before the batch; the SQL history is what came within it.
