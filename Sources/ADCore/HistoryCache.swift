@@ -52,7 +52,7 @@ public struct HistoryCache: Sendable {
 
     public var count: Int { series.count }
 
-    /// Of `sources`, those with a cache and the time of their latest cached point, for the claiming query.
+    /// Of `sources`, those with a cache and the time of their latest cached point, for the cached feature query.
     public func candidates(among sources: Set<UUID>) -> (sources: [UUID], micros: [Int64]) {
         var s: [UUID] = [], m: [Int64] = []
         for source in sources {
