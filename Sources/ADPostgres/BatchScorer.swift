@@ -249,9 +249,9 @@ public struct BatchScorer: Sendable {
     private func cachedRows(_ connection: PostgresConnection, claimed c: Claimed, seasonal: Bool,
                             cached: (sources: [UUID], micros: [Int64])) async throws -> (rows: [Row], stale: Set<UUID>) {
         var q = PostgresQuery(unsafeSQL: ScoringSQL.featuresCached)  // our SQL; values are bound
-        q.binds.append(c.ids); q.binds.append(c.sources); q.binds.append(c.micros); q.binds.append(c.values)
+        q.binds.append(c.ids); q.binds.append(c.sources); q.binds.append(c.micros); q.binds.append(seasonal)
         q.binds.append("\(Int(settings.seasonalTolerance)) seconds")
-        q.binds.append(cached.sources); q.binds.append(cached.micros); q.binds.append(seasonal)
+        q.binds.append(cached.sources); q.binds.append(cached.micros); q.binds.append(c.values)
         struct Within { var xs: [Double] = [], dds: [Double] = [], dws: [Double] = [] }
         var within: [HistoryCache.Key: Within] = [:]
         var rows: [Row] = [], stale: Set<UUID> = []

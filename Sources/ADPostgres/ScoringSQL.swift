@@ -33,12 +33,7 @@ enum ScoringSQL {
         heads AS (
             SELECT g.source_id, g.t0, g.t1,
                    -- Seasonal lag probes per point only for sources with any data a day (or week) before the batch.
-                   $4 AND EXISTS (SELECT FROM ad.data_points d WHERE d.source_id = g.source_id
-                                     AND d."timestamp" <= g.t1 - interval '1 day'
-                                     AND d."timestamp" > g.t0 - interval '1 day' - $5::interval) AS daily,
-                   $4 AND EXISTS (SELECT FROM ad.data_points d WHERE d.source_id = g.source_id
-                                     AND d."timestamp" <= g.t1 - interval '7 days'
-                                     AND d."timestamp" > g.t0 - interval '7 days' - $5::interval) AS weekly
+                   \(seasonalProbes)
               FROM (SELECT source_id, min("timestamp") AS t0, max("timestamp") AS t1 FROM claimed GROUP BY source_id) g
         ),
         context AS (
@@ -62,18 +57,7 @@ enum ScoringSQL {
                    weekly.values AS weekly, weekly.anomaly_score AS weekly_score
               FROM claimed c
               JOIN heads g ON g.source_id = c.source_id
-              LEFT JOIN LATERAL (
-                    SELECT d.values, d.anomaly_score FROM ad.data_points d
-                     WHERE g.daily AND d.source_id = c.source_id
-                       AND d."timestamp" <= c."timestamp" - interval '1 day'
-                       AND d."timestamp" > c."timestamp" - interval '1 day' - $5::interval
-                     ORDER BY d."timestamp" DESC LIMIT 1) daily ON true
-              LEFT JOIN LATERAL (
-                    SELECT d.values, d.anomaly_score FROM ad.data_points d
-                     WHERE g.weekly AND d.source_id = c.source_id
-                       AND d."timestamp" <= c."timestamp" - interval '7 days'
-                       AND d."timestamp" > c."timestamp" - interval '7 days' - $5::interval
-                     ORDER BY d."timestamp" DESC LIMIT 1) weekly ON true
+              \(seasonalLags)
         ),
         series AS (
             SELECT c.id, c.source_id, c."timestamp", c.values, NULL::jsonb AS features, true AS target, l.daily, l.weekly
@@ -129,9 +113,9 @@ enum ScoringSQL {
          ORDER BY w."timestamp", w.source_id, w.metric
         """
 
-    /// The features query for points whose sources the worker has cached ($1 ids, $2 sources, $3 µs, $4 values;
-    /// $6 cached sources with $7, the time of each one's latest cached point; $5 the seasonal tolerance; $8 whether
-    /// any source wants seasonal lags). One row per point and metric: its delta and time since the previous point by
+    /// The features query for points whose sources the worker has cached ($1 ids, $2 sources, $3 µs, $8 values;
+    /// $6 cached sources with $7, the time of each one's latest cached point; $4 whether any source wants seasonal
+    /// lags, $5 their tolerance, as in `features`). One row per point and metric: its delta and time since the previous point by
     /// window functions over the batch (the cache supplies the first point's predecessor), its seasonal lags, and
     /// `ok`: the source's latest point before the batch is exactly the cached one and no point of the source lies
     /// between its claimed ones, so the cache plus the batch is the series' exact past. A source that is not ok is
@@ -140,16 +124,11 @@ enum ScoringSQL {
     static let featuresCached = """
         WITH claimed AS (
             SELECT k.id, k.source_id, timestamptz 'epoch' + k.us * interval '1 microsecond' AS "timestamp", k.us, k.v::jsonb AS values
-              FROM unnest($1::uuid[], $2::uuid[], $3::int8[], $4::text[]) AS k(id, source_id, us, v)
+              FROM unnest($1::uuid[], $2::uuid[], $3::int8[], $8::text[]) AS k(id, source_id, us, v)
         ),
         heads AS MATERIALIZED (  -- once per source, not once per row (the planner would inline it)
             SELECT g.source_id,
-                   $8 AND EXISTS (SELECT FROM ad.data_points d WHERE d.source_id = g.source_id
-                                     AND d."timestamp" <= g.t1 - interval '1 day'
-                                     AND d."timestamp" > g.t0 - interval '1 day' - $5::interval) AS daily,
-                   $8 AND EXISTS (SELECT FROM ad.data_points d WHERE d.source_id = g.source_id
-                                     AND d."timestamp" <= g.t1 - interval '7 days'
-                                     AND d."timestamp" > g.t0 - interval '7 days' - $5::interval) AS weekly,
+                   \(seasonalProbes),
                    coalesce(c.last_us = (SELECT (extract(epoch FROM max(d."timestamp")) * 1000000)::int8
                                            FROM ad.data_points d
                                           WHERE d.source_id = g.source_id AND d."timestamp" < g.t0), false)
@@ -165,18 +144,7 @@ enum ScoringSQL {
                    weekly.values AS weekly, weekly.anomaly_score AS weekly_score
               FROM claimed c
               JOIN heads g ON g.source_id = c.source_id
-              LEFT JOIN LATERAL (
-                    SELECT d.values, d.anomaly_score FROM ad.data_points d
-                     WHERE g.daily AND d.source_id = c.source_id
-                       AND d."timestamp" <= c."timestamp" - interval '1 day'
-                       AND d."timestamp" > c."timestamp" - interval '1 day' - $5::interval
-                     ORDER BY d."timestamp" DESC LIMIT 1) daily ON true
-              LEFT JOIN LATERAL (
-                    SELECT d.values, d.anomaly_score FROM ad.data_points d
-                     WHERE g.weekly AND d.source_id = c.source_id
-                       AND d."timestamp" <= c."timestamp" - interval '7 days'
-                       AND d."timestamp" > c."timestamp" - interval '7 days' - $5::interval
-                     ORDER BY d."timestamp" DESC LIMIT 1) weekly ON true
+              \(seasonalLags)
         ),
         metric_rows AS (
             SELECT l.*, kv.key AS metric, kv.value::float8 AS x FROM lagged l CROSS JOIN LATERAL jsonb_each(l.values) kv
@@ -189,6 +157,36 @@ enum ScoringSQL {
           FROM metric_rows m
         WINDOW ordered AS (PARTITION BY m.source_id, m.metric ORDER BY m."timestamp")
          ORDER BY m."timestamp", m.source_id, m.metric
+        """
+
+    /// Both feature queries' per-source seasonal probes (columns `daily`, `weekly` of the `heads` row `g` with its
+    /// batch's first and last times `t0`, `t1`): whether the source has any data a day (a week) before the batch,
+    /// so points of sources without any skip the per-point lookups. $4: whether any source wants seasonal lags;
+    /// $5: their tolerance.
+    private static let seasonalProbes = """
+        $4 AND EXISTS (SELECT FROM ad.data_points d WHERE d.source_id = g.source_id
+                          AND d."timestamp" <= g.t1 - interval '1 day'
+                          AND d."timestamp" > g.t0 - interval '1 day' - $5::interval) AS daily,
+                   $4 AND EXISTS (SELECT FROM ad.data_points d WHERE d.source_id = g.source_id
+                          AND d."timestamp" <= g.t1 - interval '7 days'
+                          AND d."timestamp" > g.t0 - interval '7 days' - $5::interval) AS weekly
+        """
+
+    /// Both feature queries' per-point seasonal lags (`daily`, `weekly`: the values and score of the latest point
+    /// a day and a week before claimed point `c`, within $5), joined to its `heads` row `g`.
+    private static let seasonalLags = """
+        LEFT JOIN LATERAL (
+                    SELECT d.values, d.anomaly_score FROM ad.data_points d
+                     WHERE g.daily AND d.source_id = c.source_id
+                       AND d."timestamp" <= c."timestamp" - interval '1 day'
+                       AND d."timestamp" > c."timestamp" - interval '1 day' - $5::interval
+                     ORDER BY d."timestamp" DESC LIMIT 1) daily ON true
+              LEFT JOIN LATERAL (
+                    SELECT d.values, d.anomaly_score FROM ad.data_points d
+                     WHERE g.weekly AND d.source_id = c.source_id
+                       AND d."timestamp" <= c."timestamp" - interval '7 days'
+                       AND d."timestamp" > c."timestamp" - interval '7 days' - $5::interval
+                     ORDER BY d."timestamp" DESC LIMIT 1) weekly ON true
         """
 
     /// Writes features and scores: $1 source ids, $2 timestamps (µs), $3 features (JSON text), $4 scores.
