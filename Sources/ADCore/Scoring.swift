@@ -39,7 +39,8 @@ public struct Baseline: Sendable, Equatable {
 
 /// What a series carries from one point to the next, per metric: each stream's baseline, the recent exceedance
 /// flags the burst and level-shift streams count, and how long ago the series last raised an anomaly. Stored
-/// unrounded in the point's features (`lik`) and read back by the next point: 25 numbers, however long the series.
+/// unrounded in a point's features (`lik`) at the worker's checkpoints and read back by the points after it: 25
+/// numbers, however long the series.
 public struct DetectorState: Sendable, Equatable {
     /// The evidence streams of one metric (see `Scorer`).
     public enum Stream: Int, Sendable, CaseIterable {
@@ -180,7 +181,7 @@ public struct PointScore: Sendable {
     public var metric: String
     /// The detector whose evidence decided: robust, seasonal or multivariate (or none while warming up).
     public var detector: String
-    /// Per-metric features, stored in data_points.features (each with its `lik` state for the next point).
+    /// Per-metric features, stored in data_points.features (with the `lik` state where `storingState` asked).
     public var features: JSONValue
     /// For people: what fired and why.
     public var explanation: JSONValue
@@ -281,7 +282,9 @@ public struct Scorer: Sendable {
         var pattern: Pattern?
     }
 
-    public func score(_ metrics: [MetricObservation]) -> PointScore {
+    /// `storingState` says of each metric whether its features carry the state it leaves (`lik`): the worker stores
+    /// it at checkpoints only (see `BatchScorer.checkpointSpacing`); the state is in `states` either way.
+    public func score(_ metrics: [MetricObservation], storingState: (String) -> Bool = { _ in true }) -> PointScore {
         var scratch: [Double] = []
         var features: [(String, JSONValue)] = []
         var evidence: [Evidence] = []
@@ -299,7 +302,7 @@ public struct Scorer: Sendable {
             let metric = metrics.map(\.metric).min() ?? ""
             for k in states.keys { states[k]!.sinceAlarm = sinceAlarm }
             return PointScore(score: 0, surprise: 0, severity: nil, metric: metric, detector: "none",
-                              features: .object(withStates(features, states)),
+                              features: .object(withStates(features, states, storingState)),
                               explanation: .object([("detector", .string("none")),
                                                     ("reason", .string("warming up: fewer than \(config.minHistory) earlier points"))]),
                               states: states, pattern: nil)
@@ -337,13 +340,14 @@ public struct Scorer: Sendable {
         if let p = top.pattern { explanation.append(("pattern", p.json)) }
         if resting { explanation.append(("resting", .string("within \(config.restPeriod) points of an anomaly"))) }
         return PointScore(score: score, surprise: surprise, severity: severity, metric: top.metric, detector: detector,
-                          features: .object(withStates(features, states)), explanation: .object(explanation), states: states,
+                          features: .object(withStates(features, states, storingState)), explanation: .object(explanation), states: states,
                           pattern: top.pattern)
     }
 
-    private func withStates(_ features: [(String, JSONValue)], _ states: [String: DetectorState]) -> [(String, JSONValue)] {
+    private func withStates(_ features: [(String, JSONValue)], _ states: [String: DetectorState],
+                            _ storing: (String) -> Bool) -> [(String, JSONValue)] {
         features.map { metric, f in
-            guard case .object(var pairs) = f, let s = states[metric] else { return (metric, f) }
+            guard case .object(var pairs) = f, let s = states[metric], storing(metric) else { return (metric, f) }
             pairs.append(("lik", s.json))
             return (metric, .object(pairs))
         }

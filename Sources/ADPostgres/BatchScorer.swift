@@ -146,7 +146,16 @@ public struct BatchScorer: Sendable {
         var id: UUID, source: UUID, micros: Int64, metric: String, cached: Bool, observation: MetricObservation
         /// The row's position in its series, and the nearest earlier row with detector state: position and state.
         var pos: Int64, statePos: Int64?, stateText: String?
+        /// Whether this row's features store the detector state it leaves (a checkpoint; see `checkpointSpacing`).
+        var checkpoint = true
     }
+
+    /// Within a batch, the rows of a series that store their detector state (`lik`): its latest row, and every
+    /// `checkpointSpacing`-th row before it. The latest is where the next batch starts; the others bound how far
+    /// back a late point finds a state (at most this many points older than its own past; the general features query
+    /// reads at least 10 context rows, the smallest window). The state is 25 numbers per metric, about half of a
+    /// scored row's `features`, and the scoring `UPDATE`'s cost follows the row's size.
+    static let checkpointSpacing = 8
 
     /// Claims, scores and writes one batch in one transaction. Returns the points scored and the anomalies found.
     /// `cache` is read to skip context the worker already has, and updated only once the batch has committed.
@@ -361,6 +370,13 @@ public struct BatchScorer: Sendable {
                 weeklyDiffs: Self.joined(o.weeklyDiffs, o.history.count, [o.lagWeekly.map { o.x - $0.value } ?? .nan], 1, window + 1),
                 lastMicros: rows[i].micros)
         }
+        var after: [HistoryCache.Key: Int] = [:]  // rows of the series later in the batch
+        for i in rows.indices.reversed() {
+            let key = HistoryCache.Key(source: rows[i].source, metric: rows[i].metric)
+            let later = after[key] ?? 0
+            rows[i].checkpoint = later % Self.checkpointSpacing == 0
+            after[key] = later + 1
+        }
         timings.features += clock.now - mark
         timings.cacheHits += Set(rows.filter(\.cached).map(\.id)).count
         mark = clock.now
@@ -400,7 +416,7 @@ public struct BatchScorer: Sendable {
                 var o = row.observation
                 o.state = startingState(row, HistoryCache.Key(source: row.source, metric: row.metric))
                 return o
-            })
+            }, storingState: { metric in rows[start..<end].contains { $0.metric == metric && $0.checkpoint } })
             for row in rows[start..<end] {
                 guard let state = result.states[row.metric] else { continue }
                 let key = HistoryCache.Key(source: row.source, metric: row.metric)

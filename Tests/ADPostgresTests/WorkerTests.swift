@@ -222,6 +222,41 @@ struct WorkerWakesClaimsAndScores {
         }
     }
 
+    @Test func theDetectorStateIsStoredAtCheckpointsAndALatePointStartsFromTheNearest() async throws {
+        // One minutely series scored in two batches of 20: each batch stores the state (`lik`) on its latest point
+        // and on every 8th before it; the rest do not carry it. A late point starts from the nearest earlier one.
+        try await withWorkerDatabase { url in
+            try await insertPoints(url, from: 1, count: 40)
+            var settings = WorkerSettings()
+            settings.batchSize = 20
+            func drain() async throws {
+                try await Database.withConnection(url, logger: TestServer.logger) { conn in
+                    let scorer = BatchScorer(settings: settings, logger: TestServer.logger)
+                    try await scorer.prepare(conn)
+                    var catalog = try await SourceCatalog.load(conn, logger: TestServer.logger)
+                    var cache = HistoryCache(capacity: 100, depth: catalog.maxWindow)
+                    var timings = ScoringTimings()
+                    while try await scorer.run(conn, catalog: &catalog, cache: &cache, timings: &timings).scored > 0 {}
+                }
+            }
+            try await drain()
+            let minutesWithState = """
+                SELECT (extract(epoch FROM "timestamp" - timestamptz '2026-01-01 00:00:00+00')::int / 60)::text FROM ad.data_points
+                 WHERE features -> 'x' ? 'lik' ORDER BY "timestamp"
+                """
+            let stored = try await strings(url, minutesWithState)
+            #expect(stored == ["4", "12", "20", "24", "32", "40"], "minutes whose features store the state: \(stored)")
+            // The value stream's baseline counts one more per judged point: the late point's is minute 32's plus one.
+            try await sql(url, #"INSERT INTO ad.data_points (source_id, "timestamp", values) VALUES ('00000000-0000-0000-0000-00000000000a', timestamptz '2026-01-01 00:35:30+00', '{"x": 35.5}')"#)
+            try await drain()
+            let counts = try await strings(url, """
+                SELECT features -> 'x' -> 'lik' ->> 0 FROM ad.data_points
+                 WHERE "timestamp" IN (timestamptz '2026-01-01 00:32:00+00', timestamptz '2026-01-01 00:35:30+00') ORDER BY "timestamp"
+                """).compactMap { Int($0) }
+            #expect(counts.count == 2 && counts[0] > 0 && counts[1] == counts[0] + 1, "value-stream counts at minutes 32, 35.5: \(counts)")
+        }
+    }
+
     @Test func twoLoopsShareTheSourcesAndScoreEveryPointOnce() async throws {
         try await withWorkerDatabase { url in
             try await sql(url, "INSERT INTO ad.data_sources (name) SELECT 'part-' || g FROM generate_series(1, 19) g")
