@@ -12,6 +12,13 @@ public struct HistoryCache: Sendable {
         public init(source: UUID, metric: String) { self.source = source; self.metric = metric }
     }
 
+    /// A window of a series and its steps, each kept sorted (`SortedWindow`).
+    public struct Sorted: Sendable, Equatable {
+        public var values: SortedWindow
+        public var steps: SortedWindow
+        public init(values: SortedWindow, steps: SortedWindow) { self.values = values; self.steps = steps }
+    }
+
     /// A series' recent values, oldest first, and the time of the latest.
     public struct Series: Sendable, Equatable {
         public var values: [Double]
@@ -22,19 +29,23 @@ public struct HistoryCache: Sendable {
         public var lastMicros: Int64
         /// The detector state the latest point left.
         public var state: DetectorState?
+        /// The next point's window (the last values, as many as its source's window) and its steps, sorted.
+        public var sorted: Sorted?
         /// Numbers it holds.
-        var numbers: Int { values.count + dailyDiffs.count + weeklyDiffs.count }
+        var numbers: Int {
+            values.count + dailyDiffs.count + weeklyDiffs.count + (sorted.map { $0.values.count + $0.steps.count } ?? 0)
+        }
 
         public init(values: [Double], dailyDiffs: [Double] = [], weeklyDiffs: [Double] = [], lastMicros: Int64,
-                    state: DetectorState? = nil) {
+                    state: DetectorState? = nil, sorted: Sorted? = nil) {
             self.values = values; self.dailyDiffs = dailyDiffs; self.weeklyDiffs = weeklyDiffs
-            self.lastMicros = lastMicros; self.state = state
+            self.lastMicros = lastMicros; self.state = state; self.sorted = sorted
         }
     }
 
     /// Most series kept; past it the cache starts over (0 disables it).
     public let capacity: Int
-    /// Most numbers (values and seasonal differences, 8 bytes each) kept; past it the cache starts over too, so a
+    /// Most numbers (values, seasonal differences and sorted windows, 8 bytes each) kept; past it the cache starts over too, so a
     /// worker's memory stays bounded however many long series it sees.
     public let maxNumbers: Int
     /// Numbers held now.
@@ -74,7 +85,8 @@ public struct HistoryCache: Sendable {
         }
         let kept = histories.mapValues { s in
             Series(values: Array(s.values.suffix(depth)), dailyDiffs: Self.trimmed(s.dailyDiffs, depth),
-                   weeklyDiffs: Self.trimmed(s.weeklyDiffs, depth), lastMicros: s.lastMicros, state: s.state)
+                   weeklyDiffs: Self.trimmed(s.weeklyDiffs, depth), lastMicros: s.lastMicros, state: s.state,
+                   sorted: s.sorted.flatMap { $0.values.count <= depth ? $0 : nil })
         }
         let adding = kept.values.reduce(0) { $0 + $1.numbers }
         if series.count + histories.count > capacity || held + adding > maxNumbers {

@@ -141,6 +141,11 @@ public struct MetricObservation: Sendable, Equatable {
     public var lagWeekly: SeasonalLag?
     /// The state the previous point of this series left (nil: none known, start afresh).
     public var state: DetectorState?
+    /// Optionally, the last `window` values of `history` (the scorer's window) kept sorted, and their steps (each
+    /// value minus the one before it): the worker slides them from point to point instead of having each point
+    /// select its medians anew. Ignored unless their counts match the window's; the figures are the same either way.
+    public var sortedHistory: SortedWindow?
+    public var sortedSteps: SortedWindow?
 
     public init(metric: String, x: Double, history: [Double], dailyDiffs: [Double] = [], weeklyDiffs: [Double] = [],
                 delta: Double? = nil, secondsSincePrevious: Double? = nil,
@@ -353,6 +358,13 @@ public struct Scorer: Sendable {
         }
     }
 
+    /// Median and robust scale of `n` values, from their sorted window when one of that size came with them.
+    private static func centreAndScale(_ values: some Sequence<Double>, count n: Int, sorted: SortedWindow?,
+                                       scratch: inout [Double]) -> (centre: Double, scale: Double)? {
+        if let sorted, sorted.count == n { return Stats.robustCentreAndScale(values, sorted: sorted) }
+        return Stats.robustCentreAndScale(values, count: n, scratch: &scratch)
+    }
+
     /// One seasonal stream's view of a point.
     private struct SeasonalView {
         var stream: DetectorState.Stream
@@ -382,7 +394,7 @@ public struct Scorer: Sendable {
         }
 
         guard n >= config.minHistory,
-              let (centre, rawScale) = Stats.robustCentreAndScale(history, scratch: &scratch) else {
+              let (centre, rawScale) = Self.centreAndScale(history, count: n, sorted: m.sortedHistory, scratch: &scratch) else {
             return (.object(f), nil, state)
         }
         // A series that never varied has scale 0: any change is then decisive, but not a division by zero.
@@ -404,7 +416,7 @@ public struct Scorer: Sendable {
         var zStep = 0.0, stepExpected = m.x, stepScale = scale
         if n >= config.minHistory + 1, let last = history.last {
             let deltas = zip(history.dropFirst(), history).lazy.map { $0 - $1 }
-            if let (dc, ds) = Stats.robustCentreAndScale(deltas, count: n - 1, scratch: &scratch) {
+            if let (dc, ds) = Self.centreAndScale(deltas, count: n - 1, sorted: m.sortedSteps, scratch: &scratch) {
                 stepScale = max(ds, floor)
                 stepExpected = last + dc
                 zStep = min(abs(m.x - stepExpected) / stepScale, Self.cap)

@@ -113,6 +113,59 @@ public struct ScoringTimings: Sendable {
     }
 }
 
+/// Each series' window kept sorted from row to row of a batch (and, through the cache, from batch to batch), so
+/// the scorer reads its medians rather than selecting them at every point (`SortedWindow`).
+struct SlidingWindows {
+    private struct Entry {
+        var pos: Int64, size: Int
+        /// The row's window (the last `size` values of its history), its value, and that window kept sorted.
+        var window: ArraySlice<Double>, x: Double
+        var sorted: HistoryCache.Sorted
+    }
+    private var entries: [HistoryCache.Key: Entry] = [:]
+
+    /// The windows of `o`'s history (`size` values; the row is at `pos` in its series): the previous row's slid on
+    /// by one when this row directly follows it, else the cached ones when they cover exactly this window, else
+    /// sorted afresh.
+    mutating func windows(for o: MetricObservation, at pos: Int64, key: HistoryCache.Key, size: Int,
+                          cached: HistoryCache.Sorted?) -> HistoryCache.Sorted {
+        let window = o.history.suffix(size)
+        let previous = entries.removeValue(forKey: key)
+        var sorted: HistoryCache.Sorted
+        if var e = previous, e.size == size, pos == e.pos + 1, window.count == min(size, e.window.count + 1), window.last == e.x,
+           Self.slide(&e.sorted, window: e.window, x: e.x, size: size) {
+            sorted = e.sorted
+        } else if previous == nil, let cached, cached.values.count == window.count, cached.steps.count == max(0, window.count - 1) {
+            // The series' first row in the batch, whose history is the cached values: the cache's windows end where
+            // this one does, so the same count is the same values.
+            sorted = cached
+        } else {
+            sorted = HistoryCache.Sorted(values: SortedWindow(window), steps: SortedWindow(zip(window.dropFirst(), window).map { $0 - $1 }))
+        }
+        entries[key] = Entry(pos: pos, size: size, window: window, x: o.x, sorted: sorted)
+        return sorted
+    }
+
+    /// The windows of the point after the series' latest row, for the cache (taken out: the batch is done with it).
+    mutating func advanced(_ key: HistoryCache.Key) -> HistoryCache.Sorted? {
+        guard var e = entries.removeValue(forKey: key), Self.slide(&e.sorted, window: e.window, x: e.x, size: e.size) else {
+            return nil
+        }
+        return e.sorted
+    }
+
+    /// From the windows of `window` to those of (`window` + x), cut to `size`. False if they did not hold what
+    /// leaves (they were not `window`'s): the caller sorts afresh.
+    private static func slide(_ s: inout HistoryCache.Sorted, window: ArraySlice<Double>, x: Double, size: Int) -> Bool {
+        let leaves = window.count == size
+        s.values.insert(x)
+        if leaves, let first = window.first, !s.values.remove(first) { return false }
+        if size >= 2, let last = window.last { s.steps.insert(x - last) }
+        if leaves, window.count >= 2, !s.steps.remove(window[window.startIndex + 1] - window[window.startIndex]) { return false }
+        return true
+    }
+}
+
 /// One claim-score-write transaction.
 public struct BatchScorer: Sendable {
     public var logger: Logger
@@ -393,6 +446,7 @@ public struct BatchScorer: Sendable {
         // The detector state each point starts from: the latest of what this batch just computed for the series, what
         // the nearest earlier scored row in the database left, and (for a cached source) what the cache holds.
         var carried: [HistoryCache.Key: (pos: Int64, state: DetectorState)] = [:]
+        var sliding = SlidingWindows()
         // The stored state is decoded only when nothing this batch computed is newer (once per series and batch).
         func startingState(_ row: Row, _ key: HistoryCache.Key) -> DetectorState? {
             let mine = carried[key].flatMap { row.pos > $0.pos ? $0 : nil }
@@ -413,15 +467,22 @@ public struct BatchScorer: Sendable {
             let entry = catalog.entries[point.source]
             let scorer = entry?.scorer ?? Self.defaultScorer
             let result = scorer.score(rows[start..<end].map { row in
+                let key = HistoryCache.Key(source: row.source, metric: row.metric)
                 var o = row.observation
-                o.state = startingState(row, HistoryCache.Key(source: row.source, metric: row.metric))
+                o.state = startingState(row, key)
+                let windows = sliding.windows(for: row.observation, at: row.pos, key: key, size: scorer.config.window,
+                                              cached: row.cached ? cache[key]?.sorted : nil)
+                o.sortedHistory = windows.values; o.sortedSteps = windows.steps
                 return o
             }, storingState: { metric in rows[start..<end].contains { $0.metric == metric && $0.checkpoint } })
             for row in rows[start..<end] {
                 guard let state = result.states[row.metric] else { continue }
                 let key = HistoryCache.Key(source: row.source, metric: row.metric)
                 carried[key] = (row.pos, state)
-                if update.histories[key]?.lastMicros == row.micros { update.histories[key]?.state = state }
+                if update.histories[key]?.lastMicros == row.micros {
+                    update.histories[key]?.state = state
+                    update.histories[key]?.sorted = sliding.advanced(key)
+                }
             }
             sids.append(point.source); stamps.append(point.micros)
             features.append(result.features.render()); scores.append(result.score)

@@ -259,6 +259,56 @@ func observation(_ x: Double, metric: String = "x", history: [Double], daily: Do
         }
     }
 
+    @Test func aSlidingSortedWindowGivesTheSelectionsFiguresToTheBit() {
+        // Windows of several sizes slide over series with ties, flat runs (MAD 0, the fallback) and outliers; at
+        // every step the window kept sorted gives exactly what a selection over the values gives.
+        var noise = Noise(state: 17)
+        var scratch: [Double] = []
+        for (size, flat) in [(1, false), (2, false), (5, true), (12, false), (60, true), (200, false)] {
+            let series: [Double] = (0..<600).map { i in
+                if flat && (i / 40) % 2 == 0 { return 7 }
+                let spike = noise.uniform() < 0.01 ? 1e6 : 0
+                return (noise.gaussian() * 3).rounded() / 2 + spike + (i > 300 ? 50 : 0)
+            }
+            var window = SortedWindow([])
+            for (i, x) in series.enumerated() {
+                window.insert(x)
+                if i >= size { window.remove(series[i - size]) }
+                let values = series[max(0, i + 1 - size)...i]
+                #expect(window.sorted == values.sorted())
+                let want = Stats.robustCentreAndScale(values, scratch: &scratch)!
+                let got = Stats.robustCentreAndScale(values, sorted: window)!
+                #expect(got.centre.bitPattern == want.centre.bitPattern && got.scale.bitPattern == want.scale.bitPattern,
+                        "size \(size), point \(i): \(got) against \(want)")
+            }
+        }
+        #expect(SortedWindow([]).median == nil && SortedWindow([]).medianDeviation(from: 0) == nil)
+        #expect(SortedWindow([3, 1, 2, 10]).medianDeviation(from: 2.5) == 1)  // deviations 0.5, 0.5, 1.5, 7.5
+    }
+
+    @Test func theScorerGivesTheSameWithOrWithoutSortedWindows() {
+        var noise = Noise(state: 23)
+        let series = (0..<400).map { i in 100 + noise.gaussian() * 5 + (i == 350 ? 60 : 0) + (i > 200 ? 20 : 0) }
+        var config = SourceConfig.defaults
+        config.window = 100
+        let scorer = Scorer(config: config)
+        var plain: DetectorState?, sorted: DetectorState?
+        for i in 1..<series.count {
+            let history = Array(series[max(0, i - 150)..<i])  // longer than the window: the scorer takes its end
+            let window = history.suffix(config.window)
+            var o = observation(series[i], history: history)
+            o.delta = series[i] - series[i - 1]
+            var s = o
+            o.state = plain
+            s.state = sorted
+            s.sortedHistory = SortedWindow(window)
+            s.sortedSteps = SortedWindow(zip(window.dropFirst(), window).map { $0 - $1 })
+            let a = scorer.score([o]), b = scorer.score([s])
+            #expect(a.features == b.features && a.score == b.score && a.explanation == b.explanation, "point \(i)")
+            plain = a.states["x"]; sorted = b.states["x"]
+        }
+    }
+
     @Test func poissonTailsAndInterquartileRanges() {
         // P(N >= 1 | 1) = 1 - e^-1; P(N >= 3 | 0.5) = 1 - e^-0.5 (1 + 0.5 + 0.125).
         #expect(abs(Stats.poissonUpperTailDigits(1, mean: 1) - -log10(1 - exp(-1))) < 1e-12)
