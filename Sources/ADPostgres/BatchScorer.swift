@@ -128,14 +128,14 @@ struct SlidingWindows {
     /// by one when this row directly follows it, else the cached ones when they cover exactly this window, else
     /// sorted afresh.
     mutating func windows(for o: MetricObservation, at pos: Int64, key: HistoryCache.Key, size: Int,
-                          cached: HistoryCache.Sorted?) -> HistoryCache.Sorted {
+                          cached: @autoclosure () -> HistoryCache.Sorted?) -> HistoryCache.Sorted {
         let window = o.history.suffix(size)
         let previous = entries.removeValue(forKey: key)
         var sorted: HistoryCache.Sorted
         if var e = previous, e.size == size, pos == e.pos + 1, window.count == min(size, e.window.count + 1), window.last == e.x,
            Self.slide(&e.sorted, window: e.window, x: e.x, size: size) {
             sorted = e.sorted
-        } else if previous == nil, let cached, cached.values.count == window.count, cached.steps.count == max(0, window.count - 1) {
+        } else if previous == nil, let cached = cached(), cached.values.count == window.count, cached.steps.count == max(0, window.count - 1) {
             // The series' first row in the batch, whose history is the cached values: the cache's windows end where
             // this one does, so the same count is the same values.
             sorted = cached
