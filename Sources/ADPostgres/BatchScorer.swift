@@ -305,39 +305,63 @@ public struct BatchScorer: Sendable {
         return rows
     }
 
-    /// Rows of points whose sources are cached (`ScoringSQL.featuresCached`): each row's history is the earlier
-    /// points of its series within the batch, with their differences from a day and a week before (the worker puts
-    /// the cached values before them). Also the sources whose cache cannot be used.
+    /// Rows of points whose sources are cached (`ScoringSQL.featuresCached`), in the claim's order, a point's
+    /// metrics by name: each row's history is the earlier points of its series within the batch, with their
+    /// differences from a day and a week before (the worker puts the cached values before them), and its delta and
+    /// time from the series' previous point in the batch (the first's, from the cache). Also the sources whose cache
+    /// cannot be used. The metrics are read from the claimed values as `(values ->> metric)::float8` reads them.
     private func cachedRows(_ connection: PostgresConnection, claimed c: Claimed, seasonal: Bool,
                             cached: (sources: [UUID], micros: [Int64])) async throws -> (rows: [Row], stale: Set<UUID>) {
         var q = PostgresQuery(unsafeSQL: ScoringSQL.featuresCached)  // our SQL; values are bound
         q.binds.append(c.ids); q.binds.append(c.sources); q.binds.append(c.micros); q.binds.append(seasonal)
         q.binds.append("\(Int(settings.seasonalTolerance)) seconds")
-        q.binds.append(cached.sources); q.binds.append(cached.micros); q.binds.append(c.values)
-        struct Within { var xs: [Double] = [], dds: [Double] = [], dws: [Double] = [] }
-        var within: [HistoryCache.Key: Within] = [:]
-        var rows: [Row] = [], stale: Set<UUID> = []
-        rows.reserveCapacity(c.ids.count * 2)
-        for try await (id, source, us, metric, x, delta, dt, daily, dailyScore, weekly, weeklyScore, ok) in
-            try await connection.query(q, logger: logger).decode(
-                (UUID, UUID, Int64, String, Double, Double?, Double?, Double?, Double?, Double?, Double?, Bool).self)
+        q.binds.append(cached.sources); q.binds.append(cached.micros)
+        struct Lags { var daily: String?, dailyScore: Double?, weekly: String?, weeklyScore: Double? }
+        var lags: [UUID: Lags] = [:], stale: Set<UUID> = []
+        for try await (id, ok, daily, dailyScore, weekly, weeklyScore) in
+            try await connection.query(q, logger: logger).decode((UUID, Bool, String?, Double?, String?, Double?).self)
         {
-            guard ok else { stale.insert(source); continue }
-            let key = HistoryCache.Key(source: source, metric: metric)
-            var w = within[key] ?? Within()
-            // A run of differences with none known is sent as none (as `features` does).
-            func known(_ d: [Double]) -> [Double] { d.contains { !$0.isNaN } ? d : [] }
-            rows.append(Row(id: id, source: source, micros: us, metric: metric, cached: true,
-                            observation: MetricObservation(
-                                metric: metric, x: x, history: w.xs, dailyDiffs: known(w.dds), weeklyDiffs: known(w.dws),
-                                delta: delta, secondsSincePrevious: dt,
-                                lagDaily: daily.map { SeasonalLag(value: $0, score: dailyScore) },
-                                lagWeekly: weekly.map { SeasonalLag(value: $0, score: weeklyScore) }),
-                            pos: Int64(w.xs.count + 1), statePos: nil, stateText: nil))
-            w.xs.append(x); w.dds.append(daily.map { x - $0 } ?? .nan); w.dws.append(weekly.map { x - $0 } ?? .nan)
-            within[key] = w
+            if !ok { stale.insert(id) } else if daily != nil || weekly != nil {
+                lags[id] = Lags(daily: daily, dailyScore: dailyScore, weekly: weekly, weeklyScore: weeklyScore)
+            }
         }
-        return (rows, stale)
+        var staleSources: Set<UUID> = []
+        for i in c.ids.indices where stale.contains(c.ids[i]) { staleSources.insert(c.sources[i]) }
+
+        struct Within { var xs: [Double] = [], dds: [Double] = [], dws: [Double] = [], lastMicros: Int64 = 0 }
+        var within: [HistoryCache.Key: Within] = [:]
+        var rows: [Row] = []
+        rows.reserveCapacity(c.ids.count * 2)
+        for i in c.ids.indices where !staleSources.contains(c.sources[i]) {
+            let lag = lags[c.ids[i]]
+            let daily = lag?.daily.flatMap(MetricValues.parse), weekly = lag?.weekly.flatMap(MetricValues.parse)
+            guard let metrics = MetricValues.parse(c.values[i]), (daily != nil) == (lag?.daily != nil),
+                  (weekly != nil) == (lag?.weekly != nil) else {
+                staleSources.insert(c.sources[i])  // values it cannot read (never, for valid points): the general query
+                continue
+            }
+            for (metric, x) in metrics.sorted(by: { $0.metric < $1.metric }) {
+                let key = HistoryCache.Key(source: c.sources[i], metric: metric)
+                var w = within[key] ?? Within()
+                // A run of differences with none known is sent as none (as `features` does).
+                func known(_ d: [Double]) -> [Double] { d.contains { !$0.isNaN } ? d : [] }
+                let lagDaily = daily?.first { $0.metric == metric }?.value, lagWeekly = weekly?.first { $0.metric == metric }?.value
+                rows.append(Row(id: c.ids[i], source: c.sources[i], micros: c.micros[i], metric: metric, cached: true,
+                                observation: MetricObservation(
+                                    metric: metric, x: x, history: w.xs, dailyDiffs: known(w.dds), weeklyDiffs: known(w.dws),
+                                    delta: w.xs.last.map { x - $0 },
+                                    secondsSincePrevious: w.xs.isEmpty ? nil : Double(c.micros[i] - w.lastMicros) / 1_000_000,
+                                    lagDaily: lagDaily.map { SeasonalLag(value: $0, score: lag?.dailyScore) },
+                                    lagWeekly: lagWeekly.map { SeasonalLag(value: $0, score: lag?.weeklyScore) }),
+                                pos: Int64(w.xs.count + 1), statePos: nil, stateText: nil))
+                w.xs.append(x); w.dds.append(lagDaily.map { x - $0 } ?? .nan); w.dws.append(lagWeekly.map { x - $0 } ?? .nan)
+                w.lastMicros = c.micros[i]
+                within[key] = w
+            }
+        }
+        // A source found stale part-way (values it could not read) loses the rows it already had.
+        if rows.contains(where: { staleSources.contains($0.source) }) { rows.removeAll { staleSources.contains($0.source) } }
+        return (rows, staleSources)
     }
 
     private func claimScoreWrite(_ connection: PostgresConnection, catalog: inout SourceCatalog, cache: HistoryCache,

@@ -113,18 +113,19 @@ enum ScoringSQL {
          ORDER BY w."timestamp", w.source_id, w.metric
         """
 
-    /// The features query for points whose sources the worker has cached ($1 ids, $2 sources, $3 µs, $8 values;
-    /// $6 cached sources with $7, the time of each one's latest cached point; $4 whether any source wants seasonal
-    /// lags, $5 their tolerance, as in `features`). One row per point and metric: its delta and time since the previous point by
-    /// window functions over the batch (the cache supplies the first point's predecessor), its seasonal lags, and
-    /// `ok`: the source's latest point before the batch is exactly the cached one and no point of the source lies
-    /// between its claimed ones, so the cache plus the batch is the series' exact past. A source that is not ok is
-    /// asked again with `features`. It reads no context rows and aggregates no histories: in a steady stream nearly
-    /// every batch is all cached, and this query took about half the time of the general one.
+    /// The features query for points whose sources the worker has cached ($1 ids, $2 sources, $3 µs; $6 cached
+    /// sources with $7, the time of each one's latest cached point; $4 whether any source wants seasonal lags, $5
+    /// their tolerance, as in `features`). One row per point: `ok`, and its seasonal lags (the values, as text, and
+    /// score of the point a day and a week before). `ok`: the source's latest point before the batch is exactly
+    /// the cached one and no point of the source lies between its claimed ones, so the cache plus the batch is the
+    /// series' exact past. The worker reads each point's metrics from the values it claimed and takes deltas and
+    /// times from the point before (`BatchScorer.cachedRows`); a source that is not ok is asked again with
+    /// `features`. It reads no context rows, aggregates no histories and expands no values: in a steady stream
+    /// nearly every batch is all cached.
     static let featuresCached = """
         WITH claimed AS (
-            SELECT k.id, k.source_id, timestamptz 'epoch' + k.us * interval '1 microsecond' AS "timestamp", k.us, k.v::jsonb AS values
-              FROM unnest($1::uuid[], $2::uuid[], $3::int8[], $8::text[]) AS k(id, source_id, us, v)
+            SELECT k.id, k.source_id, timestamptz 'epoch' + k.us * interval '1 microsecond' AS "timestamp"
+              FROM unnest($1::uuid[], $2::uuid[], $3::int8[]) AS k(id, source_id, us)
         ),
         heads AS MATERIALIZED (  -- once per source, not once per row (the planner would inline it)
             SELECT g.source_id,
@@ -138,25 +139,11 @@ enum ScoringSQL {
               FROM (SELECT source_id, min("timestamp") AS t0, max("timestamp") AS t1, array_agg(id) AS ids
                       FROM claimed GROUP BY source_id) g
               JOIN unnest($6::uuid[], $7::int8[]) AS c(source_id, last_us) ON c.source_id = g.source_id
-        ),
-        lagged AS (
-            SELECT c.id, c.source_id, c."timestamp", c.us, c.values, g.ok, daily.values AS daily, daily.anomaly_score AS daily_score,
-                   weekly.values AS weekly, weekly.anomaly_score AS weekly_score
-              FROM claimed c
-              JOIN heads g ON g.source_id = c.source_id
-              \(seasonalLags)
-        ),
-        metric_rows AS (
-            SELECT l.*, kv.key AS metric, kv.value::float8 AS x FROM lagged l CROSS JOIN LATERAL jsonb_each(l.values) kv
         )
-        SELECT m.id, m.source_id, m.us, m.metric, m.x,
-               m.x - lag(m.x) OVER ordered AS delta,
-               extract(epoch FROM m."timestamp" - lag(m."timestamp") OVER ordered)::float8 AS dt,
-               (m.daily ->> m.metric)::float8 AS lag_daily, m.daily_score,
-               (m.weekly ->> m.metric)::float8 AS lag_weekly, m.weekly_score, m.ok
-          FROM metric_rows m
-        WINDOW ordered AS (PARTITION BY m.source_id, m.metric ORDER BY m."timestamp")
-         ORDER BY m."timestamp", m.source_id, m.metric
+        SELECT c.id, g.ok, daily.values::text, daily.anomaly_score, weekly.values::text, weekly.anomaly_score
+          FROM claimed c
+          JOIN heads g ON g.source_id = c.source_id
+          \(seasonalLags)
         """
 
     /// Both feature queries' per-source seasonal probes (columns `daily`, `weekly` of the `heads` row `g` with its

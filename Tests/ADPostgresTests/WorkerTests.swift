@@ -257,6 +257,24 @@ struct WorkerWakesClaimsAndScores {
         }
     }
 
+    @Test func theWorkerReadsAPointsNumbersExactlyAsPostgreSQLDoes() async throws {
+        // The cached path reads metrics from the claimed values' text; the general one by (values ->> metric)::float8.
+        // float8's text (shortest exact, extra_float_digits 1) is compared: the same double, to the bit.
+        try await withWorkerDatabase { url in
+            let numbers = ["0.1", "0.30000000000000004", "123456789.123456789123456789", "9007199254740993", "-0.000001",
+                           "1e-310", "2.4703282292062328e-324", "1.7976931348623157e308", "4.9406564584124654e-324", "1e22", "-7"]
+            for n in numbers {
+                let got = try await strings(url, """
+                    SELECT v::text || '|' || (v ->> 'x')::float8::text FROM (SELECT jsonb_build_object('x', '\(n)'::numeric) AS v) s
+                    """)
+                let parts = try #require(got.first?.split(separator: "|"))
+                let parsed = try #require(MetricValues.parse(String(parts[0]))?.first?.value, "\(n): \(parts[0])")
+                let postgres = try #require(Double(String(parts[1])))
+                #expect(parsed.bitPattern == postgres.bitPattern, "\(n): \(parsed) against \(postgres)")
+            }
+        }
+    }
+
     @Test func twoLoopsShareTheSourcesAndScoreEveryPointOnce() async throws {
         try await withWorkerDatabase { url in
             try await sql(url, "INSERT INTO ad.data_sources (name) SELECT 'part-' || g FROM generate_series(1, 19) g")
