@@ -127,12 +127,13 @@ public struct MetricObservation: Sendable, Equatable {
     public var metric: String
     /// The observed value.
     public var x: Double
-    /// Earlier values of this metric of this source, oldest first (strictly before this point).
-    public var history: [Double]
+    /// Earlier values of this metric of this source, oldest first (strictly before this point). A slice, so the
+    /// points of one series can share one array.
+    public var history: ArraySlice<Double>
     /// For each value of `history` (aligned at the end), that value minus its own value a day (a week) earlier;
     /// NaN where it had none. Empty when unknown.
-    public var dailyDiffs: [Double]
-    public var weeklyDiffs: [Double]
+    public var dailyDiffs: ArraySlice<Double>
+    public var weeklyDiffs: ArraySlice<Double>
     /// x minus the previous value, and seconds since the previous point (nil for the first point).
     public var delta: Double?
     public var secondsSincePrevious: Double?
@@ -150,7 +151,7 @@ public struct MetricObservation: Sendable, Equatable {
     public init(metric: String, x: Double, history: [Double], dailyDiffs: [Double] = [], weeklyDiffs: [Double] = [],
                 delta: Double? = nil, secondsSincePrevious: Double? = nil,
                 lagDaily: SeasonalLag? = nil, lagWeekly: SeasonalLag? = nil, state: DetectorState? = nil) {
-        self.metric = metric; self.x = x; self.history = history; self.dailyDiffs = dailyDiffs; self.weeklyDiffs = weeklyDiffs
+        self.metric = metric; self.x = x; self.history = history[...]; self.dailyDiffs = dailyDiffs[...]; self.weeklyDiffs = weeklyDiffs[...]
         self.delta = delta; self.secondsSincePrevious = secondsSincePrevious; self.lagDaily = lagDaily; self.lagWeekly = lagWeekly
         self.state = state
     }
@@ -384,7 +385,7 @@ public struct Scorer: Sendable {
         }
         f += [("delta", .rounded(m.delta)), ("dt", .rounded(m.secondsSincePrevious)),
               ("rate", .rounded(m.delta.flatMap { d in m.secondsSincePrevious.flatMap { $0 > 0 ? d / $0 : nil } }))]
-        let seasons: [(SourceConfig.Seasonality, DetectorState.Stream, SeasonalLag?, [Double])] =
+        let seasons: [(SourceConfig.Seasonality, DetectorState.Stream, SeasonalLag?, ArraySlice<Double>)] =
             [(.daily, .daily, m.lagDaily, m.dailyDiffs), (.weekly, .weekly, m.lagWeekly, m.weeklyDiffs)]
         for (season, _, lag, _) in seasons {
             guard let lag else { continue }

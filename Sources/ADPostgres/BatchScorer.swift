@@ -197,7 +197,8 @@ public struct BatchScorer: Sendable {
 
     private struct Row {
         var id: UUID, source: UUID, micros: Int64, metric: String, cached: Bool, observation: MetricObservation
-        /// The row's position in its series, and the nearest earlier row with detector state: position and state.
+        /// The row's position in its series (for a cached row, among the series' rows in the batch), and the nearest
+        /// earlier row with detector state: position and state.
         var pos: Int64, statePos: Int64?, stateText: String?
         /// Whether this row's features store the detector state it leaves (a checkpoint; see `checkpointSpacing`).
         var checkpoint = true
@@ -255,10 +256,10 @@ public struct BatchScorer: Sendable {
 
     /// Two runs of seasonal differences, each aligned at its end with `count` values (an empty run: none known),
     /// joined and cut to the last `limit`; empty when none is known at all.
-    static func joined(_ a: [Double], _ aCount: Int, _ b: [Double], _ bCount: Int, _ limit: Int) -> [Double] {
+    static func joined(_ a: ArraySlice<Double>, _ aCount: Int, _ b: [Double], _ bCount: Int, _ limit: Int) -> [Double] {
         if a.isEmpty && !b.contains(where: { !$0.isNaN }) { return [] }
-        func padded(_ d: [Double], _ count: Int) -> ArraySlice<Double> {
-            d.count >= count ? d.suffix(count) : (Array(repeating: .nan, count: count - d.count) + d)[...]
+        func padded(_ d: some Collection<Double>, _ count: Int) -> ArraySlice<Double> {
+            d.count >= count ? Array(d).suffix(count) : (Array(repeating: .nan, count: count - d.count) + d)[...]
         }
         return Array((padded(a, aCount) + padded(b, bCount)).suffix(limit))
     }
@@ -311,7 +312,9 @@ public struct BatchScorer: Sendable {
     /// time from the series' previous point in the batch (the first's, from the cache). Also the sources whose cache
     /// cannot be used. The metrics are read from the claimed values as `(values ->> metric)::float8` reads them.
     private func cachedRows(_ connection: PostgresConnection, claimed c: Claimed, seasonal: Bool,
-                            cached: (sources: [UUID], micros: [Int64])) async throws -> (rows: [Row], stale: Set<UUID>) {
+                            cached: (sources: [UUID], micros: [Int64])) async throws
+        -> (rows: [Row], stale: Set<UUID>, within: [HistoryCache.Key: Within])
+    {
         var q = PostgresQuery(unsafeSQL: ScoringSQL.featuresCached)  // our SQL; values are bound
         q.binds.append(c.ids); q.binds.append(c.sources); q.binds.append(c.micros); q.binds.append(seasonal)
         q.binds.append("\(Int(settings.seasonalTolerance)) seconds")
@@ -328,7 +331,6 @@ public struct BatchScorer: Sendable {
         var staleSources: Set<UUID> = []
         for i in c.ids.indices where stale.contains(c.ids[i]) { staleSources.insert(c.sources[i]) }
 
-        struct Within { var xs: [Double] = [], dds: [Double] = [], dws: [Double] = [], lastMicros: Int64 = 0 }
         var within: [HistoryCache.Key: Within] = [:]
         var rows: [Row] = []
         rows.reserveCapacity(c.ids.count * 2)
@@ -343,12 +345,10 @@ public struct BatchScorer: Sendable {
             for (metric, x) in metrics.sorted(by: { $0.metric < $1.metric }) {
                 let key = HistoryCache.Key(source: c.sources[i], metric: metric)
                 var w = within[key] ?? Within()
-                // A run of differences with none known is sent as none (as `features` does).
-                func known(_ d: [Double]) -> [Double] { d.contains { !$0.isNaN } ? d : [] }
                 let lagDaily = daily?.first { $0.metric == metric }?.value, lagWeekly = weekly?.first { $0.metric == metric }?.value
                 rows.append(Row(id: c.ids[i], source: c.sources[i], micros: c.micros[i], metric: metric, cached: true,
                                 observation: MetricObservation(
-                                    metric: metric, x: x, history: w.xs, dailyDiffs: known(w.dds), weeklyDiffs: known(w.dws),
+                                    metric: metric, x: x, history: [],  // set from the cache and `within`
                                     delta: w.xs.last.map { x - $0 },
                                     secondsSincePrevious: w.xs.isEmpty ? nil : Double(c.micros[i] - w.lastMicros) / 1_000_000,
                                     lagDaily: lagDaily.map { SeasonalLag(value: $0, score: lag?.dailyScore) },
@@ -361,7 +361,35 @@ public struct BatchScorer: Sendable {
         }
         // A source found stale part-way (values it could not read) loses the rows it already had.
         if rows.contains(where: { staleSources.contains($0.source) }) { rows.removeAll { staleSources.contains($0.source) } }
-        return (rows, staleSources)
+        return (rows, staleSources, within)
+    }
+
+    /// A cached series' points within the batch, in time order: values, differences from a day and a week before
+    /// (NaN where none), and the latest point's time.
+    private struct Within { var xs: [Double] = [], dds: [Double] = [], dws: [Double] = [], lastMicros: Int64 = 0 }
+
+    /// A cached series over the batch: the cached values that can still be in a window, then the batch's, in one
+    /// array (each row's history is a slice of it, not a copy), with their differences aligned (empty when none is
+    /// known at all).
+    private struct Joined {
+        var values: [Double], dailyDiffs: [Double], weeklyDiffs: [Double]
+        /// How many of `values` came from the cache; the time of the latest of those.
+        var cachedCount: Int, cachedMicros: Int64
+
+        init(cached known: HistoryCache.Series, batch w: Within, window: Int) {
+            let kept = known.values.suffix(window)
+            func diffs(_ old: [Double], _ new: [Double]) -> [Double] {
+                if old.isEmpty && !new.contains(where: { !$0.isNaN }) { return [] }
+                let aligned = old.count >= known.values.count ? old.suffix(kept.count)
+                    : (Array(repeating: .nan, count: known.values.count - old.count) + old).suffix(kept.count)
+                return Array(aligned) + new
+            }
+            values = Array(kept) + w.xs
+            dailyDiffs = diffs(known.dailyDiffs, w.dds)
+            weeklyDiffs = diffs(known.weeklyDiffs, w.dws)
+            cachedCount = kept.count
+            cachedMicros = known.lastMicros
+        }
     }
 
     private func claimScoreWrite(_ connection: PostgresConnection, catalog: inout SourceCatalog, cache: HistoryCache,
@@ -403,11 +431,14 @@ public struct BatchScorer: Sendable {
         let candidates = cache.candidates(among: Set(claimed.sources))
         var rows: [Row] = []
         var general = claimed
+        var joined: [HistoryCache.Key: Joined] = [:]
         if !candidates.sources.isEmpty {
             let candidateSet = Set(candidates.sources)
-            var (lean, stale) = try await cachedRows(connection, claimed: claimed.filtered { candidateSet.contains($0) },
-                                                     seasonal: catalog.wantsSeasonal, cached: candidates)
-            stale.formUnion(lean.lazy.filter { cache[HistoryCache.Key(source: $0.source, metric: $0.metric)] == nil }.map(\.source))
+            var (lean, stale, within) = try await cachedRows(connection, claimed: claimed.filtered { candidateSet.contains($0) },
+                                                             seasonal: catalog.wantsSeasonal, cached: candidates)
+            for (key, w) in within where !stale.contains(key.source) {
+                if let known = cache[key] { joined[key] = Joined(cached: known, batch: w, window: window) } else { stale.insert(key.source) }
+            }
             rows = stale.isEmpty ? lean : lean.filter { !stale.contains($0.source) }
             general = claimed.filtered { !candidateSet.contains($0) || stale.contains($0) }
         }
@@ -420,18 +451,14 @@ public struct BatchScorer: Sendable {
         var latestRow: [HistoryCache.Key: Int] = [:]  // each series' latest row in the batch: what the cache keeps
         for i in rows.indices {
             let key = HistoryCache.Key(source: rows[i].source, metric: rows[i].metric)
-            if rows[i].cached, let known = cache[key] {
-                let o = rows[i].observation
-                var history: [Double] = []
-                history.reserveCapacity(min(window, known.values.count + o.history.count))
-                history += known.values.suffix(max(0, window - o.history.count))
-                history += o.history.suffix(window)
-                rows[i].observation.history = history
-                rows[i].observation.dailyDiffs = Self.joined(known.dailyDiffs, known.values.count, o.dailyDiffs, o.history.count, window)
-                rows[i].observation.weeklyDiffs = Self.joined(known.weeklyDiffs, known.values.count, o.weeklyDiffs, o.history.count, window)
-                if rows[i].observation.delta == nil, let previous = known.values.last {
-                    rows[i].observation.delta = rows[i].observation.x - previous
-                    rows[i].observation.secondsSincePrevious = Double(rows[i].micros - known.lastMicros) / 1_000_000
+            if rows[i].cached, let j = joined[key] {
+                let end = j.cachedCount + Int(rows[i].pos) - 1, from = max(0, end - window)
+                rows[i].observation.history = j.values[from..<end]
+                rows[i].observation.dailyDiffs = j.dailyDiffs.isEmpty ? [] : j.dailyDiffs[from..<end]
+                rows[i].observation.weeklyDiffs = j.weeklyDiffs.isEmpty ? [] : j.weeklyDiffs[from..<end]
+                if rows[i].observation.delta == nil, j.cachedCount > 0 {
+                    rows[i].observation.delta = rows[i].observation.x - j.values[j.cachedCount - 1]
+                    rows[i].observation.secondsSincePrevious = Double(rows[i].micros - j.cachedMicros) / 1_000_000
                 }
             } else {
                 update.refreshed.insert(rows[i].source)
@@ -440,9 +467,15 @@ public struct BatchScorer: Sendable {
             update.latest[rows[i].source] = max(update.latest[rows[i].source] ?? .min, rows[i].micros)
         }
         for (key, i) in latestRow {
+            if rows[i].cached, let j = joined[key] {  // its latest row is its last
+                update.histories[key] = HistoryCache.Series(
+                    values: Array(j.values.suffix(window + 1)), dailyDiffs: Array(j.dailyDiffs.suffix(window + 1)),
+                    weeklyDiffs: Array(j.weeklyDiffs.suffix(window + 1)), lastMicros: rows[i].micros)
+                continue
+            }
             let o = rows[i].observation
             update.histories[key] = HistoryCache.Series(
-                values: o.history + [o.x],
+                values: Array(o.history) + [o.x],
                 dailyDiffs: Self.joined(o.dailyDiffs, o.history.count, [o.lagDaily.map { o.x - $0.value } ?? .nan], 1, window + 1),
                 weeklyDiffs: Self.joined(o.weeklyDiffs, o.history.count, [o.lagWeekly.map { o.x - $0.value } ?? .nan], 1, window + 1),
                 lastMicros: rows[i].micros)
