@@ -379,8 +379,7 @@ public struct Scorer: Sendable {
         let n = history.count
         var f: [(String, JSONValue)] = [("x", .rounded(m.x)), ("n", .number(Double(n)))]
         if n >= 2 {
-            let mean = history.reduce(0, +) / Double(n)
-            let sd = (history.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(n - 1)).squareRoot()
+            let (mean, sd) = Stats.meanAndStandardDeviation(history)
             f += [("mean", .rounded(mean)), ("sd", .rounded(sd))]
         }
         f += [("delta", .rounded(m.delta)), ("dt", .rounded(m.secondsSincePrevious)),
@@ -403,13 +402,22 @@ public struct Scorer: Sendable {
         let scale = max(rawScale, floor)
         f += [("median", .rounded(centre)), ("scale", .rounded(scale))]
 
-        // One pass over the window: its range and how often it strays as far as the burst and shift streams ask.
+        // The window's range and how often it strays as far as the burst and shift streams ask: from its sorted
+        // values when they came (z rises with the value, so each count is a binary search), else in one pass.
         var lowest = Double.infinity, highest = -Double.infinity, far = 0, above = 0, below = 0
-        for v in history {
-            lowest = min(lowest, v); highest = max(highest, v)
-            let z = (v - centre) / scale
-            if abs(z) > Self.burstZ { far += 1 }
-            if z > Self.shiftZ { above += 1 } else if z < -Self.shiftZ { below += 1 }
+        if let sorted = m.sortedHistory, sorted.count == n {
+            func z(_ v: Double) -> Double { (v - centre) / scale }
+            lowest = sorted.sorted[0]; highest = sorted.sorted[n - 1]
+            far = (n - sorted.firstIndex { z($0) > Self.burstZ }) + sorted.firstIndex { !(z($0) < -Self.burstZ) }
+            above = n - sorted.firstIndex { z($0) > Self.shiftZ }
+            below = sorted.firstIndex { !(z($0) < -Self.shiftZ) }
+        } else {
+            for v in history {
+                lowest = min(lowest, v); highest = max(highest, v)
+                let z = (v - centre) / scale
+                if abs(z) > Self.burstZ { far += 1 }
+                if z > Self.shiftZ { above += 1 } else if z < -Self.shiftZ { below += 1 }
+            }
         }
         let zSigned = (m.x - centre) / scale
         let zValue = min(abs(zSigned), Self.cap)

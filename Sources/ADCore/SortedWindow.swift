@@ -39,6 +39,18 @@ public struct SortedWindow: Sendable, Equatable {
         return true
     }
 
+    /// The number of values before the first for which `p` holds, for a `p` that holds from some value upwards.
+    public func firstIndex(where p: (Double) -> Bool) -> Int {
+        var lo = 0, hi = sorted.count
+        sorted.withUnsafeBufferPointer { b in
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if p(b[mid]) { hi = mid } else { lo = mid + 1 }
+            }
+        }
+        return lo
+    }
+
     /// The median (the mean of the two middle values for an even count); nil when empty.
     public var median: Double? {
         let n = sorted.count

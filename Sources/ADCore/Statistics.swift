@@ -164,3 +164,22 @@ extension Stats {
         return max(0, -(logTerm + log(sum)) / log(10))
     }
 }
+
+extension Stats {
+    /// Mean and sample standard deviation (n − 1) of at least two values, each sum taken in four interleaved parts
+    /// so the additions need not wait on one another (a window of 1,000 values is read for every point).
+    public static func meanAndStandardDeviation(_ values: ArraySlice<Double>) -> (mean: Double, sd: Double) {
+        values.withUnsafeBufferPointer { p in
+            let n = p.count
+            precondition(n >= 2)
+            func sum(_ term: (Double) -> Double) -> Double {
+                var a = 0.0, b = 0.0, c = 0.0, d = 0.0, i = 0
+                while i + 4 <= n { a += term(p[i]); b += term(p[i + 1]); c += term(p[i + 2]); d += term(p[i + 3]); i += 4 }
+                while i < n { a += term(p[i]); i += 1 }
+                return (a + b) + (c + d)
+            }
+            let mean = sum { $0 } / Double(n)
+            return (mean, (sum { ($0 - mean) * ($0 - mean) } / Double(n - 1)).squareRoot())
+        }
+    }
+}

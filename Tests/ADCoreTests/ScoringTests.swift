@@ -286,6 +286,18 @@ func observation(_ x: Double, metric: String = "x", history: [Double], daily: Do
         #expect(SortedWindow([3, 1, 2, 10]).medianDeviation(from: 2.5) == 1)  // deviations 0.5, 0.5, 1.5, 7.5
     }
 
+    @Test func meanAndStandardDeviationInFourParts() {
+        var noise = Noise(state: 5)
+        for n in [2, 3, 4, 5, 7, 1000] {
+            let v = (0..<n).map { _ in 1e6 + noise.gaussian() * 3 }
+            let mean = v.reduce(0, +) / Double(n)
+            let sd = (v.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(n - 1)).squareRoot()
+            let got = Stats.meanAndStandardDeviation(v[...])
+            #expect(abs(got.mean - mean) <= 1e-12 * abs(mean) && abs(got.sd - sd) <= 1e-9 * sd, "n = \(n): \(got), want \(mean), \(sd)")
+        }
+        #expect(Stats.meanAndStandardDeviation([1, 2, 3, 4, 5, 6, 7, 8, 9][...]) == (5, 7.5.squareRoot()))
+    }
+
     @Test func theScorerGivesTheSameWithOrWithoutSortedWindows() {
         var noise = Noise(state: 23)
         let series = (0..<400).map { i in 100 + noise.gaussian() * 5 + (i == 350 ? 60 : 0) + (i > 200 ? 20 : 0) }
