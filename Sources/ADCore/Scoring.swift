@@ -189,13 +189,16 @@ public struct PointScore: Sendable {
     public var detector: String
     /// Per-metric features, stored in data_points.features (with the `lik` state where `storingState` asked).
     public var features: JSONValue
-    /// For people: what fired and why.
-    public var explanation: JSONValue
+    /// For people: what fired and why. Built when asked for: the worker needs it only for the points it keeps as
+    /// anomalies, and building it for every point was a tenth of the scoring time.
+    public var explanation: JSONValue { explain() }
     /// The state each metric leaves for the next point of the series.
     public var states: [String: DetectorState]
     /// What kind of deviation decided, and how large: what feedback learns from (`FeedbackLearning`). Nil while
     /// the series warms up.
     public var pattern: Pattern?
+    /// Builds `explanation`.
+    let explain: @Sendable () -> JSONValue
 
     /// The score of a surprise.
     public static func score(surprise: Double) -> Double { surprise <= 0 ? 0 : surprise / (surprise + 10) }
@@ -275,7 +278,7 @@ public struct Scorer: Sendable {
         self.zLow = Stats.zForUpperLog10Tail(-lowSurprise)
     }
 
-    private struct Evidence {
+    private struct Evidence: Sendable {
         var metric: String
         var surprise: Double
         var detector: String
@@ -292,7 +295,8 @@ public struct Scorer: Sendable {
     /// it at checkpoints only (see `BatchScorer.checkpointSpacing`); the state is in `states` either way.
     public func score(_ metrics: [MetricObservation], storingState: (String) -> Bool = { _ in true }) -> PointScore {
         var scratch: [Double] = []
-        var features: [(String, JSONValue)] = []
+        var features: [(String, [(String, JSONValue)])] = []
+        features.reserveCapacity(metrics.count)
         var evidence: [Evidence] = []
         var states: [String: DetectorState] = [:]
         for m in metrics.sorted(by: { $0.metric < $1.metric }) {
@@ -307,11 +311,12 @@ public struct Scorer: Sendable {
         guard let top = evidence.max(by: { $0.surprise < $1.surprise }) else {
             let metric = metrics.map(\.metric).min() ?? ""
             for k in states.keys { states[k]!.sinceAlarm = sinceAlarm }
+            let minHistory = config.minHistory
             return PointScore(score: 0, surprise: 0, severity: nil, metric: metric, detector: "none",
-                              features: .object(withStates(features, states, storingState)),
-                              explanation: .object([("detector", .string("none")),
-                                                    ("reason", .string("warming up: fewer than \(config.minHistory) earlier points"))]),
-                              states: states, pattern: nil)
+                              features: withStates(&features, states, storingState),
+                              states: states, pattern: nil,
+                              explain: { .object([("detector", .string("none")),
+                                                  ("reason", .string("warming up: fewer than \(minHistory) earlier points"))]) })
         }
         // Bonferroni over the metrics, in log space.
         var surprise = max(0, top.surprise - log10(Double(evidence.count)))
@@ -325,38 +330,41 @@ public struct Scorer: Sendable {
         let score = resting ? 0 : PointScore.score(surprise: surprise)
         let severity = Severity.of(score: score, thresholds: config.thresholds)
         for k in states.keys { states[k]!.sinceAlarm = severity != nil ? 0 : sinceAlarm }
-        let contributions = evidence
-            .flatMap { e in e.streams.map { (e.metric, $0.0, $0.1, $0.2) } }
-            .sorted { ($0.3, $0.2) > ($1.3, $1.2) }
-            .prefix(5)
-            .map { JSONValue.object([("metric", .string($0.0)), ("feature", .string($0.1)), ("value", .rounded($0.2, 4)),
-                                     ("surprise", .rounded($0.3, 4))]) }
         let x = metrics.first { $0.metric == top.metric }!.x
-        var explanation: [(String, JSONValue)] = [
-            ("detector", .string(detector)),
-            ("metric", .string(top.metric)),
-            ("actual", .rounded(x)),
-            ("expected", .rounded(top.expected)),
-            ("expected_range", .array([.rounded(top.expected - top.halfRange), .rounded(top.expected + top.halfRange)])),
-            ("score", .rounded(score, 8)),
-            ("surprise", .rounded(surprise, 4)),
-            ("top_contributions", .array(Array(contributions))),
-            ("metrics_off", .number(Double(evidence.filter { $0.surprise >= lowSurprise }.count))),
-        ]
-        if let p = top.pattern { explanation.append(("pattern", p.json)) }
-        if resting { explanation.append(("resting", .string("within \(config.restPeriod) points of an anomaly"))) }
+        let (lowSurprise, restPeriod) = (lowSurprise, config.restPeriod)
         return PointScore(score: score, surprise: surprise, severity: severity, metric: top.metric, detector: detector,
-                          features: .object(withStates(features, states, storingState)), explanation: .object(explanation), states: states,
-                          pattern: top.pattern)
+                          features: withStates(&features, states, storingState), states: states,
+                          pattern: top.pattern) { [detector, surprise, evidence] in
+            let contributions = evidence
+                .flatMap { e in e.streams.map { (e.metric, $0.0, $0.1, $0.2) } }
+                .sorted { ($0.3, $0.2) > ($1.3, $1.2) }
+                .prefix(5)
+                .map { JSONValue.object([("metric", .string($0.0)), ("feature", .string($0.1)), ("value", .rounded($0.2, 4)),
+                                         ("surprise", .rounded($0.3, 4))]) }
+            var explanation: [(String, JSONValue)] = [
+                ("detector", .string(detector)),
+                ("metric", .string(top.metric)),
+                ("actual", .rounded(x)),
+                ("expected", .rounded(top.expected)),
+                ("expected_range", .array([.rounded(top.expected - top.halfRange), .rounded(top.expected + top.halfRange)])),
+                ("score", .rounded(score, 8)),
+                ("surprise", .rounded(surprise, 4)),
+                ("top_contributions", .array(Array(contributions))),
+                ("metrics_off", .number(Double(evidence.filter { $0.surprise >= lowSurprise }.count))),
+            ]
+            if let p = top.pattern { explanation.append(("pattern", p.json)) }
+            if resting { explanation.append(("resting", .string("within \(restPeriod) points of an anomaly"))) }
+            return .object(explanation)
+        }
     }
 
-    private func withStates(_ features: [(String, JSONValue)], _ states: [String: DetectorState],
-                            _ storing: (String) -> Bool) -> [(String, JSONValue)] {
-        features.map { metric, f in
-            guard case .object(var pairs) = f, let s = states[metric], storing(metric) else { return (metric, f) }
-            pairs.append(("lik", s.json))
-            return (metric, .object(pairs))
+    /// The features object, each metric's with its state where `storing` asks (appended in place, not copied).
+    private func withStates(_ features: inout [(String, [(String, JSONValue)])], _ states: [String: DetectorState],
+                            _ storing: (String) -> Bool) -> JSONValue {
+        for i in features.indices {
+            if storing(features[i].0), let s = states[features[i].0] { features[i].1.append(("lik", s.json)) }
         }
+        return .object(features.map { ($0.0, .object($0.1)) })
     }
 
     /// Median and robust scale of `n` values, from their sorted window when one of that size came with them.
@@ -373,11 +381,13 @@ public struct Scorer: Sendable {
     }
 
     /// Features of one metric, its evidence when it has enough history, and the state it leaves.
-    private func assess(_ m: MetricObservation, scratch: inout [Double]) -> (JSONValue, Evidence?, DetectorState) {
+    private func assess(_ m: MetricObservation, scratch: inout [Double]) -> ([(String, JSONValue)], Evidence?, DetectorState) {
         var state = m.state ?? .fresh
         let history = m.history.suffix(config.window)
         let n = history.count
-        var f: [(String, JSONValue)] = [("x", .rounded(m.x)), ("n", .number(Double(n)))]
+        var f: [(String, JSONValue)] = []
+        f.reserveCapacity(24)  // every feature and the state, without growing
+        f += [("x", .rounded(m.x)), ("n", .number(Double(n)))]
         if n >= 2 {
             let (mean, sd) = Stats.meanAndStandardDeviation(history)
             f += [("mean", .rounded(mean)), ("sd", .rounded(sd))]
@@ -395,7 +405,7 @@ public struct Scorer: Sendable {
 
         guard n >= config.minHistory,
               let (centre, rawScale) = Self.centreAndScale(history, count: n, sorted: m.sortedHistory, scratch: &scratch) else {
-            return (.object(f), nil, state)
+            return (f, nil, state)
         }
         // A series that never varied has scale 0: any change is then decisive, but not a division by zero.
         let floor = 1e-9 * max(1, abs(centre))
@@ -501,7 +511,7 @@ public struct Scorer: Sendable {
             case .daily, .weekly: !config.detectors.contains(.robust) || periodic.contains(j.stream)
             }
         }
-        guard let best = counted.max(by: { $0.surprise < $1.surprise }) else { return (.object(f), nil, state) }
+        guard let best = counted.max(by: { $0.surprise < $1.surprise }) else { return (f, nil, state) }
         f.append(("surprise", .rounded(best.surprise, 4)))
 
         // The expected value and range of the stream that decided (value-based streams share the value's).
@@ -512,7 +522,7 @@ public struct Scorer: Sendable {
             else { (centre, scale, .value) }
         let b = state.baselines[baseline.rawValue]
         let rawAtLow = b.count > config.warmup ? b.mean + lowSurprise * max(b.variance.squareRoot(), 1e-3) : zLow
-        return (.object(f), Evidence(metric: m.metric, surprise: best.surprise, detector: view == nil ? "robust" : "seasonal",
+        return (f, Evidence(metric: m.metric, surprise: best.surprise, detector: view == nil ? "robust" : "seasonal",
                                      streams: counted.map { ($0.stream.feature, $0.raw, $0.surprise) },
                                      expected: expected, halfRange: max(0, rawAtLow) * rangeScale,
                                      pattern: Pattern(stream: best.stream, actual: m.x, expected: expected, scale: rangeScale)), state)
