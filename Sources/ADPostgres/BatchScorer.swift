@@ -122,15 +122,18 @@ struct SlidingWindows {
         var window: ArraySlice<Double>, x: Double
         var sorted: HistoryCache.Sorted
     }
-    private var entries: [HistoryCache.Key: Entry] = [:]
+    /// By the batch's series number.
+    private var entries: [Entry?]
+
+    init(series: Int) { entries = Array(repeating: nil, count: series) }
 
     /// The windows of `o`'s history (`size` values; the row is at `pos` in its series): the previous row's slid on
     /// by one when this row directly follows it, else the cached ones when they cover exactly this window, else
     /// sorted afresh.
-    mutating func windows(for o: MetricObservation, at pos: Int64, key: HistoryCache.Key, size: Int,
+    mutating func windows(for o: MetricObservation, at pos: Int64, series: Int, size: Int,
                           cached: @autoclosure () -> HistoryCache.Sorted?) -> HistoryCache.Sorted {
         let window = o.history.suffix(size)
-        let previous = entries.removeValue(forKey: key)
+        let previous = entries[series].take()
         var sorted: HistoryCache.Sorted
         if var e = previous, e.size == size, pos == e.pos + 1, window.count == min(size, e.window.count + 1), window.last == e.x,
            Self.slide(&e.sorted, window: e.window, x: e.x, size: size) {
@@ -142,13 +145,13 @@ struct SlidingWindows {
         } else {
             sorted = HistoryCache.Sorted(values: SortedWindow(window), steps: SortedWindow(zip(window.dropFirst(), window).map { $0 - $1 }))
         }
-        entries[key] = Entry(pos: pos, size: size, window: window, x: o.x, sorted: sorted)
+        entries[series] = Entry(pos: pos, size: size, window: window, x: o.x, sorted: sorted)
         return sorted
     }
 
     /// The windows of the point after the series' latest row, for the cache (taken out: the batch is done with it).
-    mutating func advanced(_ key: HistoryCache.Key) -> HistoryCache.Sorted? {
-        guard var e = entries.removeValue(forKey: key), Self.slide(&e.sorted, window: e.window, x: e.x, size: e.size) else {
+    mutating func advanced(_ series: Int) -> HistoryCache.Sorted? {
+        guard var e = entries[series].take(), Self.slide(&e.sorted, window: e.window, x: e.x, size: e.size) else {
             return nil
         }
         return e.sorted
@@ -202,6 +205,8 @@ public struct BatchScorer: Sendable {
         var pos: Int64, statePos: Int64?, stateText: String?
         /// Whether this row's features store the detector state it leaves (a checkpoint; see `checkpointSpacing`).
         var checkpoint = true
+        /// Its series' number in this batch (the per-series bookkeeping is arrays, not a hash lookup per row).
+        var series = 0
     }
 
     /// Within a batch, the rows of a series that store their detector state (`lik`): its latest row, and every
@@ -446,12 +451,21 @@ public struct BatchScorer: Sendable {
             let more = try await featureRows(connection, claimed: general, window: window, seasonal: catalog.wantsSeasonal)
             if rows.isEmpty { rows = more } else { rows = Self.merged(rows, more) }
         }
+        // Each row's series, numbered once.
+        var keys: [HistoryCache.Key] = []
+        do {
+            var numbered: [HistoryCache.Key: Int] = [:]
+            for i in rows.indices {
+                let key = HistoryCache.Key(source: rows[i].source, metric: rows[i].metric)
+                if let n = numbered[key] { rows[i].series = n } else { numbered[key] = keys.count; rows[i].series = keys.count; keys.append(key) }
+            }
+        }
+        let joinedOf = keys.map { joined[$0] }
         // Cached rows: the cache holds what came before the batch; the SQL history is what came within it.
-        var update = CacheUpdate()
-        var latestRow: [HistoryCache.Key: Int] = [:]  // each series' latest row in the batch: what the cache keeps
+        var latestRow = Array(repeating: -1, count: keys.count)  // each series' latest row in the batch: what the cache keeps
         for i in rows.indices {
-            let key = HistoryCache.Key(source: rows[i].source, metric: rows[i].metric)
-            if rows[i].cached, let j = joined[key] {
+            let n = rows[i].series
+            if rows[i].cached, let j = joinedOf[n] {
                 let end = j.cachedCount + Int(rows[i].pos) - 1, from = max(0, end - window)
                 rows[i].observation.history = j.values[from..<end]
                 rows[i].observation.dailyDiffs = j.dailyDiffs.isEmpty ? [] : j.dailyDiffs[from..<end]
@@ -460,35 +474,34 @@ public struct BatchScorer: Sendable {
                     rows[i].observation.delta = rows[i].observation.x - j.values[j.cachedCount - 1]
                     rows[i].observation.secondsSincePrevious = Double(rows[i].micros - j.cachedMicros) / 1_000_000
                 }
-            } else {
-                update.refreshed.insert(rows[i].source)
             }
-            if let j = latestRow[key], rows[j].micros > rows[i].micros {} else { latestRow[key] = i }
-            update.latest[rows[i].source] = max(update.latest[rows[i].source] ?? .min, rows[i].micros)
+            if latestRow[n] < 0 || rows[latestRow[n]].micros < rows[i].micros { latestRow[n] = i }
         }
-        for (key, i) in latestRow {
-            if rows[i].cached, let j = joined[key] {  // its latest row is its last
-                update.histories[key] = HistoryCache.Series(
+        var update = CacheUpdate()
+        // What the cache keeps of each series (its state and sorted windows are added as the batch scores).
+        var histories: [HistoryCache.Series] = keys.indices.map { n in
+            let i = latestRow[n]
+            update.latest[rows[i].source] = max(update.latest[rows[i].source] ?? .min, rows[i].micros)
+            if rows[i].cached, let j = joinedOf[n] {  // its latest row is its last
+                return HistoryCache.Series(
                     values: Array(j.values.suffix(window + 1)), dailyDiffs: Array(j.dailyDiffs.suffix(window + 1)),
                     weeklyDiffs: Array(j.weeklyDiffs.suffix(window + 1)), lastMicros: rows[i].micros)
-                continue
             }
+            update.refreshed.insert(rows[i].source)
             let o = rows[i].observation
-            update.histories[key] = HistoryCache.Series(
+            return HistoryCache.Series(
                 values: Array(o.history) + [o.x],
                 dailyDiffs: Self.joined(o.dailyDiffs, o.history.count, [o.lagDaily.map { o.x - $0.value } ?? .nan], 1, window + 1),
                 weeklyDiffs: Self.joined(o.weeklyDiffs, o.history.count, [o.lagWeekly.map { o.x - $0.value } ?? .nan], 1, window + 1),
                 lastMicros: rows[i].micros)
         }
-        var after: [HistoryCache.Key: Int] = [:]  // rows of the series later in the batch
+        var after = Array(repeating: 0, count: keys.count)  // rows of the series later in the batch
         for i in rows.indices.reversed() {
-            let key = HistoryCache.Key(source: rows[i].source, metric: rows[i].metric)
-            let later = after[key] ?? 0
-            rows[i].checkpoint = later % Self.checkpointSpacing == 0
-            after[key] = later + 1
+            rows[i].checkpoint = after[rows[i].series] % Self.checkpointSpacing == 0
+            after[rows[i].series] += 1
         }
         timings.features += clock.now - mark
-        timings.cacheHits += Set(rows.filter(\.cached).map(\.id)).count
+        timings.cacheHits += rows.indices.count { rows[$0].cached && ($0 == 0 || rows[$0 - 1].id != rows[$0].id) }
         mark = clock.now
 
         if rows.contains(where: { catalog.entries[$0.source] == nil }) {
@@ -502,18 +515,18 @@ public struct BatchScorer: Sendable {
 
         // The detector state each point starts from: the latest of what this batch just computed for the series, what
         // the nearest earlier scored row in the database left, and (for a cached source) what the cache holds.
-        var carried: [HistoryCache.Key: (pos: Int64, state: DetectorState)] = [:]
-        var sliding = SlidingWindows()
+        var carried: [(pos: Int64, state: DetectorState)?] = Array(repeating: nil, count: keys.count)
+        var sliding = SlidingWindows(series: keys.count)
         // The stored state is decoded only when nothing this batch computed is newer (once per series and batch).
-        func startingState(_ row: Row, _ key: HistoryCache.Key) -> DetectorState? {
-            let mine = carried[key].flatMap { row.pos > $0.pos ? $0 : nil }
+        func startingState(_ row: Row) -> DetectorState? {
+            let mine = carried[row.series].flatMap { row.pos > $0.pos ? $0 : nil }
             if let mine, mine.pos > (row.statePos ?? 0) { return mine.state }
             if row.statePos != nil, let text = row.stateText,
                let json = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)), let s = DetectorState(json: json) {
                 return s
             }
             if let mine { return mine.state }
-            return row.cached ? cache[key]?.state : nil
+            return row.cached ? cache[keys[row.series]]?.state : nil
         }
 
         var start = 0
@@ -524,21 +537,20 @@ public struct BatchScorer: Sendable {
             let entry = catalog.entries[point.source]
             let scorer = entry?.scorer ?? Self.defaultScorer
             let result = scorer.score(rows[start..<end].map { row in
-                let key = HistoryCache.Key(source: row.source, metric: row.metric)
                 var o = row.observation
-                o.state = startingState(row, key)
-                let windows = sliding.windows(for: row.observation, at: row.pos, key: key, size: scorer.config.window,
-                                              cached: row.cached ? cache[key]?.sorted : nil)
+                o.state = startingState(row)
+                let windows = sliding.windows(for: row.observation, at: row.pos, series: row.series, size: scorer.config.window,
+                                              cached: row.cached ? cache[keys[row.series]]?.sorted : nil)
                 o.sortedHistory = windows.values; o.sortedSteps = windows.steps
                 return o
             }, storingState: { metric in rows[start..<end].contains { $0.metric == metric && $0.checkpoint } })
-            for row in rows[start..<end] {
-                guard let state = result.states[row.metric] else { continue }
-                let key = HistoryCache.Key(source: row.source, metric: row.metric)
-                carried[key] = (row.pos, state)
-                if update.histories[key]?.lastMicros == row.micros {
-                    update.histories[key]?.state = state
-                    update.histories[key]?.sorted = sliding.advanced(key)
+            for i in start..<end {
+                guard let state = result.states[rows[i].metric] else { continue }
+                let n = rows[i].series
+                carried[n] = (rows[i].pos, state)
+                if latestRow[n] == i {
+                    histories[n].state = state
+                    histories[n].sorted = sliding.advanced(n)
                 }
             }
             sids.append(point.source); stamps.append(point.micros)
@@ -558,6 +570,7 @@ public struct BatchScorer: Sendable {
             start = end
         }
 
+        for n in keys.indices { update.histories[keys[n]] = histories[n] }
         timings.scoring += clock.now - mark
         mark = clock.now
         var store = PostgresQuery(unsafeSQL: ScoringSQL.storeScores)
