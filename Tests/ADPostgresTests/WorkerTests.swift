@@ -170,19 +170,24 @@ struct WorkerWakesClaimsAndScores {
         }
     }
 
-    @Test func theHistoryCacheChangesNoFeatureAndNoScore() async throws {
-        // The same hourly series (two metrics, daily seasonality, two spikes, a late point) goes to one source scored
-        // with the history cache and to another scored without it, in batches of 7 over three deliveries: with the
-        // cache most batches take the cached query, and the late point and the batch after it the general one.
+    // The default window (1,000) never fills here; 30 does, so the sorted windows also drop values as they slide,
+    // and the batch's widest window (60, of src-a) is wider than these sources' own.
+    @Test(arguments: ["{}", #"{"window": 30}"#])
+    func theHistoryCacheChangesNoFeatureAndNoScore(config: String) async throws {
+        // The same hourly series (three metrics, one named with a quote and an accent, daily seasonality, two
+        // spikes, a late point) goes to one source scored with the history cache and to another scored without
+        // it, in batches of 7 over three deliveries: with the cache most batches take the cached query (which
+        // reads the metrics from the claimed values' text), and the late point and the batch after it the general one.
         try await withWorkerDatabase { url in
             let (cached, uncached) = ("00000000-0000-0000-0000-0000000000cb", "00000000-0000-0000-0000-0000000000cc")
-            try await sql(url, "INSERT INTO ad.data_sources (id, name) VALUES ('\(cached)', 'cached'), ('\(uncached)', 'uncached')")
+            try await sql(url, "INSERT INTO ad.data_sources (id, name, config) VALUES ('\(cached)', 'cached', '\(config)'), ('\(uncached)', 'uncached', '\(config)')")
             func deliver(_ source: String, _ hours: String) async throws {
                 try await sql(url, """
                     INSERT INTO ad.data_points (source_id, "timestamp", values)
                     SELECT '\(source)', timestamptz '2026-01-01 00:00:00+00' + g * interval '1 hour',
                            jsonb_build_object('x', round((100 + 50 * sin(g * pi() / 12))::numeric, 3) + (g::int8 * 7919 % 13),
-                                              'y', (g::int8 * 104729 % 17) + CASE WHEN g IN (41, 66) THEN 90 ELSE 0 END)
+                                              'y', (g::int8 * 104729 % 17) + CASE WHEN g IN (41, 66) THEN 90 ELSE 0 END,
+                                              'q"é', (g::int8 * 31 % 7)::numeric / 3)
                       FROM unnest(\(hours)) g
                     """)
             }
