@@ -12,11 +12,18 @@ public struct HistoryCache: Sendable {
         public init(source: UUID, metric: String) { self.source = source; self.metric = metric }
     }
 
-    /// A window of a series and its steps, each kept sorted (`SortedWindow`).
+    /// A window of a series, its steps, and its known differences from a day and a week before, each kept sorted
+    /// (`SortedWindow`).
     public struct Sorted: Sendable, Equatable {
         public var values: SortedWindow
         public var steps: SortedWindow
-        public init(values: SortedWindow, steps: SortedWindow) { self.values = values; self.steps = steps }
+        public var dailyDiffs: SortedWindow
+        public var weeklyDiffs: SortedWindow
+        public init(values: SortedWindow, steps: SortedWindow, dailyDiffs: SortedWindow = SortedWindow([]),
+                    weeklyDiffs: SortedWindow = SortedWindow([])) {
+            self.values = values; self.steps = steps; self.dailyDiffs = dailyDiffs; self.weeklyDiffs = weeklyDiffs
+        }
+        var numbers: Int { values.count + steps.count + dailyDiffs.count + weeklyDiffs.count }
     }
 
     /// A series' recent values, oldest first, and the time of the latest.
@@ -29,11 +36,12 @@ public struct HistoryCache: Sendable {
         public var lastMicros: Int64
         /// The detector state the latest point left.
         public var state: DetectorState?
-        /// The next point's window (the last values, as many as its source's window) and its steps, sorted.
+        /// The next point's window (the last values, as many as its source's window), its steps and its known
+        /// seasonal differences, sorted.
         public var sorted: Sorted?
         /// Numbers it holds.
         var numbers: Int {
-            values.count + dailyDiffs.count + weeklyDiffs.count + (sorted.map { $0.values.count + $0.steps.count } ?? 0)
+            values.count + dailyDiffs.count + weeklyDiffs.count + (sorted?.numbers ?? 0)
         }
 
         public init(values: [Double], dailyDiffs: [Double] = [], weeklyDiffs: [Double] = [], lastMicros: Int64,

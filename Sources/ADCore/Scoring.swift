@@ -147,6 +147,9 @@ public struct MetricObservation: Sendable, Equatable {
     /// select its medians anew. Ignored unless their counts match the window's; the figures are the same either way.
     public var sortedHistory: SortedWindow?
     public var sortedSteps: SortedWindow?
+    /// Optionally, the known (not NaN) values of `dailyDiffs` and `weeklyDiffs` within that window, sorted.
+    public var sortedDailyDiffs: SortedWindow?
+    public var sortedWeeklyDiffs: SortedWindow?
 
     public init(metric: String, x: Double, history: [Double], dailyDiffs: [Double] = [], weeklyDiffs: [Double] = [],
                 delta: Double? = nil, secondsSincePrevious: Double? = nil,
@@ -394,9 +397,9 @@ public struct Scorer: Sendable {
         }
         f += [("delta", .rounded(m.delta)), ("dt", .rounded(m.secondsSincePrevious)),
               ("rate", .rounded(m.delta.flatMap { d in m.secondsSincePrevious.flatMap { $0 > 0 ? d / $0 : nil } }))]
-        let seasons: [(SourceConfig.Seasonality, DetectorState.Stream, SeasonalLag?, ArraySlice<Double>)] =
-            [(.daily, .daily, m.lagDaily, m.dailyDiffs), (.weekly, .weekly, m.lagWeekly, m.weeklyDiffs)]
-        for (season, _, lag, _) in seasons {
+        let seasons: [(SourceConfig.Seasonality, DetectorState.Stream, SeasonalLag?, ArraySlice<Double>, SortedWindow?)] =
+            [(.daily, .daily, m.lagDaily, m.dailyDiffs, m.sortedDailyDiffs), (.weekly, .weekly, m.lagWeekly, m.weeklyDiffs, m.sortedWeeklyDiffs)]
+        for (season, _, lag, _, _) in seasons {
             guard let lag else { continue }
             f.append(("lag_\(season.rawValue)", .rounded(lag.value)))
             // Unrounded: later points read it back as one of their seasonal differences (`dd`, `dw`).
@@ -458,16 +461,25 @@ public struct Scorer: Sendable {
         var seasonal: [SeasonalView] = []
         if config.detectors.contains(.seasonal) {
             var valueIQR: Double?
-            for (season, stream, lag, diffs) in seasons where config.seasonality.contains(season) {
+            for (season, stream, lag, diffs, sortedOwn) in seasons where config.seasonality.contains(season) {
                 guard let lag else { continue }
-                // The window's own differences from a season before (aligned with the history at its end).
-                let own = diffs.suffix(n).filter { !$0.isNaN }
-                guard own.count >= config.minHistory else { continue }
-                guard let (dc, ds) = Stats.robustCentreAndScale(own, scratch: &scratch) else { continue }
+                // The window's own differences from a season before (aligned with the history at its end), kept
+                // sorted when they came so (the same figures as selecting them, to the bit).
+                let own = diffs.suffix(n).lazy.filter { !$0.isNaN }
+                let count = diffs.suffix(n).count { !$0.isNaN }
+                guard count >= config.minHistory else { continue }
+                let sorted = sortedOwn.flatMap { $0.count == count ? $0 : nil }
+                let centreAndScale = if let sorted { Stats.robustCentreAndScale(own, sorted: sorted) }
+                                     else { Stats.robustCentreAndScale(own, count: count, scratch: &scratch) }
+                guard let (dc, ds) = centreAndScale else { continue }
                 let s = max(ds, floor)
                 let z = min(abs(m.x - lag.value - dc) / s, Self.cap)
-                if valueIQR == nil { valueIQR = Stats.interquartileRange(history, scratch: &scratch) }
-                let ratio = valueIQR! > 0 ? Stats.interquartileRange(own, scratch: &scratch) / valueIQR! : 100
+                if valueIQR == nil {
+                    valueIQR = if let h = m.sortedHistory, h.count == n { h.interquartileRange }
+                               else { Stats.interquartileRange(history, scratch: &scratch) }
+                }
+                let ownIQR = sorted?.interquartileRange ?? Stats.interquartileRange(Array(own), scratch: &scratch)
+                let ratio = valueIQR! > 0 ? ownIQR / valueIQR! : 100
                 f.append(("\(season.rawValue)_ratio", .rounded(ratio, 4)))
                 // When that point was itself an anomaly, today's normal would look wrong against it: the stream
                 // abstains (and does not learn from it), but the series is no less periodic for that.

@@ -51,6 +51,13 @@ public struct SortedWindow: Sendable, Equatable {
         return lo
     }
 
+    /// The entries at ⌊0.75·n⌋ and ⌊0.25·n⌋ apart, as `Stats.interquartileRange` selects them; 0 when empty.
+    public var interquartileRange: Double {
+        let n = sorted.count
+        guard n > 0 else { return 0 }
+        return sorted[min(n - 1, Int(Double(n) * 0.75))] - sorted[Int(Double(n) * 0.25)]
+    }
+
     /// The median (the mean of the two middle values for an even count); nil when empty.
     public var median: Double? {
         let n = sorted.count

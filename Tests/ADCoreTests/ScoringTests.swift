@@ -299,25 +299,38 @@ func observation(_ x: Double, metric: String = "x", history: [Double], daily: Do
     }
 
     @Test func theScorerGivesTheSameWithOrWithoutSortedWindows() {
+        // A daily pattern (24 points a day) with noise, a level shift and a spike; differences from a day before
+        // once a day is known, some missing.
         var noise = Noise(state: 23)
-        let series = (0..<400).map { i in 100 + noise.gaussian() * 5 + (i == 350 ? 60 : 0) + (i > 200 ? 20 : 0) }
+        var series: [Double] = []
+        for i in 0..<400 {
+            let pattern: Double = 100 + 30 * sin(Double(i) * Double.pi / 12)
+            let events: Double = (i == 350 ? 60 : 0) + (i > 200 ? 20 : 0)
+            series.append(pattern + noise.gaussian() * 5 + events)
+        }
+        var diffs: [Double] = []
+        for i in series.indices { diffs.append(i >= 24 && i % 17 != 0 ? series[i] - series[i - 24] : Double.nan) }
         var config = SourceConfig.defaults
         config.window = 100
         let scorer = Scorer(config: config)
         var plain: DetectorState?, sorted: DetectorState?
         for i in 1..<series.count {
-            let history = Array(series[max(0, i - 150)..<i])  // longer than the window: the scorer takes its end
-            let window = history.suffix(config.window)
-            var o = observation(series[i], history: history)
+            let from = max(0, i - 150)  // longer than the window: the scorer takes its end
+            let history = Array(series[from..<i])
+            let window = history.suffix(config.window), windowDiffs = diffs[from..<i].suffix(config.window)
+            var o = MetricObservation(metric: "x", x: series[i], history: history, dailyDiffs: Array(diffs[from..<i]),
+                                      lagDaily: i >= 24 ? SeasonalLag(value: series[i - 24]) : nil)
             o.delta = series[i] - series[i - 1]
             var s = o
             o.state = plain
             s.state = sorted
             s.sortedHistory = SortedWindow(window)
             s.sortedSteps = SortedWindow(zip(window.dropFirst(), window).map { $0 - $1 })
+            s.sortedDailyDiffs = SortedWindow(windowDiffs.filter { !$0.isNaN } as [Double])
             let a = scorer.score([o]), b = scorer.score([s])
             #expect(a.features == b.features && a.score == b.score && a.explanation == b.explanation, "point \(i)")
             plain = a.states["x"]; sorted = b.states["x"]
+            if i == 399 { #expect(a.features["x"]?["daily_ratio"] != nil, "the seasonal stream was reached") }
         }
     }
 

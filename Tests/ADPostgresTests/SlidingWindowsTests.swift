@@ -5,22 +5,27 @@ import Testing
 /// The worker's per-series sorted windows, without a database: whatever path a row's windows take (slid from the
 /// previous row, taken from the cache, sorted afresh), they are its window's values and steps, sorted.
 @Suite struct SlidingWindowsHoldEachRowsWindow {
-    func expected(_ history: ArraySlice<Double>, size: Int) -> HistoryCache.Sorted {
-        let w = history.suffix(size)
-        return HistoryCache.Sorted(values: SortedWindow(w), steps: SortedWindow(zip(w.dropFirst(), w).map { $0 - $1 }))
+    func expected(_ history: ArraySlice<Double>, size: Int, daily: ArraySlice<Double> = []) -> HistoryCache.Sorted {
+        let w = history.suffix(size), d = daily.suffix(w.count).filter { !$0.isNaN }
+        return HistoryCache.Sorted(values: SortedWindow(w), steps: SortedWindow(zip(w.dropFirst(), w).map { $0 - $1 }),
+                                   dailyDiffs: SortedWindow(d))
     }
 
     @Test func slidingRowByRowFillsThenDropsTheOldest() {
         let series = (0..<40).map { Double(($0 * 37) % 11) - 3.5 }  // ties and negative steps
+        // Differences from "a day" (5 points) before, known from point 5 on, some missing: NaN.
+        let diffs = series.indices.map { i in i >= 5 && i % 6 != 0 ? series[i] - series[i - 5] : .nan }
         let size = 7
         var sliding = SlidingWindows(series: 1)
         for i in series.indices {
-            let o = MetricObservation(metric: "x", x: series[i], history: Array(series[..<i]))
+            let o = MetricObservation(metric: "x", x: series[i], history: Array(series[..<i]),
+                                      dailyDiffs: i > 5 ? Array(diffs[..<i]) : [],  // none known: none sent
+                                      lagDaily: i >= 5 && i % 6 != 0 ? SeasonalLag(value: series[i - 5]) : nil)
             let got = sliding.windows(for: o, at: Int64(i + 1), series: 0, size: size, cached: nil)
-            #expect(got == expected(series[..<i], size: size), "row \(i)")
+            #expect(got == expected(series[..<i], size: size, daily: diffs[..<i]), "row \(i)")
         }
         // The next point's windows, as the cache keeps them.
-        #expect(sliding.advanced(0) == expected(series[...], size: size))
+        #expect(sliding.advanced(0) == expected(series[...], size: size, daily: diffs[...]))
         #expect(sliding.advanced(0) == nil)
     }
 
