@@ -67,7 +67,7 @@ public struct WorkerSettings: Sendable, Equatable {
         ("AD_CONFIG_REFRESH", "seconds a cached per-source config may be old, 0 to 3600 (default 5)"),
         ("AD_SEASONAL_TOLERANCE", "seconds a seasonal lag point may be off exactly a day/week earlier, 1 to 86400 (default 1800)"),
         ("AD_HISTORY_CACHE", "series whose recent values the worker keeps in memory to skip refetching context, 0 to 10000000 (default 100000; 0 disables)"),
-        ("AD_HISTORY_CACHE_MB", "megabytes that cache may hold (8 bytes a number: values, their daily and weekly differences, the window and its steps kept sorted), 1 to 100000 (default 256); past it the cache starts over"),
+        ("AD_HISTORY_CACHE_MB", "megabytes that cache may hold (8 bytes a number: values, their daily and weekly differences, the window, its steps and the differences kept sorted), 1 to 100000 (default 256); past it the cache starts over"),
         ("AD_RETENTION_INTERVAL", "seconds between calls of ad.apply_retention(), 0.1 to 86400 (default 3600)"),
         ("AD_WORKER_NAME", "name in application_name and logs (default adworker)"),
         ("AD_DELIVERY", "true or false: run the alert delivery loop in this worker (default true)"),
