@@ -86,7 +86,9 @@ struct DeliveryToRealReceivers {
                 INSERT INTO ad.alert_rules (name) VALUES ('r');
                 SELECT ad.add_rule_channel('r', 'hook');
                 """)
-            try await receiver.fail(status: 503, seconds: 1.5)
+            // An outage counted in requests, not seconds: a worker slow to start (a loaded machine) would otherwise
+            // first call after the outage, and the test would see no retry.
+            try await receiver.fail(status: 503, count: 10)
             let worker = try WorkerProcess(url, name: "w", environment: fastDelivery)
             defer { Task { await worker.stop() } }
             try await openAlerts(url, count: 5)
