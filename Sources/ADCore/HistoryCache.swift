@@ -53,8 +53,9 @@ public struct HistoryCache: Sendable {
 
     /// Most series kept; past it the cache starts over (0 disables it).
     public let capacity: Int
-    /// Most numbers (values, seasonal differences and sorted windows, 8 bytes each) kept; past it the cache starts over too, so a
-    /// worker's memory stays bounded however many long series it sees.
+    /// Most numbers (values, seasonal differences and sorted windows, 8 bytes each) kept; past it the cache starts
+    /// over too (keeping the batch just committed), so a worker's memory stays bounded however many long series it
+    /// sees.
     public let maxNumbers: Int
     /// Numbers held now.
     public private(set) var held = 0
