@@ -14,16 +14,7 @@ public struct SortedWindow: Sendable, Equatable {
     public var count: Int { sorted.count }
 
     /// Index of the first value not below `x`.
-    private func lowerBound(_ x: Double) -> Int {
-        var lo = 0, hi = sorted.count
-        sorted.withUnsafeBufferPointer { p in
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if p[mid] < x { lo = mid + 1 } else { hi = mid }
-            }
-        }
-        return lo
-    }
+    private func lowerBound(_ x: Double) -> Int { firstIndex { !($0 < x) } }
 
     public mutating func insert(_ x: Double) {
         precondition(!x.isNaN, "a sorted window holds no NaN")
@@ -70,12 +61,8 @@ public struct SortedWindow: Sendable, Equatable {
     public func medianDeviation(from centre: Double) -> Double? {
         let n = sorted.count
         guard n > 0 else { return nil }
+        let split = lowerBound(centre)
         return sorted.withUnsafeBufferPointer { p in
-            var split = 0, hi = n  // first value not below the centre
-            while split < hi {
-                let mid = (split + hi) / 2
-                if p[mid] < centre { split = mid + 1 } else { hi = mid }
-            }
             // Below: centre − p[split−1−i], ascending in i. Above: p[split+j] − centre, ascending in j. Each is what
             // abs(v − centre) gives, since rounding is symmetric and monotonic.
             let nL = split, nR = n - split

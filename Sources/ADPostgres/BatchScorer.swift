@@ -398,10 +398,7 @@ public struct BatchScorer: Sendable {
         init(cached known: HistoryCache.Series, batch w: Within, window: Int) {
             let kept = known.values.suffix(window)
             func diffs(_ old: [Double], _ new: [Double]) -> [Double] {
-                if old.isEmpty && !new.contains(where: { !$0.isNaN }) { return [] }
-                let aligned = old.count >= known.values.count ? old.suffix(kept.count)
-                    : (Array(repeating: .nan, count: known.values.count - old.count) + old).suffix(kept.count)
-                return Array(aligned) + new
+                BatchScorer.joined(old[...], known.values.count, new, new.count, kept.count + new.count)
             }
             values = Array(kept) + w.xs
             dailyDiffs = diffs(known.dailyDiffs, w.dds)

@@ -150,31 +150,32 @@ enum ScoringSQL {
     /// batch's first and last times `t0`, `t1`): whether the source has any data a day (a week) before the batch,
     /// so points of sources without any skip the per-point lookups. $4: whether any source wants seasonal lags;
     /// $5: their tolerance.
-    private static let seasonalProbes = """
-        $4 AND EXISTS (SELECT FROM ad.data_points d WHERE d.source_id = g.source_id
-                          AND d."timestamp" <= g.t1 - interval '1 day'
-                          AND d."timestamp" > g.t0 - interval '1 day' - $5::interval) AS daily,
-                   $4 AND EXISTS (SELECT FROM ad.data_points d WHERE d.source_id = g.source_id
-                          AND d."timestamp" <= g.t1 - interval '7 days'
-                          AND d."timestamp" > g.t0 - interval '7 days' - $5::interval) AS weekly
+    private static let seasonalProbes = seasonalProbe("daily", "1 day") + ",\n" + seasonalProbe("weekly", "7 days")
+
+    /// One season's probe of `seasonalProbes`: column `name`, for data `period` before the batch.
+    private static func seasonalProbe(_ name: String, _ period: String) -> String {
         """
+        $4 AND EXISTS (SELECT FROM ad.data_points d WHERE d.source_id = g.source_id
+                          AND d."timestamp" <= g.t1 - interval '\(period)'
+                          AND d."timestamp" > g.t0 - interval '\(period)' - $5::interval) AS \(name)
+        """
+    }
 
     /// Both feature queries' per-point seasonal lags (`daily`, `weekly`: the values and score of the latest point
     /// a day and a week before claimed point `c`, within $5), joined to its `heads` row `g`.
-    private static let seasonalLags = """
+    private static let seasonalLags = seasonalLag("daily", "1 day") + "\n" + seasonalLag("weekly", "7 days")
+
+    /// One season's lag of `seasonalLags`: the join `name`, looked up only where the probe `g.name` found data.
+    private static func seasonalLag(_ name: String, _ period: String) -> String {
+        """
         LEFT JOIN LATERAL (
                     SELECT d.values, d.anomaly_score FROM ad.data_points d
-                     WHERE g.daily AND d.source_id = c.source_id
-                       AND d."timestamp" <= c."timestamp" - interval '1 day'
-                       AND d."timestamp" > c."timestamp" - interval '1 day' - $5::interval
-                     ORDER BY d."timestamp" DESC LIMIT 1) daily ON true
-              LEFT JOIN LATERAL (
-                    SELECT d.values, d.anomaly_score FROM ad.data_points d
-                     WHERE g.weekly AND d.source_id = c.source_id
-                       AND d."timestamp" <= c."timestamp" - interval '7 days'
-                       AND d."timestamp" > c."timestamp" - interval '7 days' - $5::interval
-                     ORDER BY d."timestamp" DESC LIMIT 1) weekly ON true
+                     WHERE g.\(name) AND d.source_id = c.source_id
+                       AND d."timestamp" <= c."timestamp" - interval '\(period)'
+                       AND d."timestamp" > c."timestamp" - interval '\(period)' - $5::interval
+                     ORDER BY d."timestamp" DESC LIMIT 1) \(name) ON true
         """
+    }
 
     /// Writes features and scores: $1 source ids, $2 timestamps (µs), $3 features (JSON text), $4 scores.
     static let storeScores = """
