@@ -48,14 +48,11 @@ public enum JSONValue: Sendable, Equatable {
 
     /// Into bytes: the worker renders features for every point it scores, and String appends were a quarter of
     /// its CPU time (`perf`, the bench's (b)).
-    private func write(into out: inout [UInt8]) {
+    func write(into out: inout [UInt8]) {
         switch self {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
-        case .number(let x):
-            if !x.isFinite { out.append(contentsOf: "null".utf8) }
-            else if x == x.rounded(), abs(x) < 1e15 { Self.integer(Int64(x), into: &out) }
-            else { out.append(contentsOf: x.description.utf8) }
+        case .number(let x): Self.writeNumber(x, into: &out)
         case .string(let s): Self.quote(s, into: &out)
         case .array(let items):
             out.append(UInt8(ascii: "["))
@@ -69,6 +66,39 @@ public enum JSONValue: Sendable, Equatable {
             }
             out.append(UInt8(ascii: "}"))
         }
+    }
+
+    /// A number as `.number` renders it.
+    static func writeNumber(_ x: Double, into out: inout [UInt8]) {
+        if !x.isFinite { out.append(contentsOf: "null".utf8) }
+        else if x == x.rounded(), abs(x) < 1e15 { integer(Int64(x), into: &out) }
+        else { out.append(contentsOf: x.description.utf8) }
+    }
+
+    /// 10^k for k in 0...18, each exact (as `pow(10, k)` gives them).
+    private static let powersOfTen: [Double] = (0...18).map { pow(10.0, Double($0)) }
+
+    /// A number as `.rounded(x, digits)` renders it, without dividing back and printing the quotient: `x` scaled to
+    /// an integer of `digits` digits (the same multiplication and rounding), printed with the decimal point put
+    /// back. `.rounded` gives the double nearest that decimal, and `description` prints the shortest text that reads
+    /// back as it: for a decimal of at most 15 significant digits, that decimal itself. Magnitudes the table does not
+    /// reach go the long way.
+    static func writeRounded(_ x: Double?, digits: Int, into out: inout [UInt8]) {
+        guard let x, x.isFinite else { out.append(contentsOf: "null".utf8); return }
+        if x == 0 || x == x.rounded() && abs(x) < 1e15 { integer(Int64(x), into: &out); return }
+        let k = digits - 1 - Int(floor(log10(abs(x))))
+        guard digits <= 15, k >= 0, k <= 18 else { rounded(x, digits).write(into: &out); return }  // 10^k fits in UInt64
+        let m = (x * powersOfTen[k]).rounded()
+        if m < 0 { out.append(UInt8(ascii: "-")) }
+        // |m| < 10^digits: its digits with the point put back k from the right, trailing zeros of the fraction dropped.
+        var u = UInt64(m.magnitude), decimals = k
+        while decimals > 0 && u % 10 == 0 { u /= 10; decimals -= 1 }
+        let unit = UInt64(powersOfTen[decimals])
+        integer(Int64(u / unit), into: &out)
+        guard decimals > 0 else { return }
+        out.append(UInt8(ascii: "."))
+        var fraction = u % unit, place = unit / 10
+        while place > 0 { out.append(UInt8(ascii: "0") + UInt8(fraction / place)); fraction %= place; place /= 10 }
     }
 
     private static func integer(_ n: Int64, into out: inout [UInt8]) {
@@ -89,7 +119,7 @@ public enum JSONValue: Sendable, Equatable {
 
     private static let hex = Array("0123456789abcdef".utf8)
 
-    private static func quote(_ s: String, into out: inout [UInt8]) {
+    static func quote(_ s: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         for b in s.utf8 {
             switch b {

@@ -47,7 +47,7 @@ public struct DetectorState: Sendable, Equatable {
         case value, step, novelty, burst, shift, daily, weekly
 
         /// The feature name of its statistic, in features and explanations.
-        public var feature: String {
+        public var feature: StaticString {
             switch self {
             case .value: "robust_z"
             case .step: "delta_z"
@@ -72,8 +72,9 @@ public struct DetectorState: Sendable, Equatable {
         }
     }
 
-    /// Per stream (indexed by `Stream.rawValue`).
-    public var baselines: [Baseline]
+    /// Per stream (indexed by `Stream.rawValue`), inline: a state is copied from point to point, and an array's
+    /// copy-on-write allocated at every point.
+    public var baselines: InlineArray<7, Baseline>
     /// The last `Scorer.burstSpan` points' flags of |z| > `Scorer.burstZ`, newest in bit 0.
     public var burst: UInt64
     /// The last `Scorer.shiftSpan` points' flags of z > `Scorer.shiftZ` and of z < -`Scorer.shiftZ`.
@@ -83,11 +84,16 @@ public struct DetectorState: Sendable, Equatable {
     public var sinceAlarm: Int
 
     public static let never = 1_000_000
-    public static let fresh = DetectorState(baselines: Array(repeating: .fresh, count: Stream.allCases.count),
-                                            burst: 0, above: 0, below: 0, sinceAlarm: never)
+    public static let fresh = DetectorState(baselines: InlineArray(repeating: .fresh), burst: 0, above: 0, below: 0, sinceAlarm: never)
 
-    public init(baselines: [Baseline], burst: UInt64, above: UInt64, below: UInt64, sinceAlarm: Int) {
+    public init(baselines: InlineArray<7, Baseline>, burst: UInt64, above: UInt64, below: UInt64, sinceAlarm: Int) {
+        precondition(baselines.count == Stream.allCases.count)
         self.baselines = baselines; self.burst = burst; self.above = above; self.below = below; self.sinceAlarm = sinceAlarm
+    }
+
+    public static func == (a: DetectorState, b: DetectorState) -> Bool {
+        a.burst == b.burst && a.above == b.above && a.below == b.below && a.sinceAlarm == b.sinceAlarm
+            && a.baselines.indices.allSatisfy { a.baselines[$0] == b.baselines[$0] }
     }
 
     /// `[count, mean, variance] per stream, burst, above, below, since_alarm`, as stored in features.
@@ -95,7 +101,10 @@ public struct DetectorState: Sendable, Equatable {
         // Unrounded: the next point must start from exactly the state this one left, whichever way it travels.
         var a: [JSONValue] = []
         a.reserveCapacity(Self.stored)
-        for b in baselines { a += [.number(Double(b.count)), .number(b.mean), .number(b.variance)] }
+        for i in baselines.indices {
+            let b = baselines[i]
+            a += [.number(Double(b.count)), .number(b.mean), .number(b.variance)]
+        }
         a += [.number(Double(burst)), .number(Double(above)), .number(Double(below)), .number(Double(min(sinceAlarm, Self.never)))]
         return .array(a)
     }
@@ -109,11 +118,11 @@ public struct DetectorState: Sendable, Equatable {
         var n: [Double] = []
         n.reserveCapacity(a.count)
         for v in a { guard case .number(let x) = v, x.isFinite else { return nil }; n.append(x) }
-        var baselines: [Baseline] = []
-        for s in 0..<Stream.allCases.count {
+        var baselines = InlineArray<7, Baseline>(repeating: .fresh)
+        for s in baselines.indices {
             let (c, m, v) = (n[3 * s], n[3 * s + 1], n[3 * s + 2])
             guard c >= 0, v >= 0, c == c.rounded() else { return nil }
-            baselines.append(Baseline(count: Int(c), mean: m, variance: v))
+            baselines[s] = Baseline(count: Int(c), mean: m, variance: v)
         }
         let masks = n[(n.count - 4)..<(n.count - 1)]
         guard masks.allSatisfy({ $0 >= 0 && $0 < 0x1p52 && $0 == $0.rounded() }), n[n.count - 1] >= 0 else { return nil }
@@ -176,6 +185,13 @@ public enum Severity: String, Sendable, Comparable, CaseIterable {
     }
 }
 
+/// The state each metric of a point leaves, in metric order (a point has a few metrics: a search, not a hash).
+public struct MetricStates: Sendable {
+    public private(set) var items: [(metric: String, state: DetectorState)]
+    init(_ items: [(metric: String, state: DetectorState)]) { self.items = items }
+    public subscript(metric: String) -> DetectorState? { items.first { $0.metric == metric }?.state }
+}
+
 /// The outcome for one point.
 public struct PointScore: Sendable {
     /// The score in [0, 1]: `surprise / (surprise + 10)`, so 0.5 is a surprise of 10; graded without
@@ -190,13 +206,18 @@ public struct PointScore: Sendable {
     public var metric: String
     /// The detector whose evidence decided: robust, seasonal or multivariate (or none while warming up).
     public var detector: String
-    /// Per-metric features, stored in data_points.features (with the `lik` state where `storingState` asked).
-    public var features: JSONValue
+    /// Per-metric features, in metric order, stored in data_points.features (with the `lik` state where
+    /// `storingState` asked).
+    public var metricFeatures: [(metric: String, features: FeatureList)]
+    /// The features as a value.
+    public var features: JSONValue { .object(metricFeatures.map { ($0.metric, $0.features.json) }) }
+    /// The features as JSON text, rendered straight from `metricFeatures` (what the worker stores).
+    public var featuresText: String { FeatureList.render(metricFeatures) }
     /// For people: what fired and why. Built when asked for: the worker needs it only for the points it keeps as
     /// anomalies, and building it for every point was a tenth of the scoring time.
     public var explanation: JSONValue { explain() }
     /// The state each metric leaves for the next point of the series.
-    public var states: [String: DetectorState]
+    public var states: MetricStates
     /// What kind of deviation decided, and how large: what feedback learns from (`FeedbackLearning`). Nil while
     /// the series warms up.
     public var pattern: Pattern?
@@ -274,19 +295,25 @@ public struct Scorer: Sendable {
     /// The surprise at the `low` threshold, and the z whose normal tail has it.
     private let lowSurprise: Double
     private let zLow: Double
+    /// The config's detectors and seasons, looked up once rather than hashed several times per metric.
+    private let robust: Bool, seasonal: Bool, multivariate: Bool, daily: Bool, weekly: Bool
 
     public init(config: SourceConfig) {
         self.config = config
         self.lowSurprise = PointScore.surprise(score: config.thresholds.low)
         self.zLow = Stats.zForUpperLog10Tail(-lowSurprise)
+        (robust, seasonal, multivariate) = (config.detectors.contains(.robust), config.detectors.contains(.seasonal),
+                                            config.detectors.contains(.multivariate))
+        (daily, weekly) = (config.seasonality.contains(.daily), config.seasonality.contains(.weekly))
     }
 
     private struct Evidence: Sendable {
         var metric: String
         var surprise: Double
         var detector: String
-        /// (feature, raw statistic, surprise) of every stream that counted.
-        var streams: [(String, Double, Double)]
+        /// Every stream that counted (the first `streamCount`).
+        var streams: InlineArray<7, Judged>
+        var streamCount: Int
         var expected: Double
         /// Half-width of the expected range: the deviation at which the surprise reaches the `low` threshold.
         var halfRange: Double
@@ -294,37 +321,52 @@ public struct Scorer: Sendable {
         var pattern: Pattern?
     }
 
+    /// One stream's raw statistic and the surprise it was judged to have.
+    private struct Judged: Sendable {
+        var stream: DetectorState.Stream, raw: Double, surprise: Double
+        static let none = Judged(stream: .value, raw: 0, surprise: 0)
+    }
+
     /// `storingState` says of each metric whether its features carry the state it leaves (`lik`): the worker stores
     /// it at checkpoints only (see `BatchScorer.checkpointSpacing`); the state is in `states` either way.
     public func score(_ metrics: [MetricObservation], storingState: (String) -> Bool = { _ in true }) -> PointScore {
         var scratch: [Double] = []
-        var features: [(String, [(String, JSONValue)])] = []
-        features.reserveCapacity(metrics.count)
+        let ordered = zip(metrics, metrics.dropFirst()).allSatisfy { $0.metric < $1.metric } ? metrics
+            : metrics.sorted { $0.metric < $1.metric }
+        var features: [(metric: String, features: FeatureList)] = []
+        features.reserveCapacity(ordered.count)
         var evidence: [Evidence] = []
-        var states: [String: DetectorState] = [:]
-        for m in metrics.sorted(by: { $0.metric < $1.metric }) {
+        var states: [(metric: String, state: DetectorState)] = []
+        states.reserveCapacity(ordered.count)
+        var previous = DetectorState.never
+        for m in ordered {
             let (f, e, state) = assess(m, scratch: &scratch)
             features.append((m.metric, f))
-            states[m.metric] = state
+            states.append((m.metric, state))
             if let e { evidence.append(e) }
+            if let s = m.state { previous = min(previous, s.sinceAlarm) }
         }
-        let previous = metrics.compactMap(\.state).map(\.sinceAlarm).min() ?? DetectorState.never
         let sinceAlarm = min(previous + 1, DetectorState.never)
+        func stored(_ severity: Severity?) -> (MetricStates, [(metric: String, features: FeatureList)]) {
+            for i in states.indices {
+                states[i].state.sinceAlarm = severity != nil ? 0 : sinceAlarm
+                if storingState(states[i].metric) { features[i].features.state = states[i].state }
+            }
+            return (MetricStates(states), features)
+        }
 
         guard let top = evidence.max(by: { $0.surprise < $1.surprise }) else {
-            let metric = metrics.map(\.metric).min() ?? ""
-            for k in states.keys { states[k]!.sinceAlarm = sinceAlarm }
+            let (states, features) = stored(nil)
             let minHistory = config.minHistory
-            return PointScore(score: 0, surprise: 0, severity: nil, metric: metric, detector: "none",
-                              features: withStates(&features, states, storingState),
-                              states: states, pattern: nil,
+            return PointScore(score: 0, surprise: 0, severity: nil, metric: ordered.first?.metric ?? "", detector: "none",
+                              metricFeatures: features, states: states, pattern: nil,
                               explain: { .object([("detector", .string("none")),
                                                   ("reason", .string("warming up: fewer than \(minHistory) earlier points"))]) })
         }
         // Bonferroni over the metrics, in log space.
         var surprise = max(0, top.surprise - log10(Double(evidence.count)))
         var detector = top.detector
-        if config.detectors.contains(.multivariate), evidence.count >= 2 {
+        if multivariate, evidence.count >= 2 {
             let joint = -log10(max(Stats.fisher(evidence.map { pow(10, -$0.surprise) }), .leastNormalMagnitude))
             if joint > surprise { detector = "multivariate" }
             surprise = max(0, max(surprise, joint) - log10(2))
@@ -332,18 +374,18 @@ public struct Scorer: Sendable {
         let resting = sinceAlarm <= config.restPeriod
         let score = resting ? 0 : PointScore.score(surprise: surprise)
         let severity = Severity.of(score: score, thresholds: config.thresholds)
-        for k in states.keys { states[k]!.sinceAlarm = severity != nil ? 0 : sinceAlarm }
-        let x = metrics.first { $0.metric == top.metric }!.x
+        let (finalStates, finalFeatures) = stored(severity)
+        let x = ordered.first { $0.metric == top.metric }!.x
         let (lowSurprise, restPeriod) = (lowSurprise, config.restPeriod)
         return PointScore(score: score, surprise: surprise, severity: severity, metric: top.metric, detector: detector,
-                          features: withStates(&features, states, storingState), states: states,
+                          metricFeatures: finalFeatures, states: finalStates,
                           pattern: top.pattern) { [detector, surprise, evidence] in
             let contributions = evidence
-                .flatMap { e in e.streams.map { (e.metric, $0.0, $0.1, $0.2) } }
-                .sorted { ($0.3, $0.2) > ($1.3, $1.2) }
+                .flatMap { e in (0..<e.streamCount).map { (e.metric, e.streams[$0]) } }
+                .sorted { ($0.1.surprise, $0.1.raw) > ($1.1.surprise, $1.1.raw) }
                 .prefix(5)
-                .map { JSONValue.object([("metric", .string($0.0)), ("feature", .string($0.1)), ("value", .rounded($0.2, 4)),
-                                         ("surprise", .rounded($0.3, 4))]) }
+                .map { JSONValue.object([("metric", .string($0.0)), ("feature", .string("\($0.1.stream.feature)")),
+                                         ("value", .rounded($0.1.raw, 4)), ("surprise", .rounded($0.1.surprise, 4))]) }
             var explanation: [(String, JSONValue)] = [
                 ("detector", .string(detector)),
                 ("metric", .string(top.metric)),
@@ -361,15 +403,6 @@ public struct Scorer: Sendable {
         }
     }
 
-    /// The features object, each metric's with its state where `storing` asks (appended in place, not copied).
-    private func withStates(_ features: inout [(String, [(String, JSONValue)])], _ states: [String: DetectorState],
-                            _ storing: (String) -> Bool) -> JSONValue {
-        for i in features.indices {
-            if storing(features[i].0), let s = states[features[i].0] { features[i].1.append(("lik", s.json)) }
-        }
-        return .object(features.map { ($0.0, .object($0.1)) })
-    }
-
     /// Median and robust scale of `n` values, from their sorted window when one of that size came with them.
     private static func centreAndScale(_ values: some Sequence<Double>, count n: Int, sorted: SortedWindow?,
                                        scratch: inout [Double]) -> (centre: Double, scale: Double)? {
@@ -384,26 +417,25 @@ public struct Scorer: Sendable {
     }
 
     /// Features of one metric, its evidence when it has enough history, and the state it leaves.
-    private func assess(_ m: MetricObservation, scratch: inout [Double]) -> ([(String, JSONValue)], Evidence?, DetectorState) {
+    private func assess(_ m: MetricObservation, scratch: inout [Double]) -> (FeatureList, Evidence?, DetectorState) {
         var state = m.state ?? .fresh
         let history = m.history.suffix(config.window)
         let n = history.count
-        var f: [(String, JSONValue)] = []
-        f.reserveCapacity(24)  // every feature and the state, without growing
-        f += [("x", .rounded(m.x)), ("n", .number(Double(n)))]
+        var f = FeatureList()
+        f.append("x", m.x); f.append("n", .exact(Double(n)))
         if n >= 2 {
             let (mean, sd) = Stats.meanAndStandardDeviation(history)
-            f += [("mean", .rounded(mean)), ("sd", .rounded(sd))]
+            f.append("mean", mean); f.append("sd", sd)
         }
-        f += [("delta", .rounded(m.delta)), ("dt", .rounded(m.secondsSincePrevious)),
-              ("rate", .rounded(m.delta.flatMap { d in m.secondsSincePrevious.flatMap { $0 > 0 ? d / $0 : nil } }))]
-        let seasons: [(SourceConfig.Seasonality, DetectorState.Stream, SeasonalLag?, ArraySlice<Double>, SortedWindow?)] =
-            [(.daily, .daily, m.lagDaily, m.dailyDiffs, m.sortedDailyDiffs), (.weekly, .weekly, m.lagWeekly, m.weeklyDiffs, m.sortedWeeklyDiffs)]
-        for (season, _, lag, _, _) in seasons {
-            guard let lag else { continue }
-            f.append(("lag_\(season.rawValue)", .rounded(lag.value)))
-            // Unrounded: later points read it back as one of their seasonal differences (`dd`, `dw`).
-            f.append((season == .daily ? "dd" : "dw", .number(m.x - lag.value)))
+        f.append("delta", m.delta); f.append("dt", m.secondsSincePrevious)
+        f.append("rate", m.delta.flatMap { d in m.secondsSincePrevious.flatMap { $0 > 0 ? d / $0 : nil } })
+        if let lag = m.lagDaily {
+            f.append("lag_daily", lag.value)
+            f.append("dd", .exact(m.x - lag.value))  // unrounded: later points read it back as a seasonal difference
+        }
+        if let lag = m.lagWeekly {
+            f.append("lag_weekly", lag.value)
+            f.append("dw", .exact(m.x - lag.value))
         }
 
         guard n >= config.minHistory,
@@ -413,7 +445,7 @@ public struct Scorer: Sendable {
         // A series that never varied has scale 0: any change is then decisive, but not a division by zero.
         let floor = 1e-9 * max(1, abs(centre))
         let scale = max(rawScale, floor)
-        f += [("median", .rounded(centre)), ("scale", .rounded(scale))]
+        f.append("median", centre); f.append("scale", scale)
 
         // The window's range and how often it strays as far as the burst and shift streams ask: from its sorted
         // values when they came (z rises with the value, so each count is a binary search), else in one pass.
@@ -459,16 +491,17 @@ public struct Scorer: Sendable {
                         countSurprise(state.below, span: Self.shiftSpan, inWindow: below))
 
         var seasonal: [SeasonalView] = []
-        if config.detectors.contains(.seasonal) {
+        if self.seasonal {
             var valueIQR: Double?
-            for (season, stream, lag, diffs, sortedOwn) in seasons where config.seasonality.contains(season) {
-                guard let lag else { continue }
+            for daily in [true, false] where daily ? self.daily : weekly {
+                guard let lag = daily ? m.lagDaily : m.lagWeekly else { continue }
                 // The window's own differences from a season before (aligned with the history at its end), kept
                 // sorted when they came so (the same figures as selecting them, to the bit).
-                let own = diffs.suffix(n).lazy.filter { !$0.isNaN }
-                let count = diffs.suffix(n).count { !$0.isNaN }
+                let diffs = (daily ? m.dailyDiffs : m.weeklyDiffs).suffix(n)
+                let own = diffs.lazy.filter { !$0.isNaN }
+                let count = diffs.count { !$0.isNaN }
                 guard count >= config.minHistory else { continue }
-                let sorted = sortedOwn.flatMap { $0.count == count ? $0 : nil }
+                let sorted = (daily ? m.sortedDailyDiffs : m.sortedWeeklyDiffs).flatMap { $0.count == count ? $0 : nil }
                 let centreAndScale = if let sorted { Stats.robustCentreAndScale(own, sorted: sorted) }
                                      else { Stats.robustCentreAndScale(own, count: count, scratch: &scratch) }
                 guard let (dc, ds) = centreAndScale else { continue }
@@ -480,19 +513,22 @@ public struct Scorer: Sendable {
                 }
                 let ownIQR = sorted?.interquartileRange ?? Stats.interquartileRange(Array(own), scratch: &scratch)
                 let ratio = valueIQR! > 0 ? ownIQR / valueIQR! : 100
-                f.append(("\(season.rawValue)_ratio", .rounded(ratio, 4)))
+                f.append(daily ? "daily_ratio" : "weekly_ratio", ratio, digits: 4)
                 // When that point was itself an anomaly, today's normal would look wrong against it: the stream
                 // abstains (and does not learn from it), but the series is no less periodic for that.
                 let echo = lag.score.map { $0 >= config.thresholds.low } ?? false
-                if echo { f.append(("\(stream.feature)_abstains", .string("the value a \(season == .daily ? "day" : "week") before was an anomaly"))) }
-                seasonal.append(SeasonalView(stream: stream, z: z, expected: lag.value + dc, scale: s,
+                if echo {
+                    if daily { f.append("seasonal_z_abstains", .note("the value a day before was an anomaly")) }
+                    else { f.append("seasonal_weekly_z_abstains", .note("the value a week before was an anomaly")) }
+                }
+                seasonal.append(SeasonalView(stream: daily ? .daily : .weekly, z: z, expected: lag.value + dc, scale: s,
                                              periodic: ratio < Self.periodicRatio, echo: echo))
             }
         }
 
         // Each stream against its own baseline; before the baseline has `warmup` points, a z's normal tail.
-        let zStreams = 2 + seasonal.filter { !$0.echo }.count
-        func judge(_ stream: DetectorState.Stream, _ raw: Double, isZ: Bool, weight: Double = 1) -> Double {
+        let zStreams = 2 + seasonal.count { !$0.echo }
+        func judge(_ stream: DetectorState.Stream, _ raw: Double, isZ: Bool, weight: Double = 1) -> Judged {
             let surprise: Double
             if let e = state.baselines[stream.rawValue].excess(raw, warmup: config.warmup) {
                 surprise = e
@@ -502,29 +538,36 @@ public struct Scorer: Sendable {
                 surprise = 0
             }
             state.baselines[stream.rawValue].update(raw, span: config.likelihoodWindow)
-            return weight * surprise
+            return Judged(stream: stream, raw: raw, surprise: weight * surprise)
         }
-        var judged: [(stream: DetectorState.Stream, raw: Double, surprise: Double)] = [
-            (.value, zValue, judge(.value, zValue, isZ: true)),
-            (.step, zStep, judge(.step, zStep, isZ: true)),
-            (.novelty, novelty, judge(.novelty, novelty, isZ: false)),
-            (.burst, burst, judge(.burst, burst, isZ: false, weight: Self.burstWeight)),
-            (.shift, shift, judge(.shift, shift, isZ: false)),
-        ]
-        for s in seasonal where !s.echo { judged.append((s.stream, s.z, judge(s.stream, s.z, isZ: true))) }
-        for j in judged { f.append((j.stream.feature, .rounded(j.raw, 4))) }
+        var judged = InlineArray<7, Judged>(repeating: .none)
+        judged[0] = judge(.value, zValue, isZ: true)
+        judged[1] = judge(.step, zStep, isZ: true)
+        judged[2] = judge(.novelty, novelty, isZ: false)
+        judged[3] = judge(.burst, burst, isZ: false, weight: Self.burstWeight)
+        judged[4] = judge(.shift, shift, isZ: false)
+        var judgedCount = 5
+        for s in seasonal where !s.echo { judged[judgedCount] = judge(s.stream, s.z, isZ: true); judgedCount += 1 }
+        for i in 0..<judgedCount { f.append(judged[i].stream.feature, judged[i].raw, digits: 4) }
 
         // Which streams count: on a periodic series the seasonal ones stand in for value and step.
-        let periodic = Set(seasonal.filter(\.periodic).map(\.stream))
-        let counted = judged.filter { j in
-            switch j.stream {
-            case .value, .step: config.detectors.contains(.robust) && periodic.isEmpty
-            case .novelty, .burst, .shift: config.detectors.contains(.robust)
-            case .daily, .weekly: !config.detectors.contains(.robust) || periodic.contains(j.stream)
+        let periodic = seasonal.contains(where: \.periodic)
+        var counted = InlineArray<7, Judged>(repeating: .none)
+        var countedCount = 0
+        var best: Judged?
+        for i in 0..<judgedCount {
+            let j = judged[i]
+            let counts = switch j.stream {
+            case .value, .step: robust && !periodic
+            case .novelty, .burst, .shift: robust
+            case .daily, .weekly: !robust || seasonal.contains { $0.periodic && $0.stream == j.stream }
             }
+            guard counts else { continue }
+            counted[countedCount] = j; countedCount += 1
+            if best.map({ j.surprise > $0.surprise }) ?? true { best = j }  // the first of the largest, as `max` picks
         }
-        guard let best = counted.max(by: { $0.surprise < $1.surprise }) else { return (f, nil, state) }
-        f.append(("surprise", .rounded(best.surprise, 4)))
+        guard let best else { return (f, nil, state) }
+        f.append("surprise", best.surprise, digits: 4)
 
         // The expected value and range of the stream that decided (value-based streams share the value's).
         let view = seasonal.first { $0.stream == best.stream }
@@ -535,8 +578,8 @@ public struct Scorer: Sendable {
         let b = state.baselines[baseline.rawValue]
         let rawAtLow = b.count > config.warmup ? b.mean + lowSurprise * max(b.variance.squareRoot(), 1e-3) : zLow
         return (f, Evidence(metric: m.metric, surprise: best.surprise, detector: view == nil ? "robust" : "seasonal",
-                                     streams: counted.map { ($0.stream.feature, $0.raw, $0.surprise) },
-                                     expected: expected, halfRange: max(0, rawAtLow) * rangeScale,
-                                     pattern: Pattern(stream: best.stream, actual: m.x, expected: expected, scale: rangeScale)), state)
+                            streams: counted, streamCount: countedCount,
+                            expected: expected, halfRange: max(0, rawAtLow) * rangeScale,
+                            pattern: Pattern(stream: best.stream, actual: m.x, expected: expected, scale: rangeScale)), state)
     }
 }

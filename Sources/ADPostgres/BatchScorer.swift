@@ -566,7 +566,7 @@ public struct BatchScorer: Sendable {
                 }
             }
             sids.append(point.source); stamps.append(point.micros)
-            features.append(result.features.render()); scores.append(result.score)
+            features.append(result.featuresText); scores.append(result.score)
             // Feedback may have made points like this one normal on its series (the point keeps its score).
             if let severity = result.severity,
                !catalog.learned.tolerates(source: point.source, metric: result.metric, pattern: result.pattern,

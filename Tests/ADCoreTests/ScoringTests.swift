@@ -408,6 +408,34 @@ func observation(_ x: Double, metric: String = "x", history: [Double], daily: Do
             #expect(pairs.first { $0.0 == k }?.1.render() == value.render(), "\(k)")
         }
     }
+
+    /// What the worker writes for a rounded feature: the decimal `.rounded` stands for, printed directly.
+    static func direct(_ x: Double?, _ digits: Int) -> String {
+        var out: [UInt8] = []
+        JSONValue.writeRounded(x, digits: digits, into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    @Test func roundedNumbersPrintAsTheDecimalTheyStandFor() {
+        #expect(Self.direct(49.847631, 6) == "49.8476")
+        #expect(Self.direct(-0.00005833333, 6) == "-0.0000583333")
+        #expect(Self.direct(0.99999999, 6) == "1")
+        #expect(Self.direct(-2.5, 6) == "-2.5")
+        #expect(Self.direct(100.04999, 4) == "100")
+        #expect(Self.direct(0.1 + 0.2, 6) == "0.3")
+        #expect(Self.direct(1234567.8, 6) == JSONValue.rounded(1234567.8, 6).render())  // beyond the table: the long way
+        #expect(Self.direct(3e-15, 6) == JSONValue.rounded(3e-15, 6).render())
+        #expect(Self.direct(nil, 6) == "null" && Self.direct(.infinity, 6) == "null" && Self.direct(.nan, 4) == "null")
+        // Over magnitudes and precisions: the same number as rendering the rounded value, in at most `digits` digits.
+        var noise = Noise(state: 7)
+        for i in 0..<100_000 {
+            let x = (noise.uniform() - 0.3) * pow(10, Double(i % 34 - 16)), digits = [4, 6, 8][i % 3]
+            let text = Self.direct(x, digits), reference = JSONValue.rounded(x, digits).render()
+            #expect(Double(text) == Double(reference), "\(x) to \(digits) digits: \(text), not \(reference)")
+            let significant = text.filter(\.isNumber).drop { $0 == "0" }.reversed().drop { $0 == "0" }.count
+            #expect(significant <= digits || text == reference, "\(x): \(text)")
+        }
+    }
 }
 
 @Suite struct PointValuesAreReadLikePostgreSQLPrintsThem {
