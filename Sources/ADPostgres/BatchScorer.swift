@@ -339,22 +339,22 @@ public struct BatchScorer: Sendable {
         q.binds.append("\(Int(settings.seasonalTolerance)) seconds")
         q.binds.append(cached.sources); q.binds.append(cached.micros)
         struct Lags { var daily: String?, dailyScore: Double?, weekly: String?, weeklyScore: Double? }
-        var lags: [UUID: Lags] = [:], stale: Set<UUID> = []
-        for try await (id, ok, daily, dailyScore, weekly, weeklyScore) in
-            try await connection.query(q, logger: logger).decode((UUID, Bool, String?, Double?, String?, Double?).self)
+        var lags: [Lags?] = Array(repeating: nil, count: c.ids.count), staleSources: Set<UUID> = []
+        for try await (n, ok, daily, dailyScore, weekly, weeklyScore) in
+            try await connection.query(q, logger: logger).decode((Int32, Bool, String?, Double?, String?, Double?).self)
         {
-            if !ok { stale.insert(id) } else if daily != nil || weekly != nil {
-                lags[id] = Lags(daily: daily, dailyScore: dailyScore, weekly: weekly, weeklyScore: weeklyScore)
+            let i = Int(n) - 1  // WITH ORDINALITY over the arrays bound above
+            precondition(c.ids.indices.contains(i), "cached features: point \(n) of \(c.ids.count)")
+            if !ok { staleSources.insert(c.sources[i]) } else {
+                lags[i] = Lags(daily: daily, dailyScore: dailyScore, weekly: weekly, weeklyScore: weeklyScore)
             }
         }
-        var staleSources: Set<UUID> = []
-        for i in c.ids.indices where stale.contains(c.ids[i]) { staleSources.insert(c.sources[i]) }
 
         var within: [HistoryCache.Key: Within] = [:]
         var rows: [Row] = []
         rows.reserveCapacity(c.ids.count * 2)
         for i in c.ids.indices where !staleSources.contains(c.sources[i]) {
-            let lag = lags[c.ids[i]]
+            let lag = lags[i]
             let daily = lag?.daily.flatMap(MetricValues.parse), weekly = lag?.weekly.flatMap(MetricValues.parse)
             guard let metrics = MetricValues.parse(c.values[i]), (daily != nil) == (lag?.daily != nil),
                   (weekly != nil) == (lag?.weekly != nil) else {

@@ -115,17 +115,18 @@ enum ScoringSQL {
 
     /// The features query for points whose sources the worker has cached ($1 ids, $2 sources, $3 µs; $6 cached
     /// sources with $7, the time of each one's latest cached point; $4 whether any source wants seasonal lags, $5
-    /// their tolerance, as in `features`). One row per point: `ok`, and its seasonal lags (the values, as text, and
-    /// score of the point a day and a week before). `ok`: the source's latest point before the batch is exactly
-    /// the cached one and no point of the source lies between its claimed ones, so the cache plus the batch is the
-    /// series' exact past. The worker reads each point's metrics from the values it claimed and takes deltas and
-    /// times from the point before (`BatchScorer.cachedRows`); a source that is not ok is asked again with
-    /// `features`. It reads no context rows, aggregates no histories and expands no values: in a steady stream
-    /// nearly every batch is all cached.
+    /// their tolerance, as in `features`). A row only for a point that is not `ok` or has a seasonal lag: its
+    /// position in $1 (from 1), `ok`, and its seasonal lags (the values, as text, and score of the point a day and
+    /// a week before). `ok`: the source's latest point before the batch is exactly the cached one and no point of
+    /// the source lies between its claimed ones, so the cache plus the batch is the series' exact past. The worker
+    /// reads each point's metrics from the values it claimed and takes deltas and times from the point before
+    /// (`BatchScorer.cachedRows`); a source that is not ok is asked again with `features`. It reads no context
+    /// rows, aggregates no histories and expands no values, and in a steady stream without seasonal data it
+    /// returns nothing at all (decoding a row per point was a tenth of the worker's time).
     static let featuresCached = """
         WITH claimed AS (
-            SELECT k.id, k.source_id, timestamptz 'epoch' + k.us * interval '1 microsecond' AS "timestamp"
-              FROM unnest($1::uuid[], $2::uuid[], $3::int8[]) AS k(id, source_id, us)
+            SELECT k.n, k.id, k.source_id, timestamptz 'epoch' + k.us * interval '1 microsecond' AS "timestamp"
+              FROM unnest($1::uuid[], $2::uuid[], $3::int8[]) WITH ORDINALITY AS k(id, source_id, us, n)
         ),
         heads AS MATERIALIZED (  -- once per source, not once per row (the planner would inline it)
             SELECT g.source_id,
@@ -140,10 +141,11 @@ enum ScoringSQL {
                       FROM claimed GROUP BY source_id) g
               JOIN unnest($6::uuid[], $7::int8[]) AS c(source_id, last_us) ON c.source_id = g.source_id
         )
-        SELECT c.id, g.ok, daily.values::text, daily.anomaly_score, weekly.values::text, weekly.anomaly_score
+        SELECT c.n::int4, g.ok, daily.values::text, daily.anomaly_score, weekly.values::text, weekly.anomaly_score
           FROM claimed c
           JOIN heads g ON g.source_id = c.source_id
           \(seasonalLags)
+         WHERE NOT g.ok OR daily.values IS NOT NULL OR weekly.values IS NOT NULL
         """
 
     /// Both feature queries' per-source seasonal probes (columns `daily`, `weekly` of the `heads` row `g` with its
