@@ -68,7 +68,7 @@ public struct FeatureList: Sendable {
         if let state {
             if !entries.isEmpty { out.append(UInt8(ascii: ",")) }
             Self.key("lik", into: &out)
-            state.json.write(into: &out)
+            state.write(into: &out)
         }
         out.append(UInt8(ascii: "}"))
     }

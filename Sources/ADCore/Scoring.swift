@@ -98,18 +98,34 @@ public struct DetectorState: Sendable, Equatable {
 
     /// `[count, mean, variance] per stream, burst, above, below, since_alarm`, as stored in features.
     public var json: JSONValue {
-        // Unrounded: the next point must start from exactly the state this one left, whichever way it travels.
-        var a: [JSONValue] = []
-        a.reserveCapacity(Self.stored)
-        for i in baselines.indices {
-            let b = baselines[i]
-            a += [.number(Double(b.count)), .number(b.mean), .number(b.variance)]
-        }
-        a += [.number(Double(burst)), .number(Double(above)), .number(Double(below)), .number(Double(min(sinceAlarm, Self.never)))]
-        return .array(a)
+        let n = numbers
+        return .array(n.indices.map { .number(n[$0]) })
     }
 
-    private static let stored = 3 * Stream.allCases.count + 4
+    /// `json`, rendered straight into bytes (the worker stores it at every checkpoint).
+    func write(into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "["))
+        let n = numbers
+        for i in n.indices {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            JSONValue.writeNumber(n[i], into: &out)
+        }
+        out.append(UInt8(ascii: "]"))
+    }
+
+    /// The stored numbers, unrounded: the next point must start from exactly the state this one left, whichever
+    /// way it travels.
+    private var numbers: InlineArray<25, Double> {
+        var n = InlineArray<25, Double>(repeating: 0)
+        for i in baselines.indices {
+            let b = baselines[i]
+            (n[3 * i], n[3 * i + 1], n[3 * i + 2]) = (Double(b.count), b.mean, b.variance)
+        }
+        (n[21], n[22], n[23], n[24]) = (Double(burst), Double(above), Double(below), Double(min(sinceAlarm, Self.never)))
+        return n
+    }
+
+    private static let stored = 3 * Stream.allCases.count + 4  // 25, as `numbers` holds them
 
     /// Reads the stored form; nil for anything else, including an older detector's state (the point is then
     /// treated as having none, and its series starts afresh).
