@@ -40,6 +40,12 @@ public struct FeatureList: Sendable {
     public static func render(_ metrics: [(metric: String, features: FeatureList)]) -> String {
         var out: [UInt8] = []
         out.reserveCapacity(512)
+        write(metrics, into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `render`, appended to `out` as UTF-8.
+    public static func write(_ metrics: [(metric: String, features: FeatureList)], into out: inout [UInt8]) {
         out.append(UInt8(ascii: "{"))
         for (i, m) in metrics.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
@@ -48,7 +54,6 @@ public struct FeatureList: Sendable {
             m.features.write(into: &out)
         }
         out.append(UInt8(ascii: "}"))
-        return String(decoding: out, as: UTF8.self)
     }
 
     private func write(into out: inout [UInt8]) {

@@ -519,7 +519,8 @@ public struct BatchScorer: Sendable {
             catalog = try await SourceCatalog.load(connection, logger: logger)  // a source newer than the cache
         }
 
-        var sids: [UUID] = [], stamps: [Int64] = [], features: [String] = [], scores: [Double] = []
+        var sids: [UUID] = [], stamps: [Int64] = [], scores: [Double] = []
+        var features = TextArray(reservingBytes: rows.count * 400, count: rows.count)
         var aIDs: [UUID] = [], aStamps: [Int64] = [], aSources: [UUID] = [], aMetrics: [String] = []
         var aDetectors: [String] = [], aSeverities: [String] = [], aScores: [Double] = [], aExplanations: [String] = []
         var found: [FoundAnomaly] = []
@@ -566,7 +567,7 @@ public struct BatchScorer: Sendable {
                 }
             }
             sids.append(point.source); stamps.append(point.micros)
-            features.append(result.featuresText); scores.append(result.score)
+            features.append { FeatureList.write(result.metricFeatures, into: &$0) }; scores.append(result.score)
             // Feedback may have made points like this one normal on its series (the point keeps its score).
             if let severity = result.severity,
                !catalog.learned.tolerates(source: point.source, metric: result.metric, pattern: result.pattern,
