@@ -46,18 +46,21 @@ public struct DetectorState: Sendable, Equatable {
     public enum Stream: Int, Sendable, CaseIterable {
         case value, step, novelty, burst, shift, daily, weekly
 
-        /// The feature name of its statistic, in features and explanations.
-        public var feature: StaticString {
+        /// Its statistic's slot in features.
+        public var key: FeatureList.Key {
             switch self {
-            case .value: "robust_z"
-            case .step: "delta_z"
-            case .novelty: "novelty_z"
-            case .burst: "burst"
-            case .shift: "level_shift"
-            case .daily: "seasonal_z"
-            case .weekly: "seasonal_weekly_z"
+            case .value: .robust_z
+            case .step: .delta_z
+            case .novelty: .novelty_z
+            case .burst: .burst
+            case .shift: .level_shift
+            case .daily: .seasonal_z
+            case .weekly: .seasonal_weekly_z
             }
         }
+
+        /// The feature name of its statistic, in features and explanations.
+        public var feature: StaticString { key.name }
 
         /// What its deviation measures, for feedback (`Pattern`): the value, novelty and burst streams all judge the
         /// value against the window's median, so a bump is the same pattern whichever of them fired first.
@@ -438,20 +441,20 @@ public struct Scorer: Sendable {
         let history = m.history.suffix(config.window)
         let n = history.count
         var f = FeatureList()
-        f.append("x", m.x); f.append("n", .exact(Double(n)))
+        f.set(.x, m.x); f[.n] = .exact(Double(n))
         if n >= 2 {
             let (mean, sd) = Stats.meanAndStandardDeviation(history)
-            f.append("mean", mean); f.append("sd", sd)
+            f.set(.mean, mean); f.set(.sd, sd)
         }
-        f.append("delta", m.delta); f.append("dt", m.secondsSincePrevious)
-        f.append("rate", m.delta.flatMap { d in m.secondsSincePrevious.flatMap { $0 > 0 ? d / $0 : nil } })
+        f.set(.delta, m.delta); f.set(.dt, m.secondsSincePrevious)
+        f.set(.rate, m.delta.flatMap { d in m.secondsSincePrevious.flatMap { $0 > 0 ? d / $0 : nil } })
         if let lag = m.lagDaily {
-            f.append("lag_daily", lag.value)
-            f.append("dd", .exact(m.x - lag.value))  // unrounded: later points read it back as a seasonal difference
+            f.set(.lag_daily, lag.value)
+            f[.dd] = .exact(m.x - lag.value)  // unrounded: later points read it back as a seasonal difference
         }
         if let lag = m.lagWeekly {
-            f.append("lag_weekly", lag.value)
-            f.append("dw", .exact(m.x - lag.value))
+            f.set(.lag_weekly, lag.value)
+            f[.dw] = .exact(m.x - lag.value)
         }
 
         guard n >= config.minHistory,
@@ -461,7 +464,7 @@ public struct Scorer: Sendable {
         // A series that never varied has scale 0: any change is then decisive, but not a division by zero.
         let floor = 1e-9 * max(1, abs(centre))
         let scale = max(rawScale, floor)
-        f.append("median", centre); f.append("scale", scale)
+        f.set(.median, centre); f.set(.scale, scale)
 
         // The window's range and how often it strays as far as the burst and shift streams ask: from its sorted
         // values when they came (z rises with the value, so each count is a binary search), else in one pass.
@@ -529,13 +532,13 @@ public struct Scorer: Sendable {
                 }
                 let ownIQR = sorted?.interquartileRange ?? Stats.interquartileRange(Array(own), scratch: &scratch)
                 let ratio = valueIQR! > 0 ? ownIQR / valueIQR! : 100
-                f.append(daily ? "daily_ratio" : "weekly_ratio", ratio, digits: 4)
+                f.set(daily ? .daily_ratio : .weekly_ratio, ratio, digits: 4)
                 // When that point was itself an anomaly, today's normal would look wrong against it: the stream
                 // abstains (and does not learn from it), but the series is no less periodic for that.
                 let echo = lag.score.map { $0 >= config.thresholds.low } ?? false
                 if echo {
-                    if daily { f.append("seasonal_z_abstains", .note("the value a day before was an anomaly")) }
-                    else { f.append("seasonal_weekly_z_abstains", .note("the value a week before was an anomaly")) }
+                    if daily { f[.seasonal_z_abstains] = .note }
+                    else { f[.seasonal_weekly_z_abstains] = .note }
                 }
                 seasonal.append(SeasonalView(stream: daily ? .daily : .weekly, z: z, expected: lag.value + dc, scale: s,
                                              periodic: ratio < Self.periodicRatio, echo: echo))
@@ -564,7 +567,7 @@ public struct Scorer: Sendable {
         judged[4] = judge(.shift, shift, isZ: false)
         var judgedCount = 5
         for s in seasonal where !s.echo { judged[judgedCount] = judge(s.stream, s.z, isZ: true); judgedCount += 1 }
-        for i in 0..<judgedCount { f.append(judged[i].stream.feature, judged[i].raw, digits: 4) }
+        for i in 0..<judgedCount { f.set(judged[i].stream.key, judged[i].raw, digits: 4) }
 
         // Which streams count: on a periodic series the seasonal ones stand in for value and step.
         let periodic = seasonal.contains(where: \.periodic)
@@ -583,7 +586,7 @@ public struct Scorer: Sendable {
             if best.map({ j.surprise > $0.surprise }) ?? true { best = j }  // the first of the largest, as `max` picks
         }
         guard let best else { return (f, nil, state) }
-        f.append("surprise", best.surprise, digits: 4)
+        f.set(.surprise, best.surprise, digits: 4)
 
         // The expected value and range of the stream that decided (value-based streams share the value's).
         let view = seasonal.first { $0.stream == best.stream }
