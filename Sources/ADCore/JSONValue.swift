@@ -46,8 +46,8 @@ public enum JSONValue: Sendable, Equatable {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Into bytes: the worker renders features for every point it scores, and String appends were a quarter of
-    /// its CPU time (`perf`, the bench's (b)).
+    /// Into bytes (String appends were a quarter of the worker's CPU time when features were rendered this way;
+    /// they now go through `FeatureList`, which shares the number writers below).
     func write(into out: inout [UInt8]) {
         switch self {
         case .null: out.append(contentsOf: "null".utf8)

@@ -122,7 +122,7 @@ enum ScoringSQL {
     /// reads each point's metrics from the values it claimed and takes deltas and times from the point before
     /// (`BatchScorer.cachedRows`); a source that is not ok is asked again with `features`. It reads no context
     /// rows, aggregates no histories and expands no values, and in a steady stream without seasonal data it
-    /// returns nothing at all (decoding a row per point was a tenth of the worker's time).
+    /// returns nothing at all (decoding a row per point showed in the worker's profile).
     static let featuresCached = """
         WITH claimed AS (
             SELECT k.n, k.id, k.source_id, timestamptz 'epoch' + k.us * interval '1 microsecond' AS "timestamp"
