@@ -124,7 +124,8 @@ public struct DetectorState: Sendable, Equatable {
             let b = baselines[i]
             (n[3 * i], n[3 * i + 1], n[3 * i + 2]) = (Double(b.count), b.mean, b.variance)
         }
-        (n[21], n[22], n[23], n[24]) = (Double(burst), Double(above), Double(below), Double(min(sinceAlarm, Self.never)))
+        let b = 3 * baselines.count
+        (n[b], n[b + 1], n[b + 2], n[b + 3]) = (Double(burst), Double(above), Double(below), Double(min(sinceAlarm, Self.never)))
         return n
     }
 

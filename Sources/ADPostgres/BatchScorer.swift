@@ -365,19 +365,20 @@ public struct BatchScorer: Sendable {
                 : metrics.sorted { $0.metric < $1.metric }
             for (metric, x) in sorted {
                 let lagDaily = daily?.first { $0.metric == metric }?.value, lagWeekly = weekly?.first { $0.metric == metric }?.value
-                // In place: a copy taken out of the dictionary made every append copy the series' arrays.
-                Self.extend(&within[HistoryCache.Key(source: c.sources[i], metric: metric), default: Within()]) { w in
-                    rows.append(Row(id: c.ids[i], source: c.sources[i], micros: c.micros[i], metric: metric, cached: true,
-                                    observation: MetricObservation(
-                                        metric: metric, x: x, history: [],  // set from the cache and `within`
-                                        delta: w.xs.last.map { x - $0 },
-                                        secondsSincePrevious: w.xs.isEmpty ? nil : Double(c.micros[i] - w.lastMicros) / 1_000_000,
-                                        lagDaily: lagDaily.map { SeasonalLag(value: $0, score: lag?.dailyScore) },
-                                        lagWeekly: lagWeekly.map { SeasonalLag(value: $0, score: lag?.weeklyScore) }),
-                                    pos: Int64(w.xs.count + 1), statePos: nil, stateText: nil))
-                    w.xs.append(x); w.dds.append(lagDaily.map { x - $0 } ?? .nan); w.dws.append(lagWeekly.map { x - $0 } ?? .nan)
-                    w.lastMicros = c.micros[i]
-                }
+                // Taken out and put back: a copy read from the dictionary made every append copy the series' arrays.
+                let key = HistoryCache.Key(source: c.sources[i], metric: metric)
+                var w = within.removeValue(forKey: key) ?? Within()
+                rows.append(Row(id: c.ids[i], source: c.sources[i], micros: c.micros[i], metric: metric, cached: true,
+                                observation: MetricObservation(
+                                    metric: metric, x: x, history: [],  // set from the cache and `within`
+                                    delta: w.xs.last.map { x - $0 },
+                                    secondsSincePrevious: w.xs.isEmpty ? nil : Double(c.micros[i] - w.lastMicros) / 1_000_000,
+                                    lagDaily: lagDaily.map { SeasonalLag(value: $0, score: lag?.dailyScore) },
+                                    lagWeekly: lagWeekly.map { SeasonalLag(value: $0, score: lag?.weeklyScore) }),
+                                pos: Int64(w.xs.count + 1), statePos: nil, stateText: nil))
+                w.xs.append(x); w.dds.append(lagDaily.map { x - $0 } ?? .nan); w.dws.append(lagWeekly.map { x - $0 } ?? .nan)
+                w.lastMicros = c.micros[i]
+                within[key] = w
             }
         }
         // A source found stale part-way (values it could not read) loses the rows it already had.
@@ -388,8 +389,6 @@ public struct BatchScorer: Sendable {
     /// A cached series' points within the batch, in time order: values, differences from a day and a week before
     /// (NaN where none), and the latest point's time.
     private struct Within { var xs: [Double] = [], dds: [Double] = [], dws: [Double] = [], lastMicros: Int64 = 0 }
-
-    private static func extend(_ w: inout Within, _ body: (inout Within) -> Void) { body(&w) }
 
     /// A cached series over the batch: the cached values that can still be in a window, then the batch's, in one
     /// array (each row's history is a slice of it, not a copy), with their differences aligned (empty when none is

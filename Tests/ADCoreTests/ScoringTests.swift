@@ -409,6 +409,31 @@ func observation(_ x: Double, metric: String = "x", history: [Double], daily: Do
         }
     }
 
+    /// The text the worker stores (`featuresText`, written slot by slot) says what `features` says: every key,
+    /// number, note, null and the state, whatever the order.
+    @Test func theStoredFeaturesTextIsTheFeaturesValue() throws {
+        var noise = Noise(state: 3)
+        let scorer = Scorer(config: .defaults)
+        var states: [String: DetectorState] = [:]
+        var history: [Double] = []
+        for i in 0..<60 {
+            let x = 10 + noise.gaussian() + (i == 40 ? 30 : 0)
+            let metrics = ["a", "q\"é"].map { name in
+                MetricObservation(metric: name, x: name == "a" ? x : -x / 7, history: history.map { name == "a" ? $0 : -$0 / 7 },
+                                  dailyDiffs: history.map { _ in noise.gaussian() },
+                                  delta: history.last.map { x - $0 }, secondsSincePrevious: i == 0 ? nil : 0,
+                                  lagDaily: i > 5 ? SeasonalLag(value: x + noise.gaussian(), score: i % 9 == 0 ? 0.9 : 0.1) : nil,
+                                  state: states[name])
+            }
+            let s = scorer.score(metrics, storingState: { _ in i % 3 == 0 })
+            for name in ["a", "q\"é"] { states[name] = s.states[name] }
+            history.append(x)
+            let stored = try JSONDecoder().decode(JSONValue.self, from: Data(s.featuresText.utf8))
+            let value = try JSONDecoder().decode(JSONValue.self, from: Data(s.features.render().utf8))
+            #expect(stored == value, "point \(i)")
+        }
+    }
+
     /// What the worker writes for a rounded feature: the decimal `.rounded` stands for, printed directly.
     static func direct(_ x: Double?, _ digits: Int) -> String {
         var out: [UInt8] = []
