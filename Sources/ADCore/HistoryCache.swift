@@ -35,7 +35,13 @@ public struct HistoryCache: Sendable {
         public var weeklyDiffs: [Double]
         public var lastMicros: Int64
         /// The detector state the latest point left.
-        public var state: DetectorState?
+        public var state: DetectorState? {
+            get { stateBox?.state }
+            set { stateBox = newValue.map(StateBox.init) }
+        }
+        /// Boxed: inline, its 200 bytes made each of the cache's dictionary slots 300 bytes, most of the worker's
+        /// memory at 100,000 series (the dictionary keeps a quarter to five eighths of its slots empty).
+        private var stateBox: StateBox?
         /// The next point's window (the last values, as many as its source's window), its steps and its known
         /// seasonal differences, sorted.
         public var sorted: Sorted?
@@ -47,8 +53,19 @@ public struct HistoryCache: Sendable {
         public init(values: [Double], dailyDiffs: [Double] = [], weeklyDiffs: [Double] = [], lastMicros: Int64,
                     state: DetectorState? = nil, sorted: Sorted? = nil) {
             self.values = values; self.dailyDiffs = dailyDiffs; self.weeklyDiffs = weeklyDiffs
-            self.lastMicros = lastMicros; self.state = state; self.sorted = sorted
+            self.lastMicros = lastMicros; self.stateBox = state.map(StateBox.init); self.sorted = sorted
         }
+
+        public static func == (a: Series, b: Series) -> Bool {
+            a.values == b.values && a.dailyDiffs == b.dailyDiffs && a.weeklyDiffs == b.weeklyDiffs
+                && a.lastMicros == b.lastMicros && a.state == b.state && a.sorted == b.sorted
+        }
+    }
+
+    /// An immutable detector state on the heap (a new state replaces the box, so copies never share a change).
+    private final class StateBox: Sendable {
+        let state: DetectorState
+        init(_ state: DetectorState) { self.state = state }
     }
 
     /// Most series kept; past it the cache starts over (0 disables it).
@@ -88,14 +105,20 @@ public struct HistoryCache: Sendable {
     /// its latest point in the batch; `latest`: each source's latest point in the batch.
     public mutating func commit(refreshed: Set<UUID>, histories: [Key: Series], latest batchLatest: [UUID: Int64]) {
         guard capacity > 0 else { return }
-        if !refreshed.isEmpty {
-            series = series.filter { !refreshed.contains($0.key.source) }
+        // Only sources already cached have entries to drop (every cached series' source is in `latest`). Most
+        // refreshed sources are new ones, and filtering copied the whole cache at every batch that had any.
+        let stale = refreshed.filter { latest[$0] != nil }
+        if !stale.isEmpty {
+            series = series.filter { !stale.contains($0.key.source) }
             held = series.values.reduce(0) { $0 + $1.numbers }
         }
         let kept = histories.mapValues { s in
-            Series(values: Array(s.values.suffix(depth)), dailyDiffs: Self.trimmed(s.dailyDiffs, depth),
-                   weeklyDiffs: Self.trimmed(s.weeklyDiffs, depth), lastMicros: s.lastMicros, state: s.state,
-                   sorted: s.sorted.flatMap { $0.values.count <= depth ? $0 : nil })
+            var k = s  // keeps the state's box
+            k.values = Array(s.values.suffix(depth))
+            k.dailyDiffs = Self.trimmed(s.dailyDiffs, depth)
+            k.weeklyDiffs = Self.trimmed(s.weeklyDiffs, depth)
+            k.sorted = s.sorted.flatMap { $0.values.count <= depth ? $0 : nil }
+            return k
         }
         let adding = kept.values.reduce(0) { $0 + $1.numbers }
         if series.count + histories.count > capacity || held + adding > maxNumbers {
