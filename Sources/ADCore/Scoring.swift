@@ -135,19 +135,58 @@ public struct DetectorState: Sendable, Equatable {
     /// treated as having none, and its series starts afresh).
     public init?(json: JSONValue?) {
         guard case .array(let a)? = json, a.count == Self.stored else { return nil }
-        var n: [Double] = []
-        n.reserveCapacity(a.count)
-        for v in a { guard case .number(let x) = v, x.isFinite else { return nil }; n.append(x) }
+        var n = InlineArray<25, Double>(repeating: 0)
+        for i in a.indices { guard case .number(let x) = a[i] else { return nil }; n[i] = x }
+        self.init(stored: n)
+    }
+
+    /// Reads the stored form from its JSON text, as PostgreSQL prints the jsonb array; nil for anything else, as
+    /// `init(json:)`. A batch of series the worker has not cached starts each one from this text, and decoding it
+    /// with `JSONDecoder` was more than half of the worker's time in such a batch.
+    public init?(text: String) {
+        let u = text.utf8
+        func isSpace(_ c: UInt8) -> Bool { c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 }
+        func isNumberByte(_ c: UInt8) -> Bool {  // no letters but the exponent's: no inf, nan or hex floats
+            (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) || c == UInt8(ascii: "-") || c == UInt8(ascii: "+")
+                || c == UInt8(ascii: ".") || c == UInt8(ascii: "e") || c == UInt8(ascii: "E")
+        }
+        var i = u.startIndex
+        func skipSpace() { while i < u.endIndex && isSpace(u[i]) { u.formIndex(after: &i) } }
+        skipSpace()
+        guard i < u.endIndex, u[i] == UInt8(ascii: "[") else { return nil }
+        u.formIndex(after: &i)
+        var n = InlineArray<25, Double>(repeating: 0)
+        var count = 0
+        while count < Self.stored {
+            skipSpace()
+            let start = i
+            while i < u.endIndex && isNumberByte(u[i]) { u.formIndex(after: &i) }
+            guard i > start, let x = Double(Substring(u[start..<i])) else { return nil }
+            n[count] = x
+            count += 1
+            skipSpace()
+            guard i < u.endIndex, u[i] == UInt8(ascii: count < Self.stored ? "," : "]") else { return nil }
+            u.formIndex(after: &i)
+        }
+        skipSpace()
+        guard i == u.endIndex else { return nil }
+        self.init(stored: n)
+    }
+
+    /// The stored numbers back into a state; nil when they cannot be one.
+    private init?(stored n: InlineArray<25, Double>) {
+        for i in n.indices { guard n[i].isFinite else { return nil } }
         var baselines = InlineArray<7, Baseline>(repeating: .fresh)
         for s in baselines.indices {
             let (c, m, v) = (n[3 * s], n[3 * s + 1], n[3 * s + 2])
-            guard c >= 0, v >= 0, c == c.rounded() else { return nil }
+            guard c >= 0, c < 0x1p52, v >= 0, c == c.rounded() else { return nil }
             baselines[s] = Baseline(count: Int(c), mean: m, variance: v)
         }
-        let masks = n[(n.count - 4)..<(n.count - 1)]
-        guard masks.allSatisfy({ $0 >= 0 && $0 < 0x1p52 && $0 == $0.rounded() }), n[n.count - 1] >= 0 else { return nil }
-        self.init(baselines: baselines, burst: UInt64(masks[masks.startIndex]), above: UInt64(masks[masks.startIndex + 1]),
-                  below: UInt64(masks[masks.startIndex + 2]), sinceAlarm: Int(n[n.count - 1]))
+        let b = 3 * baselines.count
+        for i in b..<(b + 3) { guard n[i] >= 0, n[i] < 0x1p52, n[i] == n[i].rounded() else { return nil } }
+        guard n[b + 3] >= 0, n[b + 3] < 0x1p52 else { return nil }  // Int(_:) traps on what does not fit
+        self.init(baselines: baselines, burst: UInt64(n[b]), above: UInt64(n[b + 1]), below: UInt64(n[b + 2]),
+                  sinceAlarm: Int(n[b + 3]))
     }
 }
 

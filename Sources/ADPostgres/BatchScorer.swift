@@ -536,10 +536,7 @@ public struct BatchScorer: Sendable {
         func startingState(_ row: Row) -> DetectorState? {
             let mine = carried[row.series].flatMap { row.pos > $0.pos ? $0 : nil }
             if let mine, mine.pos > (row.statePos ?? 0) { return mine.state }
-            if row.statePos != nil, let text = row.stateText,
-               let json = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)), let s = DetectorState(json: json) {
-                return s
-            }
+            if row.statePos != nil, let text = row.stateText, let s = DetectorState(text: text) { return s }
             if let mine { return mine.state }
             return row.cached ? cache[keys[row.series]]?.state : nil
         }

@@ -215,6 +215,42 @@ func observation(_ x: Double, metric: String = "x", history: [Double], daily: Do
         #expect(DetectorState(json: .string("x")) == nil)
     }
 
+    /// The worker reads a stored state from the text PostgreSQL prints for the jsonb array: every state a replay
+    /// leaves must come back exactly, as through `JSONDecoder`, and anything else must be refused, not trapped on.
+    @Test func theStateRoundTripsThroughItsText() throws {
+        var noise = Noise(state: 21)
+        let values = (0..<300).map { i in 10 + noise.gaussian() * (i % 50 == 0 ? 30 : 1) + (i > 200 ? 5 : 0) }
+        var checked = 0
+        for s in Self.replay(values).compactMap({ $0.states["x"] }) {
+            var bytes: [UInt8] = []
+            s.write(into: &bytes)
+            let text = String(decoding: bytes, as: UTF8.self)
+            #expect(DetectorState(text: text) == s, "\(text)")
+            let decoded = try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+            #expect(DetectorState(json: decoded) == s)
+            // PostgreSQL's spelling: a space after each comma, and numbers as numeric_out prints them.
+            let spaced = text.replacingOccurrences(of: ",", with: ", ")
+            #expect(DetectorState(text: " " + spaced + "\n") == s)
+            checked += 1
+        }
+        #expect(checked == 300)
+
+        let fresh = "[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1000000]"
+        #expect(DetectorState(text: fresh) == .fresh)
+        let tiny = fresh.replacingOccurrences(of: "[0, 0, 0", with: "[0, 0.00000000000000000001, 0")
+        #expect(DetectorState(text: tiny)?.baselines[0].mean == 1e-20)
+        let refused = [
+            "", "[]", "[1]", "{}", "null", fresh + ",", fresh.replacingOccurrences(of: "]", with: ", 0]"),
+            fresh.replacingOccurrences(of: "[0,", with: "[null,"), fresh.replacingOccurrences(of: "[0,", with: "[NaN,"),
+            fresh.replacingOccurrences(of: "[0,", with: "[inf,"), fresh.replacingOccurrences(of: "[0,", with: "[0x1p3,"),
+            fresh.replacingOccurrences(of: "[0,", with: "[\"0\","), fresh.replacingOccurrences(of: "[0,", with: "[-1,"),
+            fresh.replacingOccurrences(of: "[0,", with: "[0.5,"), fresh.replacingOccurrences(of: "[0,", with: "[1e300,"),
+            fresh.replacingOccurrences(of: "1000000]", with: "1e300]"), fresh.replacingOccurrences(of: "[0,", with: "[1e999,"),
+            fresh.replacingOccurrences(of: "[0,", with: "[0 0,"), fresh.replacingOccurrences(of: "[0,", with: "[[0],"),
+        ]
+        for text in refused { #expect(DetectorState(text: text) == nil, "\(text)") }
+    }
+
     @Test func aSustainedModerateShiftIsCaughtByTheLevelShiftStream() {
         // 3 sigma up and staying there: no single point is extreme, but so many z > 2 points in a row are.
         var noise = Noise(state: 13)
