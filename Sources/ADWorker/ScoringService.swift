@@ -20,38 +20,54 @@ struct ScoringService: Service {
 
     func run() async throws {
         let loops = wakes.count
+        let catalogs = SharedCatalog()
         let totals = await withTaskGroup(of: ScoringTimings.self) { group in
-            for k in 0..<loops { group.addTask { await loop(k, of: loops) } }
+            for k in 0..<loops { group.addTask { await loop(k, of: loops, catalogs: catalogs) } }
             return await group.reduce(ScoringTimings(), +)
         }
         logger.info("scoring stopped; totals: \(totals.json)")
     }
 
-    /// Loop `k`: its connection is "<name> score" for the first loop, "<name> score <k+1>" for the others.
-    private func loop(_ k: Int, of loops: Int) async -> ScoringTimings {
+    /// Loop `k`: its connection is "<name> score" for the first loop, "<name> score <k+1>" for the others. The loops
+    /// share one catalog (`SharedCatalog`); the first reports the sources whose config cannot be used.
+    private func loop(_ k: Int, of loops: Int, catalogs: SharedCatalog) async -> ScoringTimings {
         let scorer = BatchScorer(settings: settings, logger: logger, partition: (k, loops))
         let wake = wakes[k]
         var timings = ScoringTimings()
         var cache = settings.makeLoopHistoryCache
+        var held: SharedCatalog.Held?
+        var reported: Set<UUID> = []
+        let maxAge = Duration.seconds(settings.configRefresh)
         let application = k == 0 ? "\(settings.name) score" : "\(settings.name) score \(k + 1)"
         await runReconnecting(url, application: application, what: "scoring", backoff: backoff,
                               logger: logger) { conn, connected in
             try await scorer.prepare(conn)
-            var catalog = try await SourceCatalog.load(conn, logger: logger)
+            // Takes a catalog; the first loop reports what became unusable whenever its catalog changes.
+            func adopt(_ next: SharedCatalog.Held) -> SourceCatalog {
+                if k == 0 && next.generation != held?.generation {
+                    reportUnusable(next.catalog, alreadyReported: reported)
+                    reported = Set(next.catalog.unusable)
+                }
+                held = next
+                return next.catalog
+            }
+            func refreshed() async throws -> SourceCatalog {
+                adopt(try await catalogs.current(held: held, maxAge: maxAge, connection: conn, logger: logger))
+            }
+            var catalog = try await refreshed()
             if k == 0 {
                 logger.info("scoring: \(loops) loop(s), batch \(settings.batchSize), poll every \(settings.pollInterval)s, listen \(settings.listen)")
             }
             connected()
-            if k == 0 { reportUnusable(catalog, alreadyReported: []) }
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
-                if let at = catalog.loadedAt, ContinuousClock.now - at > .seconds(settings.configRefresh) {
-                    let previous = Set(catalog.unusable)
-                    catalog = try await SourceCatalog.load(conn, logger: logger)
-                    if k == 0 { reportUnusable(catalog, alreadyReported: previous) }
-                }
+                catalog = try await refreshed()
                 let started = ContinuousClock.now
                 cache.depth = catalog.maxWindow
+                let loadedAt = catalog.loadedAt
                 let (scored, anomalies) = try await scorer.run(conn, catalog: &catalog, cache: &cache, timings: &timings)
+                if catalog.loadedAt != loadedAt {  // it met a source it did not know and loaded the catalog again
+                    catalog = adopt(await catalogs.publish(catalog))
+                }
                 if scored > 0 {
                     logger.debug("loop \(k + 1): scored \(scored) points in \(ContinuousClock.now - started), \(anomalies.count) anomalies")
                 }
