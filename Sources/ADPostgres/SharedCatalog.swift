@@ -13,7 +13,7 @@ public actor SharedCatalog {
 
     private var latest: (held: Held, at: ContinuousClock.Instant)?
     private var loading = false
-    /// Loads made through `current` (for tests and logs).
+    /// Loads made through `current` (the tests read it).
     public private(set) var loads = 0
 
     public init() {}
