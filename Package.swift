@@ -18,19 +18,22 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
-        // Pure logic: no NIO, no PostgresNIO, no I/O.
+        // Pure logic: detection, alert rules, learning, worker decisions, schema plans. No dependencies, no I/O.
         .target(name: "ADCore"),
-        // Everything that speaks SQL.
+        // Evaluation corpora (NAB, labelled CSV), NAB scoring, reports and plots: pure logic plus file I/O, no SQL.
+        .target(name: "ADEvaluation", dependencies: ["ADCore"]),
+        // Every SQL statement the product runs, by concern: scoring, alerting, feedback, schema, evaluation, doctor.
         .target(
             name: "ADPostgres",
             dependencies: [
                 "ADCore",
+                "ADEvaluation",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Channels (webhook, Slack, PagerDuty, SMTP email, Alertmanager) and the delivery loop.
+        // Channels (webhook, Slack, PagerDuty, SMTP email, Alertmanager) and one delivery pass; its SQL is ADPostgres's.
         .target(
             name: "ADAlerting",
             dependencies: [
@@ -50,6 +53,7 @@ let package = Package(
             name: "ADWorker",
             dependencies: [
                 "ADCore",
+                "ADEvaluation",
                 "ADPostgres",
                 "ADAlerting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -75,6 +79,7 @@ let package = Package(
             path: "Tests/ADDBTestSupport"
         ),
         .testTarget(name: "ADCoreTests", dependencies: ["ADCore", "ADTestSupport"]),
+        .testTarget(name: "ADEvaluationTests", dependencies: ["ADCore", "ADEvaluation", "ADTestSupport"]),
         .testTarget(
             name: "ADAlertingTests",
             dependencies: [
@@ -92,6 +97,7 @@ let package = Package(
             name: "ADPostgresTests",
             dependencies: [
                 "ADCore",
+                "ADEvaluation",
                 "ADPostgres",
                 "ADTestSupport",
                 "ADDBTestSupport",

@@ -150,3 +150,12 @@ func parseConfig(_ text: String) throws -> SourceConfig {
         #expect(off.count == 0 && off.candidates(among: [a]).sources.isEmpty)
     }
 }
+
+@Suite struct SourceConfigRendersAsJSON {
+    @Test func parseOfJSONIsIdentity() throws {
+        #expect(try SourceConfig.parse(SourceConfig.defaults.json) == .defaults)
+        let custom = try parseConfig(#"{"window": 30, "min_history": 5, "detectors": ["seasonal"], "seasonality": [], "thresholds": {"low": 0.5}}"#)
+        #expect(try SourceConfig.parse(custom.json) == custom)
+        #expect(custom.json.render() == #"{"window":30,"min_history":5,"likelihood_window":3000,"warmup":100,"rest_period":100,"detectors":["seasonal"],"seasonality":[],"thresholds":{"low":0.5,"medium":0.55,"high":0.65,"critical":0.8}}"#)
+    }
+}

@@ -1,4 +1,5 @@
 import ADCore
+import ADEvaluation
 import ADDBTestSupport
 import ADPostgres
 import ADTestSupport
