@@ -116,7 +116,7 @@ public struct Evaluation: Sendable {
             let nabFiles = try zip(corpus.series, scores).map { s, sc in
                 try EvaluationInput.nabFile(s, scores: sc, windows: windows[s.path] ?? [])
             }
-            let report = NABScorer(profiles: profiles).score(files: nabFiles)
+            let report = NABSweeper(profiles: profiles).score(files: nabFiles)
             nab = report
             let standard = report[profile: NABProfile.standard.name] ?? report.profiles.first
             for (k, s) in corpus.series.enumerated() {

@@ -100,7 +100,7 @@ private func wellFormed(_ text: String) -> (Bool, String) {
         let base = NABTimestamp("2020-01-01 00:00:00")!.microseconds
         let rows = scores.enumerated().map { NABRow(timestamp: NABTimestamp(microseconds: base + Int64($0.offset) * 60_000_000), score: $0.element) }
         let file = try NABFile(name: "cat/f.csv", rows: rows, windows: [NABWindow(start: rows[20].timestamp, end: rows[24].timestamp)])
-        let report = NABScorer().score(files: [file])
+        let report = NABSweeper().score(files: [file])
         return EvaluationSummary(
             layout: "nab", input: "/nab", output: "/out", engine: "db", engineSettings: [("batch_size", .number(5000))],
             configGiven: .object([]), config: .defaults,

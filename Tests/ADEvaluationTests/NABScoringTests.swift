@@ -32,14 +32,14 @@ private func close(_ a: Double?, _ b: Double, _ tolerance: Double = 1e-9) -> Boo
 // MARK: - Rules on hand-computed cases
 
 @Suite struct NABScoringRules {
-    let scorer = NABScorer(profiles: [.standard])
+    let scorer = NABSweeper(profiles: [.standard])
 
     @Test func scaledSigmoidMatchesNAB() {
-        #expect(close(NABScorer.scaledSigmoid(-1), 0.98661429815, 1e-10))
-        #expect(close(NABScorer.scaledSigmoid(-0.5), 0.84828363995, 1e-10))
-        #expect(NABScorer.scaledSigmoid(0) == 0)
-        #expect(close(NABScorer.scaledSigmoid(1), -0.98661429815, 1e-10))
-        #expect(NABScorer.scaledSigmoid(3.01) == -1)
+        #expect(close(NABSweeper.scaledSigmoid(-1), 0.98661429815, 1e-10))
+        #expect(close(NABSweeper.scaledSigmoid(-0.5), 0.84828363995, 1e-10))
+        #expect(NABSweeper.scaledSigmoid(0) == 0)
+        #expect(close(NABSweeper.scaledSigmoid(1), -0.98661429815, 1e-10))
+        #expect(NABSweeper.scaledSigmoid(3.01) == -1)
     }
 
     @Test func probationaryLengthIsFifteenPercentCappedAt750() throws {
@@ -147,7 +147,7 @@ private func close(_ a: Double?, _ b: Double, _ tolerance: Double = 1e-9) -> Boo
             for r in ranges { scores[r.lowerBound] = 1 }
             return try nabFile(name, scores: scores, windows: ranges)
         }
-        let all = NABScorer()
+        let all = NABSweeper()
         for r in all.score(files: null).profiles {
             #expect(close(r.normalizedScore, 0), "\(r.profile.name)")
             #expect(r.categories.map(\.name) == ["a", "b", "c"])
@@ -297,7 +297,7 @@ struct NABReproduction {
         let corpus = try NABCorpus.load(nabDirectory: dir)
         let files = try corpus.loadResults(directory: dir.appendingPathComponent("reference/windowedGaussian"))
         let loaded = clock.now
-        let report = NABScorer(profiles: profiles).score(files: files)
+        let report = NABSweeper(profiles: profiles).score(files: files)
         let end = clock.now
         print("NAB windowedGaussian: load \(loaded - start), score \(end - loaded);",
               report.profiles.map { "\($0.profile.name) \(String(format: "%.2f", $0.normalizedScore ?? .nan))" })

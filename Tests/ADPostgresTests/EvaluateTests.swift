@@ -89,7 +89,7 @@ struct EvaluateReplaysCorporaThroughTheDatabase {
         #expect(summary.plots == ["plots/catA__spike.svg", "plots/catB__flat.svg"])
         for p in summary.plots { #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent(p).path)) }
         #expect(phases.all.map(\.name).contains("COPY"))
-        #expect(phases.all.map(\.name).contains("scoring loop (BatchScorer)"))
+        #expect(phases.all.map(\.name).contains("scoring loop (ScoringCycle)"))
         #expect(try await !databaseExists(name), "the scratch database was left behind")
     }
 

@@ -17,7 +17,7 @@ private func scoreAllUnwrapped(_ url: DatabaseURL) async throws {
         // A busy machine (the whole suite runs in parallel) must not fail the test: no 30 s statement timeout.
         var settings = WorkerSettings()
         settings.statementTimeout = 600
-        let scorer = BatchScorer(settings: settings, logger: TestServer.logger)
+        let scorer = ScoringCycle(settings: settings, logger: TestServer.logger)
         try await scorer.prepare(conn)
         var catalog = try await SourceCatalog.load(conn, logger: TestServer.logger)
         var cache = HistoryCache(capacity: 1000, depth: SourceConfig.defaults.window)

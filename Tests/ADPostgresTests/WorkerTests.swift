@@ -197,7 +197,7 @@ struct WorkerWakesClaimsAndScores {
             var hits: [Int] = []
             for (source, capacity) in [(cached, 100), (uncached, 0)] {
                 try await Database.withConnection(url, logger: TestServer.logger) { conn in
-                    let scorer = BatchScorer(settings: settings, logger: TestServer.logger)
+                    let scorer = ScoringCycle(settings: settings, logger: TestServer.logger)
                     try await scorer.prepare(conn)
                     var catalog = try await SourceCatalog.load(conn, logger: TestServer.logger)
                     var cache = HistoryCache(capacity: capacity, depth: catalog.maxWindow)
@@ -237,7 +237,7 @@ struct WorkerWakesClaimsAndScores {
             settings.batchSize = 20
             func drain() async throws {
                 try await Database.withConnection(url, logger: TestServer.logger) { conn in
-                    let scorer = BatchScorer(settings: settings, logger: TestServer.logger)
+                    let scorer = ScoringCycle(settings: settings, logger: TestServer.logger)
                     try await scorer.prepare(conn)
                     var catalog = try await SourceCatalog.load(conn, logger: TestServer.logger)
                     var cache = HistoryCache(capacity: 100, depth: catalog.maxWindow)
@@ -294,7 +294,7 @@ struct WorkerWakesClaimsAndScores {
             var seen: [[String]] = []
             for k in 0..<2 {
                 try await Database.withConnection(url, logger: TestServer.logger) { conn in
-                    let scorer = BatchScorer(settings: settings, logger: TestServer.logger, partition: (k, 2))
+                    let scorer = ScoringCycle(settings: settings, logger: TestServer.logger, partition: (k, 2))
                     try await scorer.prepare(conn)
                     var catalog = try await SourceCatalog.load(conn, logger: TestServer.logger)
                     var cache = HistoryCache(capacity: 100, depth: 60)

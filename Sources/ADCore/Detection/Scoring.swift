@@ -387,7 +387,7 @@ public struct Scorer: Sendable {
     }
 
     /// `storingState` says of each metric whether its features carry the state it leaves (`lik`): the worker stores
-    /// it at checkpoints only (see `BatchScorer.checkpointSpacing`); the state is in `states` either way.
+    /// it at checkpoints only (see `BatchPlan.checkpointSpacing`); the state is in `states` either way.
     public func score(_ metrics: [MetricObservation], storingState: (String) -> Bool = { _ in true }) -> PointScore {
         var scratch: [Double] = []
         let ordered = zip(metrics, metrics.dropFirst()).allSatisfy { $0.metric < $1.metric } ? metrics

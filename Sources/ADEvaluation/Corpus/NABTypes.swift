@@ -244,7 +244,7 @@ public struct NABFile: Sendable {
 
     /// Rows before this index are NAB's probationary period: `min(floor(p·n), p·5000)` (`getProbationPeriod`),
     /// i.e. 15% of the rows but at most 750 with the default `p = 0.15`.
-    public func probationaryLength(percent: Double = NABScorer.defaultProbationaryPercent) -> Int {
+    public func probationaryLength(percent: Double = NABSweeper.defaultProbationaryPercent) -> Int {
         let limit = min((percent * Double(rows.count)).rounded(.down), percent * 5000)
         // Row i is scored when Double(i) >= limit, i.e. from ceil(limit) on.
         return max(0, Int(limit.rounded(.up)))

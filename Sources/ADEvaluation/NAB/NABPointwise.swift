@@ -15,7 +15,7 @@ public enum NABPointwise {
     /// Row counts at `threshold`. By default the probationary rows are left out, as NAB's scorer does.
     public static func counts(files: [NABFile], threshold: Double, positives: Positives = .windows,
                               includeProbationary: Bool = false,
-                              probationaryPercent: Double = NABScorer.defaultProbationaryPercent) -> NABCounts {
+                              probationaryPercent: Double = NABSweeper.defaultProbationaryPercent) -> NABCounts {
         var c = NABCounts()
         forEachRow(files, positives, includeProbationary, probationaryPercent) { score, positive in
             c.add(detected: score >= threshold, positive: positive)
@@ -26,7 +26,7 @@ public enum NABPointwise {
     /// Rank-based ROC AUC of the anomaly scores (Mann-Whitney U, tied scores get their average rank); nil when all
     /// rows are positives or all are negatives.
     public static func rocAUC(files: [NABFile], positives: Positives = .windows, includeProbationary: Bool = false,
-                              probationaryPercent: Double = NABScorer.defaultProbationaryPercent) -> Double? {
+                              probationaryPercent: Double = NABSweeper.defaultProbationaryPercent) -> Double? {
         var scores: [Double] = [], labels: [Bool] = []
         forEachRow(files, positives, includeProbationary, probationaryPercent) { score, positive in
             scores.append(score)

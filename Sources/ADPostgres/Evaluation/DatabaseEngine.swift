@@ -6,7 +6,7 @@ import PostgresNIO
 
 /// The `db` evaluation engine: the product's real path, in a scratch database. It creates the database, installs
 /// the schema with the `Migrator`, registers one source per series, COPYs the points in (`PointCopier`, so the
-/// validation triggers run), then drives the worker's own `BatchScorer` in this process, batch after batch, with the
+/// validation triggers run), then drives the worker's own `ScoringCycle` in this process, batch after batch, with the
 /// same `SourceCatalog`, `HistoryCache` and `WorkerSettings` as `adworker run`, until no point is unscored; then it
 /// reads each point's `anomaly_score` back in time order. The database is dropped afterwards, failure included,
 /// unless `keep`.
@@ -145,9 +145,9 @@ public struct DatabaseEngine: EvaluationEngine {
     private func scoreAll(_ conn: PostgresConnection, total: Int) async throws {
         let clock = ContinuousClock()
         let start = clock.now
-        let scorer = BatchScorer(settings: settings, logger: logger)
+        let cycle = ScoringCycle(settings: settings, logger: logger)
         var timings = ScoringTimings()
-        try await scorer.prepare(conn)
+        try await cycle.prepare(conn)
         var catalog = try await SourceCatalog.load(conn, logger: logger)
         var cache = settings.makeHistoryCache
         var done = 0
@@ -157,7 +157,7 @@ public struct DatabaseEngine: EvaluationEngine {
             cache.depth = catalog.maxWindow
             let scored: Int
             do {
-                scored = try await scorer.run(conn, catalog: &catalog, cache: &cache, timings: &timings).scored
+                scored = try await cycle.run(conn, catalog: &catalog, cache: &cache, timings: &timings).scored
             } catch {
                 throw Failure(description: "scoring batch \(timings.batches + 1): \(describe(error))")
             }
@@ -177,7 +177,7 @@ public struct DatabaseEngine: EvaluationEngine {
         let detail = "\(timings.batches) batches of up to \(settings.batchSize) points; claim \(fmt(timings.claim)) s, "
             + "features SQL \(fmt(timings.features)) s, Swift scoring \(fmt(timings.scoring)) s, writes \(fmt(timings.writes)) s, "
             + "commit \(fmt(timings.commit)) s"
-        phases.record(EvaluationPhase(name: "scoring loop (BatchScorer)", seconds: seconds(clock.now - start), detail: detail))
+        phases.record(EvaluationPhase(name: "scoring loop (ScoringCycle)", seconds: seconds(clock.now - start), detail: detail))
     }
 
     private func readScores(_ conn: PostgresConnection, _ series: [EvaluationSeries], ids: [UUID]) async throws -> [[Double]] {

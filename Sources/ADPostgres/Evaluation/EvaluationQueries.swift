@@ -1,5 +1,5 @@
 /// The evaluation's own SQL: registering the corpus' sources and reading the scores back. Loading and scoring go
-/// through the product's COPY path and `BatchScorer`.
+/// through the product's COPY path and `ScoringCycle`.
 enum EvaluationQueries {
     /// One source per file: $1 names, $2 the config every one gets.
     static let registerSources = """

@@ -1,7 +1,7 @@
 /// The scoring loop's SQL: one claim-and-features query, then the writes, in one transaction.
 enum ScoringQueries {
     /// Claims up to $1 unscored points, oldest first, SKIP LOCKED; $2: sources not to claim (not active, or an
-    /// unusable config, as the worker's catalog knows them; `BatchScorer` re-checks each claimed point's source
+    /// unusable config, as the worker's catalog knows them; `ScoringCycle` re-checks each claimed point's source
     /// against a fresh catalog). No join: with one, a planner without statistics for ad.data_sources (a few
     /// seconds after sources were created) read the whole backlog and sorted it at every claim (2.6 s for 200,000
     /// points, against 17 ms for this ordered scan of the partial index). $3, $4: this loop's share of the sources
@@ -120,7 +120,7 @@ enum ScoringQueries {
     /// a week before). `ok`: the source's latest point before the batch is exactly the cached one and no point of
     /// the source lies between its claimed ones, so the cache plus the batch is the series' exact past. The worker
     /// reads each point's metrics from the values it claimed and takes deltas and times from the point before
-    /// (`BatchScorer.cachedRows`); a source that is not ok is asked again with `features`. It reads no context
+    /// (`ScoringCycle.cachedRows`); a source that is not ok is asked again with `features`. It reads no context
     /// rows, aggregates no histories and expands no values, and in a steady stream without seasonal data it
     /// returns nothing at all (decoding a row per point showed in the worker's profile).
     static let featuresCached = """

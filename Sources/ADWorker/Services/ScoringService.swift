@@ -31,7 +31,7 @@ struct ScoringService: Service {
     /// Loop `k`: its connection is "<name> score" for the first loop, "<name> score <k+1>" for the others. The loops
     /// share one catalog (`SharedCatalog`); the first reports the sources whose config cannot be used.
     private func loop(_ k: Int, of loops: Int, catalogs: SharedCatalog) async -> ScoringTimings {
-        let scorer = BatchScorer(settings: settings, logger: logger, partition: (k, loops))
+        let cycle = ScoringCycle(settings: settings, logger: logger, partition: (k, loops))
         let wake = wakes[k]
         var timings = ScoringTimings()
         var cache = settings.makeLoopHistoryCache
@@ -41,7 +41,7 @@ struct ScoringService: Service {
         let application = k == 0 ? "\(settings.name) score" : "\(settings.name) score \(k + 1)"
         await runReconnecting(url, application: application, what: "scoring", backoff: backoff,
                               logger: logger) { conn, connected in
-            try await scorer.prepare(conn)
+            try await cycle.prepare(conn)
             // Takes a catalog; the first loop reports what became unusable whenever its catalog changes.
             func adopt(_ next: SharedCatalog.Held) -> SourceCatalog {
                 if k == 0 && next.generation != held?.generation {
@@ -64,7 +64,7 @@ struct ScoringService: Service {
                 let started = ContinuousClock.now
                 cache.depth = catalog.maxWindow
                 let loadedAt = catalog.loadedAt
-                let (scored, anomalies) = try await scorer.run(conn, catalog: &catalog, cache: &cache, timings: &timings)
+                let (scored, anomalies) = try await cycle.run(conn, catalog: &catalog, cache: &cache, timings: &timings)
                 if catalog.loadedAt != loadedAt {  // it met a source it did not know and loaded the catalog again
                     catalog = adopt(await catalogs.publish(catalog))
                 }

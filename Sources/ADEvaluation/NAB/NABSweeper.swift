@@ -154,7 +154,7 @@ public struct NABReport: Sendable, Hashable {
 /// scored rows of the corpus by anomaly score, descending, and accumulates incrementally, evaluating the score at each
 /// distinct anomaly score; the highest-scoring threshold wins (the highest such threshold on ties). Scores are then
 /// normalised against the null detector (constant 0.5) and the perfect detector (every window caught at its start).
-public struct NABScorer: Sendable {
+public struct NABSweeper: Sendable {
     /// NAB's probationary share of each file: 15%.
     public static let defaultProbationaryPercent = 0.15
 
@@ -268,7 +268,7 @@ public struct NABScorer: Sendable {
             scores.reserveCapacity(total); unweighted.reserveCapacity(total)
             window.reserveCapacity(total); file.reserveCapacity(total)
             for (f, data) in files.enumerated() {
-                let sweep = NABScorer.unweightedSweepScores(data)
+                let sweep = NABSweeper.unweightedSweepScores(data)
                 let probation = data.probationaryLength(percent: probationaryPercent)
                 var windowOfRow = [Int32](repeating: -1, count: data.rows.count)
                 for r in data.windowRanges {

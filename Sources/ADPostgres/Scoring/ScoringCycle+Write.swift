@@ -1,0 +1,37 @@
+import ADCore
+import Foundation
+import PostgresNIO
+
+/// Phase 4 of a scoring cycle: write each point's features and score (`ScoringQueries.storeScores`), insert the
+/// anomalies (`ScoringQueries.storeAnomalies`) and open or group their alerts (`AlertRaiser`), all in the cycle's
+/// transaction.
+extension ScoringCycle {
+    func write(_ connection: PostgresConnection, _ scored: ScoredBatch, catalog: SourceCatalog) async throws {
+        var store = PostgresQuery(unsafeSQL: ScoringQueries.storeScores)  // our SQL; values are bound
+        store.binds.append(scored.sources); store.binds.append(scored.stamps); store.binds.append(scored.features)
+        store.binds.append(scored.scores)
+        try await connection.query(store, logger: logger)
+        let a = scored.anomalies
+        guard !a.pointIDs.isEmpty else { return }
+        var insert = PostgresQuery(unsafeSQL: ScoringQueries.storeAnomalies)
+        insert.binds.append(a.pointIDs); insert.binds.append(a.stamps); insert.binds.append(a.sources)
+        insert.binds.append(a.metrics); insert.binds.append(a.detectors); insert.binds.append(a.severities)
+        insert.binds.append(a.scores); insert.binds.append(a.explanations)
+        var anomalyOf: [UUID: UUID] = [:]  // point id -> anomaly id
+        for try await (anomalyID, pointID) in try await connection.query(insert, logger: logger).decode((UUID, UUID).self) {
+            anomalyOf[pointID] = anomalyID
+        }
+        var fresh: [NewAnomaly] = []
+        for i in a.pointIDs.indices {
+            guard let anomalyID = anomalyOf[a.pointIDs[i]], let severity = Severity(rawValue: a.severities[i]) else { continue }
+            fresh.append(NewAnomaly(
+                anomalyID: anomalyID,
+                facts: AnomalyFacts(sourceID: a.sources[i], sourceName: catalog.entries[a.sources[i]]?.name ?? a.sources[i].uuidString,
+                                    metric: a.metrics[i], severity: severity, score: a.scores[i], detector: a.detectors[i],
+                                    time: scored.found[i].time),
+                explanation: scored.found[i].explanation))
+        }
+        let raised = try await AlertRaiser(logger: logger).raise(connection, anomalies: fresh)
+        if raised.opened > 0 { logger.info("opened \(raised.opened) alert(s), grouped \(raised.grouped) anomalies into open ones") }
+    }
+}
