@@ -22,7 +22,8 @@ let package = Package(
         .target(name: "ADCore"),
         // Evaluation corpora (NAB, labelled CSV), NAB scoring, reports and plots: pure logic plus file I/O, no SQL.
         .target(name: "ADEvaluation", dependencies: ["ADCore"]),
-        // Every SQL statement the product runs, by concern: scoring, alerting, feedback, schema, evaluation, doctor.
+        // Every SQL statement the product runs, by concern: scoring, alerting, feedback, retention, schema, evaluation,
+        // doctor. (adworker bench's harness keeps the SQL that builds its scratch database beside it, in ADWorker/Bench.)
         .target(
             name: "ADPostgres",
             dependencies: [

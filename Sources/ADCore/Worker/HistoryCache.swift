@@ -138,10 +138,4 @@ public struct HistoryCache: Sendable {
         let kept = diffs.suffix(depth)
         return kept.contains { !$0.isNaN } ? Array(kept) : []
     }
-
-    /// Forgets a source.
-    public mutating func forget(_ source: UUID) {
-        latest[source] = nil
-        series = series.filter { $0.key.source != source }
-    }
 }

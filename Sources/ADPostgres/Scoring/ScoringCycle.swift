@@ -54,7 +54,7 @@ public struct ScoringCycle: Sendable {
             timings.cacheHits += batch.rows.indices.count { batch.rows[$0].cached && ($0 == 0 || batch.rows[$0 - 1].id != batch.rows[$0].id) }
 
             if batch.rows.contains(where: { catalog.entries[$0.source] == nil }) {
-                catalog = try await SourceCatalog.load(connection, logger: logger)  // a source newer than the cache
+                catalog = try await SourceCatalog.load(connection, logger: logger)  // a source newer than the catalog
             }
             let scored = score(&batch, catalog: catalog, cache: cache)
             timings.scoring += lap()

@@ -1,10 +1,11 @@
-/// The scoring loop's SQL: one claim-and-features query, then the writes, in one transaction.
+/// The scoring cycle's SQL, by phase, all in one transaction: the claim, the two feature queries (for sources the
+/// worker has cached and for the rest), then the writes.
 enum ScoringQueries {
     /// Claims up to $1 unscored points, oldest first, SKIP LOCKED; $2: sources not to claim (not active, or an
-    /// unusable config, as the worker's catalog knows them; `ScoringCycle` re-checks each claimed point's source
-    /// against a fresh catalog). No join: with one, a planner without statistics for ad.data_sources (a few
-    /// seconds after sources were created) read the whole backlog and sorted it at every claim (2.6 s for 200,000
-    /// points, against 17 ms for this ordered scan of the partial index). $3, $4: this loop's share of the sources
+    /// unusable config, as the worker's catalog knows them; a claimed point of a source the catalog does not know
+    /// makes `ScoringCycle.claim` load the catalog again and drop what is not scorable). No join: with one, a planner
+    /// without statistics for ad.data_sources (a few seconds after sources were created) read the whole backlog and
+    /// sorted it at every claim (docs/design.md, "The claim does not join"). $3, $4: this loop's share of the sources
     /// (hash of the source id modulo $3 is $4). Timestamps travel as integer microseconds since the Unix epoch,
     /// exact both ways.
     static let claim = """

@@ -2,8 +2,8 @@ import Logging
 import PostgresNIO
 
 /// The source catalog a worker's scoring loops share: one copy in memory and one load per refresh. Each loop used to
-/// load and hold its own: with 100,000 sources, a query of every source per loop every `AD_CONFIG_REFRESH` seconds,
-/// and about 15 MB of dictionary per loop (heaptrack, a 100,000-source drain).
+/// load and hold its own: a query of every source per loop every `AD_CONFIG_REFRESH` seconds, and a dictionary per
+/// loop (measured in docs/performance.md).
 public actor SharedCatalog {
     /// A catalog and its generation (which publish it was: a loop holding an older one takes the newer).
     public struct Held: Sendable {

@@ -16,9 +16,7 @@ struct RetentionService: Service {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 let removed = try await Database.withConnection(url, logger: logger, applicationName: "\(settings.name) retention") { conn in
-                    var n = 0
-                    for try await r in try await conn.query("SELECT ad.apply_retention()", logger: logger).decode(Int.self) { n = r }
-                    return n
+                    try await Retention.apply(conn, logger: logger)
                 }
                 if removed > 0 { logger.info("retention removed \(removed) (rows, or chunks on TimescaleDB)") }
             } catch {
