@@ -54,7 +54,7 @@ func failure(_ url: DatabaseURL, _ statement: String) async -> String? {
     do { try await sql(url, statement); return nil } catch { return "\(error)" }
 }
 
-@Suite(.enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"))
+@Suite(.tags(.database), .enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"))
 struct AlertRulesInSQL {
     @Test(arguments: badRuleConditions)
     func malformedRulesAreRejectedNamingTheField(_ bad: (json: String, field: String)) async throws {
@@ -96,7 +96,7 @@ struct AlertRulesInSQL {
     }
 }
 
-@Suite(.enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"))
+@Suite(.tags(.database), .enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"))
 struct AlertGroupingAndOutbox {
     /// Rule "r" (30-minute grouping window, `set` applied after) notifying channel "hook".
     func setUpRule(_ url: DatabaseURL, conditions: String = "{}", set: String? = nil) async throws {

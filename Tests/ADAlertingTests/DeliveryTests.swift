@@ -23,7 +23,7 @@ func openAlerts(_ url: DatabaseURL, count: Int) async throws {
         """)
 }
 
-@Suite(.enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"), .serialized)
+@Suite(.tags(.database), .enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"), .serialized)
 struct DeliveryToRealReceivers {
     @Test func anAnomalyReachesWebhookSlackAndPagerDutyAndAcknowledgeAndResolveFollow() async throws {
         let receiver = HTTPReceiver()

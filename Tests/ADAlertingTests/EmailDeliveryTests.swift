@@ -3,7 +3,7 @@ import ADDBTestSupport
 import Foundation
 import Testing
 
-@Suite(.enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"), .serialized)
+@Suite(.tags(.database), .enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"), .serialized)
 struct EmailDeliveryThroughTheWorker {
     func setUp(_ url: DatabaseURL, smtp: SMTPReceiverProcess, password: String) async throws {
         try await script(url, """

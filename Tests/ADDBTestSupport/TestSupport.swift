@@ -3,6 +3,7 @@ import ADPostgres
 import Foundation
 import Logging
 import PostgresNIO
+import Testing
 
 /// The server `scripts/test` started: DATABASE_URL names a database the tests may use to create others.
 public enum TestServer {
@@ -31,6 +32,9 @@ public func withScratchDatabase<T: Sendable>(
     _ prepare: String? = nil, timescale: Bool = TestServer.timescale, _ body: (DatabaseURL) async throws -> T
 ) async throws -> T {
     guard let admin = TestServer.url else { throw SQLFailure(description: "DATABASE_URL is not set: run the tests through scripts/test") }
+    if let test = Test.current, !test.tags.contains(.database) {
+        throw SQLFailure(description: "\(test.name) uses the database but its suite lacks .tags(.database): the TimescaleDB run would skip it")
+    }
     let name = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
     _ = try await Database.withConnection(admin, logger: TestServer.logger) { conn in
         try await conn.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: TestServer.logger)

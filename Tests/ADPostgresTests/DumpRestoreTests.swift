@@ -22,7 +22,7 @@ func runClientProgram(_ name: String, _ arguments: [String], url: DatabaseURL) t
     return (p.terminationStatus, String(decoding: data, as: UTF8.self))
 }
 
-@Suite(.enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"))
+@Suite(.tags(.database), .enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"))
 struct DumpAndRestoreKeepEverything {
     @Test(.enabled(if: !TestServer.timescale,
                    "TimescaleDB run: an extension that creates hypertables cannot be restored (README, design notes)"))

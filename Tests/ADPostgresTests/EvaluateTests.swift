@@ -45,7 +45,7 @@ private func evaluate(_ arguments: [String]) async throws -> (status: Int32, out
             p.processIdentifier)
 }
 
-@Suite(.enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"))
+@Suite(.tags(.database), .enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"))
 struct EvaluateReplaysCorporaThroughTheDatabase {
     @Test func aNABTreeIsScoredByTheWorkerAndWrittenInNABsLayout() async throws {
         let root = EvaluationTrees.temporaryDirectory("eval-nab")

@@ -62,7 +62,7 @@ private func failure(_ url: DatabaseURL, _ statement: String) async -> String? {
 
 private let mapRoot = "INSERT INTO ad.users (name, db_role) VALUES ('Root Operator', session_user)"
 
-@Suite(.enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"))
+@Suite(.tags(.database), .enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"))
 struct OperatorFunctionsAndFeedback {
     @Test func theFunctionsGoThroughTheTriggerAttributeAndAudit() async throws {
         try await withWorkerDatabase { url in
@@ -185,7 +185,7 @@ struct OperatorFunctionsAndFeedback {
 
 private let control = "00000000-0000-0000-0000-00000000000b"
 
-@Suite(.enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"))
+@Suite(.tags(.database), .enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"))
 struct LearningFromFeedbackReplay {
     static let config = #"{"likelihood_window": 100, "thresholds": {"low": 0.3, "medium": 0.5, "high": 0.9, "critical": 0.95}}"#
     static let trueMinutes = [1050, 1350]
@@ -290,7 +290,7 @@ struct LearningFromFeedbackReplay {
     }
 }
 
-@Suite(.enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"))
+@Suite(.tags(.database), .enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"))
 struct TheWorkersFeedbackLoop {
     @Test func aMarkWakesTheWorkerWhichLearnsFromIt() async throws {
         try await withWorkerDatabase { url in

@@ -64,7 +64,7 @@ SELECT line FROM (
 ) lines(line) ORDER BY line
 """
 
-@Suite(.enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"))
+@Suite(.tags(.database), .enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"))
 struct TwoInstallersOneResult {
     func snapshot(_ url: DatabaseURL, timescale: Bool) async throws -> [String] {
         var lines = try await strings(url, catalogSnapshotQuery)

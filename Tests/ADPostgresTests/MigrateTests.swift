@@ -4,7 +4,7 @@ import ADPostgres
 import PostgresNIO
 import Testing
 
-@Suite(.enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"))
+@Suite(.tags(.database), .enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"))
 struct MigrateInstallsOnceAndRefusesWhatItMustNot {
     @Test func installsThenIsANoOp() async throws {
         try await withScratchDatabase { url in

@@ -5,7 +5,7 @@ import Foundation
 import PostgresNIO
 import Testing
 
-@Suite(.enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"))
+@Suite(.tags(.database), .enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"))
 struct InsertsWakeTheWorkerCheaply {
     /// Listens on ad_points while `work` runs and returns every payload it caused. A sentinel NOTIFY sent after
     /// the work commits arrives after everything the work sent, so reading stops there, without sleeping.

@@ -5,7 +5,7 @@ import Foundation
 import PostgresNIO
 import Testing
 
-@Suite(.enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"))
+@Suite(.tags(.database), .enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"))
 struct LoopsShareOneCatalog {
     let logger = TestServer.logger
 

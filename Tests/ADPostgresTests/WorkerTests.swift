@@ -7,7 +7,7 @@ import Foundation
 import PostgresNIO
 import Testing
 
-@Suite(.enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"))
+@Suite(.tags(.database), .enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"))
 struct WorkerWakesClaimsAndScores {
     @Test func aNotificationWakesTheWorkerLongBeforeItsPoll() async throws {
         try await withWorkerDatabase { url in
@@ -407,7 +407,7 @@ struct WorkerWakesClaimsAndScores {
     }
 }
 
-@Suite(.enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"))
+@Suite(.tags(.database), .enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"))
 struct BadConfigurationIsRefusedClearly {
     @Test(arguments: badSourceConfigs)
     func theSQLCheckSaysWhatTheWorkerSays(json: String, message: String) async throws {
