@@ -53,11 +53,14 @@ struct LoopsShareOneCatalog {
                 try await locker.query("BEGIN", logger: logger)
                 try await locker.query("LOCK TABLE ad.data_sources IN ACCESS EXCLUSIVE MODE", logger: logger)
                 async let loaded = Database.withConnection(url, logger: logger) { conn in
-                    try await conn.query("SET lock_timeout = '30s'", logger: logger)  // ends the test if it goes wrong
+                    // Ends the test if it goes wrong; long, so that a busy machine cannot end it when nothing did.
+                    try await conn.query("SET lock_timeout = '300s'", logger: logger)
                     return try await shared.current(held: held, maxAge: .zero, connection: conn, logger: logger)
                 }
+                // Until the load waits on the lock: on a busy machine its connection can take seconds to open.
                 var waiting = 0
-                for _ in 0..<200 where waiting == 0 {
+                let deadline = ContinuousClock.now + .seconds(240)
+                while waiting == 0 && ContinuousClock.now < deadline {
                     waiting = try await integer(url, "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'ad.data_sources'::regclass")
                     if waiting == 0 { try await Task.sleep(for: .milliseconds(25)) }
                 }
