@@ -1,4 +1,5 @@
--- Appended to the extension's install script only (adworker migrate records its version itself).
+-- Appended to the extension's install and update scripts (adworker migrate records its version itself); an
+-- update re-registers every table, so a table a step adds is dumped too.
 -- Extension member tables are skipped by pg_dump unless registered, so every table people or the worker
 -- fill is registered; the version row says which installer ran.
 SET LOCAL search_path TO pg_catalog, pg_temp;

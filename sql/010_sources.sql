@@ -1,30 +1,8 @@
+-- Re-run by every install and every update: CREATE OR REPLACE only (sql/README.md).
 SET LOCAL search_path TO pg_catalog, pg_temp;
 
-CREATE TABLE ad.data_sources (
-    id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    name        text NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 200),
-    type        text NOT NULL DEFAULT 'sql' CHECK (type IN ('sql', 'api', 'kafka', 'db_poll')),
-    config      jsonb NOT NULL DEFAULT '{}',
-    status      text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'paused', 'disabled')),
-    description text,
-    created_at  timestamptz NOT NULL DEFAULT now(),
-    updated_at  timestamptz NOT NULL DEFAULT now()
-);
-COMMENT ON TABLE ad.data_sources IS
-    'A source of observations (a host, a service, a sensor). Each data point belongs to one source.';
-COMMENT ON COLUMN ad.data_sources.id IS 'Source id; data_points.source_id refers to it.';
-COMMENT ON COLUMN ad.data_sources.name IS 'Unique human name, 1 to 200 characters.';
-COMMENT ON COLUMN ad.data_sources.type IS 'How rows arrive: sql (INSERT/COPY, the default), api, kafka or db_poll.';
-COMMENT ON COLUMN ad.data_sources.config IS
-    'Per-source detection settings (windows, seasonality, thresholds, detectors) as a JSON object; see README.';
-COMMENT ON COLUMN ad.data_sources.status IS
-    'active (scored), paused (points accepted and kept unscored until active again) or disabled (inserts rejected).';
-COMMENT ON COLUMN ad.data_sources.description IS 'Free text for people.';
-COMMENT ON COLUMN ad.data_sources.created_at IS 'When the source was registered.';
-COMMENT ON COLUMN ad.data_sources.updated_at IS 'When the row last changed.';
-
 -- data_points carries no foreign key (see 020_points.sql); deleting a source deletes its points here.
-CREATE FUNCTION ad_internal.source_deleted() RETURNS trigger
+CREATE OR REPLACE FUNCTION ad_internal.source_deleted() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER  -- as the owner, like a foreign key's own checks and actions
 SET search_path TO pg_catalog, pg_temp
 AS $fn$
@@ -35,7 +13,7 @@ END
 $fn$;
 COMMENT ON FUNCTION ad_internal.source_deleted() IS 'Deletes the points of a deleted source.';
 
-CREATE FUNCTION ad_internal.fixed_source_id() RETURNS trigger
+CREATE OR REPLACE FUNCTION ad_internal.fixed_source_id() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path TO pg_catalog, pg_temp
 AS $fn$
@@ -45,12 +23,12 @@ END
 $fn$;
 COMMENT ON FUNCTION ad_internal.fixed_source_id() IS 'Refuses to change a source id that points refer to.';
 
-CREATE TRIGGER fixed_source_id BEFORE UPDATE OF id ON ad.data_sources
+CREATE OR REPLACE TRIGGER fixed_source_id BEFORE UPDATE OF id ON ad.data_sources
     FOR EACH ROW WHEN (NEW.id IS DISTINCT FROM OLD.id) EXECUTE FUNCTION ad_internal.fixed_source_id();
 COMMENT ON TRIGGER fixed_source_id ON ad.data_sources IS 'Source ids are permanent.';
 
 -- The same rules as the worker's SourceConfig.parse (a test feeds one table of cases to both).
-CREATE FUNCTION ad.config_problem(config jsonb) RETURNS text
+CREATE OR REPLACE FUNCTION ad.config_problem(config jsonb) RETURNS text
 LANGUAGE plpgsql IMMUTABLE
 SET search_path TO pg_catalog, pg_temp
 AS $fn$
@@ -148,7 +126,7 @@ $fn$;
 COMMENT ON FUNCTION ad.config_problem(jsonb) IS
     'What is wrong with a per-source detection config, naming the field, or NULL when nothing is.';
 
-CREATE FUNCTION ad_internal.check_source_config() RETURNS trigger
+CREATE OR REPLACE FUNCTION ad_internal.check_source_config() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path TO pg_catalog, pg_temp
 AS $fn$
@@ -165,6 +143,6 @@ END
 $fn$;
 COMMENT ON FUNCTION ad_internal.check_source_config() IS 'Rejects a data source whose config the worker could not use.';
 
-CREATE TRIGGER check_source_config BEFORE INSERT OR UPDATE OF config ON ad.data_sources
+CREATE OR REPLACE TRIGGER check_source_config BEFORE INSERT OR UPDATE OF config ON ad.data_sources
     FOR EACH ROW EXECUTE FUNCTION ad_internal.check_source_config();
 COMMENT ON TRIGGER check_source_config ON ad.data_sources IS 'Validates per-source detection config.';

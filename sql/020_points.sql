@@ -1,42 +1,12 @@
+-- Re-run by every install and every update: CREATE OR REPLACE only (sql/README.md).
 SET LOCAL search_path TO pg_catalog, pg_temp;
-
-CREATE TABLE ad.data_points (
-    id            uuid NOT NULL DEFAULT gen_random_uuid(),
-    source_id     uuid NOT NULL,
-    "timestamp"   timestamptz NOT NULL,
-    values        jsonb NOT NULL,
-    features      jsonb,
-    anomaly_score double precision CHECK (anomaly_score BETWEEN 0 AND 1),
-    PRIMARY KEY (source_id, "timestamp")
-) WITH (fillfactor = 80);
-COMMENT ON TABLE ad.data_points IS
-    'Observations: one row is one source at one time, with one or more metrics. Data engineers INSERT or COPY here; '
-    'rows with anomaly_score NULL are the scoring queue. A duplicate (source_id, timestamp) is a unique violation; '
-    'use ON CONFLICT (source_id, "timestamp") DO NOTHING to make re-sends idempotent.';
-COMMENT ON COLUMN ad.data_points.id IS 'Point id; anomalies refer to it together with the point''s timestamp.';
-COMMENT ON COLUMN ad.data_points.source_id IS
-    'The source (ad.data_sources.id). Enforced by trigger rather than a foreign key: checked once per statement, '
-    'with the same KEY SHARE lock a foreign key takes; deleting a source deletes its points.';
-COMMENT ON COLUMN ad.data_points."timestamp" IS 'Observation time. Required.';
-COMMENT ON COLUMN ad.data_points.values IS
-    'JSON object of metric name to finite number, for example {"cpu": 0.93, "mem": 512}.';
-COMMENT ON COLUMN ad.data_points.features IS 'Features the worker computed for this point (set when scored).';
-COMMENT ON COLUMN ad.data_points.anomaly_score IS 'Calibrated anomaly score in [0, 1]; NULL until scored.';
-
--- The queue: unscored rows in time order, small because scored rows leave it.
-CREATE INDEX data_points_unscored_idx ON ad.data_points ("timestamp", source_id) WHERE anomaly_score IS NULL;
-COMMENT ON INDEX ad.data_points_unscored_idx IS 'Finds unscored points (the scoring queue) in time order.';
-
--- Time-range reads across sources (BI, retention): BRIN costs next to nothing on insert for time-ordered data.
-CREATE INDEX data_points_time_brin ON ad.data_points USING brin ("timestamp");
-COMMENT ON INDEX ad.data_points_time_brin IS 'Time-range scans across all sources.';
 
 -- A JSON number is always finite but may not fit a double precision; anything else is not a number.
 -- strict: in lax mode the filter would look inside arrays instead of rejecting them. The lower bound is the
 -- smallest magnitude that does not round to zero (subnormal doubles are accepted, as float8 accepts them).
 -- SQL-standard body: names are bound at creation, so no SET clause is needed (one would block inlining,
 -- and the trigger's WHEN clause evaluates this for every row).
-CREATE FUNCTION ad.values_ok(v jsonb) RETURNS boolean
+CREATE OR REPLACE FUNCTION ad.values_ok(v jsonb) RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN jsonb_typeof(v) = 'object' AND v <> '{}'::jsonb AND NOT v ? ''
    AND NOT jsonb_path_exists(v,
@@ -45,7 +15,7 @@ RETURN jsonb_typeof(v) = 'object' AND v <> '{}'::jsonb AND NOT v ? ''
 COMMENT ON FUNCTION ad.values_ok(jsonb) IS
     'True when v is a non-empty JSON object of metric name to a number that fits double precision.';
 
-CREATE FUNCTION ad.values_problem(v jsonb) RETURNS text
+CREATE OR REPLACE FUNCTION ad.values_problem(v jsonb) RETURNS text
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path TO pg_catalog, pg_temp
 AS $fn$
@@ -82,7 +52,7 @@ COMMENT ON FUNCTION ad.values_problem(jsonb) IS
 -- Validation is split so the common case stays cheap (see README, design notes). Per row, a WHEN clause
 -- evaluated in C lets only bad rows reach PL/pgSQL; per statement, one set-based query checks the sources,
 -- locks them as a foreign key would, and sends one NOTIFY per source.
-CREATE FUNCTION ad_internal.reject_point() RETURNS trigger
+CREATE OR REPLACE FUNCTION ad_internal.reject_point() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path TO pg_catalog, pg_temp
 AS $fn$
@@ -107,14 +77,14 @@ $fn$;
 COMMENT ON FUNCTION ad_internal.reject_point() IS
     'Raises the error for a point with no or an infinite timestamp, bad values, or a score of its own (runs only for such rows).';
 
-CREATE TRIGGER reject_point BEFORE INSERT ON ad.data_points
+CREATE OR REPLACE TRIGGER reject_point BEFORE INSERT ON ad.data_points
     FOR EACH ROW WHEN (NEW."timestamp" IS NULL OR NOT isfinite(NEW."timestamp") OR ad.values_ok(NEW.values) IS NOT TRUE
                        OR NEW.features IS NOT NULL OR NEW.anomaly_score IS NOT NULL)
     EXECUTE FUNCTION ad_internal.reject_point();
 COMMENT ON TRIGGER reject_point ON ad.data_points IS
     'Rejects a point with no timestamp, with bad values, or arriving with features or a score.';
 
-CREATE FUNCTION ad_internal.points_inserted() RETURNS trigger
+CREATE OR REPLACE FUNCTION ad_internal.points_inserted() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER  -- as the owner, like a foreign key's own checks and actions
 SET search_path TO pg_catalog, pg_temp
 AS $fn$
@@ -145,13 +115,13 @@ COMMENT ON FUNCTION ad_internal.points_inserted() IS
     'AFTER INSERT statement trigger on ad.data_points: checks and locks the sources, then NOTIFYs ad_points '
     'once per source.';
 
-CREATE TRIGGER points_inserted AFTER INSERT ON ad.data_points
+CREATE OR REPLACE TRIGGER points_inserted AFTER INSERT ON ad.data_points
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION ad_internal.points_inserted();
 COMMENT ON TRIGGER points_inserted ON ad.data_points
     IS 'Checks sources and wakes the worker, once per statement.';
 
-CREATE FUNCTION ad_internal.fixed_point_key() RETURNS trigger
+CREATE OR REPLACE FUNCTION ad_internal.fixed_point_key() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path TO pg_catalog, pg_temp
 AS $fn$
@@ -163,13 +133,13 @@ END
 $fn$;
 COMMENT ON FUNCTION ad_internal.fixed_point_key() IS 'Refuses to move a point to another source or time.';
 
-CREATE TRIGGER fixed_point_key BEFORE UPDATE OF source_id, "timestamp" ON ad.data_points
+CREATE OR REPLACE TRIGGER fixed_point_key BEFORE UPDATE OF source_id, "timestamp" ON ad.data_points
     FOR EACH ROW WHEN (NEW.source_id IS DISTINCT FROM OLD.source_id OR NEW."timestamp" IS DISTINCT FROM OLD."timestamp")
     EXECUTE FUNCTION ad_internal.fixed_point_key();
 COMMENT ON TRIGGER fixed_point_key ON ad.data_points IS 'A point''s key is its identity: it never changes.';
 
 -- Updating values re-queues the point: the old score no longer describes it.
-CREATE FUNCTION ad_internal.requeue_point() RETURNS trigger
+CREATE OR REPLACE FUNCTION ad_internal.requeue_point() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path TO pg_catalog, pg_temp
 AS $fn$
@@ -188,20 +158,17 @@ $fn$;
 COMMENT ON FUNCTION ad_internal.requeue_point() IS
     'BEFORE UPDATE trigger on ad.data_points: changed values clear the score so the point is scored again.';
 
-CREATE TRIGGER requeue_point BEFORE UPDATE OF values ON ad.data_points
+CREATE OR REPLACE TRIGGER requeue_point BEFORE UPDATE OF values ON ad.data_points
     FOR EACH ROW WHEN (NEW.values IS DISTINCT FROM OLD.values) EXECUTE FUNCTION ad_internal.requeue_point();
 COMMENT ON TRIGGER requeue_point ON ad.data_points IS
     'Re-queues a point for scoring when its values change (for example INSERT ... ON CONFLICT DO UPDATE).';
 
--- One day per chunk: at a thousand series a point every ten seconds that is a few GB, well under memory.
-SELECT ad_internal.make_hypertable('ad.data_points', 'timestamp', interval '1 day');
-
-CREATE TRIGGER source_deleted BEFORE DELETE ON ad.data_sources
+CREATE OR REPLACE TRIGGER source_deleted BEFORE DELETE ON ad.data_sources
     FOR EACH ROW EXECUTE FUNCTION ad_internal.source_deleted();
 COMMENT ON TRIGGER source_deleted ON ad.data_sources IS 'Cascades a source''s deletion to its points.';
 
 -- Corrections for loaders that may only INSERT: the same checks, then the changed values re-queue the point.
-CREATE FUNCTION ad.upsert_point(point_source uuid, point_time timestamptz, point_values jsonb) RETURNS text
+CREATE OR REPLACE FUNCTION ad.upsert_point(point_source uuid, point_time timestamptz, point_values jsonb) RETURNS text
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
 AS $fn$

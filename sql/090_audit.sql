@@ -1,30 +1,7 @@
+-- Re-run by every install and every update: CREATE OR REPLACE only (sql/README.md).
 SET LOCAL search_path TO pg_catalog, pg_temp;
 
-CREATE TABLE ad.audit_log (
-    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    occurred_at timestamptz NOT NULL DEFAULT now(),
-    db_role     name NOT NULL DEFAULT session_user,
-    user_id     uuid REFERENCES ad.users (id),
-    action      text NOT NULL,
-    entity      text NOT NULL,
-    entity_id   text NOT NULL,
-    old_value   jsonb,
-    new_value   jsonb
-);
-COMMENT ON TABLE ad.audit_log IS 'Append-only record of state changes: who (role and person), when, old and new.';
-COMMENT ON COLUMN ad.audit_log.id IS 'Entry number, increasing.';
-COMMENT ON COLUMN ad.audit_log.occurred_at IS 'When it happened (transaction time).';
-COMMENT ON COLUMN ad.audit_log.db_role IS 'The database login that made the change.';
-COMMENT ON COLUMN ad.audit_log.user_id IS 'The person (ad.users) mapped to that login, if any.';
-COMMENT ON COLUMN ad.audit_log.action IS 'What happened, for example status_change or config_change.';
-COMMENT ON COLUMN ad.audit_log.entity IS 'The kind of thing changed, for example alert or anomaly.';
-COMMENT ON COLUMN ad.audit_log.entity_id IS 'Its id.';
-COMMENT ON COLUMN ad.audit_log.old_value IS 'The state before.';
-COMMENT ON COLUMN ad.audit_log.new_value IS 'The state after.';
-CREATE INDEX audit_log_entity_idx ON ad.audit_log (entity, entity_id, occurred_at);
-COMMENT ON INDEX ad.audit_log_entity_idx IS 'History of one entity.';
-
-CREATE FUNCTION ad_internal.audit_log_append_only() RETURNS trigger
+CREATE OR REPLACE FUNCTION ad_internal.audit_log_append_only() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path TO pg_catalog, pg_temp
 AS $fn$
@@ -34,9 +11,9 @@ END
 $fn$;
 COMMENT ON FUNCTION ad_internal.audit_log_append_only() IS 'Refuses UPDATE, DELETE and TRUNCATE on ad.audit_log.';
 
-CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON ad.audit_log
+CREATE OR REPLACE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON ad.audit_log
     FOR EACH ROW EXECUTE FUNCTION ad_internal.audit_log_append_only();
 COMMENT ON TRIGGER audit_log_append_only ON ad.audit_log IS 'Keeps the audit trail append-only.';
-CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON ad.audit_log
+CREATE OR REPLACE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON ad.audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION ad_internal.audit_log_append_only();
 COMMENT ON TRIGGER audit_log_no_truncate ON ad.audit_log IS 'Keeps the audit trail append-only.';

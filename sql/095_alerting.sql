@@ -1,9 +1,10 @@
+-- Re-run by every install and every update: CREATE OR REPLACE only (sql/README.md).
 -- Alerting: rule and channel validation, raising and grouping alerts, the delivery outbox, escalation,
 -- re-notification and the audit trail of alert states. The worker evaluates rule conditions in Swift
 -- (ADCore.AlertRule); these functions only ever receive rule text as jsonb values, never as SQL.
 SET LOCAL search_path TO pg_catalog, pg_temp;
 
-CREATE FUNCTION ad_internal.severity_rank(severity text) RETURNS int
+CREATE OR REPLACE FUNCTION ad_internal.severity_rank(severity text) RETURNS int
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path TO pg_catalog, pg_temp
 RETURN array_position(ARRAY['low', 'medium', 'high', 'critical'], severity);
@@ -12,7 +13,7 @@ COMMENT ON FUNCTION ad_internal.severity_rank(text) IS 'low 1, medium 2, high 3,
 -- ---------------------------------------------------------------------------------------------------------
 -- Rule conditions: the grammar (README, "Alert rules") checked at INSERT and UPDATE.
 
-CREATE FUNCTION ad.rule_problem(conditions jsonb) RETURNS text
+CREATE OR REPLACE FUNCTION ad.rule_problem(conditions jsonb) RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path TO pg_catalog, pg_temp
 AS $fn$
@@ -134,7 +135,7 @@ $fn$;
 COMMENT ON FUNCTION ad.rule_problem(jsonb) IS
     'What is wrong with alert rule conditions, naming the field, or NULL when nothing is.';
 
-CREATE FUNCTION ad_internal.check_alert_rule() RETURNS trigger
+CREATE OR REPLACE FUNCTION ad_internal.check_alert_rule() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path TO pg_catalog, pg_temp
 AS $fn$
@@ -154,14 +155,14 @@ END
 $fn$;
 COMMENT ON FUNCTION ad_internal.check_alert_rule() IS 'Rejects alert rules whose conditions the worker could not use.';
 
-CREATE TRIGGER check_alert_rule BEFORE INSERT OR UPDATE ON ad.alert_rules
+CREATE OR REPLACE TRIGGER check_alert_rule BEFORE INSERT OR UPDATE ON ad.alert_rules
     FOR EACH ROW EXECUTE FUNCTION ad_internal.check_alert_rule();
 COMMENT ON TRIGGER check_alert_rule ON ad.alert_rules IS 'Validates rule conditions; stamps updated_at.';
 
 -- ---------------------------------------------------------------------------------------------------------
 -- Channels: targets, headers and settings checked at INSERT and UPDATE.
 
-CREATE FUNCTION ad.channel_problem(type text, target text, headers jsonb, config jsonb) RETURNS text
+CREATE OR REPLACE FUNCTION ad.channel_problem(type text, target text, headers jsonb, config jsonb) RETURNS text
 LANGUAGE plpgsql IMMUTABLE
 SET search_path TO pg_catalog, pg_temp
 AS $fn$
@@ -252,7 +253,7 @@ $fn$;
 COMMENT ON FUNCTION ad.channel_problem(text, text, jsonb, jsonb) IS
     'What is wrong with a channel''s type, target, headers or config, naming the field, or NULL when nothing is.';
 
-CREATE FUNCTION ad_internal.check_channel() RETURNS trigger
+CREATE OR REPLACE FUNCTION ad_internal.check_channel() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path TO pg_catalog, pg_temp
 AS $fn$
@@ -271,11 +272,11 @@ END
 $fn$;
 COMMENT ON FUNCTION ad_internal.check_channel() IS 'Rejects channels the worker could not send to.';
 
-CREATE TRIGGER check_channel BEFORE INSERT OR UPDATE ON ad.channels
+CREATE OR REPLACE TRIGGER check_channel BEFORE INSERT OR UPDATE ON ad.channels
     FOR EACH ROW EXECUTE FUNCTION ad_internal.check_channel();
 COMMENT ON TRIGGER check_channel ON ad.channels IS 'Validates type, target, headers and config; stamps updated_at.';
 
-CREATE FUNCTION ad.add_rule_channel(rule text, channel text, purpose text DEFAULT 'notify') RETURNS void
+CREATE OR REPLACE FUNCTION ad.add_rule_channel(rule text, channel text, purpose text DEFAULT 'notify') RETURNS void
 LANGUAGE plpgsql
 SET search_path TO pg_catalog, pg_temp
 AS $fn$
@@ -306,7 +307,7 @@ REVOKE ALL ON FUNCTION ad.add_rule_channel(text, text, text) FROM PUBLIC;
 -- ---------------------------------------------------------------------------------------------------------
 -- Raising alerts (called by the worker in the scoring transaction) and grouping them.
 
-CREATE FUNCTION ad_internal.raise_alerts(rule_ids uuid[], anomaly_ids uuid[], anomaly_times timestamptz[],
+CREATE OR REPLACE FUNCTION ad_internal.raise_alerts(rule_ids uuid[], anomaly_ids uuid[], anomaly_times timestamptz[],
                                          source_ids uuid[], metrics text[], severities text[], titles text[],
                                          messages text[])
 RETURNS TABLE (alert_id uuid, opened boolean)
@@ -358,7 +359,7 @@ REVOKE ALL ON FUNCTION ad_internal.raise_alerts(uuid[], uuid[], timestamptz[], u
 -- ---------------------------------------------------------------------------------------------------------
 -- Every alert state change: the audit trail, and the deliveries it implies.
 
-CREATE FUNCTION ad_internal.alert_changed() RETURNS trigger
+CREATE OR REPLACE FUNCTION ad_internal.alert_changed() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
 AS $fn$
@@ -412,14 +413,14 @@ COMMENT ON FUNCTION ad_internal.alert_changed() IS
     'triggers on opening, escalations, and acknowledge/resolve for the channels that understand them.';
 REVOKE ALL ON FUNCTION ad_internal.alert_changed() FROM PUBLIC;
 
-CREATE TRIGGER alert_changed AFTER INSERT OR UPDATE OF status ON ad.alerts
+CREATE OR REPLACE TRIGGER alert_changed AFTER INSERT OR UPDATE OF status ON ad.alerts
     FOR EACH ROW EXECUTE FUNCTION ad_internal.alert_changed();
 COMMENT ON TRIGGER alert_changed ON ad.alerts IS 'Audit trail and deliveries for alert state changes.';
 
 -- ---------------------------------------------------------------------------------------------------------
 -- The delivery loop's side: claim due deliveries under a lease, record outcomes, escalate, re-notify.
 
-CREATE FUNCTION ad_internal.claim_deliveries(max_rows int, lease interval)
+CREATE OR REPLACE FUNCTION ad_internal.claim_deliveries(max_rows int, lease interval)
 RETURNS TABLE (delivery_id uuid, kind text, attempt int, alert jsonb, channel_name text, channel_type text,
                target text, headers jsonb, config jsonb, secret text)
 LANGUAGE sql
@@ -467,7 +468,7 @@ COMMENT ON FUNCTION ad_internal.claim_deliveries(int, interval) IS
     'not record an outcome within the lease, they are due again. Returns what sending needs, secret included.';
 REVOKE ALL ON FUNCTION ad_internal.claim_deliveries(int, interval) FROM PUBLIC;
 
-CREATE FUNCTION ad_internal.record_delivery(delivery uuid, attempt int, started timestamptz, finished timestamptz,
+CREATE OR REPLACE FUNCTION ad_internal.record_delivery(delivery uuid, attempt int, started timestamptz, finished timestamptz,
                                             outcome text, http_status int, smtp_reply text, error text,
                                             retry_at timestamptz)
 RETURNS text
@@ -512,7 +513,7 @@ COMMENT ON FUNCTION ad_internal.record_delivery(uuid, int, timestamptz, timestam
 REVOKE ALL ON FUNCTION ad_internal.record_delivery(uuid, int, timestamptz, timestamptz, text, int, text, text, timestamptz)
     FROM PUBLIC;
 
-CREATE FUNCTION ad_internal.escalate_due() RETURNS int
+CREATE OR REPLACE FUNCTION ad_internal.escalate_due() RETURNS int
 LANGUAGE sql
 SET search_path TO pg_catalog, pg_temp
 AS $fn$
@@ -532,7 +533,7 @@ COMMENT ON FUNCTION ad_internal.escalate_due() IS
     'queues the escalation deliveries. Returns how many.';
 REVOKE ALL ON FUNCTION ad_internal.escalate_due() FROM PUBLIC;
 
-CREATE FUNCTION ad_internal.renotify_due() RETURNS int
+CREATE OR REPLACE FUNCTION ad_internal.renotify_due() RETURNS int
 LANGUAGE sql
 SET search_path TO pg_catalog, pg_temp
 AS $fn$

@@ -1,9 +1,10 @@
+-- Re-run by every install and every update: CREATE OR REPLACE only (sql/README.md).
 -- Operators in psql: the alert and anomaly state machines, who did it, the audit trail, and the feedback queue.
 -- A plain UPDATE of status (and notes) is the API; the functions below are the same UPDATE for scripts. Every
 -- status change passes one trigger that checks the transition and records the person.
 SET LOCAL search_path TO pg_catalog, pg_temp;
 
-CREATE VIEW ad.status_transitions AS
+CREATE OR REPLACE VIEW ad.status_transitions AS
 SELECT t.entity, t.from_status, t.to_status, t.actor, t.meaning
   FROM (VALUES
     ('alert', 'pending', 'sent', 'worker', 'a channel accepted it'),
@@ -49,7 +50,7 @@ COMMENT ON COLUMN ad.status_transitions.meaning IS 'What the change says.';
 
 -- SECURITY INVOKER on purpose: whether the caller may make worker transitions is the caller's own table privilege,
 -- which an operator (UPDATE on status and notes only) cannot borrow.
-CREATE FUNCTION ad_internal.check_status_change() RETURNS trigger
+CREATE OR REPLACE FUNCTION ad_internal.check_status_change() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path TO pg_catalog, pg_temp
 AS $fn$
@@ -114,17 +115,17 @@ COMMENT ON FUNCTION ad_internal.check_status_change() IS
     'Refuses a status change ad.status_transitions does not allow (naming the allowed ones), refuses a person''s '
     'change from a login not mapped to an active ad.users row, and stamps when and by whom.';
 
-CREATE TRIGGER check_status_change BEFORE UPDATE OF status ON ad.alerts
+CREATE OR REPLACE TRIGGER check_status_change BEFORE UPDATE OF status ON ad.alerts
     FOR EACH ROW EXECUTE FUNCTION ad_internal.check_status_change('alert');
 COMMENT ON TRIGGER check_status_change ON ad.alerts IS
     'The alert state machine; fills acknowledged_at/by and resolved_at/by.';
-CREATE TRIGGER check_status_change BEFORE UPDATE OF status ON ad.anomalies
+CREATE OR REPLACE TRIGGER check_status_change BEFORE UPDATE OF status ON ad.anomalies
     FOR EACH ROW EXECUTE FUNCTION ad_internal.check_status_change('anomaly');
 COMMENT ON TRIGGER check_status_change ON ad.anomalies IS
     'The anomaly state machine; fills status_changed_at/by.';
 
 -- A person's change becomes feedback (the queue the worker's feedback loop consumes) and wakes that loop.
-CREATE FUNCTION ad_internal.status_feedback() RETURNS trigger
+CREATE OR REPLACE FUNCTION ad_internal.status_feedback() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
 AS $fn$
@@ -151,12 +152,12 @@ COMMENT ON FUNCTION ad_internal.status_feedback() IS
     'Audits anomaly status changes, queues a person''s judgement as ad.feedback and notifies ad_feedback.';
 REVOKE ALL ON FUNCTION ad_internal.status_feedback() FROM PUBLIC;
 
-CREATE TRIGGER status_feedback AFTER UPDATE OF status ON ad.anomalies
+CREATE OR REPLACE TRIGGER status_feedback AFTER UPDATE OF status ON ad.anomalies
     FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
     EXECUTE FUNCTION ad_internal.status_feedback('anomaly');
 COMMENT ON TRIGGER status_feedback ON ad.anomalies IS 'Audit trail and feedback for anomaly status changes.';
 -- Alerts are audited by alert_changed; only a person's acknowledge or resolve is feedback.
-CREATE TRIGGER status_feedback AFTER UPDATE OF status ON ad.alerts
+CREATE OR REPLACE TRIGGER status_feedback AFTER UPDATE OF status ON ad.alerts
     FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status
                        AND ((NEW.status = 'acknowledged' AND NEW.acknowledged_by IS NOT NULL)
                             OR (NEW.status = 'resolved' AND NEW.resolved_by IS NOT NULL)))
@@ -167,7 +168,7 @@ COMMENT ON TRIGGER status_feedback ON ad.alerts IS 'A person''s acknowledge or r
 -- The same as functions, for scripts and tools. They run with the caller's rights: the same UPDATE, the same
 -- privileges, the same trigger.
 
-CREATE FUNCTION ad.change_status(entity text, id uuid, status text, notes text DEFAULT NULL) RETURNS text
+CREATE OR REPLACE FUNCTION ad.change_status(entity text, id uuid, status text, notes text DEFAULT NULL) RETURNS text
 LANGUAGE plpgsql
 SET search_path TO pg_catalog, pg_temp
 AS $fn$
@@ -192,25 +193,25 @@ COMMENT ON FUNCTION ad.change_status(text, uuid, text, text) IS
     'Sets an alert''s or anomaly''s status (and notes, when given) through the state machine; returns the status. '
     'Setting the status it already has changes only the notes.';
 
-CREATE FUNCTION ad.acknowledge_alert(alert uuid, notes text DEFAULT NULL) RETURNS text
+CREATE OR REPLACE FUNCTION ad.acknowledge_alert(alert uuid, notes text DEFAULT NULL) RETURNS text
 LANGUAGE sql SET search_path TO pg_catalog, pg_temp
 RETURN ad.change_status('alert', alert, 'acknowledged', notes);
 COMMENT ON FUNCTION ad.acknowledge_alert(uuid, text) IS
     'Acknowledges an alert (PagerDuty and webhooks are told); the same as UPDATE ad.alerts SET status = ''acknowledged''.';
 
-CREATE FUNCTION ad.resolve_alert(alert uuid, notes text DEFAULT NULL) RETURNS text
+CREATE OR REPLACE FUNCTION ad.resolve_alert(alert uuid, notes text DEFAULT NULL) RETURNS text
 LANGUAGE sql SET search_path TO pg_catalog, pg_temp
 RETURN ad.change_status('alert', alert, 'resolved', notes);
 COMMENT ON FUNCTION ad.resolve_alert(uuid, text) IS
     'Resolves an alert (PagerDuty, webhooks, Alertmanager and Slack are told); the same as UPDATE ad.alerts SET status = ''resolved''.';
 
-CREATE FUNCTION ad.mark_false_positive(anomaly uuid, notes text DEFAULT NULL) RETURNS text
+CREATE OR REPLACE FUNCTION ad.mark_false_positive(anomaly uuid, notes text DEFAULT NULL) RETURNS text
 LANGUAGE sql SET search_path TO pg_catalog, pg_temp
 RETURN ad.change_status('anomaly', anomaly, 'false_positive', notes);
 COMMENT ON FUNCTION ad.mark_false_positive(uuid, text) IS
     'Marks an anomaly a false positive: similar points on its series alert less (see ad.scoring_adjustments).';
 
-CREATE FUNCTION ad.confirm_anomaly(anomaly uuid, notes text DEFAULT NULL) RETURNS text
+CREATE OR REPLACE FUNCTION ad.confirm_anomaly(anomaly uuid, notes text DEFAULT NULL) RETURNS text
 LANGUAGE sql SET search_path TO pg_catalog, pg_temp
 RETURN ad.change_status('anomaly', anomaly, 'confirmed', notes);
 COMMENT ON FUNCTION ad.confirm_anomaly(uuid, text) IS

@@ -1,4 +1,5 @@
--- Views: the stable surface BI tools read. Recreated on every upgrade (CREATE OR REPLACE).
+-- Re-run by every install and every update: CREATE OR REPLACE only (sql/README.md).
+-- Views: the stable surface BI tools read.
 SET LOCAL search_path TO pg_catalog, pg_temp;
 
 CREATE OR REPLACE VIEW ad.source_overview AS

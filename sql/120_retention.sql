@@ -1,3 +1,4 @@
+-- Re-run by every install and every update: CREATE OR REPLACE only (sql/README.md).
 -- Retention: one setting, the same call with or without TimescaleDB.
 SET LOCAL search_path TO pg_catalog, pg_temp;
 

@@ -1,3 +1,4 @@
+-- Re-run by every install and every update: CREATE OR REPLACE only (sql/README.md).
 -- Least-privilege group roles. Roles are cluster-wide, so installing the schema never creates them:
 -- a DBA calls SELECT ad.create_roles() once, then grants them to logins
 -- (CREATE ROLE alice LOGIN IN ROLE ad_operator). Both functions are idempotent.

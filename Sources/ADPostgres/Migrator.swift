@@ -11,7 +11,16 @@ public struct Migrator: Sendable {
 
     /// The step scripts this binary carries.
     public static var bundledSteps: [UpgradeStep] {
-        EmbeddedSchema.updateFiles.map { UpgradeStep(from: SchemaVersion($0.from)!, to: SchemaVersion($0.to)!) }
+        EmbeddedSchema.updates.map { UpgradeStep(from: SchemaVersion($0.from)!, to: SchemaVersion($0.to)!) }
+    }
+
+    /// The sql/ files a fresh install runs, in order: the same as the extension's install script.
+    public static var installFiles: [String] { EmbeddedSchema.install }
+
+    /// The sql/ files the update `step` runs, in order (its step script, then every re-run file): the same as
+    /// the extension's update script. Nil when this binary has no such step.
+    public static func updateFiles(_ step: UpgradeStep) -> [String]? {
+        EmbeddedSchema.updates.first { SchemaVersion($0.from) == step.from && SchemaVersion($0.to) == step.to }?.files
     }
 
     /// What happened.
@@ -79,17 +88,13 @@ public struct Migrator: Sendable {
             case .upToDate(let v):
                 outcome = .alreadyCurrent(v)
             case .install(let v):
-                for file in EmbeddedSchema.installFiles {
-                    try await run(script: file.sql, named: "sql/\(file.name)", on: connection)
-                }
+                try await run(files: Self.installFiles, on: connection)
                 try await record(v, on: connection)
                 outcome = .installed(v)
             case .upgrade(let steps):
+                // Each step is recorded as it completes; all of them commit together or not at all.
                 for step in steps {
-                    let file = EmbeddedSchema.updateFiles.first {
-                        SchemaVersion($0.from) == step.from && SchemaVersion($0.to) == step.to
-                    }!
-                    try await run(script: file.sql, named: "sql/updates/\(file.from)--\(file.to).sql", on: connection)
+                    try await run(files: Self.updateFiles(step)!, on: connection)
                     try await record(step.to, on: connection)
                 }
                 outcome = .upgraded(from: steps.first!.from, to: steps.last!.to)
@@ -107,6 +112,12 @@ public struct Migrator: Sendable {
         try await connection.query(
             "INSERT INTO ad_internal.schema_migrations (version, installer) VALUES (\(text), 'migrate')",
             logger: logger)
+    }
+
+    private func run(files: [String], on connection: PostgresConnection) async throws {
+        for name in files {
+            try await run(script: EmbeddedSchema.sql(name)!, named: "sql/\(name)", on: connection)
+        }
     }
 
     private func run(script: String, named name: String, on connection: PostgresConnection) async throws {

@@ -93,7 +93,9 @@ public enum MigrationRefusal: Sendable, Equatable, CustomStringConvertible {
             "the database schema is at version \(installed), newer than this adworker's \(bundled); "
                 + "use an adworker of version \(installed) or newer"
         case .noUpgradePath(let from, let to):
-            "no upgrade path from \(from) to \(to) in this adworker"
+            "no upgrade path from \(from) to \(to) in this adworker: it lacks a step script "
+                + "(sql/updates/A--B.sql) on the way, so it changes nothing; upgrade with an adworker that carries every step "
+                + "from \(from), or with the releases in between, in order"
         }
     }
 }

@@ -1,3 +1,4 @@
+-- Run once, by a fresh install. An upgrade changes these objects only in a step, sql/updates/ (sql/README.md).
 -- Storage features that need TimescaleDB's community license, and their plain-PostgreSQL equivalents.
 -- Whatever the path, users see the same tables and a relation ad.anomaly_summary_hourly with the same columns.
 SET LOCAL search_path TO pg_catalog, pg_temp;

@@ -1,3 +1,4 @@
+-- Run once, by a fresh install. An upgrade changes these objects only in a step, sql/updates/ (sql/README.md).
 SET LOCAL search_path TO pg_catalog, pg_temp;
 
 CREATE TABLE ad.feedback (
