@@ -73,6 +73,7 @@ let package = Package(
             name: "ADDBTestSupport",
             dependencies: [
                 "ADCore",
+                "ADTestSupport",
                 "ADPostgres",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,3 +1,4 @@
+import ADTestSupport
 import Foundation
 
 /// A throwaway CA and a server certificate for 127.0.0.1 and localhost, made with the openssl command line once per
@@ -101,7 +102,7 @@ final class SMTPReceiverProcess: Sendable {
     /// Debian's Python, which has python3-aiosmtpd (not whatever `python3` is first on PATH); AD_TEST_PYTHON overrides.
     static let python = ProcessInfo.processInfo.environment["AD_TEST_PYTHON"] ?? "/usr/bin/python3"
     static var script: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        Repository.root()
             .appendingPathComponent("scripts/receivers/smtp_receiver.py").path
     }
 

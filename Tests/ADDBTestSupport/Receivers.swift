@@ -1,3 +1,4 @@
+import ADTestSupport
 import ADCore
 import Foundation
 #if canImport(FoundationNetworking)
@@ -17,7 +18,7 @@ public struct ReceiverError: Error, CustomStringConvertible {
 /// The repository's `scripts/receivers` folder (AD_RECEIVERS_DIR overrides).
 public var receiverScripts: URL {
     if let dir = ProcessInfo.processInfo.environment["AD_RECEIVERS_DIR"] { return URL(fileURLWithPath: dir) }
-    let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let repo = Repository.root()
     return repo.appendingPathComponent("scripts/receivers")
 }
 

@@ -1,3 +1,4 @@
+import ADTestSupport
 import ADCore
 import ADPostgres
 import Foundation
@@ -11,7 +12,7 @@ public final class WorkerProcess: Sendable {
 
     public static var binary: String {
         if let bin = ProcessInfo.processInfo.environment["ADWORKER_BIN"] { return bin }
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let repo = Repository.root()
         return repo.appendingPathComponent(".build/debug/adworker").path
     }
 

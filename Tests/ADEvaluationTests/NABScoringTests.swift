@@ -1,3 +1,4 @@
+import ADTestSupport
 import Foundation
 import Testing
 import ADCore
@@ -274,8 +275,7 @@ private enum NABDataset {
         if let env = ProcessInfo.processInfo.environment["AD_NAB_DIR"], !env.isEmpty {
             return URL(fileURLWithPath: env)
         }
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
+        let repo = Repository.root()
         return repo.deletingLastPathComponent().appendingPathComponent("shared/datasets/nab")
     }()
 

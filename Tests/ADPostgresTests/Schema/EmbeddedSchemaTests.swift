@@ -1,11 +1,11 @@
+import ADTestSupport
 import ADCore
 import Foundation
 import Testing
 @testable import ADPostgres
 
 @Suite struct EmbeddedSchemaMatchesSQLDirectory {
-    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
+    static let repo = Repository.root()
     static let sql = repo.appendingPathComponent("sql")
 
     /// Every .sql file under sql/ (pre_install/, the re-run files, updates/), by its path there.

@@ -1,3 +1,4 @@
+import ADTestSupport
 import ADCore
 import ADDBTestSupport
 import ADPostgres
@@ -9,8 +10,7 @@ import Testing
 /// extension/released/ (`make -C extension install` installs it, so `CREATE EXTENSION ... VERSION '0.1.0'` works).
 enum Release010 {
     static let version = "0.1.0"
-    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
+    static let repo = Repository.root()
 
     static func script() throws -> String {
         try String(contentsOf: repo.appendingPathComponent("extension/released/anomaly_detection--0.1.0.sql"),
@@ -173,7 +173,7 @@ func workerScores(_ url: DatabaseURL) async throws {
     await w.stop()
 }
 
-@Suite(.enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"))
+@Suite(.tags(.database), .enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"))
 struct UpgradeFromTheLastRelease {
     /// The replayed 0.1.0 migrate is 0.1.0: the same catalog as 0.1.0's extension, as 0.1.0's own
     /// InstallerIdentityTests required, and the files 0.1.0 had.
