@@ -81,7 +81,7 @@ public struct FoundAnomaly: Sendable {
     public var severity: Severity
     public var score: Double
     public var detector: String
-    public var explanation: JSONValue
+    public var explanation: Explanation
 }
 
 /// Where a worker's time went, summed over batches (printed when it stops; `adworker bench` reads it).
