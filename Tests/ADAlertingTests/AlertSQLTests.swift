@@ -40,7 +40,7 @@ func raise(_ url: DatabaseURL, _ anomalyIDs: [String]) async throws -> (opened: 
             fresh.append(NewAnomaly(anomalyID: id,
                                     facts: AnomalyFacts(sourceID: source, sourceName: "src-a", metric: metric,
                                                         severity: Severity(rawValue: sev)!, score: score, detector: detector, time: time),
-                                    explanation: try decode(expl)))
+                                    explanation: try JSONDecoder().decode(Explanation.self, from: Data(expl.utf8))))
         }
         try await conn.query("BEGIN", logger: TestServer.logger)
         let r = try await AlertRaiser(logger: TestServer.logger).raise(conn, anomalies: fresh)

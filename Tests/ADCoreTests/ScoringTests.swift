@@ -54,16 +54,15 @@ func observation(_ x: Double, metric: String = "x", history: [Double], daily: Do
         #expect(s.severity == .critical)
         #expect(s.metric == "cpu")
         #expect(s.detector == "robust")
-        #expect(s.explanation["metric"] == .string("cpu"))
-        #expect(s.explanation["actual"] == .number(95))
-        guard case .number(let expected)? = s.explanation["expected"], case .array(let range)? = s.explanation["expected_range"],
-              case .number(let lo) = range[0], case .number(let hi) = range[1] else {
+        #expect(s.explanation.metric == "cpu")
+        #expect(s.explanation.actual == 95)
+        guard let expected = s.explanation.expected, let lo = s.explanation.expectedRange?.low,
+              let hi = s.explanation.expectedRange?.high else {
             Issue.record("explanation lacks expected or range: \(s.explanation.render())"); return
         }
         #expect(abs(expected - 50) < 1)
         #expect(lo < 50 && 50 < hi && hi < 95)
-        guard case .array(let contributions)? = s.explanation["top_contributions"] else { Issue.record("no contributions"); return }
-        #expect(contributions.first?["feature"] == .string("robust_z"))
+        #expect(s.explanation.topContributions.first?.feature == "robust_z")
     }
 
     @Test func warmsUpBeforeScoring() {
@@ -199,7 +198,7 @@ func observation(_ x: Double, metric: String = "x", history: [Double], daily: Do
         let scores = Self.replay(values)
         #expect(scores[400].severity != nil)
         #expect(scores[402].score == 0)
-        #expect(scores[402].explanation["resting"] != nil)
+        #expect(scores[402].explanation.resting != nil)
         #expect(scores.last!.severity != nil)
         // With the rest period off, the second one is an anomaly too.
         let restless = Self.replay(values, config: { var c = SourceConfig.defaults; c.restPeriod = 0; return c }())
@@ -259,8 +258,7 @@ func observation(_ x: Double, metric: String = "x", history: [Double], daily: Do
         #expect(scores[..<600].allSatisfy { $0.severity == nil }, "false alarm before the shift")
         let first = scores[600...].first { $0.severity != nil }
         #expect(first != nil, "the shift was not flagged")
-        guard case .array(let c)? = first?.explanation["top_contributions"] else { return }
-        #expect([JSONValue.string("level_shift"), .string("burst")].contains(c.first?["feature"]))
+        #expect(first?.explanation.topContributions.first.map { ["level_shift", "burst"].contains($0.feature) } == true)
     }
 
     @Test func scoresAreGradedBeyondTheOldSaturation() {

@@ -34,7 +34,11 @@ COMMENT ON COLUMN ad.anomalies.detector IS 'The detector (or ensemble) that prod
 COMMENT ON COLUMN ad.anomalies.severity IS 'low, medium, high or critical, from the source''s thresholds.';
 COMMENT ON COLUMN ad.anomalies.score IS 'Calibrated score in [0, 1]; one threshold means the same on every series.';
 COMMENT ON COLUMN ad.anomalies.explanation IS
-    'Why it fired, for people: metric, actual, expected, expected range, top contributing features, detector.';
+    'Why it fired, for people: one versioned document (adworker''s Explanation type documents it): version, '
+    'detector, decided_by (the deciding stream), metric, actual, expected, expected_range [low, high], score, '
+    'surprise, top_contributions [{metric, feature, value, surprise}], metrics_off, pattern {measure, direction, '
+    'deviation}, resting, and reason (one sentence saying why). Rows written by 0.1.0 have no version, decided_by '
+    'or reason.';
 COMMENT ON COLUMN ad.anomalies.status IS
     'detected, acknowledged, confirmed (a true positive), resolved or false_positive; set by operators through the '
     'state machine in ad.status_transitions.';

@@ -8,8 +8,7 @@ public enum Payloads {
     public static func webhook(_ job: DeliveryJob, sentAt: Date) -> String {
         let a = job.alert
         let e = job.explanation
-        var range: (JSONValue, JSONValue) = (.null, .null)
-        if case .array(let r)? = e["expected_range"], r.count == 2 { range = (r[0], r[1]) }
+        func number(_ x: Double?) -> JSONValue { x.map(JSONValue.number) ?? .null }
         let alert = JSONValue.object([
             ("id", a["id"] ?? .null), ("status", a["status"] ?? .null), ("severity", a["severity"] ?? .null),
             ("title", a["title"] ?? .null), ("message", a["message"] ?? .null),
@@ -23,8 +22,9 @@ public enum Payloads {
         let anomaly = JSONValue.object([
             ("id", an["id"] ?? .null), ("point_timestamp", an["point_timestamp"] ?? .null), ("score", an["score"] ?? .null),
             ("severity", an["severity"] ?? .null), ("detector", an["detector"] ?? .null),
-            ("actual", e["actual"] ?? .null), ("expected", e["expected"] ?? .null),
-            ("expected_low", range.0), ("expected_high", range.1), ("explanation", e),
+            ("actual", number(e?.actual)), ("expected", number(e?.expected)),
+            ("expected_low", number(e?.expectedRange?.low)), ("expected_high", number(e?.expectedRange?.high)),
+            ("explanation", e?.json ?? .null),
         ])
         return JSONValue.object([
             ("schema", .string("ad.alert.v1")), ("event", .string(job.event.rawValue)),
@@ -79,9 +79,9 @@ public enum Payloads {
             ("Severity", job.severity.uppercased()), ("Source", job.sourceName), ("Metric", job.metric),
         ]
         if case .number(let s)? = a["anomaly"]?["score"] { fields.append(("Score", String(format: "%.6f", s))) }
-        if case .number(let x)? = e["actual"] {
+        if let x = e?.actual {
             var v = AlertText.format(x)
-            if case .number(let exp)? = e["expected"] { v += " (expected \(AlertText.format(exp)))" }
+            if let exp = e?.expected { v += " (expected \(AlertText.format(exp)))" }
             fields.append(("Actual", v))
         }
         if case .number(let n)? = a["occurrences"] { fields.append(("Occurrences", String(Int(n)))) }

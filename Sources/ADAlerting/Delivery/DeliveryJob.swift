@@ -33,8 +33,21 @@ public struct DeliveryJob: Sendable {
     public var alert: JSONValue
     public var channel: Channel
 
+    /// The opening anomaly's explanation, decoded from `alert`; nil when the alert has none (its anomaly was
+    /// deleted) or when it cannot be read, and then `explanationProblem` says why (the delivery loop logs it, and
+    /// the channels send the alert without the explanation's details).
+    public let explanation: Explanation?
+    public let explanationProblem: String?
+
     public init(deliveryID: UUID, event: Event, attempt: Int, alert: JSONValue, channel: Channel) {
         self.deliveryID = deliveryID; self.event = event; self.attempt = attempt; self.alert = alert; self.channel = channel
+        switch alert["anomaly"]?["explanation"] {
+        case nil, .null?:
+            (explanation, explanationProblem) = (nil, nil)
+        case let json?:
+            do { (explanation, explanationProblem) = (try Explanation(json: json), nil) }
+            catch { (explanation, explanationProblem) = (nil, "\(error)") }
+        }
     }
 
     // Convenience reads of the alert document.
@@ -45,7 +58,6 @@ public struct DeliveryJob: Sendable {
     public var metric: String { string(alert["metric"]) ?? "" }
     public var sourceName: String { string(alert["source"]?["name"]) ?? "" }
     public var ruleName: String { string(alert["rule"]?["name"]) ?? "" }
-    public var explanation: JSONValue { alert["anomaly"]?["explanation"] ?? .object([]) }
 
     func string(_ v: JSONValue?) -> String? {
         if case .string(let s)? = v { return s }

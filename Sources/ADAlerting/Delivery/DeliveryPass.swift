@@ -63,9 +63,13 @@ public struct DeliveryPass: Sendable {
             if case .object(let pairs)? = try? JSONDecoder().decode(JSONValue.self, from: Data(headersText.utf8)) {
                 for (k, v) in pairs { if case .string(let s) = v { headers.append((k, s)) } }
             }
-            jobs.append(DeliveryJob(deliveryID: id, event: DeliveryJob.Event(rawValue: kind) ?? .trigger, attempt: attempt,
-                                    alert: alert, channel: .init(name: name, type: type, target: target, headers: headers,
-                                                                 config: config, secret: secret)))
+            let job = DeliveryJob(deliveryID: id, event: DeliveryJob.Event(rawValue: kind) ?? .trigger, attempt: attempt,
+                                  alert: alert, channel: .init(name: name, type: type, target: target, headers: headers,
+                                                               config: config, secret: secret))
+            if let problem = job.explanationProblem {
+                logger.warning("alert \(job.alertID): its anomaly's explanation cannot be read, so it is sent without its details: \(problem)")
+            }
+            jobs.append(job)
         }
         pass.claimed = jobs.count
         guard !jobs.isEmpty else { return pass }

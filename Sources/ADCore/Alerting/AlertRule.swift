@@ -267,39 +267,36 @@ public struct AlertRule: Sendable {
 
 /// The title and message of an alert, from its opening anomaly's explanation.
 public enum AlertText {
-    public static func title(rule: String, source: String, metric: String, severity: Severity, explanation: JSONValue) -> String {
+    public static func title(rule: String, source: String, metric: String, severity: Severity, explanation: Explanation?) -> String {
         var t = "[\(severity.rawValue.uppercased())] \(metric) on \(source)"
-        if let actual = number(explanation["actual"]) {
+        if let actual = explanation?.actual {
             t += ": \(format(actual))"
-            if let expected = number(explanation["expected"]) { t += " (expected \(format(expected)))" }
+            if let expected = explanation?.expected { t += " (expected \(format(expected)))" }
         }
         return t + " - rule \(rule)"
     }
 
+    /// What happened, the numbers, why (the explanation's reason) and every top contribution with its raw value
+    /// and surprise. Without an explanation (nil), the facts alone.
     public static func message(rule: String, source: String, metric: String, severity: Severity, score: Double,
-                               detector: String, time: Date, explanation: JSONValue) -> String {
+                               detector: String, time: Date, explanation e: Explanation?) -> String {
         var lines = ["Anomaly on \(source), metric \(metric), at \(iso(time))."]
         var values: [String] = []
-        if let actual = number(explanation["actual"]) { values.append("actual \(format(actual))") }
-        if let expected = number(explanation["expected"]) { values.append("expected \(format(expected))") }
-        if case .array(let r)? = explanation["expected_range"], r.count == 2, let lo = number(r[0]), let hi = number(r[1]) {
+        if let actual = e?.actual { values.append("actual \(format(actual))") }
+        if let expected = e?.expected { values.append("expected \(format(expected))") }
+        if let r = e?.expectedRange, let lo = r.low, let hi = r.high {
             values.append("expected range [\(format(lo)), \(format(hi))]")
         }
         if !values.isEmpty { lines.append(values.joined(separator: ", ") + ".") }
         lines.append("Severity \(severity.rawValue), score \(String(format: "%.6f", score)), detector \(detector), rule \(rule).")
-        if case .array(let top)? = explanation["top_contributions"], !top.isEmpty {
-            let parts = top.prefix(3).compactMap { c -> String? in
-                guard case .string(let m)? = c["metric"], case .string(let f)? = c["feature"] else { return nil }
-                return number(c["z"]).map { "\(m)/\(f) z=\(format($0))" } ?? "\(m)/\(f)"
+        if let reason = e?.reason { lines.append("Why: " + reason) }
+        if let top = e?.topContributions, !top.isEmpty {
+            let parts = top.map { c in
+                "\(c.metric)/\(c.feature) \(c.value.map(format) ?? "?") (surprise \(c.surprise.map(format) ?? "?"))"
             }
-            if !parts.isEmpty { lines.append("Top contributions: " + parts.joined(separator: ", ") + ".") }
+            lines.append("Top contributions: " + parts.joined(separator: ", ") + ".")
         }
         return lines.joined(separator: "\n")
-    }
-
-    static func number(_ v: JSONValue?) -> Double? {
-        if case .number(let x)? = v { return x }
-        return nil
     }
 
     public static func format(_ x: Double) -> String { String(format: "%.4g", x) }

@@ -272,16 +272,17 @@ public struct PointScore: Sendable {
     public var features: JSONValue { .object(metricFeatures.map { ($0.metric, $0.features.json) }) }
     /// The features as JSON text, rendered straight from `metricFeatures` (what the worker stores).
     public var featuresText: String { FeatureList.render(metricFeatures) }
-    /// For people: what fired and why. Built when asked for: the worker needs it only for the points it keeps as
-    /// anomalies, and building it for every point was a tenth of the scoring time.
-    public var explanation: JSONValue { explain() }
+    /// For people: what fired and why (stored as `ad.anomalies.explanation`). Built when asked for: the worker
+    /// needs it only for the points it keeps as anomalies, and building it for every point was a tenth of the
+    /// scoring time.
+    public var explanation: Explanation { explain() }
     /// The state each metric leaves for the next point of the series.
     public var states: MetricStates
     /// What kind of deviation decided, and how large: what feedback learns from (`FeedbackLearning`). Nil while
     /// the series warms up.
     public var pattern: Pattern?
     /// Builds `explanation`.
-    let explain: @Sendable () -> JSONValue
+    let explain: @Sendable () -> Explanation
 
     /// The score of a surprise.
     public static func score(surprise: Double) -> Double { surprise <= 0 ? 0 : surprise / (surprise + 10) }
@@ -378,6 +379,8 @@ public struct Scorer: Sendable {
         var halfRange: Double
         /// The deciding stream's kind of deviation and its size.
         var pattern: Pattern?
+        /// The deciding stream, and its numbers for the explanation's sentence.
+        var why: Explanation.Why
     }
 
     /// One stream's raw statistic and the surprise it was judged to have.
@@ -419,8 +422,7 @@ public struct Scorer: Sendable {
             let minHistory = config.minHistory
             return PointScore(score: 0, surprise: 0, severity: nil, metric: ordered.first?.metric ?? "", detector: "none",
                               metricFeatures: features, states: states, pattern: nil,
-                              explain: { .object([("detector", .string("none")),
-                                                  ("reason", .string("warming up: fewer than \(minHistory) earlier points"))]) })
+                              explain: { Explanation(detector: "none", reason: Explanation.warmingUp(minHistory: minHistory)) })
         }
         // Bonferroni over the metrics, in log space.
         var surprise = max(0, top.surprise - log10(Double(evidence.count)))
@@ -443,22 +445,24 @@ public struct Scorer: Sendable {
                 .flatMap { e in (0..<e.streamCount).map { (e.metric, e.streams[$0]) } }
                 .sorted { ($0.1.surprise, $0.1.raw) > ($1.1.surprise, $1.1.raw) }
                 .prefix(5)
-                .map { JSONValue.object([("metric", .string($0.0)), ("feature", .string("\($0.1.stream.feature)")),
-                                         ("value", .rounded($0.1.raw, 4)), ("surprise", .rounded($0.1.surprise, 4))]) }
-            var explanation: [(String, JSONValue)] = [
-                ("detector", .string(detector)),
-                ("metric", .string(top.metric)),
-                ("actual", .rounded(x)),
-                ("expected", .rounded(top.expected)),
-                ("expected_range", .array([.rounded(top.expected - top.halfRange), .rounded(top.expected + top.halfRange)])),
-                ("score", .rounded(score, 8)),
-                ("surprise", .rounded(surprise, 4)),
-                ("top_contributions", .array(Array(contributions))),
-                ("metrics_off", .number(Double(evidence.filter { $0.surprise >= lowSurprise }.count))),
-            ]
-            if let p = top.pattern { explanation.append(("pattern", p.json)) }
-            if resting { explanation.append(("resting", .string("within \(restPeriod) points of an anomaly"))) }
-            return .object(explanation)
+                .map { Explanation.Contribution(metric: $0.0, feature: "\($0.1.stream.feature)",
+                                                value: JSONValue.roundedValue($0.1.raw, 4),
+                                                surprise: JSONValue.roundedValue($0.1.surprise, 4)) }
+            let range = Explanation.ExpectedRange(low: JSONValue.roundedValue(top.expected - top.halfRange),
+                                                  high: JSONValue.roundedValue(top.expected + top.halfRange))
+            let metricsOff = evidence.filter { $0.surprise >= lowSurprise }.count
+            return Explanation(
+                detector: detector, decidedBy: top.why.stream.name, metric: top.metric,
+                actual: JSONValue.roundedValue(x), expected: JSONValue.roundedValue(top.expected), expectedRange: range,
+                score: JSONValue.roundedValue(score, 8), surprise: JSONValue.roundedValue(surprise, 4),
+                topContributions: Array(contributions), metricsOff: metricsOff,
+                pattern: top.pattern.flatMap {
+                    Pattern(measure: $0.measure, direction: $0.direction, deviation: JSONValue.roundedValue($0.deviation, 4) ?? .nan)
+                },
+                resting: resting ? "within \(restPeriod) points of an anomaly" : nil,
+                reason: Explanation.reason(top.why, metric: top.metric, actual: x, expectedRange: range,
+                                           multivariate: detector == "multivariate" ? metricsOff : nil,
+                                           restingWithin: resting ? restPeriod : nil))
         }
     }
 
@@ -473,6 +477,8 @@ public struct Scorer: Sendable {
     private struct SeasonalView {
         var stream: DetectorState.Stream
         var z: Double, expected: Double, scale: Double, periodic: Bool, echo: Bool
+        /// The value a season before, and the window's typical difference from it (for the explanation).
+        var lag: Double, typical: Double
     }
 
     /// Features of one metric, its evidence when it has enough history, and the state it leaves.
@@ -546,8 +552,9 @@ public struct Scorer: Sendable {
             return Stats.poissonUpperTailDigits(k, mean: Double(span) * max(Double(inWindow) / Double(n), rareness))
         }
         let burst = countSurprise(state.burst, span: Self.burstSpan, inWindow: far)
-        let shift = max(countSurprise(state.above, span: Self.shiftSpan, inWindow: above),
-                        countSurprise(state.below, span: Self.shiftSpan, inWindow: below))
+        let shiftAbove = countSurprise(state.above, span: Self.shiftSpan, inWindow: above)
+        let shiftBelow = countSurprise(state.below, span: Self.shiftSpan, inWindow: below)
+        let shift = max(shiftAbove, shiftBelow)
 
         var seasonal: [SeasonalView] = []
         if self.seasonal {
@@ -581,7 +588,7 @@ public struct Scorer: Sendable {
                     else { f[.seasonal_weekly_z_abstains] = .note }
                 }
                 seasonal.append(SeasonalView(stream: daily ? .daily : .weekly, z: z, expected: lag.value + dc, scale: s,
-                                             periodic: ratio < Self.periodicRatio, echo: echo))
+                                             periodic: ratio < Self.periodicRatio, echo: echo, lag: lag.value, typical: dc))
             }
         }
 
@@ -636,9 +643,27 @@ public struct Scorer: Sendable {
             else { (centre, scale, .value) }
         let b = state.baselines[baseline.rawValue]
         let rawAtLow = b.count > config.warmup ? b.mean + lowSurprise * max(b.variance.squareRoot(), 1e-3) : zLow
+        // The deciding stream's own numbers, for the explanation's sentence (none of them feeds a score).
+        func rate(_ inWindow: Int) -> Double { Double(inWindow) / Double(n) }
+        let why: Explanation.Why = switch best.stream {
+        case .value: .value(z: zSigned, median: centre, window: n)
+        case .step: .step(previous: history.last, typicalChange: stepExpected - (history.last ?? stepExpected),
+                          deviation: (m.x - stepExpected) / stepScale)
+        case .novelty: .novelty(distance: max(0, m.x - highest, lowest - m.x) / scale, low: lowest, high: highest, window: n)
+        case .burst: .burst(count: state.burst.nonzeroBitCount, span: Self.burstSpan, z: Self.burstZ, median: centre,
+                            expected: Double(Self.burstSpan) * max(rate(far), rareness))
+        case .shift: shiftAbove >= shiftBelow
+            ? .shift(count: state.above.nonzeroBitCount, span: Self.shiftSpan, above: true, z: Self.shiftZ, median: centre,
+                     expected: Double(Self.shiftSpan) * max(rate(above), rareness))
+            : .shift(count: state.below.nonzeroBitCount, span: Self.shiftSpan, above: false, z: Self.shiftZ, median: centre,
+                     expected: Double(Self.shiftSpan) * max(rate(below), rareness))
+        case .daily, .weekly: .seasonal(daily: best.stream == .daily, lag: view?.lag ?? .nan, typicalDifference: view?.typical ?? .nan,
+                                        deviation: view.map { (m.x - $0.expected) / $0.scale } ?? .nan)
+        }
         return (f, Evidence(metric: m.metric, surprise: best.surprise, detector: view == nil ? "robust" : "seasonal",
                             streams: counted, streamCount: countedCount,
                             expected: expected, halfRange: max(0, rawAtLow) * rangeScale,
-                            pattern: Pattern(stream: best.stream, actual: m.x, expected: expected, scale: rangeScale)), state)
+                            pattern: Pattern(stream: best.stream, actual: m.x, expected: expected, scale: rangeScale),
+                            why: why), state)
     }
 }

@@ -30,12 +30,17 @@ public enum JSONValue: Sendable, Equatable {
 
     /// A number rounded to `digits` significant decimals, or null when not finite (JSON has no NaN).
     public static func rounded(_ x: Double?, _ digits: Int = 6) -> JSONValue {
-        guard let x, x.isFinite else { return .null }
-        if x == 0 || x == x.rounded() && abs(x) < 1e15 { return .number(x) }
+        roundedValue(x, digits).map(JSONValue.number) ?? .null
+    }
+
+    /// `x` rounded to `digits` significant decimals, as `rounded` stores it; nil when not finite.
+    public static func roundedValue(_ x: Double?, _ digits: Int = 6) -> Double? {
+        guard let x, x.isFinite else { return nil }
+        if x == 0 || x == x.rounded() && abs(x) < 1e15 { return x }
         let magnitude = Int(floor(log10(abs(x))))
         let scale = pow(10.0, Double(digits - 1 - magnitude))
         let r = (x * scale).rounded() / scale
-        return .number(r.isFinite ? r : x)
+        return r.isFinite ? r : x
     }
 
     /// Compact JSON text.
@@ -167,5 +172,28 @@ extension JSONValue: Decodable {
         var intValue: Int? { nil }
         init(stringValue: String) { self.stringValue = stringValue }
         init?(intValue: Int) { nil }
+    }
+}
+
+extension JSONValue: Encodable {
+    /// As `render()` writes it (non-finite numbers as null), through any encoder.
+    public func encode(to encoder: any Encoder) throws {
+        switch self {
+        case .null:
+            var c = encoder.singleValueContainer(); try c.encodeNil()
+        case .bool(let b):
+            var c = encoder.singleValueContainer(); try c.encode(b)
+        case .number(let x):
+            var c = encoder.singleValueContainer()
+            if x.isFinite { try c.encode(x) } else { try c.encodeNil() }
+        case .string(let s):
+            var c = encoder.singleValueContainer(); try c.encode(s)
+        case .array(let items):
+            var c = encoder.unkeyedContainer()
+            for item in items { try c.encode(item) }
+        case .object(let pairs):
+            var c = encoder.container(keyedBy: AnyKey.self)
+            for (k, v) in pairs { try c.encode(v, forKey: AnyKey(stringValue: k)) }
+        }
     }
 }

@@ -5,12 +5,12 @@ import PostgresNIO
 
 /// An anomaly the scoring transaction just wrote, for rule matching.
 public struct NewAnomaly: Sendable {
-    public init(anomalyID: UUID, facts: AnomalyFacts, explanation: JSONValue) {
+    public init(anomalyID: UUID, facts: AnomalyFacts, explanation: Explanation) {
         self.anomalyID = anomalyID; self.facts = facts; self.explanation = explanation
     }
     public var anomalyID: UUID
     public var facts: AnomalyFacts
-    public var explanation: JSONValue
+    public var explanation: Explanation
 }
 
 /// Matches a batch's anomalies against the enabled rules (in Swift) and opens or groups alerts (in SQL, keyed by

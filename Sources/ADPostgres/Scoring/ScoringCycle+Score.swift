@@ -9,7 +9,7 @@ public struct FoundAnomaly: Sendable {
     public var severity: Severity
     public var score: Double
     public var detector: String
-    public var explanation: JSONValue
+    public var explanation: Explanation
 }
 
 /// Phase 3 of a scoring cycle: score each point in Swift (`Scorer`), in the batch's order, each series from the state

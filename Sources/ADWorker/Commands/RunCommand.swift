@@ -76,16 +76,14 @@ enum AnomalyLine {
         return f
     }()
 
+    /// Time, source, metric, severity, score, actual, expected and range, detector, then why (the reason).
     static func format(_ a: FoundAnomaly) -> String {
         let e = a.explanation
-        func num(_ v: JSONValue?) -> String {
-            if case .number(let x)? = v { return String(format: "%.4g", x) }
-            return "?"
-        }
+        func num(_ x: Double?) -> String { x.map(Explanation.format) ?? "?" }
         var range = ""
-        if case .array(let r)? = e["expected_range"], r.count == 2 { range = " in [\(num(r[0])), \(num(r[1]))]" }
+        if let r = e.expectedRange { range = " in [\(num(r.low)), \(num(r.high))]" }
         return "\(time.string(from: a.time))  \(a.source)  \(a.metric)  \(a.severity.rawValue.uppercased())  "
-            + "score \(String(format: "%.6f", a.score))  actual \(num(e["actual"])) expected \(num(e["expected"]))\(range)"
-            + "  (\(a.detector))"
+            + "score \(String(format: "%.6f", a.score))  actual \(num(e.actual)) expected \(num(e.expected))\(range)"
+            + "  (\(a.detector))" + (e.reason.map { "  why: " + $0 } ?? "")
     }
 }

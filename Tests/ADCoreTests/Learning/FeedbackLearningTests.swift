@@ -112,9 +112,7 @@ import Testing
         #expect(up.severity != nil)
         let p = up.pattern
         #expect(p?.direction == .above && (p?.deviation ?? 0) > 10)
-        if case .object(let pairs) = up.explanation {
-            #expect(pairs.first { $0.0 == "pattern" }?.1 == p?.json)
-        }
+        #expect(up.explanation.json["pattern"] == p?.json)
         let down = scorer.score([MetricObservation(metric: "x", x: -100, history: history)])
         #expect(down.pattern?.direction == .below)
         #expect(Pattern(measure: "value", direction: .above, deviation: .infinity) == nil)

@@ -1863,7 +1863,11 @@ COMMENT ON COLUMN ad.anomalies.detector IS 'The detector (or ensemble) that prod
 COMMENT ON COLUMN ad.anomalies.severity IS 'low, medium, high or critical, from the source''s thresholds.';
 COMMENT ON COLUMN ad.anomalies.score IS 'Calibrated score in [0, 1]; one threshold means the same on every series.';
 COMMENT ON COLUMN ad.anomalies.explanation IS
-    'Why it fired, for people: metric, actual, expected, expected range, top contributing features, detector.';
+    'Why it fired, for people: one versioned document (adworker''s Explanation type documents it): version, '
+    'detector, decided_by (the deciding stream), metric, actual, expected, expected_range [low, high], score, '
+    'surprise, top_contributions [{metric, feature, value, surprise}], metrics_off, pattern {measure, direction, '
+    'deviation}, resting, and reason (one sentence saying why). Rows written by 0.1.0 have no version, decided_by '
+    'or reason.';
 COMMENT ON COLUMN ad.anomalies.status IS
     'detected, acknowledged, confirmed (a true positive), resolved or false_positive; set by operators through the '
     'state machine in ad.status_transitions.';
@@ -2287,10 +2291,17 @@ COMMENT ON COLUMN ad.anomaly_summary_hourly.max_score IS 'Highest score in the h
 COMMENT ON COLUMN ad.anomaly_summary_hourly.avg_score IS 'Mean score in the hour.';
 """#),
         ("updates/0.1.0--0.2.0.sql", #"""
--- 0.1.0 to 0.2.0: no table changes. sql/ was laid out for upgrades (pre_install/, re-run files, updates/);
--- the objects are the same. The step exists so the upgrade path exists (pgvector ships empty steps too).
--- After it, every update re-runs sql/NNN_*.sql (functions, triggers, views, comments, grants).
+-- 0.1.0 to 0.2.0. sql/ was laid out for upgrades (pre_install/, re-run files, updates/); the tables are the same.
+-- After this step, every update re-runs sql/NNN_*.sql (functions, triggers, views, comments, grants).
 SET LOCAL search_path TO pg_catalog, pg_temp;
+
+-- An anomaly's explanation is one typed, versioned document (adworker's Explanation): the column says so.
+COMMENT ON COLUMN ad.anomalies.explanation IS
+    'Why it fired, for people: one versioned document (adworker''s Explanation type documents it): version, '
+    'detector, decided_by (the deciding stream), metric, actual, expected, expected_range [low, high], score, '
+    'surprise, top_contributions [{metric, feature, value, surprise}], metrics_off, pattern {measure, direction, '
+    'deviation}, resting, and reason (one sentence saying why). Rows written by 0.1.0 have no version, decided_by '
+    'or reason.';
 """#),
     ]
 
