@@ -12,7 +12,7 @@ public struct FoundAnomaly: Sendable {
     public var explanation: Explanation
 }
 
-/// Phase 3 of a scoring cycle: score each point in Swift (`Scorer`), in the batch's order, each series from the state
+/// Phase 3 of a scoring cycle: score each point in Swift (`PointScorer`), in the batch's order, each series from the state
 /// its previous point left, with its window kept sorted as it slides (`SlidingWindows`). No I/O.
 extension ScoringCycle {
     /// What the write phase stores: per point scored, its source, time, features and score; per anomaly kept, its
@@ -34,7 +34,7 @@ extension ScoringCycle {
     }
 
     /// For a source newer than the catalog (loaded again at once) or one whose config vanished meanwhile.
-    private static let defaultScorer = Scorer(config: .defaults)
+    private static let defaultScorer = PointScorer(config: .defaults)
 
     func score(_ batch: inout FeatureBatch, catalog: SourceCatalog, cache: HistoryCache) -> ScoredBatch {
         let rows = batch.rows, keys = batch.plan.keys, latestRow = batch.plan.latestRow

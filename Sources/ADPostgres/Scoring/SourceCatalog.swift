@@ -13,12 +13,12 @@ public struct SourceCatalog: Sendable {
         let parsed: Parsed
         public var config: Result<SourceConfig, SourceConfig.Problem> { parsed.config }
         /// The scorer for a usable config.
-        public var scorer: Scorer? { parsed.scorer }
+        public var scorer: PointScorer? { parsed.scorer }
     }
     /// One distinct config, parsed, and its scorer when usable.
     final class Parsed: Sendable {
         let config: Result<SourceConfig, SourceConfig.Problem>
-        let scorer: Scorer?
+        let scorer: PointScorer?
 
         init(text: String) {
             do {
@@ -27,7 +27,7 @@ public struct SourceCatalog: Sendable {
             } catch {
                 config = .failure(SourceConfig.Problem(field: "", message: "is not valid JSON"))
             }
-            scorer = (try? config.get()).map { Scorer(config: $0) }
+            scorer = (try? config.get()).map { PointScorer(config: $0) }
         }
     }
     public private(set) var entries: [UUID: Entry] = [:]

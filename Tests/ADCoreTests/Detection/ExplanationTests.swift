@@ -5,7 +5,7 @@ import Testing
 /// The explanation is one typed, versioned document: what the scorer writes is what every reader decodes, rows
 /// written before the version field still read, and its sentence says why whichever stream decided.
 @Suite struct ExplanationIsOneTypedDocument {
-    let scorer = Scorer(config: .defaults)
+    let scorer = PointScorer(config: .defaults)
 
     func spike() -> PointScore {
         var noise = Noise(state: 7)

@@ -106,7 +106,7 @@ import Testing
     }
 
     @Test func theScorerRecordsThePatternThatDecided() {
-        let scorer = Scorer(config: SourceConfig.defaults)
+        let scorer = PointScorer(config: SourceConfig.defaults)
         let history = (0..<300).map { 50 + Double(($0 * 7919) % 101) / 20 }
         let up = scorer.score([MetricObservation(metric: "x", x: 200, history: history)])
         #expect(up.severity != nil)
