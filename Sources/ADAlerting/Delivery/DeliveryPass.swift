@@ -24,53 +24,38 @@ public struct DeliveryPass: Sendable {
         public init() {}
     }
 
-    static let claimQuery = """
-        SELECT delivery_id, kind, attempt, alert::text, channel_name, channel_type, target, headers::text, config::text, secret
-          FROM ad_internal.claim_deliveries($1::int, make_interval(secs => $2::float8))
-        """
-    /// Records a pass's outcomes in one round trip, in claim order.
-    static let recordQuery = """
-        SELECT ad_internal.record_delivery(u.id, u.attempt, u.started, u.finished, u.outcome, nullif(u.http_status, 0),
-                                          nullif(u.smtp_reply, ''), nullif(u.error, ''),
-                                          CASE WHEN u.retry_s > 0 THEN to_timestamp(u.retry_s) END)
-          FROM unnest($1::uuid[], $2::int[], $3::timestamptz[], $4::timestamptz[], $5::text[], $6::int[], $7::text[],
-                      $8::text[], $9::float8[]) WITH ORDINALITY
-               AS u(id, attempt, started, finished, outcome, http_status, smtp_reply, error, retry_s, n)
-         ORDER BY u.n
-        """
-
     /// Runs one pass; `pass.claimed == settings.deliveryConcurrency` means more may be due at once.
     /// `housekeeping` (escalation and re-notification) is for the caller to run about once per poll interval,
     /// not on every pass of a backlog.
     public func pass(_ connection: PostgresConnection, housekeeping: Bool = true) async throws -> Pass {
         var pass = Pass()
+        let queue = DeliveryQueue(logger: logger)
         if housekeeping {
-            pass.escalated = try await scalar(connection, "SELECT ad_internal.escalate_due()")
-            pass.renotified = try await scalar(connection, "SELECT ad_internal.renotify_due()")
+            pass.escalated = try await queue.escalateDue(connection)
+            pass.renotified = try await queue.renotifyDue(connection)
             if pass.escalated > 0 { logger.info("escalated \(pass.escalated) alert(s)") }
         }
 
-        var claim = PostgresQuery(unsafeSQL: Self.claimQuery)
-        claim.binds.append(settings.deliveryConcurrency)
-        claim.binds.append(settings.deliveryLease)
         var jobs: [DeliveryJob] = []
-        let rows = try await connection.query(claim, logger: logger)
-            .decode((UUID, String, Int, String, String, String, String, String, String, String?).self)
-        for try await (id, kind, attempt, alertText, name, type, target, headersText, configText, secret) in rows {
-            let alert = (try? JSONDecoder().decode(JSONValue.self, from: Data(alertText.utf8))) ?? .object([])
-            let config = (try? JSONDecoder().decode(JSONValue.self, from: Data(configText.utf8))) ?? .object([])
-            var headers: [(String, String)] = []
-            if case .object(let pairs)? = try? JSONDecoder().decode(JSONValue.self, from: Data(headersText.utf8)) {
-                for (k, v) in pairs { if case .string(let s) = v { headers.append((k, s)) } }
+        var unreadable: [DeliveryQueue.Attempt] = []
+        for c in try await queue.claim(connection, limit: settings.deliveryConcurrency, lease: settings.deliveryLease) {
+            // Our own SQL wrote these texts, so they always parse; if one ever does not, the delivery fails, saying
+            // why, rather than go out as an empty alert or as the wrong kind of event.
+            guard let job = Self.job(c) else {
+                let now = Date()
+                let why = "the claimed delivery cannot be read (event \(c.kind)); it is not sent"
+                logger.error("delivery \(c.deliveryID) to \(c.channelName): \(why)")
+                unreadable.append(.init(deliveryID: c.deliveryID, attempt: c.attempt, started: now, finished: now,
+                                        outcome: "failed", error: why))
+                pass.failed += 1
+                continue
             }
-            let job = DeliveryJob(deliveryID: id, event: DeliveryJob.Event(rawValue: kind) ?? .trigger, attempt: attempt,
-                                  alert: alert, channel: .init(name: name, type: type, target: target, headers: headers,
-                                                               config: config, secret: secret))
             if let problem = job.explanationProblem {
                 logger.warning("alert \(job.alertID): its anomaly's explanation cannot be read, so it is sent without its details: \(problem)")
             }
             jobs.append(job)
         }
+        try await queue.record(connection, unreadable)
         pass.claimed = jobs.count
         guard !jobs.isEmpty else { return pass }
 
@@ -87,9 +72,7 @@ public struct DeliveryPass: Sendable {
             for await r in group { out.append(r) }
             return out
         }
-        var ids: [UUID] = [], attempts: [Int] = [], starts: [Date] = [], ends: [Date] = [], kinds: [String] = []
-        // postgres-nio binds no arrays of optionals: 0, "" and 0 stand for NULL (nullif in the query).
-        var statuses: [Int] = [], replies: [String] = [], errors: [String] = [], retries: [Double] = []
+        var attempts: [DeliveryQueue.Attempt] = []
         for (i, started, finished, result) in outcomes.sorted(by: { $0.0 < $1.0 }) {
             let job = jobs[i]
             let outcome: String
@@ -106,22 +89,27 @@ public struct DeliveryPass: Sendable {
                     logger.error("delivery to \(job.channel.name) (\(job.event.rawValue), alert \(job.alertID)) gave up after \(job.attempt) attempts: \(result.error ?? "?")")
                 }
             }
-            ids.append(job.deliveryID); attempts.append(job.attempt); starts.append(started); ends.append(finished)
-            kinds.append(outcome); statuses.append(result.httpStatus ?? 0); replies.append(result.smtpReply ?? "")
-            errors.append(result.error.map { String($0.prefix(2000)) } ?? ""); retries.append(retryAt?.timeIntervalSince1970 ?? 0)
+            attempts.append(.init(deliveryID: job.deliveryID, attempt: job.attempt, started: started, finished: finished,
+                                  outcome: outcome, httpStatus: result.httpStatus, smtpReply: result.smtpReply,
+                                  error: result.error, retryAt: retryAt))
         }
-        var record = PostgresQuery(unsafeSQL: Self.recordQuery)
-        record.binds.append(ids); record.binds.append(attempts); record.binds.append(starts); record.binds.append(ends)
-        record.binds.append(kinds); record.binds.append(statuses); record.binds.append(replies); record.binds.append(errors)
-        record.binds.append(retries)
-        try await connection.query(record, logger: logger)
+        try await queue.record(connection, attempts)
         return pass
     }
 
-    private func scalar(_ connection: PostgresConnection, _ sql: String) async throws -> Int {
-        for try await n in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger).decode(Int.self) {
-            return n
+    /// A claimed delivery as a job; nil when its alert, channel config or headers are not JSON objects, or its event
+    /// is unknown.
+    static func job(_ c: DeliveryQueue.Claimed) -> DeliveryJob? {
+        func object(_ text: String) -> JSONValue? {
+            guard let v = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)), case .object = v else { return nil }
+            return v
         }
-        return 0
+        guard let event = DeliveryJob.Event(rawValue: c.kind), let alert = object(c.alertText), let config = object(c.configText),
+              case .object(let pairs)? = object(c.headersText) else { return nil }
+        var headers: [(String, String)] = []
+        for (k, v) in pairs { if case .string(let s) = v { headers.append((k, s)) } }
+        return DeliveryJob(deliveryID: c.deliveryID, event: event, attempt: c.attempt, alert: alert,
+                           channel: .init(name: c.channelName, type: c.channelType, target: c.target, headers: headers,
+                                          config: config, secret: c.secret))
     }
 }

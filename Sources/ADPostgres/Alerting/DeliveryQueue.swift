@@ -1,0 +1,98 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The delivery outbox's SQL (`ad.alert_deliveries`, through the functions in sql/095_alerting.sql): escalate and
+/// re-notify what is due, claim due deliveries under a lease, and record attempts. Each call is its own short
+/// statement; nothing is held open while a channel is slow (`DeliveryPass` sends between the claim and the record).
+public struct DeliveryQueue: Sendable {
+    public var logger: Logger
+    public init(logger: Logger) { self.logger = logger }
+
+    /// A claimed delivery, as the database holds it (the pass parses the JSON texts).
+    public struct Claimed: Sendable {
+        public var deliveryID: UUID, kind: String, attempt: Int, alertText: String
+        public var channelName: String, channelType: String, target: String, headersText: String, configText: String
+        public var secret: String?
+        public init(deliveryID: UUID, kind: String, attempt: Int, alertText: String, channelName: String, channelType: String,
+                    target: String, headersText: String, configText: String, secret: String?) {
+            self.deliveryID = deliveryID; self.kind = kind; self.attempt = attempt; self.alertText = alertText
+            self.channelName = channelName; self.channelType = channelType; self.target = target
+            self.headersText = headersText; self.configText = configText; self.secret = secret
+        }
+    }
+
+    /// The outcome of one attempt: `sent`, `retry` (with `retryAt`) or `failed`.
+    public struct Attempt: Sendable {
+        public var deliveryID: UUID, attempt: Int, started: Date, finished: Date, outcome: String
+        public var httpStatus: Int?, smtpReply: String?, error: String?, retryAt: Date?
+        public init(deliveryID: UUID, attempt: Int, started: Date, finished: Date, outcome: String, httpStatus: Int? = nil,
+                    smtpReply: String? = nil, error: String? = nil, retryAt: Date? = nil) {
+            self.deliveryID = deliveryID; self.attempt = attempt; self.started = started; self.finished = finished
+            self.outcome = outcome; self.httpStatus = httpStatus; self.smtpReply = smtpReply; self.error = error
+            self.retryAt = retryAt
+        }
+    }
+
+    static let claimQuery = """
+        SELECT delivery_id, kind, attempt, alert::text, channel_name, channel_type, target, headers::text, config::text, secret
+          FROM ad_internal.claim_deliveries($1::int, make_interval(secs => $2::float8))
+        """
+    /// Records a pass's outcomes in one round trip, in claim order.
+    static let recordQuery = """
+        SELECT ad_internal.record_delivery(u.id, u.attempt, u.started, u.finished, u.outcome, nullif(u.http_status, 0),
+                                          nullif(u.smtp_reply, ''), nullif(u.error, ''),
+                                          CASE WHEN u.retry_s > 0 THEN to_timestamp(u.retry_s) END)
+          FROM unnest($1::uuid[], $2::int[], $3::timestamptz[], $4::timestamptz[], $5::text[], $6::int[], $7::text[],
+                      $8::text[], $9::float8[]) WITH ORDINALITY
+               AS u(id, attempt, started, finished, outcome, http_status, smtp_reply, error, retry_s, n)
+         ORDER BY u.n
+        """
+
+    /// Escalates open alerts that waited past their rule's `escalate_after`; returns how many.
+    public func escalateDue(_ connection: PostgresConnection) async throws -> Int {
+        try await scalar(connection, "SELECT ad_internal.escalate_due()")
+    }
+
+    /// Queues re-notifications of open alerts past their rule's `renotify_interval`; returns how many.
+    public func renotifyDue(_ connection: PostgresConnection) async throws -> Int {
+        try await scalar(connection, "SELECT ad_internal.renotify_due()")
+    }
+
+    /// Claims up to `limit` due deliveries, each leased for `lease` seconds (its attempt counted).
+    public func claim(_ connection: PostgresConnection, limit: Int, lease: Double) async throws -> [Claimed] {
+        var claim = PostgresQuery(unsafeSQL: Self.claimQuery)  // our SQL; values are bound
+        claim.binds.append(limit)
+        claim.binds.append(lease)
+        var out: [Claimed] = []
+        let rows = try await connection.query(claim, logger: logger)
+            .decode((UUID, String, Int, String, String, String, String, String, String, String?).self)
+        for try await (id, kind, attempt, alertText, name, type, target, headersText, configText, secret) in rows {
+            out.append(Claimed(deliveryID: id, kind: kind, attempt: attempt, alertText: alertText, channelName: name,
+                               channelType: type, target: target, headersText: headersText, configText: configText,
+                               secret: secret))
+        }
+        return out
+    }
+
+    /// Records attempts; only the holder of a delivery's current attempt moves it on (a late report is history).
+    public func record(_ connection: PostgresConnection, _ attempts: [Attempt]) async throws {
+        guard !attempts.isEmpty else { return }
+        // postgres-nio binds no arrays of optionals: 0, "" and 0 stand for NULL (nullif in the query).
+        var record = PostgresQuery(unsafeSQL: Self.recordQuery)
+        record.binds.append(attempts.map(\.deliveryID)); record.binds.append(attempts.map(\.attempt))
+        record.binds.append(attempts.map(\.started)); record.binds.append(attempts.map(\.finished))
+        record.binds.append(attempts.map(\.outcome)); record.binds.append(attempts.map { $0.httpStatus ?? 0 })
+        record.binds.append(attempts.map { $0.smtpReply ?? "" })
+        record.binds.append(attempts.map { $0.error.map { String($0.prefix(2000)) } ?? "" })
+        record.binds.append(attempts.map { $0.retryAt?.timeIntervalSince1970 ?? 0 })
+        try await connection.query(record, logger: logger)
+    }
+
+    private func scalar(_ connection: PostgresConnection, _ sql: String) async throws -> Int {
+        for try await n in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger).decode(Int.self) {
+            return n
+        }
+        return 0
+    }
+}
