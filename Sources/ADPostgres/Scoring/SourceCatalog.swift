@@ -46,8 +46,8 @@ public struct SourceCatalog: Sendable {
     public init() {}
 
     /// Reads every source. Each distinct config text is parsed once, and sources with the same config share one
-    /// parsed value and scorer: parsing each source's config at every refresh more than doubled the worker's peak RSS
-    /// with 100,000 sources (docs/performance.md).
+    /// parsed value and scorer: parsing each source's config at every refresh nearly doubled the worker's peak RSS with
+    /// 100,000 sources (docs/performance.md).
     public static func load(_ connection: PostgresConnection, logger: Logger) async throws -> SourceCatalog {
         var catalog = SourceCatalog()
         var parsed: [String: Parsed] = [:]
