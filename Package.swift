@@ -5,7 +5,7 @@ let package = Package(
     name: "anomaly-detection",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "adworker", targets: ["ADWorker"]),
+        .executable(name: "adworker", targets: ["ADWorker"])
     ],
     dependencies: [
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),

@@ -19,8 +19,10 @@ public struct Evaluation: Sendable {
         "realAWSCloudwatch/ec2_cpu_utilization_825cc2.csv", "artificialWithAnomaly/art_daily_jumpsdown.csv",
     ]
 
-    public init(corpus: EvaluationCorpus, output: URL, configGiven: JSONValue, config: SourceConfig,
-                engineSettings: [(String, JSONValue)] = []) {
+    public init(
+        corpus: EvaluationCorpus, output: URL, configGiven: JSONValue, config: SourceConfig,
+        engineSettings: [(String, JSONValue)] = []
+    ) {
         self.corpus = corpus
         self.output = output
         self.configGiven = configGiven
@@ -29,7 +31,9 @@ public struct Evaluation: Sendable {
     }
 
     /// Scores, writes everything, and returns the summary. `started` is when the command started (for the wall time).
-    public func run(engine: any EvaluationEngine, phases: EvaluationPhases, started: ContinuousClock.Instant) async throws
+    public func run(
+        engine: any EvaluationEngine, phases: EvaluationPhases, started: ContinuousClock.Instant
+    ) async throws
         -> EvaluationSummary
     {
         let created = try prepareOutput()
@@ -52,14 +56,21 @@ public struct Evaluation: Sendable {
     public func checkOutput() throws {
         func resolved(_ u: URL) -> String { u.standardizedFileURL.resolvingSymlinksInPath().path }
         let data: URL
-        if case .nab = corpus.layout { data = corpus.directory.appendingPathComponent("data") } else { data = corpus.directory }
+        if case .nab = corpus.layout {
+            data = corpus.directory.appendingPathComponent("data")
+        } else {
+            data = corpus.directory
+        }
         let out = resolved(output), input = resolved(data)
         if out == input || out.hasPrefix(input.hasSuffix("/") ? input : input + "/") {
-            throw EvaluationInputError(.badOutput, file: output.path, "is inside the input data \(data.path); choose another --out")
+            throw EvaluationInputError(
+                .badOutput, file: output.path, "is inside the input data \(data.path); choose another --out")
         }
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: output.path, isDirectory: &isDirectory) {
-            guard isDirectory.boolValue else { throw EvaluationInputError(.badOutput, file: output.path, "exists and is not a directory") }
+            guard isDirectory.boolValue else {
+                throw EvaluationInputError(.badOutput, file: output.path, "exists and is not a directory")
+            }
             guard FileManager.default.isWritableFile(atPath: output.path) else {
                 throw EvaluationInputError(.badOutput, file: output.path, "is not writable")
             }
@@ -74,7 +85,8 @@ public struct Evaluation: Sendable {
         do {
             try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
         } catch {
-            throw EvaluationInputError(.badOutput, file: output.path, "cannot be created: \(error.localizedDescription)")
+            throw EvaluationInputError(
+                .badOutput, file: output.path, "cannot be created: \(error.localizedDescription)")
         }
         return true
     }
@@ -82,14 +94,17 @@ public struct Evaluation: Sendable {
     /// An engine must give one score in [0, 1] per row.
     private func check(_ scores: [[Double]]) throws {
         guard scores.count == corpus.series.count else {
-            throw EngineError(message: "the engine returned \(scores.count) series of scores for \(corpus.series.count) files")
+            throw EngineError(
+                message: "the engine returned \(scores.count) series of scores for \(corpus.series.count) files")
         }
         for (s, row) in zip(corpus.series, scores) {
             guard row.count == s.count else {
-                throw EngineError(message: "the engine returned \(row.count) scores for the \(s.count) rows of \(s.path)")
+                throw EngineError(
+                    message: "the engine returned \(row.count) scores for the \(s.count) rows of \(s.path)")
             }
             if let bad = row.firstIndex(where: { !($0 >= 0 && $0 <= 1) }) {
-                throw EngineError(message: "the engine scored line \(s.lines[bad]) of \(s.path) \(row[bad]), outside [0, 1]")
+                throw EngineError(
+                    message: "the engine scored line \(s.lines[bad]) of \(s.path) \(row[bad]), outside [0, 1]")
             }
         }
     }
@@ -100,7 +115,9 @@ public struct Evaluation: Sendable {
         public var description: String { message }
     }
 
-    private func write(_ scores: [[Double]], engine: String, phases: EvaluationPhases, started: ContinuousClock.Instant) throws
+    private func write(
+        _ scores: [[Double]], engine: String, phases: EvaluationPhases, started: ContinuousClock.Instant
+    ) throws
         -> EvaluationSummary
     {
         let writing = ContinuousClock.now
@@ -121,17 +138,23 @@ public struct Evaluation: Sendable {
             let standard = report[profile: NABProfile.standard.name] ?? report.profiles.first
             for (k, s) in corpus.series.enumerated() {
                 try save(EvaluationResults.nabCSV(s, scores: scores[k], inWindow: nabFiles[k].inWindowFlags()), s.path)
-                files.append(.init(path: s.path, rows: s.count, shiftedRows: s.shiftedRows,
-                                   flagged: scores[k].filter { $0 >= low }.count))
+                files.append(
+                    .init(
+                        path: s.path, rows: s.count, shiftedRows: s.shiftedRows,
+                        flagged: scores[k].filter { $0 >= low }.count))
             }
             let present = Self.nabPlotFiles.compactMap { name in corpus.series.firstIndex { $0.path == name } }
             for k in present.isEmpty ? Array(corpus.series.indices.prefix(4)) : present {
-                let label = standard.map {
-                    "\($0.profile.name) threshold \(String(format: "%.6g", $0.threshold))" + ($0.threshold > 1 ? " (best to flag nothing)" : "")
-                } ?? "no threshold"
-                plots.append(Plotted(series: corpus.series[k], scores: scores[k], windows: nabFiles[k].windowRanges,
-                                     threshold: standard?.threshold, thresholdLabel: label,
-                                     probation: nabFiles[k].probationaryLength(), probationLabel: "probationary period"))
+                let label =
+                    standard.map {
+                        "\($0.profile.name) threshold \(String(format: "%.6g", $0.threshold))"
+                            + ($0.threshold > 1 ? " (best to flag nothing)" : "")
+                    } ?? "no threshold"
+                plots.append(
+                    Plotted(
+                        series: corpus.series[k], scores: scores[k], windows: nabFiles[k].windowRanges,
+                        threshold: standard?.threshold, thresholdLabel: label,
+                        probation: nabFiles[k].probationaryLength(), probationLabel: "probationary period"))
             }
         case .csv(let options):
             labelColumn = options.labelColumn
@@ -139,33 +162,40 @@ public struct Evaluation: Sendable {
             var total = NABCounts()
             for (k, s) in corpus.series.enumerated() {
                 try save(EvaluationResults.csv(s, scores: scores[k]), s.path)
-                var result = EvaluationSummary.FileResult(path: s.path, rows: s.count, shiftedRows: s.shiftedRows,
-                                                          flagged: scores[k].filter { $0 >= low }.count)
+                var result = EvaluationSummary.FileResult(
+                    path: s.path, rows: s.count, shiftedRows: s.shiftedRows,
+                    flagged: scores[k].filter { $0 >= low }.count)
                 if let labels = s.labels {
                     let c = Self.counts(scores[k], labels, threshold: low)
                     result.counts = c
                     result.rocAUC = NABPointwise.rocAUC(scores: scores[k], positives: labels)
-                    total = NABCounts(tp: total.tp + c.tp, fp: total.fp + c.fp, fn: total.fn + c.fn, tn: total.tn + c.tn)
+                    total = NABCounts(
+                        tp: total.tp + c.tp, fp: total.fp + c.fp, fn: total.fn + c.fn, tn: total.tn + c.tn)
                     allScores += scores[k]; allLabels += labels
                 }
                 files.append(result)
             }
             if options.labelColumn != nil {
-                overall = .init(path: "all files", rows: corpus.rowCount, shiftedRows: files.reduce(0) { $0 + $1.shiftedRows },
-                                flagged: files.reduce(0) { $0 + $1.flagged }, counts: total,
-                                rocAUC: NABPointwise.rocAUC(scores: allScores, positives: allLabels))
+                overall = .init(
+                    path: "all files", rows: corpus.rowCount, shiftedRows: files.reduce(0) { $0 + $1.shiftedRows },
+                    flagged: files.reduce(0) { $0 + $1.flagged }, counts: total,
+                    rocAUC: NABPointwise.rocAUC(scores: allScores, positives: allLabels))
             }
             for k in corpus.series.indices.prefix(4) {
                 let s = corpus.series[k]
-                plots.append(Plotted(series: s, scores: scores[k], windows: Self.runs(s.labels ?? []), threshold: low,
-                                     thresholdLabel: "low threshold \(low)", probation: min(config.minHistory, s.count),
-                                     probationLabel: "warm-up (min_history)"))
+                plots.append(
+                    Plotted(
+                        series: s, scores: scores[k], windows: Self.runs(s.labels ?? []), threshold: low,
+                        thresholdLabel: "low threshold \(low)", probation: min(config.minHistory, s.count),
+                        probationLabel: "warm-up (min_history)"))
             }
         }
 
         var plotPaths: [String] = []
         for p in plots {
-            let name = "plots/" + String(p.series.path.dropLast(p.series.path.lowercased().hasSuffix(".csv") ? 4 : 0))
+            let name =
+                "plots/"
+                + String(p.series.path.dropLast(p.series.path.lowercased().hasSuffix(".csv") ? 4 : 0))
                 .replacingOccurrences(of: "/", with: "__") + ".svg"
             let plot = EvaluationPlot(
                 title: p.series.path, micros: p.series.storageMicros,
@@ -176,8 +206,11 @@ public struct Evaluation: Sendable {
             plotPaths.append(name)
         }
 
-        phases.record(EvaluationPhase(name: nab == nil ? "write results" : "NAB scoring, write results", seconds: (ContinuousClock.now - writing).seconds,
-                                      detail: "\(files.count) results files, \(plotPaths.count) plots"))
+        phases.record(
+            EvaluationPhase(
+                name: nab == nil ? "write results" : "NAB scoring, write results",
+                seconds: (ContinuousClock.now - writing).seconds,
+                detail: "\(files.count) results files, \(plotPaths.count) plots"))
         let layout: String
         if case .nab = corpus.layout { layout = "nab" } else { layout = "csv" }
         let summary = EvaluationSummary(
@@ -198,7 +231,8 @@ public struct Evaluation: Sendable {
     private func save(_ text: String, _ relative: String) throws {
         let url = output.appendingPathComponent(relative)
         do {
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             try Data(text.utf8).write(to: url, options: .atomic)
         } catch {
             throw EvaluationInputError(.badOutput, file: url.path, "cannot be written: \(error.localizedDescription)")

@@ -9,14 +9,17 @@ struct ADWorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "adworker",
         abstract: "The anomaly-detection sidecar for PostgreSQL.",
-        subcommands: [RunCommand.self, MigrateCommand.self, DoctorCommand.self, BenchCommand.self, EvaluateCommand.self]
+        subcommands: [
+            RunCommand.self, MigrateCommand.self, DoctorCommand.self, BenchCommand.self, EvaluateCommand.self,
+        ]
     )
 }
 
 /// Options every subcommand that talks to the database shares.
 struct ConnectionOptions: ParsableArguments {
-    @Option(name: .customLong("database-url"),
-            help: "postgres:// URL of the database (default: $DATABASE_URL).")
+    @Option(
+        name: .customLong("database-url"),
+        help: "postgres:// URL of the database (default: $DATABASE_URL).")
     var databaseURL: String?
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default: $AD_LOG_LEVEL or info).")
@@ -24,7 +27,8 @@ struct ConnectionOptions: ParsableArguments {
 
     func url() throws -> DatabaseURL {
         guard let text = databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"], !text.isEmpty else {
-            throw ValidationError("no database: set DATABASE_URL or pass --database-url (scripts/pgcluster start prints one)")
+            throw ValidationError(
+                "no database: set DATABASE_URL or pass --database-url (scripts/pgcluster start prints one)")
         }
         do {
             return try DatabaseURL(text)
@@ -36,7 +40,8 @@ struct ConnectionOptions: ParsableArguments {
     func logger(_ label: String) throws -> Logger {
         let text = logLevel ?? ProcessInfo.processInfo.environment["AD_LOG_LEVEL"] ?? "info"
         guard let level = Logger.Level(rawValue: text) else {
-            throw ValidationError("log level \"\(text)\" is not one of trace, debug, info, notice, warning, error, critical")
+            throw ValidationError(
+                "log level \"\(text)\" is not one of trace, debug, info, notice, warning, error, critical")
         }
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         var logger = Logger(label: label)

@@ -19,8 +19,12 @@ func withAlertDatabase<T: Sendable>(_ body: (DatabaseURL) async throws -> T) asy
 }
 
 /// Inserts an anomaly on src-a at `minute` minutes after 2026-01-01 and returns its id.
-func insertAnomaly(_ url: DatabaseURL, minute: Int, metric: String = "x", severity: String = "high", score: Double = 0.9999) async throws -> String {
-    try await strings(url, """
+func insertAnomaly(
+    _ url: DatabaseURL, minute: Int, metric: String = "x", severity: String = "high", score: Double = 0.9999
+) async throws -> String {
+    try await strings(
+        url,
+        """
         INSERT INTO ad.anomalies (data_point_id, point_timestamp, source_id, metric, detector, severity, score, explanation)
         VALUES (gen_random_uuid(), timestamptz '2026-01-01 00:00Z' + \(minute) * interval '1 minute', '\(sourceA)', '\(metric)',
                 'robust', '\(severity)', \(score), '{"actual": 500, "expected": 52, "expected_range": [40, 64]}')
@@ -33,14 +37,20 @@ func raise(_ url: DatabaseURL, _ anomalyIDs: [String]) async throws -> (opened: 
     try await Database.withConnection(url, logger: TestServer.logger) { conn in
         var fresh: [NewAnomaly] = []
         let list = anomalyIDs.map { "'\($0)'" }.joined(separator: ",")
-        for try await (id, source, metric, sev, score, detector, time, expl) in try await conn.query(PostgresQuery(unsafeSQL: """
-            SELECT a.id, a.source_id, a.metric, a.severity, a.score, a.detector, a.point_timestamp, a.explanation::text
-              FROM ad.anomalies a WHERE a.id IN (\(list)) ORDER BY a.point_timestamp
-            """), logger: TestServer.logger).decode((UUID, UUID, String, String, Double, String, Date, String).self) {
-            fresh.append(NewAnomaly(anomalyID: id,
-                                    facts: AnomalyFacts(sourceID: source, sourceName: "src-a", metric: metric,
-                                                        severity: Severity(rawValue: sev)!, score: score, detector: detector, time: time),
-                                    explanation: try JSONDecoder().decode(Explanation.self, from: Data(expl.utf8))))
+        for try await (id, source, metric, sev, score, detector, time, expl) in try await conn.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT a.id, a.source_id, a.metric, a.severity, a.score, a.detector, a.point_timestamp, a.explanation::text
+                      FROM ad.anomalies a WHERE a.id IN (\(list)) ORDER BY a.point_timestamp
+                    """), logger: TestServer.logger
+        ).decode((UUID, UUID, String, String, Double, String, Date, String).self) {
+            fresh.append(
+                NewAnomaly(
+                    anomalyID: id,
+                    facts: AnomalyFacts(
+                        sourceID: source, sourceName: "src-a", metric: metric,
+                        severity: Severity(rawValue: sev)!, score: score, detector: detector, time: time),
+                    explanation: try JSONDecoder().decode(Explanation.self, from: Data(expl.utf8))))
         }
         try await conn.query("BEGIN", logger: TestServer.logger)
         let r = try await AlertRaiser(logger: TestServer.logger).raise(conn, anomalies: fresh)
@@ -59,11 +69,13 @@ struct AlertRulesInSQL {
     @Test(arguments: badRuleConditions)
     func malformedRulesAreRejectedNamingTheField(_ bad: (json: String, field: String)) async throws {
         try await withAlertDatabase { url in
-            let problem = try await strings(url, "SELECT coalesce(ad.rule_problem($$\(bad.json)$$::jsonb), 'accepted')")[0]
+            let problem = try await strings(
+                url, "SELECT coalesce(ad.rule_problem($$\(bad.json)$$::jsonb), 'accepted')")[0]
             #expect(fieldOf(problem) == bad.field, "\(bad.json): \(problem)")
             // Arrays are valid jsonb but not objects: the column's CHECK refuses them before the trigger.
             if bad.json.hasPrefix("{") {
-                let error = await failure(url, "INSERT INTO ad.alert_rules (name, conditions) VALUES ('r', $$\(bad.json)$$)")
+                let error = await failure(
+                    url, "INSERT INTO ad.alert_rules (name, conditions) VALUES ('r', $$\(bad.json)$$)")
                 #expect(error?.contains(bad.field + ":") == true, "\(error ?? "accepted")")
             }
             #expect(try await integer(url, "SELECT count(*) FROM ad.alert_rules") == 0)
@@ -73,13 +85,34 @@ struct AlertRulesInSQL {
     @Test func channelsAreCheckedAndUnknownOnesNamed() async throws {
         try await withAlertDatabase { url in
             let cases: [(String, String)] = [
-                ("INSERT INTO ad.channels (name, type, target) VALUES ('c', 'webhook', 'not a url')", "target: \"not a url\" is not an http:// or https:// URL"),
-                ("INSERT INTO ad.channels (name, type, target) VALUES ('c', 'webhook', 'http://127.0.0.1:70000/x')", "has a port above 65535"),
-                ("INSERT INTO ad.channels (name, type, target, headers) VALUES ('c', 'webhook', 'http://h/x', '{\"X-A\": \"1\\r\\nX-B: 2\"}')", "headers.X-A: must be a string without line breaks"),
-                ("INSERT INTO ad.channels (name, type, target, headers) VALUES ('c', 'webhook', 'http://h/x', '{\"Idempotency-Key\": \"1\"}')", "headers.Idempotency-Key: set by adworker itself"),
-                ("INSERT INTO ad.channels (name, type, target) VALUES ('c', 'email', 'ops@example.com')", "config.smtp_host: required"),
-                ("INSERT INTO ad.channels (name, type, target, config) VALUES ('c', 'email', 'ops@example.com, nobody', '{\"smtp_host\": \"h\", \"from\": \"a@b.c\"}')", "target: \"nobody\" is not an email address"),
-                ("INSERT INTO ad.channels (name, type, target, config) VALUES ('c', 'slack', 'https://hooks.example.com/x', '{\"tls\": \"starttls\"}')", "config.tls: unknown setting for a slack channel"),
+                (
+                    "INSERT INTO ad.channels (name, type, target) VALUES ('c', 'webhook', 'not a url')",
+                    "target: \"not a url\" is not an http:// or https:// URL"
+                ),
+                (
+                    "INSERT INTO ad.channels (name, type, target) VALUES ('c', 'webhook', 'http://127.0.0.1:70000/x')",
+                    "has a port above 65535"
+                ),
+                (
+                    "INSERT INTO ad.channels (name, type, target, headers) VALUES ('c', 'webhook', 'http://h/x', '{\"X-A\": \"1\\r\\nX-B: 2\"}')",
+                    "headers.X-A: must be a string without line breaks"
+                ),
+                (
+                    "INSERT INTO ad.channels (name, type, target, headers) VALUES ('c', 'webhook', 'http://h/x', '{\"Idempotency-Key\": \"1\"}')",
+                    "headers.Idempotency-Key: set by adworker itself"
+                ),
+                (
+                    "INSERT INTO ad.channels (name, type, target) VALUES ('c', 'email', 'ops@example.com')",
+                    "config.smtp_host: required"
+                ),
+                (
+                    "INSERT INTO ad.channels (name, type, target, config) VALUES ('c', 'email', 'ops@example.com, nobody', '{\"smtp_host\": \"h\", \"from\": \"a@b.c\"}')",
+                    "target: \"nobody\" is not an email address"
+                ),
+                (
+                    "INSERT INTO ad.channels (name, type, target, config) VALUES ('c', 'slack', 'https://hooks.example.com/x', '{\"tls\": \"starttls\"}')",
+                    "config.tls: unknown setting for a slack channel"
+                ),
             ]
             for (statement, expected) in cases {
                 let error = await failure(url, statement)
@@ -88,7 +121,8 @@ struct AlertRulesInSQL {
             try await sql(url, "INSERT INTO ad.alert_rules (name) VALUES ('r')")
             let unknown = await failure(url, "SELECT ad.add_rule_channel('r', 'nope')")
             #expect(unknown?.contains("unknown channel \"nope\"") == true, "\(unknown ?? "accepted")")
-            try await sql(url, "INSERT INTO ad.channels (name, type, target) VALUES ('hook', 'webhook', 'http://127.0.0.1:9/x')")
+            try await sql(
+                url, "INSERT INTO ad.channels (name, type, target) VALUES ('hook', 'webhook', 'http://127.0.0.1:9/x')")
             try await sql(url, "SELECT ad.add_rule_channel('r', 'hook')")
             let inUse = await failure(url, "DELETE FROM ad.channels WHERE name = 'hook'")
             #expect(inUse?.contains("foreign key") == true, "deleting a channel in use: \(inUse ?? "allowed")")
@@ -100,9 +134,12 @@ struct AlertRulesInSQL {
 struct AlertGroupingAndOutbox {
     /// Rule "r" (30-minute grouping window, `set` applied after) notifying channel "hook".
     func setUpRule(_ url: DatabaseURL, conditions: String = "{}", set: String? = nil) async throws {
-        try await sql(url, "INSERT INTO ad.alert_rules (name, conditions, group_window) VALUES ('r', $$\(conditions)$$, '30 minutes')")
+        try await sql(
+            url,
+            "INSERT INTO ad.alert_rules (name, conditions, group_window) VALUES ('r', $$\(conditions)$$, '30 minutes')")
         if let set { try await sql(url, "UPDATE ad.alert_rules SET \(set)") }
-        try await sql(url, "INSERT INTO ad.channels (name, type, target) VALUES ('hook', 'webhook', 'http://127.0.0.1:9/x')")
+        try await sql(
+            url, "INSERT INTO ad.channels (name, type, target) VALUES ('hook', 'webhook', 'http://127.0.0.1:9/x')")
         try await sql(url, "SELECT ad.add_rule_channel('r', 'hook')")
     }
 
@@ -114,12 +151,19 @@ struct AlertGroupingAndOutbox {
             let a3 = try await insertAnomaly(url, minute: 20, severity: "low")
             #expect(try await raise(url, [a1]) == (1, 0))
             #expect(try await raise(url, [a2, a3]) == (0, 2))
-            #expect(try await strings(url, "SELECT format('%s %s %s', status, severity, occurrences) FROM ad.alerts") == ["pending critical 3"])
-            #expect(try await integer(url, "SELECT count(*) FROM ad.alert_deliveries") == 1, "grouped anomalies are not sent again")
+            #expect(
+                try await strings(url, "SELECT format('%s %s %s', status, severity, occurrences) FROM ad.alerts") == [
+                    "pending critical 3"
+                ])
+            #expect(
+                try await integer(url, "SELECT count(*) FROM ad.alert_deliveries") == 1,
+                "grouped anomalies are not sent again")
             // 70 minutes later: more than the 30-minute window after the last one.
             let a4 = try await insertAnomaly(url, minute: 90)
             #expect(try await raise(url, [a4]) == (1, 0))
-            #expect(try await strings(url, "SELECT format('%s %s', status, occurrences) FROM ad.alerts ORDER BY created_at, status DESC")
+            #expect(
+                try await strings(
+                    url, "SELECT format('%s %s', status, occurrences) FROM ad.alerts ORDER BY created_at, status DESC")
                     == ["resolved 3", "pending 1"])
             #expect(try await integer(url, "SELECT count(*) FROM ad.alert_deliveries WHERE kind = 'trigger'") == 2)
         }
@@ -142,7 +186,8 @@ struct AlertGroupingAndOutbox {
 
     @Test func conditionsFilterAndMinimumOccurrencesWait() async throws {
         try await withAlertDatabase { url in
-            try await setUpRule(url, conditions: #"{"min_severity": "high", "min_occurrences": 3, "within_seconds": 600}"#)
+            try await setUpRule(
+                url, conditions: #"{"min_severity": "high", "min_occurrences": 3, "within_seconds": 600}"#)
             let low = try await insertAnomaly(url, minute: 0, severity: "medium")
             let h1 = try await insertAnomaly(url, minute: 1)
             let h2 = try await insertAnomaly(url, minute: 2)
@@ -156,7 +201,11 @@ struct AlertGroupingAndOutbox {
 
     @Test func silencedAnomaliesRaiseNothing() async throws {
         try await withAlertDatabase { url in
-            try await setUpRule(url, conditions: #"{"silences": [{"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T01:00:00Z", "reason": "maintenance"}]}"#)
+            try await setUpRule(
+                url,
+                conditions:
+                    #"{"silences": [{"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T01:00:00Z", "reason": "maintenance"}]}"#
+            )
             #expect(try await raise(url, [try await insertAnomaly(url, minute: 30)]) == (0, 0))
             #expect(try await raise(url, [try await insertAnomaly(url, minute: 60)]) == (1, 0))
         }
@@ -165,19 +214,28 @@ struct AlertGroupingAndOutbox {
     @Test func escalationHappensOnceToTheEscalationChannels() async throws {
         try await withAlertDatabase { url in
             try await setUpRule(url, set: "escalate_after = '1 minute'")
-            try await sql(url, "INSERT INTO ad.channels (name, type, target) VALUES ('boss', 'webhook', 'http://127.0.0.1:9/boss')")
+            try await sql(
+                url,
+                "INSERT INTO ad.channels (name, type, target) VALUES ('boss', 'webhook', 'http://127.0.0.1:9/boss')")
             try await sql(url, "SELECT ad.add_rule_channel('r', 'boss', 'escalate')")
             _ = try await raise(url, [try await insertAnomaly(url, minute: 0)])
             #expect(try await integer(url, "SELECT ad_internal.escalate_due()") == 0, "not yet due")
             try await sql(url, "UPDATE ad.alerts SET created_at = now() - interval '61 seconds'")  // a minute on
             #expect(try await integer(url, "SELECT ad_internal.escalate_due()") == 1)
             #expect(try await integer(url, "SELECT ad_internal.escalate_due()") == 0, "escalates once")
-            #expect(try await strings(url, "SELECT c.name || ' ' || d.kind FROM ad.alert_deliveries d JOIN ad.channels c ON c.id = d.channel_id ORDER BY d.kind")
+            #expect(
+                try await strings(
+                    url,
+                    "SELECT c.name || ' ' || d.kind FROM ad.alert_deliveries d JOIN ad.channels c ON c.id = d.channel_id ORDER BY d.kind"
+                )
                     == ["boss escalate", "hook trigger"])
             // Acknowledging drops a queued escalation.
             try await sql(url, "INSERT INTO ad.users (name, db_role) VALUES ('Root Operator', session_user)")
             try await sql(url, "UPDATE ad.alerts SET status = 'acknowledged'")
-            #expect(try await strings(url, "SELECT status FROM ad.alert_deliveries WHERE kind = 'escalate'") == ["cancelled"])
+            #expect(
+                try await strings(url, "SELECT status FROM ad.alert_deliveries WHERE kind = 'escalate'") == [
+                    "cancelled"
+                ])
         }
     }
 
@@ -186,7 +244,11 @@ struct AlertGroupingAndOutbox {
             try await setUpRule(url, set: "renotify_interval = '1 second'")
             _ = try await raise(url, [try await insertAnomaly(url, minute: 0)])
             #expect(try await integer(url, "SELECT ad_internal.renotify_due()") == 0, "pending alerts are not re-sent")
-            #expect(try await strings(url, "SELECT ad_internal.record_delivery(delivery_id, attempt, now(), now(), 'sent', 200, NULL, NULL, NULL) FROM ad_internal.claim_deliveries(10, '1 minute')") == ["sent"])
+            #expect(
+                try await strings(
+                    url,
+                    "SELECT ad_internal.record_delivery(delivery_id, attempt, now(), now(), 'sent', 200, NULL, NULL, NULL) FROM ad_internal.claim_deliveries(10, '1 minute')"
+                ) == ["sent"])
             try await sql(url, "UPDATE ad.alerts SET last_notified_at = now() - interval '2 seconds'")
             try await sql(url, "UPDATE ad.alert_deliveries SET created_at = now() - interval '2 seconds'")
             #expect(try await integer(url, "SELECT ad_internal.renotify_due()") == 1)
@@ -198,14 +260,30 @@ struct AlertGroupingAndOutbox {
         try await withAlertDatabase { url in
             try await setUpRule(url)
             _ = try await raise(url, [try await insertAnomaly(url, minute: 0)])
-            #expect(try await strings(url, "SELECT attempt::text FROM ad_internal.claim_deliveries(10, '1 minute')") == ["1"])
-            #expect(try await strings(url, "SELECT attempt::text FROM ad_internal.claim_deliveries(10, '1 minute')") == [], "leased")
+            #expect(
+                try await strings(url, "SELECT attempt::text FROM ad_internal.claim_deliveries(10, '1 minute')") == [
+                    "1"
+                ])
+            #expect(
+                try await strings(url, "SELECT attempt::text FROM ad_internal.claim_deliveries(10, '1 minute')") == [],
+                "leased")
             // The lease runs out (moved back rather than slept through, so a slow machine cannot fail the step above).
             try await sql(url, "UPDATE ad.alert_deliveries SET next_attempt_at = now() - interval '1 second'")
-            #expect(try await strings(url, "SELECT attempt::text FROM ad_internal.claim_deliveries(10, '1 minute')") == ["2"])
+            #expect(
+                try await strings(url, "SELECT attempt::text FROM ad_internal.claim_deliveries(10, '1 minute')") == [
+                    "2"
+                ])
             // The first (dead) holder reports late: recorded, but it does not move the delivery on.
-            #expect(try await strings(url, "SELECT ad_internal.record_delivery(id, 1, now(), now(), 'sent', 200, NULL, NULL, NULL) FROM ad.alert_deliveries") == ["stale"])
-            #expect(try await strings(url, "SELECT ad_internal.record_delivery(id, 2, now(), now(), 'sent', 200, NULL, NULL, NULL) FROM ad.alert_deliveries") == ["sent"])
+            #expect(
+                try await strings(
+                    url,
+                    "SELECT ad_internal.record_delivery(id, 1, now(), now(), 'sent', 200, NULL, NULL, NULL) FROM ad.alert_deliveries"
+                ) == ["stale"])
+            #expect(
+                try await strings(
+                    url,
+                    "SELECT ad_internal.record_delivery(id, 2, now(), now(), 'sent', 200, NULL, NULL, NULL) FROM ad.alert_deliveries"
+                ) == ["sent"])
             #expect(try await integer(url, "SELECT count(*) FROM ad.delivery_attempts") == 2)
             #expect(try await strings(url, "SELECT status FROM ad.alerts") == ["sent"])
         }
@@ -218,11 +296,18 @@ struct AlertGroupingAndOutbox {
             _ = try await raise(url, [try await insertAnomaly(url, minute: 0)])
             try await sql(url, "UPDATE ad.alerts SET status = 'acknowledged', notes = 'looking'")
             try await sql(url, "UPDATE ad.alerts SET status = 'resolved'")
-            #expect(try await strings(url, """
-                SELECT format('%s %s->%s %s', a.action, a.old_value->>'status', a.new_value->>'status', u.name)
-                  FROM ad.audit_log a LEFT JOIN ad.users u ON u.id = a.user_id WHERE a.entity = 'alert' ORDER BY a.id
-                """) == ["alert_opened <NULL>->pending Root Operator", "status_change pending->acknowledged Root Operator",
-                         "status_change acknowledged->resolved Root Operator"].map { $0.replacingOccurrences(of: "<NULL>", with: "") })
+            #expect(
+                try await strings(
+                    url,
+                    """
+                    SELECT format('%s %s->%s %s', a.action, a.old_value->>'status', a.new_value->>'status', u.name)
+                      FROM ad.audit_log a LEFT JOIN ad.users u ON u.id = a.user_id WHERE a.entity = 'alert' ORDER BY a.id
+                    """)
+                    == [
+                        "alert_opened <NULL>->pending Root Operator",
+                        "status_change pending->acknowledged Root Operator",
+                        "status_change acknowledged->resolved Root Operator",
+                    ].map { $0.replacingOccurrences(of: "<NULL>", with: "") })
         }
     }
 }

@@ -4,12 +4,16 @@ import Foundation
 import Testing
 
 /// Worker settings that make retries and polls quick enough for tests.
-let fastDelivery = ["AD_POLL_INTERVAL": "0.2", "AD_DELIVERY_POLL": "0.1", "AD_DELIVERY_BACKOFF_BASE": "0.2",
-                    "AD_DELIVERY_BACKOFF_CAP": "0.5"]
+let fastDelivery = [
+    "AD_POLL_INTERVAL": "0.2", "AD_DELIVERY_POLL": "0.1", "AD_DELIVERY_BACKOFF_BASE": "0.2",
+    "AD_DELIVERY_BACKOFF_CAP": "0.5",
+]
 
 /// Opens `count` alerts at once for rule "r" on src-a, one metric each (so none group), as the scoring transaction would.
 func openAlerts(_ url: DatabaseURL, count: Int) async throws {
-    try await sql(url, """
+    try await sql(
+        url,
+        """
         WITH a AS (
             INSERT INTO ad.anomalies (data_point_id, point_timestamp, source_id, metric, detector, severity, score, explanation)
             SELECT gen_random_uuid(), timestamptz '2026-01-01' + g * interval '1 minute', '\(sourceA)', 'm' || g, 'robust',
@@ -30,7 +34,9 @@ struct DeliveryToRealReceivers {
         try receiver.start(secrets: ["hook": "s3cret"])
         defer { receiver.stop() }
         try await withAlertDatabase { url in
-            try await script(url, """
+            try await script(
+                url,
+                """
                 INSERT INTO ad.channels (name, type, target) VALUES
                     ('hook', 'webhook', '\(receiver.url("/webhook/hook"))'),
                     ('team', 'slack', '\(receiver.url("/slack/team"))'),
@@ -45,17 +51,22 @@ struct DeliveryToRealReceivers {
             try await insertPoints(url, from: 0, count: 40, value: "50 + (g % 5)")
             try await insertPoints(url, from: 40, count: 1, value: "500")
             let triggers = try await receiver.waitForRecords(3, timeout: .seconds(30))
-            #expect(triggers.allSatisfy { $0.verdict == .ok }, "\(triggers.map { "\($0.path) \($0.verdict) \($0.reasons)" })\n\(worker.output)")
+            #expect(
+                triggers.allSatisfy { $0.verdict == .ok },
+                "\(triggers.map { "\($0.path) \($0.verdict) \($0.reasons)" })\n\(worker.output)")
             let alertID = try await strings(url, "SELECT id::text FROM ad.alerts")
             #expect(alertID.count == 1)
             var hook: ReceivedRequest? = nil
             for r in triggers where r.path.hasPrefix("/webhook/") { hook = r }
             #expect(hook != nil, "\(triggers.map { "\($0.method) \($0.path) \($0.verdict)" })")
-            let key = hook?.header("Idempotency-Key"), signature = hook?.header("X-AD-Signature"), event = hook?.json["event"]
+            let key = hook?.header("Idempotency-Key"), signature = hook?.header("X-AD-Signature"),
+                event = hook?.json["event"]
             #expect(key == alertID.first)
             #expect(signature?.hasPrefix("v1=") == true)
             #expect(event == .string("trigger"))
-            #expect(triggers.filter { $0.path.hasPrefix("/pagerduty") }.first?.json["dedup_key"] == alertID.first.map(JSONValue.string))
+            #expect(
+                triggers.filter { $0.path.hasPrefix("/pagerduty") }.first?.json["dedup_key"]
+                    == alertID.first.map(JSONValue.string))
             #expect(try await eventually { try await strings(url, "SELECT status FROM ad.alerts") == ["sent"] })
 
             // An operator acknowledges, then resolves, in SQL: PagerDuty and the webhook hear both; Slack the resolve.
@@ -69,7 +80,10 @@ struct DeliveryToRealReceivers {
             #expect(Set(last.map(\.path)) == ["/webhook/hook", "/pagerduty/v2/enqueue", "/slack/team"])
             #expect(last.allSatisfy { $0.verdict == .ok }, "\(last.map(\.reasons))")
             #expect(last.filter { $0.path.hasPrefix("/pagerduty") }.first?.json["event_action"] == .string("resolve"))
-            #expect(try await strings(url, "SELECT string_agg(new_value->>'status', ' ' ORDER BY id) FROM ad.audit_log WHERE entity = 'alert'")
+            #expect(
+                try await strings(
+                    url,
+                    "SELECT string_agg(new_value->>'status', ' ' ORDER BY id) FROM ad.audit_log WHERE entity = 'alert'")
                     == ["pending sent acknowledged resolved"])
             await worker.stop()
         }
@@ -80,7 +94,9 @@ struct DeliveryToRealReceivers {
         try receiver.start(secrets: ["hook": "s3cret"])
         defer { receiver.stop() }
         try await withAlertDatabase { url in
-            try await script(url, """
+            try await script(
+                url,
+                """
                 INSERT INTO ad.channels (name, type, target) VALUES ('hook', 'webhook', '\(receiver.url("/webhook/hook"))');
                 SELECT ad.set_channel_secret('hook', 's3cret');
                 INSERT INTO ad.alert_rules (name) VALUES ('r');
@@ -92,15 +108,19 @@ struct DeliveryToRealReceivers {
             let worker = try WorkerProcess(url, name: "w", environment: fastDelivery)
             defer { Task { await worker.stop() } }
             try await openAlerts(url, count: 5)
-            #expect(try await eventually(timeout: .seconds(30)) {
-                try await integer(url, "SELECT count(*) FROM ad.alert_deliveries WHERE status = 'sent'") == 5
-            }, "\(worker.output)")
+            #expect(
+                try await eventually(timeout: .seconds(30)) {
+                    try await integer(url, "SELECT count(*) FROM ad.alert_deliveries WHERE status = 'sent'") == 5
+                }, "\(worker.output)")
             let records = try await receiver.records()
             let ok = records.filter { $0.verdict == .ok }
             #expect(ok.count == 5)
             #expect(Set(ok.compactMap { $0.header("Idempotency-Key") }).count == 5, "each alert once with its key")
             #expect(records.contains { $0.verdict == .forcedFailure }, "the outage was seen")
-            #expect(try await integer(url, "SELECT count(*) FROM ad.delivery_attempts WHERE outcome = 'retry' AND http_status = 503") >= 5)
+            #expect(
+                try await integer(
+                    url, "SELECT count(*) FROM ad.delivery_attempts WHERE outcome = 'retry' AND http_status = 503") >= 5
+            )
             #expect(try await strings(url, "SELECT DISTINCT status FROM ad.alerts") == ["sent"])
             await worker.stop()
         }
@@ -109,7 +129,9 @@ struct DeliveryToRealReceivers {
     @Test func anUnreachableChannelRetriesThenFailsAndTheAlertStaysVisible() async throws {
         let port = try freeLoopbackPort()
         try await withAlertDatabase { url in
-            try await script(url, """
+            try await script(
+                url,
+                """
                 INSERT INTO ad.channels (name, type, target, config) VALUES
                     ('nowhere', 'webhook', 'http://127.0.0.1:\(port)/hook', '{"timeout_seconds": 1}');
                 INSERT INTO ad.alert_rules (name) VALUES ('r');
@@ -120,11 +142,18 @@ struct DeliveryToRealReceivers {
             let worker = try WorkerProcess(url, name: "w", environment: env)
             defer { Task { await worker.stop() } }
             try await openAlerts(url, count: 1)
-            #expect(try await eventually(timeout: .seconds(30)) {
-                try await strings(url, "SELECT status FROM ad.alerts") == ["failed"]
-            }, "\(worker.output)")
-            #expect(try await strings(url, "SELECT string_agg(outcome, ' ' ORDER BY attempt) FROM ad.delivery_attempts") == ["retry retry failed"])
-            #expect(try await strings(url, "SELECT status || ': ' || (last_error IS NOT NULL)::text FROM ad.alert_deliveries") == ["failed: true"])
+            #expect(
+                try await eventually(timeout: .seconds(30)) {
+                    try await strings(url, "SELECT status FROM ad.alerts") == ["failed"]
+                }, "\(worker.output)")
+            #expect(
+                try await strings(url, "SELECT string_agg(outcome, ' ' ORDER BY attempt) FROM ad.delivery_attempts")
+                    == ["retry retry failed"])
+            #expect(
+                try await strings(
+                    url, "SELECT status || ': ' || (last_error IS NOT NULL)::text FROM ad.alert_deliveries") == [
+                        "failed: true"
+                    ])
             await worker.stop()
         }
     }
@@ -134,7 +163,9 @@ struct DeliveryToRealReceivers {
         try receiver.start(secrets: [:])
         defer { receiver.stop() }
         try await withAlertDatabase { url in
-            try await script(url, """
+            try await script(
+                url,
+                """
                 INSERT INTO ad.channels (name, type, target, config) VALUES ('hook', 'webhook', '\(receiver.url("/webhook/hook"))', '{"timeout_seconds": 30}');
                 INSERT INTO ad.alert_rules (name) VALUES ('r');
                 SELECT ad.add_rule_channel('r', 'hook');
@@ -152,9 +183,10 @@ struct DeliveryToRealReceivers {
             _ = await victim.waitForExit()
             let heir = try WorkerProcess(url, name: "heir", environment: env)
             defer { Task { await heir.stop() } }
-            #expect(try await eventually(timeout: .seconds(30)) {
-                try await strings(url, "SELECT status FROM ad.alert_deliveries") == ["sent"]
-            }, "\(heir.output)")
+            #expect(
+                try await eventually(timeout: .seconds(30)) {
+                    try await strings(url, "SELECT status FROM ad.alert_deliveries") == ["sent"]
+                }, "\(heir.output)")
             let got = try await receiver.records()
             #expect(got.count == 2, "the first send reached the receiver, then the lease ran out and it was sent again")
             #expect(Set(got.compactMap { $0.header("Idempotency-Key") }).count == 1, "with the same idempotency key")
@@ -169,7 +201,9 @@ struct DeliveryToRealReceivers {
         try await am.start()
         defer { am.stop() }
         try await withAlertDatabase { url in
-            try await script(url, """
+            try await script(
+                url,
+                """
                 INSERT INTO ad.channels (name, type, target) VALUES ('am', 'alertmanager', '\(am.baseURL.absoluteString)');
                 INSERT INTO ad.alert_rules (name) VALUES ('r');
                 SELECT ad.add_rule_channel('r', 'am');
@@ -178,9 +212,10 @@ struct DeliveryToRealReceivers {
             defer { Task { await worker.stop() } }
             try await openAlerts(url, count: 1)
             let id = try await strings(url, "SELECT id::text FROM ad.alerts")[0]
-            #expect(try await eventually(timeout: .seconds(30)) {
-                try await am.alerts().contains { $0["labels"]?["alert_id"] == .string(id) }
-            }, "\(worker.output)\n\(am.output)")
+            #expect(
+                try await eventually(timeout: .seconds(30)) {
+                    try await am.alerts().contains { $0["labels"]?["alert_id"] == .string(id) }
+                }, "\(worker.output)\n\(am.output)")
             let shown = try await am.alerts().filter { $0["labels"]?["alert_id"] == .string(id) }.first
             #expect(shown?["labels"]?["alertname"] == .string("r"))
             #expect(shown?["labels"]?["severity"] == .string("high"))

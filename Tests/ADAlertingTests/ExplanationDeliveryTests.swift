@@ -15,7 +15,9 @@ func messageItem(_ c: Explanation.Contribution) -> String {
         #expect(job.explanation?.actual == 97 && job.explanationProblem == nil)
         let body = try decode(Payloads.webhook(job, sentAt: Date(timeIntervalSince1970: 0)))
         #expect(try Explanation(json: try #require(body["anomaly"]?["explanation"])) == job.explanation)
-        #expect(body["anomaly"]?["explanation"]?["version"] == .number(0), "a row from before the version field, re-encoded as such")
+        #expect(
+            body["anomaly"]?["explanation"]?["version"] == .number(0),
+            "a row from before the version field, re-encoded as such")
     }
 
     @Test func anExplanationThatCannotBeReadIsReportedAndSentWithoutDetails() throws {
@@ -24,12 +26,15 @@ func messageItem(_ c: Explanation.Contribution) -> String {
             Issue.record("sample job is not an object"); return
         }
         anomaly.removeAll { $0.0 == "explanation" }
-        anomaly.append(("explanation", .object([("actual", .string("high")), ("expected_range", .array([.number(1)]))])))
+        anomaly.append(
+            ("explanation", .object([("actual", .string("high")), ("expected_range", .array([.number(1)]))])))
         alert.removeAll { $0.0 == "anomaly" }
         alert.append(("anomaly", .object(anomaly)))
-        let job = DeliveryJob(deliveryID: good.deliveryID, event: .trigger, attempt: 1, alert: .object(alert), channel: good.channel)
+        let job = DeliveryJob(
+            deliveryID: good.deliveryID, event: .trigger, attempt: 1, alert: .object(alert), channel: good.channel)
         #expect(job.explanation == nil)
-        #expect(job.explanationProblem?.contains("actual") == true, "\(job.explanationProblem ?? "no problem reported")")
+        #expect(
+            job.explanationProblem?.contains("actual") == true, "\(job.explanationProblem ?? "no problem reported")")
         let body = try decode(Payloads.webhook(job, sentAt: Date(timeIntervalSince1970: 0)))
         #expect(body["anomaly"]?["explanation"] == .null)
         #expect(body["anomaly"]?["actual"] == .null)
@@ -47,7 +52,9 @@ struct AnAlertExplainsARealScoredAnomaly {
         try receiver.start(secrets: [:])
         defer { receiver.stop() }
         try await withAlertDatabase { url in
-            try await script(url, """
+            try await script(
+                url,
+                """
                 INSERT INTO ad.channels (name, type, target) VALUES ('hook', 'webhook', '\(receiver.url("/webhook/hook"))');
                 INSERT INTO ad.alert_rules (name, conditions) VALUES ('r', '{"min_severity": "low", "metrics": ["x"]}');
                 SELECT ad.add_rule_channel('r', 'hook');
@@ -82,7 +89,9 @@ struct AnAlertExplainsARealScoredAnomaly {
             #expect(sent == e)
             #expect(hook.json["anomaly"]?["expected_low"] == e.expectedRange?.low.map(JSONValue.number))
             for c in e.topContributions {
-                #expect(hook.body.contains(#""metric":"\#(c.metric)","feature":"\#(c.feature)""#), "\(c.feature) not in \(hook.body)")
+                #expect(
+                    hook.body.contains(#""metric":"\#(c.metric)","feature":"\#(c.feature)""#),
+                    "\(c.feature) not in \(hook.body)")
             }
             await worker.stop()
         }

@@ -7,7 +7,9 @@ struct MIMEReader {
     let body: String
 
     init(_ text: String) throws {
-        guard let split = text.range(of: "\r\n\r\n") else { throw SMTPReceiverError("no blank line between headers and body") }
+        guard let split = text.range(of: "\r\n\r\n") else {
+            throw SMTPReceiverError("no blank line between headers and body")
+        }
         var headers: [(String, String)] = []
         for line in text[..<split.lowerBound].components(separatedBy: "\r\n") {
             if line.hasPrefix(" ") || line.hasPrefix("\t"), let last = headers.popLast() {
@@ -46,7 +48,9 @@ struct MIMEReader {
     func parts(boundary: String) throws -> [MIMEReader] {
         let delimiter = "\r\n--\(boundary)"
         let chunks = ("\r\n" + body).components(separatedBy: delimiter)
-        guard chunks.count >= 3, chunks.last?.hasPrefix("--") == true else { throw SMTPReceiverError("bad multipart body") }
+        guard chunks.count >= 3, chunks.last?.hasPrefix("--") == true else {
+            throw SMTPReceiverError("bad multipart body")
+        }
         return try chunks.dropFirst().dropLast().map { chunk in
             guard chunk.hasPrefix("\r\n") else { throw SMTPReceiverError("boundary line not followed by CRLF") }
             return try MIMEReader(String(chunk.dropFirst("\r\n".count)))  // one Character
@@ -72,8 +76,12 @@ struct MIMEReader {
         var i = 0
         while i < bytes.count {
             if bytes[i] == UInt8(ascii: "=") {
-                if i + 2 < bytes.count, bytes[i + 1] == UInt8(ascii: "\r"), bytes[i + 2] == UInt8(ascii: "\n") { i += 3; continue }
-                guard i + 2 < bytes.count, let v = UInt8(String(decoding: bytes[(i + 1)...(i + 2)], as: UTF8.self), radix: 16) else {
+                if i + 2 < bytes.count, bytes[i + 1] == UInt8(ascii: "\r"), bytes[i + 2] == UInt8(ascii: "\n") {
+                    i += 3; continue
+                }
+                guard i + 2 < bytes.count,
+                    let v = UInt8(String(decoding: bytes[(i + 1)...(i + 2)], as: UTF8.self), radix: 16)
+                else {
                     throw SMTPReceiverError("bad quoted-printable escape at \(i)")
                 }
                 out.append(v); i += 3

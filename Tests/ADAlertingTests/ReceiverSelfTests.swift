@@ -16,30 +16,42 @@ struct HTTPReceiverSelfTests {
             ("schema", .string("ad.alert.v1")),
             ("event", .string("trigger")),
             ("sent_at", .string("2026-01-01T00:05:00Z")),
-            ("alert", .object([
-                ("id", .string(alertID)),
-                ("status", .string("open")),
-                ("severity", .string("high")),
-                ("title", .string("cpu anomaly on src-a")),
-                ("message", .string("x = 97 (expected 40..60)")),
-                ("rule", .object([("id", .string("00000000-0000-0000-0000-0000000000f1")), ("name", .string("cpu"))])),
-                ("source", .object([("id", .string("00000000-0000-0000-0000-00000000000a")), ("name", .string("src-a"))])),
-                ("metric", .string("x")),
-                ("occurrences", .number(1)),
-                ("first_seen_at", .string("2026-01-01T00:04:00Z")),
-                ("last_seen_at", .string("2026-01-01T00:04:00.250+00:00")),
-            ])),
-            ("anomaly", .object([
-                ("id", .string("9b2f3c1d-0000-4000-8000-000000000001")),
-                ("point_timestamp", .string("2026-01-01T00:04:00Z")),
-                ("score", .number(score)),
-                ("severity", .string("high")),
-                ("detector", .string("zscore")),
-                ("actual", .number(97)),
-                ("expected", .number(50)),
-                ("expected_low", .number(40)),
-                ("expected_high", .null),
-            ])),
+            (
+                "alert",
+                .object([
+                    ("id", .string(alertID)),
+                    ("status", .string("open")),
+                    ("severity", .string("high")),
+                    ("title", .string("cpu anomaly on src-a")),
+                    ("message", .string("x = 97 (expected 40..60)")),
+                    (
+                        "rule",
+                        .object([("id", .string("00000000-0000-0000-0000-0000000000f1")), ("name", .string("cpu"))])
+                    ),
+                    (
+                        "source",
+                        .object([("id", .string("00000000-0000-0000-0000-00000000000a")), ("name", .string("src-a"))])
+                    ),
+                    ("metric", .string("x")),
+                    ("occurrences", .number(1)),
+                    ("first_seen_at", .string("2026-01-01T00:04:00Z")),
+                    ("last_seen_at", .string("2026-01-01T00:04:00.250+00:00")),
+                ])
+            ),
+            (
+                "anomaly",
+                .object([
+                    ("id", .string("9b2f3c1d-0000-4000-8000-000000000001")),
+                    ("point_timestamp", .string("2026-01-01T00:04:00Z")),
+                    ("score", .number(score)),
+                    ("severity", .string("high")),
+                    ("detector", .string("zscore")),
+                    ("actual", .number(97)),
+                    ("expected", .number(50)),
+                    ("expected_low", .number(40)),
+                    ("expected_high", .null),
+                ])
+            ),
         ])
     }
 
@@ -48,8 +60,10 @@ struct HTTPReceiverSelfTests {
     }
 
     /// Posts `body` signed with `secret` at `timestamp` (the receiver's rule: HMAC-SHA256 over "<ts>.<body>").
-    static func postSigned(_ receiver: HTTPReceiver, name: String, body: JSONValue, secret: String,
-                           timestamp: Int = Int(Date().timeIntervalSince1970)) async throws -> HTTPResponse {
+    static func postSigned(
+        _ receiver: HTTPReceiver, name: String, body: JSONValue, secret: String,
+        timestamp: Int = Int(Date().timeIntervalSince1970)
+    ) async throws -> HTTPResponse {
         let raw = Data(body.render().utf8)
         let signature = try hmacSHA256Hex(secret: secret, Data("\(timestamp).".utf8) + raw)
         var headers = webhookHeaders()
@@ -84,14 +98,17 @@ struct HTTPReceiverSelfTests {
         try receiver.start(secrets: ["ops": "s3cret"])
         defer { receiver.stop() }
 
-        let wrongKey = try await Self.postSigned(receiver, name: "ops", body: Self.webhookBody(), secret: "not-the-secret")
+        let wrongKey = try await Self.postSigned(
+            receiver, name: "ops", body: Self.webhookBody(), secret: "not-the-secret")
         #expect(wrongKey.status == 401)
-        let stale = try await Self.postSigned(receiver, name: "ops", body: Self.webhookBody(), secret: "s3cret",
-                                              timestamp: Int(Date().timeIntervalSince1970) - 301)
+        let stale = try await Self.postSigned(
+            receiver, name: "ops", body: Self.webhookBody(), secret: "s3cret",
+            timestamp: Int(Date().timeIntervalSince1970) - 301)
         #expect(stale.status == 401)
         var headers = Self.webhookHeaders()
         headers["X-AD-Timestamp"] = String(Int(Date().timeIntervalSince1970))
-        let unsigned = try await TestHTTP.send("POST", receiver.url("/webhook/ops"), json: Self.webhookBody(), headers: headers)
+        let unsigned = try await TestHTTP.send(
+            "POST", receiver.url("/webhook/ops"), json: Self.webhookBody(), headers: headers)
         #expect(unsigned.status == 401)
 
         let got = try await receiver.records()
@@ -105,16 +122,18 @@ struct HTTPReceiverSelfTests {
         try receiver.start()
         defer { receiver.stop() }
 
-        let fine = try await TestHTTP.send("POST", receiver.url("/webhook/plain"), json: Self.webhookBody(),
-                                           headers: Self.webhookHeaders())
+        let fine = try await TestHTTP.send(
+            "POST", receiver.url("/webhook/plain"), json: Self.webhookBody(),
+            headers: Self.webhookHeaders())
         #expect(fine.status == 200, "\(fine.text)")
 
         // Score out of range, alert id not the header's, no Idempotency-Key.
         var headers = Self.webhookHeaders()
         headers["Idempotency-Key"] = nil
-        let bad = try await TestHTTP.send("POST", receiver.url("/webhook/plain"),
-                                          json: Self.webhookBody(score: 1.5, alertID: "5f0c2b7e-3a41-4d7c-9e2a-0b1c2d3e4f51"),
-                                          headers: headers)
+        let bad = try await TestHTTP.send(
+            "POST", receiver.url("/webhook/plain"),
+            json: Self.webhookBody(score: 1.5, alertID: "5f0c2b7e-3a41-4d7c-9e2a-0b1c2d3e4f51"),
+            headers: headers)
         #expect(bad.status == 400)
         let got = try await receiver.records()
         try #require(got.count == 2)
@@ -133,15 +152,30 @@ struct HTTPReceiverSelfTests {
 
         let good: JSONValue = .object([
             ("text", .string("High anomaly on src-a: x = 97")),
-            ("blocks", .array([
-                .object([("type", .string("header")), ("text", .object([("type", .string("plain_text")), ("text", .string("High anomaly"))]))]),
-                .object([("type", .string("section")), ("fields", .array([
-                    .object([("type", .string("mrkdwn")), ("text", .string("*Source*\nsrc-a"))]),
-                    .object([("type", .string("mrkdwn")), ("text", .string("*Score*\n0.93"))]),
-                ]))]),
-                .object([("type", .string("divider"))]),
-                .object([("type", .string("context")), ("elements", .array([.object([("type", .string("mrkdwn")), ("text", .string("adworker"))])]))]),
-            ])),
+            (
+                "blocks",
+                .array([
+                    .object([
+                        ("type", .string("header")),
+                        ("text", .object([("type", .string("plain_text")), ("text", .string("High anomaly"))])),
+                    ]),
+                    .object([
+                        ("type", .string("section")),
+                        (
+                            "fields",
+                            .array([
+                                .object([("type", .string("mrkdwn")), ("text", .string("*Source*\nsrc-a"))]),
+                                .object([("type", .string("mrkdwn")), ("text", .string("*Score*\n0.93"))]),
+                            ])
+                        ),
+                    ]),
+                    .object([("type", .string("divider"))]),
+                    .object([
+                        ("type", .string("context")),
+                        ("elements", .array([.object([("type", .string("mrkdwn")), ("text", .string("adworker"))])])),
+                    ]),
+                ])
+            ),
         ])
         let ok = try await TestHTTP.send("POST", receiver.url("/slack/ops"), json: good)
         #expect(ok.status == 200)
@@ -149,20 +183,47 @@ struct HTTPReceiverSelfTests {
 
         let longHeader = String(repeating: "h", count: 151)
         let malformed: [JSONValue] = [
-            .object([("blocks", .array([]))]),                                                       // no text
+            .object([("blocks", .array([]))]),  // no text
             .object([("text", .string("x")), ("blocks", .array([.object([("type", .string("table"))])]))]),
-            .object([("text", .string("x")), ("blocks", .array([.object([("type", .string("header")),
-                ("text", .object([("type", .string("plain_text")), ("text", .string(longHeader))]))])]))]),
-            .object([("text", .string("x")), ("blocks", .array([.object([("type", .string("section")),
-                ("fields", .array(Array(repeating: .object([("type", .string("mrkdwn")), ("text", .string("f"))]), count: 11)))])]))]),
+            .object([
+                ("text", .string("x")),
+                (
+                    "blocks",
+                    .array([
+                        .object([
+                            ("type", .string("header")),
+                            ("text", .object([("type", .string("plain_text")), ("text", .string(longHeader))])),
+                        ])
+                    ])
+                ),
+            ]),
+            .object([
+                ("text", .string("x")),
+                (
+                    "blocks",
+                    .array([
+                        .object([
+                            ("type", .string("section")),
+                            (
+                                "fields",
+                                .array(
+                                    Array(
+                                        repeating: .object([("type", .string("mrkdwn")), ("text", .string("f"))]),
+                                        count: 11))
+                            ),
+                        ])
+                    ])
+                ),
+            ]),
         ]
         for payload in malformed {
             let r = try await TestHTTP.send("POST", receiver.url("/slack/ops"), json: payload)
             #expect(r.status == 400, "\(payload.render())")
             #expect(r.text == "invalid_payload")
         }
-        let notJSON = try await TestHTTP.send("POST", receiver.url("/slack/ops"), headers: ["Content-Type": "application/json"],
-                                              body: Data("{text:".utf8))
+        let notJSON = try await TestHTTP.send(
+            "POST", receiver.url("/slack/ops"), headers: ["Content-Type": "application/json"],
+            body: Data("{text:".utf8))
         #expect(notJSON.status == 400)
 
         let got = try await receiver.records(under: "/slack/")
@@ -177,39 +238,56 @@ struct HTTPReceiverSelfTests {
         let url = receiver.url("/pagerduty/v2/enqueue")
         let key: JSONValue = .string("0123456789abcdef0123456789abcdef")
 
-        let trigger = try await TestHTTP.send("POST", url, json: .object([
-            ("routing_key", key), ("event_action", .string("trigger")), ("dedup_key", .string("ad-alert-1")),
-            ("payload", .object([
-                ("summary", .string("High anomaly on src-a")), ("source", .string("src-a")), ("severity", .string("error")),
-                ("timestamp", .string("2026-01-01T00:04:00Z")), ("component", .string("x")),
-                ("custom_details", .object([("score", .number(0.93))])),
-            ])),
-        ]))
+        let trigger = try await TestHTTP.send(
+            "POST", url,
+            json: .object([
+                ("routing_key", key), ("event_action", .string("trigger")), ("dedup_key", .string("ad-alert-1")),
+                (
+                    "payload",
+                    .object([
+                        ("summary", .string("High anomaly on src-a")), ("source", .string("src-a")),
+                        ("severity", .string("error")),
+                        ("timestamp", .string("2026-01-01T00:04:00Z")), ("component", .string("x")),
+                        ("custom_details", .object([("score", .number(0.93))])),
+                    ])
+                ),
+            ]))
         #expect(trigger.status == 202)
         #expect(try trigger.json()["status"] == .string("success"))
         #expect(try trigger.json()["dedup_key"] == .string("ad-alert-1"))
 
-        let noSummary = try await TestHTTP.send("POST", url, json: .object([
-            ("routing_key", key), ("event_action", .string("trigger")),
-            ("payload", .object([("source", .string("src-a")), ("severity", .string("error"))])),
-        ]))
+        let noSummary = try await TestHTTP.send(
+            "POST", url,
+            json: .object([
+                ("routing_key", key), ("event_action", .string("trigger")),
+                ("payload", .object([("source", .string("src-a")), ("severity", .string("error"))])),
+            ]))
         #expect(noSummary.status == 400)
         #expect(try noSummary.json()["status"] == .string("invalid event"))
         guard case .array(let errors)? = try noSummary.json()["errors"] else { Issue.record("no errors list"); return }
         #expect(errors.contains { if case .string(let s) = $0 { s.contains("summary") } else { false } })
 
-        let resolveWithoutKey = try await TestHTTP.send("POST", url, json: .object([
-            ("routing_key", key), ("event_action", .string("resolve")),
-        ]))
+        let resolveWithoutKey = try await TestHTTP.send(
+            "POST", url,
+            json: .object([
+                ("routing_key", key), ("event_action", .string("resolve")),
+            ]))
         #expect(resolveWithoutKey.status == 400)
-        let resolve = try await TestHTTP.send("POST", url, json: .object([
-            ("routing_key", key), ("event_action", .string("resolve")), ("dedup_key", .string("ad-alert-1")),
-        ]))
+        let resolve = try await TestHTTP.send(
+            "POST", url,
+            json: .object([
+                ("routing_key", key), ("event_action", .string("resolve")), ("dedup_key", .string("ad-alert-1")),
+            ]))
         #expect(resolve.status == 202)
-        let badSeverity = try await TestHTTP.send("POST", url, json: .object([
-            ("routing_key", .string("")), ("event_action", .string("trigger")),
-            ("payload", .object([("summary", .string("s")), ("source", .string("src-a")), ("severity", .string("high"))])),
-        ]))
+        let badSeverity = try await TestHTTP.send(
+            "POST", url,
+            json: .object([
+                ("routing_key", .string("")), ("event_action", .string("trigger")),
+                (
+                    "payload",
+                    .object([("summary", .string("s")), ("source", .string("src-a")), ("severity", .string("high"))])
+                ),
+            ]))
         #expect(badSeverity.status == 400)
 
         let got = try await receiver.records()
@@ -272,7 +350,9 @@ struct HTTPReceiverSelfTests {
         let base = receiver.baseURL
         #expect(try await TestHTTP.send("GET", base.appendingPathComponent("_records")).status == 200)
         receiver.stop()
-        await #expect(throws: (any Error).self) { try await TestHTTP.send("GET", base.appendingPathComponent("_records"), timeout: 2) }
+        await #expect(throws: (any Error).self) {
+            try await TestHTTP.send("GET", base.appendingPathComponent("_records"), timeout: 2)
+        }
         receiver.stop()  // twice is fine
     }
 }
@@ -296,10 +376,14 @@ struct AlertmanagerSelfTests {
             ("severity", .string("high")),
         ])
         let started = Date().addingTimeInterval(-60)
-        let fire = try await TestHTTP.send("POST", am.url("/api/v2/alerts"), json: .array([.object([
-            ("labels", labels), ("annotations", .object([("summary", .string("x = 97 on src-a"))])),
-            ("startsAt", .string(Self.iso(started))), ("generatorURL", .string("http://127.0.0.1/adworker")),
-        ])]))
+        let fire = try await TestHTTP.send(
+            "POST", am.url("/api/v2/alerts"),
+            json: .array([
+                .object([
+                    ("labels", labels), ("annotations", .object([("summary", .string("x = 97 on src-a"))])),
+                    ("startsAt", .string(Self.iso(started))), ("generatorURL", .string("http://127.0.0.1/adworker")),
+                ])
+            ]))
         #expect(fire.status == 200, "\(fire.text)")
 
         let active = try await am.alerts()
@@ -309,24 +393,36 @@ struct AlertmanagerSelfTests {
         #expect(active[0]["annotations"]?["summary"] == .string("x = 97 on src-a"))
         #expect(try await am.alerts(filter: ["alert_id=\"5f0c2b7e-3a41-4d7c-9e2a-0b1c2d3e4f50\""]).count == 1)
         #expect(try await am.alerts(filter: ["alert_id=\"other\""]).isEmpty)
-        let resolvedBefore = try await am.metric("alertmanager_alerts_received_total", labels: ["status": "resolved"]) ?? 0
+        let resolvedBefore =
+            try await am.metric("alertmanager_alerts_received_total", labels: ["status": "resolved"]) ?? 0
 
         // endsAt must not be before startsAt (Alertmanager answers 400 "start time must be before end time").
-        let resolve = try await TestHTTP.send("POST", am.url("/api/v2/alerts"), json: .array([.object([
-            ("labels", labels), ("startsAt", .string(Self.iso(started))), ("endsAt", .string(Self.iso(Date().addingTimeInterval(-1)))),
-        ])]))
+        let resolve = try await TestHTTP.send(
+            "POST", am.url("/api/v2/alerts"),
+            json: .array([
+                .object([
+                    ("labels", labels), ("startsAt", .string(Self.iso(started))),
+                    ("endsAt", .string(Self.iso(Date().addingTimeInterval(-1)))),
+                ])
+            ]))
         #expect(resolve.status == 200, "\(resolve.text)")
 
         // Resolved alerts vanish from GET /api/v2/alerts at once, whatever active/resolved say.
         #expect(try await am.alerts().isEmpty)
         #expect(try await am.alerts(active: true, resolved: true).isEmpty)
         #expect(try await am.alerts(active: false, resolved: true).isEmpty)
-        #expect(try await am.metric("alertmanager_alerts_received_total", labels: ["status": "resolved"]) == resolvedBefore + 1)
+        #expect(
+            try await am.metric("alertmanager_alerts_received_total", labels: ["status": "resolved"]) == resolvedBefore
+                + 1)
         #expect(try await am.metric("alertmanager_alerts", labels: ["state": "active"]) == 0)
 
-        let backwards = try await TestHTTP.send("POST", am.url("/api/v2/alerts"), json: .array([.object([
-            ("labels", labels), ("startsAt", .string(Self.iso(Date()))), ("endsAt", .string(Self.iso(started))),
-        ])]))
+        let backwards = try await TestHTTP.send(
+            "POST", am.url("/api/v2/alerts"),
+            json: .array([
+                .object([
+                    ("labels", labels), ("startsAt", .string(Self.iso(Date()))), ("endsAt", .string(Self.iso(started))),
+                ])
+            ]))
         #expect(backwards.status == 400)
     }
 

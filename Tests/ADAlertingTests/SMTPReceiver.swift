@@ -21,23 +21,32 @@ struct TestPKI: Sendable {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let ext = dir.appendingPathComponent("server.ext")
         try """
-            subjectAltName=DNS:localhost,IP:127.0.0.1
-            basicConstraints=CA:FALSE
-            keyUsage=critical,digitalSignature,keyEncipherment
-            extendedKeyUsage=serverAuth
+        subjectAltName=DNS:localhost,IP:127.0.0.1
+        basicConstraints=CA:FALSE
+        keyUsage=critical,digitalSignature,keyEncipherment
+        extendedKeyUsage=serverAuth
 
-            """.write(to: ext, atomically: true, encoding: .utf8)
+        """.write(to: ext, atomically: true, encoding: .utf8)
         let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-        try openssl(["req", "-x509"] + ec + ["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=AD SMTP Test CA",
-                     "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"], in: dir)
+        try openssl(
+            ["req", "-x509"] + ec + [
+                "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=AD SMTP Test CA",
+                "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            ], in: dir)
         try openssl(["req"] + ec + ["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"], in: dir)
-        try openssl(["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-                     "-out", "server.pem", "-days", "2", "-extfile", "server.ext"], in: dir)
+        try openssl(
+            [
+                "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", "server.pem", "-days", "2", "-extfile", "server.ext",
+            ], in: dir)
         try "subjectAltName=DNS:elsewhere.test\nextendedKeyUsage=serverAuth\n"
             .write(to: dir.appendingPathComponent("wrong.ext"), atomically: true, encoding: .utf8)
         try openssl(["req", "-new", "-key", "server.key", "-out", "wrong.csr", "-subj", "/CN=elsewhere.test"], in: dir)
-        try openssl(["x509", "-req", "-in", "wrong.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-                     "-out", "wrong-name.pem", "-days", "2", "-extfile", "wrong.ext"], in: dir)
+        try openssl(
+            [
+                "x509", "-req", "-in", "wrong.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", "wrong-name.pem", "-days", "2", "-extfile", "wrong.ext",
+            ], in: dir)
         return TestPKI(directory: dir)
     }
 
@@ -53,7 +62,8 @@ struct TestPKI: Sendable {
         let output = errors.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         guard p.terminationStatus == 0 else {
-            throw SMTPReceiverError("openssl \(arguments.joined(separator: " ")) failed: \(String(decoding: output, as: UTF8.self))")
+            throw SMTPReceiverError(
+                "openssl \(arguments.joined(separator: " ")) failed: \(String(decoding: output, as: UTF8.self))")
         }
     }
 }
@@ -113,10 +123,14 @@ final class SMTPReceiverProcess: Sendable {
         p.arguments = ["-c", "import aiosmtpd"]
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
-        do { try p.run() } catch { throw SMTPReceiverError("cannot run \(python): \(error); install python3 and python3-aiosmtpd") }
+        do { try p.run() } catch {
+            throw SMTPReceiverError("cannot run \(python): \(error); install python3 and python3-aiosmtpd")
+        }
         p.waitUntilExit()
         guard p.terminationStatus == 0 else {
-            throw SMTPReceiverError("\(python) cannot import aiosmtpd: install python3-aiosmtpd (apt-get install python3-aiosmtpd; scripts/test installs it)")
+            throw SMTPReceiverError(
+                "\(python) cannot import aiosmtpd: install python3-aiosmtpd (apt-get install python3-aiosmtpd; scripts/test installs it)"
+            )
         }
     }
 
@@ -139,7 +153,9 @@ final class SMTPReceiverProcess: Sendable {
         p.executableURL = URL(fileURLWithPath: Self.python)
         var arguments = [Self.script, "--port", "0", "--tls", tls, "--out", outFile.path]
         if tls != "none" {
-            arguments += ["--cert", wrongName ? pki.wrongNameCertificate : pki.serverCertificate, "--key", pki.serverKey]
+            arguments += [
+                "--cert", wrongName ? pki.wrongNameCertificate : pki.serverCertificate, "--key", pki.serverKey,
+            ]
         }
         p.arguments = arguments + extraArguments
         let stdout = Pipe()
@@ -153,7 +169,8 @@ final class SMTPReceiverProcess: Sendable {
             if p.isRunning { kill(p.processIdentifier, SIGKILL) }
             p.waitUntilExit()
             let errors = (try? String(contentsOf: errFile, encoding: .utf8)) ?? ""
-            throw SMTPReceiverError("smtp_receiver.py did not start (first line \(String(reflecting: line))): \(errors)")
+            throw SMTPReceiverError(
+                "smtp_receiver.py did not start (first line \(String(reflecting: line))): \(errors)")
         }
         self.port = port
     }
@@ -165,7 +182,9 @@ final class SMTPReceiverProcess: Sendable {
     /// The messages accepted so far, oldest first.
     func messages() throws -> [ReceivedMessage] {
         guard let text = try? String(contentsOf: outFile, encoding: .utf8) else { return [] }
-        return try text.split(separator: "\n").map { try JSONDecoder().decode(ReceivedMessage.self, from: Data($0.utf8)) }
+        return try text.split(separator: "\n").map {
+            try JSONDecoder().decode(ReceivedMessage.self, from: Data($0.utf8))
+        }
     }
 
     /// What the receiver wrote to stderr.
@@ -205,8 +224,12 @@ final class SMTPReceiverProcess: Sendable {
             thread.start()
         }
         return await withTaskGroup(of: String?.self) { group in
-            group.addTask { for await line in stream { return line }; return nil }
-            group.addTask { try? await Task.sleep(for: timeout); return nil }
+            group.addTask {
+                for await line in stream { return line }; return nil
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout); return nil
+            }
             let first = await group.next() ?? nil
             group.cancelAll()
             return first

@@ -31,7 +31,9 @@ final class ScriptedSMTPServer: Sendable {
             .childChannelInitializer { child in
                 child.eventLoop.makeCompletedFuture {
                     try child.pipeline.syncOperations.addHandler(
-                        Handler(greeting: greeting, respond: respond, record: { line in log.lines.withLock { $0.append(line) } }))
+                        Handler(
+                            greeting: greeting, respond: respond,
+                            record: { line in log.lines.withLock { $0.append(line) } }))
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
@@ -53,7 +55,10 @@ final class ScriptedSMTPServer: Sendable {
         var buffer = ""
         var inData = false
 
-        init(greeting: Action, respond: @escaping @Sendable (String) -> Action, record: @escaping @Sendable (String) -> Void) {
+        init(
+            greeting: Action, respond: @escaping @Sendable (String) -> Action,
+            record: @escaping @Sendable (String) -> Void
+        ) {
             self.greeting = greeting
             self.respond = respond
             self.record = record

@@ -1,8 +1,9 @@
-import ADTestSupport
 import ADCore
+import ADTestSupport
 import Foundation
+
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 // Real receivers for the alert channels' tests: scripts/receivers/http_receiver.py (generic webhook, Slack,
@@ -107,7 +108,8 @@ public final class HTTPReceiver: @unchecked Sendable {
     /// `secrets` maps webhook endpoint names (`/webhook/<name>`) to HMAC secrets.
     public func start(secrets: [String: String] = [:], timeout: Duration = .seconds(10)) throws {
         guard FileManager.default.isExecutableFile(atPath: Self.python) else {
-            throw ReceiverError("\(Self.python) is missing: install the Debian package python3 (scripts/test installs it)")
+            throw ReceiverError(
+                "\(Self.python) is missing: install the Debian package python3 (scripts/test installs it)")
         }
         guard FileManager.default.fileExists(atPath: Self.script.path) else {
             throw ReceiverError("the receiver script \(Self.script.path) is missing")
@@ -121,7 +123,8 @@ public final class HTTPReceiver: @unchecked Sendable {
 
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.python)
-        p.arguments = [Self.script.path, "--port", "0", "--out", dir.appendingPathComponent("records.jsonl").path]
+        p.arguments =
+            [Self.script.path, "--port", "0", "--out", dir.appendingPathComponent("records.jsonl").path]
             + secrets.sorted { $0.key < $1.key }.flatMap { ["--secret", "\($0.key)=\($0.value)"] }
         p.standardOutput = try FileHandle(forWritingTo: stdout)
         p.standardError = try FileHandle(forWritingTo: stderr)
@@ -134,7 +137,8 @@ public final class HTTPReceiver: @unchecked Sendable {
         while true {
             let out = (try? String(contentsOf: stdout, encoding: .utf8)) ?? ""
             if let line = out.split(separator: "\n", omittingEmptySubsequences: false).dropLast().first,
-               line.hasPrefix("listening on "), let port = Int(line.dropFirst("listening on ".count)) {
+                line.hasPrefix("listening on "), let port = Int(line.dropFirst("listening on ".count))
+            {
                 lock.withLock { _port = port }
                 return
             }
@@ -142,8 +146,9 @@ public final class HTTPReceiver: @unchecked Sendable {
                 let why = p.isRunning ? "within \(timeout)" : "(it exited with status \(p.terminationStatus))"
                 let err = (try? String(contentsOf: stderr, encoding: .utf8)) ?? ""
                 stop()
-                throw ReceiverError("\(Self.script.lastPathComponent) did not print 'listening on <port>' \(why); stdout: "
-                    + "\(out.debugDescription); stderr: \(err.isEmpty ? "(empty)" : err)")
+                throw ReceiverError(
+                    "\(Self.script.lastPathComponent) did not print 'listening on <port>' \(why); stdout: "
+                        + "\(out.debugDescription); stderr: \(err.isEmpty ? "(empty)" : err)")
             }
             usleep(10_000)
         }
@@ -151,7 +156,9 @@ public final class HTTPReceiver: @unchecked Sendable {
 
     /// Every request recorded so far, in the order they were recorded (read from the `--out` file).
     public func records() async throws -> [ReceivedRequest] {
-        guard let dir = lock.withLock({ directory }) else { throw ReceiverError("HTTPReceiver.records() before start()") }
+        guard let dir = lock.withLock({ directory }) else {
+            throw ReceiverError("HTTPReceiver.records() before start()")
+        }
         let data = try Data(contentsOf: dir.appendingPathComponent("records.jsonl"))
         let decoder = JSONDecoder()
         // Only complete lines: the receiver may be writing the last one.
@@ -166,15 +173,19 @@ public final class HTTPReceiver: @unchecked Sendable {
     }
 
     /// Waits until at least `count` requests (under `prefix`) were recorded; returns them, or throws on timeout.
-    public func waitForRecords(_ count: Int, under prefix: String = "/", timeout: Duration = .seconds(15)) async throws
-        -> [ReceivedRequest] {
+    public func waitForRecords(
+        _ count: Int, under prefix: String = "/", timeout: Duration = .seconds(15)
+    ) async throws
+        -> [ReceivedRequest]
+    {
         let deadline = ContinuousClock.now + timeout
         while true {
             let got = try await records(under: prefix)
             if got.count >= count { return got }
             if ContinuousClock.now > deadline {
-                throw ReceiverError("expected \(count) request(s) under \(prefix) within \(timeout), got \(got.count): "
-                    + got.map { "\($0.path) \($0.status) \($0.verdict.rawValue)" }.joined(separator: "; "))
+                throw ReceiverError(
+                    "expected \(count) request(s) under \(prefix) within \(timeout), got \(got.count): "
+                        + got.map { "\($0.path) \($0.status) \($0.verdict.rawValue)" }.joined(separator: "; "))
             }
             try await Task.sleep(for: .milliseconds(25))
         }
@@ -182,17 +193,20 @@ public final class HTTPReceiver: @unchecked Sendable {
 
     /// The next `count` requests (control requests aside) are answered with `status`.
     public func fail(status: Int, count: Int) async throws {
-        try await control("/_control/fail", .object([("status", .number(Double(status))), ("count", .number(Double(count)))]))
+        try await control(
+            "/_control/fail", .object([("status", .number(Double(status))), ("count", .number(Double(count)))]))
     }
 
     /// Every request for the next `seconds` is answered with `status`.
     public func fail(status: Int, seconds: Double) async throws {
-        try await control("/_control/fail", .object([("status", .number(Double(status))), ("seconds", .number(seconds))]))
+        try await control(
+            "/_control/fail", .object([("status", .number(Double(status))), ("seconds", .number(seconds))]))
     }
 
     /// The next `count` requests wait `seconds` before being answered (for client timeouts).
     public func hang(seconds: Double, count: Int) async throws {
-        try await control("/_control/fail", .object([("hang_seconds", .number(seconds)), ("count", .number(Double(count)))]))
+        try await control(
+            "/_control/fail", .object([("hang_seconds", .number(seconds)), ("count", .number(Double(count)))]))
     }
 
     /// Clears forced failures and hangs (records stay).
@@ -284,8 +298,9 @@ public final class AlertmanagerProcess: @unchecked Sendable {
     /// Starts Alertmanager and waits until `GET /-/ready` answers 200.
     public func start(timeout: Duration = .seconds(30)) async throws {
         guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
-            throw ReceiverError("\(Self.binary) is missing: install the Debian package prometheus-alertmanager "
-                + "(scripts/test installs it)")
+            throw ReceiverError(
+                "\(Self.binary) is missing: install the Debian package prometheus-alertmanager "
+                    + "(scripts/test installs it)")
         }
         guard FileManager.default.fileExists(atPath: Self.script.path) else {
             throw ReceiverError("the script \(Self.script.path) is missing")
@@ -295,7 +310,8 @@ public final class AlertmanagerProcess: @unchecked Sendable {
         // The port is free when chosen but could be taken before Alertmanager binds it: try a few.
         for _ in 0..<3 {
             let port = try freeLoopbackPort()
-            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ad-alertmanager-\(UUID().uuidString)")
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "ad-alertmanager-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             let log = dir.appendingPathComponent("output.log")
             _ = FileManager.default.createFile(atPath: log.path, contents: nil)
@@ -306,7 +322,9 @@ public final class AlertmanagerProcess: @unchecked Sendable {
             p.standardOutput = handle
             p.standardError = handle
             p.standardInput = FileHandle.nullDevice
-            lock.withLock { directory = dir; _port = port }
+            lock.withLock {
+                directory = dir; _port = port
+            }
             try runWithStopSignalsUnblocked(p)
             lock.withLock { process = p }
 
@@ -316,7 +334,8 @@ public final class AlertmanagerProcess: @unchecked Sendable {
                 try await Task.sleep(for: .milliseconds(50))
             }
             let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-            lastError = p.isRunning
+            lastError =
+                p.isRunning
                 ? "Alertmanager on port \(port) was not ready within \(timeout); output: \(output)"
                 : "Alertmanager on port \(port) exited with status \(p.terminationStatus); output: \(output)"
             let retry = !p.isRunning && output.contains("address already in use")
@@ -330,12 +349,18 @@ public final class AlertmanagerProcess: @unchecked Sendable {
     /// Alertmanager 0.25 ignores `resolved` and never lists alerts whose `endsAt` is past: see the type's comment.
     public func alerts(active: Bool = true, resolved: Bool = false, filter: [String] = []) async throws -> [JSONValue] {
         var c = URLComponents(url: url("/api/v2/alerts"), resolvingAgainstBaseURL: false)!
-        c.queryItems = [URLQueryItem(name: "active", value: String(active)), URLQueryItem(name: "resolved", value: String(resolved))]
+        c.queryItems =
+            [
+                URLQueryItem(name: "active", value: String(active)),
+                URLQueryItem(name: "resolved", value: String(resolved)),
+            ]
             + filter.map { URLQueryItem(name: "filter", value: $0) }
         // URLComponents escapes '"' but leaves '=' in values; Go splits each pair at its first '=', so matchers survive.
         let r = try await TestHTTP.send("GET", c.url!)
         guard r.status == 200 else { throw ReceiverError("GET /api/v2/alerts answered \(r.status): \(r.text)") }
-        guard case .array(let items) = try r.json() else { throw ReceiverError("GET /api/v2/alerts: not a list: \(r.text)") }
+        guard case .array(let items) = try r.json() else {
+            throw ReceiverError("GET /api/v2/alerts: not a list: \(r.text)")
+        }
         return items
     }
 
@@ -347,7 +372,9 @@ public final class AlertmanagerProcess: @unchecked Sendable {
         guard r.status == 200 else { throw ReceiverError("GET /metrics answered \(r.status)") }
         var total: Double?
         for line in r.text.split(separator: "\n") where !line.hasPrefix("#") {
-            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else {
+                continue
+            }
             let series = line[..<space]
             let metricName = series.prefix { $0 != "{" }
             guard metricName == name else { continue }
@@ -376,9 +403,9 @@ public final class AlertmanagerProcess: @unchecked Sendable {
 /// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, read back, closed).
 public func freeLoopbackPort() throws -> Int {
     #if canImport(Glibc)
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     #else
-    let fd = socket(AF_INET, SOCK_STREAM, 0)
+        let fd = socket(AF_INET, SOCK_STREAM, 0)
     #endif
     guard fd >= 0 else { throw ReceiverError("socket() failed: errno \(errno)") }
     defer { close(fd) }
@@ -425,9 +452,12 @@ public enum TestHTTP {
 
     /// Sends one request; any status is returned. Throws on transport failures, and when no answer came within
     /// `timeout` seconds (enforced here: FoundationNetworking on Linux does not honour `URLRequest.timeoutInterval`).
-    public static func send(_ method: String, _ url: URL, headers: [String: String] = [:], body: Data? = nil,
-                            timeout: TimeInterval = 10) async throws -> HTTPResponse {
-        var request = URLRequest(url: url, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: max(timeout, 1) + 5)
+    public static func send(
+        _ method: String, _ url: URL, headers: [String: String] = [:], body: Data? = nil,
+        timeout: TimeInterval = 10
+    ) async throws -> HTTPResponse {
+        var request = URLRequest(
+            url: url, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: max(timeout, 1) + 5)
         request.httpMethod = method
         for (k, v) in headers { request.setValue(v, forHTTPHeaderField: k) }
         request.httpBody = body
@@ -456,12 +486,18 @@ public enum TestHTTP {
     private final class Once: @unchecked Sendable {
         private let lock = NSLock()
         private var claimed = false
-        func claim() -> Bool { lock.withLock { defer { claimed = true }; return !claimed } }
+        func claim() -> Bool {
+            lock.withLock {
+                defer { claimed = true }; return !claimed
+            }
+        }
     }
 
     /// Sends `json` rendered compactly, with `Content-Type: application/json` (unless `headers` sets one).
-    public static func send(_ method: String, _ url: URL, json: JSONValue, headers: [String: String] = [:],
-                            timeout: TimeInterval = 10) async throws -> HTTPResponse {
+    public static func send(
+        _ method: String, _ url: URL, json: JSONValue, headers: [String: String] = [:],
+        timeout: TimeInterval = 10
+    ) async throws -> HTTPResponse {
         var all = ["Content-Type": "application/json"]
         for (k, v) in headers {
             if k.lowercased() == "content-type" { all.removeValue(forKey: "Content-Type") }

@@ -31,9 +31,14 @@ public enum TestServer {
 public func withScratchDatabase<T: Sendable>(
     _ prepare: String? = nil, timescale: Bool = TestServer.timescale, _ body: (DatabaseURL) async throws -> T
 ) async throws -> T {
-    guard let admin = TestServer.url else { throw SQLFailure(description: "DATABASE_URL is not set: run the tests through scripts/test") }
+    guard let admin = TestServer.url else {
+        throw SQLFailure(description: "DATABASE_URL is not set: run the tests through scripts/test")
+    }
     if let test = Test.current, !test.tags.contains(.database) {
-        throw SQLFailure(description: "\(test.name) uses the database but its suite lacks .tags(.database): the TimescaleDB run would skip it")
+        throw SQLFailure(
+            description:
+                "\(test.name) uses the database but its suite lacks .tags(.database): the TimescaleDB run would skip it"
+        )
     }
     let name = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
     _ = try await Database.withConnection(admin, logger: TestServer.logger) { conn in
@@ -58,7 +63,8 @@ public func withScratchDatabase<T: Sendable>(
 
 private func dropDatabase(_ name: String, admin: DatabaseURL) async throws {
     _ = try await Database.withConnection(admin, logger: TestServer.logger) { conn in
-        try await conn.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: TestServer.logger)
+        try await conn.query(
+            PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: TestServer.logger)
     }
 }
 
@@ -86,7 +92,8 @@ public func strings(_ url: DatabaseURL, _ query: String) async throws -> [String
         var out: [String] = []
         do {
             for try await s in try await conn.query(PostgresQuery(unsafeSQL: query), logger: TestServer.logger)
-                .decode(String.self) {
+                .decode(String.self)
+            {
                 out.append(s)
             }
         } catch {
@@ -99,5 +106,7 @@ public func strings(_ url: DatabaseURL, _ query: String) async throws -> [String
 /// Installs the schema with adworker's migrator.
 @discardableResult
 public func migrate(_ url: DatabaseURL) async throws -> Migrator.Outcome {
-    try await Database.withConnection(url, logger: TestServer.logger) { try await Migrator(logger: TestServer.logger).migrate($0) }
+    try await Database.withConnection(url, logger: TestServer.logger) {
+        try await Migrator(logger: TestServer.logger).migrate($0)
+    }
 }

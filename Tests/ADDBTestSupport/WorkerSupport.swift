@@ -1,6 +1,6 @@
-import ADTestSupport
 import ADCore
 import ADPostgres
+import ADTestSupport
 import Foundation
 import PostgresNIO
 
@@ -16,9 +16,11 @@ public final class WorkerProcess: Sendable {
         return repo.appendingPathComponent(".build/debug/adworker").path
     }
 
-    public init(_ url: DatabaseURL, name: String, environment: [String: String] = [:], arguments: [String] = []) throws {
+    public init(_ url: DatabaseURL, name: String, environment: [String: String] = [:], arguments: [String] = []) throws
+    {
         self.name = name
-        logFile = FileManager.default.temporaryDirectory.appendingPathComponent("adworker-\(name)-\(UUID().uuidString).log")
+        logFile = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "adworker-\(name)-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.binary)
@@ -86,9 +88,17 @@ public func integer(_ url: DatabaseURL, _ query: String) async throws -> Int {
 public func withWorkerDatabase<T: Sendable>(_ body: (DatabaseURL) async throws -> T) async throws -> T {
     try await withScratchDatabase { url in
         try await migrate(url)
-        try await sql(url, #"INSERT INTO ad.data_sources (id, name, config) VALUES ('00000000-0000-0000-0000-00000000000a', 'src-a', '{"window": 60}')"#)
-        try await sql(url, "CREATE TABLE public.score_events (point_id uuid NOT NULL, app text NOT NULL DEFAULT current_setting('application_name'))")
-        try await sql(url, """
+        try await sql(
+            url,
+            #"INSERT INTO ad.data_sources (id, name, config) VALUES ('00000000-0000-0000-0000-00000000000a', 'src-a', '{"window": 60}')"#
+        )
+        try await sql(
+            url,
+            "CREATE TABLE public.score_events (point_id uuid NOT NULL, app text NOT NULL DEFAULT current_setting('application_name'))"
+        )
+        try await sql(
+            url,
+            """
             CREATE FUNCTION public.log_score() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
                 IF OLD.anomaly_score IS NULL AND NEW.anomaly_score IS NOT NULL THEN
@@ -97,15 +107,21 @@ public func withWorkerDatabase<T: Sendable>(_ body: (DatabaseURL) async throws -
                 RETURN NEW;
             END $$
             """)
-        try await sql(url, "CREATE TRIGGER log_score AFTER UPDATE ON ad.data_points FOR EACH ROW EXECUTE FUNCTION public.log_score()")
+        try await sql(
+            url,
+            "CREATE TRIGGER log_score AFTER UPDATE ON ad.data_points FOR EACH ROW EXECUTE FUNCTION public.log_score()")
         return try await body(url)
     }
 }
 
 /// Inserts `count` points for source src-a at one-minute steps from `start` minutes after 2026-01-01, value = f(minute).
-public func insertPoints(_ url: DatabaseURL, from start: Int, count: Int, source: String = "00000000-0000-0000-0000-00000000000a",
-                  value: String = "g") async throws {
-    try await sql(url, """
+public func insertPoints(
+    _ url: DatabaseURL, from start: Int, count: Int, source: String = "00000000-0000-0000-0000-00000000000a",
+    value: String = "g"
+) async throws {
+    try await sql(
+        url,
+        """
         INSERT INTO ad.data_points (source_id, "timestamp", values)
         SELECT '\(source)', timestamptz '2026-01-01 00:00:00+00' + g * interval '1 minute', jsonb_build_object('x', \(value))
           FROM generate_series(\(start), \(start + count - 1)) g
@@ -114,5 +130,6 @@ public func insertPoints(_ url: DatabaseURL, from start: Int, count: Int, source
 
 /// Backends of a worker's connections ("<name> listen", "<name> score").
 public func backend(_ url: DatabaseURL, _ application: String) async throws -> [String] {
-    try await strings(url, "SELECT pid::text FROM pg_stat_activity WHERE application_name = '\(application)' ORDER BY pid")
+    try await strings(
+        url, "SELECT pid::text FROM pg_stat_activity WHERE application_name = '\(application)' ORDER BY pid")
 }

@@ -1,15 +1,20 @@
-import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
-import Testing
 import ADCore
+import Foundation
+import Testing
+
 @testable import ADEvaluation
 
-private func series(_ times: [String], _ values: [[Double?]], metrics: [String] = ["value"], labels: [Bool]? = nil) -> EvaluationSeries {
-    EvaluationSeries(path: "cat/f.csv", timeColumn: "timestamp", timeText: times,
-                     micros: times.map { EvaluationTime.parse($0)! }, metrics: metrics, values: values,
-                     labelColumn: labels == nil ? nil : "label", labels: labels)
+#if canImport(FoundationXML)
+    import FoundationXML
+#endif
+
+private func series(
+    _ times: [String], _ values: [[Double?]], metrics: [String] = ["value"], labels: [Bool]? = nil
+) -> EvaluationSeries {
+    EvaluationSeries(
+        path: "cat/f.csv", timeColumn: "timestamp", timeText: times,
+        micros: times.map { EvaluationTime.parse($0)! }, metrics: metrics, values: values,
+        labelColumn: labels == nil ? nil : "label", labels: labels)
 }
 
 /// Whether `text` is well-formed XML (FoundationXML's parser), with the parser's complaint otherwise.
@@ -24,7 +29,10 @@ private func wellFormed(_ text: String) -> (Bool, String) {
         var s = series(["2014-04-10 07:15:00", "2014-04-10 07:20:00"], [[1, 2.5]])
         s.valueText = [["1.000", "2.5"]]
         let text = EvaluationResults.nabCSV(s, scores: [0, 0.75], inWindow: [false, true])
-        #expect(text == "timestamp,value,anomaly_score,label\n2014-04-10 07:15:00,1.000,0.0,0\n2014-04-10 07:20:00,2.5,0.75,1\n")
+        #expect(
+            text
+                == "timestamp,value,anomaly_score,label\n2014-04-10 07:15:00,1.000,0.0,0\n2014-04-10 07:20:00,2.5,0.75,1\n"
+        )
     }
 
     @Test func genericLayoutQuotesWhereNeededAndKeepsGaps() {
@@ -40,14 +48,17 @@ private func wellFormed(_ text: String) -> (Bool, String) {
 }
 
 @Suite struct EvaluationPlots {
-    func plot(title: String = "cat/f.csv", rows: Int = 100, windows: [ClosedRange<Int>] = [40...50], threshold: Double? = 0.9) -> EvaluationPlot {
+    func plot(
+        title: String = "cat/f.csv", rows: Int = 100, windows: [ClosedRange<Int>] = [40...50], threshold: Double? = 0.9
+    ) -> EvaluationPlot {
         let micros = (0..<rows).map { Int64($0) * 300_000_000 + 1_577_836_800_000_000 }
         var values: [Double?] = (0..<rows).map { sin(Double($0) / 5) }
         values[3] = nil
         let scores = (0..<rows).map { $0 == 45 ? 0.99 : 0.1 }
-        return EvaluationPlot(title: title, micros: micros, lines: [.init(name: "value", values: values)], scores: scores,
-                              windows: windows, threshold: threshold, thresholdLabel: "threshold 0.9", probation: 15,
-                              probationLabel: "probationary period")
+        return EvaluationPlot(
+            title: title, micros: micros, lines: [.init(name: "value", values: values)], scores: scores,
+            windows: windows, threshold: threshold, thresholdLabel: "threshold 0.9", probation: 15,
+            probationLabel: "probationary period")
     }
 
     @Test func isWellFormedWithWindowsThresholdAndFlags() {
@@ -98,8 +109,11 @@ private func wellFormed(_ text: String) -> (Bool, String) {
         var scores = [Double](repeating: 0.1, count: 40)
         scores[20] = 0.95
         let base = NABTimestamp("2020-01-01 00:00:00")!.microseconds
-        let rows = scores.enumerated().map { NABRow(timestamp: NABTimestamp(microseconds: base + Int64($0.offset) * 60_000_000), score: $0.element) }
-        let file = try NABFile(name: "cat/f.csv", rows: rows, windows: [NABWindow(start: rows[20].timestamp, end: rows[24].timestamp)])
+        let rows = scores.enumerated().map {
+            NABRow(timestamp: NABTimestamp(microseconds: base + Int64($0.offset) * 60_000_000), score: $0.element)
+        }
+        let file = try NABFile(
+            name: "cat/f.csv", rows: rows, windows: [NABWindow(start: rows[20].timestamp, end: rows[24].timestamp)])
         let report = NABSweeper().score(files: [file])
         return EvaluationSummary(
             layout: "nab", input: "/nab", output: "/out", engine: "db", engineSettings: [("batch_size", .number(5000))],
@@ -142,8 +156,11 @@ private func wellFormed(_ text: String) -> (Bool, String) {
     }
 
     @Test func thePublishedScoreboardIsNABs() {
-        #expect(NABScoreboard.published.map(\.detector) == ["ARTime", "Numenta HTM", "CAD OSE", "Random Cut Forest",
-                                                             "Twitter ADVec", "windowedGaussian"])
+        #expect(
+            NABScoreboard.published.map(\.detector) == [
+                "ARTime", "Numenta HTM", "CAD OSE", "Random Cut Forest",
+                "Twitter ADVec", "windowedGaussian",
+            ])
         #expect(NABScoreboard.published.last?.score(profile: "reward_low_FP_rate") == 20.87)
         #expect(NABScoreboard.published.first?.score(profile: "nonesuch") == nil)
     }

@@ -1,17 +1,21 @@
+import ADCore
 import ADTestSupport
 import Foundation
 import Testing
-import ADCore
+
 @testable import ADEvaluation
 
 // MARK: - Helpers
 
 /// A file of `scores.count` rows one minute apart from 2020-01-01 00:00:00, with windows given as row-index ranges.
-private func nabFile(_ name: String = "cat/file.csv", scores: [Double], windows: [ClosedRange<Int>] = []) throws -> NABFile {
+private func nabFile(
+    _ name: String = "cat/file.csv", scores: [Double], windows: [ClosedRange<Int>] = []
+) throws -> NABFile {
     let base = NABTimestamp(microseconds: 1_577_836_800_000_000)
     func at(_ i: Int) -> NABTimestamp { NABTimestamp(microseconds: base.microseconds + Int64(i) * 60_000_000) }
     let rows = scores.enumerated().map { NABRow(timestamp: at($0.offset), score: $0.element) }
-    return try NABFile(name: name, rows: rows, windows: windows.map { NABWindow(start: at($0.lowerBound), end: at($0.upperBound)) })
+    return try NABFile(
+        name: name, rows: rows, windows: windows.map { NABWindow(start: at($0.lowerBound), end: at($0.upperBound)) })
 }
 
 /// 40 rows (probation: the first 6), one window on rows 20...24 (width 5), and a score of 1 on the given rows.
@@ -190,9 +194,11 @@ private func close(_ a: Double?, _ b: Double, _ tolerance: Double = 1e-9) -> Boo
 
     @Test func labelColumnCanDefinePositives() throws {
         let t = { (i: Int64) in NABTimestamp(microseconds: i) }
-        let file = try NABFile(name: "x.csv", rows: [
-            NABRow(timestamp: t(0), score: 0.9, label: true), NABRow(timestamp: t(1), score: 0.9, label: false),
-        ], windows: [])
+        let file = try NABFile(
+            name: "x.csv",
+            rows: [
+                NABRow(timestamp: t(0), score: 0.9, label: true), NABRow(timestamp: t(1), score: 0.9, label: false),
+            ], windows: [])
         let c = NABPointwise.counts(files: [file], threshold: 0.5, positives: .labelColumn, includeProbationary: true)
         #expect(c == NABCounts(tp: 1, fp: 1, fn: 0, tn: 0))
     }
@@ -221,7 +227,8 @@ private func close(_ a: Double?, _ b: Double, _ tolerance: Double = 1e-9) -> Boo
     }
 
     @Test func profilesJSONDecodes() throws {
-        let json = #"{"reward_low_FN_rate": {"CostMatrix": {"tpWeight": 1.0, "fnWeight": 2.0, "fpWeight": 0.11, "tnWeight": 1.0}}, "standard": {"CostMatrix": {"tpWeight": 1.0, "fnWeight": 1.0, "fpWeight": 0.11, "tnWeight": 1.0}}}"#
+        let json =
+            #"{"reward_low_FN_rate": {"CostMatrix": {"tpWeight": 1.0, "fnWeight": 2.0, "fpWeight": 0.11, "tnWeight": 1.0}}, "standard": {"CostMatrix": {"tpWeight": 1.0, "fnWeight": 1.0, "fpWeight": 0.11, "tnWeight": 1.0}}}"#
         let profiles = try NABProfile.decodeProfiles(from: Data(json.utf8))
         #expect(profiles == [.standard, .rewardLowFNRate])
     }
@@ -238,8 +245,11 @@ private func close(_ a: Double?, _ b: Double, _ tolerance: Double = 1e-9) -> Boo
         try Data("timestamp,value\n2020-01-01 00:00:00,1\n2020-01-01 00:01:00,2\n2020-01-01 00:02:00,3\n".utf8)
             .write(to: root.appendingPathComponent("data/cat/f.csv"))
         let resultsFile = root.appendingPathComponent("results/det/cat/det_f.csv")
-        try Data("timestamp,value,anomaly_score,label\r\n2020-01-01 00:00:00,1,0.0,0\r\n2020-01-01 00:01:00,2,0.5,1\r\n2020-01-01 00:02:00,3,1.0,1\r\n".utf8)
-            .write(to: resultsFile)
+        try Data(
+            "timestamp,value,anomaly_score,label\r\n2020-01-01 00:00:00,1,0.0,0\r\n2020-01-01 00:01:00,2,0.5,1\r\n2020-01-01 00:02:00,3,1.0,1\r\n"
+                .utf8
+        )
+        .write(to: resultsFile)
 
         let corpus = try NABCorpus.load(nabDirectory: root)
         let files = try corpus.loadResults(directory: root.appendingPathComponent("results/det"))
@@ -250,7 +260,8 @@ private func close(_ a: Double?, _ b: Double, _ tolerance: Double = 1e-9) -> Boo
         #expect(files[0].rows.map(\.label) == [false, true, true])
         #expect(files[0].windowRanges == [1...2])
 
-        try Data("timestamp,value,anomaly_score\n2020-01-01 00:00:00,1,0.0\n2020-01-01 00:01:00,2,abc\n".utf8).write(to: resultsFile)
+        try Data("timestamp,value,anomaly_score\n2020-01-01 00:00:00,1,0.0\n2020-01-01 00:01:00,2,abc\n".utf8).write(
+            to: resultsFile)
         #expect(throws: NABError.malformedRow(file: resultsFile.path, line: 3, reason: "bad anomaly_score \"abc\"")) {
             try corpus.loadResults(directory: root.appendingPathComponent("results/det"))
         }
@@ -258,7 +269,8 @@ private func close(_ a: Double?, _ b: Double, _ tolerance: Double = 1e-9) -> Boo
         #expect(throws: NABError.missingColumn(file: resultsFile.path, column: "anomaly_score")) {
             try corpus.loadResults(directory: root.appendingPathComponent("results/det"))
         }
-        try Data("timestamp,anomaly_score\n2020-01-01 00:00:00,0\n2020-01-01 00:01:30,0\n2020-01-01 00:02:00,0\n".utf8).write(to: resultsFile)
+        try Data("timestamp,anomaly_score\n2020-01-01 00:00:00,0\n2020-01-01 00:01:30,0\n2020-01-01 00:02:00,0\n".utf8)
+            .write(to: resultsFile)
         #expect(throws: NABError.self) { try corpus.loadResults(directory: root.appendingPathComponent("results/det")) }
         let missing = root.appendingPathComponent("results/other/cat/other_f.csv").path
         #expect(throws: NABError.missingFile(path: missing)) {
@@ -299,8 +311,9 @@ struct NABReproduction {
         let loaded = clock.now
         let report = NABSweeper(profiles: profiles).score(files: files)
         let end = clock.now
-        print("NAB windowedGaussian: load \(loaded - start), score \(end - loaded);",
-              report.profiles.map { "\($0.profile.name) \(String(format: "%.2f", $0.normalizedScore ?? .nan))" })
+        print(
+            "NAB windowedGaussian: load \(loaded - start), score \(end - loaded);",
+            report.profiles.map { "\($0.profile.name) \(String(format: "%.2f", $0.normalizedScore ?? .nan))" })
 
         #expect(report.fileCount == 58)
         #expect(report.windowCount == 116)
@@ -319,7 +332,8 @@ struct NABReproduction {
         for r in report.profiles {
             let expected = try #require(published[r.profile.name])
             let rounded = ((r.normalizedScore ?? .nan) * 100).rounded() / 100
-            #expect(abs(rounded - expected.normalized) <= 0.01 + 1e-9, "\(r.profile.name): \(r.normalizedScore ?? .nan)")
+            #expect(
+                abs(rounded - expected.normalized) <= 0.01 + 1e-9, "\(r.profile.name): \(r.normalizedScore ?? .nan)")
             #expect(abs(r.rawScore - expected.raw) < 1e-6, "\(r.profile.name): raw \(r.rawScore)")
             #expect(r.threshold == 1.0)
             #expect(r.counts == NABCounts(tp: 521, fp: 409, fn: 32_974, tn: 298_938))

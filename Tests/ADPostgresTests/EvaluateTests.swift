@@ -1,6 +1,6 @@
 import ADCore
-import ADEvaluation
 import ADDBTestSupport
+import ADEvaluation
 import ADPostgres
 import ADTestSupport
 import Foundation
@@ -8,14 +8,17 @@ import PostgresNIO
 import Testing
 
 /// A scratch-database name of our own, so parallel tests do not meet.
-private func scratchName() -> String { "ad_eval_t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12) }
+private func scratchName() -> String {
+    "ad_eval_t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
+}
 
 private func databaseExists(_ name: String) async throws -> Bool {
     try await integer(TestServer.url!, "SELECT count(*) FROM pg_database WHERE datname = '\(name)'") == 1
 }
 
 private func lines(_ url: URL) throws -> [String] {
-    try String(contentsOf: url, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
+    try String(contentsOf: url, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+        .map(String.init)
 }
 
 private func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
@@ -41,8 +44,10 @@ private func evaluate(_ arguments: [String]) async throws -> (status: Int32, out
     while p.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
     if p.isRunning { p.terminate() }
     p.waitUntilExit()
-    return (p.terminationStatus, try String(contentsOf: out, encoding: .utf8), try String(contentsOf: err, encoding: .utf8),
-            p.processIdentifier)
+    return (
+        p.terminationStatus, try String(contentsOf: out, encoding: .utf8), try String(contentsOf: err, encoding: .utf8),
+        p.processIdentifier
+    )
 }
 
 @Suite(.tags(.database), .enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"))
@@ -55,8 +60,9 @@ struct EvaluateReplaysCorporaThroughTheDatabase {
         let name = scratchName()
         let phases = EvaluationPhases()
         let corpus = try EvaluationInput.loadNAB(directory: root)
-        let engine = DatabaseEngine(admin: TestServer.url!, database: name, settings: WorkerSettings(), keep: false,
-                                    logger: TestServer.logger, phases: phases)
+        let engine = DatabaseEngine(
+            admin: TestServer.url!, database: name, settings: WorkerSettings(), keep: false,
+            logger: TestServer.logger, phases: phases)
         let summary = try await Evaluation(corpus: corpus, output: out, configGiven: .object([]), config: .defaults)
             .run(engine: engine, phases: phases, started: .now)
 
@@ -65,7 +71,9 @@ struct EvaluateReplaysCorporaThroughTheDatabase {
             let output = try lines(out.appendingPathComponent(path))
             #expect(output.count == rows + 1, "\(path)")
             #expect(output.first == "timestamp,value,anomaly_score,label")
-            let fields = output.dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+            let fields = output.dropFirst().map {
+                $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            }
             // Every input row once, in order, timestamp and value exactly as given.
             #expect(fields.map { "\($0[0]),\($0[1])" } == Array(input.dropFirst()), "\(path)")
             let scores = fields.map { Double($0[2]) ?? .nan }
@@ -73,7 +81,9 @@ struct EvaluateReplaysCorporaThroughTheDatabase {
             let labelled = fields.indices.filter { fields[$0][3] == "1" }
             if path == "catA/spike.csv" {
                 #expect(labelled == Array(EvaluationTrees.spikeWindow))
-                #expect(scores[EvaluationTrees.spikeRow] > median(scores), "the spike scored \(scores[EvaluationTrees.spikeRow])")
+                #expect(
+                    scores[EvaluationTrees.spikeRow] > median(scores),
+                    "the spike scored \(scores[EvaluationTrees.spikeRow])")
             } else {
                 #expect(labelled.isEmpty)
             }
@@ -82,10 +92,13 @@ struct EvaluateReplaysCorporaThroughTheDatabase {
         #expect(report.rowCount == 700)
         #expect(report.windowCount == 1)
         #expect(report.profiles.map(\.profile.name) == NABProfile.nabProfiles.map(\.name))
-        let json = try JSONDecoder().decode(JSONValue.self, from: Data(contentsOf: out.appendingPathComponent("summary.json")))
+        let json = try JSONDecoder().decode(
+            JSONValue.self, from: Data(contentsOf: out.appendingPathComponent("summary.json")))
         #expect(json["rows"] == .number(700))
         #expect(json["engine"] == .string("db"))
-        #expect(try String(contentsOf: out.appendingPathComponent("report.md"), encoding: .utf8).contains("| **adworker (db)** |"))
+        #expect(
+            try String(contentsOf: out.appendingPathComponent("report.md"), encoding: .utf8).contains(
+                "| **adworker (db)** |"))
         #expect(summary.plots == ["plots/catA__spike.svg", "plots/catB__flat.svg"])
         for p in summary.plots { #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent(p).path)) }
         #expect(phases.all.map(\.name).contains("COPY"))
@@ -98,8 +111,10 @@ struct EvaluateReplaysCorporaThroughTheDatabase {
         defer { try? FileManager.default.removeItem(at: root) }
         try EvaluationTrees.writeCSV(at: root.appendingPathComponent("in"))
         let out = root.appendingPathComponent("out")
-        let run = try await evaluate(["--csv-dir", root.appendingPathComponent("in").path, "--time-column", "time",
-                                      "--label-column", "is_anomaly", "--separator", ";", "--out", out.path])
+        let run = try await evaluate([
+            "--csv-dir", root.appendingPathComponent("in").path, "--time-column", "time",
+            "--label-column", "is_anomaly", "--separator", ";", "--out", out.path,
+        ])
         #expect(run.status == 0, "\(run.err)")
         #expect(run.out.contains("ROC AUC"))
 
@@ -123,7 +138,8 @@ struct EvaluateReplaysCorporaThroughTheDatabase {
         #expect(try lines(out.appendingPathComponent("db.csv")).count == 201)
         #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent(".hidden").path))
 
-        let json = try JSONDecoder().decode(JSONValue.self, from: Data(contentsOf: out.appendingPathComponent("summary.json")))
+        let json = try JSONDecoder().decode(
+            JSONValue.self, from: Data(contentsOf: out.appendingPathComponent("summary.json")))
         #expect(json["layout"] == .string("csv"))
         #expect(json["rows"] == .number(500))
         #expect(json["pointwise"]?["overall"]?["rows"] == .number(500))
@@ -143,7 +159,9 @@ struct EvaluateReplaysCorporaThroughTheDatabase {
         try EvaluationTrees.write(text.joined(separator: "\n") + "\n", bad)
         let out = root.appendingPathComponent("out")
         // With --keep, a database created before the input was refused would still be there afterwards.
-        let run = try await evaluate(["--csv-dir", input.path, "--time-column", "time", "--separator", ";", "--out", out.path, "--keep"])
+        let run = try await evaluate([
+            "--csv-dir", input.path, "--time-column", "time", "--separator", ";", "--out", out.path, "--keep",
+        ])
         #expect(run.status == 1)
         #expect(run.err.contains("\(bad.path):7: column \"cpu\": \"abc\" is not a finite number"), "\(run.err)")
         #expect(!FileManager.default.fileExists(atPath: out.path), "output written for bad input")
@@ -156,13 +174,15 @@ struct EvaluateReplaysCorporaThroughTheDatabase {
         let root = EvaluationTrees.temporaryDirectory("eval-fail")
         defer { try? FileManager.default.removeItem(at: root) }
         try EvaluationTrees.writeCSV(at: root.appendingPathComponent("in"))
-        var corpus = try EvaluationInput.loadCSV(directory: root.appendingPathComponent("in"),
-                                                 options: .init(timeColumn: "time", separator: 59))
+        var corpus = try EvaluationInput.loadCSV(
+            directory: root.appendingPathComponent("in"),
+            options: .init(timeColumn: "time", separator: 59))
         corpus.series[1].metrics[0] = ""  // which the reader refuses; the database refuses it too, mid-COPY
         let name = scratchName()
         let phases = EvaluationPhases()
-        let engine = DatabaseEngine(admin: TestServer.url!, database: name, settings: WorkerSettings(), keep: false,
-                                    logger: TestServer.logger, phases: phases)
+        let engine = DatabaseEngine(
+            admin: TestServer.url!, database: name, settings: WorkerSettings(), keep: false,
+            logger: TestServer.logger, phases: phases)
         let out = root.appendingPathComponent("out")
         let error = await #expect(throws: DatabaseEngine.Failure.self) {
             _ = try await Evaluation(corpus: corpus, output: out, configGiven: .object([]), config: .defaults)

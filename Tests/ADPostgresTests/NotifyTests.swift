@@ -27,13 +27,17 @@ struct InsertsWakeTheWorkerCheaply {
     @Test func oneNotificationPerTransactionAndSource() async throws {
         try await withScratchDatabase { url in
             try await migrate(url)
-            try await sql(url, "INSERT INTO ad.data_sources (id, name) VALUES ('00000000-0000-0000-0000-00000000000a', 'a'), ('00000000-0000-0000-0000-00000000000b', 'b')")
+            try await sql(
+                url,
+                "INSERT INTO ad.data_sources (id, name) VALUES ('00000000-0000-0000-0000-00000000000a', 'a'), ('00000000-0000-0000-0000-00000000000b', 'b')"
+            )
             let got = try await notifications(url) {
                 try await Database.withConnection(url, logger: TestServer.logger) { conn in
                     try await conn.query("BEGIN", logger: TestServer.logger)
                     // 300 rows over two sources and three statements, one transaction.
                     for _ in 0..<3 {
-                        try await conn.query("""
+                        try await conn.query(
+                            """
                             INSERT INTO ad.data_points (source_id, "timestamp", values)
                             SELECT s.id, now() + (g || ' s')::interval + random() * interval '1 day', '{"x": 1}'
                               FROM ad.data_sources s, generate_series(1, 50) g
@@ -42,14 +46,18 @@ struct InsertsWakeTheWorkerCheaply {
                     }
                     try await conn.query("COMMIT", logger: TestServer.logger)
                     // A second transaction for one source notifies again.
-                    try await conn.query("""
+                    try await conn.query(
+                        """
                         INSERT INTO ad.data_points (source_id, "timestamp", values)
                         VALUES ('00000000-0000-0000-0000-00000000000a', now() - interval '1 year', '{"x": 2}')
                         """, logger: TestServer.logger)
                 }
             }
-            #expect(got.sorted() == ["00000000-0000-0000-0000-00000000000a", "00000000-0000-0000-0000-00000000000a",
-                                     "00000000-0000-0000-0000-00000000000b"])
+            #expect(
+                got.sorted() == [
+                    "00000000-0000-0000-0000-00000000000a", "00000000-0000-0000-0000-00000000000a",
+                    "00000000-0000-0000-0000-00000000000b",
+                ])
         }
     }
 
@@ -57,7 +65,10 @@ struct InsertsWakeTheWorkerCheaply {
         // A source whose only insert is rolled back (to a savepoint) inside a committed transaction sends nothing.
         try await withScratchDatabase { url in
             try await migrate(url)
-            try await sql(url, "INSERT INTO ad.data_sources (id, name) VALUES ('00000000-0000-0000-0000-00000000000a', 'a'), ('00000000-0000-0000-0000-00000000000b', 'b')")
+            try await sql(
+                url,
+                "INSERT INTO ad.data_sources (id, name) VALUES ('00000000-0000-0000-0000-00000000000a', 'a'), ('00000000-0000-0000-0000-00000000000b', 'b')"
+            )
             let got = try await notifications(url) {
                 try await Database.withConnection(url, logger: TestServer.logger) { conn in
                     for statement in [

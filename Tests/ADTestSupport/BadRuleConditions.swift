@@ -26,7 +26,10 @@ public let badRuleConditions: [(json: String, field: String)] = [
     (#"{"silences": [{"start": "2026-01-01T00:00:00Z"}]}"#, "conditions.silences[0].end"),
     (#"{"silences": [{"start": "2026-01-01", "end": "2026-01-02T00:00:00Z"}]}"#, "conditions.silences[0].start"),
     (#"{"silences": [{"start": "2026-01-02T00:00:00Z", "end": "2026-01-01T00:00:00Z"}]}"#, "conditions.silences[0]"),
-    (#"{"silences": [{"start": "2026-01-01T00:00:00Z", "end": "2026-01-02T00:00:00Z", "why": "x"}]}"#, "conditions.silences[0].why"),
+    (
+        #"{"silences": [{"start": "2026-01-01T00:00:00Z", "end": "2026-01-02T00:00:00Z", "why": "x"}]}"#,
+        "conditions.silences[0].why"
+    ),
     (#"{"min_occurrences": 0}"#, "conditions.min_occurrences"),
     (#"{"min_occurrences": 2.5, "within_seconds": 60}"#, "conditions.min_occurrences"),
     (#"{"min_occurrences": 3}"#, "conditions.within_seconds"),

@@ -25,8 +25,9 @@ public enum EvaluationTrees {
         for i in 0..<300 { flat += "\(nabTime(i)),\(String(format: "%.3f", 5 + noise.next() * 0.2))\n" }
         try write(spike, root.appendingPathComponent("data/catA/spike.csv"))
         try write(flat, root.appendingPathComponent("data/catB/flat.csv"))
-        try write(#"{"catA/spike.csv": [["\#(nabTime(spikeWindow.lowerBound)).000000", "\#(nabTime(spikeWindow.upperBound)).000000"]], "catB/flat.csv": []}"#,
-                  root.appendingPathComponent("labels/combined_windows.json"))
+        try write(
+            #"{"catA/spike.csv": [["\#(nabTime(spikeWindow.lowerBound)).000000", "\#(nabTime(spikeWindow.upperBound)).000000"]], "catB/flat.csv": []}"#,
+            root.appendingPathComponent("labels/combined_windows.json"))
     }
 
     /// In the CSV tree, `hosts/web-1.csv` (`;`-separated, epoch seconds a minute apart from 2020-01-01) has metrics
@@ -45,7 +46,9 @@ public enum EvaluationTrees {
             web += "\(1_577_836_800 + 60 * i);\(cpu);\(lat);\(anomalous ? 1 : 0)\n"
         }
         var db = "time;conns;is_anomaly\n"
-        for i in 0..<200 { db += String(format: "2020-01-01T%02d:%02d:00Z;%.2f;0\n", i / 60, i % 60, 20 + noise.next()) }
+        for i in 0..<200 {
+            db += String(format: "2020-01-01T%02d:%02d:00Z;%.2f;0\n", i / 60, i % 60, 20 + noise.next())
+        }
         try write(web, root.appendingPathComponent("hosts/web-1.csv"))
         try write(db, root.appendingPathComponent("db.csv"))
         try write("not;a;series\n", root.appendingPathComponent(".hidden/ignored.csv"))

@@ -17,7 +17,8 @@ enum EmailChannel {
             let content = Payloads.email(job)
             message = try EmailMessage(
                 from: settings.from, to: recipients, subject: content.subject, textBody: content.text,
-                htmlBody: content.html, date: now, messageID: EmailMessage.messageID(alertID: Payloads.idempotencyKey(job)),
+                htmlBody: content.html, date: now,
+                messageID: EmailMessage.messageID(alertID: Payloads.idempotencyKey(job)),
                 headers: [EmailHeader("X-AD-Alert-Id", job.alertID), EmailHeader("X-AD-Event", job.event.rawValue)])
         } catch {
             return .failed("channel \"\(job.channel.name)\": \(error)")

@@ -20,7 +20,8 @@ public enum Payloads {
         ])
         let an = a["anomaly"] ?? .object([])
         let anomaly = JSONValue.object([
-            ("id", an["id"] ?? .null), ("point_timestamp", an["point_timestamp"] ?? .null), ("score", an["score"] ?? .null),
+            ("id", an["id"] ?? .null), ("point_timestamp", an["point_timestamp"] ?? .null),
+            ("score", an["score"] ?? .null),
             ("severity", an["severity"] ?? .null), ("detector", an["detector"] ?? .null),
             ("actual", number(e?.actual)), ("expected", number(e?.expected)),
             ("expected_low", number(e?.expectedRange?.low)), ("expected_high", number(e?.expectedRange?.high)),
@@ -44,7 +45,8 @@ public enum Payloads {
 
     /// `X-AD-Signature: v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>` with `X-AD-Timestamp`.
     public static func signature(secret: String, timestamp: Int, body: String) -> String {
-        let mac = HMAC<SHA256>.authenticationCode(for: Data("\(timestamp).\(body)".utf8), using: SymmetricKey(data: Data(secret.utf8)))
+        let mac = HMAC<SHA256>.authenticationCode(
+            for: Data("\(timestamp).\(body)".utf8), using: SymmetricKey(data: Data(secret.utf8)))
         return "v1=" + mac.map { String(format: "%02x", $0) }.joined()
     }
 
@@ -67,13 +69,14 @@ public enum Payloads {
     public static func slack(_ job: DeliveryJob) -> String {
         let a = job.alert
         let e = job.explanation
-        let prefix: String = switch job.event {
-        case .trigger: ""
-        case .renotify: "Still open: "
-        case .escalate: "Escalated: "
-        case .acknowledge: "Acknowledged: "
-        case .resolve: "Resolved: "
-        }
+        let prefix: String =
+            switch job.event {
+            case .trigger: ""
+            case .renotify: "Still open: "
+            case .escalate: "Escalated: "
+            case .acknowledge: "Acknowledged: "
+            case .resolve: "Resolved: "
+            }
         let headline = clip(prefix + job.title, 150)
         var fields: [(String, String)] = [
             ("Severity", job.severity.uppercased()), ("Source", job.sourceName), ("Metric", job.metric),
@@ -88,53 +91,100 @@ public enum Payloads {
         let id = job.alertID
         return JSONValue.object([
             ("text", .string(headline)),
-            ("blocks", .array([
-                .object([("type", .string("header")),
-                         ("text", .object([("type", .string("plain_text")), ("text", .string(headline))]))]),
-                .object([("type", .string("section")),
-                         ("fields", .array(fields.prefix(10).map { f in
-                             .object([("type", .string("mrkdwn")), ("text", .string(clip("*\(f.0)*\n\(slackEscape(f.1))", 2000)))])
-                         }))]),
-                .object([("type", .string("section")),
-                         ("text", .object([("type", .string("mrkdwn")), ("text", .string(clip(slackEscape(job.message), 3000)))]))]),
-                .object([("type", .string("context")),
-                         ("elements", .array([
-                             .object([("type", .string("mrkdwn")),
-                                      ("text", .string(clip("Rule *\(slackEscape(job.ruleName))* · alert `\(id)` · psql: "
-                                          + "`UPDATE ad.alerts SET status = 'acknowledged' WHERE id = '\(id)';`", 2000)))]),
-                         ]))]),
-            ])),
+            (
+                "blocks",
+                .array([
+                    .object([
+                        ("type", .string("header")),
+                        ("text", .object([("type", .string("plain_text")), ("text", .string(headline))])),
+                    ]),
+                    .object([
+                        ("type", .string("section")),
+                        (
+                            "fields",
+                            .array(
+                                fields.prefix(10).map { f in
+                                    .object([
+                                        ("type", .string("mrkdwn")),
+                                        ("text", .string(clip("*\(f.0)*\n\(slackEscape(f.1))", 2000))),
+                                    ])
+                                })
+                        ),
+                    ]),
+                    .object([
+                        ("type", .string("section")),
+                        (
+                            "text",
+                            .object([
+                                ("type", .string("mrkdwn")), ("text", .string(clip(slackEscape(job.message), 3000))),
+                            ])
+                        ),
+                    ]),
+                    .object([
+                        ("type", .string("context")),
+                        (
+                            "elements",
+                            .array([
+                                .object([
+                                    ("type", .string("mrkdwn")),
+                                    (
+                                        "text",
+                                        .string(
+                                            clip(
+                                                "Rule *\(slackEscape(job.ruleName))* · alert `\(id)` · psql: "
+                                                    + "`UPDATE ad.alerts SET status = 'acknowledged' WHERE id = '\(id)';`",
+                                                2000))
+                                    ),
+                                ])
+                            ])
+                        ),
+                    ]),
+                ])
+            ),
         ]).render()
     }
 
     /// A PagerDuty Events API v2 event: trigger with a payload, or acknowledge/resolve by dedup_key.
     public static func pagerDuty(_ job: DeliveryJob, routingKey: String, now: Date) -> String {
-        let action: String = switch job.event {
-        case .trigger, .renotify, .escalate: "trigger"
-        case .acknowledge: "acknowledge"
-        case .resolve: "resolve"
-        }
+        let action: String =
+            switch job.event {
+            case .trigger, .renotify, .escalate: "trigger"
+            case .acknowledge: "acknowledge"
+            case .resolve: "resolve"
+            }
         var pairs: [(String, JSONValue)] = [
-            ("routing_key", .string(routingKey)), ("event_action", .string(action)), ("dedup_key", .string(job.alertID)),
+            ("routing_key", .string(routingKey)), ("event_action", .string(action)),
+            ("dedup_key", .string(job.alertID)),
         ]
         if action == "trigger" {
-            let sev: String = switch job.severity {
-            case "critical": "critical"
-            case "high": "error"
-            case "medium": "warning"
-            default: "info"
-            }
+            let sev: String =
+                switch job.severity {
+                case "critical": "critical"
+                case "high": "error"
+                case "medium": "warning"
+                default: "info"
+                }
             let a = job.alert
-            pairs.append(("payload", .object([
-                ("summary", .string(clip(job.title, 1024))), ("source", .string(job.sourceName)), ("severity", .string(sev)),
-                ("timestamp", a["anomaly"]?["point_timestamp"] ?? .string(iso(now))),
-                ("component", .string(job.metric)), ("group", .string(job.ruleName)), ("class", .string("anomaly")),
-                ("custom_details", .object([
-                    ("message", .string(job.message)), ("alert_id", .string(job.alertID)),
-                    ("occurrences", a["occurrences"] ?? .null), ("score", a["anomaly"]?["score"] ?? .null),
-                    ("detector", a["anomaly"]?["detector"] ?? .null), ("event", .string(job.event.rawValue)),
-                ])),
-            ])))
+            pairs.append(
+                (
+                    "payload",
+                    .object([
+                        ("summary", .string(clip(job.title, 1024))), ("source", .string(job.sourceName)),
+                        ("severity", .string(sev)),
+                        ("timestamp", a["anomaly"]?["point_timestamp"] ?? .string(iso(now))),
+                        ("component", .string(job.metric)), ("group", .string(job.ruleName)),
+                        ("class", .string("anomaly")),
+                        (
+                            "custom_details",
+                            .object([
+                                ("message", .string(job.message)), ("alert_id", .string(job.alertID)),
+                                ("occurrences", a["occurrences"] ?? .null), ("score", a["anomaly"]?["score"] ?? .null),
+                                ("detector", a["anomaly"]?["detector"] ?? .null),
+                                ("event", .string(job.event.rawValue)),
+                            ])
+                        ),
+                    ])
+                ))
             pairs.append(("client", .string("adworker")))
         }
         return JSONValue.object(pairs).render()
@@ -155,19 +205,20 @@ public enum Payloads {
                 ("annotations", .object([("summary", .string(job.title)), ("description", .string(job.message))])),
                 ("startsAt", a["created_at"] ?? .string(iso(now))),
                 ("endsAt", .string(iso(ends))),
-            ]),
+            ])
         ]).render()
     }
 
     /// The email's subject and bodies (plain text and HTML).
     public static func email(_ job: DeliveryJob) -> (subject: String, text: String, html: String) {
-        let verb: String = switch job.event {
-        case .trigger: ""
-        case .renotify: "Still open: "
-        case .escalate: "ESCALATED: "
-        case .acknowledge: "Acknowledged: "
-        case .resolve: "Resolved: "
-        }
+        let verb: String =
+            switch job.event {
+            case .trigger: ""
+            case .renotify: "Still open: "
+            case .escalate: "ESCALATED: "
+            case .acknowledge: "Acknowledged: "
+            case .resolve: "Resolved: "
+            }
         let subject = verb + job.title
         let hint = "Acknowledge in psql:\n  UPDATE ad.alerts SET status = 'acknowledged' WHERE id = '\(job.alertID)';"
         let text = "\(subject)\n\n\(job.message)\n\nAlert \(job.alertID), rule \(job.ruleName).\n\n\(hint)\n"
@@ -191,7 +242,8 @@ public enum Payloads {
     static func clip(_ s: String, _ n: Int) -> String { s.count <= n ? s : String(s.prefix(n - 1)) + "…" }
 
     static func slackEscape(_ s: String) -> String {
-        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(
+            of: ">", with: "&gt;")
     }
 
     static func htmlEscape(_ s: String) -> String {

@@ -15,8 +15,10 @@ public struct ChannelSender: Sendable {
     /// The clock (tests inject one).
     public let now: @Sendable () -> Date
 
-    public init(http: HTTPClient, logger: Logger, now: @escaping @Sendable () -> Date = { Date() },
-                email: (@Sendable (DeliveryJob) async -> SendResult)? = nil) {
+    public init(
+        http: HTTPClient, logger: Logger, now: @escaping @Sendable () -> Date = { Date() },
+        email: (@Sendable (DeliveryJob) async -> SendResult)? = nil
+    ) {
         self.http = http
         self.logger = logger
         self.now = now
@@ -29,23 +31,31 @@ public struct ChannelSender: Sendable {
         case "webhook":
             let at = now()  // one instant for sent_at and the signed X-AD-Timestamp
             let body = Payloads.webhook(job, sentAt: at)
-            return await post(job.channel.target, body: body, headers: Payloads.webhookHeaders(job, body: body, now: at),
-                              timeout: timeout)
+            return await post(
+                job.channel.target, body: body, headers: Payloads.webhookHeaders(job, body: body, now: at),
+                timeout: timeout)
         case "slack":
-            return await post(job.channel.target, body: Payloads.slack(job),
-                              headers: job.channel.headers + [("Content-Type", "application/json")], timeout: timeout)
+            return await post(
+                job.channel.target, body: Payloads.slack(job),
+                headers: job.channel.headers + [("Content-Type", "application/json")], timeout: timeout)
         case "pagerduty":
             guard let key = job.channel.secret, !key.isEmpty else {
-                return .failed("channel \"\(job.channel.name)\" has no routing key: SELECT ad.set_channel_secret('\(job.channel.name)', '<integration key>')")
+                return .failed(
+                    "channel \"\(job.channel.name)\" has no routing key: SELECT ad.set_channel_secret('\(job.channel.name)', '<integration key>')"
+                )
             }
-            return await post(job.channel.target, body: Payloads.pagerDuty(job, routingKey: key, now: now()),
-                              headers: job.channel.headers + [("Content-Type", "application/json")], timeout: timeout)
+            return await post(
+                job.channel.target, body: Payloads.pagerDuty(job, routingKey: key, now: now()),
+                headers: job.channel.headers + [("Content-Type", "application/json")], timeout: timeout)
         case "alertmanager":
             var ends = 86_400.0
             if case .number(let s)? = job.channel.config["ends_after_seconds"] { ends = s }
-            let url = job.channel.target.hasSuffix("/") ? job.channel.target + "api/v2/alerts" : job.channel.target + "/api/v2/alerts"
-            return await post(url, body: Payloads.alertmanager(job, now: now(), endsAfter: ends),
-                              headers: job.channel.headers + [("Content-Type", "application/json")], timeout: timeout)
+            let url =
+                job.channel.target.hasSuffix("/")
+                ? job.channel.target + "api/v2/alerts" : job.channel.target + "/api/v2/alerts"
+            return await post(
+                url, body: Payloads.alertmanager(job, now: now(), endsAfter: ends),
+                headers: job.channel.headers + [("Content-Type", "application/json")], timeout: timeout)
         case "email":
             return await email(job)
         default:
@@ -71,9 +81,12 @@ public struct ChannelSender: Sendable {
             let text = (try? await response.body.collect(upTo: 64 * 1024)).map { String(buffer: $0) } ?? ""
             if (200..<300).contains(status) { return .sent(httpStatus: status) }
             let snippet = text.prefix(500).trimmingCharacters(in: .whitespacesAndNewlines)
-            return .failed("HTTP \(status) \(response.status.reasonPhrase)" + (snippet.isEmpty ? "" : ": \(snippet)"),
-                           httpStatus: status)
-        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
+            return .failed(
+                "HTTP \(status) \(response.status.reasonPhrase)" + (snippet.isEmpty ? "" : ": \(snippet)"),
+                httpStatus: status)
+        } catch let error as HTTPClientError
+            where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout
+        {
             return .failed("timed out after \(AlertText.format(timeout)) s (\(error))")
         } catch {
             return .failed("\(error)")

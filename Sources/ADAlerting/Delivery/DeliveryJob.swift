@@ -18,8 +18,11 @@ public struct DeliveryJob: Sendable {
         /// HMAC key, routing key or SMTP password; never logged.
         public var secret: String?
 
-        public init(name: String, type: String, target: String, headers: [(String, String)] = [], config: JSONValue = .object([]),
-                    secret: String? = nil) {
+        public init(
+            name: String, type: String, target: String, headers: [(String, String)] = [],
+            config: JSONValue = .object([]),
+            secret: String? = nil
+        ) {
             self.name = name; self.type = type; self.target = target; self.headers = headers; self.config = config
             self.secret = secret
         }
@@ -40,13 +43,15 @@ public struct DeliveryJob: Sendable {
     public let explanationProblem: String?
 
     public init(deliveryID: UUID, event: Event, attempt: Int, alert: JSONValue, channel: Channel) {
-        self.deliveryID = deliveryID; self.event = event; self.attempt = attempt; self.alert = alert; self.channel = channel
+        self.deliveryID = deliveryID; self.event = event; self.attempt = attempt; self.alert = alert;
+        self.channel = channel
         switch alert["anomaly"]?["explanation"] {
         case nil, .null?:
             (explanation, explanationProblem) = (nil, nil)
         case let json?:
-            do { (explanation, explanationProblem) = (try Explanation(json: json), nil) }
-            catch { (explanation, explanationProblem) = (nil, "\(error)") }
+            do { (explanation, explanationProblem) = (try Explanation(json: json), nil) } catch {
+                (explanation, explanationProblem) = (nil, "\(error)")
+            }
         }
     }
 

@@ -45,13 +45,17 @@ public struct DeliveryPass: Sendable {
                 let now = Date()
                 let why = "the claimed delivery cannot be read (event \(c.kind)); it is not sent"
                 logger.error("delivery \(c.deliveryID) to \(c.channelName): \(why)")
-                unreadable.append(.init(deliveryID: c.deliveryID, attempt: c.attempt, started: now, finished: now,
-                                        outcome: "failed", error: why))
+                unreadable.append(
+                    .init(
+                        deliveryID: c.deliveryID, attempt: c.attempt, started: now, finished: now,
+                        outcome: "failed", error: why))
                 pass.failed += 1
                 continue
             }
             if let problem = job.explanationProblem {
-                logger.warning("alert \(job.alertID): its anomaly's explanation cannot be read, so it is sent without its details: \(problem)")
+                logger.warning(
+                    "alert \(job.alertID): its anomaly's explanation cannot be read, so it is sent without its details: \(problem)"
+                )
             }
             jobs.append(job)
         }
@@ -83,15 +87,21 @@ public struct DeliveryPass: Sendable {
                 switch settings.deliveryRetry.decide(afterAttempt: job.attempt, now: finished, random: random()) {
                 case .retry(let at):
                     outcome = "retry"; retryAt = at; pass.retried += 1
-                    logger.warning("delivery to \(job.channel.name) (\(job.event.rawValue), alert \(job.alertID)) failed, attempt \(job.attempt): \(result.error ?? "?"); retrying at \(at)")
+                    logger.warning(
+                        "delivery to \(job.channel.name) (\(job.event.rawValue), alert \(job.alertID)) failed, attempt \(job.attempt): \(result.error ?? "?"); retrying at \(at)"
+                    )
                 case .giveUp:
                     outcome = "failed"; pass.failed += 1
-                    logger.error("delivery to \(job.channel.name) (\(job.event.rawValue), alert \(job.alertID)) gave up after \(job.attempt) attempts: \(result.error ?? "?")")
+                    logger.error(
+                        "delivery to \(job.channel.name) (\(job.event.rawValue), alert \(job.alertID)) gave up after \(job.attempt) attempts: \(result.error ?? "?")"
+                    )
                 }
             }
-            attempts.append(.init(deliveryID: job.deliveryID, attempt: job.attempt, started: started, finished: finished,
-                                  outcome: outcome, httpStatus: result.httpStatus, smtpReply: result.smtpReply,
-                                  error: result.error, retryAt: retryAt))
+            attempts.append(
+                .init(
+                    deliveryID: job.deliveryID, attempt: job.attempt, started: started, finished: finished,
+                    outcome: outcome, httpStatus: result.httpStatus, smtpReply: result.smtpReply,
+                    error: result.error, retryAt: retryAt))
         }
         try await queue.record(connection, attempts)
         return pass
@@ -101,15 +111,21 @@ public struct DeliveryPass: Sendable {
     /// is unknown.
     static func job(_ c: DeliveryQueue.Claimed) -> DeliveryJob? {
         func object(_ text: String) -> JSONValue? {
-            guard let v = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)), case .object = v else { return nil }
+            guard let v = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)), case .object = v else {
+                return nil
+            }
             return v
         }
-        guard let event = DeliveryJob.Event(rawValue: c.kind), let alert = object(c.alertText), let config = object(c.configText),
-              case .object(let pairs)? = object(c.headersText) else { return nil }
+        guard let event = DeliveryJob.Event(rawValue: c.kind), let alert = object(c.alertText),
+            let config = object(c.configText),
+            case .object(let pairs)? = object(c.headersText)
+        else { return nil }
         var headers: [(String, String)] = []
         for (k, v) in pairs { if case .string(let s) = v { headers.append((k, s)) } }
-        return DeliveryJob(deliveryID: c.deliveryID, event: event, attempt: c.attempt, alert: alert,
-                           channel: .init(name: c.channelName, type: c.channelType, target: c.target, headers: headers,
-                                          config: config, secret: c.secret))
+        return DeliveryJob(
+            deliveryID: c.deliveryID, event: event, attempt: c.attempt, alert: alert,
+            channel: .init(
+                name: c.channelName, type: c.channelType, target: c.target, headers: headers,
+                config: config, secret: c.secret))
     }
 }

@@ -49,7 +49,10 @@ enum BodyEncoding {
                     out += current + [UInt8(ascii: "="), UInt8(ascii: "\r"), UInt8(ascii: "\n")]
                     current = []
                     // The token now starts a line: a literal "." or "F" there gets the same protection.
-                    if literal, byte == UInt8(ascii: ".") || (byte == UInt8(ascii: "F") && line[i...].starts(with: Array("From ".utf8))) {
+                    if literal,
+                        byte == UInt8(ascii: ".")
+                            || (byte == UInt8(ascii: "F") && line[i...].starts(with: Array("From ".utf8)))
+                    {
                         current = [UInt8(ascii: "="), hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]
                         continue
                     }

@@ -57,9 +57,12 @@ public struct EmailAddress: Sendable, Hashable, CustomStringConvertible {
         if address.contains(where: { $0 == "\r" || $0 == "\n" }) { throw .headerInjection(field: "address") }
         guard let at = address.lastIndex(of: "@") else { throw fail("no @") }
         let local = address[..<at], domain = address[address.index(after: at)...]
-        guard !local.isEmpty, local.utf8.count <= 64 else { throw fail("the part before @ must have 1 to 64 characters") }
+        guard !local.isEmpty, local.utf8.count <= 64 else {
+            throw fail("the part before @ must have 1 to 64 characters")
+        }
         guard isDotAtom(local, extra: localSpecials) else {
-            throw fail("the part before @ may hold letters, digits, dots (not first, last or doubled) and !#$%&'*+-/=?^_`{|}~")
+            throw fail(
+                "the part before @ may hold letters, digits, dots (not first, last or doubled) and !#$%&'*+-/=?^_`{|}~")
         }
         guard isDomain(domain) else { throw fail("the part after @ is not a host name or [address literal]") }
     }
@@ -85,7 +88,9 @@ public struct EmailAddress: Sendable, Hashable, CustomStringConvertible {
 extension StringProtocol {
     func trimmingASCIIWhitespace() -> String {
         let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" }
-        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else { return "" }
+        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else {
+            return ""
+        }
         return String(self[first...last])
     }
 

@@ -72,7 +72,9 @@ public struct EmailMessage: Sendable, Equatable {
         guard !recipients.isEmpty else { throw .noRecipients }
         try HeaderText.validate(subject, field: "Subject")
         for header in headers {
-            guard !header.name.isEmpty, header.name.utf8.allSatisfy({ (33...126).contains($0) && $0 != UInt8(ascii: ":") }) else {
+            guard !header.name.isEmpty,
+                header.name.utf8.allSatisfy({ (33...126).contains($0) && $0 != UInt8(ascii: ":") })
+            else {
                 throw .invalidHeaderName(header.name)
             }
             guard !Self.reservedHeaders.contains(header.name.lowercased()) else { throw .reservedHeader(header.name) }
@@ -181,8 +183,9 @@ public struct EmailMessage: Sendable, Equatable {
         if id.hasPrefix("<"), id.hasSuffix(">"), id.count >= 2 { id = String(id.dropFirst().dropLast()) }
         let atext = Set("!#$%&'*+-/=?^_`{|}~")
         guard id.utf8.count <= 900, let at = id.lastIndex(of: "@"),
-              EmailAddress.isDotAtom(id[..<at], extra: atext),
-              EmailAddress.isDotAtom(id[id.index(after: at)...], extra: atext) || EmailAddress.isDomain(id[id.index(after: at)...])
+            EmailAddress.isDotAtom(id[..<at], extra: atext),
+            EmailAddress.isDotAtom(id[id.index(after: at)...], extra: atext)
+                || EmailAddress.isDomain(id[id.index(after: at)...])
         else { throw .invalidMessageID(raw) }
         return id
     }

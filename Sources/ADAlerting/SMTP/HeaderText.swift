@@ -16,7 +16,8 @@ enum HeaderText {
             }
             if scalar != "\t", scalar.value < 0x20 || scalar.value == 0x7F || (0x80..<0xA0).contains(scalar.value) {
                 throw .invalidHeaderValue(
-                    field: field, reason: "control character U+\(String(scalar.value, radix: 16, uppercase: true)) is not allowed")
+                    field: field,
+                    reason: "control character U+\(String(scalar.value, radix: 16, uppercase: true)) is not allowed")
             }
         }
     }
@@ -34,7 +35,8 @@ enum HeaderText {
         if needsEncoding(value) || value.count > 60 { return encodedWords(value, firstLineUsed: firstLineUsed) }
         let atext = Set("!#$%&'*+-/=?^_`{|}~ ")
         if value.allSatisfy({ ($0.isASCII && ($0.isLetter || $0.isNumber)) || atext.contains($0) }),
-           value.first != " ", value.last != " " {
+            value.first != " ", value.last != " "
+        {
             return value
         }
         var quoted = "\""
@@ -105,6 +107,7 @@ enum HeaderText {
         func two(_ n: Int?) -> String { let n = n ?? 0; return n < 10 ? "0\(n)" : "\(n)" }
         let weekday = days[((c.weekday ?? 1) - 1 + 7) % 7]
         let month = months[((c.month ?? 1) - 1 + 12) % 12]
-        return "\(weekday), \(two(c.day)) \(month) \(c.year ?? 1970) \(two(c.hour)):\(two(c.minute)):\(two(c.second)) +0000"
+        return
+            "\(weekday), \(two(c.day)) \(month) \(c.year ?? 1970) \(two(c.hour)):\(two(c.minute)):\(two(c.second)) +0000"
     }
 }

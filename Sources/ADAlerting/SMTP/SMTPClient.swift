@@ -54,7 +54,9 @@ public struct SMTPClient: Sendable {
         let conversation = SMTPConversation(settings: settings, logger: logger)
         do {
             let result = try await conversation.deliver(message, group: eventLoopGroup)
-            logger.debug("smtp message accepted", metadata: ["smtp.reply": "\(result.reply)", "smtp.message_id": "\(message.messageID)"])
+            logger.debug(
+                "smtp message accepted",
+                metadata: ["smtp.reply": "\(result.reply)", "smtp.message_id": "\(message.messageID)"])
             return result
         } catch {
             let failure = conversation.classify(error)

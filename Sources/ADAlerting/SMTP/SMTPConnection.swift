@@ -25,7 +25,8 @@ struct SMTPConnection: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
                     if let implicitTLS {
-                        try pipeline.addHandler(NIOSSLClientHandler(context: implicitTLS, serverHostname: serverHostname))
+                        try pipeline.addHandler(
+                            NIOSSLClientHandler(context: implicitTLS, serverHostname: serverHostname))
                     }
                     let handler = SMTPReplyHandler(eventLoop: channel.eventLoop)
                     try pipeline.addHandler(handler)

@@ -22,8 +22,9 @@ final class SMTPConversation {
 
     func deliver(_ message: EmailMessage, group: any EventLoopGroup) async throws -> SMTPDeliveryResult {
         guard SMTPSettings.isValidHeloName(settings.heloName) else {
-            throw SMTPError(.invalidConfiguration, stage: .setup,
-                            message: "HELO name \(String(reflecting: settings.heloName)) is not a domain or [address literal]")
+            throw SMTPError(
+                .invalidConfiguration, stage: .setup,
+                message: "HELO name \(String(reflecting: settings.heloName)) is not a domain or [address literal]")
         }
         guard (1...65535).contains(settings.port) else {
             throw SMTPError(.invalidConfiguration, stage: .setup, message: "port \(settings.port) is not in 1...65535")
@@ -61,8 +62,11 @@ final class SMTPConversation {
         var capabilities = try await hello(allowHELO: true)
         if settings.tls == .startTLS, let tls {
             guard capabilities.startTLS else {
-                throw SMTPError(.startTLSNotOffered, stage: .startTLS, reply: lastReply, message:
-                    "tls is starttls but \(settings.host):\(settings.port) does not offer STARTTLS; nothing was sent in plain text")
+                throw SMTPError(
+                    .startTLSNotOffered, stage: .startTLS, reply: lastReply,
+                    message:
+                        "tls is starttls but \(settings.host):\(settings.port) does not offer STARTTLS; nothing was sent in plain text"
+                )
             }
             stage = .startTLS
             let ready = try await command("STARTTLS")
@@ -80,13 +84,16 @@ final class SMTPConversation {
         let data = SMTPDataEncoder.encode(message.rendered())
         stage = .mailFrom
         if let limit = capabilities.maximumMessageSize, data.count > limit {
-            throw SMTPError(.messageTooLarge, stage: .mailFrom, reply: lastReply,
-                            message: "the message is \(data.count) bytes; the server accepts at most \(limit)")
+            throw SMTPError(
+                .messageTooLarge, stage: .mailFrom, reply: lastReply,
+                message: "the message is \(data.count) bytes; the server accepts at most \(limit)")
         }
         var mail = "MAIL FROM:<\(settings.from.address)>"
         if capabilities.supports("SIZE") { mail += " SIZE=\(data.count)" }
         let sender = try await command(mail)
-        guard sender.isPositiveCompletion else { throw refused(sender, "the server refused the sender <\(settings.from.address)>") }
+        guard sender.isPositiveCompletion else {
+            throw refused(sender, "the server refused the sender <\(settings.from.address)>")
+        }
 
         stage = .rcptTo
         var accepted: [String] = []
@@ -96,13 +103,16 @@ final class SMTPConversation {
                 accepted.append(recipient.address)
             } else {
                 rejected.append(SMTPRecipientRejection(address: recipient.address, reply: reply))
-                logger.info("smtp recipient refused", metadata: ["smtp.recipient": "\(recipient.address)", "smtp.reply": "\(reply)"])
+                logger.info(
+                    "smtp recipient refused",
+                    metadata: ["smtp.recipient": "\(recipient.address)", "smtp.reply": "\(reply)"])
             }
         }
         guard !accepted.isEmpty else {
-            throw SMTPError(.recipientsRejected, stage: .rcptTo, reply: lastReply,
-                            message: "the server refused every recipient: " + rejected.map(\.description).joined(separator: ", "),
-                            rejectedRecipients: rejected)
+            throw SMTPError(
+                .recipientsRejected, stage: .rcptTo, reply: lastReply,
+                message: "the server refused every recipient: " + rejected.map(\.description).joined(separator: ", "),
+                rejectedRecipients: rejected)
         }
 
         stage = .data
@@ -111,8 +121,9 @@ final class SMTPConversation {
         stage = .messageBody
         let final = try await command(bytes: data, logAs: "<message, \(data.count) bytes>")
         guard final.isPositiveCompletion else { throw refused(final, "the server refused the message") }
-        return SMTPDeliveryResult(reply: final, acceptedRecipients: accepted, rejectedRecipients: rejected,
-                                  encrypted: settings.tls != .none, authMechanism: mechanism)
+        return SMTPDeliveryResult(
+            reply: final, acceptedRecipients: accepted, rejectedRecipients: rejected,
+            encrypted: settings.tls != .none, authMechanism: mechanism)
     }
 
     /// EHLO; HELO if EHLO gets a 5xx and `allowHELO` (not after STARTTLS, where only EHLO makes sense).
@@ -133,12 +144,14 @@ final class SMTPConversation {
         let offered = capabilities.authMechanisms
         let password = settings.password ?? ""
         if settings.tls == .none {
-            logger.warning("smtp AUTH over an unencrypted connection (tls is none): the password is readable on the network")
+            logger.warning(
+                "smtp AUTH over an unencrypted connection (tls is none): the password is readable on the network")
         }
         func base64(_ text: String) -> String { Data(text.utf8).base64EncodedString() }
         func failed(_ reply: SMTPReply) -> SMTPError {
-            SMTPError(.authenticationFailed, stage: .auth, reply: reply,
-                      message: "the server refused the credentials of \(String(reflecting: username)): \(reply)")
+            SMTPError(
+                .authenticationFailed, stage: .auth, reply: reply,
+                message: "the server refused the credentials of \(String(reflecting: username)): \(reply)")
         }
         if offered.contains("PLAIN") {
             let token = base64("\0\(username)\0\(password)")
@@ -156,7 +169,8 @@ final class SMTPConversation {
             guard reply.code == 235 else { throw failed(reply) }
             return "LOGIN"
         }
-        let message = offered.isEmpty
+        let message =
+            offered.isEmpty
             ? "a username is configured but the server does not offer AUTH"
                 + (settings.tls == .none ? " (servers usually offer it only over TLS, and tls is none)" : "")
             : "the server offers AUTH \(offered.joined(separator: " ")); this client speaks PLAIN and LOGIN"
@@ -195,12 +209,14 @@ final class SMTPConversation {
     func classify(_ error: any Error) -> SMTPError {
         let server = "\(settings.host):\(settings.port)"
         func make(_ kind: SMTPError.Kind, _ message: String, stage: SMTPStage? = nil) -> SMTPError {
-            SMTPError(kind, stage: stage ?? self.stage, reply: lastReply, message: message, rejectedRecipients: rejected)
+            SMTPError(
+                kind, stage: stage ?? self.stage, reply: lastReply, message: message, rejectedRecipients: rejected)
         }
         func tlsFailure(_ error: any Error) -> SMTPError {
             var hint = ""
             if "\(error)".contains("CERTIFICATE_VERIFY_FAILED") {
-                hint = settings.trustRoots == .system
+                hint =
+                    settings.trustRoots == .system
                     ? "; the server's certificate does not chain to a CA in the system trust store (set ca_file for a private CA)"
                     : "; the server's certificate does not chain to a CA in the configured ca_file"
             }
@@ -216,19 +232,25 @@ final class SMTPConversation {
         case let error as SMTPTransportError:
             switch error {
             case .timeout:
-                return make(.timeout, stage == .tlsHandshake
-                    ? "no TLS handshake and reply from \(server) within \(settings.commandTimeout)"
-                    : "no reply from \(server) within \(settings.commandTimeout)")
+                return make(
+                    .timeout,
+                    stage == .tlsHandshake
+                        ? "no TLS handshake and reply from \(server) within \(settings.commandTimeout)"
+                        : "no reply from \(server) within \(settings.commandTimeout)")
             case .connectionClosed:
                 return make(.connectionClosed, "\(server) closed the connection")
             case .dataBeforeTLSHandshake:
-                return make(.protocolViolation,
-                            "\(server) sent data after its 220 reply to STARTTLS, before the TLS handshake (possible response injection)")
+                return make(
+                    .protocolViolation,
+                    "\(server) sent data after its 220 reply to STARTTLS, before the TLS handshake (possible response injection)"
+                )
             case .malformed(let failure):
                 return make(.protocolViolation, "\(server) does not speak SMTP: \(failure)")
             }
         case let error as NIOSSLError:
-            if case .uncleanShutdown = error { return make(.connectionClosed, "\(server) closed the connection during TLS") }
+            if case .uncleanShutdown = error {
+                return make(.connectionClosed, "\(server) closed the connection during TLS")
+            }
             return tlsFailure(error)
         case is NIOSSLExtraError, is BoringSSLError:
             return tlsFailure(error)

@@ -86,8 +86,10 @@ public struct SMTPError: Error, Sendable, Equatable, CustomStringConvertible {
     public let rejectedRecipients: [SMTPRecipientRejection]
 
     /// An error; `reply` is the server's last reply.
-    public init(_ kind: Kind, stage: SMTPStage, reply: SMTPReply? = nil, message: String,
-                rejectedRecipients: [SMTPRecipientRejection] = []) {
+    public init(
+        _ kind: Kind, stage: SMTPStage, reply: SMTPReply? = nil, message: String,
+        rejectedRecipients: [SMTPRecipientRejection] = []
+    ) {
         self.kind = kind
         self.stage = stage
         self.reply = reply
@@ -105,7 +107,8 @@ public struct SMTPError: Error, Sendable, Equatable, CustomStringConvertible {
         case .authenticationFailed, .rejected: reply?.isTransientNegative ?? true
         case .recipientsRejected: rejectedRecipients.contains { $0.reply.isTransientNegative }
         case .invalidConfiguration, .tlsFailed, .startTLSNotOffered, .authenticationNotOffered,
-             .messageTooLarge, .protocolViolation: false
+            .messageTooLarge, .protocolViolation:
+            false
         }
     }
 

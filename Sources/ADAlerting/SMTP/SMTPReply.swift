@@ -22,7 +22,7 @@ public struct SMTPReply: Sendable, Hashable, CustomStringConvertible {
         let token = first.prefix { $0 != " " }
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let cls = parts.first, ["2", "4", "5"].contains(String(cls)),
-              parts.allSatisfy({ !$0.isEmpty && $0.count <= 3 && $0.allSatisfy { ("0"..."9").contains($0) } })
+            parts.allSatisfy({ !$0.isEmpty && $0.count <= 3 && $0.allSatisfy { ("0"..."9").contains($0) } })
         else { return nil }
         return String(token)
     }

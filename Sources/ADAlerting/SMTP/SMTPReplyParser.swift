@@ -22,7 +22,8 @@ public struct SMTPReplyParser: Sendable {
             case .malformedLine(let line): "malformed reply line \(String(reflecting: String(line.prefix(200))))"
             case .lineTooLong: "reply line longer than \(SMTPReplyParser.maximumLineLength) bytes"
             case .tooManyLines: "reply with more than \(SMTPReplyParser.maximumLinesPerReply) lines"
-            case .inconsistentCode(let expected, let got): "multi-line reply changed its code from \(expected) to \(got)"
+            case .inconsistentCode(let expected, let got):
+                "multi-line reply changed its code from \(expected) to \(got)"
             }
         }
     }

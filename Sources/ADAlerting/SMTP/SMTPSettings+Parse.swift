@@ -18,7 +18,9 @@ public struct SMTPSettingsError: Error, Sendable, Equatable, CustomStringConvert
 
 extension SMTPSettings {
     /// The config keys `parse` reads; other keys are left to the caller.
-    public static let configKeys = ["smtp_host", "smtp_port", "tls", "username", "from", "helo", "timeout_seconds", "ca_file"]
+    public static let configKeys = [
+        "smtp_host", "smtp_port", "tls", "username", "from", "helo", "timeout_seconds", "ca_file",
+    ]
 
     /// Settings from an email channel's `config` object.
     ///
@@ -28,17 +30,20 @@ extension SMTPSettings {
     /// `ca_file` (a PEM file of trusted CAs replacing the system store). Certificates are always verified.
     /// - Parameter password: the AUTH password, kept as a secret outside the config; required when `username` is set.
     /// - Throws: `SMTPSettingsError` naming the first bad key. Does no I/O (`ca_file` is read when sending).
-    public static func parse(_ config: [String: JSONValue], password: String?) throws(SMTPSettingsError) -> SMTPSettings {
+    public static func parse(_ config: [String: JSONValue], password: String?) throws(SMTPSettingsError) -> SMTPSettings
+    {
         let host = try requiredString(config, "smtp_host")
         guard host.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7F && $0 != "/" && $0 != "@" }) else {
-            throw SMTPSettingsError(field: "smtp_host", message: "must be a host name or IP address, got \(String(reflecting: host))")
+            throw SMTPSettingsError(
+                field: "smtp_host", message: "must be a host name or IP address, got \(String(reflecting: host))")
         }
 
         let tls: TLSMode
         if let raw = try optionalString(config, "tls") {
             guard let mode = TLSMode(rawValue: raw.lowercased()) else {
                 throw SMTPSettingsError(
-                    field: "tls", message: "must be \"starttls\", \"implicit\" or \"none\", got \(String(reflecting: raw))")
+                    field: "tls",
+                    message: "must be \"starttls\", \"implicit\" or \"none\", got \(String(reflecting: raw))")
             }
             tls = mode
         } else {
@@ -48,7 +53,8 @@ extension SMTPSettings {
         var port = tls.defaultPort
         if let value = config["smtp_port"], value != .null {
             guard let p = integer(value), (1...65535).contains(p) else {
-                throw SMTPSettingsError(field: "smtp_port", message: "must be an integer from 1 to 65535, got \(value.render())")
+                throw SMTPSettingsError(
+                    field: "smtp_port", message: "must be an integer from 1 to 65535, got \(value.render())")
             }
             port = p
         }
@@ -68,7 +74,8 @@ extension SMTPSettings {
         if let helo = try optionalString(config, "helo") {
             guard isValidHeloName(helo) else {
                 throw SMTPSettingsError(
-                    field: "helo", message: "must be a domain name or [address literal], got \(String(reflecting: helo))")
+                    field: "helo",
+                    message: "must be a domain name or [address literal], got \(String(reflecting: helo))")
             }
             heloName = helo
         }
@@ -77,7 +84,8 @@ extension SMTPSettings {
         if let value = config["timeout_seconds"], value != .null {
             guard case .number(let seconds) = value, seconds.isFinite, seconds > 0, seconds <= 3600 else {
                 throw SMTPSettingsError(
-                    field: "timeout_seconds", message: "must be a number of seconds above 0 and at most 3600, got \(value.render())")
+                    field: "timeout_seconds",
+                    message: "must be a number of seconds above 0 and at most 3600, got \(value.render())")
             }
             timeout = .milliseconds(Int64((seconds * 1000).rounded()))
         }
@@ -105,7 +113,8 @@ extension SMTPSettings {
         return try parse(dictionary, password: password)
     }
 
-    private static func requiredString(_ config: [String: JSONValue], _ key: String) throws(SMTPSettingsError) -> String {
+    private static func requiredString(_ config: [String: JSONValue], _ key: String) throws(SMTPSettingsError) -> String
+    {
         guard let value = try optionalString(config, key) else {
             throw SMTPSettingsError(field: key, message: "is required")
         }
@@ -113,7 +122,9 @@ extension SMTPSettings {
     }
 
     /// The trimmed string under `key`; nil when absent, null or empty.
-    private static func optionalString(_ config: [String: JSONValue], _ key: String) throws(SMTPSettingsError) -> String? {
+    private static func optionalString(
+        _ config: [String: JSONValue], _ key: String
+    ) throws(SMTPSettingsError) -> String? {
         switch config[key] {
         case nil, .null?: return nil
         case .string(let s)?:

@@ -15,11 +15,13 @@ enum SMTPTLS {
         }
         if case .pemFile(let path) = settings.trustRoots {
             guard FileManager.default.isReadableFile(atPath: path) else {
-                throw SMTPError(.invalidConfiguration, stage: .setup, message: "CA file \(path) does not exist or is not readable")
+                throw SMTPError(
+                    .invalidConfiguration, stage: .setup, message: "CA file \(path) does not exist or is not readable")
             }
             let certificates: [NIOSSLCertificate]
             do { certificates = try NIOSSLCertificate.fromPEMFile(path) } catch {
-                throw SMTPError(.invalidConfiguration, stage: .setup, message: "CA file \(path) is not PEM certificates: \(error)")
+                throw SMTPError(
+                    .invalidConfiguration, stage: .setup, message: "CA file \(path) is not PEM certificates: \(error)")
             }
             guard !certificates.isEmpty else {
                 throw SMTPError(.invalidConfiguration, stage: .setup, message: "no PEM certificate in CA file \(path)")

@@ -12,8 +12,10 @@ public struct AnomalyFacts: Sendable, Equatable {
     /// The anomalous point's time: silences and time-of-day windows are about when things happened.
     public var time: Date
 
-    public init(sourceID: UUID, sourceName: String, metric: String, severity: Severity, score: Double,
-                detector: String, modelID: UUID? = nil, time: Date) {
+    public init(
+        sourceID: UUID, sourceName: String, metric: String, severity: Severity, score: Double,
+        detector: String, modelID: UUID? = nil, time: Date
+    ) {
         self.sourceID = sourceID; self.sourceName = sourceName; self.metric = metric; self.severity = severity
         self.score = score; self.detector = detector; self.modelID = modelID; self.time = time
     }
@@ -25,7 +27,9 @@ public struct RuleConditions: Sendable, Equatable {
     public struct Hours: Sendable, Equatable {
         /// Minutes after local midnight; the window is [from, to), wrapping midnight when to < from.
         public var from: Int, to: Int
-        public func contains(minute: Int) -> Bool { from < to ? (from..<to).contains(minute) : minute >= from || minute < to }
+        public func contains(minute: Int) -> Bool {
+            from < to ? (from..<to).contains(minute) : minute >= from || minute < to
+        }
     }
     public struct Silence: Sendable, Equatable {
         public var start: Date, end: Date, reason: String?
@@ -122,14 +126,16 @@ public struct RuleConditions: Sendable, Equatable {
                 var days = Set<Int>()
                 for (i, item) in items.enumerated() {
                     guard case .string(let s) = item, let d = weekdayNumbers[s] else {
-                        throw Problem(field: "weekdays[\(i)]", message: "must be one of mon, tue, wed, thu, fri, sat, sun")
+                        throw Problem(
+                            field: "weekdays[\(i)]", message: "must be one of mon, tue, wed, thu, fri, sat, sun")
                     }
                     days.insert(d)
                 }
                 c.weekdays = days
             case "timezone":
                 guard case .string(let s) = value, let tz = TimeZone(identifier: s) else {
-                    throw Problem(field: key, message: "must be an IANA time zone name like \"Europe/Berlin\" or \"UTC\"")
+                    throw Problem(
+                        field: key, message: "must be an IANA time zone name like \"Europe/Berlin\" or \"UTC\"")
                 }
                 c.timeZone = tz
             case "silences":
@@ -138,20 +144,25 @@ public struct RuleConditions: Sendable, Equatable {
                 }
                 for (i, item) in items.enumerated() {
                     guard case .object(let fields) = item else {
-                        throw Problem(field: "silences[\(i)]", message: "must be an object {\"start\", \"end\", \"reason\"}")
+                        throw Problem(
+                            field: "silences[\(i)]", message: "must be an object {\"start\", \"end\", \"reason\"}")
                     }
                     for (k, _) in fields where !["start", "end", "reason"].contains(k) {
-                        throw Problem(field: "silences[\(i)].\(k)", message: "unknown field (known: start, end, reason)")
+                        throw Problem(
+                            field: "silences[\(i)].\(k)", message: "unknown field (known: start, end, reason)")
                     }
                     func time(_ k: String) throws(Problem) -> Date {
                         guard case .string(let s)? = item[k], let d = parseTimestamp(s) else {
-                            throw Problem(field: "silences[\(i)].\(k)",
-                                          message: "must be a timestamp with a zone, like \"2026-05-01T22:00:00Z\"")
+                            throw Problem(
+                                field: "silences[\(i)].\(k)",
+                                message: "must be a timestamp with a zone, like \"2026-05-01T22:00:00Z\"")
                         }
                         return d
                     }
                     let start = try time("start"), end = try time("end")
-                    guard end > start else { throw Problem(field: "silences[\(i)]", message: "end must be after start") }
+                    guard end > start else {
+                        throw Problem(field: "silences[\(i)]", message: "end must be after start")
+                    }
                     var reason: String? = nil
                     if let r = item["reason"] {
                         guard case .string(let s) = r else {
@@ -168,12 +179,15 @@ public struct RuleConditions: Sendable, Equatable {
                 c.minOccurrences = Int(x)
             case "within_seconds":
                 guard case .number(let x) = value, x == x.rounded(), (1...2_678_400).contains(x) else {
-                    throw Problem(field: key, message: "must be an integer number of seconds from 1 to 2678400 (31 days)")
+                    throw Problem(
+                        field: key, message: "must be an integer number of seconds from 1 to 2678400 (31 days)")
                 }
                 c.within = x
             default:
-                throw Problem(field: key, message: "unknown field (known: min_severity, min_score, sources, metrics, "
-                              + "detectors, models, hours, weekdays, timezone, silences, min_occurrences, within_seconds)")
+                throw Problem(
+                    field: key,
+                    message: "unknown field (known: min_severity, min_score, sources, metrics, "
+                        + "detectors, models, hours, weekdays, timezone, silences, min_occurrences, within_seconds)")
             }
         }
         if c.minOccurrences > 1 && c.within == nil {
@@ -186,7 +200,10 @@ public struct RuleConditions: Sendable, Equatable {
     public func matches(_ a: AnomalyFacts) -> Bool {
         guard a.severity >= minSeverity, a.score >= minScore else { return false }
         if let sources, !sources.contains(a.sourceName), !sources.contains(a.sourceID.uuidString.lowercased()),
-           !sources.contains(a.sourceID.uuidString) { return false }
+            !sources.contains(a.sourceID.uuidString)
+        {
+            return false
+        }
         if let metrics, !metrics.contains(a.metric) { return false }
         if let detectors, !detectors.contains(a.detector) { return false }
         if let models { guard let m = a.modelID, models.contains(m) else { return false } }
@@ -221,7 +238,8 @@ public struct RuleConditions: Sendable, Equatable {
     static func parseClock(_ s: String) -> Int? {
         let parts = s.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 2, parts[0].count == 2, parts[1].count == 2,
-              let h = Int(parts[0]), let m = Int(parts[1]), (0...23).contains(h), (0...59).contains(m) else { return nil }
+            let h = Int(parts[0]), let m = Int(parts[1]), (0...23).contains(h), (0...59).contains(m)
+        else { return nil }
         return h * 60 + m
     }
 
@@ -229,14 +247,16 @@ public struct RuleConditions: Sendable, Equatable {
     public static func parseTimestamp(_ s: String) -> Date? {
         let pattern = #"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,6})?)?(Z|[+-]\d{2}(?::?\d{2})?)$"#
         guard let re = try? NSRegularExpression(pattern: pattern),
-              let m = re.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) else { return nil }
+            let m = re.firstMatch(in: s, range: NSRange(s.startIndex..., in: s))
+        else { return nil }
         func group(_ i: Int) -> String? {
             guard let r = Range(m.range(at: i), in: s) else { return nil }
             return String(s[r])
         }
         guard let y = Int(group(1) ?? ""), let mo = Int(group(2) ?? ""), let d = Int(group(3) ?? ""),
-              let h = Int(group(4) ?? ""), let mi = Int(group(5) ?? ""), let zone = group(8),
-              (1...12).contains(mo), (1...31).contains(d), (0...23).contains(h), (0...59).contains(mi) else { return nil }
+            let h = Int(group(4) ?? ""), let mi = Int(group(5) ?? ""), let zone = group(8),
+            (1...12).contains(mo), (1...31).contains(d), (0...23).contains(h), (0...59).contains(mi)
+        else { return nil }
         let sec = Int(group(6) ?? "0") ?? 0
         guard (0...59).contains(sec) else { return nil }
         let frac = Double(group(7) ?? "0") ?? 0
@@ -249,8 +269,11 @@ public struct RuleConditions: Sendable, Equatable {
         }
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC")!
-        guard let base = calendar.date(from: DateComponents(year: y, month: mo, day: d, hour: h, minute: mi, second: sec)),
-              calendar.component(.day, from: base) == d else { return nil }
+        guard
+            let base = calendar.date(
+                from: DateComponents(year: y, month: mo, day: d, hour: h, minute: mi, second: sec)),
+            calendar.component(.day, from: base) == d
+        else { return nil }
         return base.addingTimeInterval(frac - Double(offset))
     }
 }
@@ -267,7 +290,9 @@ public struct AlertRule: Sendable {
 
 /// The title and message of an alert, from its opening anomaly's explanation.
 public enum AlertText {
-    public static func title(rule: String, source: String, metric: String, severity: Severity, explanation: Explanation?) -> String {
+    public static func title(
+        rule: String, source: String, metric: String, severity: Severity, explanation: Explanation?
+    ) -> String {
         var t = "[\(severity.rawValue.uppercased())] \(metric) on \(source)"
         if let actual = explanation?.actual {
             t += ": \(format(actual))"
@@ -278,8 +303,10 @@ public enum AlertText {
 
     /// What happened, the numbers, why (the explanation's reason) and every top contribution with its raw value
     /// and surprise. Without an explanation (nil), the facts alone.
-    public static func message(rule: String, source: String, metric: String, severity: Severity, score: Double,
-                               detector: String, time: Date, explanation e: Explanation?) -> String {
+    public static func message(
+        rule: String, source: String, metric: String, severity: Severity, score: Double,
+        detector: String, time: Date, explanation e: Explanation?
+    ) -> String {
         var lines = ["Anomaly on \(source), metric \(metric), at \(iso(time))."]
         var values: [String] = []
         if let actual = e?.actual { values.append("actual \(format(actual))") }
@@ -288,7 +315,9 @@ public enum AlertText {
             values.append("expected range [\(format(lo)), \(format(hi))]")
         }
         if !values.isEmpty { lines.append(values.joined(separator: ", ") + ".") }
-        lines.append("Severity \(severity.rawValue), score \(String(format: "%.6f", score)), detector \(detector), rule \(rule).")
+        lines.append(
+            "Severity \(severity.rawValue), score \(String(format: "%.6f", score)), detector \(detector), rule \(rule)."
+        )
         if let reason = e?.reason { lines.append("Why: " + reason) }
         if let top = e?.topContributions, !top.isEmpty {
             let parts = top.map { c in

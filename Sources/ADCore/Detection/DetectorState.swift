@@ -78,11 +78,13 @@ public struct DetectorState: Sendable, Equatable {
     public var sinceAlarm: Int
 
     public static let never = 1_000_000
-    public static let fresh = DetectorState(baselines: InlineArray(repeating: .fresh), burst: 0, above: 0, below: 0, sinceAlarm: never)
+    public static let fresh = DetectorState(
+        baselines: InlineArray(repeating: .fresh), burst: 0, above: 0, below: 0, sinceAlarm: never)
 
     public init(baselines: InlineArray<7, Baseline>, burst: UInt64, above: UInt64, below: UInt64, sinceAlarm: Int) {
         precondition(baselines.count == Stream.allCases.count)
-        self.baselines = baselines; self.burst = burst; self.above = above; self.below = below; self.sinceAlarm = sinceAlarm
+        self.baselines = baselines; self.burst = burst; self.above = above; self.below = below;
+        self.sinceAlarm = sinceAlarm
     }
 
     public static func == (a: DetectorState, b: DetectorState) -> Bool {
@@ -116,7 +118,9 @@ public struct DetectorState: Sendable, Equatable {
             (n[3 * i], n[3 * i + 1], n[3 * i + 2]) = (Double(b.count), b.mean, b.variance)
         }
         let b = 3 * baselines.count
-        (n[b], n[b + 1], n[b + 2], n[b + 3]) = (Double(burst), Double(above), Double(below), Double(min(sinceAlarm, Self.never)))
+        (n[b], n[b + 1], n[b + 2], n[b + 3]) = (
+            Double(burst), Double(above), Double(below), Double(min(sinceAlarm, Self.never))
+        )
         return n
     }
 
@@ -176,7 +180,8 @@ public struct DetectorState: Sendable, Equatable {
         let b = 3 * baselines.count
         for i in b..<(b + 3) { guard n[i] >= 0, n[i] < 0x1p52, n[i] == n[i].rounded() else { return nil } }
         guard n[b + 3] >= 0, n[b + 3] < 0x1p52 else { return nil }  // Int(_:) traps on what does not fit
-        self.init(baselines: baselines, burst: UInt64(n[b]), above: UInt64(n[b + 1]), below: UInt64(n[b + 2]),
-                  sinceAlarm: Int(n[b + 3]))
+        self.init(
+            baselines: baselines, burst: UInt64(n[b]), above: UInt64(n[b + 1]), below: UInt64(n[b + 2]),
+            sinceAlarm: Int(n[b + 3]))
     }
 }

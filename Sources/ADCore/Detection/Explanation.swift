@@ -95,15 +95,19 @@ public struct Explanation: Sendable, Equatable, Codable {
         public func encode(to encoder: any Encoder) throws { try json.encode(to: encoder) }
 
         var json: JSONValue {
-            .object([("metric", .string(metric)), ("feature", .string(feature)),
-                     ("value", value.map(JSONValue.number) ?? .null), ("surprise", surprise.map(JSONValue.number) ?? .null)])
+            .object([
+                ("metric", .string(metric)), ("feature", .string(feature)),
+                ("value", value.map(JSONValue.number) ?? .null), ("surprise", surprise.map(JSONValue.number) ?? .null),
+            ])
         }
     }
 
-    public init(version: Int = Explanation.currentVersion, detector: String?, decidedBy: String? = nil,
-                metric: String? = nil, actual: Double? = nil, expected: Double? = nil, expectedRange: ExpectedRange? = nil,
-                score: Double? = nil, surprise: Double? = nil, topContributions: [Contribution] = [],
-                metricsOff: Int? = nil, pattern: Pattern? = nil, resting: String? = nil, reason: String? = nil) {
+    public init(
+        version: Int = Explanation.currentVersion, detector: String?, decidedBy: String? = nil,
+        metric: String? = nil, actual: Double? = nil, expected: Double? = nil, expectedRange: ExpectedRange? = nil,
+        score: Double? = nil, surprise: Double? = nil, topContributions: [Contribution] = [],
+        metricsOff: Int? = nil, pattern: Pattern? = nil, resting: String? = nil, reason: String? = nil
+    ) {
         self.version = version; self.detector = detector; self.decidedBy = decidedBy; self.metric = metric
         self.actual = actual; self.expected = expected; self.expectedRange = expectedRange; self.score = score
         self.surprise = surprise; self.topContributions = topContributions; self.metricsOff = metricsOff
@@ -112,26 +116,28 @@ public struct Explanation: Sendable, Equatable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case version, detector, decidedBy = "decided_by", metric, actual, expected, expectedRange = "expected_range"
-        case score, surprise, topContributions = "top_contributions", metricsOff = "metrics_off", pattern, resting, reason
+        case score, surprise, topContributions = "top_contributions", metricsOff = "metrics_off", pattern, resting,
+            reason
     }
 
     /// Tolerant of older rows: a missing `version` is 0, any other missing key nil (no contributions).
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(version: try c.decodeIfPresent(Int.self, forKey: .version) ?? 0,
-                  detector: try c.decodeIfPresent(String.self, forKey: .detector),
-                  decidedBy: try c.decodeIfPresent(String.self, forKey: .decidedBy),
-                  metric: try c.decodeIfPresent(String.self, forKey: .metric),
-                  actual: try c.decodeIfPresent(Double.self, forKey: .actual),
-                  expected: try c.decodeIfPresent(Double.self, forKey: .expected),
-                  expectedRange: try c.decodeIfPresent(ExpectedRange.self, forKey: .expectedRange),
-                  score: try c.decodeIfPresent(Double.self, forKey: .score),
-                  surprise: try c.decodeIfPresent(Double.self, forKey: .surprise),
-                  topContributions: try c.decodeIfPresent([Contribution].self, forKey: .topContributions) ?? [],
-                  metricsOff: try c.decodeIfPresent(Int.self, forKey: .metricsOff),
-                  pattern: try c.decodeIfPresent(Pattern.self, forKey: .pattern),
-                  resting: try c.decodeIfPresent(String.self, forKey: .resting),
-                  reason: try c.decodeIfPresent(String.self, forKey: .reason))
+        self.init(
+            version: try c.decodeIfPresent(Int.self, forKey: .version) ?? 0,
+            detector: try c.decodeIfPresent(String.self, forKey: .detector),
+            decidedBy: try c.decodeIfPresent(String.self, forKey: .decidedBy),
+            metric: try c.decodeIfPresent(String.self, forKey: .metric),
+            actual: try c.decodeIfPresent(Double.self, forKey: .actual),
+            expected: try c.decodeIfPresent(Double.self, forKey: .expected),
+            expectedRange: try c.decodeIfPresent(ExpectedRange.self, forKey: .expectedRange),
+            score: try c.decodeIfPresent(Double.self, forKey: .score),
+            surprise: try c.decodeIfPresent(Double.self, forKey: .surprise),
+            topContributions: try c.decodeIfPresent([Contribution].self, forKey: .topContributions) ?? [],
+            metricsOff: try c.decodeIfPresent(Int.self, forKey: .metricsOff),
+            pattern: try c.decodeIfPresent(Pattern.self, forKey: .pattern),
+            resting: try c.decodeIfPresent(String.self, forKey: .resting),
+            reason: try c.decodeIfPresent(String.self, forKey: .reason))
     }
 
     public func encode(to encoder: any Encoder) throws { try json.encode(to: encoder) }
@@ -177,9 +183,12 @@ extension Pattern: Codable {
         let measure = try c.decode(String.self, forKey: .measure)
         let direction = try c.decode(String.self, forKey: .direction)
         let deviation = try c.decode(Double.self, forKey: .deviation)
-        guard let d = Direction(rawValue: direction), let p = Pattern(measure: measure, direction: d, deviation: deviation) else {
-            throw DecodingError.dataCorruptedError(forKey: .direction, in: c,
-                                                   debugDescription: "not a pattern: \(measure) \(direction) \(deviation)")
+        guard let d = Direction(rawValue: direction),
+            let p = Pattern(measure: measure, direction: d, deviation: deviation)
+        else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .direction, in: c,
+                debugDescription: "not a pattern: \(measure) \(direction) \(deviation)")
         }
         self = p
     }
@@ -242,13 +251,16 @@ extension Explanation {
 
     /// One sentence: which stream of which metric decided and why, then what a reader of the numbers would
     /// otherwise miss: the value inside its expected range, several metrics combined, the rest period.
-    public static func reason(_ why: Why, metric: String, actual: Double, expectedRange: ExpectedRange?,
-                              multivariate: Int? = nil, restingWithin: Int? = nil) -> String {
+    public static func reason(
+        _ why: Why, metric: String, actual: Double, expectedRange: ExpectedRange?,
+        multivariate: Int? = nil, restingWithin: Int? = nil
+    ) -> String {
         let f = format
         func signed(_ x: Double) -> String { x < 0 ? f(x) : "+" + f(x) }
         func side(_ z: Double) -> String { z < 0 ? "below" : "above" }
         func rate(_ count: Int, _ expected: Double) -> String {
-            Double(count) > 2 * expected ? ", far more than this series' usual rate would give (about \(f(expected)))"
+            Double(count) > 2 * expected
+                ? ", far more than this series' usual rate would give (about \(f(expected)))"
                 : ", where this series' usual rate would give about \(f(expected))"
         }
         let stream = why.stream
@@ -256,35 +268,42 @@ extension Explanation {
         let unusual: String
         switch why {
         case .value(let z, let median, let window):
-            s += "\(f(actual)) lies \(f(abs(z))) robust scales \(side(z)) the median (\(f(median))) of the last \(window) points"
+            s +=
+                "\(f(actual)) lies \(f(abs(z))) robust scales \(side(z)) the median (\(f(median))) of the last \(window) points"
             unusual = "its distance from the median"
         case .step(let previous, let typical, let deviation):
             let change = previous.map { " (\(f($0)) to \(f(actual)), \(signed(actual - $0)))" } ?? ""
-            s += "the change from the previous value\(change) lies \(f(abs(deviation))) robust scales \(side(deviation)) "
+            s +=
+                "the change from the previous value\(change) lies \(f(abs(deviation))) robust scales \(side(deviation)) "
                 + "the window's usual change (\(signed(typical)))"
             unusual = "the size of the change"
         case .novelty(let distance, let low, let high, let window):
-            s += distance > 0
+            s +=
+                distance > 0
                 ? "\(f(actual)) lies outside the range of the last \(window) points ([\(f(low)), \(f(high))]) by "
                     + "\(f(distance)) robust scales"
                 : "\(f(actual)) lies within the range of the last \(window) points ([\(f(low)), \(f(high))])"
             unusual = "that no recent point went so far"
         case .burst(let count, let span, let z, let median, let expected):
-            s += "\(count) of the last \(span) points lay beyond \(f(z)) robust scales of the median (\(f(median)))"
+            s +=
+                "\(count) of the last \(span) points lay beyond \(f(z)) robust scales of the median (\(f(median)))"
                 + rate(count, expected)
             unusual = "how many recent points lay far out"
         case .shift(let count, let span, let above, let z, let median, let expected):
-            s += "\(count) of the last \(span) points lay \(above ? "above" : "below") the median (\(f(median))) by more "
+            s +=
+                "\(count) of the last \(span) points lay \(above ? "above" : "below") the median (\(f(median))) by more "
                 + "than \(f(z)) robust scales, a run to one side" + rate(count, expected)
             unusual = "the run to one side"
         case .seasonal(let daily, let lag, let typical, let deviation):
             let when = daily ? "a day" : "a week"
-            s += "\(f(actual)) differs from its value \(when) earlier (\(f(lag))) by \(signed(actual - lag)), "
+            s +=
+                "\(f(actual)) differs from its value \(when) earlier (\(f(lag))) by \(signed(actual - lag)), "
                 + "\(f(abs(deviation))) robust scales \(side(deviation)) the usual difference (\(signed(typical)))"
             unusual = "its difference from \(when) earlier"
         }
         if let r = expectedRange, r.contains(actual), let lo = r.low, let hi = r.high {
-            s += "; the value itself (\(f(actual))) lies inside the expected range [\(f(lo)), \(f(hi))]: "
+            s +=
+                "; the value itself (\(f(actual))) lies inside the expected range [\(f(lo)), \(f(hi))]: "
                 + "it is \(unusual) that is unusual, not the value"
         }
         if let n = multivariate {

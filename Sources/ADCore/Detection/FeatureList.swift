@@ -7,8 +7,8 @@ public struct FeatureList: Sendable {
     /// Every feature a metric can have, in jsonb's key order (the detector state, `lik`, goes after `sd`).
     public enum Key: Int, Sendable, CaseIterable {
         case n, x, dd, dt, dw, sd, mean, rate, burst, delta, scale, median, delta_z, robust_z, surprise, lag_daily,
-             novelty_z, lag_weekly, seasonal_z, daily_ratio, level_shift, weekly_ratio, seasonal_weekly_z,
-             seasonal_z_abstains, seasonal_weekly_z_abstains
+            novelty_z, lag_weekly, seasonal_z, daily_ratio, level_shift, weekly_ratio, seasonal_weekly_z,
+            seasonal_z_abstains, seasonal_weekly_z_abstains
 
         public var name: StaticString {
             switch self {
@@ -86,7 +86,11 @@ public struct FeatureList: Sendable {
             case .note: kinds[key.rawValue] = 2
             case .rounded(let x, let digits):
                 precondition((1...17).contains(digits))
-                if let x { (numbers[key.rawValue], kinds[key.rawValue]) = (x, UInt8(10 + digits)) } else { kinds[key.rawValue] = 3 }
+                if let x {
+                    (numbers[key.rawValue], kinds[key.rawValue]) = (x, UInt8(10 + digits))
+                } else {
+                    kinds[key.rawValue] = 3
+                }
             }
         }
     }

@@ -38,11 +38,15 @@ public struct MetricObservation: Sendable, Equatable {
     public var sortedDailyDiffs: SortedWindow?
     public var sortedWeeklyDiffs: SortedWindow?
 
-    public init(metric: String, x: Double, history: [Double], dailyDiffs: [Double] = [], weeklyDiffs: [Double] = [],
-                delta: Double? = nil, secondsSincePrevious: Double? = nil,
-                lagDaily: SeasonalLag? = nil, lagWeekly: SeasonalLag? = nil, state: DetectorState? = nil) {
-        self.metric = metric; self.x = x; self.history = history[...]; self.dailyDiffs = dailyDiffs[...]; self.weeklyDiffs = weeklyDiffs[...]
-        self.delta = delta; self.secondsSincePrevious = secondsSincePrevious; self.lagDaily = lagDaily; self.lagWeekly = lagWeekly
+    public init(
+        metric: String, x: Double, history: [Double], dailyDiffs: [Double] = [], weeklyDiffs: [Double] = [],
+        delta: Double? = nil, secondsSincePrevious: Double? = nil,
+        lagDaily: SeasonalLag? = nil, lagWeekly: SeasonalLag? = nil, state: DetectorState? = nil
+    ) {
+        self.metric = metric; self.x = x; self.history = history[...]; self.dailyDiffs = dailyDiffs[...];
+        self.weeklyDiffs = weeklyDiffs[...]
+        self.delta = delta; self.secondsSincePrevious = secondsSincePrevious; self.lagDaily = lagDaily;
+        self.lagWeekly = lagWeekly
         self.state = state
     }
 }

@@ -43,7 +43,9 @@ public enum MetricValues {
                 case 0x72: scalar = 0x0D
                 case 0x74: scalar = 0x09
                 case 0x75:
-                    guard i + 4 <= p.count, let u = UInt32(String(decoding: UnsafeBufferPointer(rebasing: p[i..<(i + 4)]), as: UTF8.self), radix: 16)
+                    guard i + 4 <= p.count,
+                        let u = UInt32(
+                            String(decoding: UnsafeBufferPointer(rebasing: p[i..<(i + 4)]), as: UTF8.self), radix: 16)
                     else { return nil }
                     i += 4
                     scalar = u
@@ -66,11 +68,16 @@ public enum MetricValues {
         func number() -> Double? {
             skipSpace()
             let start = i
-            while i < p.count, (0x30...0x39).contains(p[i]) || p[i] == 0x2D || p[i] == 0x2B || p[i] == 0x2E || p[i] == 0x65 || p[i] == 0x45 {
+            while i < p.count,
+                (0x30...0x39).contains(p[i]) || p[i] == 0x2D || p[i] == 0x2B || p[i] == 0x2E || p[i] == 0x65
+                    || p[i] == 0x45
+            {
                 i += 1
             }
-            guard i > start, let x = Double(String(decoding: UnsafeBufferPointer(rebasing: p[start..<i]), as: UTF8.self)),
-                  x.isFinite else { return nil }
+            guard i > start,
+                let x = Double(String(decoding: UnsafeBufferPointer(rebasing: p[start..<i]), as: UTF8.self)),
+                x.isFinite
+            else { return nil }
             return x
         }
 

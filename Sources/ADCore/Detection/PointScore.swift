@@ -88,6 +88,9 @@ public struct Pattern: Sendable, Equatable {
     }
 
     public var json: JSONValue {
-        .object([("measure", .string(measure)), ("direction", .string(direction.rawValue)), ("deviation", .rounded(deviation, 4))])
+        .object([
+            ("measure", .string(measure)), ("direction", .string(direction.rawValue)),
+            ("deviation", .rounded(deviation, 4)),
+        ])
     }
 }

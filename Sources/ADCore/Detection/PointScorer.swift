@@ -42,8 +42,10 @@ public struct PointScorer: Sendable {
         self.config = config
         self.lowSurprise = PointScore.surprise(score: config.thresholds.low)
         self.zLow = Stats.zForUpperLog10Tail(-lowSurprise)
-        (robust, seasonal, multivariate) = (config.detectors.contains(.robust), config.detectors.contains(.seasonal),
-                                            config.detectors.contains(.multivariate))
+        (robust, seasonal, multivariate) = (
+            config.detectors.contains(.robust), config.detectors.contains(.seasonal),
+            config.detectors.contains(.multivariate)
+        )
         (daily, weekly) = (config.seasonality.contains(.daily), config.seasonality.contains(.weekly))
     }
 
@@ -73,7 +75,9 @@ public struct PointScorer: Sendable {
     /// it at checkpoints only (see `BatchPlan.checkpointSpacing`); the state is in `states` either way.
     public func score(_ metrics: [MetricObservation], storingState: (String) -> Bool = { _ in true }) -> PointScore {
         var scratch: [Double] = []
-        let ordered = zip(metrics, metrics.dropFirst()).allSatisfy { $0.metric < $1.metric } ? metrics
+        let ordered =
+            zip(metrics, metrics.dropFirst()).allSatisfy { $0.metric < $1.metric }
+            ? metrics
             : metrics.sorted { $0.metric < $1.metric }
         var features: [(metric: String, features: FeatureList)] = []
         features.reserveCapacity(ordered.count)
@@ -100,9 +104,10 @@ public struct PointScorer: Sendable {
         guard let top = evidence.max(by: { $0.surprise < $1.surprise }) else {
             let (states, features) = stored(nil)
             let minHistory = config.minHistory
-            return PointScore(score: 0, surprise: 0, severity: nil, metric: ordered.first?.metric ?? "", detector: "none",
-                              metricFeatures: features, states: states, pattern: nil,
-                              explain: { Explanation(detector: "none", reason: Explanation.warmingUp(minHistory: minHistory)) })
+            return PointScore(
+                score: 0, surprise: 0, severity: nil, metric: ordered.first?.metric ?? "", detector: "none",
+                metricFeatures: features, states: states, pattern: nil,
+                explain: { Explanation(detector: "none", reason: Explanation.warmingUp(minHistory: minHistory)) })
         }
         // Bonferroni over the metrics, in log space.
         var surprise = max(0, top.surprise - log10(Double(evidence.count)))
@@ -118,18 +123,25 @@ public struct PointScorer: Sendable {
         let (finalStates, finalFeatures) = stored(severity)
         let x = ordered.first { $0.metric == top.metric }!.x
         let (lowSurprise, restPeriod) = (lowSurprise, config.restPeriod)
-        return PointScore(score: score, surprise: surprise, severity: severity, metric: top.metric, detector: detector,
-                          metricFeatures: finalFeatures, states: finalStates,
-                          pattern: top.pattern) { [detector, surprise, evidence] in
-            let contributions = evidence
+        return PointScore(
+            score: score, surprise: surprise, severity: severity, metric: top.metric, detector: detector,
+            metricFeatures: finalFeatures, states: finalStates,
+            pattern: top.pattern
+        ) { [detector, surprise, evidence] in
+            let contributions =
+                evidence
                 .flatMap { e in (0..<e.streamCount).map { (e.metric, e.streams[$0]) } }
                 .sorted { ($0.1.surprise, $0.1.raw) > ($1.1.surprise, $1.1.raw) }
                 .prefix(5)
-                .map { Explanation.Contribution(metric: $0.0, feature: "\($0.1.stream.feature)",
-                                                value: JSONValue.roundedValue($0.1.raw, 4),
-                                                surprise: JSONValue.roundedValue($0.1.surprise, 4)) }
-            let range = Explanation.ExpectedRange(low: JSONValue.roundedValue(top.expected - top.halfRange),
-                                                  high: JSONValue.roundedValue(top.expected + top.halfRange))
+                .map {
+                    Explanation.Contribution(
+                        metric: $0.0, feature: "\($0.1.stream.feature)",
+                        value: JSONValue.roundedValue($0.1.raw, 4),
+                        surprise: JSONValue.roundedValue($0.1.surprise, 4))
+                }
+            let range = Explanation.ExpectedRange(
+                low: JSONValue.roundedValue(top.expected - top.halfRange),
+                high: JSONValue.roundedValue(top.expected + top.halfRange))
             let metricsOff = evidence.filter { $0.surprise >= lowSurprise }.count
             return Explanation(
                 detector: detector, decidedBy: top.why.stream.name, metric: top.metric,
@@ -137,18 +149,23 @@ public struct PointScorer: Sendable {
                 score: JSONValue.roundedValue(score, 8), surprise: JSONValue.roundedValue(surprise, 4),
                 topContributions: Array(contributions), metricsOff: metricsOff,
                 pattern: top.pattern.flatMap {
-                    Pattern(measure: $0.measure, direction: $0.direction, deviation: JSONValue.roundedValue($0.deviation, 4) ?? .nan)
+                    Pattern(
+                        measure: $0.measure, direction: $0.direction,
+                        deviation: JSONValue.roundedValue($0.deviation, 4) ?? .nan)
                 },
                 resting: resting ? "within \(restPeriod) points of an anomaly" : nil,
-                reason: Explanation.reason(top.why, metric: top.metric, actual: x, expectedRange: range,
-                                           multivariate: detector == "multivariate" ? metricsOff : nil,
-                                           restingWithin: resting ? restPeriod : nil))
+                reason: Explanation.reason(
+                    top.why, metric: top.metric, actual: x, expectedRange: range,
+                    multivariate: detector == "multivariate" ? metricsOff : nil,
+                    restingWithin: resting ? restPeriod : nil))
         }
     }
 
     /// Median and robust scale of `n` values, from their sorted window when one of that size came with them.
-    private static func centreAndScale(_ values: some Sequence<Double>, count n: Int, sorted: SortedWindow?,
-                                       scratch: inout [Double]) -> (centre: Double, scale: Double)? {
+    private static func centreAndScale(
+        _ values: some Sequence<Double>, count n: Int, sorted: SortedWindow?,
+        scratch: inout [Double]
+    ) -> (centre: Double, scale: Double)? {
         if let sorted, sorted.count == n { return Stats.robustCentreAndScale(values, sorted: sorted) }
         return Stats.robustCentreAndScale(values, count: n, scratch: &scratch)
     }
@@ -184,7 +201,8 @@ public struct PointScorer: Sendable {
         }
 
         guard n >= config.minHistory,
-              let (centre, rawScale) = Self.centreAndScale(history, count: n, sorted: m.sortedHistory, scratch: &scratch) else {
+            let (centre, rawScale) = Self.centreAndScale(history, count: n, sorted: m.sortedHistory, scratch: &scratch)
+        else {
             return (f, nil, state)
         }
         // A series that never varied has scale 0: any change is then decisive, but not a division by zero.
@@ -248,14 +266,18 @@ public struct PointScorer: Sendable {
                 let count = diffs.count { !$0.isNaN }
                 guard count >= config.minHistory else { continue }
                 let sorted = (daily ? m.sortedDailyDiffs : m.sortedWeeklyDiffs).flatMap { $0.count == count ? $0 : nil }
-                let centreAndScale = if let sorted { Stats.robustCentreAndScale(own, sorted: sorted) }
-                                     else { Stats.robustCentreAndScale(own, count: count, scratch: &scratch) }
+                let centreAndScale =
+                    if let sorted { Stats.robustCentreAndScale(own, sorted: sorted) } else {
+                        Stats.robustCentreAndScale(own, count: count, scratch: &scratch)
+                    }
                 guard let (dc, ds) = centreAndScale else { continue }
                 let s = max(ds, floor)
                 let z = min(abs(m.x - lag.value - dc) / s, Self.cap)
                 if valueIQR == nil {
-                    valueIQR = if let h = m.sortedHistory, h.count == n { h.interquartileRange }
-                               else { Stats.interquartileRange(history, scratch: &scratch) }
+                    valueIQR =
+                        if let h = m.sortedHistory, h.count == n { h.interquartileRange } else {
+                            Stats.interquartileRange(history, scratch: &scratch)
+                        }
                 }
                 let ownIQR = sorted?.interquartileRange ?? Stats.interquartileRange(Array(own), scratch: &scratch)
                 let ratio = valueIQR! > 0 ? ownIQR / valueIQR! : 100
@@ -264,11 +286,12 @@ public struct PointScorer: Sendable {
                 // abstains (and does not learn from it), but the series is no less periodic for that.
                 let echo = lag.score.map { $0 >= config.thresholds.low } ?? false
                 if echo {
-                    if daily { f[.seasonal_z_abstains] = .note }
-                    else { f[.seasonal_weekly_z_abstains] = .note }
+                    if daily { f[.seasonal_z_abstains] = .note } else { f[.seasonal_weekly_z_abstains] = .note }
                 }
-                seasonal.append(SeasonalView(stream: daily ? .daily : .weekly, z: z, expected: lag.value + dc, scale: s,
-                                             periodic: ratio < Self.periodicRatio, echo: echo, lag: lag.value, typical: dc))
+                seasonal.append(
+                    SeasonalView(
+                        stream: daily ? .daily : .weekly, z: z, expected: lag.value + dc, scale: s,
+                        periodic: ratio < Self.periodicRatio, echo: echo, lag: lag.value, typical: dc))
             }
         }
 
@@ -303,11 +326,12 @@ public struct PointScorer: Sendable {
         var best: Judged?
         for i in 0..<judgedCount {
             let j = judged[i]
-            let counts = switch j.stream {
-            case .value, .step: robust && !periodic
-            case .novelty, .burst, .shift: robust
-            case .daily, .weekly: !robust || seasonal.contains { $0.periodic && $0.stream == j.stream }
-            }
+            let counts =
+                switch j.stream {
+                case .value, .step: robust && !periodic
+                case .novelty, .burst, .shift: robust
+                case .daily, .weekly: !robust || seasonal.contains { $0.periodic && $0.stream == j.stream }
+                }
             guard counts else { continue }
             counted[countedCount] = j; countedCount += 1
             if best.map({ j.surprise > $0.surprise }) ?? true { best = j }  // the first of the largest, as `max` picks
@@ -318,32 +342,49 @@ public struct PointScorer: Sendable {
         // The expected value and range of the stream that decided (value-based streams share the value's).
         let view = seasonal.first { $0.stream == best.stream }
         let (expected, rangeScale, baseline): (Double, Double, DetectorState.Stream) =
-            if let view { (view.expected, view.scale, view.stream) }
-            else if best.stream == .step { (stepExpected, stepScale, .step) }
-            else { (centre, scale, .value) }
+            if let view { (view.expected, view.scale, view.stream) } else if best.stream == .step {
+                (stepExpected, stepScale, .step)
+            } else { (centre, scale, .value) }
         let b = state.baselines[baseline.rawValue]
         let rawAtLow = b.count > config.warmup ? b.mean + lowSurprise * max(b.variance.squareRoot(), 1e-3) : zLow
         // The deciding stream's own numbers, for the explanation's sentence (none of them feeds a score).
         func rate(_ inWindow: Int) -> Double { Double(inWindow) / Double(n) }
-        let why: Explanation.Why = switch best.stream {
-        case .value: .value(z: zSigned, median: centre, window: n)
-        case .step: .step(previous: history.last, typicalChange: stepExpected - (history.last ?? stepExpected),
-                          deviation: (m.x - stepExpected) / stepScale)
-        case .novelty: .novelty(distance: max(0, m.x - highest, lowest - m.x) / scale, low: lowest, high: highest, window: n)
-        case .burst: .burst(count: state.burst.nonzeroBitCount, span: Self.burstSpan, z: Self.burstZ, median: centre,
-                            expected: Double(Self.burstSpan) * max(rate(far), rareness))
-        case .shift: shiftAbove >= shiftBelow
-            ? .shift(count: state.above.nonzeroBitCount, span: Self.shiftSpan, above: true, z: Self.shiftZ, median: centre,
-                     expected: Double(Self.shiftSpan) * max(rate(above), rareness))
-            : .shift(count: state.below.nonzeroBitCount, span: Self.shiftSpan, above: false, z: Self.shiftZ, median: centre,
-                     expected: Double(Self.shiftSpan) * max(rate(below), rareness))
-        case .daily, .weekly: .seasonal(daily: best.stream == .daily, lag: view?.lag ?? .nan, typicalDifference: view?.typical ?? .nan,
-                                        deviation: view.map { (m.x - $0.expected) / $0.scale } ?? .nan)
-        }
-        return (f, Evidence(metric: m.metric, surprise: best.surprise, detector: view == nil ? "robust" : "seasonal",
-                            streams: counted, streamCount: countedCount,
-                            expected: expected, halfRange: max(0, rawAtLow) * rangeScale,
-                            pattern: Pattern(stream: best.stream, actual: m.x, expected: expected, scale: rangeScale),
-                            why: why), state)
+        let why: Explanation.Why =
+            switch best.stream {
+            case .value: .value(z: zSigned, median: centre, window: n)
+            case .step:
+                .step(
+                    previous: history.last, typicalChange: stepExpected - (history.last ?? stepExpected),
+                    deviation: (m.x - stepExpected) / stepScale)
+            case .novelty:
+                .novelty(distance: max(0, m.x - highest, lowest - m.x) / scale, low: lowest, high: highest, window: n)
+            case .burst:
+                .burst(
+                    count: state.burst.nonzeroBitCount, span: Self.burstSpan, z: Self.burstZ, median: centre,
+                    expected: Double(Self.burstSpan) * max(rate(far), rareness))
+            case .shift:
+                shiftAbove >= shiftBelow
+                    ? .shift(
+                        count: state.above.nonzeroBitCount, span: Self.shiftSpan, above: true, z: Self.shiftZ,
+                        median: centre,
+                        expected: Double(Self.shiftSpan) * max(rate(above), rareness))
+                    : .shift(
+                        count: state.below.nonzeroBitCount, span: Self.shiftSpan, above: false, z: Self.shiftZ,
+                        median: centre,
+                        expected: Double(Self.shiftSpan) * max(rate(below), rareness))
+            case .daily, .weekly:
+                .seasonal(
+                    daily: best.stream == .daily, lag: view?.lag ?? .nan, typicalDifference: view?.typical ?? .nan,
+                    deviation: view.map { (m.x - $0.expected) / $0.scale } ?? .nan)
+            }
+        return (
+            f,
+            Evidence(
+                metric: m.metric, surprise: best.surprise, detector: view == nil ? "robust" : "seasonal",
+                streams: counted, streamCount: countedCount,
+                expected: expected, halfRange: max(0, rawAtLow) * rangeScale,
+                pattern: Pattern(stream: best.stream, actual: m.x, expected: expected, scale: rangeScale),
+                why: why), state
+        )
     }
 }

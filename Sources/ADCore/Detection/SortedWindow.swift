@@ -87,7 +87,9 @@ public struct SortedWindow: Sendable, Equatable {
 extension Stats {
     /// What `robustCentreAndScale(values, count:, scratch:)` gives, from the same values kept sorted in `window`:
     /// the fallback for a zero MAD still sums over `values` in their order, so the result is identical to the bit.
-    public static func robustCentreAndScale(_ values: some Sequence<Double>, sorted window: SortedWindow)
+    public static func robustCentreAndScale(
+        _ values: some Sequence<Double>, sorted window: SortedWindow
+    )
         -> (centre: Double, scale: Double)?
     {
         guard let med = window.median, let mad = window.medianDeviation(from: med) else { return nil }

@@ -10,8 +10,13 @@ extension SourceConfig {
             ("rest_period", .number(Double(restPeriod))),
             ("detectors", .array(Detector.allCases.filter(detectors.contains).map { .string($0.rawValue) })),
             ("seasonality", .array(Seasonality.allCases.filter(seasonality.contains).map { .string($0.rawValue) })),
-            ("thresholds", .object([("low", .number(thresholds.low)), ("medium", .number(thresholds.medium)),
-                                    ("high", .number(thresholds.high)), ("critical", .number(thresholds.critical))])),
+            (
+                "thresholds",
+                .object([
+                    ("low", .number(thresholds.low)), ("medium", .number(thresholds.medium)),
+                    ("high", .number(thresholds.high)), ("critical", .number(thresholds.critical)),
+                ])
+            ),
         ])
     }
 }

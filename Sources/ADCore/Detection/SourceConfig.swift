@@ -50,8 +50,10 @@ public struct SourceConfig: Sendable, Hashable {
         detectors: Set(Detector.allCases), seasonality: Set(Seasonality.allCases),
         thresholds: Thresholds(low: 0.45, medium: 0.55, high: 0.65, critical: 0.8))
 
-    public init(window: Int, minHistory: Int, likelihoodWindow: Int = 3000, warmup: Int = 100, restPeriod: Int = 100,
-                detectors: Set<Detector>, seasonality: Set<Seasonality>, thresholds: Thresholds) {
+    public init(
+        window: Int, minHistory: Int, likelihoodWindow: Int = 3000, warmup: Int = 100, restPeriod: Int = 100,
+        detectors: Set<Detector>, seasonality: Set<Seasonality>, thresholds: Thresholds
+    ) {
         self.window = window; self.minHistory = minHistory; self.detectors = detectors
         self.likelihoodWindow = likelihoodWindow; self.warmup = warmup; self.restPeriod = restPeriod
         self.seasonality = seasonality; self.thresholds = thresholds
@@ -70,7 +72,10 @@ public struct SourceConfig: Sendable, Hashable {
     public static func parse(_ json: JSONValue) throws(Problem) -> SourceConfig {
         guard case .object(let pairs) = json else { throw Problem(field: "", message: "must be a JSON object") }
         var c = defaults
-        let known = ["window", "min_history", "likelihood_window", "warmup", "rest_period", "detectors", "seasonality", "thresholds"]
+        let known = [
+            "window", "min_history", "likelihood_window", "warmup", "rest_period", "detectors", "seasonality",
+            "thresholds",
+        ]
         for (key, _) in pairs where !known.contains(key) {
             throw Problem(field: key, message: "unknown setting (known: \(known.joined(separator: ", ")))")
         }
@@ -87,12 +92,15 @@ public struct SourceConfig: Sendable, Hashable {
             var set = Set<Detector>()
             for name in names {
                 guard let d = Detector(rawValue: name) else {
-                    throw Problem(field: "detectors", message: "unknown detector \"\(name)\" (known: robust, seasonal, multivariate)")
+                    throw Problem(
+                        field: "detectors",
+                        message: "unknown detector \"\(name)\" (known: robust, seasonal, multivariate)")
                 }
                 set.insert(d)
             }
             guard set.contains(.robust) || set.contains(.seasonal) else {
-                throw Problem(field: "detectors", message: "needs robust or seasonal (multivariate combines their evidence)")
+                throw Problem(
+                    field: "detectors", message: "needs robust or seasonal (multivariate combines their evidence)")
             }
             c.detectors = set
         }
@@ -100,7 +108,8 @@ public struct SourceConfig: Sendable, Hashable {
             var set = Set<Seasonality>()
             for name in try strings(v, "seasonality") {
                 guard let s = Seasonality(rawValue: name) else {
-                    throw Problem(field: "seasonality", message: "unknown seasonality \"\(name)\" (known: daily, weekly)")
+                    throw Problem(
+                        field: "seasonality", message: "unknown seasonality \"\(name)\" (known: daily, weekly)")
                 }
                 set.insert(s)
             }
@@ -118,7 +127,11 @@ public struct SourceConfig: Sendable, Hashable {
             if let x = v["high"] { t.high = try probability(x, "thresholds.high") }
             if let x = v["critical"] { t.critical = try probability(x, "thresholds.critical") }
             guard t.low < t.medium, t.medium < t.high, t.high < t.critical else {
-                throw Problem(field: "thresholds", message: "must increase: low < medium < high < critical, got \(t.low), \(t.medium), \(t.high), \(t.critical)")
+                throw Problem(
+                    field: "thresholds",
+                    message:
+                        "must increase: low < medium < high < critical, got \(t.low), \(t.medium), \(t.high), \(t.critical)"
+                )
             }
             c.thresholds = t
         }
@@ -127,7 +140,9 @@ public struct SourceConfig: Sendable, Hashable {
 
     private static func integer(_ v: JSONValue, _ field: String, _ range: ClosedRange<Int>) throws(Problem) -> Int {
         guard case .number(let x) = v, x == x.rounded(), let i = Int(exactly: x), range.contains(i) else {
-            throw Problem(field: field, message: "must be an integer from \(range.lowerBound) to \(range.upperBound), got \(v.render())")
+            throw Problem(
+                field: field,
+                message: "must be an integer from \(range.lowerBound) to \(range.upperBound), got \(v.render())")
         }
         return i
     }

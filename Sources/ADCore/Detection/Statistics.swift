@@ -99,12 +99,16 @@ public enum Stats {
     }
 
     /// Median and robust scale of `values` like `robustCentreAndScale`, reusing `scratch` (no sorting).
-    public static func robustCentreAndScale(_ values: some Collection<Double>, scratch: inout [Double]) -> (centre: Double, scale: Double)? {
+    public static func robustCentreAndScale(
+        _ values: some Collection<Double>, scratch: inout [Double]
+    ) -> (centre: Double, scale: Double)? {
         robustCentreAndScale(values, count: values.count, scratch: &scratch)
     }
 
     /// The same for `n` values of a sequence that can be iterated twice.
-    public static func robustCentreAndScale(_ values: some Sequence<Double>, count n: Int, scratch: inout [Double]) -> (centre: Double, scale: Double)? {
+    public static func robustCentreAndScale(
+        _ values: some Sequence<Double>, count n: Int, scratch: inout [Double]
+    ) -> (centre: Double, scale: Double)? {
         guard n > 0 else { return nil }
         if scratch.count < n { scratch = [Double](repeating: 0, count: n) }
         scratch.withUnsafeMutableBufferPointer { p in
@@ -174,7 +178,9 @@ extension Stats {
             precondition(n >= 2)
             func sum(_ term: (Double) -> Double) -> Double {
                 var a = 0.0, b = 0.0, c = 0.0, d = 0.0, i = 0
-                while i + 4 <= n { a += term(p[i]); b += term(p[i + 1]); c += term(p[i + 2]); d += term(p[i + 3]); i += 4 }
+                while i + 4 <= n {
+                    a += term(p[i]); b += term(p[i + 1]); c += term(p[i + 2]); d += term(p[i + 3]); i += 4
+                }
                 while i < n { a += term(p[i]); i += 1 }
                 return (a + b) + (c + d)
             }

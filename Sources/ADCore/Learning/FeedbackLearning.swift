@@ -12,7 +12,9 @@ public struct SeriesLearning: Sendable, Equatable {
     public struct Key: Hashable, Sendable {
         public var measure: String
         public var direction: Pattern.Direction
-        public init(_ measure: String, _ direction: Pattern.Direction) { self.measure = measure; self.direction = direction }
+        public init(_ measure: String, _ direction: Pattern.Direction) {
+            self.measure = measure; self.direction = direction
+        }
     }
 
     /// From false positives (`tolerate` rows): deviations up to this, on this measure and in this direction, are normal.
@@ -99,8 +101,10 @@ public enum FeedbackLearning {
 
     /// The adjustment `kind` on an anomaly of `pattern` and `score` makes on a series with `learned` standing and
     /// configured `thresholds`. `who` names the person, for the reason.
-    public static func learn(_ kind: FeedbackKind, pattern: Pattern?, score: Double, thresholds t: SourceConfig.Thresholds,
-                             learned: SeriesLearning, who: String) -> Outcome {
+    public static func learn(
+        _ kind: FeedbackKind, pattern: Pattern?, score: Double, thresholds t: SourceConfig.Thresholds,
+        learned: SeriesLearning, who: String
+    ) -> Outcome {
         let by = who.isEmpty ? "" : " by \(who)"
         switch kind {
         case .acknowledged, .resolved:
@@ -109,17 +113,21 @@ public enum FeedbackLearning {
             break
         }
         guard let pattern else {
-            return .nothing("\(kind.rawValue): the anomaly records no pattern (explanation.pattern), so there is nothing to compare later points with")
+            return .nothing(
+                "\(kind.rawValue): the anomaly records no pattern (explanation.pattern), so there is nothing to compare later points with"
+            )
         }
         let before = learned.tolerance(pattern.measure, pattern.direction)
         let what = "\(pattern.measure) \(fmt(pattern.deviation)) \(pattern.direction.rawValue) expected"
         if kind == .falsePositive {
-            var a = Adjustment(kind: .tolerate, measure: pattern.measure, direction: pattern.direction,
-                               deviation: tolerance(falsePositive: pattern.deviation), score: score, effectiveBefore: before,
-                               effectiveAfter: nil, reason: "")
+            var a = Adjustment(
+                kind: .tolerate, measure: pattern.measure, direction: pattern.direction,
+                deviation: tolerance(falsePositive: pattern.deviation), score: score, effectiveBefore: before,
+                effectiveAfter: nil, reason: "")
             let after = learned.adding(a).tolerance(pattern.measure, pattern.direction)
             a.effectiveAfter = after
-            var reason = "false positive at score \(fmt(score))\(by), \(what): points on this series whose \(pattern.measure) "
+            var reason =
+                "false positive at score \(fmt(score))\(by), \(what): points on this series whose \(pattern.measure) "
                 + "is \(pattern.direction.rawValue) expected by at most \(fmt(after ?? 0)) are not anomalies unless they score at least "
                 + "high (\(fmt(t.high)))"
             if let kept = learned.kept[pattern.direction], kept < a.deviation {
@@ -129,14 +137,18 @@ public enum FeedbackLearning {
             a.reason = reason
             return .adjust(a)
         }
-        var a = Adjustment(kind: .keep, measure: pattern.measure, direction: pattern.direction,
-                           deviation: limit(confirmed: pattern.deviation), score: score, effectiveBefore: before,
-                           effectiveAfter: nil, reason: "")
+        var a = Adjustment(
+            kind: .keep, measure: pattern.measure, direction: pattern.direction,
+            deviation: limit(confirmed: pattern.deviation), score: score, effectiveBefore: before,
+            effectiveAfter: nil, reason: "")
         let after = learned.adding(a).tolerance(pattern.measure, pattern.direction)
         a.effectiveAfter = after
-        var reason = "confirmed anomaly at score \(fmt(score))\(by), \(what): no tolerance \(pattern.direction.rawValue) "
+        var reason =
+            "confirmed anomaly at score \(fmt(score))\(by), \(what): no tolerance \(pattern.direction.rawValue) "
             + "expected on this series may reach \(fmt(a.deviation)), so points like it keep alerting"
-        if let before, let after, after < before { reason += "; \(pattern.measure) tolerance goes back from \(fmt(before)) to \(fmt(after))" }
+        if let before, let after, after < before {
+            reason += "; \(pattern.measure) tolerance goes back from \(fmt(before)) to \(fmt(after))"
+        }
         a.reason = reason
         return .adjust(a)
     }
@@ -151,7 +163,9 @@ public struct LearnedPatterns: Sendable {
     public init(_ series: [HistoryCache.Key: SeriesLearning] = [:]) { self.series = series }
 
     /// Whether feedback made this point normal on its series, though its score reaches an anomaly threshold.
-    public func tolerates(source: UUID, metric: String, pattern: Pattern?, score: Double, thresholds: SourceConfig.Thresholds) -> Bool {
+    public func tolerates(
+        source: UUID, metric: String, pattern: Pattern?, score: Double, thresholds: SourceConfig.Thresholds
+    ) -> Bool {
         guard let learned = series[HistoryCache.Key(source: source, metric: metric)] else { return false }
         return learned.tolerates(pattern, score: score, high: thresholds.high)
     }

@@ -33,7 +33,8 @@ public enum MigrationPlan: Sendable, Equatable {
     case refuse(MigrationRefusal)
 
     /// Decides what to do with `installed` for an adworker that bundles `bundled` and these step scripts.
-    public static func decide(installed: InstalledSchema, bundled: SchemaVersion, steps: [UpgradeStep]) -> MigrationPlan {
+    public static func decide(installed: InstalledSchema, bundled: SchemaVersion, steps: [UpgradeStep]) -> MigrationPlan
+    {
         if let ext = installed.extensionVersion {
             return .refuse(.extensionInstalled(version: ext))
         }
@@ -51,7 +52,8 @@ public enum MigrationPlan: Sendable, Equatable {
         var chain: [UpgradeStep] = []
         var at = current
         while at < bundled {
-            guard let next = steps.filter({ $0.from == at && $0.to > at && $0.to <= bundled }).max(by: { $0.to < $1.to })
+            guard
+                let next = steps.filter({ $0.from == at && $0.to > at && $0.to <= bundled }).max(by: { $0.to < $1.to })
             else { return .refuse(.noUpgradePath(from: current, to: bundled)) }
             chain.append(next)
             at = next.to

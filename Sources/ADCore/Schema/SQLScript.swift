@@ -27,8 +27,12 @@ public enum SQLScript {
         func flush(upTo end: Int) {
             if hasCode {
                 var text = String(String.UnicodeScalarView(s[start..<end]))
-                while let last = text.unicodeScalars.last, last.properties.isWhitespace { text.unicodeScalars.removeLast() }
-                while let first = text.unicodeScalars.first, first.properties.isWhitespace { text.unicodeScalars.removeFirst() }
+                while let last = text.unicodeScalars.last, last.properties.isWhitespace {
+                    text.unicodeScalars.removeLast()
+                }
+                while let first = text.unicodeScalars.first, first.properties.isWhitespace {
+                    text.unicodeScalars.removeFirst()
+                }
                 out.append(text)
             }
             hasCode = false
@@ -58,7 +62,8 @@ public enum SQLScript {
                 continue
             case "'", "\"":
                 hasCode = true
-                let escapes = c == "'" && i > 0 && (s[i - 1] == "E" || s[i - 1] == "e")
+                let escapes =
+                    c == "'" && i > 0 && (s[i - 1] == "E" || s[i - 1] == "e")
                     && (i < 2 || !isIdentifierChar(s[i - 2]))
                 let open = line
                 i += 1

@@ -75,9 +75,13 @@ public enum JSONValue: Sendable, Equatable {
 
     /// A number as `.number` renders it.
     static func writeNumber(_ x: Double, into out: inout [UInt8]) {
-        if !x.isFinite { out.append(contentsOf: "null".utf8) }
-        else if x == x.rounded(), abs(x) < 1e15 { integer(Int64(x), into: &out) }
-        else { out.append(contentsOf: x.description.utf8) }
+        if !x.isFinite {
+            out.append(contentsOf: "null".utf8)
+        } else if x == x.rounded(), abs(x) < 1e15 {
+            integer(Int64(x), into: &out)
+        } else {
+            out.append(contentsOf: x.description.utf8)
+        }
     }
 
     /// 10^k for k in 0...18, each exact (as `pow(10, k)` gives them).
@@ -92,7 +96,8 @@ public enum JSONValue: Sendable, Equatable {
         guard let x, x.isFinite else { out.append(contentsOf: "null".utf8); return }
         if x == 0 || x == x.rounded() && abs(x) < 1e15 { integer(Int64(x), into: &out); return }
         let k = digits - 1 - Int(floor(log10(abs(x))))
-        guard digits <= 15, k >= 0, k <= 18 else { rounded(x, digits).write(into: &out); return }  // 10^k fits in UInt64
+        // 10^k fits in UInt64
+        guard digits <= 15, k >= 0, k <= 18 else { rounded(x, digits).write(into: &out); return }
         let m = (x * powersOfTen[k]).rounded()
         if m < 0 { out.append(UInt8(ascii: "-")) }
         // |m| < 10^digits: its digits with the point put back k from the right, trailing zeros of the fraction dropped.
@@ -109,9 +114,12 @@ public enum JSONValue: Sendable, Equatable {
     private static func integer(_ n: Int64, into out: inout [UInt8]) {
         if n < 0 { out.append(UInt8(ascii: "-")) }
         var m = n.magnitude
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var digits:
+            (
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8
+            ) =
+                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         var count = 0
         withUnsafeMutableBytes(of: &digits) { buffer in
             repeat {
@@ -161,10 +169,15 @@ extension JSONValue: Decodable {
             return
         }
         let single = try decoder.singleValueContainer()
-        if single.decodeNil() { self = .null }
-        else if let b = try? single.decode(Bool.self) { self = .bool(b) }
-        else if let x = try? single.decode(Double.self) { self = .number(x) }
-        else { self = .string(try single.decode(String.self)) }
+        if single.decodeNil() {
+            self = .null
+        } else if let b = try? single.decode(Bool.self) {
+            self = .bool(b)
+        } else if let x = try? single.decode(Double.self) {
+            self = .number(x)
+        } else {
+            self = .string(try single.decode(String.self))
+        }
     }
 
     private struct AnyKey: CodingKey {

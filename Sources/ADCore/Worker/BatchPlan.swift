@@ -14,8 +14,10 @@ public struct BatchRow: Sendable {
     /// Its series' number in this batch (the per-series bookkeeping is arrays, not a hash lookup per row).
     public var series = 0
 
-    public init(id: UUID, source: UUID, micros: Int64, metric: String, cached: Bool, observation: MetricObservation,
-                pos: Int64, statePos: Int64?, stateText: String?) {
+    public init(
+        id: UUID, source: UUID, micros: Int64, metric: String, cached: Bool, observation: MetricObservation,
+        pos: Int64, statePos: Int64?, stateText: String?
+    ) {
         self.id = id; self.source = source; self.micros = micros; self.metric = metric; self.cached = cached
         self.observation = observation; self.pos = pos; self.statePos = statePos; self.stateText = stateText
     }
@@ -43,7 +45,11 @@ public struct BatchPlan: Sendable {
         var numbered: [HistoryCache.Key: Int] = [:]
         for i in rows.indices {
             let key = HistoryCache.Key(source: rows[i].source, metric: rows[i].metric)
-            if let n = numbered[key] { rows[i].series = n } else { numbered[key] = keys.count; rows[i].series = keys.count; keys.append(key) }
+            if let n = numbered[key] {
+                rows[i].series = n
+            } else {
+                numbered[key] = keys.count; rows[i].series = keys.count; keys.append(key)
+            }
         }
         var latestRow = Array(repeating: -1, count: keys.count)
         for i in rows.indices {
@@ -63,8 +69,10 @@ public struct BatchPlan: Sendable {
     /// the position and state of the series' last scored row), what the nearest earlier scored row in the database
     /// left (`row.stateText` at `row.statePos`), and, for a cached row, what the cache holds. The stored text is
     /// decoded only when nothing this batch computed is newer, so once per series and batch.
-    public static func startingState(for row: BatchRow, carried: (pos: Int64, state: DetectorState)?,
-                                     cached: @autoclosure () -> DetectorState?) -> DetectorState? {
+    public static func startingState(
+        for row: BatchRow, carried: (pos: Int64, state: DetectorState)?,
+        cached: @autoclosure () -> DetectorState?
+    ) -> DetectorState? {
         let mine = carried.flatMap { row.pos > $0.pos ? $0 : nil }
         if let mine, mine.pos > (row.statePos ?? 0) { return mine.state }
         if row.statePos != nil, let text = row.stateText, let s = DetectorState(text: text) { return s }
@@ -79,7 +87,8 @@ public struct BatchPlan: Sendable {
             if x.micros != y.micros { return x.micros < y.micros }
             if x.source != y.source {
                 let (p, q) = (x.source.uuid, y.source.uuid)
-                return withUnsafeBytes(of: p) { pb in withUnsafeBytes(of: q) { qb in pb.lexicographicallyPrecedes(qb) } }
+                return withUnsafeBytes(of: p) { pb in withUnsafeBytes(of: q) { qb in pb.lexicographicallyPrecedes(qb) }
+                }
             }
             return x.metric < y.metric
         }
@@ -87,14 +96,20 @@ public struct BatchPlan: Sendable {
         out.reserveCapacity(a.count + b.count)
         var i = 0, j = 0
         while i < a.count || j < b.count {
-            if j == b.count || (i < a.count && before(a[i], b[j])) { out.append(a[i]); i += 1 } else { out.append(b[j]); j += 1 }
+            if j == b.count || (i < a.count && before(a[i], b[j])) {
+                out.append(a[i]); i += 1
+            } else {
+                out.append(b[j]); j += 1
+            }
         }
         return out
     }
 
     /// Two runs of seasonal differences, each aligned at its end with `count` values (an empty run: none known),
     /// joined and cut to the last `limit`; empty when none is known at all.
-    public static func joined(_ a: ArraySlice<Double>, _ aCount: Int, _ b: [Double], _ bCount: Int, _ limit: Int) -> [Double] {
+    public static func joined(
+        _ a: ArraySlice<Double>, _ aCount: Int, _ b: [Double], _ bCount: Int, _ limit: Int
+    ) -> [Double] {
         if a.isEmpty && !b.contains(where: { !$0.isNaN }) { return [] }
         func padded(_ d: some Collection<Double>, _ count: Int) -> ArraySlice<Double> {
             d.count >= count ? Array(d).suffix(count) : (Array(repeating: .nan, count: count - d.count) + d)[...]
@@ -122,7 +137,9 @@ public struct BatchPlan: Sendable {
     /// What the cache will keep of each series once the batch commits (its state and sorted windows are added as the
     /// batch scores), the sources whose entries are refreshed from SQL rather than extended, and each source's latest
     /// point in the batch.
-    public func cacheEntries(_ rows: [BatchRow], joined: [CachedSeries?], window: Int)
+    public func cacheEntries(
+        _ rows: [BatchRow], joined: [CachedSeries?], window: Int
+    )
         -> (histories: [HistoryCache.Series], refreshed: Set<UUID>, latest: [UUID: Int64])
     {
         var refreshed: Set<UUID> = [], latest: [UUID: Int64] = [:]
@@ -138,8 +155,10 @@ public struct BatchPlan: Sendable {
             let o = rows[i].observation
             return HistoryCache.Series(
                 values: Array(o.history) + [o.x],
-                dailyDiffs: Self.joined(o.dailyDiffs, o.history.count, [o.lagDaily.map { o.x - $0.value } ?? .nan], 1, window + 1),
-                weeklyDiffs: Self.joined(o.weeklyDiffs, o.history.count, [o.lagWeekly.map { o.x - $0.value } ?? .nan], 1, window + 1),
+                dailyDiffs: Self.joined(
+                    o.dailyDiffs, o.history.count, [o.lagDaily.map { o.x - $0.value } ?? .nan], 1, window + 1),
+                weeklyDiffs: Self.joined(
+                    o.weeklyDiffs, o.history.count, [o.lagWeekly.map { o.x - $0.value } ?? .nan], 1, window + 1),
                 lastMicros: rows[i].micros)
         }
         return (histories, refreshed, latest)

@@ -57,7 +57,9 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
             guard let close = hostPart.firstIndex(of: "]") else { throw ParseError(message: "unclosed [ in host") }
             let inner = hostPart[hostPart.index(after: hostPart.startIndex)..<close]
             let after = hostPart[hostPart.index(after: close)...]
-            if after.hasPrefix(":") { portPart = after.dropFirst() } else if !after.isEmpty {
+            if after.hasPrefix(":") {
+                portPart = after.dropFirst()
+            } else if !after.isEmpty {
                 throw ParseError(message: "unexpected text after ]")
             }
             hostPart = inner
@@ -95,7 +97,8 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
                 case "verify-ca": self.tls = .verifyCA
                 case "verify-full": self.tls = .verifyFull
                 default:
-                    throw ParseError(message: "sslmode \"\(value)\" is not one of disable, prefer, require, verify-ca, verify-full")
+                    throw ParseError(
+                        message: "sslmode \"\(value)\" is not one of disable, prefer, require, verify-ca, verify-full")
                 }
             case "host":
                 if value.hasPrefix("/") { self.socketDirectory = value } else if !value.isEmpty { self.host = value }
@@ -132,8 +135,11 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
             var out = ""
             for b in s.utf8 {
                 let c = Character(Unicode.Scalar(b))
-                if c.isASCII && (c.isLetter || c.isNumber || "-._~".contains(c)) { out.append(c) }
-                else { out += "%" + (b < 16 ? "0" : "") + String(b, radix: 16, uppercase: true) }
+                if c.isASCII && (c.isLetter || c.isNumber || "-._~".contains(c)) {
+                    out.append(c)
+                } else {
+                    out += "%" + (b < 16 ? "0" : "") + String(b, radix: 16, uppercase: true)
+                }
             }
             return out
         }

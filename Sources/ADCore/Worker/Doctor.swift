@@ -9,8 +9,10 @@ public struct DoctorFacts: Sendable, Equatable {
         public var preloaded: Bool
         /// timescaledb.license, when the library is loaded.
         public var license: String?
-        public init(installedVersion: String? = nil, availableVersion: String? = nil, preloaded: Bool = false,
-                    license: String? = nil) {
+        public init(
+            installedVersion: String? = nil, availableVersion: String? = nil, preloaded: Bool = false,
+            license: String? = nil
+        ) {
             self.installedVersion = installedVersion
             self.availableVersion = availableVersion
             self.preloaded = preloaded
@@ -35,9 +37,11 @@ public struct DoctorFacts: Sendable, Equatable {
     public var roles: [String: Bool]
     public var currentUser: String
 
-    public init(serverVersion: String, serverVersionNumber: Int, schema: InstalledSchema,
-                availableExtensionVersion: String?, bundled: SchemaVersion, timescale: TimescaleDB,
-                storage: [String: String], roles: [String: Bool], currentUser: String) {
+    public init(
+        serverVersion: String, serverVersionNumber: Int, schema: InstalledSchema,
+        availableExtensionVersion: String?, bundled: SchemaVersion, timescale: TimescaleDB,
+        storage: [String: String], roles: [String: Bool], currentUser: String
+    ) {
         self.serverVersion = serverVersion
         self.serverVersionNumber = serverVersionNumber
         self.schema = schema
@@ -76,8 +80,10 @@ public func diagnose(_ f: DoctorFacts) -> [Finding] {
     if f.serverVersionNumber >= 150000 {
         out.append(Finding(.ok, "server", "PostgreSQL \(f.serverVersion)"))
     } else {
-        out.append(Finding(.fail, "server", "PostgreSQL \(f.serverVersion) is older than 15",
-                           action: "use PostgreSQL 15 or newer"))
+        out.append(
+            Finding(
+                .fail, "server", "PostgreSQL \(f.serverVersion) is older than 15",
+                action: "use PostgreSQL 15 or newer"))
     }
 
     let plan = MigrationPlan.decide(installed: f.schema, bundled: f.bundled, steps: f.bundledSteps)
@@ -85,21 +91,27 @@ public func diagnose(_ f: DoctorFacts) -> [Finding] {
         if SchemaVersion(ext) == f.bundled {
             out.append(Finding(.ok, "schema", "extension anomaly_detection \(ext)"))
         } else {
-            out.append(Finding(.warn, "schema", "extension anomaly_detection \(ext); this adworker expects \(f.bundled)",
-                               action: "make -C extension install, then ALTER EXTENSION anomaly_detection UPDATE"))
+            out.append(
+                Finding(
+                    .warn, "schema", "extension anomaly_detection \(ext); this adworker expects \(f.bundled)",
+                    action: "make -C extension install, then ALTER EXTENSION anomaly_detection UPDATE"))
         }
     } else {
         switch plan {
         case .upToDate(let v):
             out.append(Finding(.ok, "schema", "installed by adworker migrate, version \(v)"))
         case .install:
-            let how = f.availableExtensionVersion != nil
+            let how =
+                f.availableExtensionVersion != nil
                 ? "CREATE EXTENSION anomaly_detection (files are installed), or adworker migrate"
                 : "adworker migrate (or make -C extension install, then CREATE EXTENSION anomaly_detection)"
             out.append(Finding(.fail, "schema", "the ad schema is not installed in this database", action: how))
         case .upgrade:
-            out.append(Finding(.warn, "schema", "installed by adworker migrate at an older version; this adworker has \(f.bundled)",
-                               action: "adworker migrate"))
+            out.append(
+                Finding(
+                    .warn, "schema",
+                    "installed by adworker migrate at an older version; this adworker has \(f.bundled)",
+                    action: "adworker migrate"))
         case .refuse(let why):
             out.append(Finding(.fail, "schema", why.description))
         }
@@ -108,14 +120,20 @@ public func diagnose(_ f: DoctorFacts) -> [Finding] {
     let ts = f.timescale
     if let v = ts.installedVersion {
         let licensed = ts.license == "timescale"
-        out.append(Finding(licensed ? .ok : .warn, "timescaledb",
-                           "TimescaleDB \(v), license \(ts.license ?? "unknown")",
-                           action: licensed ? nil : "set timescaledb.license = 'timescale' for compression, continuous aggregates and policies"))
+        out.append(
+            Finding(
+                licensed ? .ok : .warn, "timescaledb",
+                "TimescaleDB \(v), license \(ts.license ?? "unknown")",
+                action: licensed
+                    ? nil : "set timescaledb.license = 'timescale' for compression, continuous aggregates and policies")
+        )
         if f.schema.extensionVersion != nil || f.schema.recordedVersions?.isEmpty == false {
             if f.storage["hypertable:ad.data_points"] == nil {
-                out.append(Finding(.warn, "storage",
-                                   "ad.data_points is a plain table: TimescaleDB was added after the schema was installed",
-                                   action: "reinstall the schema into a database where TimescaleDB is installed first"))
+                out.append(
+                    Finding(
+                        .warn, "storage",
+                        "ad.data_points is a plain table: TimescaleDB was added after the schema was installed",
+                        action: "reinstall the schema into a database where TimescaleDB is installed first"))
             } else {
                 var parts = ["ad.data_points is a hypertable (chunks of \(f.storage["hypertable:ad.data_points"]!))"]
                 if let c = f.storage["compression"] { parts.append("compression after \(c)") }
@@ -124,24 +142,33 @@ public func diagnose(_ f: DoctorFacts) -> [Finding] {
             }
         }
     } else if let avail = ts.availableVersion {
-        let how = ts.preloaded ? "CREATE EXTENSION timescaledb before installing the schema"
+        let how =
+            ts.preloaded
+            ? "CREATE EXTENSION timescaledb before installing the schema"
             : "add timescaledb to shared_preload_libraries, restart, then CREATE EXTENSION timescaledb before installing the schema"
-        out.append(Finding(.info, "timescaledb", "available (\(avail)) but not installed in this database; plain tables are used",
-                           action: how))
+        out.append(
+            Finding(
+                .info, "timescaledb", "available (\(avail)) but not installed in this database; plain tables are used",
+                action: how))
     } else {
         out.append(Finding(.info, "timescaledb", "not available on this server; plain tables and views are used"))
     }
 
     if !f.unreadable.isEmpty {
-        out.append(Finding(.warn, "privileges", "\(f.currentUser) cannot read \(f.unreadable.joined(separator: ", ")); this report is partial",
-                           action: "run adworker doctor as the schema owner, a superuser or the worker role"))
+        out.append(
+            Finding(
+                .warn, "privileges",
+                "\(f.currentUser) cannot read \(f.unreadable.joined(separator: ", ")); this report is partial",
+                action: "run adworker doctor as the schema owner, a superuser or the worker role"))
     }
     let missing = groupRoles.filter { f.roles[$0] != true }
     if missing.isEmpty {
         out.append(Finding(.ok, "roles", groupRoles.joined(separator: ", ")))
     } else {
-        out.append(Finding(.warn, "roles", "missing: \(missing.joined(separator: ", "))",
-                           action: "as a superuser, or the schema owner with CREATEROLE: SELECT ad.create_roles();"))
+        out.append(
+            Finding(
+                .warn, "roles", "missing: \(missing.joined(separator: ", "))",
+                action: "as a superuser, or the schema owner with CREATEROLE: SELECT ad.create_roles();"))
     }
     return out
 }

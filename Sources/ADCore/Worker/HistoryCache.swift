@@ -19,8 +19,10 @@ public struct HistoryCache: Sendable {
         public var steps: SortedWindow
         public var dailyDiffs: SortedWindow
         public var weeklyDiffs: SortedWindow
-        public init(values: SortedWindow, steps: SortedWindow, dailyDiffs: SortedWindow = SortedWindow([]),
-                    weeklyDiffs: SortedWindow = SortedWindow([])) {
+        public init(
+            values: SortedWindow, steps: SortedWindow, dailyDiffs: SortedWindow = SortedWindow([]),
+            weeklyDiffs: SortedWindow = SortedWindow([])
+        ) {
             self.values = values; self.steps = steps; self.dailyDiffs = dailyDiffs; self.weeklyDiffs = weeklyDiffs
         }
         var numbers: Int { values.count + steps.count + dailyDiffs.count + weeklyDiffs.count }
@@ -50,8 +52,10 @@ public struct HistoryCache: Sendable {
             values.count + dailyDiffs.count + weeklyDiffs.count + (sorted?.numbers ?? 0)
         }
 
-        public init(values: [Double], dailyDiffs: [Double] = [], weeklyDiffs: [Double] = [], lastMicros: Int64,
-                    state: DetectorState? = nil, sorted: Sorted? = nil) {
+        public init(
+            values: [Double], dailyDiffs: [Double] = [], weeklyDiffs: [Double] = [], lastMicros: Int64,
+            state: DetectorState? = nil, sorted: Sorted? = nil
+        ) {
             self.values = values; self.dailyDiffs = dailyDiffs; self.weeklyDiffs = weeklyDiffs
             self.lastMicros = lastMicros; self.stateBox = state.map(StateBox.init); self.sorted = sorted
         }
@@ -78,7 +82,7 @@ public struct HistoryCache: Sendable {
     public private(set) var held = 0
     /// Values kept per series (the largest window in use).
     public var depth: Int
-    private var latest: [UUID: Int64] = [:]       // source -> microseconds of its latest point seen
+    private var latest: [UUID: Int64] = [:]  // source -> microseconds of its latest point seen
     private var series: [Key: Series] = [:]
 
     public init(capacity: Int, depth: Int, maxNumbers: Int = .max) {

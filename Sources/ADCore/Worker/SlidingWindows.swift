@@ -20,27 +20,35 @@ public struct SlidingWindows: Sendable {
     /// The windows of `o`'s history (`size` values; the row is at `pos` in its series): the previous row's slid on
     /// by one when this row directly follows it, else the cached ones when they cover exactly this window, else
     /// sorted afresh.
-    public mutating func windows(for o: MetricObservation, at pos: Int64, series: Int, size: Int,
-                          cached: @autoclosure () -> HistoryCache.Sorted?) -> HistoryCache.Sorted {
+    public mutating func windows(
+        for o: MetricObservation, at pos: Int64, series: Int, size: Int,
+        cached: @autoclosure () -> HistoryCache.Sorted?
+    ) -> HistoryCache.Sorted {
         let window = o.history.suffix(size)
         let daily = o.dailyDiffs.suffix(window.count), weekly = o.weeklyDiffs.suffix(window.count)
         let previous = entries[series].take()
         var sorted: HistoryCache.Sorted
-        if var e = previous, e.size == size, pos == e.pos + 1, window.count == min(size, e.window.count + 1), window.last == e.x,
-           Self.slide(&e, daily: o.dailyDiffs.last ?? .nan, weekly: o.weeklyDiffs.last ?? .nan) {
+        if var e = previous, e.size == size, pos == e.pos + 1, window.count == min(size, e.window.count + 1),
+            window.last == e.x,
+            Self.slide(&e, daily: o.dailyDiffs.last ?? .nan, weekly: o.weeklyDiffs.last ?? .nan)
+        {
             sorted = e.sorted
-        } else if previous == nil, let cached = cached(), cached.values.count == window.count, cached.steps.count == max(0, window.count - 1) {
+        } else if previous == nil, let cached = cached(), cached.values.count == window.count,
+            cached.steps.count == max(0, window.count - 1)
+        {
             // The series' first row in the batch, whose history is the cached values: the cache's windows end where
             // this one does, so the same count is the same values (and the same differences).
             sorted = cached
         } else {
             func known(_ d: ArraySlice<Double>) -> SortedWindow { SortedWindow(d.lazy.filter { !$0.isNaN }) }
-            sorted = HistoryCache.Sorted(values: SortedWindow(window), steps: SortedWindow(zip(window.dropFirst(), window).map { $0 - $1 }),
-                                         dailyDiffs: known(daily), weeklyDiffs: known(weekly))
+            sorted = HistoryCache.Sorted(
+                values: SortedWindow(window), steps: SortedWindow(zip(window.dropFirst(), window).map { $0 - $1 }),
+                dailyDiffs: known(daily), weeklyDiffs: known(weekly))
         }
-        entries[series] = Entry(pos: pos, size: size, window: window, x: o.x, sorted: sorted, daily: daily, weekly: weekly,
-                                ownDaily: o.lagDaily.map { o.x - $0.value } ?? .nan,
-                                ownWeekly: o.lagWeekly.map { o.x - $0.value } ?? .nan)
+        entries[series] = Entry(
+            pos: pos, size: size, window: window, x: o.x, sorted: sorted, daily: daily, weekly: weekly,
+            ownDaily: o.lagDaily.map { o.x - $0.value } ?? .nan,
+            ownWeekly: o.lagWeekly.map { o.x - $0.value } ?? .nan)
         return sorted
     }
 
@@ -59,13 +67,17 @@ public struct SlidingWindows: Sendable {
         e.sorted.values.insert(x)
         if leaves, let first = window.first, !e.sorted.values.remove(first) { return false }
         if size >= 2, let last = window.last { e.sorted.steps.insert(x - last) }
-        if leaves, window.count >= 2, !e.sorted.steps.remove(window[window.startIndex + 1] - window[window.startIndex]) { return false }
+        if leaves, window.count >= 2, !e.sorted.steps.remove(window[window.startIndex + 1] - window[window.startIndex])
+        {
+            return false
+        }
         /// A difference enters with x and, when the window is full, the one aligned with its first value leaves.
         func slide(_ s: inout SortedWindow, _ diffs: ArraySlice<Double>, entering: Double) -> Bool {
             if !entering.isNaN { s.insert(entering) }
             guard leaves, diffs.count == window.count, let leaving = diffs.first, !leaving.isNaN else { return true }
             return s.remove(leaving)
         }
-        return slide(&e.sorted.dailyDiffs, e.daily, entering: daily) && slide(&e.sorted.weeklyDiffs, e.weekly, entering: weekly)
+        return slide(&e.sorted.dailyDiffs, e.daily, entering: daily)
+            && slide(&e.sorted.weeklyDiffs, e.weekly, entering: weekly)
     }
 }

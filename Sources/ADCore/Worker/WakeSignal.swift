@@ -27,10 +27,18 @@ public final class WakeSignal: Sendable {
 
     /// Returns true when woken (or a wake-up was already pending), false after `timeout` or on cancellation.
     public func wait(timeout: Duration) async -> Bool {
-        if state.withLock({ s in defer { s.pending = false }; return s.pending }) { return true }
+        if state.withLock({ s in
+            defer { s.pending = false }; return s.pending
+        }) {
+            return true
+        }
         return await withTaskGroup(of: Bool.self) { group in
-            group.addTask { await self.waitForSignal(); return !Task.isCancelled }
-            group.addTask { try? await Task.sleep(for: timeout); return false }
+            group.addTask {
+                await self.waitForSignal(); return !Task.isCancelled
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout); return false
+            }
             let first = await group.next() ?? false
             group.cancelAll()
             return first

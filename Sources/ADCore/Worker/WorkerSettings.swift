@@ -46,8 +46,9 @@ public struct WorkerSettings: Sendable, Equatable {
     /// One scoring loop's share of that cache, so all loops together stay within the settings.
     public var makeLoopHistoryCache: HistoryCache {
         let n = max(1, scoringLoops)
-        return HistoryCache(capacity: historyCache == 0 ? 0 : max(1, historyCache / n), depth: SourceConfig.defaults.window,
-                            maxNumbers: max(1, historyCacheMB * 131_072 / n))
+        return HistoryCache(
+            capacity: historyCache == 0 ? 0 : max(1, historyCache / n), depth: SourceConfig.defaults.window,
+            maxNumbers: max(1, historyCacheMB * 131_072 / n))
     }
 
     /// A setting that cannot be used.
@@ -60,37 +61,63 @@ public struct WorkerSettings: Sendable, Equatable {
     /// The variables this reads, with what they mean (for --help and the README).
     public static let documentation: [(String, String)] = [
         ("AD_BATCH_SIZE", "points claimed per transaction, 1 to 100000 (default 5000)"),
-        ("AD_SCORING_LOOPS", "scoring loops in this worker, each with its own connection and share of the sources, 1 to 64 (default 2)"),
+        (
+            "AD_SCORING_LOOPS",
+            "scoring loops in this worker, each with its own connection and share of the sources, 1 to 64 (default 2)"
+        ),
         ("AD_POLL_INTERVAL", "seconds between polls without notifications, 0.05 to 3600 (default 2, jittered ±20%)"),
         ("AD_LISTEN", "true or false: LISTEN for wake-ups; polling always runs (default true)"),
         ("AD_STATEMENT_TIMEOUT", "seconds, 1 to 3600 (default 30)"),
         ("AD_CONFIG_REFRESH", "seconds a cached per-source config may be old, 0 to 3600 (default 5)"),
-        ("AD_SEASONAL_TOLERANCE", "seconds a seasonal lag point may be off exactly a day/week earlier, 1 to 86400 (default 1800)"),
-        ("AD_HISTORY_CACHE", "series whose recent values the worker keeps in memory to skip refetching context, 0 to 10000000 (default 100000; 0 disables)"),
-        ("AD_HISTORY_CACHE_MB", "megabytes that cache may hold (8 bytes a number: values, their daily and weekly differences, the window, its steps and the differences kept sorted), 1 to 100000 (default 256); past it the cache starts over"),
+        (
+            "AD_SEASONAL_TOLERANCE",
+            "seconds a seasonal lag point may be off exactly a day/week earlier, 1 to 86400 (default 1800)"
+        ),
+        (
+            "AD_HISTORY_CACHE",
+            "series whose recent values the worker keeps in memory to skip refetching context, 0 to 10000000 (default 100000; 0 disables)"
+        ),
+        (
+            "AD_HISTORY_CACHE_MB",
+            "megabytes that cache may hold (8 bytes a number: values, their daily and weekly differences, the window, its steps and the differences kept sorted), 1 to 100000 (default 256); past it the cache starts over"
+        ),
         ("AD_RETENTION_INTERVAL", "seconds between calls of ad.apply_retention(), 0.1 to 86400 (default 3600)"),
         ("AD_WORKER_NAME", "name in application_name and logs (default adworker)"),
         ("AD_DELIVERY", "true or false: run the alert delivery loop in this worker (default true)"),
         ("AD_DELIVERY_MAX_ATTEMPTS", "attempts per delivery before it fails, 1 to 100 (default 8)"),
-        ("AD_DELIVERY_BACKOFF_BASE", "seconds before the first retry, doubling each time, 0.01 to 3600 (default 5; jittered)"),
+        (
+            "AD_DELIVERY_BACKOFF_BASE",
+            "seconds before the first retry, doubling each time, 0.01 to 3600 (default 5; jittered)"
+        ),
         ("AD_DELIVERY_BACKOFF_CAP", "longest wait between retries, seconds, 0.01 to 86400 (default 900)"),
         ("AD_DELIVERY_CONCURRENCY", "deliveries sent at once, 1 to 256 (default 16)"),
         ("AD_DELIVERY_POLL", "seconds between delivery polls without notifications, 0.05 to 3600 (default 1)"),
-        ("AD_DELIVERY_LEASE", "seconds a claimed delivery is leased before another worker may retry it, 5 to 3600 (default 120)"),
+        (
+            "AD_DELIVERY_LEASE",
+            "seconds a claimed delivery is leased before another worker may retry it, 5 to 3600 (default 120)"
+        ),
     ]
 
     public static func parse(environment env: [String: String]) throws(Problem) -> WorkerSettings {
         var s = WorkerSettings()
-        if let v = env["AD_BATCH_SIZE"] { s.batchSize = try Int(number(v, "AD_BATCH_SIZE", 1...100_000, integer: true)) }
-        if let v = env["AD_SCORING_LOOPS"] { s.scoringLoops = try Int(number(v, "AD_SCORING_LOOPS", 1...64, integer: true)) }
+        if let v = env["AD_BATCH_SIZE"] {
+            s.batchSize = try Int(number(v, "AD_BATCH_SIZE", 1...100_000, integer: true))
+        }
+        if let v = env["AD_SCORING_LOOPS"] {
+            s.scoringLoops = try Int(number(v, "AD_SCORING_LOOPS", 1...64, integer: true))
+        }
         if let v = env["AD_POLL_INTERVAL"] { s.pollInterval = try number(v, "AD_POLL_INTERVAL", 0.05...3600) }
         if let v = env["AD_LISTEN"] { s.listen = try boolean(v, "AD_LISTEN") }
         if let v = env["AD_DELIVERY"] { s.delivery = try boolean(v, "AD_DELIVERY") }
         if let v = env["AD_DELIVERY_MAX_ATTEMPTS"] {
             s.deliveryRetry.maxAttempts = try Int(number(v, "AD_DELIVERY_MAX_ATTEMPTS", 1...100, integer: true))
         }
-        if let v = env["AD_DELIVERY_BACKOFF_BASE"] { s.deliveryRetry.base = try number(v, "AD_DELIVERY_BACKOFF_BASE", 0.01...3600) }
-        if let v = env["AD_DELIVERY_BACKOFF_CAP"] { s.deliveryRetry.cap = try number(v, "AD_DELIVERY_BACKOFF_CAP", 0.01...86_400) }
+        if let v = env["AD_DELIVERY_BACKOFF_BASE"] {
+            s.deliveryRetry.base = try number(v, "AD_DELIVERY_BACKOFF_BASE", 0.01...3600)
+        }
+        if let v = env["AD_DELIVERY_BACKOFF_CAP"] {
+            s.deliveryRetry.cap = try number(v, "AD_DELIVERY_BACKOFF_CAP", 0.01...86_400)
+        }
         if let v = env["AD_DELIVERY_CONCURRENCY"] {
             s.deliveryConcurrency = try Int(number(v, "AD_DELIVERY_CONCURRENCY", 1...256, integer: true))
         }
@@ -101,13 +128,23 @@ public struct WorkerSettings: Sendable, Equatable {
         }
         if let v = env["AD_STATEMENT_TIMEOUT"] { s.statementTimeout = try number(v, "AD_STATEMENT_TIMEOUT", 1...3600) }
         if let v = env["AD_CONFIG_REFRESH"] { s.configRefresh = try number(v, "AD_CONFIG_REFRESH", 0...3600) }
-        if let v = env["AD_SEASONAL_TOLERANCE"] { s.seasonalTolerance = try number(v, "AD_SEASONAL_TOLERANCE", 1...86_400) }
-        if let v = env["AD_HISTORY_CACHE"] { s.historyCache = try Int(number(v, "AD_HISTORY_CACHE", 0...10_000_000, integer: true)) }
-        if let v = env["AD_HISTORY_CACHE_MB"] { s.historyCacheMB = try Int(number(v, "AD_HISTORY_CACHE_MB", 1...100_000, integer: true)) }
-        if let v = env["AD_RETENTION_INTERVAL"] { s.retentionInterval = try number(v, "AD_RETENTION_INTERVAL", 0.1...86_400) }
+        if let v = env["AD_SEASONAL_TOLERANCE"] {
+            s.seasonalTolerance = try number(v, "AD_SEASONAL_TOLERANCE", 1...86_400)
+        }
+        if let v = env["AD_HISTORY_CACHE"] {
+            s.historyCache = try Int(number(v, "AD_HISTORY_CACHE", 0...10_000_000, integer: true))
+        }
+        if let v = env["AD_HISTORY_CACHE_MB"] {
+            s.historyCacheMB = try Int(number(v, "AD_HISTORY_CACHE_MB", 1...100_000, integer: true))
+        }
+        if let v = env["AD_RETENTION_INTERVAL"] {
+            s.retentionInterval = try number(v, "AD_RETENTION_INTERVAL", 0.1...86_400)
+        }
         if let v = env["AD_WORKER_NAME"] {
             guard (1...40).contains(v.count), v.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
-                throw Problem(variable: "AD_WORKER_NAME", message: "must be 1 to 40 letters, digits, '-', '_' or '.', got \"\(v)\"")
+                throw Problem(
+                    variable: "AD_WORKER_NAME",
+                    message: "must be 1 to 40 letters, digits, '-', '_' or '.', got \"\(v)\"")
             }
             s.name = v
         }
@@ -122,13 +159,20 @@ public struct WorkerSettings: Sendable, Equatable {
         }
     }
 
-    private static func number(_ text: String, _ name: String, _ range: ClosedRange<Double>, integer: Bool = false)
+    private static func number(
+        _ text: String, _ name: String, _ range: ClosedRange<Double>, integer: Bool = false
+    )
         throws(Problem) -> Double
     {
         guard let x = Double(text.trimmingCharacters(in: .whitespaces)), x.isFinite, range.contains(x),
-              !integer || x == x.rounded() else {
+            !integer || x == x.rounded()
+        else {
             let kind = integer ? "an integer" : "a number"
-            throw Problem(variable: name, message: "must be \(kind) from \(Self.show(range.lowerBound)) to \(Self.show(range.upperBound)), got \"\(text)\"")
+            throw Problem(
+                variable: name,
+                message:
+                    "must be \(kind) from \(Self.show(range.lowerBound)) to \(Self.show(range.upperBound)), got \"\(text)\""
+            )
         }
         return x
     }

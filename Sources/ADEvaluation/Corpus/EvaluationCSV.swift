@@ -12,8 +12,10 @@ public struct EvaluationCSVOptions: Sendable, Equatable {
     /// What to do with rows whose time does not advance.
     public var repeatedTimestamps: RepeatedTimestamps
 
-    public init(timeColumn: String, labelColumn: String? = nil, separator: UInt8 = UInt8(ascii: ","),
-                repeatedTimestamps: RepeatedTimestamps = .reject) {
+    public init(
+        timeColumn: String, labelColumn: String? = nil, separator: UInt8 = UInt8(ascii: ","),
+        repeatedTimestamps: RepeatedTimestamps = .reject
+    ) {
         self.timeColumn = timeColumn
         self.labelColumn = labelColumn
         self.separator = separator
@@ -42,13 +44,17 @@ public enum EvaluationCSV {
     ///   - data: the file's bytes.
     ///   - path: the file's path relative to the corpus directory (the series' name).
     ///   - file: the file as the user would open it, for messages.
-    public static func parse(_ data: Data, path: String, file: String, options: EvaluationCSVOptions) throws -> EvaluationSeries {
+    public static func parse(
+        _ data: Data, path: String, file: String, options: EvaluationCSVOptions
+    ) throws -> EvaluationSeries {
         var bytes = [UInt8](data)
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
         guard String(validating: bytes, as: UTF8.self) != nil else {
             throw EvaluationInputError(.unreadable, file: file, "is not UTF-8 text")
         }
-        return try bytes.withUnsafeBufferPointer { try Reader(bytes: $0, path: path, file: file, options: options).read() }
+        return try bytes.withUnsafeBufferPointer {
+            try Reader(bytes: $0, path: path, file: file, options: options).read()
+        }
     }
 
     /// Splits one line into fields (`line` holds no line break). Throws a message for a broken quoted field.
@@ -73,11 +79,17 @@ public enum EvaluationCSV {
                     text.append(line[i])
                     i += 1
                 }
-                guard closed else { throw FieldError(message: "a quoted field is not closed on this line (line breaks inside fields are not supported)") }
+                guard closed else {
+                    throw FieldError(
+                        message:
+                            "a quoted field is not closed on this line (line breaks inside fields are not supported)")
+                }
                 while i < n, isSpace(line[i]) { i += 1 }
                 out.append(String(decoding: text, as: UTF8.self))
                 if i == n { return out }
-                guard line[i] == sep else { throw FieldError(message: "text after the closing quote of field \(out.count)") }
+                guard line[i] == sep else {
+                    throw FieldError(message: "text after the closing quote of field \(out.count)")
+                }
                 i += 1
             } else {
                 let start = i
@@ -152,18 +164,25 @@ public enum EvaluationCSV {
                     return
                 }
                 guard fields.count == names.count else {
-                    throw fail(.badRow, number, "\(fields.count) field\(fields.count == 1 ? "" : "s") with separator \(sepName), but the header has \(names.count)")
+                    throw fail(
+                        .badRow, number,
+                        "\(fields.count) field\(fields.count == 1 ? "" : "s") with separator \(sepName), but the header has \(names.count)"
+                    )
                 }
                 let text = fields[timeIndex]
                 guard let t = EvaluationTime.parse(text) else {
                     let shown = text.isEmpty ? "an empty time" : "\"\(text)\" is not a time"
-                    throw fail(.badTime, number, "column \"\(names[timeIndex])\": \(shown); expected \(EvaluationTime.formats)")
+                    throw fail(
+                        .badTime, number, "column \"\(names[timeIndex])\": \(shown); expected \(EvaluationTime.formats)"
+                    )
                 }
                 var stored = t
                 if let previous = micros.last {
                     if t <= previous {
                         guard options.repeatedTimestamps == .shift else {
-                            let what = t == previous ? "repeats the time of line \(previousLine)"
+                            let what =
+                                t == previous
+                                ? "repeats the time of line \(previousLine)"
                                 : "is earlier than line \(previousLine) (\(timeText.last!)); rows must be in time order"
                             throw fail(.repeatedTime, number, "time \"\(text)\" \(what)")
                         }
@@ -185,19 +204,26 @@ public enum EvaluationCSV {
                     valueText[k].append(cell)
                 }
                 guard any else {
-                    throw fail(.badValue, number, "no metric has a value (every metric cell is empty); remove the row or fill a cell")
+                    throw fail(
+                        .badValue, number,
+                        "no metric has a value (every metric cell is empty); remove the row or fill a cell")
                 }
                 if let li = labelIndex {
                     switch fields[li] {
                     case "0": labels.append(false)
                     case "1": labels.append(true)
-                    default: throw fail(.badLabel, number, "column \"\(names[li])\": the label must be 0 or 1, got \"\(fields[li])\"")
+                    default:
+                        throw fail(
+                            .badLabel, number,
+                            "column \"\(names[li])\": the label must be 0 or 1, got \"\(fields[li])\"")
                     }
                 }
                 timeText.append(text); micros.append(t); storage.append(stored); lines.append(number)
                 previousLine = number
             }
-            guard let names = header else { throw fail(.emptyFile, nil, "is empty: expected a header line naming the columns") }
+            guard let names = header else {
+                throw fail(.emptyFile, nil, "is empty: expected a header line naming the columns")
+            }
             guard !timeText.isEmpty else { throw fail(.emptyFile, nil, "has a header but no data rows") }
             return EvaluationSeries(
                 path: path, timeColumn: names[timeIndex], timeText: timeText, micros: micros, storageMicros: storage,
@@ -207,31 +233,41 @@ public enum EvaluationCSV {
 
         func checkHeader(_ names: [String], _ number: Int, sepName: String) throws -> [String] {
             if names.count == 1 {
-                let others = [(";", "a semicolon", "';'"), ("\t", "a tab", "tab"), ("|", "a |", "'|'"), (",", "a comma", "','")]
-                    .filter { names[0].contains($0.0) && $0.0 != String(Character(Unicode.Scalar(options.separator))) }
+                let others = [
+                    (";", "a semicolon", "';'"), ("\t", "a tab", "tab"), ("|", "a |", "'|'"), (",", "a comma", "','"),
+                ]
+                .filter { names[0].contains($0.0) && $0.0 != String(Character(Unicode.Scalar(options.separator))) }
                 let hint = others.first.map { "; it contains \($0.1): pass --separator \($0.2)" } ?? ""
-                throw fail(.badHeader, number, "the header \"\(names[0])\" has one column with separator \(sepName)\(hint)"
-                    + (hint.isEmpty ? "; a time column and at least one metric column are needed" : ""))
+                throw fail(
+                    .badHeader, number,
+                    "the header \"\(names[0])\" has one column with separator \(sepName)\(hint)"
+                        + (hint.isEmpty ? "; a time column and at least one metric column are needed" : ""))
             }
             var seen: Set<String> = []
             for (k, name) in names.enumerated() {
                 guard !name.isEmpty else { throw fail(.badHeader, number, "column \(k + 1) of the header has no name") }
-                guard seen.insert(name).inserted else { throw fail(.badHeader, number, "column \"\(name)\" appears twice in the header") }
+                guard seen.insert(name).inserted else {
+                    throw fail(.badHeader, number, "column \"\(name)\" appears twice in the header")
+                }
             }
             let list = names.map { "\"\($0)\"" }.joined(separator: ", ")
             guard let t = column(options.timeColumn, in: names) else {
-                throw fail(.missingColumn, number, "no time column \"\(options.timeColumn)\" in the header (columns: \(list))")
+                throw fail(
+                    .missingColumn, number, "no time column \"\(options.timeColumn)\" in the header (columns: \(list))")
             }
             var label: Int?
             if let l = options.labelColumn {
                 guard let i = column(l, in: names) else {
                     throw fail(.missingColumn, number, "no label column \"\(l)\" in the header (columns: \(list))")
                 }
-                guard i != t else { throw fail(.badHeader, number, "the label column and the time column are both \"\(names[t])\"") }
+                guard i != t else {
+                    throw fail(.badHeader, number, "the label column and the time column are both \"\(names[t])\"")
+                }
                 label = i
             }
             guard names.indices.contains(where: { $0 != t && $0 != label }) else {
-                throw fail(.badHeader, number, "no metric column besides the time\(label == nil ? "" : " and label") column")
+                throw fail(
+                    .badHeader, number, "no metric column besides the time\(label == nil ? "" : " and label") column")
             }
             return names
         }

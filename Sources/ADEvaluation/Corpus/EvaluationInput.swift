@@ -30,7 +30,9 @@ public struct EvaluationCorpus: Sendable {
 public enum EvaluationInput {
     /// A NAB layout: `data/<category>/<file>.csv` (`timestamp,value`), `labels/combined_windows.json`, and optionally
     /// `config/profiles.json` (NAB's three profiles otherwise). Every window is checked against its file.
-    public static func loadNAB(directory: URL, repeatedTimestamps: RepeatedTimestamps = .shift) throws -> EvaluationCorpus {
+    public static func loadNAB(
+        directory: URL, repeatedTimestamps: RepeatedTimestamps = .shift
+    ) throws -> EvaluationCorpus {
         let dataDirectory = directory.appendingPathComponent("data")
         let windowsURL = directory.appendingPathComponent("labels/combined_windows.json")
         let windows: [String: [NABWindow]]
@@ -47,19 +49,23 @@ public enum EvaluationInput {
             } catch let e as NABError {
                 throw EvaluationInputError(.badLabels, file: profilesURL.path, "\(e)")
             }
-            guard !profiles.isEmpty else { throw EvaluationInputError(.badLabels, file: profilesURL.path, "names no profile") }
+            guard !profiles.isEmpty else {
+                throw EvaluationInputError(.badLabels, file: profilesURL.path, "names no profile")
+            }
         }
         var options = EvaluationCSVOptions.nab
         options.repeatedTimestamps = repeatedTimestamps
         let series = try loadTree(dataDirectory, options: options)
         let names = Set(series.map(\.path))
         for s in series where windows[s.path] == nil {
-            throw EvaluationInputError(.badLabels, file: windowsURL.path,
-                                       "has no entry for \(s.path) (NAB lists every data file, with [] for none)")
+            throw EvaluationInputError(
+                .badLabels, file: windowsURL.path,
+                "has no entry for \(s.path) (NAB lists every data file, with [] for none)")
         }
         if let stray = windows.keys.sorted().first(where: { !names.contains($0) }) {
-            throw EvaluationInputError(.badLabels, file: windowsURL.path,
-                                       "has windows for \(stray), but \(dataDirectory.appendingPathComponent(stray).path) does not exist")
+            throw EvaluationInputError(
+                .badLabels, file: windowsURL.path,
+                "has windows for \(stray), but \(dataDirectory.appendingPathComponent(stray).path) does not exist")
         }
         for s in series {
             do {
@@ -68,7 +74,8 @@ public enum EvaluationInput {
                 throw EvaluationInputError(.badLabels, file: dataDirectory.appendingPathComponent(s.path).path, "\(e)")
             }
         }
-        return EvaluationCorpus(directory: directory, layout: .nab(windows: windows, profiles: profiles), series: series)
+        return EvaluationCorpus(
+            directory: directory, layout: .nab(windows: windows, profiles: profiles), series: series)
     }
 
     /// A directory tree of CSVs, each one series.
@@ -78,7 +85,9 @@ public enum EvaluationInput {
 
     /// NAB's view of a scored series: its rows (at their own times, as in the file) and windows.
     public static func nabFile(_ s: EvaluationSeries, scores: [Double], windows: [NABWindow]) throws -> NABFile {
-        let rows = s.micros.indices.map { NABRow(timestamp: NABTimestamp(microseconds: s.micros[$0]), score: scores[$0]) }
+        let rows = s.micros.indices.map {
+            NABRow(timestamp: NABTimestamp(microseconds: s.micros[$0]), score: scores[$0])
+        }
         return try NABFile(name: s.path, rows: rows, windows: windows)
     }
 
@@ -94,9 +103,12 @@ public enum EvaluationInput {
         var out: [String] = []
         while let relative = walker.nextObject() as? String {
             guard !relative.split(separator: "/").contains(where: { $0.hasPrefix(".") }),
-                  relative.lowercased().hasSuffix(".csv") else { continue }
+                relative.lowercased().hasSuffix(".csv")
+            else { continue }
             var dir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: root.appendingPathComponent(relative).path, isDirectory: &dir), !dir.boolValue {
+            if FileManager.default.fileExists(atPath: root.appendingPathComponent(relative).path, isDirectory: &dir),
+                !dir.boolValue
+            {
                 out.append(relative)
             }
         }

@@ -1,4 +1,5 @@
 import ADCore
+
 /// Input that `adworker evaluate` refuses, naming the file and, where there is one, the line (the header is line 1).
 /// Raised while reading, before anything is scored or written.
 public struct EvaluationInputError: Error, Sendable, Equatable, CustomStringConvertible {

@@ -1,4 +1,5 @@
 import ADCore
+
 /// One CSV file of an evaluation corpus: one source, its rows in file order, each with a time and one or more metrics.
 public struct EvaluationSeries: Sendable {
     /// The file's path relative to the corpus directory, with `/` separators: the source's name, and where its
@@ -35,9 +36,11 @@ public struct EvaluationSeries: Sendable {
     public var count: Int { timeText.count }
 
     /// A series from its parts (the CSV reader checks them; see `EvaluationCSV`).
-    public init(path: String, timeColumn: String, timeText: [String], micros: [Int64], storageMicros: [Int64]? = nil,
-                metrics: [String], values: [[Double?]], valueText: [[String]]? = nil, labelColumn: String? = nil,
-                labels: [Bool]? = nil, lines: [Int]? = nil) {
+    public init(
+        path: String, timeColumn: String, timeText: [String], micros: [Int64], storageMicros: [Int64]? = nil,
+        metrics: [String], values: [[Double?]], valueText: [[String]]? = nil, labelColumn: String? = nil,
+        labels: [Bool]? = nil, lines: [Int]? = nil
+    ) {
         self.path = path
         category = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? ""
         self.timeColumn = timeColumn

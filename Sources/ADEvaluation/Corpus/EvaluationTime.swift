@@ -1,9 +1,11 @@
 import ADCore
+
 /// Times in evaluation CSVs: `YYYY-MM-DD[ T]HH:MM:SS[.frac][Z|±HH:MM]` (no zone means UTC) or epoch seconds
 /// (`1400000000`, `1400000000.25`, optionally negative), as microseconds since 1970-01-01 00:00:00 UTC.
 public enum EvaluationTime {
     /// What `parse` accepts, for error messages.
-    public static let formats = "YYYY-MM-DD HH:MM:SS[.fraction][Z|±HH:MM] (T may replace the space; no zone = UTC) or epoch seconds"
+    public static let formats =
+        "YYYY-MM-DD HH:MM:SS[.fraction][Z|±HH:MM] (T may replace the space; no zone = UTC) or epoch seconds"
 
     /// Parses one time; nil for anything else, including impossible dates (2023-02-29) and years past 9999.
     /// Digits of a fraction beyond microseconds are dropped.
@@ -33,7 +35,7 @@ public enum EvaluationTime {
         let year = digits(b, 0, 4), month = digits(b, 5, 2), day = digits(b, 8, 2)
         let hour = digits(b, 11, 2), minute = digits(b, 14, 2), second = digits(b, 17, 2)
         guard year >= 0, (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year),
-              (0..<24).contains(hour), (0..<60).contains(minute), (0..<60).contains(second)
+            (0..<24).contains(hour), (0..<60).contains(minute), (0..<60).contains(second)
         else { return nil }
         var i = 19
         var micros: Int64 = 0
@@ -62,7 +64,8 @@ public enum EvaluationTime {
             }
         }
         guard i == n else { return nil }
-        let seconds = ((CivilCalendar.days(year: year, month: month, day: day) * 24 + hour) * 60 + minute) * 60 + second - offset
+        let seconds =
+            ((CivilCalendar.days(year: year, month: month, day: day) * 24 + hour) * 60 + minute) * 60 + second - offset
         return seconds * 1_000_000 + micros
     }
 

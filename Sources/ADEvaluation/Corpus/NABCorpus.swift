@@ -18,8 +18,9 @@ public struct NABCorpus: Sendable {
 
     /// Loads a NAB checkout or dataset copy: `labels/combined_windows.json` and `data/`.
     public static func load(nabDirectory: URL) throws -> NABCorpus {
-        try load(windowsFile: nabDirectory.appendingPathComponent("labels/combined_windows.json"),
-                 dataDirectory: nabDirectory.appendingPathComponent("data"))
+        try load(
+            windowsFile: nabDirectory.appendingPathComponent("labels/combined_windows.json"),
+            dataDirectory: nabDirectory.appendingPathComponent("data"))
     }
 
     /// Loads the windows file and remembers the data directory (which is only read by `loadResults`).
@@ -29,7 +30,9 @@ public struct NABCorpus: Sendable {
     }
 
     /// Decodes a `combined_windows.json` document: `{"category/file.csv": [["start", "end"], …], …}`.
-    public static func decodeWindows(from data: Data, path: String = "combined_windows.json") throws -> [String: [NABWindow]] {
+    public static func decodeWindows(
+        from data: Data, path: String = "combined_windows.json"
+    ) throws -> [String: [NABWindow]] {
         let raw: [String: [[String]]]
         do {
             raw = try JSONDecoder().decode([String: [[String]]].self, from: data)
@@ -40,7 +43,8 @@ public struct NABCorpus: Sendable {
         for (file, pairs) in raw {
             out[file] = try pairs.map { pair in
                 guard pair.count == 2 else {
-                    throw NABError.malformedJSON(path: path, reason: "\(file): a window needs [start, end], got \(pair)")
+                    throw NABError.malformedJSON(
+                        path: path, reason: "\(file): a window needs [start, end], got \(pair)")
                 }
                 guard let start = NABTimestamp(pair[0]), let end = NABTimestamp(pair[1]) else {
                     throw NABError.malformedJSON(path: path, reason: "\(file): bad window timestamp in \(pair)")
@@ -70,7 +74,8 @@ public struct NABCorpus: Sendable {
                 let dataURL = dataDirectory.appendingPathComponent(name)
                 let stamps = try NABCorpus.parseTimestamps(try NABCorpus.readFile(dataURL), file: dataURL.path)
                 guard stamps.count == rows.count else {
-                    throw NABError.dataMismatch(file: url.path, reason: "\(rows.count) rows, but \(dataURL.path) has \(stamps.count)")
+                    throw NABError.dataMismatch(
+                        file: url.path, reason: "\(rows.count) rows, but \(dataURL.path) has \(stamps.count)")
                 }
                 if let i = stamps.indices.first(where: { stamps[$0] != rows[$0].timestamp }) {
                     throw NABError.dataMismatch(
@@ -85,7 +90,8 @@ public struct NABCorpus: Sendable {
     /// Parses a results CSV (header with `timestamp` and `anomaly_score`, optionally `label`; other columns ignored).
     public static func parseResults(_ data: Data, file: String) throws -> [NABRow] {
         var rows: [NABRow] = []
-        try forEachRow(data, file: file, required: ["timestamp", "anomaly_score"], optional: ["label"]) { line, fields in
+        try forEachRow(data, file: file, required: ["timestamp", "anomaly_score"], optional: ["label"]) {
+            line, fields in
             guard let stampField = fields[0], let timestamp = NABTimestamp.parse(stampField) else {
                 throw NABError.malformedRow(file: file, line: line, reason: "bad timestamp \"\(text(fields[0]))\"")
             }
@@ -136,8 +142,10 @@ public struct NABCorpus: Sendable {
     /// Calls `body` with the 1-based line number and the wanted fields (required ones first, then optional ones,
     /// nil when the header lacks them) of every non-blank data line. Fields are trimmed of spaces, tabs and `\r`.
     /// Works on raw bytes with `memchr`, as it runs once per row of the whole corpus.
-    static func forEachRow(_ data: Data, file: String, required: [String], optional: [String],
-                           _ body: (Int, [Field?]) throws -> Void) throws {
+    static func forEachRow(
+        _ data: Data, file: String, required: [String], optional: [String],
+        _ body: (Int, [Field?]) throws -> Void
+    ) throws {
         try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) throws -> Void in
             let all = raw.bindMemory(to: UInt8.self)
             guard let base = all.baseAddress, !all.isEmpty else {
@@ -150,7 +158,9 @@ public struct NABCorpus: Sendable {
             var fields = [Field?](repeating: nil, count: required.count + optional.count)
             var start = 0
             while start < count {
-                let end = memchr(base + start, 10, count - start).map { UnsafeRawPointer($0) - UnsafeRawPointer(base) } ?? count
+                let end =
+                    memchr(base + start, 10, count - start).map { UnsafeRawPointer($0) - UnsafeRawPointer(base) }
+                    ?? count
                 lineNumber += 1
                 let line = trimmed(Field(start: base + start, count: end - start))
                 start = end + 1
@@ -178,15 +188,17 @@ public struct NABCorpus: Sendable {
                     let comma = memchr(lineBase + fieldStart, 44, lineCount - fieldStart)
                     let fieldEnd = comma.map { UnsafeRawPointer($0) - UnsafeRawPointer(lineBase) } ?? lineCount
                     if column < slotOfColumn.count, slotOfColumn[column] >= 0 {
-                        fields[slotOfColumn[column]] = trimmed(Field(start: lineBase + fieldStart, count: fieldEnd - fieldStart))
+                        fields[slotOfColumn[column]] = trimmed(
+                            Field(start: lineBase + fieldStart, count: fieldEnd - fieldStart))
                     }
                     column += 1
                     if comma == nil { break }
                     fieldStart = fieldEnd + 1
                 }
                 for (slot, column) in wantedColumns.enumerated() where column >= 0 && fields[slot] == nil {
-                    throw NABError.malformedRow(file: file, line: lineNumber,
-                                                reason: "only \(column) fields, expected at least \(column + 1)")
+                    throw NABError.malformedRow(
+                        file: file, line: lineNumber,
+                        reason: "only \(column) fields, expected at least \(column + 1)")
                 }
                 try body(lineNumber, fields)
             }

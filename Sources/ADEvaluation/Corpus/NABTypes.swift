@@ -62,7 +62,7 @@ public struct NABTimestamp: Sendable, Hashable, Comparable, CustomStringConverti
         let year = digits(b, 0, 4), month = digits(b, 5, 2), day = digits(b, 8, 2)
         let hour = digits(b, 11, 2), minute = digits(b, 14, 2), second = digits(b, 17, 2)
         guard year >= 0, (1...12).contains(month), (1...31).contains(day), (0..<24).contains(hour),
-              (0..<60).contains(minute), (0..<61).contains(second)
+            (0..<60).contains(minute), (0..<61).contains(second)
         else { return nil }
         var micros: Int64 = 0
         if n > 19 {
@@ -92,7 +92,8 @@ public struct NABTimestamp: Sendable, Hashable, Comparable, CustomStringConverti
             let s = String(v)
             return String(repeating: "0", count: max(0, width - s.count)) + s
         }
-        var out = "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2)) \(pad(secs / 3600, 2)):\(pad(secs / 60 % 60, 2)):\(pad(secs % 60, 2))"
+        var out =
+            "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2)) \(pad(secs / 3600, 2)):\(pad(secs / 60 % 60, 2)):\(pad(secs % 60, 2))"
         if micros != 0 { out += ".\(pad(micros, 6))" }
         return out
     }
@@ -155,7 +156,8 @@ public struct NABProfile: Sendable, Hashable {
         do {
             entries = try JSONDecoder().decode([String: Entry].self, from: data)
         } catch {
-            throw NABError.malformedJSON(path: path, reason: "expected {profile: {\"CostMatrix\": {tpWeight, fpWeight, fnWeight}}}: \(error)")
+            throw NABError.malformedJSON(
+                path: path, reason: "expected {profile: {\"CostMatrix\": {tpWeight, fpWeight, fnWeight}}}: \(error)")
         }
         let known = nabProfiles.map(\.name)
         let names = entries.keys.sorted { a, b in
@@ -168,8 +170,9 @@ public struct NABProfile: Sendable, Hashable {
         }
         return names.compactMap { name in
             entries[name].map { e in
-                NABProfile(name: name, tpWeight: e.CostMatrix.tpWeight, fpWeight: e.CostMatrix.fpWeight,
-                           fnWeight: e.CostMatrix.fnWeight, tnWeight: e.CostMatrix.tnWeight ?? 1)
+                NABProfile(
+                    name: name, tpWeight: e.CostMatrix.tpWeight, fpWeight: e.CostMatrix.fpWeight,
+                    fnWeight: e.CostMatrix.fnWeight, tnWeight: e.CostMatrix.tnWeight ?? 1)
             }
         }
     }
@@ -219,7 +222,8 @@ public struct NABFile: Sendable {
             category = ""
         }
         for (i, row) in rows.enumerated() where !row.score.isFinite {
-            throw NABError.malformedRow(file: name, line: i + 2, reason: "anomaly score \(row.score) is not a finite number")
+            throw NABError.malformedRow(
+                file: name, line: i + 2, reason: "anomaly score \(row.score) is not a finite number")
         }
         self.rows = rows
         let sorted = windows.sorted { $0.start < $1.start }
@@ -230,11 +234,16 @@ public struct NABFile: Sendable {
         }
         var ranges: [ClosedRange<Int>] = []
         for w in sorted {
-            guard let lo = firstIndex[w.start] else { throw NABError.windowBoundNotFound(file: name, timestamp: w.start.description) }
-            guard let hi = firstIndex[w.end] else { throw NABError.windowBoundNotFound(file: name, timestamp: w.end.description) }
+            guard let lo = firstIndex[w.start] else {
+                throw NABError.windowBoundNotFound(file: name, timestamp: w.start.description)
+            }
+            guard let hi = firstIndex[w.end] else {
+                throw NABError.windowBoundNotFound(file: name, timestamp: w.end.description)
+            }
             guard lo <= hi else { throw NABError.invalidWindow(file: name, reason: "\(w.end) is before \(w.start)") }
             if let last = ranges.last, lo <= last.upperBound {
-                throw NABError.invalidWindow(file: name, reason: "window starting \(w.start) overlaps the previous window")
+                throw NABError.invalidWindow(
+                    file: name, reason: "window starting \(w.start) overlaps the previous window")
             }
             ranges.append(lo...hi)
         }

@@ -13,9 +13,11 @@ public enum NABPointwise {
     }
 
     /// Row counts at `threshold`. By default the probationary rows are left out, as NAB's scorer does.
-    public static func counts(files: [NABFile], threshold: Double, positives: Positives = .windows,
-                              includeProbationary: Bool = false,
-                              probationaryPercent: Double = NABSweeper.defaultProbationaryPercent) -> NABCounts {
+    public static func counts(
+        files: [NABFile], threshold: Double, positives: Positives = .windows,
+        includeProbationary: Bool = false,
+        probationaryPercent: Double = NABSweeper.defaultProbationaryPercent
+    ) -> NABCounts {
         var c = NABCounts()
         forEachRow(files, positives, includeProbationary, probationaryPercent) { score, positive in
             c.add(detected: score >= threshold, positive: positive)
@@ -25,8 +27,10 @@ public enum NABPointwise {
 
     /// Rank-based ROC AUC of the anomaly scores (Mann-Whitney U, tied scores get their average rank); nil when all
     /// rows are positives or all are negatives.
-    public static func rocAUC(files: [NABFile], positives: Positives = .windows, includeProbationary: Bool = false,
-                              probationaryPercent: Double = NABSweeper.defaultProbationaryPercent) -> Double? {
+    public static func rocAUC(
+        files: [NABFile], positives: Positives = .windows, includeProbationary: Bool = false,
+        probationaryPercent: Double = NABSweeper.defaultProbationaryPercent
+    ) -> Double? {
         var scores: [Double] = [], labels: [Bool] = []
         forEachRow(files, positives, includeProbationary, probationaryPercent) { score, positive in
             scores.append(score)
@@ -63,8 +67,10 @@ public enum NABPointwise {
         return u / (Double(nPos) * Double(nNeg))
     }
 
-    private static func forEachRow(_ files: [NABFile], _ positives: Positives, _ includeProbationary: Bool,
-                                   _ probationaryPercent: Double, _ body: (Double, Bool) -> Void) {
+    private static func forEachRow(
+        _ files: [NABFile], _ positives: Positives, _ includeProbationary: Bool,
+        _ probationaryPercent: Double, _ body: (Double, Bool) -> Void
+    ) {
         for file in files {
             let inWindow = file.inWindowFlags()
             let first = includeProbationary ? 0 : file.probationaryLength(percent: probationaryPercent)

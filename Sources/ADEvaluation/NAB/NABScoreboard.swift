@@ -1,4 +1,5 @@
 import ADCore
+
 /// Published NAB results (NAB v1.1 scoreboard, normalised scores), to print beside ours.
 public enum NABScoreboard {
     /// One detector's published scores.

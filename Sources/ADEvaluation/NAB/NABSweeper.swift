@@ -164,7 +164,9 @@ public struct NABSweeper: Sendable {
     public var probationaryPercent: Double
 
     /// A scorer for these profiles (NAB's three by default).
-    public init(profiles: [NABProfile] = NABProfile.nabProfiles, probationaryPercent: Double = defaultProbationaryPercent) {
+    public init(
+        profiles: [NABProfile] = NABProfile.nabProfiles, probationaryPercent: Double = defaultProbationaryPercent
+    ) {
         self.profiles = profiles
         self.probationaryPercent = probationaryPercent
     }
@@ -182,12 +184,14 @@ public struct NABSweeper: Sendable {
         let results = profiles.map { profile -> NABProfileResult in
             let best = Self.optimum(Self.sweep(corpus, profile))
             let nullBest = Self.optimum(Self.sweep(null, profile))
-            return Self.result(corpus, null: null, nullThreshold: nullBest.threshold, profile: profile,
-                               threshold: best.threshold)
+            return Self.result(
+                corpus, null: null, nullThreshold: nullBest.threshold, profile: profile,
+                threshold: best.threshold)
         }
-        return NABReport(profiles: results, rocAUC: corpus.rocAUC(), fileCount: files.count,
-                         rowCount: files.reduce(0) { $0 + $1.rows.count }, scoredRowCount: corpus.scores.count,
-                         windowCount: corpus.windowFile.count)
+        return NABReport(
+            profiles: results, rocAUC: corpus.rocAUC(), fileCount: files.count,
+            rowCount: files.reduce(0) { $0 + $1.rows.count }, scoredRowCount: corpus.scores.count,
+            windowCount: corpus.windowFile.count)
     }
 
     /// Scores the corpus under one profile at a given threshold (no optimisation), normalised as NAB does.
@@ -195,7 +199,8 @@ public struct NABSweeper: Sendable {
         let corpus = Corpus(files: files, probationaryPercent: probationaryPercent)
         let null = corpus.withConstantScore(0.5)
         let nullBest = Self.optimum(Self.sweep(null, profile))
-        return Self.result(corpus, null: null, nullThreshold: nullBest.threshold, profile: profile, threshold: threshold)
+        return Self.result(
+            corpus, null: null, nullThreshold: nullBest.threshold, profile: profile, threshold: threshold)
     }
 
     /// The corpus score at every distinct anomaly score, from the no-detection sentinel down to the lowest score
@@ -359,7 +364,9 @@ public struct NABSweeper: Sendable {
     }
 
     /// Per-file raw scores and counts at a threshold (NAB's `scoreDataSet` for each file).
-    static func perFile(_ corpus: Corpus, _ profile: NABProfile, threshold: Double) -> [(score: Double, counts: NABCounts)] {
+    static func perFile(
+        _ corpus: Corpus, _ profile: NABProfile, threshold: Double
+    ) -> [(score: Double, counts: NABCounts)] {
         let tpScale = profile.tpWeight / scaledSigmoid(-1)
         var best = corpus.windowScored.map { $0 ? -profile.fnWeight : 0 }
         var fpSum = [Double](repeating: 0, count: corpus.fileNames.count)
@@ -386,8 +393,10 @@ public struct NABSweeper: Sendable {
         return zip(totals, counts).map { ($0, $1) }
     }
 
-    static func result(_ corpus: Corpus, null: Corpus, nullThreshold: Double, profile: NABProfile,
-                       threshold: Double) -> NABProfileResult {
+    static func result(
+        _ corpus: Corpus, null: Corpus, nullThreshold: Double, profile: NABProfile,
+        threshold: Double
+    ) -> NABProfileResult {
         let files = perFile(corpus, profile, threshold: threshold)
         let nullFiles = perFile(null, profile, threshold: nullThreshold)
         var windowsPerFile = [Int](repeating: 0, count: corpus.fileNames.count)
@@ -399,11 +408,15 @@ public struct NABSweeper: Sendable {
         var fileResults: [NABFileResult] = []
         var byCategory: [String: NABCategoryResult] = [:]
         for (f, names) in corpus.fileNames.enumerated() {
-            fileResults.append(NABFileResult(name: names.name, category: names.category, rawScore: files[f].score,
-                                             counts: files[f].counts))
-            var c = byCategory[names.category] ?? NABCategoryResult(
-                name: names.category, fileCount: 0, windowCount: 0, rawScore: 0, nullScore: 0, perfectScore: 0,
-                normalizedScore: nil, counts: NABCounts())
+            fileResults.append(
+                NABFileResult(
+                    name: names.name, category: names.category, rawScore: files[f].score,
+                    counts: files[f].counts))
+            var c =
+                byCategory[names.category]
+                ?? NABCategoryResult(
+                    name: names.category, fileCount: 0, windowCount: 0, rawScore: 0, nullScore: 0, perfectScore: 0,
+                    normalizedScore: nil, counts: NABCounts())
             c.fileCount += 1
             c.windowCount += windowsPerFile[f]
             c.rawScore += files[f].score

@@ -28,8 +28,10 @@ public struct EvaluationPlot: Sendable {
     public var probationLabel: String
     public var maxPoints = 2000
 
-    public init(title: String, micros: [Int64], lines: [Line], scores: [Double], windows: [ClosedRange<Int>],
-                threshold: Double?, thresholdLabel: String, probation: Int, probationLabel: String) {
+    public init(
+        title: String, micros: [Int64], lines: [Line], scores: [Double], windows: [ClosedRange<Int>],
+        threshold: Double?, thresholdLabel: String, probation: Int, probationLabel: String
+    ) {
         self.title = title; self.micros = micros; self.lines = lines; self.scores = scores; self.windows = windows
         self.threshold = threshold; self.thresholdLabel = thresholdLabel; self.probation = probation
         self.probationLabel = probationLabel
@@ -60,21 +62,26 @@ public struct EvaluationPlot: Sendable {
         if probation > 0, n > 0 {
             let end = x(min(probation, n) - 1)
             for (top, bottom) in [(Self.valueTop, Self.valueBottom), (Self.scoreTop, Self.scoreBottom)] {
-                out += "<rect class=\"probation\" x=\"\(f(Self.left))\" y=\"\(f(top))\" width=\"\(f(max(1, end - Self.left)))\" height=\"\(f(bottom - top))\" fill=\"#d9d9d9\" fill-opacity=\"0.5\"/>\n"
+                out +=
+                    "<rect class=\"probation\" x=\"\(f(Self.left))\" y=\"\(f(top))\" width=\"\(f(max(1, end - Self.left)))\" height=\"\(f(bottom - top))\" fill=\"#d9d9d9\" fill-opacity=\"0.5\"/>\n"
             }
         }
         for w in windows where w.lowerBound >= 0 && w.upperBound < n {
             let a = x(w.lowerBound), b = x(w.upperBound)
             for (top, bottom) in [(Self.valueTop, Self.valueBottom), (Self.scoreTop, Self.scoreBottom)] {
-                out += "<rect class=\"window\" x=\"\(f(a))\" y=\"\(f(top))\" width=\"\(f(max(1, b - a)))\" height=\"\(f(bottom - top))\" fill=\"#f4a3a3\" fill-opacity=\"0.45\"/>\n"
+                out +=
+                    "<rect class=\"window\" x=\"\(f(a))\" y=\"\(f(top))\" width=\"\(f(max(1, b - a)))\" height=\"\(f(bottom - top))\" fill=\"#f4a3a3\" fill-opacity=\"0.45\"/>\n"
             }
         }
         // Frames and axes.
         for (top, bottom) in [(Self.valueTop, Self.valueBottom), (Self.scoreTop, Self.scoreBottom)] {
-            out += "<rect x=\"\(f(Self.left))\" y=\"\(f(top))\" width=\"\(f(Self.right - Self.left))\" height=\"\(f(bottom - top))\" fill=\"none\" stroke=\"#444\" stroke-width=\"0.8\"/>\n"
+            out +=
+                "<rect x=\"\(f(Self.left))\" y=\"\(f(top))\" width=\"\(f(Self.right - Self.left))\" height=\"\(f(bottom - top))\" fill=\"none\" stroke=\"#444\" stroke-width=\"0.8\"/>\n"
         }
-        out += "<text x=\"16\" y=\"\(f((Self.valueTop + Self.valueBottom) / 2))\" transform=\"rotate(-90 16 \(f((Self.valueTop + Self.valueBottom) / 2)))\" text-anchor=\"middle\">value (min-max scaled)</text>\n"
-        out += "<text x=\"16\" y=\"\(f((Self.scoreTop + Self.scoreBottom) / 2))\" transform=\"rotate(-90 16 \(f((Self.scoreTop + Self.scoreBottom) / 2)))\" text-anchor=\"middle\">anomaly score</text>\n"
+        out +=
+            "<text x=\"16\" y=\"\(f((Self.valueTop + Self.valueBottom) / 2))\" transform=\"rotate(-90 16 \(f((Self.valueTop + Self.valueBottom) / 2)))\" text-anchor=\"middle\">value (min-max scaled)</text>\n"
+        out +=
+            "<text x=\"16\" y=\"\(f((Self.scoreTop + Self.scoreBottom) / 2))\" transform=\"rotate(-90 16 \(f((Self.scoreTop + Self.scoreBottom) / 2)))\" text-anchor=\"middle\">anomaly score</text>\n"
         for v in [0.0, 0.5, 1.0] {
             let y = Self.scoreBottom - v * (Self.scoreBottom - Self.scoreTop)
             out += "<text x=\"\(f(Self.left - 4))\" y=\"\(f(y + 4))\" text-anchor=\"end\">\(v)</text>\n"
@@ -88,7 +95,8 @@ public struct EvaluationPlot: Sendable {
             let present = line.values.compactMap { $0 }
             guard let lo = present.min(), let hi = present.max() else { continue }
             func y(_ v: Double) -> Double {
-                hi > lo ? Self.valueBottom - (v - lo) / (hi - lo) * (Self.valueBottom - Self.valueTop)
+                hi > lo
+                    ? Self.valueBottom - (v - lo) / (hi - lo) * (Self.valueBottom - Self.valueTop)
                     : (Self.valueTop + Self.valueBottom) / 2
             }
             let kept = Self.downsample(count: n, maxPoints: maxPoints) { line.values[$0] }
@@ -97,8 +105,10 @@ public struct EvaluationPlot: Sendable {
             out += kept.map { "\(f(x($0))),\(f(y(line.values[$0]!)))" }.joined(separator: " ")
             out += "\"/>\n"
             if k == 0 && lines.count == 1 {  // with several metrics, each has its own range: no common scale to label
-                out += "<text x=\"\(f(Self.left - 4))\" y=\"\(f(Self.valueTop + 4))\" text-anchor=\"end\">\(Self.number(hi))</text>\n"
-                out += "<text x=\"\(f(Self.left - 4))\" y=\"\(f(Self.valueBottom + 4))\" text-anchor=\"end\">\(Self.number(lo))</text>\n"
+                out +=
+                    "<text x=\"\(f(Self.left - 4))\" y=\"\(f(Self.valueTop + 4))\" text-anchor=\"end\">\(Self.number(hi))</text>\n"
+                out +=
+                    "<text x=\"\(f(Self.left - 4))\" y=\"\(f(Self.valueBottom + 4))\" text-anchor=\"end\">\(Self.number(lo))</text>\n"
             }
             if k == 0 { out += markers(flaggedRows.filter { line.values[$0] != nil }, x: x) { y(line.values[$0]!) } }
         }
@@ -109,7 +119,8 @@ public struct EvaluationPlot: Sendable {
         out += keptScores.map { "\(f(x($0))),\(f(ys(scores[$0])))" }.joined(separator: " ")
         out += "\"/>\n"
         if let threshold, threshold >= 0, threshold <= 1 {
-            out += "<line class=\"threshold\" x1=\"\(f(Self.left))\" x2=\"\(f(Self.right))\" y1=\"\(f(ys(threshold)))\" y2=\"\(f(ys(threshold)))\" stroke=\"#d62728\" stroke-width=\"1\" stroke-dasharray=\"6 4\"/>\n"
+            out +=
+                "<line class=\"threshold\" x1=\"\(f(Self.left))\" x2=\"\(f(Self.right))\" y1=\"\(f(ys(threshold)))\" y2=\"\(f(ys(threshold)))\" stroke=\"#d62728\" stroke-width=\"1\" stroke-dasharray=\"6 4\"/>\n"
         }
         out += markers(flaggedRows, x: x) { ys(scores[$0]) }
         out += legend()
@@ -125,7 +136,8 @@ public struct EvaluationPlot: Sendable {
             let column = Int(x(i).rounded())
             if column == lastColumn { continue }
             lastColumn = column
-            out += "<circle class=\"flag\" cx=\"\(String(format: "%.1f", x(i)))\" cy=\"\(String(format: "%.1f", y(i)))\" r=\"2.5\" fill=\"#d62728\"/>\n"
+            out +=
+                "<circle class=\"flag\" cx=\"\(String(format: "%.1f", x(i)))\" cy=\"\(String(format: "%.1f", y(i)))\" r=\"2.5\" fill=\"#d62728\"/>\n"
         }
         return out
     }
@@ -141,22 +153,38 @@ public struct EvaluationPlot: Sendable {
             let text = NABTimestamp(microseconds: t).description
             let label = span >= 3 * 86_400_000_000 ? String(text.prefix(10)) : String(text.dropFirst(5).prefix(11))
             let anchor = k == 0 ? "start" : (k == ticks - 1 ? "end" : "middle")
-            out += "<line x1=\"\(String(format: "%.1f", px))\" x2=\"\(String(format: "%.1f", px))\" y1=\"\(Self.scoreBottom)\" y2=\"\(Self.scoreBottom + 5)\" stroke=\"#444\"/>\n"
-            out += "<text x=\"\(String(format: "%.1f", px))\" y=\"\(Self.scoreBottom + 18)\" text-anchor=\"\(anchor)\">\(label)</text>\n"
+            out +=
+                "<line x1=\"\(String(format: "%.1f", px))\" x2=\"\(String(format: "%.1f", px))\" y1=\"\(Self.scoreBottom)\" y2=\"\(Self.scoreBottom + 5)\" stroke=\"#444\"/>\n"
+            out +=
+                "<text x=\"\(String(format: "%.1f", px))\" y=\"\(Self.scoreBottom + 18)\" text-anchor=\"\(anchor)\">\(label)</text>\n"
         }
-        out += "<text x=\"\((Self.left + Self.right) / 2)\" y=\"\(Self.scoreBottom + 34)\" text-anchor=\"middle\">time (UTC)</text>\n"
+        out +=
+            "<text x=\"\((Self.left + Self.right) / 2)\" y=\"\(Self.scoreBottom + 34)\" text-anchor=\"middle\">time (UTC)</text>\n"
         return out
     }
 
     private func legend() -> String {
-        var items: [(String, String)] = lines.enumerated().map { ("<line x1=\"0\" x2=\"14\" y1=\"-4\" y2=\"-4\" stroke=\"\(Self.colors[$0.offset % Self.colors.count])\"/>", $0.element.name) }
+        var items: [(String, String)] = lines.enumerated().map {
+            (
+                "<line x1=\"0\" x2=\"14\" y1=\"-4\" y2=\"-4\" stroke=\"\(Self.colors[$0.offset % Self.colors.count])\"/>",
+                $0.element.name
+            )
+        }
         items.append(("<line x1=\"0\" x2=\"14\" y1=\"-4\" y2=\"-4\" stroke=\"#333\"/>", "anomaly score"))
-        items.append(("<rect x=\"0\" y=\"-9\" width=\"14\" height=\"9\" fill=\"#f4a3a3\" fill-opacity=\"0.45\"/>", "labelled window"))
+        items.append(
+            (
+                "<rect x=\"0\" y=\"-9\" width=\"14\" height=\"9\" fill=\"#f4a3a3\" fill-opacity=\"0.45\"/>",
+                "labelled window"
+            ))
         if probation > 0 {
             items.append(("<rect x=\"0\" y=\"-9\" width=\"14\" height=\"9\" fill=\"#d9d9d9\"/>", probationLabel))
         }
         if let threshold, threshold <= 1 {
-            items.append(("<line x1=\"0\" x2=\"14\" y1=\"-4\" y2=\"-4\" stroke=\"#d62728\" stroke-dasharray=\"4 3\"/>", thresholdLabel))
+            items.append(
+                (
+                    "<line x1=\"0\" x2=\"14\" y1=\"-4\" y2=\"-4\" stroke=\"#d62728\" stroke-dasharray=\"4 3\"/>",
+                    thresholdLabel
+                ))
             items.append(("<circle cx=\"7\" cy=\"-4\" r=\"2.5\" fill=\"#d62728\"/>", "at or over the threshold"))
         } else {
             items.append(("", thresholdLabel))
@@ -164,7 +192,8 @@ public struct EvaluationPlot: Sendable {
         var out = ""
         var px = Self.left
         for (symbol, text) in items {
-            out += "<g transform=\"translate(\(String(format: "%.1f", px)) 522)\">\(symbol)<text x=\"\(symbol.isEmpty ? 0 : 18)\" y=\"0\">\(Self.escape(text))</text></g>\n"
+            out +=
+                "<g transform=\"translate(\(String(format: "%.1f", px)) 522)\">\(symbol)<text x=\"\(symbol.isEmpty ? 0 : 18)\" y=\"0\">\(Self.escape(text))</text></g>\n"
             px += (symbol.isEmpty ? 0 : 24) + Double(text.count) * 6.2 + 16
         }
         return out
@@ -186,7 +215,11 @@ public struct EvaluationPlot: Sendable {
                 if value(i)! < value(minAt)! { minAt = i }
                 if value(i)! > value(maxAt)! { maxAt = i }
             }
-            if minAt == maxAt { out.append(minAt) } else { out.append(min(minAt, maxAt)); out.append(max(minAt, maxAt)) }
+            if minAt == maxAt {
+                out.append(minAt)
+            } else {
+                out.append(min(minAt, maxAt)); out.append(max(minAt, maxAt))
+            }
         }
         return out
     }

@@ -1,4 +1,5 @@
 import ADCore
+
 /// What an evaluation found, for `summary.json`, `report.md` and the terminal.
 public struct EvaluationSummary: Sendable {
     /// One input file.
@@ -14,7 +15,9 @@ public struct EvaluationSummary: Sendable {
         /// With a label column: ROC AUC of the scores against the labels (nil when one class is empty).
         public var rocAUC: Double?
 
-        public init(path: String, rows: Int, shiftedRows: Int, flagged: Int, counts: NABCounts? = nil, rocAUC: Double? = nil) {
+        public init(
+            path: String, rows: Int, shiftedRows: Int, flagged: Int, counts: NABCounts? = nil, rocAUC: Double? = nil
+        ) {
             self.path = path; self.rows = rows; self.shiftedRows = shiftedRows; self.flagged = flagged
             self.counts = counts; self.rocAUC = rocAUC
         }
@@ -44,9 +47,11 @@ public struct EvaluationSummary: Sendable {
     /// Plots written, relative to the output directory.
     public var plots: [String]
 
-    public init(layout: String, input: String, output: String, engine: String, engineSettings: [(String, JSONValue)],
-                configGiven: JSONValue, config: SourceConfig, files: [FileResult], rowCount: Int, wallSeconds: Double,
-                phases: [EvaluationPhase], nab: NABReport?, labelColumn: String?, overall: FileResult?, plots: [String]) {
+    public init(
+        layout: String, input: String, output: String, engine: String, engineSettings: [(String, JSONValue)],
+        configGiven: JSONValue, config: SourceConfig, files: [FileResult], rowCount: Int, wallSeconds: Double,
+        phases: [EvaluationPhase], nab: NABReport?, labelColumn: String?, overall: FileResult?, plots: [String]
+    ) {
         self.layout = layout; self.input = input; self.output = output; self.engine = engine
         self.engineSettings = engineSettings; self.configGiven = configGiven; self.config = config; self.files = files
         self.rowCount = rowCount; self.wallSeconds = wallSeconds; self.phases = phases; self.nab = nab
@@ -65,17 +70,27 @@ public struct EvaluationSummary: Sendable {
             ("files", .number(Double(files.count))), ("rows", .number(Double(rowCount))),
             ("shifted_rows", .number(Double(shiftedRows))),
             ("wall_seconds", .rounded(wallSeconds, 4)),
-            ("phases", .array(phases.map { p in
-                .object([("name", .string(p.name)), ("seconds", .rounded(p.seconds, 4)),
-                         ("detail", p.detail.map(JSONValue.string) ?? .null)])
-            })),
+            (
+                "phases",
+                .array(
+                    phases.map { p in
+                        .object([
+                            ("name", .string(p.name)), ("seconds", .rounded(p.seconds, 4)),
+                            ("detail", p.detail.map(JSONValue.string) ?? .null),
+                        ])
+                    })
+            ),
         ]
         if let nab { pairs.append(("nab", Self.json(nab))) }
         if let overall, let labelColumn {
-            pairs.append(("pointwise", .object([
-                ("label_column", .string(labelColumn)), ("threshold", .number(config.thresholds.low)),
-                ("overall", Self.json(overall)),
-            ])))
+            pairs.append(
+                (
+                    "pointwise",
+                    .object([
+                        ("label_column", .string(labelColumn)), ("threshold", .number(config.thresholds.low)),
+                        ("overall", Self.json(overall)),
+                    ])
+                ))
         }
         pairs.append(("file_results", .array(files.map(Self.json))))
         pairs.append(("plots", .array(plots.map(JSONValue.string))))
@@ -83,14 +98,17 @@ public struct EvaluationSummary: Sendable {
     }
 
     static func json(_ c: NABCounts) -> [(String, JSONValue)] {
-        [("tp", .number(Double(c.tp))), ("fp", .number(Double(c.fp))), ("fn", .number(Double(c.fn))),
-         ("tn", .number(Double(c.tn))), ("precision", .rounded(c.precision)), ("recall", .rounded(c.recall)),
-         ("f1", .rounded(c.f1))]
+        [
+            ("tp", .number(Double(c.tp))), ("fp", .number(Double(c.fp))), ("fn", .number(Double(c.fn))),
+            ("tn", .number(Double(c.tn))), ("precision", .rounded(c.precision)), ("recall", .rounded(c.recall)),
+            ("f1", .rounded(c.f1)),
+        ]
     }
 
     static func json(_ f: FileResult) -> JSONValue {
         var pairs: [(String, JSONValue)] = [
-            ("path", .string(f.path)), ("rows", .number(Double(f.rows))), ("shifted_rows", .number(Double(f.shiftedRows))),
+            ("path", .string(f.path)), ("rows", .number(Double(f.rows))),
+            ("shifted_rows", .number(Double(f.shiftedRows))),
             ("flagged", .number(Double(f.flagged))),
         ]
         if let c = f.counts { pairs += json(c); pairs.append(("roc_auc", .rounded(f.rocAUC))) }
@@ -102,23 +120,42 @@ public struct EvaluationSummary: Sendable {
             ("files", .number(Double(r.fileCount))), ("rows", .number(Double(r.rowCount))),
             ("scored_rows", .number(Double(r.scoredRowCount))), ("windows", .number(Double(r.windowCount))),
             ("roc_auc", .rounded(r.rocAUC)),
-            ("profiles", .array(r.profiles.map { p in
-                .object([
-                    ("name", .string(p.profile.name)), ("normalized_score", .rounded(p.normalizedScore)),
-                    ("threshold", .number(p.threshold)), ("raw_score", .rounded(p.rawScore)),
-                    ("null_score", .rounded(p.nullScore)), ("perfect_score", .rounded(p.perfectScore)),
-                ] + json(p.counts) + [
-                    ("categories", .array(p.categories.map { c in
-                        .object([("name", .string(c.name)), ("files", .number(Double(c.fileCount))),
-                                 ("windows", .number(Double(c.windowCount))), ("normalized_score", .rounded(c.normalizedScore)),
-                                 ("raw_score", .rounded(c.rawScore))])
-                    })),
-                ])
-            })),
-            ("published", .array(NABScoreboard.published.map { e in
-                .object([("detector", .string(e.detector)), ("standard", .number(e.standard)),
-                         ("reward_low_FP_rate", .number(e.rewardLowFPRate)), ("reward_low_FN_rate", .number(e.rewardLowFNRate))])
-            })),
+            (
+                "profiles",
+                .array(
+                    r.profiles.map { p in
+                        .object(
+                            [
+                                ("name", .string(p.profile.name)), ("normalized_score", .rounded(p.normalizedScore)),
+                                ("threshold", .number(p.threshold)), ("raw_score", .rounded(p.rawScore)),
+                                ("null_score", .rounded(p.nullScore)), ("perfect_score", .rounded(p.perfectScore)),
+                            ] + json(p.counts) + [
+                                (
+                                    "categories",
+                                    .array(
+                                        p.categories.map { c in
+                                            .object([
+                                                ("name", .string(c.name)), ("files", .number(Double(c.fileCount))),
+                                                ("windows", .number(Double(c.windowCount))),
+                                                ("normalized_score", .rounded(c.normalizedScore)),
+                                                ("raw_score", .rounded(c.rawScore)),
+                                            ])
+                                        })
+                                )
+                            ])
+                    })
+            ),
+            (
+                "published",
+                .array(
+                    NABScoreboard.published.map { e in
+                        .object([
+                            ("detector", .string(e.detector)), ("standard", .number(e.standard)),
+                            ("reward_low_FP_rate", .number(e.rewardLowFPRate)),
+                            ("reward_low_FN_rate", .number(e.rewardLowFNRate)),
+                        ])
+                    })
+            ),
         ])
     }
 }

@@ -36,8 +36,10 @@ public struct AlertRaiser: Sendable {
     /// The enabled rules. A rule the database accepted always parses; one that does not is logged and skipped.
     public func rules(_ connection: PostgresConnection) async throws -> [AlertRule] {
         var out: [AlertRule] = []
-        for try await (id, name, text) in try await connection.query(PostgresQuery(unsafeSQL: Self.rulesQuery), logger: logger)
-            .decode((UUID, String, String).self) {
+        for try await (id, name, text) in try await connection.query(
+            PostgresQuery(unsafeSQL: Self.rulesQuery), logger: logger
+        )
+        .decode((UUID, String, String).self) {
             do {
                 let json = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
                 out.append(AlertRule(id: id, name: name, conditions: try RuleConditions.parse(json)))
@@ -50,7 +52,9 @@ public struct AlertRaiser: Sendable {
 
     /// Raises alerts for `anomalies`; returns how many alerts were opened and how many anomalies were grouped
     /// into an open one.
-    public func raise(_ connection: PostgresConnection, anomalies: [NewAnomaly]) async throws -> (opened: Int, grouped: Int) {
+    public func raise(
+        _ connection: PostgresConnection, anomalies: [NewAnomaly]
+    ) async throws -> (opened: Int, grouped: Int) {
         guard !anomalies.isEmpty else { return (0, 0) }
         let rules = try await rules(connection)
         guard !rules.isEmpty else { return (0, 0) }
@@ -64,13 +68,18 @@ public struct AlertRaiser: Sendable {
             }
             for a in firing {
                 let f = a.facts
-                ruleIDs.append(rule.id); anomalyIDs.append(a.anomalyID); times.append(f.time); sources.append(f.sourceID)
+                ruleIDs.append(rule.id); anomalyIDs.append(a.anomalyID); times.append(f.time);
+                sources.append(f.sourceID)
                 metrics.append(f.metric); severities.append(f.severity.rawValue)
-                titles.append(AlertText.title(rule: rule.name, source: f.sourceName, metric: f.metric, severity: f.severity,
-                                              explanation: a.explanation))
-                messages.append(AlertText.message(rule: rule.name, source: f.sourceName, metric: f.metric,
-                                                  severity: f.severity, score: f.score, detector: f.detector,
-                                                  time: f.time, explanation: a.explanation))
+                titles.append(
+                    AlertText.title(
+                        rule: rule.name, source: f.sourceName, metric: f.metric, severity: f.severity,
+                        explanation: a.explanation))
+                messages.append(
+                    AlertText.message(
+                        rule: rule.name, source: f.sourceName, metric: f.metric,
+                        severity: f.severity, score: f.score, detector: f.detector,
+                        time: f.time, explanation: a.explanation))
             }
         }
         guard !ruleIDs.isEmpty else { return (0, 0) }
@@ -86,13 +95,17 @@ public struct AlertRaiser: Sendable {
 
     /// The matched anomalies for which min_occurrences matching anomalies (on the same source and metric, this one
     /// included, committed or in this batch) fall within the rule's period.
-    private func withEnoughOccurrences(_ connection: PostgresConnection, rule: AlertRule, matched: [NewAnomaly])
+    private func withEnoughOccurrences(
+        _ connection: PostgresConnection, rule: AlertRule, matched: [NewAnomaly]
+    )
         async throws -> [NewAnomaly]
     {
         guard let within = rule.conditions.within else { return matched }
         struct Series: Hashable { var source: UUID; var metric: String }
         var out: [NewAnomaly] = []
-        for (series, group) in Dictionary(grouping: matched, by: { Series(source: $0.facts.sourceID, metric: $0.facts.metric) }) {
+        for (series, group) in Dictionary(
+            grouping: matched, by: { Series(source: $0.facts.sourceID, metric: $0.facts.metric) })
+        {
             let first = group.map(\.facts.time).min()!, last = group.map(\.facts.time).max()!
             var q = PostgresQuery(unsafeSQL: Self.historyQuery)
             q.binds.append(series.source); q.binds.append(series.metric)
@@ -100,7 +113,8 @@ public struct AlertRaiser: Sendable {
             var times: [Date] = []
             let template = group[0].facts
             for try await (t, sev, score, detector, model) in try await connection.query(q, logger: logger)
-                .decode((Date, String, Double, String, UUID?).self) {
+                .decode((Date, String, Double, String, UUID?).self)
+            {
                 guard let severity = Severity(rawValue: sev) else { continue }
                 var f = template
                 f.time = t; f.severity = severity; f.score = score; f.detector = detector; f.modelID = model

@@ -14,8 +14,10 @@ public struct DeliveryQueue: Sendable {
         public var deliveryID: UUID, kind: String, attempt: Int, alertText: String
         public var channelName: String, channelType: String, target: String, headersText: String, configText: String
         public var secret: String?
-        public init(deliveryID: UUID, kind: String, attempt: Int, alertText: String, channelName: String, channelType: String,
-                    target: String, headersText: String, configText: String, secret: String?) {
+        public init(
+            deliveryID: UUID, kind: String, attempt: Int, alertText: String, channelName: String, channelType: String,
+            target: String, headersText: String, configText: String, secret: String?
+        ) {
             self.deliveryID = deliveryID; self.kind = kind; self.attempt = attempt; self.alertText = alertText
             self.channelName = channelName; self.channelType = channelType; self.target = target
             self.headersText = headersText; self.configText = configText; self.secret = secret
@@ -26,8 +28,10 @@ public struct DeliveryQueue: Sendable {
     public struct Attempt: Sendable {
         public var deliveryID: UUID, attempt: Int, started: Date, finished: Date, outcome: String
         public var httpStatus: Int?, smtpReply: String?, error: String?, retryAt: Date?
-        public init(deliveryID: UUID, attempt: Int, started: Date, finished: Date, outcome: String, httpStatus: Int? = nil,
-                    smtpReply: String? = nil, error: String? = nil, retryAt: Date? = nil) {
+        public init(
+            deliveryID: UUID, attempt: Int, started: Date, finished: Date, outcome: String, httpStatus: Int? = nil,
+            smtpReply: String? = nil, error: String? = nil, retryAt: Date? = nil
+        ) {
             self.deliveryID = deliveryID; self.attempt = attempt; self.started = started; self.finished = finished
             self.outcome = outcome; self.httpStatus = httpStatus; self.smtpReply = smtpReply; self.error = error
             self.retryAt = retryAt
@@ -68,9 +72,11 @@ public struct DeliveryQueue: Sendable {
         let rows = try await connection.query(claim, logger: logger)
             .decode((UUID, String, Int, String, String, String, String, String, String, String?).self)
         for try await (id, kind, attempt, alertText, name, type, target, headersText, configText, secret) in rows {
-            out.append(Claimed(deliveryID: id, kind: kind, attempt: attempt, alertText: alertText, channelName: name,
-                               channelType: type, target: target, headersText: headersText, configText: configText,
-                               secret: secret))
+            out.append(
+                Claimed(
+                    deliveryID: id, kind: kind, attempt: attempt, alertText: alertText, channelName: name,
+                    channelType: type, target: target, headersText: headersText, configText: configText,
+                    secret: secret))
         }
         return out
     }

@@ -6,18 +6,21 @@ import PostgresNIO
 /// Opens connections described by a `DATABASE_URL`.
 public enum Database {
     /// The postgres-nio configuration for `url`.
-    public static func configuration(for url: DatabaseURL, applicationName: String = "adworker") throws
+    public static func configuration(
+        for url: DatabaseURL, applicationName: String = "adworker"
+    ) throws
         -> PostgresConnection.Configuration
     {
         var config: PostgresConnection.Configuration
         if let socket = url.unixSocketPath {
-            config = .init(unixSocketPath: socket, username: url.username, password: url.password, database: url.database)
+            config = .init(
+                unixSocketPath: socket, username: url.username, password: url.password, database: url.database)
         } else {
             let tls: PostgresConnection.Configuration.TLS
             var client = TLSConfiguration.makeClientConfiguration()
             switch url.tls {
             case .disable: break
-            case .prefer, .require: client.certificateVerification = .none          // libpq: encrypt, do not verify
+            case .prefer, .require: client.certificateVerification = .none  // libpq: encrypt, do not verify
             case .verifyCA: client.certificateVerification = .noHostnameVerification
             case .verifyFull: client.certificateVerification = .fullVerification
             }
@@ -26,8 +29,9 @@ public enum Database {
             case .prefer: tls = .prefer(try NIOSSLContext(configuration: client))
             case .require, .verifyCA, .verifyFull: tls = .require(try NIOSSLContext(configuration: client))
             }
-            config = .init(host: url.host, port: url.port, username: url.username, password: url.password,
-                           database: url.database, tls: tls)
+            config = .init(
+                host: url.host, port: url.port, username: url.username, password: url.password,
+                database: url.database, tls: tls)
         }
         config.options.additionalStartupParameters = [("application_name", url.applicationName ?? applicationName)]
         return config

@@ -72,9 +72,10 @@ public struct DoctorProbe: Sendable {
                 roles[name] = exists
             }
         }
-        var facts = DoctorFacts(serverVersion: serverVersion, serverVersionNumber: serverNumber, schema: schema,
-                                availableExtensionVersion: available["anomaly_detection"], bundled: Migrator.bundledVersion,
-                                timescale: ts, storage: storage, roles: roles, currentUser: user)
+        var facts = DoctorFacts(
+            serverVersion: serverVersion, serverVersionNumber: serverNumber, schema: schema,
+            availableExtensionVersion: available["anomaly_detection"], bundled: Migrator.bundledVersion,
+            timescale: ts, storage: storage, roles: roles, currentUser: user)
         facts.bundledSteps = Migrator.bundledSteps
         facts.unreadable = unreadable
         return facts

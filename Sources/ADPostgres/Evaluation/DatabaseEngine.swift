@@ -27,8 +27,10 @@ public struct DatabaseEngine: EvaluationEngine {
     /// Progress lines for a person.
     public var progress: @Sendable (String) -> Void
 
-    public init(admin: DatabaseURL, database: String, settings: WorkerSettings, keep: Bool, logger: Logger,
-                phases: EvaluationPhases, progress: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(
+        admin: DatabaseURL, database: String, settings: WorkerSettings, keep: Bool, logger: Logger,
+        phases: EvaluationPhases, progress: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
         self.admin = admin
         self.database = database
         self.settings = settings
@@ -45,10 +47,12 @@ public struct DatabaseEngine: EvaluationEngine {
 
     public func score(_ series: [EvaluationSeries], config: SourceConfig) async throws -> [[Double]] {
         guard database.range(of: "^[a-z_][a-z0-9_]{0,62}$", options: .regularExpression) != nil else {
-            throw Failure(description: "scratch database name \"\(database)\": use 1 to 63 lower-case letters, digits or _")
+            throw Failure(
+                description: "scratch database name \"\(database)\": use 1 to 63 lower-case letters, digits or _")
         }
         if let long = series.first(where: { !(1...200).contains($0.path.count) }) {
-            throw Failure(description: "\(long.path): a source name (the file's relative path) must be 1 to 200 characters")
+            throw Failure(
+                description: "\(long.path): a source name (the file's relative path) must be 1 to 200 characters")
         }
         try await phases.measure("create database") {
             try await execAdmin(#"DROP DATABASE IF EXISTS "\#(database)" WITH (FORCE)"#)
@@ -75,21 +79,25 @@ public struct DatabaseEngine: EvaluationEngine {
         if keep {
             progress("kept database \(database): \(url)")
         } else {
-            try await phases.measure("drop database") { try await execAdmin(#"DROP DATABASE "\#(database)" WITH (FORCE)"#) }
+            try await phases.measure("drop database") {
+                try await execAdmin(#"DROP DATABASE "\#(database)" WITH (FORCE)"#)
+            }
         }
     }
 
     private func execAdmin(_ statement: String) async throws {
         try await Database.withConnection(admin, logger: logger, applicationName: "adworker evaluate") { conn in
             do {
-                try await conn.query(PostgresQuery(unsafeSQL: statement), logger: logger)  // our statement, a checked name
+                // our statement, a checked name
+                try await conn.query(PostgresQuery(unsafeSQL: statement), logger: logger)
             } catch {
                 throw Failure(description: "\(statement): \(describe(error))")
             }
         }
     }
 
-    private func run(_ url: DatabaseURL, _ series: [EvaluationSeries], config: SourceConfig) async throws -> [[Double]] {
+    private func run(_ url: DatabaseURL, _ series: [EvaluationSeries], config: SourceConfig) async throws -> [[Double]]
+    {
         try await Database.withConnection(url, logger: logger, applicationName: "adworker evaluate") { conn in
             try await phases.measure("migrate") { _ = try await Migrator(logger: logger).migrate(conn) }
             try Task.checkCancellation()
@@ -100,13 +108,17 @@ public struct DatabaseEngine: EvaluationEngine {
         }
     }
 
-    private func register(_ conn: PostgresConnection, _ series: [EvaluationSeries], config: SourceConfig) async throws -> [UUID] {
+    private func register(
+        _ conn: PostgresConnection, _ series: [EvaluationSeries], config: SourceConfig
+    ) async throws -> [UUID] {
         var q = PostgresQuery(unsafeSQL: EvaluationQueries.registerSources)
         q.binds.append(series.map(\.path))
         q.binds.append(config.json.render())
         var byName: [String: UUID] = [:]
         do {
-            for try await (id, name) in try await conn.query(q, logger: logger).decode((UUID, String).self) { byName[name] = id }
+            for try await (id, name) in try await conn.query(q, logger: logger).decode((UUID, String).self) {
+                byName[name] = id
+            }
         } catch {
             throw Failure(description: "registering \(series.count) sources: \(describe(error))")
         }
@@ -170,30 +182,45 @@ public struct DatabaseEngine: EvaluationEngine {
             }
         }
         var left = 0
-        for try await n in try await conn.query(PostgresQuery(unsafeSQL: EvaluationQueries.unscored), logger: logger).decode(Int.self) { left = n }
+        for try await n in try await conn.query(PostgresQuery(unsafeSQL: EvaluationQueries.unscored), logger: logger)
+            .decode(Int.self)
+        { left = n }
         guard left == 0 else {
-            throw Failure(description: "the worker stopped with \(left) points unscored (see the log for a source it could not use)")
+            throw Failure(
+                description:
+                    "the worker stopped with \(left) points unscored (see the log for a source it could not use)")
         }
-        let detail = "\(timings.batches) batches of up to \(settings.batchSize) points; claim \(fmt(timings.claim)) s, "
+        let detail =
+            "\(timings.batches) batches of up to \(settings.batchSize) points; claim \(fmt(timings.claim)) s, "
             + "features SQL \(fmt(timings.features)) s, Swift scoring \(fmt(timings.scoring)) s, writes \(fmt(timings.writes)) s, "
             + "commit \(fmt(timings.commit)) s"
-        phases.record(EvaluationPhase(name: "scoring loop (ScoringCycle)", seconds: seconds(clock.now - start), detail: detail))
+        phases.record(
+            EvaluationPhase(name: "scoring loop (ScoringCycle)", seconds: seconds(clock.now - start), detail: detail))
     }
 
-    private func readScores(_ conn: PostgresConnection, _ series: [EvaluationSeries], ids: [UUID]) async throws -> [[Double]] {
+    private func readScores(
+        _ conn: PostgresConnection, _ series: [EvaluationSeries], ids: [UUID]
+    ) async throws -> [[Double]] {
         var index: [UUID: Int] = [:]
         for (k, id) in ids.enumerated() { index[id] = k }
         var scores = series.map { [Double](repeating: .nan, count: $0.count) }
         var next = [Int](repeating: 0, count: series.count)
-        for try await (source, micros, score) in try await conn.query(PostgresQuery(unsafeSQL: EvaluationQueries.scores), logger: logger)
-            .decode((UUID, Int64, Double?).self)
-        {
-            guard let k = index[source] else { throw Failure(description: "a point of an unknown source \(source) appeared") }
+        for try await (source, micros, score) in try await conn.query(
+            PostgresQuery(unsafeSQL: EvaluationQueries.scores), logger: logger
+        )
+        .decode((UUID, Int64, Double?).self) {
+            guard let k = index[source] else {
+                throw Failure(description: "a point of an unknown source \(source) appeared")
+            }
             let row = next[k]
             guard row < series[k].count, series[k].storageMicros[row] == micros else {
-                throw Failure(description: "\(series[k].path): the points read back do not match the rows copied in (row \(row + 1))")
+                throw Failure(
+                    description:
+                        "\(series[k].path): the points read back do not match the rows copied in (row \(row + 1))")
             }
-            guard let score else { throw Failure(description: "\(series[k].path): line \(series[k].lines[row]) was not scored") }
+            guard let score else {
+                throw Failure(description: "\(series[k].path): line \(series[k].lines[row]) was not scored")
+            }
             scores[k][row] = score
             next[k] += 1
         }
@@ -203,6 +230,8 @@ public struct DatabaseEngine: EvaluationEngine {
         return scores
     }
 
-    private func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+    private func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
     private func fmt(_ d: Duration) -> String { String(format: "%.1f", seconds(d)) }
 }

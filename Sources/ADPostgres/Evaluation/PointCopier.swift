@@ -54,8 +54,10 @@ public struct PointCopier: Sendable {
         // postgres-nio quotes the table name as one identifier (so it cannot carry a schema) and the column names:
         // the schema comes from search_path.
         try await connection.query("SET search_path TO ad, pg_catalog", logger: logger)
-        try await connection.copyFrom(table: "data_points", columns: ["source_id", "timestamp", "values"],
-                                      logger: logger) { writer in
+        try await connection.copyFrom(
+            table: "data_points", columns: ["source_id", "timestamp", "values"],
+            logger: logger
+        ) { writer in
             try await writer.write(chunk)
         }
     }

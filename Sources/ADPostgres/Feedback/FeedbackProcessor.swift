@@ -71,13 +71,16 @@ public struct FeedbackProcessor: Sendable {
         var rows: [Claimed] = []
         for try await (id, kind, source, metric, score, config, who, measure, direction, deviation)
             in try await connection.query(claim, logger: logger)
-            .decode((UUID, String, UUID, String, Double, String, String, String?, String?, Double?).self) {
+            .decode((UUID, String, UUID, String, Double, String, String, String?, String?, Double?).self)
+        {
             var pattern: Pattern?
             if let measure, let direction = direction.flatMap(Pattern.Direction.init(rawValue:)), let deviation {
                 pattern = Pattern(measure: measure, direction: direction, deviation: deviation)
             }
-            rows.append(Claimed(id: id, kind: kind, source: source, metric: metric, score: score, config: config, who: who,
-                                pattern: pattern))
+            rows.append(
+                Claimed(
+                    id: id, kind: kind, source: source, metric: metric, score: score, config: config, who: who,
+                    pattern: pattern))
         }
         for row in rows {
             let result = try await apply(connection, row)
@@ -95,13 +98,18 @@ public struct FeedbackProcessor: Sendable {
         }
         // A source whose config the database accepted always parses; should it not, the defaults bound the effect.
         var thresholds = SourceConfig.defaults.thresholds
-        if let json = try? JSONDecoder().decode(JSONValue.self, from: Data(row.config.utf8)), let c = try? SourceConfig.parse(json) {
+        if let json = try? JSONDecoder().decode(JSONValue.self, from: Data(row.config.utf8)),
+            let c = try? SourceConfig.parse(json)
+        {
             thresholds = c.thresholds
         }
-        let learned = try await Self.learned(connection, series: HistoryCache.Key(source: row.source, metric: row.metric), logger: logger)
-        switch FeedbackLearning.learn(kind, pattern: row.pattern, score: row.score, thresholds: thresholds,
-                                      learned: learned.series[HistoryCache.Key(source: row.source, metric: row.metric)] ?? SeriesLearning(),
-                                      who: row.who) {
+        let learned = try await Self.learned(
+            connection, series: HistoryCache.Key(source: row.source, metric: row.metric), logger: logger)
+        switch FeedbackLearning.learn(
+            kind, pattern: row.pattern, score: row.score, thresholds: thresholds,
+            learned: learned.series[HistoryCache.Key(source: row.source, metric: row.metric)] ?? SeriesLearning(),
+            who: row.who)
+        {
         case .nothing(let why):
             return .object([("effect", .string("none")), ("note", .string(why))])
         case .adjust(let a):
@@ -115,23 +123,29 @@ public struct FeedbackProcessor: Sendable {
             guard let made else {
                 return .object([("effect", .string("none")), ("note", .string("already applied"))])
             }
-            return .object([("effect", .string(a.kind.rawValue)), ("adjustment_id", .number(Double(made))),
-                            ("measure", .string(a.measure)), ("direction", .string(a.direction.rawValue)),
-                            ("deviation", .number(a.deviation)),
-                            ("effective_before", a.effectiveBefore.map(JSONValue.number) ?? .null),
-                            ("effective_after", a.effectiveAfter.map(JSONValue.number) ?? .null), ("note", .string(a.reason))])
+            return .object([
+                ("effect", .string(a.kind.rawValue)), ("adjustment_id", .number(Double(made))),
+                ("measure", .string(a.measure)), ("direction", .string(a.direction.rawValue)),
+                ("deviation", .number(a.deviation)),
+                ("effective_before", a.effectiveBefore.map(JSONValue.number) ?? .null),
+                ("effective_after", a.effectiveAfter.map(JSONValue.number) ?? .null), ("note", .string(a.reason)),
+            ])
         }
     }
 
     /// What feedback taught, for every series with standing adjustments or for one (the scoring loop reloads it
     /// with the configs).
-    public static func learned(_ connection: PostgresConnection, series: HistoryCache.Key? = nil,
-                               logger: Logger) async throws -> LearnedPatterns {
+    public static func learned(
+        _ connection: PostgresConnection, series: HistoryCache.Key? = nil,
+        logger: Logger
+    ) async throws -> LearnedPatterns {
         var query = PostgresQuery(unsafeSQL: learnedQuery)
         query.binds.append(series?.source); query.binds.append(series?.metric)
         var out = LearnedPatterns()
-        for try await (source, metric, kind, measure, direction, deviation) in try await connection.query(query, logger: logger)
-            .decode((UUID, String, String, String, String, Double).self) {
+        for try await (source, metric, kind, measure, direction, deviation) in try await connection.query(
+            query, logger: logger
+        )
+        .decode((UUID, String, String, String, String, Double).self) {
             guard let d = Pattern.Direction(rawValue: direction) else { continue }
             let key = HistoryCache.Key(source: source, metric: metric)
             if kind == "tolerate" {

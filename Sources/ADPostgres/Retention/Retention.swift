@@ -7,7 +7,9 @@ public enum Retention {
     /// or a TimescaleDB retention policy does the work. Returns the rows (or chunks) removed.
     public static func apply(_ connection: PostgresConnection, logger: Logger) async throws -> Int {
         var n = 0
-        for try await r in try await connection.query("SELECT ad.apply_retention()", logger: logger).decode(Int.self) { n = r }
+        for try await r in try await connection.query("SELECT ad.apply_retention()", logger: logger).decode(Int.self) {
+            n = r
+        }
         return n
     }
 }

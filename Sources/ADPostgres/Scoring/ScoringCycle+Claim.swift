@@ -13,7 +13,8 @@ extension ScoringCycle {
         func filtered(_ keep: (UUID) -> Bool) -> Claimed {
             var out = Claimed()
             for i in ids.indices where keep(sources[i]) {
-                out.ids.append(ids[i]); out.sources.append(sources[i]); out.micros.append(micros[i]); out.values.append(values[i])
+                out.ids.append(ids[i]); out.sources.append(sources[i]); out.micros.append(micros[i]);
+                out.values.append(values[i])
             }
             return out
         }
@@ -35,13 +36,19 @@ extension ScoringCycle {
             // sorts it, where the ordered scan of the partial index stops after a batch (docs/design.md, "Scoring
             // session settings"): the claim alone is planned without sequential scans.
             try await connection.query("SET LOCAL enable_seqscan = off", logger: logger)
-            for try await (id, source, us, values) in try await connection.query(claim, logger: logger).decode((UUID, UUID, Int64, String).self) {
-                claimed.ids.append(id); claimed.sources.append(source); claimed.micros.append(us); claimed.values.append(values)
+            for try await (id, source, us, values) in try await connection.query(claim, logger: logger).decode(
+                (UUID, UUID, Int64, String).self)
+            {
+                claimed.ids.append(id); claimed.sources.append(source); claimed.micros.append(us);
+                claimed.values.append(values)
             }
             try await connection.query("SET LOCAL enable_seqscan = on", logger: logger)
-            guard attempt == 0, !claimed.ids.isEmpty, claimed.sources.contains(where: { catalog.entries[$0] == nil }) else { break }
+            guard attempt == 0, !claimed.ids.isEmpty, claimed.sources.contains(where: { catalog.entries[$0] == nil })
+            else { break }
             catalog = try await SourceCatalog.load(connection, logger: logger)  // a source newer than the catalog
-            let scorable = claimed.filtered { catalog.entries[$0]?.scorer != nil && catalog.entries[$0]?.status == "active" }
+            let scorable = claimed.filtered {
+                catalog.entries[$0]?.scorer != nil && catalog.entries[$0]?.status == "active"
+            }
             if !scorable.ids.isEmpty { claimed = scorable; break }
         }
         return claimed

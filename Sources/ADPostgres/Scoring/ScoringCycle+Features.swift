@@ -18,7 +18,9 @@ extension ScoringCycle {
         var refreshed: Set<UUID>, latest: [UUID: Int64]
     }
 
-    func features(_ connection: PostgresConnection, claimed: Claimed, catalog: SourceCatalog, cache: HistoryCache)
+    func features(
+        _ connection: PostgresConnection, claimed: Claimed, catalog: SourceCatalog, cache: HistoryCache
+    )
         async throws -> FeatureBatch
     {
         let window = catalog.maxWindow
@@ -30,16 +32,22 @@ extension ScoringCycle {
         var joined: [HistoryCache.Key: CachedSeries] = [:]
         if !candidates.sources.isEmpty {
             let candidateSet = Set(candidates.sources)
-            var (lean, stale, within) = try await cachedRows(connection, claimed: claimed.filtered { candidateSet.contains($0) },
-                                                             seasonal: catalog.wantsSeasonal, cached: candidates)
+            var (lean, stale, within) = try await cachedRows(
+                connection, claimed: claimed.filtered { candidateSet.contains($0) },
+                seasonal: catalog.wantsSeasonal, cached: candidates)
             for (key, w) in within where !stale.contains(key.source) {
-                if let known = cache[key] { joined[key] = CachedSeries(cached: known, batch: w, window: window) } else { stale.insert(key.source) }
+                if let known = cache[key] {
+                    joined[key] = CachedSeries(cached: known, batch: w, window: window)
+                } else {
+                    stale.insert(key.source)
+                }
             }
             rows = stale.isEmpty ? lean : lean.filter { !stale.contains($0.source) }
             general = claimed.filtered { !candidateSet.contains($0) || stale.contains($0) }
         }
         if !general.ids.isEmpty {
-            let more = try await featureRows(connection, claimed: general, window: window, seasonal: catalog.wantsSeasonal)
+            let more = try await featureRows(
+                connection, claimed: general, window: window, seasonal: catalog.wantsSeasonal)
             if rows.isEmpty { rows = more } else { rows = BatchPlan.merged(rows, more) }
         }
         let plan = BatchPlan(rows: &rows)
@@ -49,25 +57,33 @@ extension ScoringCycle {
         return FeatureBatch(rows: rows, plan: plan, histories: histories, refreshed: refreshed, latest: latest)
     }
 
-    private func featureRows(_ connection: PostgresConnection, claimed c: Claimed, window: Int, seasonal: Bool) async throws -> [BatchRow] {
+    private func featureRows(
+        _ connection: PostgresConnection, claimed c: Claimed, window: Int, seasonal: Bool
+    ) async throws -> [BatchRow] {
         var q = PostgresQuery(unsafeSQL: ScoringQueries.features)  // our SQL; values are bound
         q.binds.append(c.sources); q.binds.append(c.micros); q.binds.append(window); q.binds.append(seasonal)
         q.binds.append("\(Int(settings.seasonalTolerance)) seconds")
         q.binds.append(c.ids); q.binds.append(c.values)
         var rows: [BatchRow] = []
         rows.reserveCapacity(c.ids.count * 2)
-        for try await (id, source, us, metric, x, history, dailyDiffs, weeklyDiffs, delta, dt, daily, dailyScore,
-                       weekly, weeklyScore, pos, statePos, stateText) in try await connection.query(q, logger: logger).decode(
-            (UUID, UUID, Int64, String, Double, [Double]?, [Double]?, [Double]?, Double?, Double?, Double?, Double?,
-             Double?, Double?, Int64, Int64?, String?).self
+        for try await (
+            id, source, us, metric, x, history, dailyDiffs, weeklyDiffs, delta, dt, daily, dailyScore,
+            weekly, weeklyScore, pos, statePos, stateText
+        ) in try await connection.query(q, logger: logger).decode(
+            (
+                UUID, UUID, Int64, String, Double, [Double]?, [Double]?, [Double]?, Double?, Double?, Double?, Double?,
+                Double?, Double?, Int64, Int64?, String?
+            ).self
         ) {
-            rows.append(BatchRow(id: id, source: source, micros: us, metric: metric, cached: false,
-                            observation: MetricObservation(
-                                metric: metric, x: x, history: history ?? [], dailyDiffs: dailyDiffs ?? [],
-                                weeklyDiffs: weeklyDiffs ?? [], delta: delta, secondsSincePrevious: dt,
-                                lagDaily: daily.map { SeasonalLag(value: $0, score: dailyScore) },
-                                lagWeekly: weekly.map { SeasonalLag(value: $0, score: weeklyScore) }),
-                            pos: pos, statePos: statePos, stateText: stateText))
+            rows.append(
+                BatchRow(
+                    id: id, source: source, micros: us, metric: metric, cached: false,
+                    observation: MetricObservation(
+                        metric: metric, x: x, history: history ?? [], dailyDiffs: dailyDiffs ?? [],
+                        weeklyDiffs: weeklyDiffs ?? [], delta: delta, secondsSincePrevious: dt,
+                        lagDaily: daily.map { SeasonalLag(value: $0, score: dailyScore) },
+                        lagWeekly: weekly.map { SeasonalLag(value: $0, score: weeklyScore) }),
+                    pos: pos, statePos: statePos, stateText: stateText))
         }
         return rows
     }
@@ -77,8 +93,10 @@ extension ScoringCycle {
     /// differences from a day and a week before (the worker puts the cached values before them), and its delta and
     /// time from the series' previous point in the batch (the first's, from the cache). Also the sources whose cache
     /// cannot be used. The metrics are read from the claimed values as `(values ->> metric)::float8` reads them.
-    private func cachedRows(_ connection: PostgresConnection, claimed c: Claimed, seasonal: Bool,
-                            cached: (sources: [UUID], micros: [Int64])) async throws
+    private func cachedRows(
+        _ connection: PostgresConnection, claimed c: Claimed, seasonal: Bool,
+        cached: (sources: [UUID], micros: [Int64])
+    ) async throws
         -> (rows: [BatchRow], stale: Set<UUID>, within: [HistoryCache.Key: BatchSeriesValues])
     {
         var q = PostgresQuery(unsafeSQL: ScoringQueries.featuresCached)  // our SQL; values are bound
@@ -87,12 +105,14 @@ extension ScoringCycle {
         q.binds.append(cached.sources); q.binds.append(cached.micros)
         struct Lags { var daily: String?, dailyScore: Double?, weekly: String?, weeklyScore: Double? }
         var lags: [Lags?] = Array(repeating: nil, count: c.ids.count), staleSources: Set<UUID> = []
-        for try await (n, ok, daily, dailyScore, weekly, weeklyScore) in
-            try await connection.query(q, logger: logger).decode((Int32, Bool, String?, Double?, String?, Double?).self)
+        for try await (n, ok, daily, dailyScore, weekly, weeklyScore) in try await connection.query(q, logger: logger)
+            .decode((Int32, Bool, String?, Double?, String?, Double?).self)
         {
             let i = Int(n) - 1  // WITH ORDINALITY over the arrays bound above
             precondition(c.ids.indices.contains(i), "cached features: point \(n) of \(c.ids.count)")
-            if !ok { staleSources.insert(c.sources[i]) } else {
+            if !ok {
+                staleSources.insert(c.sources[i])
+            } else {
                 lags[i] = Lags(daily: daily, dailyScore: dailyScore, weekly: weekly, weeklyScore: weeklyScore)
             }
         }
@@ -104,32 +124,41 @@ extension ScoringCycle {
             let lag = lags[i]
             let daily = lag?.daily.flatMap(MetricValues.parse), weekly = lag?.weekly.flatMap(MetricValues.parse)
             guard let metrics = MetricValues.parse(c.values[i]), (daily != nil) == (lag?.daily != nil),
-                  (weekly != nil) == (lag?.weekly != nil) else {
+                (weekly != nil) == (lag?.weekly != nil)
+            else {
                 staleSources.insert(c.sources[i])  // values it cannot read (never, for valid points): the general query
                 continue
             }
-            let sorted = zip(metrics, metrics.dropFirst()).allSatisfy { $0.metric < $1.metric } ? metrics
+            let sorted =
+                zip(metrics, metrics.dropFirst()).allSatisfy { $0.metric < $1.metric }
+                ? metrics
                 : metrics.sorted { $0.metric < $1.metric }
             for (metric, x) in sorted {
-                let lagDaily = daily?.first { $0.metric == metric }?.value, lagWeekly = weekly?.first { $0.metric == metric }?.value
+                let lagDaily = daily?.first { $0.metric == metric }?.value,
+                    lagWeekly = weekly?.first { $0.metric == metric }?.value
                 // Taken out and put back: a copy read from the dictionary made every append copy the series' arrays.
                 let key = HistoryCache.Key(source: c.sources[i], metric: metric)
                 var w = within.removeValue(forKey: key) ?? BatchSeriesValues()
-                rows.append(BatchRow(id: c.ids[i], source: c.sources[i], micros: c.micros[i], metric: metric, cached: true,
-                                observation: MetricObservation(
-                                    metric: metric, x: x, history: [],  // set from the cache and `within`
-                                    delta: w.xs.last.map { x - $0 },
-                                    secondsSincePrevious: w.xs.isEmpty ? nil : Double(c.micros[i] - w.lastMicros) / 1_000_000,
-                                    lagDaily: lagDaily.map { SeasonalLag(value: $0, score: lag?.dailyScore) },
-                                    lagWeekly: lagWeekly.map { SeasonalLag(value: $0, score: lag?.weeklyScore) }),
-                                pos: Int64(w.xs.count + 1), statePos: nil, stateText: nil))
-                w.xs.append(x); w.dds.append(lagDaily.map { x - $0 } ?? .nan); w.dws.append(lagWeekly.map { x - $0 } ?? .nan)
+                rows.append(
+                    BatchRow(
+                        id: c.ids[i], source: c.sources[i], micros: c.micros[i], metric: metric, cached: true,
+                        observation: MetricObservation(
+                            metric: metric, x: x, history: [],  // set from the cache and `within`
+                            delta: w.xs.last.map { x - $0 },
+                            secondsSincePrevious: w.xs.isEmpty ? nil : Double(c.micros[i] - w.lastMicros) / 1_000_000,
+                            lagDaily: lagDaily.map { SeasonalLag(value: $0, score: lag?.dailyScore) },
+                            lagWeekly: lagWeekly.map { SeasonalLag(value: $0, score: lag?.weeklyScore) }),
+                        pos: Int64(w.xs.count + 1), statePos: nil, stateText: nil))
+                w.xs.append(x); w.dds.append(lagDaily.map { x - $0 } ?? .nan);
+                w.dws.append(lagWeekly.map { x - $0 } ?? .nan)
                 w.lastMicros = c.micros[i]
                 within[key] = w
             }
         }
         // A source found stale part-way (values it could not read) loses the rows it already had.
-        if rows.contains(where: { staleSources.contains($0.source) }) { rows.removeAll { staleSources.contains($0.source) } }
+        if rows.contains(where: { staleSources.contains($0.source) }) {
+            rows.removeAll { staleSources.contains($0.source) }
+        }
         return (rows, staleSources, within)
     }
 }

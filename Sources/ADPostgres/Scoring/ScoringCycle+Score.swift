@@ -49,15 +49,18 @@ extension ScoringCycle {
             let point = rows[start]
             let entry = catalog.entries[point.source]
             let scorer = entry?.scorer ?? Self.defaultScorer
-            let result = scorer.score(rows[start..<end].map { row in
-                var o = row.observation
-                o.state = BatchPlan.startingState(for: row, carried: carried[row.series], cached: cache[keys[row.series]]?.state)
-                let windows = sliding.windows(for: row.observation, at: row.pos, series: row.series, size: scorer.config.window,
-                                              cached: row.cached ? cache[keys[row.series]]?.sorted : nil)
-                o.sortedHistory = windows.values; o.sortedSteps = windows.steps
-                o.sortedDailyDiffs = windows.dailyDiffs; o.sortedWeeklyDiffs = windows.weeklyDiffs
-                return o
-            }, storingState: { metric in rows[start..<end].contains { $0.metric == metric && $0.checkpoint } })
+            let result = scorer.score(
+                rows[start..<end].map { row in
+                    var o = row.observation
+                    o.state = BatchPlan.startingState(
+                        for: row, carried: carried[row.series], cached: cache[keys[row.series]]?.state)
+                    let windows = sliding.windows(
+                        for: row.observation, at: row.pos, series: row.series, size: scorer.config.window,
+                        cached: row.cached ? cache[keys[row.series]]?.sorted : nil)
+                    o.sortedHistory = windows.values; o.sortedSteps = windows.steps
+                    o.sortedDailyDiffs = windows.dailyDiffs; o.sortedWeeklyDiffs = windows.weeklyDiffs
+                    return o
+                }, storingState: { metric in rows[start..<end].contains { $0.metric == metric && $0.checkpoint } })
             for i in start..<end {
                 guard let state = result.states[rows[i].metric] else { continue }
                 let n = rows[i].series
@@ -71,17 +74,21 @@ extension ScoringCycle {
             out.features.append { FeatureList.write(result.metricFeatures, into: &$0) }; out.scores.append(result.score)
             // Feedback may have made points like this one normal on its series (the point keeps its score).
             if let severity = result.severity,
-               !catalog.learned.tolerates(source: point.source, metric: result.metric, pattern: result.pattern,
-                                          score: result.score, thresholds: scorer.config.thresholds) {
+                !catalog.learned.tolerates(
+                    source: point.source, metric: result.metric, pattern: result.pattern,
+                    score: result.score, thresholds: scorer.config.thresholds)
+            {
                 let explanation = result.explanation
                 out.anomalies.pointIDs.append(point.id); out.anomalies.stamps.append(point.micros)
                 out.anomalies.sources.append(point.source); out.anomalies.metrics.append(result.metric)
                 out.anomalies.detectors.append(result.detector); out.anomalies.severities.append(severity.rawValue)
                 out.anomalies.scores.append(result.score); out.anomalies.explanations.append(explanation.render())
-                out.found.append(FoundAnomaly(source: entry?.name ?? point.source.uuidString, metric: result.metric,
-                                              time: Date(timeIntervalSince1970: Double(point.micros) / 1_000_000),
-                                              severity: severity, score: result.score, detector: result.detector,
-                                              explanation: explanation))
+                out.found.append(
+                    FoundAnomaly(
+                        source: entry?.name ?? point.source.uuidString, metric: result.metric,
+                        time: Date(timeIntervalSince1970: Double(point.micros) / 1_000_000),
+                        severity: severity, score: result.score, detector: result.detector,
+                        explanation: explanation))
             }
             start = end
         }

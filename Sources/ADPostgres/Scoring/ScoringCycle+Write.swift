@@ -18,20 +18,29 @@ extension ScoringCycle {
         insert.binds.append(a.metrics); insert.binds.append(a.detectors); insert.binds.append(a.severities)
         insert.binds.append(a.scores); insert.binds.append(a.explanations)
         var anomalyOf: [UUID: UUID] = [:]  // point id -> anomaly id
-        for try await (anomalyID, pointID) in try await connection.query(insert, logger: logger).decode((UUID, UUID).self) {
+        for try await (anomalyID, pointID) in try await connection.query(insert, logger: logger).decode(
+            (UUID, UUID).self)
+        {
             anomalyOf[pointID] = anomalyID
         }
         var fresh: [NewAnomaly] = []
         for i in a.pointIDs.indices {
-            guard let anomalyID = anomalyOf[a.pointIDs[i]], let severity = Severity(rawValue: a.severities[i]) else { continue }
-            fresh.append(NewAnomaly(
-                anomalyID: anomalyID,
-                facts: AnomalyFacts(sourceID: a.sources[i], sourceName: catalog.entries[a.sources[i]]?.name ?? a.sources[i].uuidString,
-                                    metric: a.metrics[i], severity: severity, score: a.scores[i], detector: a.detectors[i],
-                                    time: scored.found[i].time),
-                explanation: scored.found[i].explanation))
+            guard let anomalyID = anomalyOf[a.pointIDs[i]], let severity = Severity(rawValue: a.severities[i]) else {
+                continue
+            }
+            fresh.append(
+                NewAnomaly(
+                    anomalyID: anomalyID,
+                    facts: AnomalyFacts(
+                        sourceID: a.sources[i],
+                        sourceName: catalog.entries[a.sources[i]]?.name ?? a.sources[i].uuidString,
+                        metric: a.metrics[i], severity: severity, score: a.scores[i], detector: a.detectors[i],
+                        time: scored.found[i].time),
+                    explanation: scored.found[i].explanation))
         }
         let raised = try await AlertRaiser(logger: logger).raise(connection, anomalies: fresh)
-        if raised.opened > 0 { logger.info("opened \(raised.opened) alert(s), grouped \(raised.grouped) anomalies into open ones") }
+        if raised.opened > 0 {
+            logger.info("opened \(raised.opened) alert(s), grouped \(raised.grouped) anomalies into open ones")
+        }
     }
 }

@@ -33,9 +33,10 @@ public struct ScoringCycle: Sendable {
 
     /// Claims, scores and writes one batch in one transaction. Returns the points scored and the anomalies found.
     /// `cache` is read to skip context the worker already has, and updated only once the batch has committed.
-    public func run(_ connection: PostgresConnection, catalog: inout SourceCatalog, cache: inout HistoryCache,
-                    timings: inout ScoringTimings) async throws -> (scored: Int, anomalies: [FoundAnomaly])
-    {
+    public func run(
+        _ connection: PostgresConnection, catalog: inout SourceCatalog, cache: inout HistoryCache,
+        timings: inout ScoringTimings
+    ) async throws -> (scored: Int, anomalies: [FoundAnomaly]) {
         try await connection.query("BEGIN", logger: logger)
         do {
             let clock = ContinuousClock()
@@ -51,7 +52,9 @@ public struct ScoringCycle: Sendable {
 
             var batch = try await features(connection, claimed: claimed, catalog: catalog, cache: cache)
             timings.features += lap()
-            timings.cacheHits += batch.rows.indices.count { batch.rows[$0].cached && ($0 == 0 || batch.rows[$0 - 1].id != batch.rows[$0].id) }
+            timings.cacheHits += batch.rows.indices.count {
+                batch.rows[$0].cached && ($0 == 0 || batch.rows[$0 - 1].id != batch.rows[$0].id)
+            }
 
             if batch.rows.contains(where: { catalog.entries[$0.source] == nil }) {
                 catalog = try await SourceCatalog.load(connection, logger: logger)  // a source newer than the catalog

@@ -3,7 +3,8 @@ import ADCore
 /// Where a worker's time went, summed over batches (printed when it stops; `adworker bench` reads it).
 public struct ScoringTimings: Sendable {
     public var batches = 0, points = 0, anomalies = 0, cacheHits = 0
-    public var claim: Duration = .zero, features: Duration = .zero, scoring: Duration = .zero, writes: Duration = .zero, commit: Duration = .zero
+    public var claim: Duration = .zero, features: Duration = .zero, scoring: Duration = .zero, writes: Duration = .zero,
+        commit: Duration = .zero
     public init() {}
 
     /// Both together (the loops of one worker).
@@ -23,8 +24,13 @@ public struct ScoringTimings: Sendable {
             ("batches", .number(Double(batches))), ("points", .number(Double(points))),
             ("anomalies", .number(Double(anomalies))),
             ("cache_hits", .number(Double(cacheHits))),
-            ("seconds", .object([("claim_sql", s(claim)), ("features_sql", s(features)), ("scoring_swift", s(scoring)),
-                                 ("writes_sql", s(writes)), ("commit", s(commit))])),
+            (
+                "seconds",
+                .object([
+                    ("claim_sql", s(claim)), ("features_sql", s(features)), ("scoring_swift", s(scoring)),
+                    ("writes_sql", s(writes)), ("commit", s(commit)),
+                ])
+            ),
         ]).render()
     }
 }

@@ -21,7 +21,9 @@ public actor SharedCatalog {
     /// The catalog a loop should score with now. `held`: the one it has (nil: none yet). The shared one while it is
     /// younger than `maxAge`; the held one while another loop loads the next (a loop keeps scoring meanwhile);
     /// otherwise a new load through the caller's `connection`, published for the others.
-    public func current(held: Held?, maxAge: Duration, connection: PostgresConnection, logger: Logger) async throws -> Held {
+    public func current(
+        held: Held?, maxAge: Duration, connection: PostgresConnection, logger: Logger
+    ) async throws -> Held {
         let now = ContinuousClock.now
         if let l = latest, now - l.at <= maxAge { return l.held }
         if loading, let held { return held }

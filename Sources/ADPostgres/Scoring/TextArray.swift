@@ -32,7 +32,9 @@ struct TextArray: PostgresNonThrowingEncodable {
 
     /// The binary array format, as PostgresNIO writes `[String]`: dimensions, flags, element type, then each
     /// element's length and bytes.
-    func encode<JSONEncoder: PostgresJSONEncoder>(into buffer: inout ByteBuffer, context: PostgresEncodingContext<JSONEncoder>) {
+    func encode<JSONEncoder: PostgresJSONEncoder>(
+        into buffer: inout ByteBuffer, context: PostgresEncodingContext<JSONEncoder>
+    ) {
         buffer.writeInteger(ends.isEmpty ? 0 : 1, as: UInt32.self)  // dimensions
         buffer.writeInteger(0, as: Int32.self)  // no nulls
         buffer.writeInteger(PostgresDataType.text.rawValue)

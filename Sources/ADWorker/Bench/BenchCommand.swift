@@ -32,16 +32,23 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Keep the ad_bench database afterwards.") var keep = false
 
     func validate() throws {
-        guard series >= 1, points >= series, chunk >= 1, latencyRate >= 10, latencySeconds >= 1, bigSeries >= series, alerts >= 1 else {
-            throw ValidationError("need series >= 1, points >= series, chunk >= 1, latency-rate >= 10, latency-seconds >= 1, big-series >= series, alerts >= 1")
+        guard series >= 1, points >= series, chunk >= 1, latencyRate >= 10, latencySeconds >= 1, bigSeries >= series,
+            alerts >= 1
+        else {
+            throw ValidationError(
+                "need series >= 1, points >= series, chunk >= 1, latency-rate >= 10, latency-seconds >= 1, big-series >= series, alerts >= 1"
+            )
         }
     }
 
     func run() async throws {
         try await failingClearly {
             var logger = try connection.logger("adworker.bench")
-            if connection.logLevel == nil && ProcessInfo.processInfo.environment["AD_LOG_LEVEL"] == nil { logger.logLevel = .warning }
-            let admin = try connection.databaseURL != nil || ProcessInfo.processInfo.environment["DATABASE_URL"] != nil
+            if connection.logLevel == nil && ProcessInfo.processInfo.environment["AD_LOG_LEVEL"] == nil {
+                logger.logLevel = .warning
+            }
+            let admin =
+                try connection.databaseURL != nil || ProcessInfo.processInfo.environment["DATABASE_URL"] != nil
                 ? connection.url() : Embedded.start()
             let bench = Bench(admin: admin, url: admin.with(database: "ad_bench"), options: self, logger: logger)
             try await bench.run()
@@ -79,8 +86,8 @@ final class BenchWorker: Sendable {
     /// Peak resident set size so far (VmHWM), in MB.
     var peakRSSMB: Double {
         guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-              let kb = Double(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+            let kb = Double(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
         else { return .nan }
         return kb / 1024
     }
@@ -105,7 +112,7 @@ struct Bench {
     let logger: Logger
     let clock = ContinuousClock()
     let base: Int64 = 1_767_225_600_000_000  // 2026-01-01 00:00:00 UTC, in microseconds
-    let step: Int64 = 10_000_000             // a point every 10 s per series
+    let step: Int64 = 10_000_000  // a point every 10 s per series
 
     func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
 
@@ -117,17 +124,24 @@ struct Bench {
 
     func count(_ sql: String, _ conn: PostgresConnection) async throws -> Int {
         var n = 0
-        for try await v in try await conn.query(PostgresQuery(unsafeSQL: sql), logger: logger).decode(Int.self) { n = v }
+        for try await v in try await conn.query(PostgresQuery(unsafeSQL: sql), logger: logger).decode(Int.self) {
+            n = v
+        }
         return n
     }
 
     /// Waits until no point is unscored; returns when that was observed.
-    func waitForBacklogZero(_ conn: PostgresConnection, timeout: Duration = .seconds(1800)) async throws -> ContinuousClock.Instant {
+    func waitForBacklogZero(
+        _ conn: PostgresConnection, timeout: Duration = .seconds(1800)
+    ) async throws -> ContinuousClock.Instant {
         let deadline = clock.now + timeout
         while clock.now < deadline {
             // The first unscored point in queue order (the partial index, stopping at one row), not a count: counting
             // a large backlog every 20 ms kept a server process busy, taking a core from the worker it measures.
-            if try await count("SELECT count(*)::int8 FROM (SELECT FROM ad.data_points WHERE anomaly_score IS NULL ORDER BY \"timestamp\", source_id LIMIT 1) x", conn) == 0 {
+            if try await count(
+                "SELECT count(*)::int8 FROM (SELECT FROM ad.data_points WHERE anomaly_score IS NULL ORDER BY \"timestamp\", source_id LIMIT 1) x",
+                conn) == 0
+            {
                 return clock.now
             }
             try await Task.sleep(for: .milliseconds(20))
@@ -137,8 +151,14 @@ struct Bench {
 
     func waitForWorker(_ w: BenchWorker, _ conn: PostgresConnection) async throws {
         for _ in 0..<500 {
-            if try await count("SELECT count(*)::int8 FROM pg_stat_activity WHERE application_name = '\(w.name) score'", conn) > 0 { return }
-            guard w.process.isRunning else { throw Fatal(description: "worker \(w.name) exited: \(String(describing: await w.stop()))") }
+            if try await count(
+                "SELECT count(*)::int8 FROM pg_stat_activity WHERE application_name = '\(w.name) score'", conn) > 0
+            {
+                return
+            }
+            guard w.process.isRunning else {
+                throw Fatal(description: "worker \(w.name) exited: \(String(describing: await w.stop()))")
+            }
             try await Task.sleep(for: .milliseconds(20))
         }
         throw Fatal(description: "worker \(w.name) did not connect")
@@ -147,7 +167,9 @@ struct Bench {
     /// Points for `sources`, `perSeries` each, time-ordered; about one in 2,000 is a spike.
     func makePoints(_ sources: [UUID], perSeries: Int, startStep: Int64 = 0) -> [PointCopier.Point] {
         var state: UInt64 = 0x9E37_79B9_7F4A_7C15
-        func unit() -> Double { state = state &* 6364136223846793005 &+ 1442695040888963407; return Double(state >> 11) / Double(1 << 53) }
+        func unit() -> Double {
+            state = state &* 6364136223846793005 &+ 1442695040888963407; return Double(state >> 11) / Double(1 << 53)
+        }
         var out: [PointCopier.Point] = []
         out.reserveCapacity(sources.count * perSeries)
         for k in 0..<perSeries {
@@ -155,8 +177,10 @@ struct Bench {
                 let spike = unit() < 0.0005 ? 40.0 : 0
                 let cpu = (50 + 5 * (unit() + unit() + unit() - 1.5) + spike) * 100
                 let mem = 400 + 20 * (unit() - 0.5)
-                out.append(.init(source: s, micros: base + (startStep + Int64(k)) * step,
-                                 values: "{\"cpu\": \(cpu.rounded() / 100), \"mem\": \((mem * 10).rounded() / 10)}"))
+                out.append(
+                    .init(
+                        source: s, micros: base + (startStep + Int64(k)) * step,
+                        values: "{\"cpu\": \(cpu.rounded() / 100), \"mem\": \((mem * 10).rounded() / 10)}"))
             }
         }
         return out
@@ -189,11 +213,14 @@ struct Bench {
         try await Database.withConnection(url, logger: logger, applicationName: "adworker bench") { conn in
             _ = try await Migrator(logger: logger).migrate(conn)
             var version = ""
-            for try await v in try await conn.query("SELECT current_setting('server_version')", logger: logger).decode(String.self) { version = v }
+            for try await v in try await conn.query("SELECT current_setting('server_version')", logger: logger).decode(
+                String.self)
+            { version = v }
             var sources: [UUID] = []
             for try await id in try await conn.query(
                 "INSERT INTO ad.data_sources (name) SELECT 'bench-' || lpad(g::text, 6, '0') FROM generate_series(1, \(options.series)) g RETURNING id",
-                logger: logger).decode(UUID.self) { sources.append(id) }
+                logger: logger
+            ).decode(UUID.self) { sources.append(id) }
             let perSeries = options.points / options.series
             let load = chunks(makePoints(sources, perSeries: perSeries))
             let n = perSeries * options.series
@@ -233,7 +260,8 @@ struct Bench {
             var bigSources = sources
             for try await id in try await conn.query(
                 "INSERT INTO ad.data_sources (name) SELECT 'bench-' || lpad(g::text, 6, '0') FROM generate_series(\(options.series + 1), \(options.bigSeries)) g RETURNING id",
-                logger: logger).decode(UUID.self) { bigSources.append(id) }
+                logger: logger
+            ).decode(UUID.self) { bigSources.append(id) }
             try await copy(chunks(makePoints(bigSources, perSeries: 3, startStep: 1000)), conn)
             let w3 = try BenchWorker(url: url, name: "bench-d", batchSize: options.batchSize)
             try await waitForWorker(w3, conn)
@@ -243,25 +271,29 @@ struct Bench {
 
             let delivered = try await measureDelivery(conn, source: sources[0])
 
-            report(version: version, ingest: ingest, scored: scored, copyUnderLoad: copyUnderLoad, latency: latency,
-                   rss1k: max(rssB, rssC), rssBig: rssBig, delivered: delivered, profile: profile)
+            report(
+                version: version, ingest: ingest, scored: scored, copyUnderLoad: copyUnderLoad, latency: latency,
+                rss1k: max(rssB, rssC), rssBig: rssBig, delivered: delivered, profile: profile)
         }
     }
 
     struct Latency { var p50: Double, p95: Double, p99: Double, offered: Double, points: Int, lost: Int }
 
     func measureLatency(_ conn: PostgresConnection, sources: [UUID]) async throws -> Latency {
-        try await conn.query("""
+        try await conn.query(
+            """
             CREATE FUNCTION public.bench_scored() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN PERFORM pg_notify('ad_bench_scored', NEW.id::text); RETURN NULL; END $$
             """, logger: logger)
-        try await conn.query("""
+        try await conn.query(
+            """
             CREATE TRIGGER bench_scored AFTER UPDATE OF anomaly_score ON ad.data_points FOR EACH ROW
               WHEN (OLD.anomaly_score IS NULL AND NEW.anomaly_score IS NOT NULL) EXECUTE FUNCTION public.bench_scored()
             """, logger: logger)
         // Notifications arrive when the worker's transaction commits: that is when the score is visible.
-        let listener = try await PostgresConnection.connect(configuration: Database.configuration(for: url, applicationName: "adworker bench listen"),
-                                                            id: 7, logger: logger)
+        let listener = try await PostgresConnection.connect(
+            configuration: Database.configuration(for: url, applicationName: "adworker bench listen"),
+            id: 7, logger: logger)
         let seen = Mutex<[UUID: ContinuousClock.Instant]>([:])
         let listening = Mutex(false)
         let consumer = Task {
@@ -269,12 +301,14 @@ struct Bench {
             try? await listener.listen(on: "ad_bench_scored") { stream in
                 listening.withLock { $0 = true }
                 for try await n in stream {
-                    if let id = UUID(uuidString: n.payload) { let now = ContinuousClock.now; seen.withLock { $0[id] = now } }
+                    if let id = UUID(uuidString: n.payload) {
+                        let now = ContinuousClock.now; seen.withLock { $0[id] = now }
+                    }
                 }
             }
         }
         while !listening.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(5)) }
-        let perTick = max(1, options.latencyRate / 100)     // ticks of 10 ms
+        let perTick = max(1, options.latencyRate / 100)  // ticks of 10 ms
         let ticks = options.latencySeconds * options.latencyRate / perTick
         var committed: [UUID: ContinuousClock.Instant] = [:]
         var nextPoint = [Int64](repeating: 60, count: sources.count)
@@ -288,12 +322,13 @@ struct Bench {
                 ids.append(sources[s]); stamps.append(base + nextPoint[s] * step); nextPoint[s] += 1
                 values.append("{\"cpu\": \(50 + (k + i) % 7), \"mem\": 400}")
             }
-            var q = PostgresQuery(unsafeSQL: """
-                INSERT INTO ad.data_points (source_id, "timestamp", values)
-                SELECT u.s, timestamptz 'epoch' + u.us * interval '1 microsecond', u.v::jsonb
-                  FROM unnest($1::uuid[], $2::int8[], $3::text[]) AS u(s, us, v)
-                RETURNING id
-                """)
+            var q = PostgresQuery(
+                unsafeSQL: """
+                    INSERT INTO ad.data_points (source_id, "timestamp", values)
+                    SELECT u.s, timestamptz 'epoch' + u.us * interval '1 microsecond', u.v::jsonb
+                      FROM unnest($1::uuid[], $2::int8[], $3::text[]) AS u(s, us, v)
+                    RETURNING id
+                    """)
             q.binds.append(ids); q.binds.append(stamps); q.binds.append(values)
             var inserted: [UUID] = []
             for try await id in try await conn.query(q, logger: logger).decode(UUID.self) { inserted.append(id) }
@@ -302,16 +337,21 @@ struct Bench {
         }
         let offered = Double(committed.count) / seconds(clock.now - start)
         let deadline = clock.now + .seconds(30)
-        while clock.now < deadline, seen.withLock({ $0.count }) < committed.count { try await Task.sleep(for: .milliseconds(20)) }
+        while clock.now < deadline, seen.withLock({ $0.count }) < committed.count {
+            try await Task.sleep(for: .milliseconds(20))
+        }
         try await listener.close()
         consumer.cancel()
         try await conn.query("DROP TRIGGER bench_scored ON ad.data_points", logger: logger)
         let arrivals = seen.withLock { $0 }
         var ms: [Double] = committed.compactMap { id, at in arrivals[id].map { max(0, seconds($0 - at) * 1000) } }
         ms.sort()
-        func pct(_ p: Double) -> Double { ms.isEmpty ? .nan : ms[min(ms.count - 1, Int((p * Double(ms.count)).rounded(.up)) - 1)] }
-        return Latency(p50: pct(0.50), p95: pct(0.95), p99: pct(0.99), offered: offered, points: committed.count,
-                       lost: committed.count - ms.count)
+        func pct(_ p: Double) -> Double {
+            ms.isEmpty ? .nan : ms[min(ms.count - 1, Int((p * Double(ms.count)).rounded(.up)) - 1)]
+        }
+        return Latency(
+            p50: pct(0.50), p95: pct(0.95), p99: pct(0.99), offered: offered, points: committed.count,
+            lost: committed.count - ms.count)
     }
 
     /// (e) A worker (scoring idle) delivers --alerts alerts, each to a signed webhook on a local receiver: alerts
@@ -319,9 +359,11 @@ struct Bench {
     func measureDelivery(_ conn: PostgresConnection, source: UUID) async throws -> Double {
         let receiver = try await BenchReceiver.start()
         try await conn.query("TRUNCATE ad.data_points, ad.anomalies CASCADE", logger: logger)
-        try await conn.query(PostgresQuery(unsafeSQL: """
-            INSERT INTO ad.channels (name, type, target) VALUES ('bench-hook', 'webhook', 'http://127.0.0.1:\(receiver.port)/hook')
-            """), logger: logger)
+        try await conn.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    INSERT INTO ad.channels (name, type, target) VALUES ('bench-hook', 'webhook', 'http://127.0.0.1:\(receiver.port)/hook')
+                    """), logger: logger)
         try await conn.query("SELECT ad.set_channel_secret('bench-hook', 'bench-secret')", logger: logger)
         try await conn.query("INSERT INTO ad.alert_rules (name) VALUES ('bench-rule')", logger: logger)
         try await conn.query("SELECT ad.add_rule_channel('bench-rule', 'bench-hook')", logger: logger)
@@ -329,18 +371,20 @@ struct Bench {
         try await waitForWorker(w, conn)
         let t0 = clock.now
         // One anomaly and one alert per metric (so none group), opened in one transaction as scoring would.
-        try await conn.query(PostgresQuery(unsafeSQL: """
-            WITH a AS (
-                INSERT INTO ad.anomalies (data_point_id, point_timestamp, source_id, metric, detector, severity, score, explanation)
-                SELECT gen_random_uuid(), timestamptz '2026-01-01' + g * interval '1 minute', '\(source)', 'm' || g, 'robust',
-                       'high', 0.9999, '{"actual": 100, "expected": 10, "expected_range": [5, 15]}'
-                  FROM generate_series(1, \(options.alerts)) g
-                RETURNING id, point_timestamp, source_id, metric
-            )
-            INSERT INTO ad.alerts (rule_id, anomaly_id, anomaly_timestamp, source_id, metric, severity, title, message)
-            SELECT r.id, a.id, a.point_timestamp, a.source_id, a.metric, 'high', 'bench ' || a.metric, 'bench alert'
-              FROM a, ad.alert_rules r WHERE r.name = 'bench-rule'
-            """), logger: logger)
+        try await conn.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    WITH a AS (
+                        INSERT INTO ad.anomalies (data_point_id, point_timestamp, source_id, metric, detector, severity, score, explanation)
+                        SELECT gen_random_uuid(), timestamptz '2026-01-01' + g * interval '1 minute', '\(source)', 'm' || g, 'robust',
+                               'high', 0.9999, '{"actual": 100, "expected": 10, "expected_range": [5, 15]}'
+                          FROM generate_series(1, \(options.alerts)) g
+                        RETURNING id, point_timestamp, source_id, metric
+                    )
+                    INSERT INTO ad.alerts (rule_id, anomaly_id, anomaly_timestamp, source_id, metric, severity, title, message)
+                    SELECT r.id, a.id, a.point_timestamp, a.source_id, a.metric, 'high', 'bench ' || a.metric, 'bench alert'
+                      FROM a, ad.alert_rules r WHERE r.name = 'bench-rule'
+                    """), logger: logger)
         let deadline = clock.now + .seconds(600)
         var sent = 0
         while sent < options.alerts && clock.now < deadline {
@@ -350,27 +394,41 @@ struct Bench {
         let elapsed = clock.now - t0
         _ = await w.stop()
         await receiver.stop()
-        guard sent >= options.alerts else { throw Fatal(description: "(e) \(sent) of \(options.alerts) deliveries sent within 600 s") }
+        guard sent >= options.alerts else {
+            throw Fatal(description: "(e) \(sent) of \(options.alerts) deliveries sent within 600 s")
+        }
         guard receiver.received >= options.alerts else {
             throw Fatal(description: "(e) the receiver saw \(receiver.received) requests for \(options.alerts) alerts")
         }
         return Double(options.alerts) / seconds(elapsed)
     }
 
-    func report(version: String, ingest: Double, scored: Double, copyUnderLoad: Double, latency: Latency, rss1k: Double,
-                rssBig: Double, delivered: Double, profile: String?) {
+    func report(
+        version: String, ingest: Double, scored: Double, copyUnderLoad: Double, latency: Latency, rss1k: Double,
+        rssBig: Double, delivered: Double, profile: String?
+    ) {
         func n(_ x: Double) -> String { x.isFinite ? String(format: "%.0f", x) : "n/a" }
         func f1(_ x: Double) -> String { x.isFinite ? String(format: "%.1f", x) : "n/a" }
         let ratio = scored / ingest
-        print("adworker bench: PostgreSQL \(version), \(options.series) series, \(options.points) points, worker batch \(options.batchSize)")
+        print(
+            "adworker bench: PostgreSQL \(version), \(options.series) series, \(options.points) points, worker batch \(options.batchSize)"
+        )
         print("  (a) COPY into ad.data_points, no worker                 \(n(ingest)) points/s")
-        print("  (b) scored while COPY runs (COPY start to backlog 0)    \(n(scored)) points/s   (the COPY itself: \(n(copyUnderLoad)) points/s)")
+        print(
+            "  (b) scored while COPY runs (COPY start to backlog 0)    \(n(scored)) points/s   (the COPY itself: \(n(copyUnderLoad)) points/s)"
+        )
         print("      ratio (b)/(a)                                       \(String(format: "%.3f", ratio))")
-        print("  (c) commit to scored at \(options.latencyRate) points/s offered (\(n(latency.offered)) achieved, \(latency.points) points\(latency.lost > 0 ? ", \(latency.lost) never seen" : ""))")
-        print("      p50 / p95 / p99                                     \(f1(latency.p50)) / \(f1(latency.p95)) / \(f1(latency.p99)) ms")
+        print(
+            "  (c) commit to scored at \(options.latencyRate) points/s offered (\(n(latency.offered)) achieved, \(latency.points) points\(latency.lost > 0 ? ", \(latency.lost) never seen" : ""))"
+        )
+        print(
+            "      p50 / p95 / p99                                     \(f1(latency.p50)) / \(f1(latency.p95)) / \(f1(latency.p99)) ms"
+        )
         print("  (d) worker peak RSS at \(options.series) series                      \(f1(rss1k)) MB")
         print("      worker peak RSS at \(options.bigSeries) series                   \(f1(rssBig)) MB")
-        print("  (e) alerts delivered to a local webhook (signed)       \(n(delivered)) alerts/s   (\(options.alerts) alerts)")
+        print(
+            "  (e) alerts delivered to a local webhook (signed)       \(n(delivered)) alerts/s   (\(options.alerts) alerts)"
+        )
         if let profile { print("  worker time in (b): \(profile)") }
         let json = JSONValue.object([
             ("ingest_points_per_s", .rounded(ingest, 6)), ("scored_points_per_s", .rounded(scored, 6)),
@@ -378,7 +436,8 @@ struct Bench {
             ("latency_p95_ms", .rounded(latency.p95, 4)), ("latency_p99_ms", .rounded(latency.p99, 4)),
             ("rss_mb_1k_series", .rounded(rss1k, 4)), ("rss_mb_100k_series", .rounded(rssBig, 4)),
             ("delivered_alerts_per_s", .rounded(delivered, 5)),
-            ("copy_points_per_s_under_worker", .rounded(copyUnderLoad, 6)), ("latency_offered_points_per_s", .rounded(latency.offered, 5)),
+            ("copy_points_per_s_under_worker", .rounded(copyUnderLoad, 6)),
+            ("latency_offered_points_per_s", .rounded(latency.offered, 5)),
             ("series", .number(Double(options.series))), ("big_series", .number(Double(options.bigSeries))),
             ("points", .number(Double(options.points))), ("batch_size", .number(Double(options.batchSize))),
         ])

@@ -21,8 +21,9 @@ struct DoctorCommand: AsyncParsableCommand {
             }
             print("adworker doctor: \(url) as \(facts.currentUser)")
             for finding in diagnose(facts) {
-                print("  \(finding.level.rawValue.padding(toLength: 4, withPad: " ", startingAt: 0))  "
-                      + "\(finding.topic.padding(toLength: 12, withPad: " ", startingAt: 0)) \(finding.detail)")
+                print(
+                    "  \(finding.level.rawValue.padding(toLength: 4, withPad: " ", startingAt: 0))  "
+                        + "\(finding.topic.padding(toLength: 12, withPad: " ", startingAt: 0)) \(finding.detail)")
                 if let action = finding.action { print("        \(String(repeating: " ", count: 12)) -> \(action)") }
                 if finding.level == .fail { failed = true }
             }

@@ -8,7 +8,8 @@ import Logging
 struct EvaluateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "evaluate",
-        abstract: "Replay a labelled corpus through the real scoring path; write per-file results, a summary, a report and plots.",
+        abstract:
+            "Replay a labelled corpus through the real scoring path; write per-file results, a summary, a report and plots.",
         discussion: """
             Layouts: --nab DIR (NAB: DIR/data/<category>/<file>.csv with timestamp,value; \
             DIR/labels/combined_windows.json; DIR/config/profiles.json if present) or --csv-dir DIR --time-column NAME \
@@ -32,17 +33,26 @@ struct EvaluateCommand: AsyncParsableCommand {
     }
 
     @OptionGroup var connection: ConnectionOptions
-    @Option(help: ArgumentHelp("A NAB corpus directory (data/, labels/combined_windows.json, config/profiles.json).", valueName: "dir"))
+    @Option(
+        help: ArgumentHelp(
+            "A NAB corpus directory (data/, labels/combined_windows.json, config/profiles.json).", valueName: "dir"))
     var nab: String?
     @Option(help: ArgumentHelp("A directory tree of CSV files, one series (source) per file.", valueName: "dir"))
     var csvDir: String?
     @Option(help: "With --csv-dir: the time column.") var timeColumn: String?
-    @Option(help: "With --csv-dir: a 0/1 label column (1 = anomalous), for precision, recall, F1 and ROC AUC.") var labelColumn: String?
+    @Option(help: "With --csv-dir: a 0/1 label column (1 = anomalous), for precision, recall, F1 and ROC AUC.")
+    var labelColumn: String?
     @Option(help: "With --csv-dir: the field separator, one character (\\t or tab for a tab).") var separator = ","
-    @Option(help: ArgumentHelp("Where results, summary.json, report.md and plots/ go.", valueName: "dir")) var out: String
-    @Option(help: "A data_sources.config object applied to every source ({} = the product's defaults).") var config = "{}"
-    @Option(help: "Points per scoring transaction (default: AD_BATCH_SIZE, or \(WorkerSettings().batchSize)).") var batchSize: Int?
-    @Option(help: "A row whose time does not advance past the previous row's: reject the file, or shift it 1 µs past its predecessor (default: shift for --nab, whose data has such rows; reject for --csv-dir).")
+    @Option(help: ArgumentHelp("Where results, summary.json, report.md and plots/ go.", valueName: "dir")) var out:
+        String
+    @Option(help: "A data_sources.config object applied to every source ({} = the product's defaults).") var config =
+        "{}"
+    @Option(help: "Points per scoring transaction (default: AD_BATCH_SIZE, or \(WorkerSettings().batchSize)).")
+    var batchSize: Int?
+    @Option(
+        help:
+            "A row whose time does not advance past the previous row's: reject the file, or shift it 1 µs past its predecessor (default: shift for --nab, whose data has such rows; reject for --csv-dir)."
+    )
     var repeatedTimestamps: RepeatedTimestamps?
     @Option(help: "The scoring engine.") var engine: Engine = .db
     @Flag(help: "Keep the scratch database afterwards (its URL is printed).") var keep = false
@@ -52,12 +62,17 @@ struct EvaluateCommand: AsyncParsableCommand {
         if csvDir != nil {
             guard let t = timeColumn, !t.isEmpty else { throw ValidationError("--csv-dir needs --time-column NAME") }
             guard EvaluationCSVOptions.separator(separator) != nil else {
-                throw ValidationError("--separator: one ASCII character other than a quote or line break (\\t or tab for a tab), got \"\(separator)\"")
+                throw ValidationError(
+                    "--separator: one ASCII character other than a quote or line break (\\t or tab for a tab), got \"\(separator)\""
+                )
             }
         } else if timeColumn != nil || labelColumn != nil || separator != "," {
-            throw ValidationError("--time-column, --label-column and --separator apply to --csv-dir; a NAB corpus is timestamp,value")
+            throw ValidationError(
+                "--time-column, --label-column and --separator apply to --csv-dir; a NAB corpus is timestamp,value")
         }
-        if let b = batchSize, !(1...100_000).contains(b) { throw ValidationError("--batch-size: 1 to 100000, got \(b)") }
+        if let b = batchSize, !(1...100_000).contains(b) {
+            throw ValidationError("--batch-size: 1 to 100000, got \(b)")
+        }
         _ = try parsedConfig()
     }
 
@@ -86,7 +101,9 @@ struct EvaluateCommand: AsyncParsableCommand {
         let (json, sourceConfig) = try parsedConfig()
         try await failingClearly {
             var logger = try connection.logger("adworker.evaluate")
-            if connection.logLevel == nil && ProcessInfo.processInfo.environment["AD_LOG_LEVEL"] == nil { logger.logLevel = .warning }
+            if connection.logLevel == nil && ProcessInfo.processInfo.environment["AD_LOG_LEVEL"] == nil {
+                logger.logLevel = .warning
+            }
             let started = ContinuousClock.now
             let phases = EvaluationPhases()
 
@@ -95,21 +112,29 @@ struct EvaluateCommand: AsyncParsableCommand {
             let database = "ad_eval_\(getpid())"
             let evaluation = Evaluation(
                 corpus: corpus, output: URL(fileURLWithPath: out), configGiven: json, config: sourceConfig,
-                engineSettings: [("batch_size", .number(Double(settings.batchSize))), ("database", .string(database)),
-                                 ("kept", .bool(keep))])
+                engineSettings: [
+                    ("batch_size", .number(Double(settings.batchSize))), ("database", .string(database)),
+                    ("kept", .bool(keep)),
+                ])
             try evaluation.checkOutput()
             let shifted = corpus.series.filter { $0.shiftedRows > 0 }
             if !shifted.isEmpty {
-                note("\(shifted.reduce(0) { $0 + $1.shiftedRows }) rows in \(shifted.count) files have a time that does not advance "
-                     + "past the previous row's (\(shifted.map(\.path).joined(separator: ", "))); they stay in file order, stored "
-                     + "1 µs after their predecessor (--repeated-timestamps reject refuses them)")
+                note(
+                    "\(shifted.reduce(0) { $0 + $1.shiftedRows }) rows in \(shifted.count) files have a time that does not advance "
+                        + "past the previous row's (\(shifted.map(\.path).joined(separator: ", "))); they stay in file order, stored "
+                        + "1 µs after their predecessor (--repeated-timestamps reject refuses them)")
             }
-            note("read \(corpus.series.count) files, \(corpus.rowCount) rows; scoring with engine \(engine.rawValue), batch \(settings.batchSize)")
+            note(
+                "read \(corpus.series.count) files, \(corpus.rowCount) rows; scoring with engine \(engine.rawValue), batch \(settings.batchSize)"
+            )
 
-            let admin = try connection.databaseURL != nil || ProcessInfo.processInfo.environment["DATABASE_URL"] != nil
+            let admin =
+                try connection.databaseURL != nil || ProcessInfo.processInfo.environment["DATABASE_URL"] != nil
                 ? connection.url() : Embedded.start()
-            let scorer = DatabaseEngine(admin: admin, database: database, settings: settings, keep: keep, logger: logger,
-                                        phases: phases) { note($0) }
+            let scorer = DatabaseEngine(
+                admin: admin, database: database, settings: settings, keep: keep, logger: logger,
+                phases: phases
+            ) { note($0) }
             let summary = try await untilInterrupted(keep: keep) {
                 try await evaluation.run(engine: scorer, phases: phases, started: started)
             }
@@ -119,24 +144,29 @@ struct EvaluateCommand: AsyncParsableCommand {
 
     private func load() throws -> EvaluationCorpus {
         if let nab {
-            return try EvaluationInput.loadNAB(directory: URL(fileURLWithPath: nab), repeatedTimestamps: repeatedTimestamps ?? .shift)
+            return try EvaluationInput.loadNAB(
+                directory: URL(fileURLWithPath: nab), repeatedTimestamps: repeatedTimestamps ?? .shift)
         }
-        let options = EvaluationCSVOptions(timeColumn: timeColumn!, labelColumn: labelColumn,
-                                           separator: EvaluationCSVOptions.separator(separator)!,
-                                           repeatedTimestamps: repeatedTimestamps ?? .reject)
+        let options = EvaluationCSVOptions(
+            timeColumn: timeColumn!, labelColumn: labelColumn,
+            separator: EvaluationCSVOptions.separator(separator)!,
+            repeatedTimestamps: repeatedTimestamps ?? .reject)
         return try EvaluationInput.loadCSV(directory: URL(fileURLWithPath: csvDir!), options: options)
     }
 
     /// Runs `body` in a task that SIGINT or SIGTERM cancels, so the engine drops its scratch database on the way out
     /// rather than leaving it behind; a second signal exits at once.
-    private func untilInterrupted<T: Sendable>(keep: Bool, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    private func untilInterrupted<T: Sendable>(
+        keep: Bool, _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
         let task = Task { try await body() }
         let sources = [SIGINT, SIGTERM].map { number in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
                 if task.isCancelled { _exit(128 + number) }
-                FileHandle.standardError.write(Data("adworker evaluate: interrupted; cleaning up (again to exit at once)\n".utf8))
+                FileHandle.standardError.write(
+                    Data("adworker evaluate: interrupted; cleaning up (again to exit at once)\n".utf8))
                 task.cancel()
             }
             source.resume()
@@ -145,8 +175,10 @@ struct EvaluateCommand: AsyncParsableCommand {
         defer { sources.forEach { $0.cancel() } }
         do {
             return try await task.value
-        } catch where task.isCancelled {
-            throw Fatal(description: "interrupted; the scratch database was \(keep ? "kept" : "dropped") and no results were written")
+        } catch  where task.isCancelled {
+            throw Fatal(
+                description:
+                    "interrupted; the scratch database was \(keep ? "kept" : "dropped") and no results were written")
         }
     }
 

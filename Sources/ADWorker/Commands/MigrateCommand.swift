@@ -26,15 +26,17 @@ struct MigrateCommand: AsyncParsableCommand {
             try await Database.withConnection(url, logger: logger, applicationName: "adworker migrate") { conn in
                 if dryRun {
                     let installed = try await migrator.inspect(conn)
-                    let plan = MigrationPlan.decide(installed: installed, bundled: Migrator.bundledVersion,
-                                                    steps: Migrator.bundledSteps)
+                    let plan = MigrationPlan.decide(
+                        installed: installed, bundled: Migrator.bundledVersion,
+                        steps: Migrator.bundledSteps)
                     print("plan: \(plan)")
                     return
                 }
                 switch try await migrator.migrate(conn) {
                 case .installed(let v): print("installed anomaly_detection schema \(v) into \(url.database)")
                 case .upgraded(let a, let b): print("upgraded anomaly_detection schema \(a) -> \(b) in \(url.database)")
-                case .alreadyCurrent(let v): print("anomaly_detection schema \(v) is already installed in \(url.database); nothing to do")
+                case .alreadyCurrent(let v):
+                    print("anomaly_detection schema \(v) is already installed in \(url.database); nothing to do")
                 }
             }
         }

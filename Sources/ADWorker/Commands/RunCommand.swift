@@ -36,27 +36,38 @@ struct RunCommand: AsyncParsableCommand {
             FileHandle.standardOutput.write(Data((AnomalyLine.format(a) + "\n").utf8))
         }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: scoring, successTerminationBehavior: .gracefullyShutdownGroup,
-                  failureTerminationBehavior: .gracefullyShutdownGroup)
+            .init(
+                service: scoring, successTerminationBehavior: .gracefullyShutdownGroup,
+                failureTerminationBehavior: .gracefullyShutdownGroup)
         ]
         services.append(.init(service: RetentionService(url: url, settings: settings, logger: logger)))
         if settings.listen {
             services.append(.init(service: ListenerService(url: url, name: settings.name, wake: wake, logger: logger)))
         }
         let feedbackWake = WakeSignal()
-        services.append(.init(service: FeedbackService(url: url, settings: settings, wake: feedbackWake, logger: logger),
-                              failureTerminationBehavior: .gracefullyShutdownGroup))
+        services.append(
+            .init(
+                service: FeedbackService(url: url, settings: settings, wake: feedbackWake, logger: logger),
+                failureTerminationBehavior: .gracefullyShutdownGroup))
         if settings.listen {
-            services.append(.init(service: ListenerService(url: url, name: settings.name, channel: "ad_feedback",
-                                                           wake: feedbackWake, logger: logger)))
+            services.append(
+                .init(
+                    service: ListenerService(
+                        url: url, name: settings.name, channel: "ad_feedback",
+                        wake: feedbackWake, logger: logger)))
         }
         if settings.delivery {
             let deliveryWake = WakeSignal()
-            services.append(.init(service: DeliveryService(url: url, settings: settings, wake: deliveryWake, logger: logger),
-                                  failureTerminationBehavior: .gracefullyShutdownGroup))
+            services.append(
+                .init(
+                    service: DeliveryService(url: url, settings: settings, wake: deliveryWake, logger: logger),
+                    failureTerminationBehavior: .gracefullyShutdownGroup))
             if settings.listen {
-                services.append(.init(service: ListenerService(url: url, name: settings.name, channel: "ad_deliveries",
-                                                               wake: deliveryWake, logger: logger)))
+                services.append(
+                    .init(
+                        service: ListenerService(
+                            url: url, name: settings.name, channel: "ad_deliveries",
+                            wake: deliveryWake, logger: logger)))
             }
         }
         var config = ServiceGroupConfiguration(services: services, logger: logger)

@@ -20,9 +20,13 @@ struct DeliveryService: Service {
     func run() async throws {
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
         let loop = DeliveryPass(settings: settings, sender: ChannelSender(http: http, logger: logger), logger: logger)
-        await runReconnecting(url, application: "\(settings.name) deliver", what: "delivery", backoff: backoff,
-                              logger: logger) { conn, connected in
-            logger.info("delivering alerts: \(settings.deliveryConcurrency) at once, up to \(settings.deliveryRetry.maxAttempts) attempts")
+        await runReconnecting(
+            url, application: "\(settings.name) deliver", what: "delivery", backoff: backoff,
+            logger: logger
+        ) { conn, connected in
+            logger.info(
+                "delivering alerts: \(settings.deliveryConcurrency) at once, up to \(settings.deliveryRetry.maxAttempts) attempts"
+            )
             connected()
             var lastHousekeeping = ContinuousClock.now - .seconds(3600)
             while !Task.isShuttingDownGracefully && !Task.isCancelled {

@@ -17,8 +17,10 @@ struct FeedbackService: Service {
 
     func run() async throws {
         let processor = FeedbackProcessor(logger: logger)
-        await runReconnecting(url, application: "\(settings.name) feedback", what: "feedback", backoff: backoff,
-                              logger: logger) { conn, connected in
+        await runReconnecting(
+            url, application: "\(settings.name) feedback", what: "feedback", backoff: backoff,
+            logger: logger
+        ) { conn, connected in
             connected()
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 if try await processor.pass(conn, limit: Self.passSize) >= Self.passSize { continue }

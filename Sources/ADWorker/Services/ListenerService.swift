@@ -22,7 +22,10 @@ struct ListenerService: Service {
             let listened = Mutex(false)  // a connection that got as far as LISTEN resets the backoff
             do {
                 try await cancelWhenGracefulShutdown {
-                    try await Database.withConnection(url, logger: logger, applicationName: "\(name) listen\(channel == "ad_points" ? "" : " " + channel)") { conn in
+                    try await Database.withConnection(
+                        url, logger: logger,
+                        applicationName: "\(name) listen\(channel == "ad_points" ? "" : " " + channel)"
+                    ) { conn in
                         try await conn.listen(on: channel) { notifications in
                             logger.info("listening on \(channel)")
                             listened.withLock { $0 = true }

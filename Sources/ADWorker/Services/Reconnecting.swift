@@ -10,8 +10,10 @@ import ServiceLifecycle
 /// connects again. A session calls `connected()` once it is set up, which resets the failure count.
 /// The scoring and delivery services share it; the LISTEN service has its own, because it must also wake its loop
 /// after every reconnect.
-func runReconnecting(_ url: DatabaseURL, application: String, what: String, backoff: Backoff, logger: Logger,
-                     _ session: (PostgresConnection, _ connected: () -> Void) async throws -> Void) async {
+func runReconnecting(
+    _ url: DatabaseURL, application: String, what: String, backoff: Backoff, logger: Logger,
+    _ session: (PostgresConnection, _ connected: () -> Void) async throws -> Void
+) async {
     var failures = 0
     while !Task.isShuttingDownGracefully && !Task.isCancelled {
         do {

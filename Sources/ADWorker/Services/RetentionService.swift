@@ -15,7 +15,9 @@ struct RetentionService: Service {
     func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
-                let removed = try await Database.withConnection(url, logger: logger, applicationName: "\(settings.name) retention") { conn in
+                let removed = try await Database.withConnection(
+                    url, logger: logger, applicationName: "\(settings.name) retention"
+                ) { conn in
                     try await Retention.apply(conn, logger: logger)
                 }
                 if removed > 0 { logger.info("retention removed \(removed) (rows, or chunks on TimescaleDB)") }

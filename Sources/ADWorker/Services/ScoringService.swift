@@ -39,8 +39,10 @@ struct ScoringService: Service {
         var reported: Set<UUID> = []
         let maxAge = Duration.seconds(settings.configRefresh)
         let application = k == 0 ? "\(settings.name) score" : "\(settings.name) score \(k + 1)"
-        await runReconnecting(url, application: application, what: "scoring", backoff: backoff,
-                              logger: logger) { conn, connected in
+        await runReconnecting(
+            url, application: application, what: "scoring", backoff: backoff,
+            logger: logger
+        ) { conn, connected in
             try await cycle.prepare(conn)
             // Takes a catalog; the first loop reports what became unusable whenever its catalog changes.
             func adopt(_ next: SharedCatalog.Held) -> SourceCatalog {
@@ -56,7 +58,9 @@ struct ScoringService: Service {
             }
             var catalog = try await refreshed()
             if k == 0 {
-                logger.info("scoring: \(loops) loop(s), batch \(settings.batchSize), poll every \(settings.pollInterval)s, listen \(settings.listen)")
+                logger.info(
+                    "scoring: \(loops) loop(s), batch \(settings.batchSize), poll every \(settings.pollInterval)s, listen \(settings.listen)"
+                )
             }
             connected()
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
@@ -69,7 +73,9 @@ struct ScoringService: Service {
                     catalog = adopt(await catalogs.publish(catalog))
                 }
                 if scored > 0 {
-                    logger.debug("loop \(k + 1): scored \(scored) points in \(ContinuousClock.now - started), \(anomalies.count) anomalies")
+                    logger.debug(
+                        "loop \(k + 1): scored \(scored) points in \(ContinuousClock.now - started), \(anomalies.count) anomalies"
+                    )
                 }
                 anomalies.forEach(report)
                 if scored >= settings.batchSize { continue }

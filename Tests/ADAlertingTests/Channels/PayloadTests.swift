@@ -5,22 +5,28 @@ import Testing
 
 /// A delivery job like the ones ad_internal.claim_deliveries() returns.
 func sampleJob(_ event: DeliveryJob.Event = .trigger, type: String = "webhook", secret: String? = nil) -> DeliveryJob {
-    let alert = try! JSONDecoder().decode(JSONValue.self, from: Data("""
-        {"id": "6f1d2c3b-0000-4000-8000-000000000001", "status": "pending", "severity": "high",
-         "title": "[HIGH] cpu on web-1: 97 (expected 40) - rule cpu-high", "message": "Anomaly on web-1 <b>.\\nline two",
-         "metric": "cpu", "occurrences": 2, "first_seen_at": "2026-03-04T10:00:00+00:00",
-         "last_seen_at": "2026-03-04T10:05:00+00:00", "created_at": "2026-03-04T10:00:01+00:00",
-         "resolved_at": null, "acknowledged_at": null, "notes": null,
-         "rule": {"id": "6f1d2c3b-0000-4000-8000-000000000002", "name": "cpu-high"},
-         "source": {"id": "6f1d2c3b-0000-4000-8000-000000000003", "name": "web-1"},
-         "anomaly": {"id": "6f1d2c3b-0000-4000-8000-000000000004", "point_timestamp": "2026-03-04T10:00:00+00:00",
-                     "score": 0.99995, "severity": "high", "detector": "robust",
-                     "explanation": {"detector": "robust", "metric": "cpu", "actual": 97, "expected": 40,
-                                     "expected_range": [30, 50], "top_contributions": []}}}
-        """.utf8))
-    return DeliveryJob(deliveryID: UUID(uuidString: "6f1d2c3b-0000-4000-8000-0000000000dd")!, event: event, attempt: 1,
-                       alert: alert, channel: .init(name: "ch", type: type, target: "http://127.0.0.1:9/x",
-                                                    headers: [("X-Team", "ops")], secret: secret))
+    let alert = try! JSONDecoder().decode(
+        JSONValue.self,
+        from: Data(
+            """
+            {"id": "6f1d2c3b-0000-4000-8000-000000000001", "status": "pending", "severity": "high",
+             "title": "[HIGH] cpu on web-1: 97 (expected 40) - rule cpu-high", "message": "Anomaly on web-1 <b>.\\nline two",
+             "metric": "cpu", "occurrences": 2, "first_seen_at": "2026-03-04T10:00:00+00:00",
+             "last_seen_at": "2026-03-04T10:05:00+00:00", "created_at": "2026-03-04T10:00:01+00:00",
+             "resolved_at": null, "acknowledged_at": null, "notes": null,
+             "rule": {"id": "6f1d2c3b-0000-4000-8000-000000000002", "name": "cpu-high"},
+             "source": {"id": "6f1d2c3b-0000-4000-8000-000000000003", "name": "web-1"},
+             "anomaly": {"id": "6f1d2c3b-0000-4000-8000-000000000004", "point_timestamp": "2026-03-04T10:00:00+00:00",
+                         "score": 0.99995, "severity": "high", "detector": "robust",
+                         "explanation": {"detector": "robust", "metric": "cpu", "actual": 97, "expected": 40,
+                                         "expected_range": [30, 50], "top_contributions": []}}}
+            """.utf8))
+    return DeliveryJob(
+        deliveryID: UUID(uuidString: "6f1d2c3b-0000-4000-8000-0000000000dd")!, event: event, attempt: 1,
+        alert: alert,
+        channel: .init(
+            name: "ch", type: type, target: "http://127.0.0.1:9/x",
+            headers: [("X-Team", "ops")], secret: secret))
 }
 
 func decode(_ s: String) throws -> JSONValue { try JSONDecoder().decode(JSONValue.self, from: Data(s.utf8)) }
@@ -30,7 +36,8 @@ func decode(_ s: String) throws -> JSONValue { try JSONDecoder().decode(JSONValu
 
     @Test func signatureMatchesOpenSSL() {
         // printf '1700000000.{"a":1}' | openssl dgst -sha256 -hmac 'sekrit'
-        #expect(Payloads.signature(secret: "sekrit", timestamp: 1_700_000_000, body: #"{"a":1}"#)
+        #expect(
+            Payloads.signature(secret: "sekrit", timestamp: 1_700_000_000, body: #"{"a":1}"#)
                 == "v1=ff8c920725a395b303d30eb509b37bc42837a5bdbe05bd224a07d783f101ee46")
     }
 
@@ -81,7 +88,8 @@ func decode(_ s: String) throws -> JSONValue { try JSONDecoder().decode(JSONValu
         // Slack's control characters are escaped.
         #expect(Payloads.slack(sampleJob(type: "slack")).contains("&lt;b&gt;"))
         let resolved = try decode(Payloads.slack(sampleJob(.resolve, type: "slack")))
-        #expect(resolved["text"].map { if case .string(let s) = $0 { s.hasPrefix("Resolved: ") } else { false } } == true)
+        #expect(
+            resolved["text"].map { if case .string(let s) = $0 { s.hasPrefix("Resolved: ") } else { false } } == true)
     }
 
     @Test func pagerDutyEventsV2() throws {
@@ -92,7 +100,8 @@ func decode(_ s: String) throws -> JSONValue { try JSONDecoder().decode(JSONValu
         #expect(t["payload"]?["severity"] == .string("error"))  // high -> error
         #expect(t["payload"]?["source"] == .string("web-1"))
         #expect(t["payload"]?["timestamp"] == .string("2026-03-04T10:00:00+00:00"))
-        let r = try decode(Payloads.pagerDuty(sampleJob(.resolve, type: "pagerduty"), routingKey: "R0UT1NGKEY", now: now))
+        let r = try decode(
+            Payloads.pagerDuty(sampleJob(.resolve, type: "pagerduty"), routingKey: "R0UT1NGKEY", now: now))
         #expect(r["event_action"] == .string("resolve"))
         #expect(r["payload"] == nil)
         #expect(r["dedup_key"] == t["dedup_key"])
@@ -100,7 +109,8 @@ func decode(_ s: String) throws -> JSONValue { try JSONDecoder().decode(JSONValu
 
     @Test func alertmanagerFiresUntilEndsAtAndResolvesWithTheSameLabels() throws {
         let fire = try decode(Payloads.alertmanager(sampleJob(type: "alertmanager"), now: now, endsAfter: 3600))
-        let done = try decode(Payloads.alertmanager(sampleJob(.resolve, type: "alertmanager"), now: now, endsAfter: 3600))
+        let done = try decode(
+            Payloads.alertmanager(sampleJob(.resolve, type: "alertmanager"), now: now, endsAfter: 3600))
         guard case .array(let f) = fire, case .array(let d) = done else { Issue.record("not arrays"); return }
         #expect(f[0]["labels"] == d[0]["labels"])
         #expect(f[0]["labels"]?["alertname"] == .string("cpu-high"))

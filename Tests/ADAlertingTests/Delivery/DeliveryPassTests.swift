@@ -8,11 +8,14 @@ import Testing
 /// A claimed delivery becomes a job only when everything about it can be read: never an empty alert, never a
 /// different event than the one queued.
 @Suite struct ClaimedDeliveriesAreReadOrRefused {
-    func claimed(kind: String = "trigger", alert: String = #"{"alert_id": "x"}"#, headers: String = #"{"X-Team": "ops"}"#,
-                 config: String = "{}") -> DeliveryQueue.Claimed {
-        DeliveryQueue.Claimed(deliveryID: UUID(), kind: kind, attempt: 1, alertText: alert, channelName: "hook",
-                              channelType: "webhook", target: "http://127.0.0.1:1/", headersText: headers,
-                              configText: config, secret: nil)
+    func claimed(
+        kind: String = "trigger", alert: String = #"{"alert_id": "x"}"#, headers: String = #"{"X-Team": "ops"}"#,
+        config: String = "{}"
+    ) -> DeliveryQueue.Claimed {
+        DeliveryQueue.Claimed(
+            deliveryID: UUID(), kind: kind, attempt: 1, alertText: alert, channelName: "hook",
+            channelType: "webhook", target: "http://127.0.0.1:1/", headersText: headers,
+            configText: config, secret: nil)
     }
 
     @Test func aWellFormedDeliveryIsAJobWithItsEventAndHeaders() throws {

@@ -20,7 +20,9 @@ struct EmailMessageTests {
     ) throws -> EmailMessage {
         try EmailMessage(
             from: from,
-            to: [try EmailAddress("oncall@example.com"), try EmailAddress("ops@example.org", displayName: "Ops, Team")],
+            to: [
+                try EmailAddress("oncall@example.com"), try EmailAddress("ops@example.org", displayName: "Ops, Team"),
+            ],
             subject: subject, textBody: text, htmlBody: html,
             date: Date(timeIntervalSince1970: 1_751_364_000),  // 2025-07-01 10:00:00 UTC, a Tuesday
             messageID: EmailMessage.messageID(alertID: "42"), headers: headers, transferEncoding: encoding)
@@ -73,21 +75,27 @@ struct EmailMessageTests {
     @Test func longLinesAreWrapped() throws {
         let longWord = String(repeating: "x", count: 3000)
         let subject = (0..<60).map { "word\($0)" }.joined(separator: " ")
-        let rendered = try message(subject: subject, text: longWord + "\n" + String(repeating: "ä", count: 700),
-                                   headers: [EmailHeader("X-Long", longWord)]).rendered()
+        let rendered = try message(
+            subject: subject, text: longWord + "\n" + String(repeating: "ä", count: 700),
+            headers: [EmailHeader("X-Long", longWord)]
+        ).rendered()
         checkLines(rendered)
         let mime = try MIMEReader(rendered)
         #expect(mime.header("Subject") == subject)  // folded at spaces, unfolds to the original
         #expect(mime.decodedHeader("X-Long") == longWord)
         let boundary = try #require(MIMEReader.parameter("boundary", in: mime.header("Content-Type") ?? ""))
-        #expect(try mime.parts(boundary: boundary)[0].decodedBody() == longWord + "\r\n" + String(repeating: "ä", count: 700))
+        #expect(
+            try mime.parts(boundary: boundary)[0].decodedBody() == longWord + "\r\n"
+                + String(repeating: "ä", count: 700))
     }
 
     @Test func manyRecipientsFoldTheToHeader() throws {
         let recipients = try (0..<12).map { i in
             try EmailAddress("person\(i)@example.com", displayName: i % 3 == 0 ? "Bereitschaft Nr. \(i) – Köln" : nil)
         }
-        let rendered = try EmailMessage(from: from, to: recipients, subject: "s", textBody: "t", messageID: "m@adworker").rendered()
+        let rendered = try EmailMessage(
+            from: from, to: recipients, subject: "s", textBody: "t", messageID: "m@adworker"
+        ).rendered()
         checkLines(rendered)
         let to = try #require(try MIMEReader(rendered).decodedHeader("To"))
         #expect(to.components(separatedBy: ", ") == recipients.map(\.description))
@@ -100,13 +108,19 @@ struct EmailMessageTests {
         #expect(lines[1] == "=46rom here")
         #expect(lines[2].hasPrefix("=2Eyyy"))
         #expect(lines.allSatisfy { $0.count <= 76 })
-        #expect(try MIMEReader.decodeQuotedPrintable(encoded) == "a=b tab\tend \r\nFrom here\r\n." + String(repeating: "y", count: 100))
+        #expect(
+            try MIMEReader.decodeQuotedPrintable(encoded) == "a=b tab\tend \r\nFrom here\r\n."
+                + String(repeating: "y", count: 100))
         // Escapes and spaces at every position around the soft line break survive intact.
         for n in 60..<80 {
             let text = String(repeating: "a", count: n) + "é€🚨 =\t." + String(repeating: " ", count: n % 3) + "\nFrom x"
             let qp = BodyEncoding.quotedPrintable(text)
-            #expect(qp.components(separatedBy: "\r\n").allSatisfy { $0.count <= 76 && !$0.hasSuffix(" ") && !$0.hasPrefix(".") }, "\(n)")
-            #expect(try MIMEReader.decodeQuotedPrintable(qp) == text.replacingOccurrences(of: "\n", with: "\r\n"), "\(n)")
+            #expect(
+                qp.components(separatedBy: "\r\n").allSatisfy {
+                    $0.count <= 76 && !$0.hasSuffix(" ") && !$0.hasPrefix(".")
+                }, "\(n)")
+            #expect(
+                try MIMEReader.decodeQuotedPrintable(qp) == text.replacingOccurrences(of: "\n", with: "\r\n"), "\(n)")
         }
     }
 
@@ -121,7 +135,9 @@ struct EmailMessageTests {
         #expect(throws: EmailMessageError.headerInjection(field: "display name of a@example.com")) {
             try EmailAddress("a@example.com", displayName: "Eve\r\nBcc: x@y.z")
         }
-        #expect(throws: EmailMessageError.invalidHeaderName("Bad Header")) { try message(headers: [EmailHeader("Bad Header", "x")]) }
+        #expect(throws: EmailMessageError.invalidHeaderName("Bad Header")) {
+            try message(headers: [EmailHeader("Bad Header", "x")])
+        }
         #expect(throws: EmailMessageError.invalidHeaderName("X:Y")) { try message(headers: [EmailHeader("X:Y", "x")]) }
         #expect(throws: EmailMessageError.reservedHeader("bcc")) { try message(headers: [EmailHeader("bcc", "x@y.z")]) }
         #expect(throws: (any Error).self) { try message(subject: "nul \u{0} here") }
@@ -140,8 +156,9 @@ struct EmailMessageTests {
         #expect(throws: EmailMessageError.noRecipients) {
             try EmailMessage(from: from, to: [], subject: "s", textBody: "t", messageID: "a@b")
         }
-        let m = try EmailMessage(from: from, to: [from, try EmailAddress("ADWORKER@example.com")], subject: "s", textBody: "t",
-                                 messageID: "<a@b>")
+        let m = try EmailMessage(
+            from: from, to: [from, try EmailAddress("ADWORKER@example.com")], subject: "s", textBody: "t",
+            messageID: "<a@b>")
         #expect(m.to.count == 1)
         #expect(m.messageID == "a@b")
     }
@@ -154,19 +171,27 @@ struct EmailMessageTests {
         for bad in ["", "no-at", "a@", "@b.c", "a b@c.d", "a..b@c.d", "a@-b.c", "ü@b.c", "a@b_c.d", "a@b.c>"] {
             #expect(throws: (any Error).self, "\(bad)") { try EmailAddress.parse(bad) }
         }
-        let rendered = try EmailMessage(from: EmailAddress("a@b.c", displayName: "Jürgen Ops"), to: [EmailAddress("x@y.z")],
-                                        subject: "s", textBody: "t", messageID: "m@b").rendered()
+        let rendered = try EmailMessage(
+            from: EmailAddress("a@b.c", displayName: "Jürgen Ops"), to: [EmailAddress("x@y.z")],
+            subject: "s", textBody: "t", messageID: "m@b"
+        ).rendered()
         #expect(try MIMEReader(rendered).decodedHeader("From") == "Jürgen Ops <a@b.c>")
     }
 
     private func checkLines(_ rendered: String, sourceLocation: SourceLocation = #_sourceLocation) {
         #expect(rendered.hasSuffix("\r\n"), sourceLocation: sourceLocation)
-        #expect(!rendered.replacingOccurrences(of: "\r\n", with: "").contains("\n"), "bare LF", sourceLocation: sourceLocation)
-        #expect(!rendered.replacingOccurrences(of: "\r\n", with: "").contains("\r"), "bare CR", sourceLocation: sourceLocation)
+        #expect(
+            !rendered.replacingOccurrences(of: "\r\n", with: "").contains("\n"), "bare LF",
+            sourceLocation: sourceLocation)
+        #expect(
+            !rendered.replacingOccurrences(of: "\r\n", with: "").contains("\r"), "bare CR",
+            sourceLocation: sourceLocation)
         let lines = rendered.components(separatedBy: "\r\n")
         #expect(lines.allSatisfy { $0.utf8.count <= 998 }, sourceLocation: sourceLocation)
         #expect(rendered.unicodeScalars.allSatisfy { $0.isASCII }, "7-bit", sourceLocation: sourceLocation)
         let headerLines = lines.prefix { !$0.isEmpty }
-        #expect(headerLines.allSatisfy { $0.count <= 78 }, "\(headerLines.filter { $0.count > 78 })", sourceLocation: sourceLocation)
+        #expect(
+            headerLines.allSatisfy { $0.count <= 78 }, "\(headerLines.filter { $0.count > 78 })",
+            sourceLocation: sourceLocation)
     }
 }

@@ -22,7 +22,9 @@ struct SMTPIntegrationTests {
             trustRoots: trustCA ? .pemFile(receiver.caFile) : .system)
     }
 
-    private func message(to: [String] = ["oncall@example.com"], subject: String = "Anomalie: Temperatur über Grenzwert 🚨")
+    private func message(
+        to: [String] = ["oncall@example.com"], subject: String = "Anomalie: Temperatur über Grenzwert 🚨"
+    )
         throws -> EmailMessage
     {
         try EmailMessage(
@@ -36,8 +38,10 @@ struct SMTPIntegrationTests {
     }
 
     /// Runs `body` with a receiver and stops it afterwards, also when `body` throws.
-    private func withReceiver<T>(tls: String, _ arguments: [String] = [], wrongName: Bool = false,
-                                 _ body: (SMTPReceiverProcess) async throws -> T) async throws -> T {
+    private func withReceiver<T>(
+        tls: String, _ arguments: [String] = [], wrongName: Bool = false,
+        _ body: (SMTPReceiverProcess) async throws -> T
+    ) async throws -> T {
         let receiver = try await SMTPReceiverProcess(tls: tls, extraArguments: arguments, wrongName: wrongName)
         do {
             let result = try await body(receiver)
@@ -78,8 +82,9 @@ struct SMTPIntegrationTests {
             #expect(received.parsed.parts.map(\.content_type) == ["text/plain", "text/html"])
             #expect(received.parsed.parts.allSatisfy { $0.charset == "utf-8" })
             // Text parts travel in canonical CRLF form.
-            #expect(received.parsed.parts.first?.content.replacingOccurrences(of: "\r\n", with: "\n")
-                == "Score 0.97 for cpu.load at 10:00.\n.leading dot line\n")
+            #expect(
+                received.parsed.parts.first?.content.replacingOccurrences(of: "\r\n", with: "\n")
+                    == "Score 0.97 for cpu.load at 10:00.\n.leading dot line\n")
             #expect(received.parsed.parts.last?.content.contains("<p>Score <b>0.97</b> für cpu.load</p>") == true)
             #expect(received.data.contains("X-AD-Alert-Id: 1234\r\n"))
         }
@@ -99,7 +104,8 @@ struct SMTPIntegrationTests {
 
     @Test func authLoginWhenPlainIsNotOffered() async throws {
         try await withReceiver(tls: "starttls", Self.auth + ["--auth-mechanisms", "LOGIN"]) { receiver in
-            let result = try await SMTPClient(settings: try settings(receiver, tls: .startTLS)).send(message: try message())
+            let result = try await SMTPClient(settings: try settings(receiver, tls: .startTLS)).send(
+                message: try message())
             #expect(result.authMechanism == "LOGIN")
             #expect(try receiver.messages().first?.auth_user == Self.user)
         }
@@ -137,14 +143,17 @@ struct SMTPIntegrationTests {
             #expect(error?.kind == .tlsFailed)
             #expect(error?.stage == .tlsHandshake)
             #expect(error?.isPermanent == true)
-            #expect(error?.description.uppercased().contains("CERTIFICATE_VERIFY_FAILED") == true, "\(String(describing: error))")
+            #expect(
+                error?.description.uppercased().contains("CERTIFICATE_VERIFY_FAILED") == true,
+                "\(String(describing: error))")
             #expect(try receiver.messages().isEmpty)
         }
     }
 
     @Test func untrustedCertificateWithImplicitTLS() async throws {
         try await withReceiver(tls: "implicit") { receiver in
-            let client = SMTPClient(settings: try settings(receiver, tls: .implicitTLS, username: nil, password: nil, trustCA: false))
+            let client = SMTPClient(
+                settings: try settings(receiver, tls: .implicitTLS, username: nil, password: nil, trustCA: false))
             let error = await #expect(throws: SMTPError.self) { try await client.send(message: try message()) }
             #expect(error?.kind == .tlsFailed)
             #expect(error?.stage == .tlsHandshake)
@@ -159,8 +168,10 @@ struct SMTPIntegrationTests {
                     try await SMTPClient(settings: settings).send(message: try message())
                 }
                 #expect(error?.kind == .tlsFailed)
-                #expect(error?.description.contains("elsewhere.test") == true || error?.description.contains("alidate") == true,
-                        "\(String(describing: error))")
+                #expect(
+                    error?.description.contains("elsewhere.test") == true
+                        || error?.description.contains("alidate") == true,
+                    "\(String(describing: error))")
                 // The chain is fine; only the name is wrong:
                 settings.certificateVerification = .noHostnameVerification
                 _ = try await SMTPClient(settings: settings).send(message: try message())
@@ -184,7 +195,9 @@ struct SMTPIntegrationTests {
     @Test func allRecipientsRejectedFails() async throws {
         try await withReceiver(tls: "starttls", Self.auth + ["--reject-rcpt", "gone@example.com"]) { receiver in
             let client = SMTPClient(settings: try settings(receiver, tls: .startTLS))
-            let error = await #expect(throws: SMTPError.self) { try await client.send(message: try message(to: ["gone@example.com"])) }
+            let error = await #expect(throws: SMTPError.self) {
+                try await client.send(message: try message(to: ["gone@example.com"]))
+            }
             #expect(error?.kind == .recipientsRejected)
             #expect(error?.replyCode == 550)
             #expect(error?.rejectedRecipients.map(\.address) == ["gone@example.com"])
@@ -217,9 +230,12 @@ struct SMTPIntegrationTests {
 
     @Test func closedPortIsTransient() async throws {
         let port = try await Self.closedPort()
-        let settings = SMTPSettings(host: "127.0.0.1", port: port, tls: .startTLS, from: try EmailAddress("a@example.com"),
-                                    connectTimeout: .seconds(5))
-        let error = await #expect(throws: SMTPError.self) { try await SMTPClient(settings: settings).send(message: try message()) }
+        let settings = SMTPSettings(
+            host: "127.0.0.1", port: port, tls: .startTLS, from: try EmailAddress("a@example.com"),
+            connectTimeout: .seconds(5))
+        let error = await #expect(throws: SMTPError.self) {
+            try await SMTPClient(settings: settings).send(message: try message())
+        }
         #expect(error?.kind == .connectionFailed)
         #expect(error?.stage == .connect)
         #expect(error?.reply == nil)
@@ -229,7 +245,9 @@ struct SMTPIntegrationTests {
     @Test func unreadableCAFileIsAConfigurationError() async throws {
         var settings = SMTPSettings(host: "127.0.0.1", port: 1, from: try EmailAddress("a@example.com"))
         settings.trustRoots = .pemFile("/nonexistent/ca.pem")
-        let error = await #expect(throws: SMTPError.self) { try await SMTPClient(settings: settings).send(message: try message()) }
+        let error = await #expect(throws: SMTPError.self) {
+            try await SMTPClient(settings: settings).send(message: try message())
+        }
         #expect(error?.kind == .invalidConfiguration)
         #expect(error?.description.contains("/nonexistent/ca.pem") == true)
         #expect(error?.isPermanent == true)
@@ -238,7 +256,9 @@ struct SMTPIntegrationTests {
         try "hello".write(to: garbage, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: garbage) }
         settings.trustRoots = .pemFile(garbage.path)
-        let notPEM = await #expect(throws: SMTPError.self) { try await SMTPClient(settings: settings).send(message: try message()) }
+        let notPEM = await #expect(throws: SMTPError.self) {
+            try await SMTPClient(settings: settings).send(message: try message())
+        }
         #expect(notPEM?.kind == .invalidConfiguration)
         #expect(notPEM?.description.contains("is not PEM") == true)
     }

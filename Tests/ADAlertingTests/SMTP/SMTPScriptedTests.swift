@@ -5,19 +5,26 @@ import Testing
 /// The client against `ScriptedSMTPServer`: protocol corners a real server does not show on demand.
 @Suite("SMTP client against a scripted server")
 struct SMTPScriptedTests {
-    private func client(_ server: ScriptedSMTPServer, tls: SMTPSettings.TLSMode = .none, timeout: Duration = .seconds(5)) throws -> SMTPClient {
-        SMTPClient(settings: SMTPSettings(
-            host: "127.0.0.1", port: server.port, tls: tls, from: try EmailAddress("ad@example.com"), heloName: "adworker.test",
-            connectTimeout: .seconds(5), commandTimeout: timeout))
+    private func client(
+        _ server: ScriptedSMTPServer, tls: SMTPSettings.TLSMode = .none, timeout: Duration = .seconds(5)
+    ) throws -> SMTPClient {
+        SMTPClient(
+            settings: SMTPSettings(
+                host: "127.0.0.1", port: server.port, tls: tls, from: try EmailAddress("ad@example.com"),
+                heloName: "adworker.test",
+                connectTimeout: .seconds(5), commandTimeout: timeout))
     }
 
     private func message() throws -> EmailMessage {
-        try EmailMessage(from: EmailAddress("ad@example.com"), to: [EmailAddress("a@example.com"), EmailAddress("b@example.com")],
-                         subject: "s", textBody: "t", messageID: "m@adworker")
+        try EmailMessage(
+            from: EmailAddress("ad@example.com"), to: [EmailAddress("a@example.com"), EmailAddress("b@example.com")],
+            subject: "s", textBody: "t", messageID: "m@adworker")
     }
 
     /// A well-behaved server; `override` answers some commands differently.
-    private static func standard(_ override: @escaping @Sendable (String) -> ScriptedSMTPServer.Action? = { _ in nil })
+    private static func standard(
+        _ override: @escaping @Sendable (String) -> ScriptedSMTPServer.Action? = { _ in nil }
+    )
         -> @Sendable (String) -> ScriptedSMTPServer.Action
     {
         { line in
@@ -34,9 +41,11 @@ struct SMTPScriptedTests {
         }
     }
 
-    private func withServer(greeting: ScriptedSMTPServer.Action = .reply("220 fake.test ESMTP"),
-                            _ respond: @escaping @Sendable (String) -> ScriptedSMTPServer.Action,
-                            _ body: (ScriptedSMTPServer) async throws -> Void) async throws {
+    private func withServer(
+        greeting: ScriptedSMTPServer.Action = .reply("220 fake.test ESMTP"),
+        _ respond: @escaping @Sendable (String) -> ScriptedSMTPServer.Action,
+        _ body: (ScriptedSMTPServer) async throws -> Void
+    ) async throws {
         let server = try await ScriptedSMTPServer(greeting: greeting, respond: respond)
         do { try await body(server) } catch { await server.stop(); throw error }
         await server.stop()
@@ -45,12 +54,16 @@ struct SMTPScriptedTests {
     @Test func heloFallbackWhenEHLOIsRefused() async throws {
         let respond = Self.standard { $0.hasPrefix("EHLO") ? .reply("502 5.5.1 EHLO not supported") : nil }
         try await withServer(respond) { server in
-            let m = try EmailMessage(from: EmailAddress("ad@example.com"), to: [EmailAddress("a@example.com")], subject: "s",
-                                     textBody: "x", messageID: "m@adworker", transferEncoding: .base64)
+            let m = try EmailMessage(
+                from: EmailAddress("ad@example.com"), to: [EmailAddress("a@example.com")], subject: "s",
+                textBody: "x", messageID: "m@adworker", transferEncoding: .base64)
             let result = try await client(server).send(message: m)
             #expect(result.description == "250 2.0.0 Ok: queued as ABC")
             let transcript = server.transcript
-            #expect(transcript.prefix(4) == ["EHLO adworker.test", "HELO adworker.test", "MAIL FROM:<ad@example.com>", "RCPT TO:<a@example.com>"])
+            #expect(
+                transcript.prefix(4) == [
+                    "EHLO adworker.test", "HELO adworker.test", "MAIL FROM:<ad@example.com>", "RCPT TO:<a@example.com>",
+                ])
             #expect(transcript.contains("DATA"))
             #expect(transcript.last == "QUIT")
             #expect(transcript.contains("D:From: ad@example.com"))
@@ -98,7 +111,8 @@ struct SMTPScriptedTests {
     }
 
     @Test func busyGreetingIsTransient() async throws {
-        try await withServer(greeting: .reply("421 4.3.2 Service not available, try later"), Self.standard()) { server in
+        try await withServer(greeting: .reply("421 4.3.2 Service not available, try later"), Self.standard()) {
+            server in
             let error = await #expect(throws: SMTPError.self) { try await client(server).send(message: try message()) }
             #expect(error?.kind == .rejected)
             #expect(error?.stage == .greeting)
@@ -122,14 +136,17 @@ struct SMTPScriptedTests {
             return nil
         }
         try await withServer(respond) { server in
-            let error = await #expect(throws: SMTPError.self) { try await client(server, tls: .startTLS).send(message: try message()) }
+            let error = await #expect(throws: SMTPError.self) {
+                try await client(server, tls: .startTLS).send(message: try message())
+            }
             #expect(error?.kind == .protocolViolation)
             #expect(error?.description.contains("injection") == true)
         }
     }
 
     @Test func transientRejectionOfTheMessage() async throws {
-        try await withServer(Self.standard { $0 == "." ? .reply("452 4.3.1 Insufficient system storage") : nil }) { server in
+        try await withServer(Self.standard { $0 == "." ? .reply("452 4.3.1 Insufficient system storage") : nil }) {
+            server in
             let error = await #expect(throws: SMTPError.self) { try await client(server).send(message: try message()) }
             #expect(error?.kind == .rejected)
             #expect(error?.stage == .messageBody)

@@ -5,9 +5,13 @@ import Testing
 
 @Suite("SMTP settings from channel config")
 struct SMTPSettingsTests {
-    private let base: [String: JSONValue] = ["smtp_host": .string("smtp.example.com"), "from": .string("AD <ad@example.com>")]
+    private let base: [String: JSONValue] = [
+        "smtp_host": .string("smtp.example.com"), "from": .string("AD <ad@example.com>"),
+    ]
 
-    private func parse(_ changes: [String: JSONValue], password: String? = nil) throws(SMTPSettingsError) -> SMTPSettings {
+    private func parse(
+        _ changes: [String: JSONValue], password: String? = nil
+    ) throws(SMTPSettingsError) -> SMTPSettings {
         try SMTPSettings.parse(base.merging(changes) { $1 }, password: password)
     }
 
@@ -36,10 +40,11 @@ struct SMTPSettingsTests {
     }
 
     @Test func everyKey() throws {
-        let s = try parse([
-            "username": .string("alerts"), "helo": .string("worker.example.com"), "timeout_seconds": .number(2.5),
-            "ca_file": .string("/etc/ad/ca.pem"), "unrelated": .bool(true),
-        ], password: "s3cret")
+        let s = try parse(
+            [
+                "username": .string("alerts"), "helo": .string("worker.example.com"), "timeout_seconds": .number(2.5),
+                "ca_file": .string("/etc/ad/ca.pem"), "unrelated": .bool(true),
+            ], password: "s3cret")
         #expect(s.username == "alerts")
         #expect(s.password == "s3cret")
         #expect(s.heloName == "worker.example.com")
@@ -76,7 +81,10 @@ struct SMTPSettingsTests {
         #expect(throws: SMTPSettingsError(field: "smtp_port", message: "must be an integer from 1 to 65535, got 0")) {
             try parse(["smtp_port": .number(0)])
         }
-        #expect(throws: SMTPSettingsError(field: "tls", message: "must be \"starttls\", \"implicit\" or \"none\", got \"ssl\"")) {
+        #expect(
+            throws: SMTPSettingsError(
+                field: "tls", message: "must be \"starttls\", \"implicit\" or \"none\", got \"ssl\"")
+        ) {
             try parse(["tls": .string("ssl")])
         }
         let error = SMTPSettingsError(field: "smtp_host", message: "is required")
@@ -84,7 +92,9 @@ struct SMTPSettingsTests {
     }
 
     @Test func wholeJSONObject() throws {
-        let config = JSONValue.object([("smtp_host", .string("127.0.0.1")), ("from", .string("a@b.c")), ("tls", .string("none"))])
+        let config = JSONValue.object([
+            ("smtp_host", .string("127.0.0.1")), ("from", .string("a@b.c")), ("tls", .string("none")),
+        ])
         let s = try SMTPSettings.parse(config, password: nil)
         #expect(s.port == 25)
         #expect(throws: SMTPSettingsError.self) { try SMTPSettings.parse(JSONValue.array([]), password: nil) }

@@ -8,7 +8,8 @@ import Testing
 struct SMTPReplyParserTests {
     @Test func singleAndMultiLineReplies() throws {
         let replies = try SMTPReplyParser.parse(
-            "220 mx.example.com ESMTP ready\r\n250-mx.example.com\r\n250-SIZE 1000\r\n250-AUTH PLAIN LOGIN\r\n250 STARTTLS\r\n354\r\n")
+            "220 mx.example.com ESMTP ready\r\n250-mx.example.com\r\n250-SIZE 1000\r\n250-AUTH PLAIN LOGIN\r\n250 STARTTLS\r\n354\r\n"
+        )
         #expect(replies.count == 3)
         #expect(replies[0] == SMTPReply(code: 220, lines: ["mx.example.com ESMTP ready"]))
         #expect(replies[1].code == 250)
@@ -54,8 +55,10 @@ struct SMTPReplyParserTests {
     }
 
     @Test func ehloCapabilities() throws {
-        let reply = try #require(try SMTPReplyParser.parse(
-            "250-mx.example.com Hello\r\n250-SIZE 10240000\r\n250-8BITMIME\r\n250-AUTH=LOGIN\r\n250-auth plain login\r\n250 STARTTLS\r\n").first)
+        let reply = try #require(
+            try SMTPReplyParser.parse(
+                "250-mx.example.com Hello\r\n250-SIZE 10240000\r\n250-8BITMIME\r\n250-AUTH=LOGIN\r\n250-auth plain login\r\n250 STARTTLS\r\n"
+            ).first)
         let capabilities = SMTPCapabilities(ehloReply: reply)
         #expect(capabilities.startTLS)
         #expect(capabilities.authMechanisms == ["LOGIN", "PLAIN"])
@@ -100,12 +103,16 @@ struct SMTPErrorTests {
         #expect(SMTPError(.timeout, stage: .greeting, message: "slow").isTransient)
         #expect(SMTPError(.tlsFailed, stage: .tlsHandshake, message: "bad cert").isPermanent)
         let r550 = SMTPReply(code: 550, lines: ["no"]), r450 = SMTPReply(code: 450, lines: ["later"])
-        let allPermanent = SMTPError(.recipientsRejected, stage: .rcptTo, reply: r550, message: "x",
-                                     rejectedRecipients: [SMTPRecipientRejection(address: "a@x.org", reply: r550)])
+        let allPermanent = SMTPError(
+            .recipientsRejected, stage: .rcptTo, reply: r550, message: "x",
+            rejectedRecipients: [SMTPRecipientRejection(address: "a@x.org", reply: r550)])
         #expect(allPermanent.isPermanent)
-        let someTransient = SMTPError(.recipientsRejected, stage: .rcptTo, reply: r550, message: "x", rejectedRecipients: [
-            SMTPRecipientRejection(address: "a@x.org", reply: r450), SMTPRecipientRejection(address: "b@x.org", reply: r550),
-        ])
+        let someTransient = SMTPError(
+            .recipientsRejected, stage: .rcptTo, reply: r550, message: "x",
+            rejectedRecipients: [
+                SMTPRecipientRejection(address: "a@x.org", reply: r450),
+                SMTPRecipientRejection(address: "b@x.org", reply: r550),
+            ])
         #expect(someTransient.isTransient)
     }
 }

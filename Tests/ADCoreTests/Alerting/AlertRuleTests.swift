@@ -6,10 +6,13 @@ import Testing
 @Suite struct AlertRuleConditions {
     static let source = UUID(uuidString: "00000000-0000-0000-0000-00000000000a")!
 
-    func facts(severity: Severity = .high, score: Double = 0.9999, metric: String = "cpu", detector: String = "robust",
-               time: String = "2026-03-04T10:30:00Z") -> AnomalyFacts {
-        AnomalyFacts(sourceID: Self.source, sourceName: "web-1", metric: metric, severity: severity, score: score,
-                     detector: detector, time: RuleConditions.parseTimestamp(time)!)
+    func facts(
+        severity: Severity = .high, score: Double = 0.9999, metric: String = "cpu", detector: String = "robust",
+        time: String = "2026-03-04T10:30:00Z"
+    ) -> AnomalyFacts {
+        AnomalyFacts(
+            sourceID: Self.source, sourceName: "web-1", metric: metric, severity: severity, score: score,
+            detector: detector, time: RuleConditions.parseTimestamp(time)!)
     }
 
     func parse(_ text: String) throws -> RuleConditions {
@@ -33,7 +36,9 @@ import Testing
     }
 
     @Test func severityScoreSourceMetricDetector() throws {
-        let c = try parse(#"{"min_severity": "high", "min_score": 0.999, "sources": ["web-1"], "metrics": ["cpu"], "detectors": ["robust"]}"#)
+        let c = try parse(
+            #"{"min_severity": "high", "min_score": 0.999, "sources": ["web-1"], "metrics": ["cpu"], "detectors": ["robust"]}"#
+        )
         #expect(c.matches(facts()))
         #expect(!c.matches(facts(severity: .medium)))
         #expect(!c.matches(facts(score: 0.99)))
@@ -62,7 +67,9 @@ import Testing
     }
 
     @Test func silencesHaveAnEndAndCoverHalfOpenIntervals() throws {
-        let c = try parse(#"{"silences": [{"start": "2026-03-04T10:00:00Z", "end": "2026-03-04T11:00:00+00:00", "reason": "deploy"}]}"#)
+        let c = try parse(
+            #"{"silences": [{"start": "2026-03-04T10:00:00Z", "end": "2026-03-04T11:00:00+00:00", "reason": "deploy"}]}"#
+        )
         #expect(!c.matches(facts(time: "2026-03-04T10:00:00Z")))
         #expect(!c.matches(facts(time: "2026-03-04T10:59:59Z")))
         #expect(c.matches(facts(time: "2026-03-04T11:00:00Z")))
@@ -73,7 +80,9 @@ import Testing
     @Test func occurrencesCountWithinThePeriodEndingAtThePoint() throws {
         let c = try parse(#"{"min_occurrences": 3, "within_seconds": 600}"#)
         let t = { (s: String) in RuleConditions.parseTimestamp(s)! }
-        let seen = [t("2026-03-04T10:00:00Z"), t("2026-03-04T10:05:00Z"), t("2026-03-04T10:09:00Z"), t("2026-03-04T10:30:00Z")]
+        let seen = [
+            t("2026-03-04T10:00:00Z"), t("2026-03-04T10:05:00Z"), t("2026-03-04T10:09:00Z"), t("2026-03-04T10:30:00Z"),
+        ]
         #expect(c.needsHistory)
         #expect(!c.enoughOccurrences(at: t("2026-03-04T10:05:00Z"), matching: seen))
         #expect(c.enoughOccurrences(at: t("2026-03-04T10:09:00Z"), matching: seen))
@@ -84,7 +93,8 @@ import Testing
     @Test func timestampsWithZones() {
         #expect(RuleConditions.parseTimestamp("2026-03-04T10:00:00Z") == Date(timeIntervalSince1970: 1_772_618_400))
         #expect(RuleConditions.parseTimestamp("2026-03-04 11:00+01:00") == Date(timeIntervalSince1970: 1_772_618_400))
-        #expect(RuleConditions.parseTimestamp("2026-03-04T05:00:00.5-0500") == Date(timeIntervalSince1970: 1_772_618_400.5))
+        #expect(
+            RuleConditions.parseTimestamp("2026-03-04T05:00:00.5-0500") == Date(timeIntervalSince1970: 1_772_618_400.5))
         #expect(RuleConditions.parseTimestamp("2026-03-04T10:00:00") == nil)
         #expect(RuleConditions.parseTimestamp("2026-02-30T10:00:00Z") == nil)
     }
@@ -118,11 +128,15 @@ import Testing
     }
 
     @Test func settingsFromTheEnvironment() throws {
-        let s = try WorkerSettings.parse(environment: ["AD_DELIVERY_MAX_ATTEMPTS": "3", "AD_DELIVERY_BACKOFF_BASE": "0.5",
-                                                        "AD_DELIVERY_BACKOFF_CAP": "2", "AD_DELIVERY": "off"])
+        let s = try WorkerSettings.parse(environment: [
+            "AD_DELIVERY_MAX_ATTEMPTS": "3", "AD_DELIVERY_BACKOFF_BASE": "0.5",
+            "AD_DELIVERY_BACKOFF_CAP": "2", "AD_DELIVERY": "off",
+        ])
         #expect(s.deliveryRetry == RetryPolicy(maxAttempts: 3, base: 0.5, cap: 2))
         #expect(!s.delivery)
-        #expect(throws: WorkerSettings.Problem.self) { try WorkerSettings.parse(environment: ["AD_DELIVERY_MAX_ATTEMPTS": "0"]) }
+        #expect(throws: WorkerSettings.Problem.self) {
+            try WorkerSettings.parse(environment: ["AD_DELIVERY_MAX_ATTEMPTS": "0"])
+        }
         #expect(throws: WorkerSettings.Problem.self) {
             try WorkerSettings.parse(environment: ["AD_DELIVERY_BACKOFF_BASE": "10", "AD_DELIVERY_BACKOFF_CAP": "5"])
         }

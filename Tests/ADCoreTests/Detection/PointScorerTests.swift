@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import ADCore
 
 /// A deterministic normal noise source (Box-Muller over a linear congruential generator).
@@ -57,7 +58,8 @@ func observation(_ x: Double, metric: String = "x", history: [Double], daily: Do
         #expect(s.explanation.metric == "cpu")
         #expect(s.explanation.actual == 95)
         guard let expected = s.explanation.expected, let lo = s.explanation.expectedRange?.low,
-              let hi = s.explanation.expectedRange?.high else {
+            let hi = s.explanation.expectedRange?.high
+        else {
             Issue.record("explanation lacks expected or range: \(s.explanation.render())"); return
         }
         #expect(abs(expected - 50) < 1)
@@ -109,22 +111,28 @@ func observation(_ x: Double, metric: String = "x", history: [Double], daily: Do
         var noise = Noise(state: 4)
         let history = (0..<300).map { i in (i < 150 ? 200 : 100) + 0.1 * noise.gaussian() }
         let diffs = (0..<300).map { _ in 0.1 * noise.gaussian() }
-        let jump = MetricObservation(metric: "x", x: 200, history: history, dailyDiffs: diffs, lagDaily: SeasonalLag(value: 200))
+        let jump = MetricObservation(
+            metric: "x", x: 200, history: history, dailyDiffs: diffs, lagDaily: SeasonalLag(value: 200))
         #expect(scorer.score([jump]).severity == nil)
-        let robustOnly = PointScorer(config: { var c = SourceConfig.defaults; c.detectors = [.robust]; return c }())
+        let robustOnly = PointScorer(
+            config: {
+                var c = SourceConfig.defaults; c.detectors = [.robust]; return c
+            }())
         #expect(robustOnly.score([jump]).severity == .critical, "without the seasonal streams the step decides")
     }
 
     @Test func yesterdaysIncidentDoesNotMakeTodayLookWrong() {
         // A day ago the value was 400, flagged as an anomaly: today's ordinary 200 is not judged against it.
         let (history, diffs) = Self.periodic(seed: 5)
-        let echo = MetricObservation(metric: "x", x: 200, history: history, dailyDiffs: diffs,
-                                     lagDaily: SeasonalLag(value: 400, score: 0.9))
+        let echo = MetricObservation(
+            metric: "x", x: 200, history: history, dailyDiffs: diffs,
+            lagDaily: SeasonalLag(value: 400, score: 0.9))
         let s = scorer.score([echo])
         #expect(s.severity == nil)
         #expect(s.features["x"]?["seasonal_z_abstains"] != nil)
-        let unflagged = MetricObservation(metric: "x", x: 200, history: history, dailyDiffs: diffs,
-                                          lagDaily: SeasonalLag(value: 400, score: 0.1))
+        let unflagged = MetricObservation(
+            metric: "x", x: 200, history: history, dailyDiffs: diffs,
+            lagDaily: SeasonalLag(value: 400, score: 0.1))
         #expect(scorer.score([unflagged]).severity != nil, "a lag that was normal then is the baseline")
     }
 
@@ -134,7 +142,10 @@ func observation(_ x: Double, metric: String = "x", history: [Double], daily: Do
         let unit = [-1.349, -0.6745, 0, 0.6745, 1.349]
         let history = Array(repeating: unit, count: 12).flatMap { $0 }
         let metrics = ["a", "b", "c", "d", "e"].map { observation(4.0, metric: $0, history: history) }
-        let alone = PointScorer(config: { var c = SourceConfig.defaults; c.detectors = [.robust]; return c }())
+        let alone = PointScorer(
+            config: {
+                var c = SourceConfig.defaults; c.detectors = [.robust]; return c
+            }())
         #expect(alone.score(metrics).severity == nil)
         let together = scorer.score(metrics)
         #expect(together.severity != nil)
@@ -152,7 +163,9 @@ func observation(_ x: Double, metric: String = "x", history: [Double], daily: Do
 
     @Test func onlyTheConfiguredWindowCounts() {
         // An old regime outside the window must not make the current value look abnormal.
-        let config = { var c = SourceConfig.defaults; c.window = 20; c.detectors = [.robust]; return c }()
+        let config = {
+            var c = SourceConfig.defaults; c.window = 20; c.detectors = [.robust]; return c
+        }()
         let history = Array(repeating: 100.0, count: 100) + (0..<20).map { 10 + Double($0 % 3) }
         let s = PointScorer(config: config).score([observation(11, history: history)])
         #expect(s.severity == nil)
@@ -194,14 +207,18 @@ func observation(_ x: Double, metric: String = "x", history: [Double], daily: Do
         var values = (0..<400).map { _ in 10 + noise.gaussian() }
         values += [30, 10, 25, 10]  // an anomaly, then a smaller one within the rest period
         values += (0..<200).map { _ in 10 + noise.gaussian() }
-        values += [30]              // the same again, after the rest period
+        values += [30]  // the same again, after the rest period
         let scores = Self.replay(values)
         #expect(scores[400].severity != nil)
         #expect(scores[402].score == 0)
         #expect(scores[402].explanation.resting != nil)
         #expect(scores.last!.severity != nil)
         // With the rest period off, the second one is an anomaly too.
-        let restless = Self.replay(values, config: { var c = SourceConfig.defaults; c.restPeriod = 0; return c }())
+        let restless = Self.replay(
+            values,
+            config: {
+                var c = SourceConfig.defaults; c.restPeriod = 0; return c
+            }())
         #expect(restless[402].severity != nil)
     }
 
@@ -210,7 +227,8 @@ func observation(_ x: Double, metric: String = "x", history: [Double], daily: Do
         let stored = try #require(s.features["x"]?["lik"])
         #expect(DetectorState(json: stored) == s.states["x"])
         #expect(DetectorState(json: .array([.number(1)])) == nil)
-        #expect(DetectorState(json: .array([1, 0.5, 0.2, 100, 0].map { .number($0) })) == nil, "the older detector's state")
+        #expect(
+            DetectorState(json: .array([1, 0.5, 0.2, 100, 0].map { .number($0) })) == nil, "the older detector's state")
         #expect(DetectorState(json: .string("x")) == nil)
     }
 
@@ -241,10 +259,13 @@ func observation(_ x: Double, metric: String = "x", history: [Double], daily: Do
         let refused = [
             "", "[]", "[1]", "{}", "null", fresh + ",", fresh.replacingOccurrences(of: "]", with: ", 0]"),
             fresh.replacingOccurrences(of: "[0,", with: "[null,"), fresh.replacingOccurrences(of: "[0,", with: "[NaN,"),
-            fresh.replacingOccurrences(of: "[0,", with: "[inf,"), fresh.replacingOccurrences(of: "[0,", with: "[0x1p3,"),
+            fresh.replacingOccurrences(of: "[0,", with: "[inf,"),
+            fresh.replacingOccurrences(of: "[0,", with: "[0x1p3,"),
             fresh.replacingOccurrences(of: "[0,", with: "[\"0\","), fresh.replacingOccurrences(of: "[0,", with: "[-1,"),
-            fresh.replacingOccurrences(of: "[0,", with: "[0.5,"), fresh.replacingOccurrences(of: "[0,", with: "[1e300,"),
-            fresh.replacingOccurrences(of: "1000000]", with: "1e300]"), fresh.replacingOccurrences(of: "[0,", with: "[1e999,"),
+            fresh.replacingOccurrences(of: "[0,", with: "[0.5,"),
+            fresh.replacingOccurrences(of: "[0,", with: "[1e300,"),
+            fresh.replacingOccurrences(of: "1000000]", with: "1e300]"),
+            fresh.replacingOccurrences(of: "[0,", with: "[1e999,"),
             fresh.replacingOccurrences(of: "[0,", with: "[0 0,"), fresh.replacingOccurrences(of: "[0,", with: "[[0],"),
         ]
         for text in refused { #expect(DetectorState(text: text) == nil, "\(text)") }
@@ -258,7 +279,8 @@ func observation(_ x: Double, metric: String = "x", history: [Double], daily: Do
         #expect(scores[..<600].allSatisfy { $0.severity == nil }, "false alarm before the shift")
         let first = scores[600...].first { $0.severity != nil }
         #expect(first != nil, "the shift was not flagged")
-        #expect(first?.explanation.topContributions.first.map { ["level_shift", "burst"].contains($0.feature) } == true)
+        #expect(
+            first?.explanation.topContributions.first.map { ["level_shift", "burst"].contains($0.feature) } == true)
     }
 
     @Test func scoresAreGradedBeyondTheOldSaturation() {

@@ -1,7 +1,8 @@
+import ADTestSupport
 import Foundation
 import Testing
+
 @testable import ADCore
-import ADTestSupport
 
 func parseConfig(_ text: String) throws -> SourceConfig {
     try SourceConfig.parse(try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)))
@@ -13,7 +14,9 @@ func parseConfig(_ text: String) throws -> SourceConfig {
     }
 
     @Test func readsEveryField() throws {
-        let c = try parseConfig(#"{"window": 120, "min_history": 30, "detectors": ["robust"], "seasonality": ["weekly"], "thresholds": {"low": 0.99, "medium": 0.995, "high": 0.999, "critical": 0.9999}}"#)
+        let c = try parseConfig(
+            #"{"window": 120, "min_history": 30, "detectors": ["robust"], "seasonality": ["weekly"], "thresholds": {"low": 0.99, "medium": 0.995, "high": 0.999, "critical": 0.9999}}"#
+        )
         #expect(c.window == 120)
         #expect(c.minHistory == 30)
         #expect(c.detectors == [.robust])
@@ -37,8 +40,13 @@ func parseConfig(_ text: String) throws -> SourceConfig {
 @Suite struct SourceConfigRendersAsJSON {
     @Test func parseOfJSONIsIdentity() throws {
         #expect(try SourceConfig.parse(SourceConfig.defaults.json) == .defaults)
-        let custom = try parseConfig(#"{"window": 30, "min_history": 5, "detectors": ["seasonal"], "seasonality": [], "thresholds": {"low": 0.5}}"#)
+        let custom = try parseConfig(
+            #"{"window": 30, "min_history": 5, "detectors": ["seasonal"], "seasonality": [], "thresholds": {"low": 0.5}}"#
+        )
         #expect(try SourceConfig.parse(custom.json) == custom)
-        #expect(custom.json.render() == #"{"window":30,"min_history":5,"likelihood_window":3000,"warmup":100,"rest_period":100,"detectors":["seasonal"],"seasonality":[],"thresholds":{"low":0.5,"medium":0.55,"high":0.65,"critical":0.8}}"#)
+        #expect(
+            custom.json.render()
+                == #"{"window":30,"min_history":5,"likelihood_window":3000,"warmup":100,"rest_period":100,"detectors":["seasonal"],"seasonality":[],"thresholds":{"low":0.5,"medium":0.55,"high":0.65,"critical":0.8}}"#
+        )
     }
 }

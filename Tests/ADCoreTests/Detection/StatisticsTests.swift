@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import ADCore
 
 @Suite struct StatisticsAreRight {
@@ -44,8 +45,9 @@ import Testing
                 #expect(window.sorted == values.sorted())
                 let want = Stats.robustCentreAndScale(values, scratch: &scratch)!
                 let got = Stats.robustCentreAndScale(values, sorted: window)!
-                #expect(got.centre.bitPattern == want.centre.bitPattern && got.scale.bitPattern == want.scale.bitPattern,
-                        "size \(size), point \(i): \(got) against \(want)")
+                #expect(
+                    got.centre.bitPattern == want.centre.bitPattern && got.scale.bitPattern == want.scale.bitPattern,
+                    "size \(size), point \(i): \(got) against \(want)")
             }
         }
         #expect(SortedWindow([]).median == nil && SortedWindow([]).medianDeviation(from: 0) == nil)
@@ -59,7 +61,9 @@ import Testing
             let mean = v.reduce(0, +) / Double(n)
             let sd = (v.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(n - 1)).squareRoot()
             let got = Stats.meanAndStandardDeviation(v[...])
-            #expect(abs(got.mean - mean) <= 1e-12 * abs(mean) && abs(got.sd - sd) <= 1e-9 * sd, "n = \(n): \(got), want \(mean), \(sd)")
+            #expect(
+                abs(got.mean - mean) <= 1e-12 * abs(mean) && abs(got.sd - sd) <= 1e-9 * sd,
+                "n = \(n): \(got), want \(mean), \(sd)")
         }
         #expect(Stats.meanAndStandardDeviation([1, 2, 3, 4, 5, 6, 7, 8, 9][...]) == (5, 7.5.squareRoot()))
     }
@@ -84,8 +88,9 @@ import Testing
             let from = max(0, i - 150)  // longer than the window: the scorer takes its end
             let history = Array(series[from..<i])
             let window = history.suffix(config.window), windowDiffs = diffs[from..<i].suffix(config.window)
-            var o = MetricObservation(metric: "x", x: series[i], history: history, dailyDiffs: Array(diffs[from..<i]),
-                                      lagDaily: i >= 24 ? SeasonalLag(value: series[i - 24]) : nil)
+            var o = MetricObservation(
+                metric: "x", x: series[i], history: history, dailyDiffs: Array(diffs[from..<i]),
+                lagDaily: i >= 24 ? SeasonalLag(value: series[i - 24]) : nil)
             o.delta = series[i] - series[i - 1]
             var s = o
             o.state = plain
@@ -106,7 +111,7 @@ import Testing
         #expect(abs(Stats.poissonUpperTailDigits(3, mean: 0.5) - -log10(1 - exp(-0.5) * 1.625)) < 1e-9)
         #expect(Stats.poissonUpperTailDigits(40, mean: 0.01).isFinite)
         var scratch: [Double] = []
-        let v = (0..<101).map { Double(($0 * 37) % 101) }   // 0...100, shuffled
+        let v = (0..<101).map { Double(($0 * 37) % 101) }  // 0...100, shuffled
         #expect(Stats.interquartileRange(v, scratch: &scratch) == 75 - 25)
         #expect(Stats.interquartileRange([Double](), scratch: &scratch) == 0)
     }

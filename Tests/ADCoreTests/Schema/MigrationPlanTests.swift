@@ -1,4 +1,5 @@
 import Testing
+
 @testable import ADCore
 
 @Suite struct SchemaVersionOrdersNumerically {
@@ -30,21 +31,25 @@ import Testing
 
     @Test func refusesWhenTheExtensionIsInstalled() {
         let installed = InstalledSchema(extensionVersion: "0.1.0", recordedVersions: ["0.1.0"], adSchemaExists: true)
-        #expect(MigrationPlan.decide(installed: installed, bundled: v010, steps: [])
-            == .refuse(.extensionInstalled(version: "0.1.0")))
+        #expect(
+            MigrationPlan.decide(installed: installed, bundled: v010, steps: [])
+                == .refuse(.extensionInstalled(version: "0.1.0")))
     }
 
     @Test func refusesANewerDatabase() {
         let installed = InstalledSchema(recordedVersions: ["0.1.0", "0.2.0"], adSchemaExists: true)
-        #expect(MigrationPlan.decide(installed: installed, bundled: v010, steps: [])
-            == .refuse(.newerThanBundled(installed: v020, bundled: v010)))
+        #expect(
+            MigrationPlan.decide(installed: installed, bundled: v010, steps: [])
+                == .refuse(.newerThanBundled(installed: v020, bundled: v010)))
     }
 
     @Test func refusesAnAdSchemaItDidNotInstall() {
-        #expect(MigrationPlan.decide(installed: .init(adSchemaExists: true), bundled: v010, steps: [])
-            == .refuse(.foreignSchema))
-        #expect(MigrationPlan.decide(installed: .init(recordedVersions: [], adSchemaExists: true), bundled: v010, steps: [])
-            == .refuse(.foreignSchema))
+        #expect(
+            MigrationPlan.decide(installed: .init(adSchemaExists: true), bundled: v010, steps: [])
+                == .refuse(.foreignSchema))
+        #expect(
+            MigrationPlan.decide(installed: .init(recordedVersions: [], adSchemaExists: true), bundled: v010, steps: [])
+                == .refuse(.foreignSchema))
     }
 
     @Test func chainsStepScripts() {
@@ -55,12 +60,15 @@ import Testing
 
     @Test func refusesAGapInTheChain() {
         let installed = InstalledSchema(recordedVersions: ["0.1.0"], adSchemaExists: true)
-        #expect(MigrationPlan.decide(installed: installed, bundled: v030, steps: [UpgradeStep(from: v020, to: v030)])
-            == .refuse(.noUpgradePath(from: v010, to: v030)))
+        #expect(
+            MigrationPlan.decide(installed: installed, bundled: v030, steps: [UpgradeStep(from: v020, to: v030)])
+                == .refuse(.noUpgradePath(from: v010, to: v030)))
     }
 
     @Test func refusesAnUnreadableRecord() {
         let installed = InstalledSchema(recordedVersions: ["banana"], adSchemaExists: true)
-        #expect(MigrationPlan.decide(installed: installed, bundled: v010, steps: []) == .refuse(.unreadableVersion("banana")))
+        #expect(
+            MigrationPlan.decide(installed: installed, bundled: v010, steps: [])
+                == .refuse(.unreadableVersion("banana")))
     }
 }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import ADCore
 
 @Suite struct SQLScriptSplitsStatements {
@@ -11,8 +12,10 @@ import Testing
         ("SELECT 'it''s;'; SELECT 2", ["SELECT 'it''s;'", "SELECT 2"]),
         (#"SELECT E'\';'; SELECT 2"#, [#"SELECT E'\';'"#, "SELECT 2"]),
         (#"SELECT "we;ird" FROM t; SELECT 2"#, [#"SELECT "we;ird" FROM t"#, "SELECT 2"]),
-        ("CREATE FUNCTION f() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql; SELECT 2",
-         ["CREATE FUNCTION f() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql", "SELECT 2"]),
+        (
+            "CREATE FUNCTION f() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql; SELECT 2",
+            ["CREATE FUNCTION f() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql", "SELECT 2"]
+        ),
         ("DO $do$ BEGIN PERFORM $x$;$x$; END $do$; SELECT 2", ["DO $do$ BEGIN PERFORM $x$;$x$; END $do$", "SELECT 2"]),
         ("SELECT 1 -- a; comment\n; SELECT 2", ["SELECT 1 -- a; comment", "SELECT 2"]),
         ("SELECT /* a; /* nested; */ b; */ 1; SELECT 2", ["SELECT /* a; /* nested; */ b; */ 1", "SELECT 2"]),

@@ -8,18 +8,27 @@ import Testing
     static let a = UUID(uuidString: "00000000-0000-0000-0000-00000000000a")!
     static let b = UUID(uuidString: "00000000-0000-0000-0000-00000000000b")!
 
-    func row(_ source: UUID, _ metric: String, at micros: Int64, pos: Int64 = 1, cached: Bool = false, x: Double = 0,
-             statePos: Int64? = nil, stateText: String? = nil) -> BatchRow {
-        BatchRow(id: UUID(), source: source, micros: micros, metric: metric, cached: cached,
-                 observation: MetricObservation(metric: metric, x: x, history: []), pos: pos, statePos: statePos, stateText: stateText)
+    func row(
+        _ source: UUID, _ metric: String, at micros: Int64, pos: Int64 = 1, cached: Bool = false, x: Double = 0,
+        statePos: Int64? = nil, stateText: String? = nil
+    ) -> BatchRow {
+        BatchRow(
+            id: UUID(), source: source, micros: micros, metric: metric, cached: cached,
+            observation: MetricObservation(metric: metric, x: x, history: []), pos: pos, statePos: statePos,
+            stateText: stateText)
     }
 
     @Test func seriesAreNumberedInOrderOfFirstAppearanceAndTheLatestRowIsByTime() {
-        var rows = [row(Self.a, "cpu", at: 10), row(Self.a, "mem", at: 10), row(Self.b, "cpu", at: 10),
-                    row(Self.a, "cpu", at: 30), row(Self.a, "cpu", at: 20)]  // a late point after a later one
+        var rows = [
+            row(Self.a, "cpu", at: 10), row(Self.a, "mem", at: 10), row(Self.b, "cpu", at: 10),
+            row(Self.a, "cpu", at: 30), row(Self.a, "cpu", at: 20),
+        ]  // a late point after a later one
         let plan = BatchPlan(rows: &rows)
-        #expect(plan.keys == [.init(source: Self.a, metric: "cpu"), .init(source: Self.a, metric: "mem"),
-                              .init(source: Self.b, metric: "cpu")])
+        #expect(
+            plan.keys == [
+                .init(source: Self.a, metric: "cpu"), .init(source: Self.a, metric: "mem"),
+                .init(source: Self.b, metric: "cpu"),
+            ])
         #expect(rows.map(\.series) == [0, 1, 2, 0, 0])
         #expect(plan.latestRow == [3, 1, 2])
     }
@@ -59,7 +68,8 @@ import Testing
         let x = [row(Self.a, "cpu", at: 1), row(Self.b, "mem", at: 1), row(Self.a, "cpu", at: 3)]
         let y = [row(Self.a, "mem", at: 1), row(Self.b, "cpu", at: 1), row(Self.a, "cpu", at: 2)]
         let merged = BatchPlan.merged(x, y)
-        #expect(merged.map { "\($0.micros)\($0.source == Self.a ? "a" : "b")\($0.metric)" }
+        #expect(
+            merged.map { "\($0.micros)\($0.source == Self.a ? "a" : "b")\($0.metric)" }
                 == ["1acpu", "1amem", "1bcpu", "1bmem", "2acpu", "3acpu"])
     }
 
@@ -71,7 +81,10 @@ import Testing
     }
 
     @Test func cachedRowsReadTheCacheThenTheBatchAsOneHistory() {
-        var rows = [row(Self.a, "cpu", at: 40, pos: 1, cached: true, x: 4), row(Self.a, "cpu", at: 50, pos: 2, cached: true, x: 5)]
+        var rows = [
+            row(Self.a, "cpu", at: 40, pos: 1, cached: true, x: 4),
+            row(Self.a, "cpu", at: 50, pos: 2, cached: true, x: 5),
+        ]
         rows[1].observation.delta = 1
         let plan = BatchPlan(rows: &rows)
         var within = BatchSeriesValues()

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import ADCore
 
 @Suite struct DatabaseURLParses {
@@ -53,7 +54,10 @@ import Testing
     @Test(arguments: [
         ("mysql://u@h/d", "must start with postgres:// or postgresql://"),
         ("postgres://u@h:99999/d", "port \"99999\" is not a number from 1 to 65535"),
-        ("postgres://u@h/d?sslmode=sometimes", "sslmode \"sometimes\" is not one of disable, prefer, require, verify-ca, verify-full"),
+        (
+            "postgres://u@h/d?sslmode=sometimes",
+            "sslmode \"sometimes\" is not one of disable, prefer, require, verify-ca, verify-full"
+        ),
         ("postgres://u@h/d?colour=blue", "unknown parameter \"colour\""),
         ("postgres://h/d", "no user name (postgres://USER@host/db)"),
         ("postgres://u@h/d%zz", "bad percent-encoding in \"d%zz\""),

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import ADCore
 
 @Suite struct DoctorDiagnoses {
@@ -20,7 +21,12 @@ import Testing
     }
 
     @Test func anOldServerFails() {
-        #expect(finding("server", in: facts { $0.serverVersionNumber = 140011; $0.serverVersion = "14.11" })?.level == .fail)
+        #expect(
+            finding(
+                "server",
+                in: facts {
+                    $0.serverVersionNumber = 140011; $0.serverVersion = "14.11"
+                })?.level == .fail)
     }
 
     @Test func aMissingSchemaFailsAndSaysHowToInstall() {
@@ -30,24 +36,33 @@ import Testing
     }
 
     @Test func anOlderExtensionWarnsWithTheUpdateCommand() {
-        let f = finding("schema", in: facts {
-            $0.schema = InstalledSchema(extensionVersion: "0.0.9", recordedVersions: ["0.0.9"], adSchemaExists: true)
-        })
+        let f = finding(
+            "schema",
+            in: facts {
+                $0.schema = InstalledSchema(
+                    extensionVersion: "0.0.9", recordedVersions: ["0.0.9"], adSchemaExists: true)
+            })
         #expect(f?.level == .warn)
         #expect(f?.action?.contains("ALTER EXTENSION anomaly_detection UPDATE") == true)
     }
 
     @Test func anOlderMigratedSchemaWarnsToMigrate() {
-        let f = finding("schema", in: facts {
-            $0.schema = InstalledSchema(recordedVersions: ["0.0.9"], adSchemaExists: true)
-            $0.bundledSteps = [UpgradeStep(from: SchemaVersion("0.0.9")!, to: SchemaVersion("0.1.0")!)]
-        })
+        let f = finding(
+            "schema",
+            in: facts {
+                $0.schema = InstalledSchema(recordedVersions: ["0.0.9"], adSchemaExists: true)
+                $0.bundledSteps = [UpgradeStep(from: SchemaVersion("0.0.9")!, to: SchemaVersion("0.1.0")!)]
+            })
         #expect(f?.level == .warn)
         #expect(f?.action == "adworker migrate")
     }
 
     @Test func aPartialViewSaysSo() {
-        let f = finding("privileges", in: facts { $0.unreadable = ["ad_internal.storage"]; $0.currentUser = "grafana" })
+        let f = finding(
+            "privileges",
+            in: facts {
+                $0.unreadable = ["ad_internal.storage"]; $0.currentUser = "grafana"
+            })
         #expect(f?.level == .warn)
         #expect(f?.detail.contains("grafana cannot read ad_internal.storage") == true)
     }
@@ -60,26 +75,37 @@ import Testing
     }
 
     @Test func timescaleAddedAfterTheSchemaWarns() {
-        let f = finding("storage", in: facts { $0.timescale = .init(installedVersion: "2.28.3", preloaded: true, license: "timescale") })
+        let f = finding(
+            "storage",
+            in: facts { $0.timescale = .init(installedVersion: "2.28.3", preloaded: true, license: "timescale") })
         #expect(f?.level == .warn)
     }
 
     @Test func anApacheOnlyTimescaleWarnsAboutTheLicense() {
-        let f = finding("timescaledb", in: facts {
-            $0.timescale = .init(installedVersion: "2.28.3", preloaded: true, license: "apache")
-            $0.storage = ["hypertable:ad.data_points": "1 day"]
-        })
+        let f = finding(
+            "timescaledb",
+            in: facts {
+                $0.timescale = .init(installedVersion: "2.28.3", preloaded: true, license: "apache")
+                $0.storage = ["hypertable:ad.data_points": "1 day"]
+            })
         #expect(f?.level == .warn)
         #expect(f?.action?.contains("timescaledb.license") == true)
     }
 
     @Test func reportsHypertableCompressionAndAggregate() {
-        let f = finding("storage", in: facts {
-            $0.timescale = .init(installedVersion: "2.28.3", preloaded: true, license: "timescale")
-            $0.storage = ["hypertable:ad.data_points": "1 day", "compression": "7 days",
-                          "continuous_aggregate": "ad.anomaly_summary_hourly"]
-        })
+        let f = finding(
+            "storage",
+            in: facts {
+                $0.timescale = .init(installedVersion: "2.28.3", preloaded: true, license: "timescale")
+                $0.storage = [
+                    "hypertable:ad.data_points": "1 day", "compression": "7 days",
+                    "continuous_aggregate": "ad.anomaly_summary_hourly",
+                ]
+            })
         #expect(f?.level == .ok)
-        #expect(f?.detail == "ad.data_points is a hypertable (chunks of 1 day), compression after 7 days, continuous aggregate ad.anomaly_summary_hourly")
+        #expect(
+            f?.detail
+                == "ad.data_points is a hypertable (chunks of 1 day), compression after 7 days, continuous aggregate ad.anomaly_summary_hourly"
+        )
     }
 }

@@ -6,8 +6,9 @@ import Testing
 @Suite struct SlidingWindowsHoldEachRowsWindow {
     func expected(_ history: ArraySlice<Double>, size: Int, daily: ArraySlice<Double> = []) -> HistoryCache.Sorted {
         let w = history.suffix(size), d = daily.suffix(w.count).filter { !$0.isNaN }
-        return HistoryCache.Sorted(values: SortedWindow(w), steps: SortedWindow(zip(w.dropFirst(), w).map { $0 - $1 }),
-                                   dailyDiffs: SortedWindow(d))
+        return HistoryCache.Sorted(
+            values: SortedWindow(w), steps: SortedWindow(zip(w.dropFirst(), w).map { $0 - $1 }),
+            dailyDiffs: SortedWindow(d))
     }
 
     @Test func slidingRowByRowFillsThenDropsTheOldest() {
@@ -17,9 +18,10 @@ import Testing
         let size = 7
         var sliding = SlidingWindows(series: 1)
         for i in series.indices {
-            let o = MetricObservation(metric: "x", x: series[i], history: Array(series[..<i]),
-                                      dailyDiffs: i > 5 ? Array(diffs[..<i]) : [],  // none known: none sent
-                                      lagDaily: i >= 5 && i % 6 != 0 ? SeasonalLag(value: series[i - 5]) : nil)
+            let o = MetricObservation(
+                metric: "x", x: series[i], history: Array(series[..<i]),
+                dailyDiffs: i > 5 ? Array(diffs[..<i]) : [],  // none known: none sent
+                lagDaily: i >= 5 && i % 6 != 0 ? SeasonalLag(value: series[i - 5]) : nil)
             let got = sliding.windows(for: o, at: Int64(i + 1), series: 0, size: size, cached: nil)
             #expect(got == expected(series[..<i], size: size, daily: diffs[..<i]), "row \(i)")
         }
@@ -33,7 +35,9 @@ import Testing
         var sliding = SlidingWindows(series: 1)
         for i in [3, 4, 9, 10, 20] {  // positions 10 and 20 do not follow the row before
             let o = MetricObservation(metric: "x", x: series[i], history: Array(series[..<i]))
-            #expect(sliding.windows(for: o, at: Int64(i + 1), series: 0, size: 6, cached: nil) == expected(series[..<i], size: 6))
+            #expect(
+                sliding.windows(for: o, at: Int64(i + 1), series: 0, size: 6, cached: nil)
+                    == expected(series[..<i], size: 6))
         }
         let o = MetricObservation(metric: "x", x: series[21], history: Array(series[..<21]))
         #expect(sliding.windows(for: o, at: 22, series: 0, size: 4, cached: nil) == expected(series[..<21], size: 4))
@@ -47,7 +51,8 @@ import Testing
         let first = MetricObservation(metric: "x", x: series[12], history: Array(series[..<12]))
         #expect(sliding.windows(for: first, at: 1, series: 0, size: 5, cached: right) == right)
         let second = MetricObservation(metric: "x", x: series[13], history: Array(series[..<13]))
-        #expect(sliding.windows(for: second, at: 2, series: 0, size: 5, cached: nil) == expected(series[..<13], size: 5))
+        #expect(
+            sliding.windows(for: second, at: 2, series: 0, size: 5, cached: nil) == expected(series[..<13], size: 5))
         // Cached windows of another count are not taken.
         let short = expected(series[..<12], size: 3)
         #expect(sliding.windows(for: first, at: 1, series: 1, size: 5, cached: short) == right)

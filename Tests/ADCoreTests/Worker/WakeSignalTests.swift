@@ -1,7 +1,8 @@
+import ADTestSupport
 import Foundation
 import Testing
+
 @testable import ADCore
-import ADTestSupport
 
 @Suite struct WakeSignalCoalesces {
     @Test func aBurstLeavesOneWakeUp() async {

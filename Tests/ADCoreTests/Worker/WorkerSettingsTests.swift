@@ -1,13 +1,16 @@
+import ADTestSupport
 import Foundation
 import Testing
+
 @testable import ADCore
-import ADTestSupport
 
 @Suite struct WorkerSettingsValidate {
     @Test func defaultsAndOverrides() throws {
         #expect(try WorkerSettings.parse(environment: [:]) == WorkerSettings())
-        let s = try WorkerSettings.parse(environment: ["AD_BATCH_SIZE": "50", "AD_POLL_INTERVAL": "0.5", "AD_LISTEN": "off",
-                                                       "AD_SCORING_LOOPS": "3"])
+        let s = try WorkerSettings.parse(environment: [
+            "AD_BATCH_SIZE": "50", "AD_POLL_INTERVAL": "0.5", "AD_LISTEN": "off",
+            "AD_SCORING_LOOPS": "3",
+        ])
         #expect(s.batchSize == 50 && s.pollInterval == 0.5 && !s.listen && s.scoringLoops == 3)
     }
 

@@ -1,7 +1,8 @@
-import ADTestSupport
 import ADCore
+import ADTestSupport
 import Foundation
 import Testing
+
 @testable import ADPostgres
 
 @Suite struct EmbeddedSchemaMatchesSQLDirectory {
@@ -22,7 +23,8 @@ import Testing
     static func schemaFiles(_ arguments: String...) throws -> [String] {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", repo.appendingPathComponent("scripts/schema-files").path, "--relative-to", sql.path]
+        p.arguments =
+            ["python3", repo.appendingPathComponent("scripts/schema-files").path, "--relative-to", sql.path]
             + arguments
         let out = Pipe()
         p.standardOutput = out
@@ -59,8 +61,9 @@ import Testing
         // The versions with a frozen install script (extension/released/) and the version being built form one
         // chain of steps, so every release upgrades to this one.
         let released = try FileManager.default.contentsOfDirectory(
-            atPath: Self.repo.appendingPathComponent("extension/released").path)
-            .compactMap { $0.wholeMatch(of: /anomaly_detection--([0-9.]+)\.sql/)?.1 }.map(String.init)
+            atPath: Self.repo.appendingPathComponent("extension/released").path
+        )
+        .compactMap { $0.wholeMatch(of: /anomaly_detection--([0-9.]+)\.sql/)?.1 }.map(String.init)
         let versions = (released + [EmbeddedSchema.version]).sorted { SchemaVersion($0)! < SchemaVersion($1)! }
         #expect(versions.count >= 2, "release 0.1.0 is frozen in extension/released/")
         let steps = EmbeddedSchema.updates.map { "\($0.from)--\($0.to)" }
@@ -70,8 +73,9 @@ import Testing
     }
 
     @Test func versionIsTheControlFileVersion() throws {
-        let control = try String(contentsOf: Self.repo.appendingPathComponent("extension/anomaly_detection.control"),
-                                 encoding: .utf8)
+        let control = try String(
+            contentsOf: Self.repo.appendingPathComponent("extension/anomaly_detection.control"),
+            encoding: .utf8)
         #expect(control.contains("default_version = '\(EmbeddedSchema.version)'"))
     }
 }

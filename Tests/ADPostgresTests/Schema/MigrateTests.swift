@@ -9,11 +9,20 @@ struct MigrateInstallsOnceAndRefusesWhatItMustNot {
     @Test func installsThenIsANoOp() async throws {
         try await withScratchDatabase { url in
             #expect(try await migrate(url) == .installed(Migrator.bundledVersion))
-            let before = try await strings(url, "SELECT count(*)::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE nspname IN ('ad', 'ad_internal')")
+            let before = try await strings(
+                url,
+                "SELECT count(*)::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE nspname IN ('ad', 'ad_internal')"
+            )
             #expect(try await migrate(url) == .alreadyCurrent(Migrator.bundledVersion))
-            let after = try await strings(url, "SELECT count(*)::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE nspname IN ('ad', 'ad_internal')")
+            let after = try await strings(
+                url,
+                "SELECT count(*)::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE nspname IN ('ad', 'ad_internal')"
+            )
             #expect(before == after)
-            #expect(try await strings(url, "SELECT version || ' ' || installer FROM ad_internal.schema_migrations") == ["\(Migrator.bundledVersion) migrate"])
+            #expect(
+                try await strings(url, "SELECT version || ' ' || installer FROM ad_internal.schema_migrations") == [
+                    "\(Migrator.bundledVersion) migrate"
+                ])
         }
     }
 
@@ -28,7 +37,8 @@ struct MigrateInstallsOnceAndRefusesWhatItMustNot {
     @Test func refusesANewerSchemaAndChangesNothing() async throws {
         try await withScratchDatabase { url in
             try await migrate(url)
-            try await sql(url, "INSERT INTO ad_internal.schema_migrations (version, installer) VALUES ('99.0.0', 'migrate')")
+            try await sql(
+                url, "INSERT INTO ad_internal.schema_migrations (version, installer) VALUES ('99.0.0', 'migrate')")
             let error = await #expect(throws: Migrator.Failure.self) { try await migrate(url) }
             #expect(error?.code == "newer_than_bundled")
             #expect(try await strings(url, "SELECT count(*)::text FROM ad_internal.schema_migrations") == ["2"])
@@ -57,7 +67,8 @@ struct MigrateInstallsOnceAndRefusesWhatItMustNot {
         try await withScratchDatabase("CREATE SCHEMA ad_internal") { url in
             let error = await #expect(throws: Migrator.Failure.self) { try await migrate(url) }
             #expect(error?.code == "sql_error")
-            let adSchemas = try await strings(url, "SELECT count(*)::text FROM pg_catalog.pg_namespace WHERE nspname = 'ad'")
+            let adSchemas = try await strings(
+                url, "SELECT count(*)::text FROM pg_catalog.pg_namespace WHERE nspname = 'ad'")
             #expect(adSchemas == ["0"])
         }
     }

@@ -1,7 +1,7 @@
-import ADTestSupport
 import ADCore
 import ADDBTestSupport
 import ADPostgres
+import ADTestSupport
 import Foundation
 import PostgresNIO
 import Testing
@@ -13,8 +13,9 @@ enum Release010 {
     static let repo = Repository.root()
 
     static func script() throws -> String {
-        try String(contentsOf: repo.appendingPathComponent("extension/released/anomaly_detection--0.1.0.sql"),
-                   encoding: .utf8)
+        try String(
+            contentsOf: repo.appendingPathComponent("extension/released/anomaly_detection--0.1.0.sql"),
+            encoding: .utf8)
     }
 
     /// The sql/ files 0.1.0's adworker migrate embedded, recovered from the frozen script. At v0.1.0 the Makefile
@@ -46,7 +47,9 @@ enum Release010 {
         try await Database.withConnection(url, logger: TestServer.logger) { conn in
             func run(_ statement: String) async throws {
                 do {
-                    for try await _ in try await conn.query(PostgresQuery(unsafeSQL: statement), logger: TestServer.logger) {}
+                    for try await _ in try await conn.query(
+                        PostgresQuery(unsafeSQL: statement), logger: TestServer.logger)
+                    {}
                 } catch {
                     throw SQLFailure(description: describe(error))
                 }
@@ -102,14 +105,19 @@ let usedDatabase = [
 /// Every row of every table of the ad and ad_internal schemas but the version records, one text per table
 /// (count and an md5 of the sorted rows), so a changed, lost or added row shows.
 func allRows(_ url: DatabaseURL) async throws -> [String] {
-    let tables = try await strings(url, """
+    let tables = try await strings(
+        url,
+        """
         SELECT c.oid::regclass::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
          WHERE n.nspname IN ('ad', 'ad_internal') AND c.relkind IN ('r', 'p')
            AND c.oid <> 'ad_internal.schema_migrations'::regclass ORDER BY 1
         """)
     var out: [String] = []
     for t in tables {
-        out += try await strings(url, "SELECT '\(t) ' || count(*) || ' ' || coalesce(md5(string_agg(r::text, '|' ORDER BY r::text)), '') FROM \(t) r")
+        out += try await strings(
+            url,
+            "SELECT '\(t) ' || count(*) || ' ' || coalesce(md5(string_agg(r::text, '|' ORDER BY r::text)), '') FROM \(t) r"
+        )
     }
     return out
 }
@@ -118,14 +126,17 @@ func allRows(_ url: DatabaseURL) async throws -> [String] {
 /// without the rows of ad.settings, which a used database has and a fresh one has not.
 func schemaCatalog(_ url: DatabaseURL) async throws -> [String] {
     var lines = try await strings(url, catalogSnapshotQuery).filter { !$0.hasPrefix("row ") }
-    lines += try await strings(url, "SELECT format('storage row %s %s', key, value) FROM ad_internal.storage ORDER BY 1")
+    lines += try await strings(
+        url, "SELECT format('storage row %s %s', key, value) FROM ad_internal.storage ORDER BY 1")
     if TestServer.timescale { lines += try await strings(url, timescaleSnapshotQuery) }
     return lines
 }
 
 /// What the extension owns, and which tables pg_dump keeps the rows of.
 func extensionCatalog(_ url: DatabaseURL) async throws -> [String] {
-    try await strings(url, """
+    try await strings(
+        url,
+        """
         SELECT line FROM (
           SELECT 'member ' || pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid)
             FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
@@ -145,8 +156,9 @@ func extensionCatalog(_ url: DatabaseURL) async throws -> [String] {
 func schemaDump(_ url: DatabaseURL) throws -> String {
     let file = FileManager.default.temporaryDirectory.appendingPathComponent("ad-schema-\(UUID().uuidString).sql").path
     defer { try? FileManager.default.removeItem(atPath: file) }
-    let dump = try runClientProgram("pg_dump", ["--schema-only", "-n", "ad", "-n", "ad_internal", "-f", file, "-d", url.database],
-                                    url: url)
+    let dump = try runClientProgram(
+        "pg_dump", ["--schema-only", "-n", "ad", "-n", "ad_internal", "-f", file, "-d", url.database],
+        url: url)
     #expect(dump.status == 0, "pg_dump: \(dump.stderr)")
     return try String(contentsOfFile: file, encoding: .utf8)
 }
@@ -154,21 +166,25 @@ func schemaDump(_ url: DatabaseURL) throws -> String {
 /// Lines only in `a`, and only in `b`, for a readable failure.
 func difference(_ a: [String], _ b: [String]) -> String {
     let onlyA = a.filter { !b.contains($0) }, onlyB = b.filter { !a.contains($0) }
-    return "only after the upgrade:\n\(onlyA.joined(separator: "\n"))\nonly in a fresh install:\n\(onlyB.joined(separator: "\n"))"
+    return
+        "only after the upgrade:\n\(onlyA.joined(separator: "\n"))\nonly in a fresh install:\n\(onlyB.joined(separator: "\n"))"
 }
 
 /// The worker scores the upgraded database: the points 0.1.0 left unscored and new ones.
 func workerScores(_ url: DatabaseURL) async throws {
     let w = try WorkerProcess(url, name: "upgraded", environment: ["AD_POLL_INTERVAL": "0.2"])
-    try await sql(url, #"""
+    try await sql(
+        url,
+        #"""
         INSERT INTO ad.data_points (source_id, "timestamp", values)
         SELECT '00000000-0000-0000-0000-00000000000a', timestamptz '2026-01-01 00:00:00+00' + g * interval '1 minute',
                jsonb_build_object('x', g % 10)
           FROM generate_series(200, 219) g
         """#)
-    #expect(try await eventually(timeout: .seconds(60)) {
-        try await integer(url, "SELECT count(*) FROM ad.data_points WHERE anomaly_score IS NULL") == 0
-    }, "the worker did not score the upgraded database: \(w.output)")
+    #expect(
+        try await eventually(timeout: .seconds(60)) {
+            try await integer(url, "SELECT count(*) FROM ad.data_points WHERE anomaly_score IS NULL") == 0
+        }, "the worker did not score the upgraded database: \(w.output)")
     #expect(try await integer(url, "SELECT count(*) FROM ad.data_points") == 220)
     await w.stop()
 }
@@ -199,8 +215,11 @@ struct UpgradeFromTheLastRelease {
             let rows = try await allRows(upgraded)
             try await sql(upgraded, "ALTER EXTENSION anomaly_detection UPDATE")
 
-            #expect(try await strings(upgraded, "SELECT version || ' ' || installer FROM ad_internal.schema_migrations ORDER BY installed_at")
-                == ["0.1.0 extension", "\(Migrator.bundledVersionText) extension"])
+            #expect(
+                try await strings(
+                    upgraded,
+                    "SELECT version || ' ' || installer FROM ad_internal.schema_migrations ORDER BY installed_at")
+                    == ["0.1.0 extension", "\(Migrator.bundledVersionText) extension"])
             #expect(try await allRows(upgraded) == rows, "the upgrade changed rows")
             try await withScratchDatabase { fresh in
                 try await sql(fresh, "CREATE EXTENSION anomaly_detection")
@@ -219,11 +238,15 @@ struct UpgradeFromTheLastRelease {
             try await Release010.migrate(upgraded)
             for statement in usedDatabase { try await sql(upgraded, statement) }
             let rows = try await allRows(upgraded)
-            #expect(try await migrate(upgraded) == .upgraded(from: SchemaVersion("0.1.0")!, to: Migrator.bundledVersion))
+            #expect(
+                try await migrate(upgraded) == .upgraded(from: SchemaVersion("0.1.0")!, to: Migrator.bundledVersion))
             #expect(try await migrate(upgraded) == .alreadyCurrent(Migrator.bundledVersion))
 
-            #expect(try await strings(upgraded, "SELECT version || ' ' || installer FROM ad_internal.schema_migrations ORDER BY installed_at")
-                == ["0.1.0 migrate", "\(Migrator.bundledVersionText) migrate"])
+            #expect(
+                try await strings(
+                    upgraded,
+                    "SELECT version || ' ' || installer FROM ad_internal.schema_migrations ORDER BY installed_at")
+                    == ["0.1.0 migrate", "\(Migrator.bundledVersionText) migrate"])
             #expect(try await allRows(upgraded) == rows, "the upgrade changed rows")
             try await withScratchDatabase { fresh in
                 try await migrate(fresh)
@@ -233,7 +256,9 @@ struct UpgradeFromTheLastRelease {
                 #expect(da.count > 10000)
                 // pg_dump (15.14 and later) brackets its output with \restrict and \unrestrict and a random key.
                 func lines(_ dump: String) -> [String] {
-                    dump.split(separator: "\n").map(String.init).filter { !$0.hasPrefix("\\restrict ") && !$0.hasPrefix("\\unrestrict ") }
+                    dump.split(separator: "\n").map(String.init).filter {
+                        !$0.hasPrefix("\\restrict ") && !$0.hasPrefix("\\unrestrict ")
+                    }
                 }
                 let la = lines(da), lb = lines(db)
                 #expect(la == lb, "pg_dump --schema-only differs: \(difference(la, lb))")
@@ -242,8 +267,10 @@ struct UpgradeFromTheLastRelease {
         }
     }
 
-    @Test(.enabled(if: !TestServer.timescale,
-                   "TimescaleDB run: an extension that creates hypertables cannot be restored (README, design notes)"))
+    @Test(
+        .enabled(
+            if: !TestServer.timescale,
+            "TimescaleDB run: an extension that creates hypertables cannot be restored (README, design notes)"))
     func anUpgradedExtensionDatabaseDumpsAndRestoresItsRows() async throws {
         try await withScratchDatabase { source in
             try await Release010.createExtension(source)
@@ -259,12 +286,15 @@ struct UpgradeFromTheLastRelease {
             }
             try await sql(source, "ALTER EXTENSION anomaly_detection UPDATE")
             let rows = try await allRows(source)
-            let file = FileManager.default.temporaryDirectory.appendingPathComponent("ad-dump-\(UUID().uuidString).dump").path
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "ad-dump-\(UUID().uuidString).dump"
+            ).path
             defer { try? FileManager.default.removeItem(atPath: file) }
             let dump = try runClientProgram("pg_dump", ["-Fc", "-f", file, "-d", source.database], url: source)
             #expect(dump.status == 0, "pg_dump: \(dump.stderr)")
             try await withScratchDatabase { restored in
-                let restore = try runClientProgram("pg_restore", ["--exit-on-error", "-d", restored.database, file], url: restored)
+                let restore = try runClientProgram(
+                    "pg_restore", ["--exit-on-error", "-d", restored.database, file], url: restored)
                 #expect(restore.status == 0, "pg_restore: \(restore.stderr)")
                 #expect(try await allRows(restored) == rows)
             }
@@ -279,12 +309,15 @@ struct UpgradeFromTheLastRelease {
                 let error = await #expect(throws: SQLFailure.self) {
                     try await sql(url, "ALTER EXTENSION anomaly_detection UPDATE TO '\(target)'")
                 }
-                #expect(error?.description.contains(
-                    #"has no update path from version "\#(Migrator.bundledVersionText)" to version "\#(target)""#) == true,
+                #expect(
+                    error?.description.contains(
+                        #"has no update path from version "\#(Migrator.bundledVersionText)" to version "\#(target)""#)
+                        == true,
                     "\(error?.description ?? "")")
             }
-            #expect(try await strings(url, "SELECT extversion FROM pg_extension WHERE extname = 'anomaly_detection'")
-                == [Migrator.bundledVersionText])
+            #expect(
+                try await strings(url, "SELECT extversion FROM pg_extension WHERE extname = 'anomaly_detection'")
+                    == [Migrator.bundledVersionText])
         }
     }
 
@@ -292,20 +325,25 @@ struct UpgradeFromTheLastRelease {
         try await withScratchDatabase { url in
             try await Release010.migrate(url)
             // A version this binary has no step from (a release it does not know, between 0.1.0 and its own).
-            try await sql(url, "INSERT INTO ad_internal.schema_migrations (version, installer) VALUES ('0.1.5', 'migrate')")
+            try await sql(
+                url, "INSERT INTO ad_internal.schema_migrations (version, installer) VALUES ('0.1.5', 'migrate')")
             let before = try await schemaCatalog(url)
             let error = await #expect(throws: Migrator.Failure.self) { try await migrate(url) }
             #expect(error?.code == "no_upgrade_path")
             #expect(error?.message.contains("no upgrade path from 0.1.5 to \(Migrator.bundledVersionText)") == true)
             #expect(try await schemaCatalog(url) == before)
-            #expect(try await strings(url, "SELECT version FROM ad_internal.schema_migrations ORDER BY installed_at") == ["0.1.0", "0.1.5"])
+            #expect(
+                try await strings(url, "SELECT version FROM ad_internal.schema_migrations ORDER BY installed_at") == [
+                    "0.1.0", "0.1.5",
+                ])
         }
     }
 
     @Test func migrateRefusesADowngrade() async throws {
         try await withScratchDatabase { url in
             try await migrate(url)
-            try await sql(url, "INSERT INTO ad_internal.schema_migrations (version, installer) VALUES ('9.0.0', 'migrate')")
+            try await sql(
+                url, "INSERT INTO ad_internal.schema_migrations (version, installer) VALUES ('9.0.0', 'migrate')")
             let error = await #expect(throws: Migrator.Failure.self) { try await migrate(url) }
             #expect(error?.code == "newer_than_bundled")
             #expect(error?.message.contains("newer than this adworker's \(Migrator.bundledVersionText)") == true)

@@ -18,8 +18,12 @@ struct LoopsShareOneCatalog {
                 let first = try await shared.current(held: nil, maxAge: .seconds(60), connection: conn, logger: logger)
                 #expect(first.catalog.entries.count == sources && first.generation == 1)
                 // Another loop with none yet, and the first one again: the same catalog, no second load.
-                #expect(try await shared.current(held: nil, maxAge: .seconds(60), connection: conn, logger: logger).generation == 1)
-                #expect(try await shared.current(held: first, maxAge: .seconds(60), connection: conn, logger: logger).generation == 1)
+                #expect(
+                    try await shared.current(held: nil, maxAge: .seconds(60), connection: conn, logger: logger)
+                        .generation == 1)
+                #expect(
+                    try await shared.current(held: first, maxAge: .seconds(60), connection: conn, logger: logger)
+                        .generation == 1)
                 #expect(await shared.loads == 1)
 
                 // Stale: the next loop to ask loads it again, and sees the new source.
@@ -31,7 +35,8 @@ struct LoopsShareOneCatalog {
                 // A loop that loaded by itself (it met a source it did not know) publishes; the others take it.
                 try await sql(url, "INSERT INTO ad.data_sources (name) VALUES ('d')")
                 let published = await shared.publish(try await SourceCatalog.load(conn, logger: logger))
-                let taken = try await shared.current(held: second, maxAge: .seconds(60), connection: conn, logger: logger)
+                let taken = try await shared.current(
+                    held: second, maxAge: .seconds(60), connection: conn, logger: logger)
                 #expect(taken.generation == published.generation && taken.generation == 3)
                 #expect(taken.catalog.entries.count == sources + 2)
                 #expect(await shared.loads == 2)
@@ -61,13 +66,16 @@ struct LoopsShareOneCatalog {
                 var waiting = 0
                 let deadline = ContinuousClock.now + .seconds(240)
                 while waiting == 0 && ContinuousClock.now < deadline {
-                    waiting = try await integer(url, "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'ad.data_sources'::regclass")
+                    waiting = try await integer(
+                        url,
+                        "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'ad.data_sources'::regclass")
                     if waiting == 0 { try await Task.sleep(for: .milliseconds(25)) }
                 }
                 #expect(waiting == 1, "the first loop's load never waited on the lock")
                 do {
                     let kept = try await Database.withConnection(url, logger: logger) { conn in
-                        try await conn.query("SET lock_timeout = '2s'", logger: logger)  // a load here would wait on the lock
+                        // a load here would wait on the lock
+                        try await conn.query("SET lock_timeout = '2s'", logger: logger)
                         return try await shared.current(held: held, maxAge: .zero, connection: conn, logger: logger)
                     }
                     #expect(kept.generation == held.generation && kept.catalog.entries.count == sources)

@@ -1,7 +1,8 @@
-@testable import ADPostgres
 import NIOCore
 import PostgresNIO
 import Testing
+
+@testable import ADPostgres
 
 /// The worker's features travel as one buffer bound as `text[]`: the same bytes PostgresNIO sends for `[String]`.
 @Suite struct TextArrayEncodesAsAnArrayOfStrings {
