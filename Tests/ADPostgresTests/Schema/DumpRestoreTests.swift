@@ -23,6 +23,20 @@ func runClientProgram(_ name: String, _ arguments: [String], url: DatabaseURL) t
     return (p.terminationStatus, String(decoding: data, as: UTF8.self))
 }
 
+/// `pg_dump -Fc` of `source`, restored with `pg_restore --exit-on-error` into a scratch database, then `body` on it.
+func withDumpRestored<T: Sendable>(_ source: DatabaseURL, _ body: (DatabaseURL) async throws -> T) async throws -> T {
+    let file = FileManager.default.temporaryDirectory.appendingPathComponent("ad-dump-\(UUID().uuidString).dump").path
+    defer { try? FileManager.default.removeItem(atPath: file) }
+    let dump = try runClientProgram("pg_dump", ["-Fc", "-f", file, "-d", source.database], url: source)
+    guard dump.status == 0 else { throw SQLFailure(description: "pg_dump: \(dump.stderr)") }
+    return try await withScratchDatabase { restored in
+        let restore = try runClientProgram(
+            "pg_restore", ["--exit-on-error", "-d", restored.database, file], url: restored)
+        guard restore.status == 0 else { throw SQLFailure(description: "pg_restore: \(restore.stderr)") }
+        return try await body(restored)
+    }
+}
+
 @Suite(.tags(.database), .enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"))
 struct DumpAndRestoreKeepEverything {
     @Test(
@@ -40,16 +54,7 @@ struct DumpAndRestoreKeepEverything {
                 #"INSERT INTO ad.data_points (source_id, "timestamp", values) SELECT '00000000-0000-0000-0000-00000000000a', now() - g * interval '1 minute', '{"x": 1}' FROM generate_series(1, 100) g"#
             )
             try await sql(source, "SELECT ad.set_retention('30 days')")
-            let file = FileManager.default.temporaryDirectory.appendingPathComponent(
-                "ad-dump-\(UUID().uuidString).dump"
-            ).path
-            defer { try? FileManager.default.removeItem(atPath: file) }
-            let dump = try runClientProgram("pg_dump", ["-Fc", "-f", file, "-d", source.database], url: source)
-            #expect(dump.status == 0, "pg_dump: \(dump.stderr)")
-            try await withScratchDatabase { restored in
-                let restore = try runClientProgram(
-                    "pg_restore", ["--exit-on-error", "-d", restored.database, file], url: restored)
-                #expect(restore.status == 0, "pg_restore: \(restore.stderr)")
+            try await withDumpRestored(source) { (restored: DatabaseURL) async throws in
                 #expect(try await strings(restored, "SELECT count(*)::text FROM ad.data_points") == ["100"])
                 #expect(try await strings(restored, "SELECT config::text FROM ad.data_sources") == [#"{"window": 30}"#])
                 #expect(

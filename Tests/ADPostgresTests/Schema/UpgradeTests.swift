@@ -286,16 +286,7 @@ struct UpgradeFromTheLastRelease {
             }
             try await sql(source, "ALTER EXTENSION anomaly_detection UPDATE")
             let rows = try await allRows(source)
-            let file = FileManager.default.temporaryDirectory.appendingPathComponent(
-                "ad-dump-\(UUID().uuidString).dump"
-            ).path
-            defer { try? FileManager.default.removeItem(atPath: file) }
-            let dump = try runClientProgram("pg_dump", ["-Fc", "-f", file, "-d", source.database], url: source)
-            #expect(dump.status == 0, "pg_dump: \(dump.stderr)")
-            try await withScratchDatabase { restored in
-                let restore = try runClientProgram(
-                    "pg_restore", ["--exit-on-error", "-d", restored.database, file], url: restored)
-                #expect(restore.status == 0, "pg_restore: \(restore.stderr)")
+            try await withDumpRestored(source) { (restored: DatabaseURL) async throws in
                 #expect(try await allRows(restored) == rows)
             }
         }
