@@ -1,7 +1,10 @@
 -- A small synthetic data set, inserted the way a data engineer would: register sources, INSERT points.
 -- Two days at one point a minute for three sources: daily seasonality, noise, and a few injected faults
--- (a ten-minute CPU spike 30 hours ago, latency shifted up from 30 to 24 hours ago, a queue that drifted up and
+-- (a ten-minute CPU spike 30 hours ago, latency shifted up from 30 to 27 hours ago, a queue that drifted up and
 -- recovered between 20 and 8 hours ago), all over before now. Idempotent: ON CONFLICT DO NOTHING.
+-- No fault is near 24 hours ago: the live feed starts now, and the seasonal detector abstains on a point whose
+-- value a day before was an anomaly (the latency shift once ended exactly 24 hours before the feed began, which
+-- silenced the daily detector for the feed's first minute).
 INSERT INTO ad.data_sources (name, type, description) VALUES
     ('web-1', 'sql', 'Web front end: cpu (%) and latency_ms'),
     ('db-1', 'sql', 'Primary database: connections'),
@@ -21,7 +24,7 @@ SELECT s.id, t.ts,
                           + CASE WHEN t.ts BETWEEN now() - interval '30 hours' AND now() - interval '29 hours 50 minutes'
                                  THEN 45 ELSE 0 END)::numeric, 2),
              'latency_ms', round((120 + 30 * sin(2 * pi() * t.day + 0.5) + 10 * (random() - 0.5)
-                          + CASE WHEN t.ts BETWEEN now() - interval '30 hours' AND now() - interval '24 hours'
+                          + CASE WHEN t.ts BETWEEN now() - interval '30 hours' AND now() - interval '27 hours'
                                  THEN 80 ELSE 0 END)::numeric, 1))
          WHEN 'db-1' THEN jsonb_build_object(
              'connections', round(200 + 80 * sin(2 * pi() * t.day) + 20 * (random() - 0.5)))
