@@ -2,7 +2,7 @@ import Foundation
 
 /// Why a point scored as it did, for people: the one shape of `ad.anomalies.explanation`, written by the scorer
 /// (`PointScore.explanation`) and read by the alert text (`AlertText`), the channel payloads, the delivery loop,
-/// `adworker run --print-anomalies` and the SQL views (`ad.anomaly_details` reads `actual` and `expected`;
+/// `adworker run --show-anomalies` and the SQL views (`ad.anomaly_details` reads `actual` and `expected`;
 /// feedback reads `pattern`). Nothing else spells its keys.
 ///
 /// The stored JSON (version 1; every key but `version` may be absent, see below):
