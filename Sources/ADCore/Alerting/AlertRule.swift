@@ -328,7 +328,8 @@ public enum AlertText {
         return lines.joined(separator: "\n")
     }
 
-    public static func format(_ x: Double) -> String { String(format: "%.4g", x) }
+    /// A number as alerts print it: the explanation's format, so a message and its reason agree.
+    public static func format(_ x: Double) -> String { Explanation.format(x) }
 
     public static func iso(_ d: Date) -> String {
         let f = ISO8601DateFormatter()
