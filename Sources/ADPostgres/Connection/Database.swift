@@ -132,8 +132,9 @@ public enum Database {
         _ url: DatabaseURL, logger: Logger, applicationName: String = "adworker", limits: SessionLimits = .none,
         id: Int = 1
     ) async throws -> PostgresConnection {
-        let group = PostgresConnection.defaultEventLoopGroup
-        var bootstrap = ClientBootstrap(group: group).connectTimeout(.seconds(Int64(url.connectTimeout)))
+        // One event loop for the socket and postgres-nio's handlers (which it adds from that loop).
+        let loop = PostgresConnection.defaultEventLoopGroup.any()
+        var bootstrap = ClientBootstrap(group: loop).connectTimeout(.seconds(Int64(url.connectTimeout)))
         if url.unixSocketPath == nil {
             bootstrap = bootstrap.channelOption(.tcpOption(.tcp_nodelay), value: 1)
             if url.keepalives {
@@ -187,7 +188,7 @@ public enum Database {
         config.options.additionalStartupParameters = startupParameters(
             for: url, applicationName: applicationName, limits: limits)
         do {
-            return try await PostgresConnection.connect(configuration: config, id: id, logger: logger)
+            return try await PostgresConnection.connect(on: loop, configuration: config, id: id, logger: logger)
         } catch {
             try? await channel.close()
             throw DatabaseError.connect(url: url, underlying: error)
@@ -296,9 +297,8 @@ public enum DatabaseError: Error, CustomStringConvertible {
     }
 
     private func hint(_ url: DatabaseURL, _ error: any Error) -> String {
-        let text = String(describing: error) + String(reflecting: error)
-        guard text.contains("CertificateVerif") || text.contains("certificate") || text.contains("Hostname")
-        else { return "" }
+        let text = (String(describing: error) + String(reflecting: error)).lowercased()
+        guard text.contains("certificate") || text.contains("hostname") else { return "" }
         return url.sslRootCert == nil
             ? " (the server's certificate is not signed by a root this machine trusts: give the CA with "
                 + "sslrootcert=/path/ca.pem, or sslmode=require to encrypt without checking)"
