@@ -30,13 +30,22 @@ struct ListenerService: Service {
     /// The heartbeat went unanswered.
     struct HeartbeatMissed: Error, CustomStringConvertible {
         let seconds: Double
-        var description: String { "heartbeat SELECT 1 unanswered after \(seconds) s" }
+        var description: String { "heartbeat SELECT 1 failed or went unanswered for \(seconds) s" }
+    }
+
+    /// Set when a heartbeat goes unanswered, so the log names the heartbeat rather than the error the closing
+    /// connection then raises in the listening task.
+    final class Missed: Sendable {
+        private let flag = Mutex(false)
+        func set() { flag.withLock { $0 = true } }
+        var isSet: Bool { flag.withLock { $0 } }
     }
 
     func run() async throws {
         var attempt = 0
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let listened = Mutex(false)  // a connection that got as far as LISTEN resets the backoff
+            let missed = Missed()
             do {
                 try await cancelWhenGracefulShutdown {
                     try await Database.withConnection(
@@ -50,7 +59,7 @@ struct ListenerService: Service {
                             wake.signal()  // catch up on anything inserted while not listening
                             try await withThrowingTaskGroup(of: Void.self) { group in
                                 group.addTask { for try await _ in notifications { wake.signal() } }
-                                group.addTask { try await beat(conn) }
+                                group.addTask { try await beat(conn, missed: missed) }
                                 _ = try await group.next()  // whichever ends first ends this connection
                                 group.cancelAll()
                             }
@@ -61,7 +70,11 @@ struct ListenerService: Service {
                 logger.warning("LISTEN connection ended; reconnecting")
             } catch {
                 if Task.isShuttingDownGracefully || Task.isCancelled { return }
-                logger.warning("LISTEN connection lost: \(describe(error)); reconnecting")
+                if missed.isSet {
+                    logger.warning("LISTEN connection missed its heartbeat (\(heartbeat) s): reconnecting")
+                } else {
+                    logger.warning("LISTEN connection lost: \(describe(error)); reconnecting")
+                }
             }
             attempt = listened.withLock { $0 } ? 1 : attempt + 1
             let delay = backoff.delay(attempt: attempt, random: Double.random(in: 0...1))
@@ -71,16 +84,21 @@ struct ListenerService: Service {
 
     /// Runs `SELECT 1` every `heartbeat` seconds until one goes unanswered for `heartbeat` seconds: then closes
     /// the connection (which fails the query stuck on it) and throws.
-    private func beat(_ conn: PostgresConnection) async throws {
+    private func beat(_ conn: PostgresConnection, missed: Missed) async throws {
         while true {
             try await Task.sleep(for: .seconds(heartbeat))
             let answered = try await withThrowingTaskGroup(of: Bool.self) { group in
                 group.addTask {
-                    for try await _ in try await conn.query("SELECT 1", logger: logger) {}
-                    return true
+                    do {
+                        for try await _ in try await conn.query("SELECT 1", logger: logger) {}
+                        return true
+                    } catch {
+                        return false
+                    }
                 }
                 group.addTask {
                     try await Task.sleep(for: .seconds(heartbeat))
+                    missed.set()
                     try? await conn.close()  // fails the stuck query, so the group can end
                     return false
                 }
@@ -88,7 +106,10 @@ struct ListenerService: Service {
                 group.cancelAll()
                 return first
             }
-            if !answered { throw HeartbeatMissed(seconds: heartbeat) }
+            if !answered {
+                missed.set()
+                throw HeartbeatMissed(seconds: heartbeat)
+            }
         }
     }
 }
