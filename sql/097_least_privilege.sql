@@ -2,9 +2,9 @@
 -- Least privilege, tightened (issue 18). Two things roles must not be able to do, and how they are kept from it:
 --
 -- * The worker writes no audit row and no alert column itself. Audit rows come only from SECURITY DEFINER triggers
---   (alert_changed, status_feedback, adjustment_changed), which attribute them to session_user. Alerts are opened,
---   grouped, escalated and marked sent only through the three functions below, which run as the schema owner;
---   ad_internal.grant_role_privileges() (sql/130_roles.sql) takes the worker's INSERT/UPDATE on ad.alerts and
+--   (alert_changed, status_feedback, adjustment_changed), which attribute them to session_user. Alerts are
+--   opened, grouped, escalated, re-notified and marked sent only through the four functions below, which run as
+--   the schema owner; ad_internal.grant_role_privileges() (sql/130_roles.sql) takes the worker's INSERT/UPDATE on ad.alerts and
 --   INSERT on ad.audit_log away. So the worker's login cannot insert an audit row in an operator's name nor rewrite
 --   an alert's title, notes or who acknowledged it.
 -- * Operators cannot take a table lock that stops scoring. LOCK TABLE in any mode above ROW EXCLUSIVE needs
@@ -20,6 +20,7 @@ ALTER FUNCTION ad_internal.raise_alerts(uuid[], uuid[], timestamptz[], uuid[], t
 ALTER FUNCTION ad_internal.record_delivery(uuid, int, timestamptz, timestamptz, text, int, text, text, timestamptz)
     SECURITY DEFINER;
 ALTER FUNCTION ad_internal.escalate_due() SECURITY DEFINER;
+ALTER FUNCTION ad_internal.renotify_due() SECURITY DEFINER;  -- FOR UPDATE OF ad.alerts needs UPDATE on it
 
 CREATE OR REPLACE FUNCTION ad.delete_alert_rule(rule text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER

@@ -186,6 +186,10 @@ SELECT throws_ok($$INSERT INTO ad.alerts (rule_id, anomaly_id, anomaly_timestamp
 SELECT is((SELECT count(*) FROM ad_internal.raise_alerts(ARRAY['00000000-0000-0000-0000-0000000000d1']::uuid[], ARRAY['00000000-0000-0000-0000-0000000000c1']::uuid[], ARRAY['2026-01-01']::timestamptz[], ARRAY['00000000-0000-0000-0000-0000000000a1']::uuid[], ARRAY['x'], ARRAY['high'], ARRAY['t2'], ARRAY['m2'])),
           1::bigint, 'worker raises alerts through ad_internal.raise_alerts()');
 SELECT lives_ok($$SELECT ad_internal.escalate_due()$$, 'worker escalates through ad_internal.escalate_due()');
+SELECT lives_ok($$SELECT ad_internal.renotify_due()$$, 'worker re-notifies through ad_internal.renotify_due()');
+SELECT lives_ok($$SELECT * FROM ad_internal.claim_deliveries(10, '1 minute')$$, 'worker claims deliveries');
+SELECT is(ad_internal.record_delivery((SELECT d.id FROM ad.alert_deliveries d ORDER BY d.created_at LIMIT 1), 1, now(), now(), 'sent', 200, NULL, NULL, NULL) IS NOT NULL,
+          true, 'worker records a delivery (and marks its alert sent) through ad_internal.record_delivery()');
 SELECT throws_ok($$UPDATE ad.anomalies SET status = 'resolved'$$, '42501', NULL, 'worker cannot judge anomalies');
 SELECT throws_ok($$UPDATE ad.anomalies SET notes = 'x'$$, '42501', NULL, 'worker cannot write anomaly notes');
 SELECT lives_ok($$INSERT INTO ad.anomalies (data_point_id, point_timestamp, source_id, metric, detector, severity, score) VALUES ('00000000-0000-0000-0000-0000000000b1', '2026-01-01', '00000000-0000-0000-0000-0000000000a1', 'x', 'robust', 'medium', 0.6) ON CONFLICT (data_point_id, point_timestamp, detector) DO UPDATE SET severity = EXCLUDED.severity, score = EXCLUDED.score$$,
