@@ -5,9 +5,9 @@ import Foundation
 import PostgresNIO
 import Testing
 
-/// A TCP proxy in front of the test server's unix socket that can make the worker's LISTEN connections die
+/// A TCP proxy in front of the test server's unix socket that can make some of the worker's connections die
 /// silently: once `freeze()` is called, every byte on a connection opened before it whose application_name
-/// contains "listen" is swallowed in both directions, and the socket stays open (no FIN, no RST), as when a
+/// contains `match` ("listen", "score") is swallowed in both directions, and the socket stays open (no FIN, no RST), as when a
 /// middlebox or a peer vanishes. Connections opened afterwards are forwarded normally. Python, because it is
 /// a test fixture (a few lines with threads); nothing in the product depends on it.
 private final class FreezingProxy: Sendable {
@@ -17,7 +17,7 @@ private final class FreezingProxy: Sendable {
 
     static let script = #"""
         import os, socket, sys, threading, time
-        sock_path, freeze_file, port_file = sys.argv[1:4]
+        sock_path, freeze_file, port_file, match = sys.argv[1:5]
         srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(64)
         with open(port_file + ".tmp", "w") as f: f.write(str(srv.getsockname()[1]))
         os.rename(port_file + ".tmp", port_file)
@@ -38,7 +38,7 @@ private final class FreezingProxy: Sendable {
         def handle(c):
             u = socket.socket(socket.AF_UNIX); u.connect(sock_path)
             first = c.recv(65536)  # the startup packet (sslmode=disable), with application_name
-            state = {"start": time.time(), "listener": b"listen" in first}
+            state = {"start": time.time(), "listener": match.encode() in first}
             u.sendall(first)
             threading.Thread(target=pump, args=(c, u, state), daemon=True).start()
             threading.Thread(target=pump, args=(u, c, state), daemon=True).start()
@@ -47,14 +47,14 @@ private final class FreezingProxy: Sendable {
             threading.Thread(target=handle, args=(c,), daemon=True).start()
         """#
 
-    init(socket: String) async throws {
+    init(socket: String, freezing match: String = "listen") async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("adproxy-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try Self.script.write(toFile: dir + "/proxy.py", atomically: true, encoding: .utf8)
         freezeFile = dir + "/freeze"
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", dir + "/proxy.py", socket, freezeFile, dir + "/port"]
+        p.arguments = ["python3", dir + "/proxy.py", socket, freezeFile, dir + "/port", match]
         try p.run()
         process = p
         var port = 0
@@ -160,6 +160,38 @@ struct ForgedNotificationsCostAtMostAPoll {
             }
             #expect(bad.isEmpty, "the forged notifications caused: \(bad)")
             #expect(w.process.isRunning)
+            await w.stop()
+        }
+    }
+}
+
+@Suite(.tags(.database), .enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"))
+struct AQueryOnASilentSocketEnds {
+    /// Issue 18: no client-side timeout, so a query whose socket went silent blocked until the kernel gave up (for
+    /// ever here: the proxy's end of the socket is alive). The reply deadline (statement timeout + 15 s) closes
+    /// the connection; the loop reconnects and scores.
+    @Test func theScoringConnectionIsReplacedWhenItsReplyNeverComes() async throws {
+        try await withWorkerDatabase { url in
+            let proxy = try await FreezingProxy(socket: url.unixSocketPath!, freezing: "score")
+            #expect(proxy.port > 0, "the proxy did not start")
+            let w = try WorkerProcess(
+                try proxy.url(url), name: "rd",
+                environment: [
+                    "AD_POLL_INTERVAL": "0.2", "AD_STATEMENT_TIMEOUT": "1", "AD_SCORING_LOOPS": "1",
+                    "AD_DELIVERY": "false", "AD_LISTEN": "false",
+                ])
+            try await insertPoints(url, from: 0, count: 5)
+            #expect(
+                try await eventually(timeout: .seconds(60)) {
+                    try await integer(url, "SELECT count(*) FROM ad.data_points WHERE anomaly_score IS NOT NULL") == 5
+                }, "not scored through the proxy: \(w.output)")
+            proxy.freeze()
+            try await insertPoints(url, from: 5, count: 5)
+            #expect(
+                try await eventually(timeout: .seconds(180)) {
+                    try await integer(url, "SELECT count(*) FROM ad.data_points WHERE anomaly_score IS NOT NULL") == 10
+                }, "the scoring loop stayed stuck on its silent connection: \(w.output)")
+            #expect(w.output.contains("no reply from the server"), "\(w.output)")
             await w.stop()
         }
     }
