@@ -298,6 +298,11 @@ public enum DatabaseError: Error, CustomStringConvertible {
 
     private func hint(_ url: DatabaseURL, _ error: any Error) -> String {
         let text = (String(describing: error) + String(reflecting: error)).lowercased()
+        if text.contains("sslunsupported") {
+            return " (the server does not offer TLS, and sslmode=\(url.tls.rawValue) requires it"
+                + (url.tls == .verifyFull ? ", the default for a TCP host" : "")
+                + ": set up TLS on the server, or sslmode=prefer or disable to connect without it)"
+        }
         guard text.contains("certificate") || text.contains("hostname") else { return "" }
         return url.sslRootCert == nil
             ? " (the server's certificate is not signed by a root this machine trusts: give the CA with "
