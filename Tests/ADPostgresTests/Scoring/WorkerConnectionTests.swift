@@ -14,6 +14,7 @@ private final class FreezingProxy: Sendable {
     let process: Process
     let port: Int
     let freezeFile: String
+    let dir: String
 
     static let script = #"""
         import os, socket, sys, threading, time
@@ -52,6 +53,7 @@ private final class FreezingProxy: Sendable {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try Self.script.write(toFile: dir + "/proxy.py", atomically: true, encoding: .utf8)
         freezeFile = dir + "/freeze"
+        self.dir = dir
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["python3", dir + "/proxy.py", socket, freezeFile, dir + "/port", match]
@@ -67,7 +69,10 @@ private final class FreezingProxy: Sendable {
 
     func freeze() { _ = FileManager.default.createFile(atPath: freezeFile, contents: Data()) }
 
-    deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        try? FileManager.default.removeItem(atPath: dir)
+    }
 
     /// `url` through the proxy (TCP to 127.0.0.1, no TLS, so the proxy can read application_name).
     func url(_ url: DatabaseURL) throws -> DatabaseURL {
