@@ -74,6 +74,26 @@ BEGIN
             ad_internal.record_delivery(uuid, int, timestamptz, timestamptz, text, int, text, text, timestamptz),
             ad_internal.escalate_due(), ad_internal.renotify_due() TO ad_worker;
     END IF;
+
+    -- ---------------------------------------------------------------------------------------------------------
+    -- Issue 18, least privilege tightened (why: sql/097_least_privilege.sql). One block after the grants above,
+    -- so it also takes back what an earlier release granted; REVOKE before the column GRANTs, because revoking a
+    -- table privilege revokes the column privileges too.
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_worker') THEN
+        REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON ad.audit_log FROM ad_worker;
+        REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON ad.alerts FROM ad_worker;
+        -- Re-scoring a corrected point rewrites the worker's own columns; status and notes are people's.
+        REVOKE UPDATE ON ad.anomalies FROM ad_worker;
+        GRANT UPDATE (metric, severity, score, explanation, detected_at) ON ad.anomalies TO ad_worker;
+    END IF;
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_operator') THEN
+        REVOKE UPDATE, DELETE, TRUNCATE ON ad.alert_rules, ad.alert_rule_channels, ad.channels FROM ad_operator;
+        GRANT UPDATE (name, description, enabled, conditions, group_window, renotify_interval, escalate_after)
+              ON ad.alert_rules TO ad_operator;
+        GRANT UPDATE (name, type, target, headers, config, active) ON ad.channels TO ad_operator;
+        GRANT EXECUTE ON FUNCTION ad.delete_alert_rule(text), ad.remove_rule_channel(text, text, text),
+              ad.delete_channel(text) TO ad_operator;
+    END IF;
 END
 $fn$;
 COMMENT ON FUNCTION ad_internal.grant_role_privileges() IS

@@ -125,10 +125,36 @@ SELECT throws_ok($$INSERT INTO ad.audit_log (action, entity, entity_id) VALUES (
                  'operator cannot write the audit log');
 SELECT throws_ok($$SELECT ad.create_roles()$$, '42501', NULL, 'operator cannot create roles');
 SELECT throws_ok($$DELETE FROM ad.alerts$$, '42501', NULL, 'operator cannot delete alerts');
-SELECT throws_ok($$DELETE FROM ad.alert_rules WHERE name = 'tap-rule'$$, '23503', NULL,
+SELECT throws_ok($$SELECT ad.delete_alert_rule('tap-rule')$$, '23503', NULL,
                  'operator cannot delete alerts by deleting their rule (disable it instead)');
-SELECT throws_ok($$DELETE FROM ad.channels WHERE name = 'tap-hook'$$, '23503', NULL,
+SELECT throws_ok($$SELECT ad.delete_channel('tap-hook')$$, '23503', NULL,
                  'operator cannot delete delivery history by deleting its channel (deactivate it instead)');
+-- Issue 18: operators edit and delete rules and channels, but cannot lock a table the scoring transaction reads.
+SELECT lives_ok($$UPDATE ad.alert_rules SET conditions = '{"min_severity": "high"}', group_window = '2 hours' WHERE name = 'op-rule'$$,
+                'operator edits rules');
+SELECT lives_ok($$UPDATE ad.channels SET active = false, config = '{"timeout_seconds": 5}' WHERE name = 'op-hook'$$,
+                'operator edits channels');
+SELECT lives_ok($$SELECT ad.add_rule_channel('op-rule', 'op-hook')$$, 'operator links a channel to a rule');
+SELECT is(ad.remove_rule_channel('op-rule', 'op-hook'), true, 'operator unlinks it through ad.remove_rule_channel()');
+SELECT lives_ok($$SELECT ad.delete_alert_rule('op-rule')$$, 'operator deletes an unused rule through the function');
+SELECT lives_ok($$SELECT ad.delete_channel('op-hook')$$, 'operator deletes an unused channel through the function');
+SELECT throws_ok($$SELECT ad.delete_alert_rule('no-such-rule')$$, 'P0002', NULL, 'deleting an unknown rule says so');
+SELECT throws_ok($$DELETE FROM ad.alert_rules WHERE name = 'tap-rule'$$, '42501', NULL,
+                 'operator has no DELETE on rules (it would allow LOCK TABLE)');
+SELECT throws_ok($$UPDATE ad.alert_rules SET id = gen_random_uuid()$$, '42501', NULL, 'operator cannot change a rule''s id');
+SELECT throws_ok($$LOCK TABLE ad.alert_rules IN ACCESS EXCLUSIVE MODE$$, '42501', NULL,
+                 'operator cannot LOCK TABLE ad.alert_rules (it stopped every batch)');
+SELECT throws_ok($$LOCK TABLE ad.alert_rules IN SHARE MODE$$, '42501', NULL, 'nor in SHARE mode');
+SELECT throws_ok($$LOCK TABLE ad.alert_rule_channels IN EXCLUSIVE MODE$$, '42501', NULL,
+                 'operator cannot lock ad.alert_rule_channels');
+SELECT throws_ok($$LOCK TABLE ad.channels IN ACCESS EXCLUSIVE MODE$$, '42501', NULL, 'operator cannot lock ad.channels');
+SELECT throws_ok($$LOCK TABLE ad.data_sources IN ACCESS EXCLUSIVE MODE$$, '42501', NULL,
+                 'operator cannot lock ad.data_sources');
+SELECT throws_ok($$LOCK TABLE ad.alerts IN EXCLUSIVE MODE$$, '42501', NULL, 'operator cannot lock ad.alerts');
+SELECT throws_ok($$LOCK TABLE ad.anomalies IN EXCLUSIVE MODE$$, '42501', NULL, 'operator cannot lock ad.anomalies');
+SELECT throws_ok($$LOCK TABLE ad.data_points IN EXCLUSIVE MODE$$, '42501', NULL, 'operator cannot lock ad.data_points');
+SELECT lives_ok($$LOCK TABLE ad.alert_rules IN ROW EXCLUSIVE MODE$$,
+                'ROW EXCLUSIVE (what INSERT takes) is the most an operator gets: it blocks nothing scoring takes');
 SELECT throws_ok($$SELECT ad.set_retention('1 day')$$, '42501', NULL, 'operator cannot change retention');
 RESET ROLE;
 
@@ -150,8 +176,24 @@ SELECT lives_ok($$UPDATE ad.data_points SET anomaly_score = 0.1, features = '{}'
                 'worker scores points');
 SELECT lives_ok($$INSERT INTO ad.anomalies (data_point_id, point_timestamp, source_id, metric, detector, severity, score) VALUES ('00000000-0000-0000-0000-0000000000b1', '2026-01-01', '00000000-0000-0000-0000-0000000000a1', 'x', 'robust', 'low', 0.5)$$,
                 'worker writes anomalies');
-SELECT lives_ok($$UPDATE ad.alerts SET last_notified_at = now()$$, 'worker updates alerts');
-SELECT throws_ok($$UPDATE ad.alerts SET status = 'sent'$$, '23514', NULL, 'worker cannot reopen a resolved alert');
+-- Issue 18: alerts move only through the worker's functions; the columns people own are out of its reach.
+SELECT throws_ok($$UPDATE ad.alerts SET title = 'all is well'$$, '42501', NULL, 'worker cannot rewrite alert titles');
+SELECT throws_ok($$UPDATE ad.alerts SET notes = 'x', acknowledged_by = NULL$$, '42501', NULL,
+                 'worker cannot write alert notes or who acknowledged');
+SELECT throws_ok($$UPDATE ad.alerts SET status = 'sent'$$, '42501', NULL, 'worker cannot change an alert''s status directly');
+SELECT throws_ok($$INSERT INTO ad.alerts (rule_id, anomaly_id, anomaly_timestamp, source_id, metric, severity, title, message) VALUES ('00000000-0000-0000-0000-0000000000d1', '00000000-0000-0000-0000-0000000000c1', '2026-01-01', '00000000-0000-0000-0000-0000000000a1', 'x', 'low', 't', 'm')$$,
+                 '42501', NULL, 'worker opens alerts only through ad_internal.raise_alerts()');
+SELECT is((SELECT count(*) FROM ad_internal.raise_alerts(ARRAY['00000000-0000-0000-0000-0000000000d1']::uuid[], ARRAY['00000000-0000-0000-0000-0000000000c1']::uuid[], ARRAY['2026-01-01']::timestamptz[], ARRAY['00000000-0000-0000-0000-0000000000a1']::uuid[], ARRAY['x'], ARRAY['high'], ARRAY['t2'], ARRAY['m2'])),
+          1::bigint, 'worker raises alerts through ad_internal.raise_alerts()');
+SELECT lives_ok($$SELECT ad_internal.escalate_due()$$, 'worker escalates through ad_internal.escalate_due()');
+SELECT lives_ok($$SELECT ad_internal.renotify_due()$$, 'worker re-notifies through ad_internal.renotify_due()');
+SELECT lives_ok($$SELECT * FROM ad_internal.claim_deliveries(10, '1 minute')$$, 'worker claims deliveries');
+SELECT is(ad_internal.record_delivery((SELECT d.id FROM ad.alert_deliveries d ORDER BY d.created_at LIMIT 1), 1, now(), now(), 'sent', 200, NULL, NULL, NULL) IS NOT NULL,
+          true, 'worker records a delivery (and marks its alert sent) through ad_internal.record_delivery()');
+SELECT throws_ok($$UPDATE ad.anomalies SET status = 'resolved'$$, '42501', NULL, 'worker cannot judge anomalies');
+SELECT throws_ok($$UPDATE ad.anomalies SET notes = 'x'$$, '42501', NULL, 'worker cannot write anomaly notes');
+SELECT lives_ok($$INSERT INTO ad.anomalies (data_point_id, point_timestamp, source_id, metric, detector, severity, score) VALUES ('00000000-0000-0000-0000-0000000000b1', '2026-01-01', '00000000-0000-0000-0000-0000000000a1', 'x', 'robust', 'medium', 0.6) ON CONFLICT (data_point_id, point_timestamp, detector) DO UPDATE SET severity = EXCLUDED.severity, score = EXCLUDED.score$$,
+                'worker re-scores a corrected point (its own columns)');
 SELECT lives_ok($$INSERT INTO ad.scoring_adjustments (source_id, metric, kind, measure, direction, deviation, score, reason) VALUES ('00000000-0000-0000-0000-0000000000a1', 'x', 'keep', 'value', 'above', 3.6, 0.55, 'tap')$$,
                 'worker records what feedback taught it');
 SELECT throws_ok($$UPDATE ad.scoring_adjustments SET undone_at = now()$$, '42501', NULL, 'worker cannot undo adjustments');
@@ -160,8 +202,8 @@ SELECT lives_ok($$INSERT INTO ad.alert_deliveries (alert_id, channel_id) VALUES 
 SELECT is((SELECT secret FROM ad_internal.channel_secrets WHERE channel_id = '00000000-0000-0000-0000-0000000000f1'), 's3cret',
           'worker reads channel secrets');
 SELECT lives_ok($$UPDATE ad.feedback SET processed_at = now(), result = '{}'$$, 'worker marks feedback processed');
-SELECT lives_ok($$INSERT INTO ad.audit_log (action, entity, entity_id) VALUES ('status_change', 'alert', 'x')$$,
-                'worker writes the audit log');
+SELECT throws_ok($$INSERT INTO ad.audit_log (user_id, action, entity, entity_id) VALUES ('00000000-0000-0000-0000-000000000021', 'status_change', 'alert', 'x')$$,
+                 '42501', NULL, 'worker cannot write audit rows (in an operator''s name or any)');
 SELECT lives_ok($$SELECT ad.apply_retention()$$, 'worker applies retention');
 -- The worker's UPDATE on data_points is table-level (TimescaleDB refuses column grants on a compressed
 -- hypertable; README, design notes): a changed observation is re-queued, never silently kept with an old score.

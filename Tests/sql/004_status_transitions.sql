@@ -61,7 +61,9 @@ SELECT is((SELECT count(*) FROM ad.feedback f JOIN cases c ON c.id = f.anomaly_i
 
 -- The worker: not mapped, so only worker transitions pass; a person's transition asks for a mapping.
 UPDATE ad.users SET db_role = NULL WHERE id = '00000000-0000-0000-0000-000000000021';
-SET LOCAL ROLE ad_worker;
+-- ad_worker itself has no UPDATE on ad.alerts or ad.anomalies' status (issue 18, 001_roles_privilege_matrix.sql):
+-- it changes statuses only inside its SECURITY DEFINER functions, where, as here, the state machine sees an
+-- unmapped session_user. So this session, unmapped now, plays the worker.
 SELECT CASE WHEN EXISTS (SELECT FROM ad.status_transitions t WHERE t.entity = c.entity AND t.from_status = c.from_status
                                                              AND t.to_status = c.to_status AND t.actor = 'worker')
             THEN lives_ok(format('UPDATE ad.%s SET status = %L WHERE id = %L', CASE c.entity WHEN 'alert' THEN 'alerts' ELSE 'anomalies' END,

@@ -11,8 +11,14 @@ public struct WorkerSettings: Sendable, Equatable {
     public var pollInterval: Double = 2
     /// Whether to LISTEN for wake-up notifications (polling always runs).
     public var listen: Bool = true
-    /// Statement timeout of the scoring transaction, seconds.
+    /// `statement_timeout` of every session the worker opens (retention's: ten times this), seconds.
     public var statementTimeout: Double = 30
+    /// `lock_timeout` of every session the worker opens, seconds: a table or row someone else holds makes the
+    /// statement fail after this (the batch is retried) instead of waiting out the statement timeout.
+    public var lockTimeout: Double = 5
+    /// Seconds between the LISTEN connection's heartbeats (`SELECT 1`, which must answer within as long again):
+    /// a silently dead LISTEN socket is noticed within twice this and the connection opened again.
+    public var listenHeartbeat: Double = 15
     /// Seconds a cached per-source config may be old.
     public var configRefresh: Double = 5
     /// How far a seasonal lag's point may be from exactly a day (or week) earlier, seconds.
@@ -67,7 +73,16 @@ public struct WorkerSettings: Sendable, Equatable {
         ),
         ("AD_POLL_INTERVAL", "seconds between polls without notifications, 0.05 to 3600 (default 2, jittered ±20%)"),
         ("AD_LISTEN", "true or false: LISTEN for wake-ups; polling always runs (default true)"),
-        ("AD_STATEMENT_TIMEOUT", "seconds, 1 to 3600 (default 30)"),
+        (
+            "AD_STATEMENT_TIMEOUT",
+            "statement_timeout of every worker session, seconds, 1 to 3600 (default 30; retention's is 10 times this)"
+        ),
+        ("AD_LOCK_TIMEOUT", "lock_timeout of every worker session, seconds, 0.1 to 3600 (default 5)"),
+        (
+            "AD_LISTEN_HEARTBEAT",
+            "seconds between SELECT 1 heartbeats on each LISTEN connection, which must answer within as long again; "
+                + "0.1 to 3600 (default 15)"
+        ),
         ("AD_CONFIG_REFRESH", "seconds a cached per-source config may be old, 0 to 3600 (default 5)"),
         (
             "AD_SEASONAL_TOLERANCE",
@@ -127,6 +142,10 @@ public struct WorkerSettings: Sendable, Equatable {
             throw Problem(variable: "AD_DELIVERY_BACKOFF_CAP", message: "must not be below AD_DELIVERY_BACKOFF_BASE")
         }
         if let v = env["AD_STATEMENT_TIMEOUT"] { s.statementTimeout = try number(v, "AD_STATEMENT_TIMEOUT", 1...3600) }
+        if let v = env["AD_LOCK_TIMEOUT"] { s.lockTimeout = try number(v, "AD_LOCK_TIMEOUT", 0.1...3600) }
+        if let v = env["AD_LISTEN_HEARTBEAT"] {
+            s.listenHeartbeat = try number(v, "AD_LISTEN_HEARTBEAT", 0.1...3600)
+        }
         if let v = env["AD_CONFIG_REFRESH"] { s.configRefresh = try number(v, "AD_CONFIG_REFRESH", 0...3600) }
         if let v = env["AD_SEASONAL_TOLERANCE"] {
             s.seasonalTolerance = try number(v, "AD_SEASONAL_TOLERANCE", 1...86_400)

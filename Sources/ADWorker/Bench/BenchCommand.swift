@@ -291,9 +291,8 @@ struct Bench {
               WHEN (OLD.anomaly_score IS NULL AND NEW.anomaly_score IS NOT NULL) EXECUTE FUNCTION public.bench_scored()
             """, logger: logger)
         // Notifications arrive when the worker's transaction commits: that is when the score is visible.
-        let listener = try await PostgresConnection.connect(
-            configuration: Database.configuration(for: url, applicationName: "adworker bench listen"),
-            id: 7, logger: logger)
+        let listener = try await Database.connect(
+            url, logger: logger, applicationName: "adworker bench listen", id: 7)
         let seen = Mutex<[UUID: ContinuousClock.Instant]>([:])
         let listening = Mutex(false)
         let consumer = Task {

@@ -42,7 +42,11 @@ struct RunCommand: AsyncParsableCommand {
         ]
         services.append(.init(service: RetentionService(url: url, settings: settings, logger: logger)))
         if settings.listen {
-            services.append(.init(service: ListenerService(url: url, name: settings.name, wake: wake, logger: logger)))
+            services.append(
+                .init(
+                    service: ListenerService(
+                        url: url, name: settings.name, wake: wake, logger: logger,
+                        heartbeat: settings.listenHeartbeat, limits: settings.sessionLimits)))
         }
         let feedbackWake = WakeSignal()
         services.append(
@@ -54,7 +58,8 @@ struct RunCommand: AsyncParsableCommand {
                 .init(
                     service: ListenerService(
                         url: url, name: settings.name, channel: "ad_feedback",
-                        wake: feedbackWake, logger: logger)))
+                        wake: feedbackWake, logger: logger, heartbeat: settings.listenHeartbeat,
+                        limits: settings.sessionLimits)))
         }
         if settings.delivery {
             let deliveryWake = WakeSignal()
@@ -67,7 +72,8 @@ struct RunCommand: AsyncParsableCommand {
                     .init(
                         service: ListenerService(
                             url: url, name: settings.name, channel: "ad_deliveries",
-                            wake: deliveryWake, logger: logger)))
+                            wake: deliveryWake, logger: logger, heartbeat: settings.listenHeartbeat,
+                            limits: settings.sessionLimits)))
             }
         }
         var config = ServiceGroupConfiguration(services: services, logger: logger)

@@ -22,7 +22,7 @@ struct DeliveryService: Service {
         let loop = DeliveryPass(settings: settings, sender: ChannelSender(http: http, logger: logger), logger: logger)
         await runReconnecting(
             url, application: "\(settings.name) deliver", what: "delivery", backoff: backoff,
-            logger: logger
+            limits: settings.sessionLimits, logger: logger
         ) { conn, connected in
             logger.info(
                 "delivering alerts: \(settings.deliveryConcurrency) at once, up to \(settings.deliveryRetry.maxAttempts) attempts"

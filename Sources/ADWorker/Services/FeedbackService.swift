@@ -19,7 +19,7 @@ struct FeedbackService: Service {
         let processor = FeedbackProcessor(logger: logger)
         await runReconnecting(
             url, application: "\(settings.name) feedback", what: "feedback", backoff: backoff,
-            logger: logger
+            limits: settings.sessionLimits, logger: logger
         ) { conn, connected in
             connected()
             while !Task.isShuttingDownGracefully && !Task.isCancelled {

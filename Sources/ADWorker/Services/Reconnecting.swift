@@ -11,13 +11,14 @@ import ServiceLifecycle
 /// The scoring and delivery services share it; the LISTEN service has its own, because it must also wake its loop
 /// after every reconnect.
 func runReconnecting(
-    _ url: DatabaseURL, application: String, what: String, backoff: Backoff, logger: Logger,
+    _ url: DatabaseURL, application: String, what: String, backoff: Backoff, limits: SessionLimits, logger: Logger,
     _ session: (PostgresConnection, _ connected: () -> Void) async throws -> Void
 ) async {
     var failures = 0
     while !Task.isShuttingDownGracefully && !Task.isCancelled {
         do {
-            try await Database.withConnection(url, logger: logger, applicationName: application) { conn in
+            try await Database.withConnection(url, logger: logger, applicationName: application, limits: limits) {
+                conn in
                 try await session(conn) { failures = 0 }
             }
         } catch {
@@ -27,5 +28,16 @@ func runReconnecting(
             logger.error("\(what) failed: \(describe(error)); retrying in \(String(format: "%.2f", delay))s")
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(delay)) }
         }
+    }
+}
+
+extension WorkerSettings {
+    /// The limits every session of `adworker run` starts with: `AD_STATEMENT_TIMEOUT`, `AD_LOCK_TIMEOUT`, and an
+    /// idle-in-transaction timeout of twice the statement timeout (at least a minute), so a worker that hangs
+    /// inside a transaction does not hold its locks for long.
+    var sessionLimits: SessionLimits {
+        SessionLimits(
+            statementTimeout: statementTimeout, lockTimeout: lockTimeout,
+            idleInTransactionTimeout: max(60, statementTimeout * 2))
     }
 }

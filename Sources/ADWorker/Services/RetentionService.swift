@@ -13,10 +13,14 @@ struct RetentionService: Service {
     let logger: Logger
 
     func run() async throws {
+        // Retention may delete a day of points in one statement: ten times the statement timeout.
+        var limits = settings.sessionLimits
+        limits.statementTimeout = settings.statementTimeout * 10
+        limits.idleInTransactionTimeout = nil
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 let removed = try await Database.withConnection(
-                    url, logger: logger, applicationName: "\(settings.name) retention"
+                    url, logger: logger, applicationName: "\(settings.name) retention", limits: limits
                 ) { conn in
                     try await Retention.apply(conn, logger: logger)
                 }

@@ -41,7 +41,7 @@ struct ScoringService: Service {
         let application = k == 0 ? "\(settings.name) score" : "\(settings.name) score \(k + 1)"
         await runReconnecting(
             url, application: application, what: "scoring", backoff: backoff,
-            logger: logger
+            limits: settings.sessionLimits, logger: logger
         ) { conn, connected in
             try await cycle.prepare(conn)
             // Takes a catalog; the first loop reports what became unusable whenever its catalog changes.

@@ -1247,6 +1247,84 @@ COMMENT ON FUNCTION ad.confirm_anomaly(uuid, text) IS
 REVOKE ALL ON FUNCTION ad.change_status(text, uuid, text, text), ad.acknowledge_alert(uuid, text),
     ad.resolve_alert(uuid, text), ad.mark_false_positive(uuid, text), ad.confirm_anomaly(uuid, text) FROM PUBLIC;
 """#),
+        ("097_least_privilege.sql", #"""
+-- Re-run by every install and every update: CREATE OR REPLACE only (sql/README.md).
+-- Least privilege, tightened (issue 18). Two things roles must not be able to do, and how they are kept from it:
+--
+-- * The worker writes no audit row and no alert column itself. Audit rows come only from SECURITY DEFINER triggers
+--   (alert_changed, status_feedback, adjustment_changed), which attribute them to session_user. Alerts are opened,
+--   grouped, escalated, re-notified and marked sent only through the four functions below, which run as the schema owner;
+--   ad_internal.grant_role_privileges() (sql/130_roles.sql) takes the worker's INSERT/UPDATE on ad.alerts and
+--   INSERT on ad.audit_log away. So the worker's login cannot insert an audit row in an operator's name nor rewrite
+--   an alert's title, notes or who acknowledged it.
+-- * Operators cannot take a table lock that stops scoring. LOCK TABLE in any mode above ROW EXCLUSIVE needs
+--   table-level UPDATE, DELETE or TRUNCATE; operators get column-level UPDATE instead on the tables the scoring
+--   transaction reads (alert_rules, alert_rule_channels, channels), and delete rows through the functions below.
+--   The strongest lock they can take there is ROW EXCLUSIVE, which conflicts with nothing scoring takes.
+SET LOCAL search_path TO pg_catalog, pg_temp;
+
+-- CREATE OR REPLACE in sql/095_alerting.sql makes these SECURITY INVOKER again on every update; this file runs
+-- after it and makes them run as their owner. Each takes only values (never SQL) and is granted to ad_worker alone.
+ALTER FUNCTION ad_internal.raise_alerts(uuid[], uuid[], timestamptz[], uuid[], text[], text[], text[], text[])
+    SECURITY DEFINER;
+ALTER FUNCTION ad_internal.record_delivery(uuid, int, timestamptz, timestamptz, text, int, text, text, timestamptz)
+    SECURITY DEFINER;
+ALTER FUNCTION ad_internal.escalate_due() SECURITY DEFINER;
+ALTER FUNCTION ad_internal.renotify_due() SECURITY DEFINER;  -- FOR UPDATE OF ad.alerts needs UPDATE on it
+
+CREATE OR REPLACE FUNCTION ad.delete_alert_rule(rule text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    -- RESTRICT on ad.alerts.rule_id still holds: a rule that raised alerts cannot be deleted (disable it).
+    DELETE FROM ad.alert_rules r WHERE r.name = rule;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'ad.delete_alert_rule: unknown rule "%"', rule USING ERRCODE = 'no_data_found';
+    END IF;
+END
+$fn$;
+COMMENT ON FUNCTION ad.delete_alert_rule(text) IS
+    'Deletes an alert rule by name (operators have no DELETE on ad.alert_rules, so they cannot lock it). A rule '
+    'that raised alerts cannot be deleted: set enabled = false instead.';
+REVOKE ALL ON FUNCTION ad.delete_alert_rule(text) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION ad.remove_rule_channel(rule text, channel text, purpose text DEFAULT 'notify')
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    DELETE FROM ad.alert_rule_channels rc
+     USING ad.alert_rules r, ad.channels c
+     WHERE rc.rule_id = r.id AND rc.channel_id = c.id
+       AND r.name = remove_rule_channel.rule AND c.name = remove_rule_channel.channel
+       AND rc.purpose = remove_rule_channel.purpose;
+    RETURN FOUND;
+END
+$fn$;
+COMMENT ON FUNCTION ad.remove_rule_channel(text, text, text) IS
+    'Stops sending a rule''s alerts to a channel (both by name, purpose notify or escalate); the opposite of '
+    'ad.add_rule_channel(). Returns whether there was such a link.';
+REVOKE ALL ON FUNCTION ad.remove_rule_channel(text, text, text) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION ad.delete_channel(channel text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    -- RESTRICT on rule links and on delivery history still holds: deactivate a channel in use (active = false).
+    DELETE FROM ad.channels c WHERE c.name = channel;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'ad.delete_channel: unknown channel "%"', channel USING ERRCODE = 'no_data_found';
+    END IF;
+END
+$fn$;
+COMMENT ON FUNCTION ad.delete_channel(text) IS
+    'Deletes a channel by name (operators have no DELETE on ad.channels, so they cannot lock it). A channel that '
+    'rules use or that has delivery history cannot be deleted: set active = false instead.';
+REVOKE ALL ON FUNCTION ad.delete_channel(text) FROM PUBLIC;
+"""#),
         ("098_learning.sql", #"""
 -- Re-run by every install and every update: CREATE OR REPLACE only (sql/README.md).
 -- Learning from feedback: per-series patterns the worker's feedback loop writes and the scoring loop applies.
@@ -1626,6 +1704,26 @@ BEGIN
             ad_internal.claim_deliveries(int, interval),
             ad_internal.record_delivery(uuid, int, timestamptz, timestamptz, text, int, text, text, timestamptz),
             ad_internal.escalate_due(), ad_internal.renotify_due() TO ad_worker;
+    END IF;
+
+    -- ---------------------------------------------------------------------------------------------------------
+    -- Issue 18, least privilege tightened (why: sql/097_least_privilege.sql). One block after the grants above,
+    -- so it also takes back what an earlier release granted; REVOKE before the column GRANTs, because revoking a
+    -- table privilege revokes the column privileges too.
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_worker') THEN
+        REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON ad.audit_log FROM ad_worker;
+        REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON ad.alerts FROM ad_worker;
+        -- Re-scoring a corrected point rewrites the worker's own columns; status and notes are people's.
+        REVOKE UPDATE ON ad.anomalies FROM ad_worker;
+        GRANT UPDATE (metric, severity, score, explanation, detected_at) ON ad.anomalies TO ad_worker;
+    END IF;
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_operator') THEN
+        REVOKE UPDATE, DELETE, TRUNCATE ON ad.alert_rules, ad.alert_rule_channels, ad.channels FROM ad_operator;
+        GRANT UPDATE (name, description, enabled, conditions, group_window, renotify_interval, escalate_after)
+              ON ad.alert_rules TO ad_operator;
+        GRANT UPDATE (name, type, target, headers, config, active) ON ad.channels TO ad_operator;
+        GRANT EXECUTE ON FUNCTION ad.delete_alert_rule(text), ad.remove_rule_channel(text, text, text),
+              ad.delete_channel(text) TO ad_operator;
     END IF;
 END
 $fn$;
@@ -2307,12 +2405,12 @@ COMMENT ON COLUMN ad.anomalies.explanation IS
     ]
 
     /// A fresh install of `version`: these files in this order (scripts/schema-files install).
-    static let install: [String] = ["pre_install/000_schemas.sql", "005_storage_helpers.sql", "pre_install/010_sources.sql", "010_sources.sql", "pre_install/020_points.sql", "020_points.sql", "pre_install/030_models.sql", "pre_install/040_anomalies.sql", "pre_install/050_users.sql", "pre_install/060_channels.sql", "060_channels.sql", "pre_install/070_alerts.sql", "pre_install/080_feedback.sql", "pre_install/090_audit.sql", "090_audit.sql", "095_alerting.sql", "096_operations.sql", "pre_install/098_learning.sql", "098_learning.sql", "pre_install/100_storage.sql", "110_views.sql", "120_retention.sql", "130_roles.sql"]
+    static let install: [String] = ["pre_install/000_schemas.sql", "005_storage_helpers.sql", "pre_install/010_sources.sql", "010_sources.sql", "pre_install/020_points.sql", "020_points.sql", "pre_install/030_models.sql", "pre_install/040_anomalies.sql", "pre_install/050_users.sql", "pre_install/060_channels.sql", "060_channels.sql", "pre_install/070_alerts.sql", "pre_install/080_feedback.sql", "pre_install/090_audit.sql", "090_audit.sql", "095_alerting.sql", "096_operations.sql", "097_least_privilege.sql", "pre_install/098_learning.sql", "098_learning.sql", "pre_install/100_storage.sql", "110_views.sql", "120_retention.sql", "130_roles.sql"]
 
     /// Each step from one version to the next: the step script, then every re-run file
     /// (scripts/schema-files update FROM TO).
     static let updates: [(from: String, to: String, files: [String])] = [
-        ("0.1.0", "0.2.0", ["updates/0.1.0--0.2.0.sql", "005_storage_helpers.sql", "010_sources.sql", "020_points.sql", "060_channels.sql", "090_audit.sql", "095_alerting.sql", "096_operations.sql", "098_learning.sql", "110_views.sql", "120_retention.sql", "130_roles.sql"]),
+        ("0.1.0", "0.2.0", ["updates/0.1.0--0.2.0.sql", "005_storage_helpers.sql", "010_sources.sql", "020_points.sql", "060_channels.sql", "090_audit.sql", "095_alerting.sql", "096_operations.sql", "097_least_privilege.sql", "098_learning.sql", "110_views.sql", "120_retention.sql", "130_roles.sql"]),
     ]
 
     /// The text of one embedded file.
