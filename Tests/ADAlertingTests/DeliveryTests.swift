@@ -172,7 +172,9 @@ struct DeliveryToRealReceivers {
                 """)
             try await receiver.hang(seconds: 3, count: 1)
             var env = fastDelivery
-            env["AD_DELIVERY_LEASE"] = "5"
+            // The lease must outlast the longest send (AD_DELIVERY_MAX_SEND + 10 s): a short one for a quick test.
+            env["AD_DELIVERY_MAX_SEND"] = "2"
+            env["AD_DELIVERY_LEASE"] = "12"
             let victim = try WorkerProcess(url, name: "victim", environment: env)
             try await openAlerts(url, count: 1)
             #expect(try await eventually { try await integer(url, "SELECT attempts FROM ad.alert_deliveries") == 1 })
