@@ -13,8 +13,7 @@ BEGIN
         RAISE EXCEPTION 'ad.set_channel_secret: unknown channel "%"', channel USING ERRCODE = 'no_data_found';
     END IF;
     IF secret IS NULL THEN
-        UPDATE ad_internal.channel_secrets s SET secret = NULL, updated_at = now() WHERE s.channel_id = cid;
-        DELETE FROM ad_internal.channel_secrets s WHERE s.channel_id = cid AND s.headers = '{}';
+        DELETE FROM ad_internal.channel_secrets s WHERE s.channel_id = cid;
     ELSE
         INSERT INTO ad_internal.channel_secrets AS s (channel_id, secret) VALUES (cid, secret)
         ON CONFLICT (channel_id) DO UPDATE SET secret = EXCLUDED.secret, updated_at = now();
@@ -24,5 +23,5 @@ $fn$;
 COMMENT ON FUNCTION ad.set_channel_secret(text, text) IS
     'Sets (or with NULL removes) the secret of a channel by name: webhook HMAC key, PagerDuty routing key, Slack '
     'webhook URL or SMTP password. Write-only: nobody but the worker can read it back; changing the channel''s '
-    'destination (type, target, SMTP host, port, TLS mode or username) clears it.';
+    'destination (type, target, SMTP host, port, TLS mode, username or CA) clears it.';
 REVOKE ALL ON FUNCTION ad.set_channel_secret(text, text) FROM PUBLIC;

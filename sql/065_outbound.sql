@@ -33,11 +33,10 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF value IS NULL THEN
-        UPDATE ad_internal.channel_secrets s SET headers = s.headers - header, updated_at = now() WHERE s.channel_id = cid;
-        DELETE FROM ad_internal.channel_secrets s WHERE s.channel_id = cid AND s.secret IS NULL AND s.headers = '{}';
+        DELETE FROM ad_internal.channel_secret_headers h WHERE h.channel_id = cid AND h.name = lower(header);
     ELSE
-        INSERT INTO ad_internal.channel_secrets AS s (channel_id, headers) VALUES (cid, jsonb_build_object(header, value))
-        ON CONFLICT (channel_id) DO UPDATE SET headers = s.headers || EXCLUDED.headers, updated_at = now();
+        INSERT INTO ad_internal.channel_secret_headers AS h (channel_id, name, value) VALUES (cid, lower(header), value)
+        ON CONFLICT (channel_id, name) DO UPDATE SET value = EXCLUDED.value, updated_at = now();
     END IF;
 END
 $fn$;
@@ -50,9 +49,13 @@ CREATE OR REPLACE FUNCTION ad_internal.channel_destination_changed() RETURNS tri
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
 AS $fn$
+DECLARE
+    cleared boolean;
 BEGIN
     DELETE FROM ad_internal.channel_secrets s WHERE s.channel_id = NEW.id;
-    IF FOUND THEN
+    cleared := FOUND;
+    DELETE FROM ad_internal.channel_secret_headers h WHERE h.channel_id = NEW.id;
+    IF cleared OR FOUND THEN
         RAISE NOTICE 'channel "%": its destination changed, so its secrets were cleared', NEW.name
             USING HINT = format('Set them again for the new destination: SELECT ad.set_channel_secret(%L, ''...'')',
                                 NEW.name);

@@ -487,7 +487,9 @@ AS $fn$
                'anomaly', jsonb_build_object('id', an.id, 'point_timestamp', an.point_timestamp, 'score', an.score,
                                              'severity', an.severity, 'detector', an.detector,
                                              'explanation', an.explanation)),
-           c.name, c.type, c.target, c.headers, c.config, cs.secret, coalesce(cs.headers, '{}')
+           c.name, c.type, c.target, c.headers, c.config, cs.secret,
+           coalesce((SELECT jsonb_object_agg(h.name, h.value) FROM ad_internal.channel_secret_headers h
+                      WHERE h.channel_id = c.id), '{}')
       FROM claimed cl
       JOIN ad.alerts al ON al.id = cl.alert_id
       JOIN ad.alert_rules r ON r.id = al.rule_id

@@ -60,7 +60,7 @@ BEGIN
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_worker') THEN
         GRANT USAGE ON SCHEMA ad, ad_internal TO ad_worker;
         GRANT SELECT ON ad_internal.schema_migrations, ad_internal.storage, ad_internal.channel_secrets TO ad_worker;
-        GRANT SELECT ON ad_internal.outbound_allowlist TO ad_worker;  -- the owner's outbound policy
+        GRANT SELECT ON ad_internal.outbound_allowlist, ad_internal.channel_secret_headers TO ad_worker;
         GRANT SELECT ON ad.data_sources, ad.users, ad.channels, ad.alert_rules, ad.alert_rule_channels, ad.settings
               TO ad_worker;
         GRANT SELECT, UPDATE ON ad.data_points TO ad_worker;  -- table-level: see ad_ingest above

@@ -28,16 +28,13 @@ COMMENT ON COLUMN ad.channels.updated_at IS 'When it last changed.';
 
 CREATE TABLE ad_internal.channel_secrets (
     channel_id uuid PRIMARY KEY REFERENCES ad.channels (id) ON DELETE CASCADE,
-    secret     text,
-    updated_at timestamptz NOT NULL DEFAULT now(),
-    headers    jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(headers) = 'object')
+    secret     text NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON TABLE ad_internal.channel_secrets IS
-    'Channel secrets (HMAC key, SMTP password, PagerDuty routing key, Slack webhook URL, secret HTTP headers). '
-    'Readable by the worker role only; cleared when the channel''s destination changes.';
+    'Channel secrets (HMAC key, SMTP password, PagerDuty routing key, Slack webhook URL). Readable by the worker '
+    'role only; cleared when the channel''s destination changes.';
 COMMENT ON COLUMN ad_internal.channel_secrets.channel_id IS 'The channel.';
 COMMENT ON COLUMN ad_internal.channel_secrets.secret IS
-    'The secret: webhook HMAC key, PagerDuty routing key, Slack webhook URL or SMTP password (NULL: none).';
+    'The secret: webhook HMAC key, PagerDuty routing key, Slack webhook URL or SMTP password.';
 COMMENT ON COLUMN ad_internal.channel_secrets.updated_at IS 'When it was last set.';
-COMMENT ON COLUMN ad_internal.channel_secrets.headers IS
-    'Secret HTTP headers (Authorization, API keys), name to value, set by ad.set_channel_header_secret().';

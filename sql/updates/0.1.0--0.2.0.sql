@@ -14,17 +14,26 @@ COMMENT ON COLUMN ad.anomalies.explanation IS
 -- Outbound delivery and write-only secrets (issue 18, items 4 and 5). Same objects as sql/pre_install/060_channels.sql
 -- (channel_secrets) and sql/pre_install/065_outbound.sql (outbound_allowlist).
 
--- Secrets beside the one secret: secret HTTP headers; a row may hold only headers.
-ALTER TABLE ad_internal.channel_secrets ALTER COLUMN secret DROP NOT NULL;
-ALTER TABLE ad_internal.channel_secrets
-    ADD COLUMN headers jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(headers) = 'object');
+-- The secret store's comments say what it holds now.
 COMMENT ON TABLE ad_internal.channel_secrets IS
-    'Channel secrets (HMAC key, SMTP password, PagerDuty routing key, Slack webhook URL, secret HTTP headers). '
-    'Readable by the worker role only; cleared when the channel''s destination changes.';
+    'Channel secrets (HMAC key, SMTP password, PagerDuty routing key, Slack webhook URL). Readable by the worker '
+    'role only; cleared when the channel''s destination changes.';
 COMMENT ON COLUMN ad_internal.channel_secrets.secret IS
-    'The secret: webhook HMAC key, PagerDuty routing key, Slack webhook URL or SMTP password (NULL: none).';
-COMMENT ON COLUMN ad_internal.channel_secrets.headers IS
-    'Secret HTTP headers (Authorization, API keys), name to value, set by ad.set_channel_header_secret().';
+    'The secret: webhook HMAC key, PagerDuty routing key, Slack webhook URL or SMTP password.';
+CREATE TABLE ad_internal.channel_secret_headers (
+    channel_id uuid NOT NULL REFERENCES ad.channels (id) ON DELETE CASCADE,
+    name       text NOT NULL CHECK (name = lower(name) AND name ~ '^[!#$%&''*+.^_`|~0-9a-z-]{1,100}$'),
+    value      text NOT NULL CHECK (length(value) <= 8000 AND value !~ '[\r\n]'),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (channel_id, name)
+);
+COMMENT ON TABLE ad_internal.channel_secret_headers IS
+    'Secret HTTP headers of channels (Authorization, API keys), sent with every request to the channel. Set by '
+    'ad.set_channel_header_secret(); readable by the worker role only; cleared when the channel''s destination changes.';
+COMMENT ON COLUMN ad_internal.channel_secret_headers.channel_id IS 'The channel.';
+COMMENT ON COLUMN ad_internal.channel_secret_headers.name IS 'Header name, lowercase.';
+COMMENT ON COLUMN ad_internal.channel_secret_headers.value IS 'Header value.';
+COMMENT ON COLUMN ad_internal.channel_secret_headers.updated_at IS 'When it was last set.';
 
 CREATE TABLE ad_internal.outbound_allowlist (
     id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -54,18 +63,18 @@ DROP FUNCTION ad_internal.claim_deliveries(int, interval);
 -- install the trigger that clears secrets on a target change, and the checks that now refuse them).
 -- 1. Credential-looking headers.
 WITH moved AS (
-    SELECT c.id, jsonb_object_agg(h.key, h.value) AS secret_headers, array_agg(h.key) AS names
+    SELECT c.id, h.key, h.value #>> '{}' AS value
       FROM ad.channels c, jsonb_each(c.headers) h
-     WHERE c.type <> 'email'
+     WHERE c.type <> 'email' AND jsonb_typeof(h.value) = 'string'
        AND (lower(h.key) ~ '(auth|token|secret|passw|api-?key|apikey|x-key|session|cookie|credential|signature|private)'
             OR (h.value #>> '{}') ~* '^\s*(bearer|basic|token|digest|apikey|key)\s')
-     GROUP BY c.id
 ), stored AS (
-    INSERT INTO ad_internal.channel_secrets AS s (channel_id, headers)
-    SELECT m.id, m.secret_headers FROM moved m
-    ON CONFLICT (channel_id) DO UPDATE SET headers = s.headers || EXCLUDED.headers, updated_at = now()
+    INSERT INTO ad_internal.channel_secret_headers (channel_id, name, value)
+    SELECT m.id, lower(m.key), m.value FROM moved m
+    ON CONFLICT (channel_id, name) DO UPDATE SET value = EXCLUDED.value, updated_at = now()
 )
-UPDATE ad.channels c SET headers = c.headers - m.names FROM moved m WHERE c.id = m.id;
+UPDATE ad.channels c SET headers = c.headers - (SELECT array_agg(m.key) FROM moved m WHERE m.id = c.id)
+ WHERE c.id IN (SELECT m.id FROM moved m);
 -- 2. Slack webhook URLs: the URL becomes the secret, the target its origin.
 INSERT INTO ad_internal.channel_secrets AS s (channel_id, secret)
 SELECT c.id, c.target FROM ad.channels c

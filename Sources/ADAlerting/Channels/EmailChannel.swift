@@ -21,7 +21,9 @@ enum EmailChannel {
                 messageID: EmailMessage.messageID(alertID: Payloads.idempotencyKey(job)),
                 headers: [EmailHeader("X-AD-Alert-Id", job.alertID), EmailHeader("X-AD-Event", job.event.rawValue)])
         } catch {
-            return .failed("channel \"\(job.channel.name)\": \(error)")
+            // A config that cannot be used (SMTP AUTH without TLS among them) fails until someone changes the
+            // channel: not retried.
+            return .failed("channel \"\(job.channel.name)\": \(error)", final: true)
         }
         // The outbound policy, as for HTTP: resolve once, check, connect to the checked address (TLS still checks
         // the certificate against the configured host name).

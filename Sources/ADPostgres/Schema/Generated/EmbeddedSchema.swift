@@ -427,8 +427,7 @@ BEGIN
         RAISE EXCEPTION 'ad.set_channel_secret: unknown channel "%"', channel USING ERRCODE = 'no_data_found';
     END IF;
     IF secret IS NULL THEN
-        UPDATE ad_internal.channel_secrets s SET secret = NULL, updated_at = now() WHERE s.channel_id = cid;
-        DELETE FROM ad_internal.channel_secrets s WHERE s.channel_id = cid AND s.headers = '{}';
+        DELETE FROM ad_internal.channel_secrets s WHERE s.channel_id = cid;
     ELSE
         INSERT INTO ad_internal.channel_secrets AS s (channel_id, secret) VALUES (cid, secret)
         ON CONFLICT (channel_id) DO UPDATE SET secret = EXCLUDED.secret, updated_at = now();
@@ -438,7 +437,7 @@ $fn$;
 COMMENT ON FUNCTION ad.set_channel_secret(text, text) IS
     'Sets (or with NULL removes) the secret of a channel by name: webhook HMAC key, PagerDuty routing key, Slack '
     'webhook URL or SMTP password. Write-only: nobody but the worker can read it back; changing the channel''s '
-    'destination (type, target, SMTP host, port, TLS mode or username) clears it.';
+    'destination (type, target, SMTP host, port, TLS mode, username or CA) clears it.';
 REVOKE ALL ON FUNCTION ad.set_channel_secret(text, text) FROM PUBLIC;
 """#),
         ("065_outbound.sql", #"""
@@ -477,11 +476,10 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF value IS NULL THEN
-        UPDATE ad_internal.channel_secrets s SET headers = s.headers - header, updated_at = now() WHERE s.channel_id = cid;
-        DELETE FROM ad_internal.channel_secrets s WHERE s.channel_id = cid AND s.secret IS NULL AND s.headers = '{}';
+        DELETE FROM ad_internal.channel_secret_headers h WHERE h.channel_id = cid AND h.name = lower(header);
     ELSE
-        INSERT INTO ad_internal.channel_secrets AS s (channel_id, headers) VALUES (cid, jsonb_build_object(header, value))
-        ON CONFLICT (channel_id) DO UPDATE SET headers = s.headers || EXCLUDED.headers, updated_at = now();
+        INSERT INTO ad_internal.channel_secret_headers AS h (channel_id, name, value) VALUES (cid, lower(header), value)
+        ON CONFLICT (channel_id, name) DO UPDATE SET value = EXCLUDED.value, updated_at = now();
     END IF;
 END
 $fn$;
@@ -494,9 +492,13 @@ CREATE OR REPLACE FUNCTION ad_internal.channel_destination_changed() RETURNS tri
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
 AS $fn$
+DECLARE
+    cleared boolean;
 BEGIN
     DELETE FROM ad_internal.channel_secrets s WHERE s.channel_id = NEW.id;
-    IF FOUND THEN
+    cleared := FOUND;
+    DELETE FROM ad_internal.channel_secret_headers h WHERE h.channel_id = NEW.id;
+    IF cleared OR FOUND THEN
         RAISE NOTICE 'channel "%": its destination changed, so its secrets were cleared', NEW.name
             USING HINT = format('Set them again for the new destination: SELECT ad.set_channel_secret(%L, ''...'')',
                                 NEW.name);
@@ -1031,7 +1033,9 @@ AS $fn$
                'anomaly', jsonb_build_object('id', an.id, 'point_timestamp', an.point_timestamp, 'score', an.score,
                                              'severity', an.severity, 'detector', an.detector,
                                              'explanation', an.explanation)),
-           c.name, c.type, c.target, c.headers, c.config, cs.secret, coalesce(cs.headers, '{}')
+           c.name, c.type, c.target, c.headers, c.config, cs.secret,
+           coalesce((SELECT jsonb_object_agg(h.name, h.value) FROM ad_internal.channel_secret_headers h
+                      WHERE h.channel_id = c.id), '{}')
       FROM claimed cl
       JOIN ad.alerts al ON al.id = cl.alert_id
       JOIN ad.alert_rules r ON r.id = al.rule_id
@@ -1730,7 +1734,7 @@ BEGIN
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_worker') THEN
         GRANT USAGE ON SCHEMA ad, ad_internal TO ad_worker;
         GRANT SELECT ON ad_internal.schema_migrations, ad_internal.storage, ad_internal.channel_secrets TO ad_worker;
-        GRANT SELECT ON ad_internal.outbound_allowlist TO ad_worker;  -- the owner's outbound policy
+        GRANT SELECT ON ad_internal.outbound_allowlist, ad_internal.channel_secret_headers TO ad_worker;
         GRANT SELECT ON ad.data_sources, ad.users, ad.channels, ad.alert_rules, ad.alert_rule_channels, ad.settings
               TO ad_worker;
         GRANT SELECT, UPDATE ON ad.data_points TO ad_worker;  -- table-level: see ad_ingest above
@@ -2059,23 +2063,21 @@ COMMENT ON COLUMN ad.channels.updated_at IS 'When it last changed.';
 
 CREATE TABLE ad_internal.channel_secrets (
     channel_id uuid PRIMARY KEY REFERENCES ad.channels (id) ON DELETE CASCADE,
-    secret     text,
-    updated_at timestamptz NOT NULL DEFAULT now(),
-    headers    jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(headers) = 'object')
+    secret     text NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON TABLE ad_internal.channel_secrets IS
-    'Channel secrets (HMAC key, SMTP password, PagerDuty routing key, Slack webhook URL, secret HTTP headers). '
-    'Readable by the worker role only; cleared when the channel''s destination changes.';
+    'Channel secrets (HMAC key, SMTP password, PagerDuty routing key, Slack webhook URL). Readable by the worker '
+    'role only; cleared when the channel''s destination changes.';
 COMMENT ON COLUMN ad_internal.channel_secrets.channel_id IS 'The channel.';
 COMMENT ON COLUMN ad_internal.channel_secrets.secret IS
-    'The secret: webhook HMAC key, PagerDuty routing key, Slack webhook URL or SMTP password (NULL: none).';
+    'The secret: webhook HMAC key, PagerDuty routing key, Slack webhook URL or SMTP password.';
 COMMENT ON COLUMN ad_internal.channel_secrets.updated_at IS 'When it was last set.';
-COMMENT ON COLUMN ad_internal.channel_secrets.headers IS
-    'Secret HTTP headers (Authorization, API keys), name to value, set by ad.set_channel_header_secret().';
 """#),
         ("pre_install/065_outbound.sql", #"""
 -- Run once, by a fresh install. An upgrade changes these objects only in a step, sql/updates/ (sql/README.md).
--- Outbound delivery policy: where the worker may send alerts besides public addresses (README, "Outbound policy").
+-- Outbound delivery policy: where the worker may send alerts besides public addresses (README, "Outbound policy"),
+-- and secret HTTP headers beside ad_internal.channel_secrets.
 SET LOCAL search_path TO pg_catalog, pg_temp;
 
 CREATE TABLE ad_internal.outbound_allowlist (
@@ -2098,6 +2100,21 @@ COMMENT ON COLUMN ad_internal.outbound_allowlist.network IS 'A network: addresse
 COMMENT ON COLUMN ad_internal.outbound_allowlist.note IS 'Why it is allowed.';
 COMMENT ON COLUMN ad_internal.outbound_allowlist.created_at IS 'When it was added.';
 COMMENT ON COLUMN ad_internal.outbound_allowlist.created_by IS 'Who added it (the database role).';
+
+CREATE TABLE ad_internal.channel_secret_headers (
+    channel_id uuid NOT NULL REFERENCES ad.channels (id) ON DELETE CASCADE,
+    name       text NOT NULL CHECK (name = lower(name) AND name ~ '^[!#$%&''*+.^_`|~0-9a-z-]{1,100}$'),
+    value      text NOT NULL CHECK (length(value) <= 8000 AND value !~ '[\r\n]'),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (channel_id, name)
+);
+COMMENT ON TABLE ad_internal.channel_secret_headers IS
+    'Secret HTTP headers of channels (Authorization, API keys), sent with every request to the channel. Set by '
+    'ad.set_channel_header_secret(); readable by the worker role only; cleared when the channel''s destination changes.';
+COMMENT ON COLUMN ad_internal.channel_secret_headers.channel_id IS 'The channel.';
+COMMENT ON COLUMN ad_internal.channel_secret_headers.name IS 'Header name, lowercase.';
+COMMENT ON COLUMN ad_internal.channel_secret_headers.value IS 'Header value.';
+COMMENT ON COLUMN ad_internal.channel_secret_headers.updated_at IS 'When it was last set.';
 """#),
         ("pre_install/070_alerts.sql", #"""
 -- Run once, by a fresh install. An upgrade changes these objects only in a step, sql/updates/ (sql/README.md).
@@ -2458,17 +2475,26 @@ COMMENT ON COLUMN ad.anomalies.explanation IS
 -- Outbound delivery and write-only secrets (issue 18, items 4 and 5). Same objects as sql/pre_install/060_channels.sql
 -- (channel_secrets) and sql/pre_install/065_outbound.sql (outbound_allowlist).
 
--- Secrets beside the one secret: secret HTTP headers; a row may hold only headers.
-ALTER TABLE ad_internal.channel_secrets ALTER COLUMN secret DROP NOT NULL;
-ALTER TABLE ad_internal.channel_secrets
-    ADD COLUMN headers jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(headers) = 'object');
+-- The secret store's comments say what it holds now.
 COMMENT ON TABLE ad_internal.channel_secrets IS
-    'Channel secrets (HMAC key, SMTP password, PagerDuty routing key, Slack webhook URL, secret HTTP headers). '
-    'Readable by the worker role only; cleared when the channel''s destination changes.';
+    'Channel secrets (HMAC key, SMTP password, PagerDuty routing key, Slack webhook URL). Readable by the worker '
+    'role only; cleared when the channel''s destination changes.';
 COMMENT ON COLUMN ad_internal.channel_secrets.secret IS
-    'The secret: webhook HMAC key, PagerDuty routing key, Slack webhook URL or SMTP password (NULL: none).';
-COMMENT ON COLUMN ad_internal.channel_secrets.headers IS
-    'Secret HTTP headers (Authorization, API keys), name to value, set by ad.set_channel_header_secret().';
+    'The secret: webhook HMAC key, PagerDuty routing key, Slack webhook URL or SMTP password.';
+CREATE TABLE ad_internal.channel_secret_headers (
+    channel_id uuid NOT NULL REFERENCES ad.channels (id) ON DELETE CASCADE,
+    name       text NOT NULL CHECK (name = lower(name) AND name ~ '^[!#$%&''*+.^_`|~0-9a-z-]{1,100}$'),
+    value      text NOT NULL CHECK (length(value) <= 8000 AND value !~ '[\r\n]'),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (channel_id, name)
+);
+COMMENT ON TABLE ad_internal.channel_secret_headers IS
+    'Secret HTTP headers of channels (Authorization, API keys), sent with every request to the channel. Set by '
+    'ad.set_channel_header_secret(); readable by the worker role only; cleared when the channel''s destination changes.';
+COMMENT ON COLUMN ad_internal.channel_secret_headers.channel_id IS 'The channel.';
+COMMENT ON COLUMN ad_internal.channel_secret_headers.name IS 'Header name, lowercase.';
+COMMENT ON COLUMN ad_internal.channel_secret_headers.value IS 'Header value.';
+COMMENT ON COLUMN ad_internal.channel_secret_headers.updated_at IS 'When it was last set.';
 
 CREATE TABLE ad_internal.outbound_allowlist (
     id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -2498,18 +2524,18 @@ DROP FUNCTION ad_internal.claim_deliveries(int, interval);
 -- install the trigger that clears secrets on a target change, and the checks that now refuse them).
 -- 1. Credential-looking headers.
 WITH moved AS (
-    SELECT c.id, jsonb_object_agg(h.key, h.value) AS secret_headers, array_agg(h.key) AS names
+    SELECT c.id, h.key, h.value #>> '{}' AS value
       FROM ad.channels c, jsonb_each(c.headers) h
-     WHERE c.type <> 'email'
+     WHERE c.type <> 'email' AND jsonb_typeof(h.value) = 'string'
        AND (lower(h.key) ~ '(auth|token|secret|passw|api-?key|apikey|x-key|session|cookie|credential|signature|private)'
             OR (h.value #>> '{}') ~* '^\s*(bearer|basic|token|digest|apikey|key)\s')
-     GROUP BY c.id
 ), stored AS (
-    INSERT INTO ad_internal.channel_secrets AS s (channel_id, headers)
-    SELECT m.id, m.secret_headers FROM moved m
-    ON CONFLICT (channel_id) DO UPDATE SET headers = s.headers || EXCLUDED.headers, updated_at = now()
+    INSERT INTO ad_internal.channel_secret_headers (channel_id, name, value)
+    SELECT m.id, lower(m.key), m.value FROM moved m
+    ON CONFLICT (channel_id, name) DO UPDATE SET value = EXCLUDED.value, updated_at = now()
 )
-UPDATE ad.channels c SET headers = c.headers - m.names FROM moved m WHERE c.id = m.id;
+UPDATE ad.channels c SET headers = c.headers - (SELECT array_agg(m.key) FROM moved m WHERE m.id = c.id)
+ WHERE c.id IN (SELECT m.id FROM moved m);
 -- 2. Slack webhook URLs: the URL becomes the secret, the target its origin.
 INSERT INTO ad_internal.channel_secrets AS s (channel_id, secret)
 SELECT c.id, c.target FROM ad.channels c
