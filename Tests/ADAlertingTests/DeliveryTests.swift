@@ -68,6 +68,13 @@ struct DeliveryToRealReceivers {
                 triggers.filter { $0.path.hasPrefix("/pagerduty") }.first?.json["dedup_key"]
                     == alertID.first.map(JSONValue.string))
             #expect(try await eventually { try await strings(url, "SELECT status FROM ad.alerts") == ["sent"] })
+            // Each send is recorded as it ends (not all of a pass at once): the acknowledgement goes to the channels
+            // whose trigger is recorded as sent, so wait for all three records.
+            #expect(
+                try await eventually {
+                    try await integer(
+                        url, "SELECT count(*) FROM ad.alert_deliveries WHERE kind = 'trigger' AND status = 'sent'") == 3
+                })
 
             // An operator acknowledges, then resolves, in SQL: PagerDuty and the webhook hear both; Slack the resolve.
             try await sql(url, "INSERT INTO ad.users (name, db_role) VALUES ('Root Operator', session_user)")

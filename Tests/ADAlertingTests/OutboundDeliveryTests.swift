@@ -167,9 +167,11 @@ struct OutboundDelivery {
                 INSERT INTO ad.channels (name, type, target, config) VALUES
                     ('stuck', 'webhook', '\(stalling.url("/hang/stuck"))', '{"timeout_seconds": 60}'),
                     ('slow-body', 'webhook', '\(stalling.url("/stall/slow-body"))', '{"timeout_seconds": 1}'),
-                    ('fine', 'webhook', '\(fine.url("/webhook/fine"))', '{}');
-                INSERT INTO ad.alert_rules (name) VALUES ('r');
+                    ('fine', 'webhook', '\(fine.url("/webhook/fine"))', '{}'),
+                    ('esc', 'webhook', '\(fine.url("/webhook/esc"))', '{}');
+                INSERT INTO ad.alert_rules (name, escalate_after) VALUES ('r', '1 second');
                 SELECT ad.add_rule_channel('r', c) FROM unnest(ARRAY['stuck', 'slow-body', 'fine']) c;
+                SELECT ad.add_rule_channel('r', 'esc', 'escalate');
                 """)
             var env = fastDelivery
             env["AD_DELIVERY_PER_CHANNEL"] = "2"
@@ -187,6 +189,11 @@ struct OutboundDelivery {
                 try await eventually(timeout: .seconds(90)) {
                     try await deliveries(url, "fine").filter { $0.hasPrefix("sent") }.count == 7
                 }, "every alert reached the healthy channel while the other stalled\n\(worker.output)")
+            // Escalation goes on too: nobody acknowledged, so every alert is escalated to its escalation channel.
+            #expect(
+                try await eventually(timeout: .seconds(90)) {
+                    try await deliveries(url, "esc").filter { $0.hasPrefix("sent") }.count == 7
+                }, "every alert was escalated while a receiver stalled\n\(worker.output)")
             // The stalled body of a 1 s channel did not hold its send past the deadline: its head said 200.
             #expect(
                 try await eventually(timeout: .seconds(60)) {
