@@ -21,5 +21,7 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION ad.set_channel_secret(text, text) IS
-    'Sets (or with NULL removes) the secret of a channel by name. Write-only: nobody but the worker can read it back.';
+    'Sets (or with NULL removes) the secret of a channel by name: webhook HMAC key, PagerDuty routing key, Slack '
+    'webhook URL or SMTP password. Write-only: nobody but the worker can read it back; changing the channel''s '
+    'destination (type, target, SMTP host, port, TLS mode, username or CA) clears it.';
 REVOKE ALL ON FUNCTION ad.set_channel_secret(text, text) FROM PUBLIC;

@@ -191,6 +191,9 @@ BEGIN
         IF headers <> '{}' THEN
             RETURN 'headers: an email channel takes no HTTP headers';
         END IF;
+        IF config ? 'username' AND coalesce(config ->> 'tls', 'starttls') = 'none' THEN
+            RETURN 'config.tls: "none" with a username would send the SMTP password in clear; use "starttls" or "implicit"';
+        END IF;
     ELSIF type IN ('webhook', 'slack', 'pagerduty', 'alertmanager') THEN
         IF target !~ url_re THEN
             RETURN format('target: "%s" is not an http:// or https:// URL', target);
@@ -211,7 +214,19 @@ BEGIN
                             'x-ad-timestamp', 'x-ad-signature') THEN
                 RETURN format('headers.%s: set by adworker itself', k);
             END IF;
+            -- Every operator reads ad.channels: a credential here is no secret. The secret store takes it.
+            IF lower(k) ~ '(auth|token|secret|passw|api-?key|apikey|x-key|session|cookie|credential|signature|private)'
+               OR (v #>> '{}') ~* '^\s*(bearer|basic|token|digest|apikey|key)\s' THEN
+                RETURN format('headers.%s: looks like a credential, and headers are readable by every operator; keep it '
+                              'write-only instead: SELECT ad.set_channel_header_secret(''<channel>'', %L, ''<value>'')',
+                              k, k);
+            END IF;
         END LOOP;
+        IF type = 'slack' AND target ~* '^https?://hooks\.slack(-gov)?\.com/.' THEN
+            RETURN 'target: a Slack webhook URL is a secret, and the target is readable by every operator; set target '
+                   'to https://hooks.slack.com and the URL write-only: SELECT ad.set_channel_secret(''<channel>'', '
+                   '''<webhook URL>'')';
+        END IF;
     ELSE
         RETURN format('type: must be email, slack, pagerduty, webhook or alertmanager, got "%s"', type);
     END IF;
@@ -238,8 +253,10 @@ BEGIN
                 RETURN format('config.tls: must be "starttls", "implicit" or "none", got %s', v);
             END IF;
         WHEN 'timeout_seconds' THEN
-            IF jsonb_typeof(v) <> 'number' OR (v #>> '{}')::numeric NOT BETWEEN 0.1 AND 300 THEN
-                RETURN format('config.timeout_seconds: must be a number from 0.1 to 300, got %s', v);
+            -- At most 60 s (adworker's DeliveryLimits.maxChannelTimeout): the delivery lease must outlast every send.
+            IF jsonb_typeof(v) <> 'number' OR (v #>> '{}')::numeric NOT BETWEEN 0.1 AND 60 THEN
+                RETURN format('config.timeout_seconds: must be a number from 0.1 to 60 (the whole send: connect, '
+                              'request and answer), got %s', v);
             END IF;
         WHEN 'ends_after_seconds' THEN
             IF jsonb_typeof(v) <> 'number' OR (v #>> '{}') !~ '^\d{1,7}$' OR (v #>> '{}')::int NOT BETWEEN 60 AND 2678400 THEN
@@ -420,20 +437,37 @@ COMMENT ON TRIGGER alert_changed ON ad.alerts IS 'Audit trail and deliveries for
 -- ---------------------------------------------------------------------------------------------------------
 -- The delivery loop's side: claim due deliveries under a lease, record outcomes, escalate, re-notify.
 
-CREATE OR REPLACE FUNCTION ad_internal.claim_deliveries(max_rows int, lease interval)
+CREATE OR REPLACE FUNCTION ad_internal.claim_deliveries(max_rows int, lease interval,
+                                                        busy_channels text[] DEFAULT '{}',
+                                                        per_channel int DEFAULT 1000000)
 RETURNS TABLE (delivery_id uuid, kind text, attempt int, alert jsonb, channel_name text, channel_type text,
-               target text, headers jsonb, config jsonb, secret text)
+               target text, headers jsonb, config jsonb, secret text, secret_headers jsonb)
 LANGUAGE sql
 SET search_path TO pg_catalog, pg_temp
 AS $fn$
-    WITH due AS (
+    -- A channel whose sends this worker already has in flight (busy_channels) is skipped, and no channel gets more
+    -- than per_channel of one claim: a stalled receiver holds its own slots, never every slot. The candidates are
+    -- the oldest due rows (a bounded look, so a backlog costs the same per claim).
+    WITH candidates AS (
+        SELECT d.id, d.next_attempt_at, d.channel_id
+          FROM ad.alert_deliveries d
+          JOIN ad.channels c ON c.id = d.channel_id AND c.active
+         WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+           AND c.name <> ALL (coalesce(busy_channels, '{}'))
+         ORDER BY d.next_attempt_at, d.id
+         LIMIT greatest(max_rows, 1) * 8
+    ), ranked AS (
+        SELECT cand.id, cand.next_attempt_at,
+               row_number() OVER (PARTITION BY cand.channel_id ORDER BY cand.next_attempt_at, cand.id) AS n
+          FROM candidates cand
+    ), due AS (
         SELECT d.id
           FROM ad.alert_deliveries d
+          JOIN ranked r ON r.id = d.id AND r.n <= per_channel
          WHERE d.status = 'pending' AND d.next_attempt_at <= now()
-           AND EXISTS (SELECT FROM ad.channels c WHERE c.id = d.channel_id AND c.active)
-         ORDER BY d.next_attempt_at, d.id
+         ORDER BY r.next_attempt_at, d.id
          LIMIT max_rows
-           FOR UPDATE SKIP LOCKED
+           FOR UPDATE OF d SKIP LOCKED
     ), claimed AS (
         -- The lease: a worker that dies mid-send leaves the row due again once it runs out (at-least-once).
         UPDATE ad.alert_deliveries d
@@ -453,7 +487,9 @@ AS $fn$
                'anomaly', jsonb_build_object('id', an.id, 'point_timestamp', an.point_timestamp, 'score', an.score,
                                              'severity', an.severity, 'detector', an.detector,
                                              'explanation', an.explanation)),
-           c.name, c.type, c.target, c.headers, c.config, cs.secret
+           c.name, c.type, c.target, c.headers, c.config, cs.secret,
+           coalesce((SELECT jsonb_object_agg(h.name, h.value) FROM ad_internal.channel_secret_headers h
+                      WHERE h.channel_id = c.id), '{}')
       FROM claimed cl
       JOIN ad.alerts al ON al.id = cl.alert_id
       JOIN ad.alert_rules r ON r.id = al.rule_id
@@ -463,10 +499,11 @@ AS $fn$
       LEFT JOIN ad_internal.channel_secrets cs ON cs.channel_id = c.id
      ORDER BY cl.id
 $fn$;
-COMMENT ON FUNCTION ad_internal.claim_deliveries(int, interval) IS
-    'Claims up to max_rows due deliveries (SKIP LOCKED), counts the attempt and leases them: if the worker does '
-    'not record an outcome within the lease, they are due again. Returns what sending needs, secret included.';
-REVOKE ALL ON FUNCTION ad_internal.claim_deliveries(int, interval) FROM PUBLIC;
+COMMENT ON FUNCTION ad_internal.claim_deliveries(int, interval, text[], int) IS
+    'Claims up to max_rows due deliveries (SKIP LOCKED), none of busy_channels and at most per_channel of one '
+    'channel, counts the attempt and leases them: if the worker does not record an outcome within the lease, they '
+    'are due again. Returns what sending needs, secrets included.';
+REVOKE ALL ON FUNCTION ad_internal.claim_deliveries(int, interval, text[], int) FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION ad_internal.record_delivery(delivery uuid, attempt int, started timestamptz, finished timestamptz,
                                             outcome text, http_status int, smtp_reply text, error text,

@@ -38,6 +38,7 @@ BEGIN
         GRANT UPDATE (status, notes) ON ad.anomalies, ad.alerts TO ad_operator;
         GRANT INSERT, UPDATE, DELETE ON ad.alert_rules, ad.alert_rule_channels, ad.channels TO ad_operator;
         GRANT EXECUTE ON FUNCTION ad.set_channel_secret(text, text) TO ad_operator;
+        GRANT EXECUTE ON FUNCTION ad.set_channel_header_secret(text, text, text) TO ad_operator;
         GRANT EXECUTE ON FUNCTION ad.add_rule_channel(text, text, text) TO ad_operator;
         -- The operator functions run with the operator's rights: the same column privileges, the same trigger.
         GRANT EXECUTE ON FUNCTION ad.change_status(text, uuid, text, text), ad.acknowledge_alert(uuid, text),
@@ -59,6 +60,7 @@ BEGIN
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_worker') THEN
         GRANT USAGE ON SCHEMA ad, ad_internal TO ad_worker;
         GRANT SELECT ON ad_internal.schema_migrations, ad_internal.storage, ad_internal.channel_secrets TO ad_worker;
+        GRANT SELECT ON ad_internal.outbound_allowlist, ad_internal.channel_secret_headers TO ad_worker;
         GRANT SELECT ON ad.data_sources, ad.users, ad.channels, ad.alert_rules, ad.alert_rule_channels, ad.settings
               TO ad_worker;
         GRANT SELECT, UPDATE ON ad.data_points TO ad_worker;  -- table-level: see ad_ingest above
@@ -70,7 +72,7 @@ BEGIN
         GRANT EXECUTE ON FUNCTION ad.apply_retention() TO ad_worker;
         GRANT EXECUTE ON FUNCTION
             ad_internal.raise_alerts(uuid[], uuid[], timestamptz[], uuid[], text[], text[], text[], text[]),
-            ad_internal.claim_deliveries(int, interval),
+            ad_internal.claim_deliveries(int, interval, text[], int),
             ad_internal.record_delivery(uuid, int, timestamptz, timestamptz, text, int, text, text, timestamptz),
             ad_internal.escalate_due(), ad_internal.renotify_due() TO ad_worker;
     END IF;

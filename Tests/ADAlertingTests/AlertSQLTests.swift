@@ -9,11 +9,23 @@ import Testing
 
 let sourceA = "00000000-0000-0000-0000-00000000000a"
 
-/// A migrated scratch database with source src-a.
-func withAlertDatabase<T: Sendable>(_ body: (DatabaseURL) async throws -> T) async throws -> T {
+/// A migrated scratch database with source src-a. The tests' receivers listen on loopback, which the outbound
+/// policy refuses: unless `allowLoopback` is false, the owner (the test, connected as the database's owner) allows
+/// it, the documented step (README, "Outbound policy").
+func withAlertDatabase<T: Sendable>(
+    allowLoopback: Bool = true, _ body: (DatabaseURL) async throws -> T
+) async throws -> T {
     try await withScratchDatabase { url in
         try await migrate(url)
         try await sql(url, "INSERT INTO ad.data_sources (id, name) VALUES ('\(sourceA)', 'src-a')")
+        if allowLoopback {
+            try await sql(
+                url,
+                """
+                INSERT INTO ad_internal.outbound_allowlist (network, note)
+                VALUES ('127.0.0.0/8', 'test receivers'), ('::1/128', 'test receivers')
+                """)
+        }
         return try await body(url)
     }
 }

@@ -68,6 +68,13 @@ struct DeliveryToRealReceivers {
                 triggers.filter { $0.path.hasPrefix("/pagerduty") }.first?.json["dedup_key"]
                     == alertID.first.map(JSONValue.string))
             #expect(try await eventually { try await strings(url, "SELECT status FROM ad.alerts") == ["sent"] })
+            // Each send is recorded as it ends (not all of a pass at once): the acknowledgement goes to the channels
+            // whose trigger is recorded as sent, so wait for all three records.
+            #expect(
+                try await eventually {
+                    try await integer(
+                        url, "SELECT count(*) FROM ad.alert_deliveries WHERE kind = 'trigger' AND status = 'sent'") == 3
+                })
 
             // An operator acknowledges, then resolves, in SQL: PagerDuty and the webhook hear both; Slack the resolve.
             try await sql(url, "INSERT INTO ad.users (name, db_role) VALUES ('Root Operator', session_user)")
@@ -172,7 +179,9 @@ struct DeliveryToRealReceivers {
                 """)
             try await receiver.hang(seconds: 3, count: 1)
             var env = fastDelivery
-            env["AD_DELIVERY_LEASE"] = "5"
+            // The lease must outlast the longest send (AD_DELIVERY_MAX_SEND + 10 s): a short one for a quick test.
+            env["AD_DELIVERY_MAX_SEND"] = "2"
+            env["AD_DELIVERY_LEASE"] = "12"
             let victim = try WorkerProcess(url, name: "victim", environment: env)
             try await openAlerts(url, count: 1)
             #expect(try await eventually { try await integer(url, "SELECT attempts FROM ad.alert_deliveries") == 1 })

@@ -506,3 +506,96 @@ public enum TestHTTP {
         return try await send(method, url, headers: all, body: Data(json.render().utf8), timeout: timeout)
     }
 }
+
+// MARK: - Hostile HTTP receiver
+
+/// scripts/receivers/hostile_receiver.py as a child process on an ephemeral loopback port: it stalls after its
+/// headers (`/stall/...`), before them (`/hang/...`), redirects (`/redirect/...?to=`) and answers with bodies that
+/// must not be recorded (`/leak/...`), until the test calls `release()`.
+public final class HostileReceiver: @unchecked Sendable {
+    public static var script: URL { receiverScripts.appendingPathComponent("hostile_receiver.py") }
+    /// The text `/leak/...` puts in its body and reason phrase.
+    public static let leakMarker = "LEAKED-BODY-MARKER"
+
+    private let lock = NSLock()
+    private var process: Process?
+    private var directory: URL?
+    private var _port: Int?
+
+    public init() {}
+    deinit { stop() }
+
+    public var port: Int {
+        guard let p = lock.withLock({ _port }) else { preconditionFailure("HostileReceiver.port before start()") }
+        return p
+    }
+
+    /// `http://127.0.0.1:PORT` + `path`.
+    public func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
+
+    public func start(timeout: Duration = .seconds(10)) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ad-hostile-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let stdout = dir.appendingPathComponent("stdout"), stderr = dir.appendingPathComponent("stderr")
+        _ = FileManager.default.createFile(atPath: stdout.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderr.path, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: HTTPReceiver.python)
+        p.arguments = [Self.script.path, "--port", "0"]
+        p.standardOutput = try FileHandle(forWritingTo: stdout)
+        p.standardError = try FileHandle(forWritingTo: stderr)
+        p.standardInput = FileHandle.nullDevice
+        lock.withLock { directory = dir }
+        try runWithStopSignalsUnblocked(p)
+        lock.withLock { process = p }
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let out = (try? String(contentsOf: stdout, encoding: .utf8)) ?? ""
+            if let line = out.split(separator: "\n", omittingEmptySubsequences: false).dropLast().first,
+                line.hasPrefix("listening on "), let port = Int(line.dropFirst("listening on ".count))
+            {
+                lock.withLock { _port = port }
+                return
+            }
+            if !p.isRunning || ContinuousClock.now > deadline {
+                let err = (try? String(contentsOf: stderr, encoding: .utf8)) ?? ""
+                stop()
+                throw ReceiverError("hostile_receiver.py did not start: \(err)")
+            }
+            usleep(10_000)
+        }
+    }
+
+    /// The paths of every request so far, in arrival order (the request may still be stalled).
+    public func hits() async throws -> [(path: String, headers: [String: String], body: String)] {
+        let r = try await TestHTTP.send("GET", URL(string: url("/_control/hits"))!)
+        guard case .array(let items) = try JSONDecoder().decode(JSONValue.self, from: Data(r.text.utf8)) else {
+            throw ReceiverError("hits: not a JSON array: \(r.text)")
+        }
+        return items.map { item in
+            var headers: [String: String] = [:]
+            if case .object(let pairs)? = item["headers"] {
+                for (k, v) in pairs { if case .string(let s) = v { headers[k.lowercased()] = s } }
+            }
+            var path = "", body = ""
+            if case .string(let s)? = item["path"] { path = s }
+            if case .string(let s)? = item["body"] { body = s }
+            return (path, headers, body)
+        }
+    }
+
+    /// Releases every stalled or hanging request, now and later.
+    public func release() async throws {
+        let r = try await TestHTTP.send("POST", URL(string: url("/_control/release"))!, json: .object([]))
+        guard r.status == 200 else { throw ReceiverError("release answered \(r.status)") }
+    }
+
+    public func stop() {
+        let (p, dir) = lock.withLock { () -> (Process?, URL?) in
+            defer { process = nil; directory = nil; _port = nil }
+            return (process, directory)
+        }
+        if let p { terminate(p) }
+        if let dir { try? FileManager.default.removeItem(at: dir) }
+    }
+}

@@ -119,6 +119,14 @@ SELECT throws_ok($$INSERT INTO ad.data_points (source_id, "timestamp", values) V
 SELECT throws_ok($$DELETE FROM ad.data_points$$, '42501', NULL, 'operator cannot delete points');
 SELECT throws_ok($$DELETE FROM ad.data_sources$$, '42501', NULL, 'operator cannot delete sources');
 SELECT throws_ok($$SELECT * FROM ad_internal.channel_secrets$$, '42501', NULL, 'operator cannot read channel secrets');
+SELECT lives_ok($$SELECT ad.set_channel_header_secret('op-hook', 'Authorization', 'Bearer k')$$,
+                'operator sets a secret header');
+SELECT throws_ok($$SELECT * FROM ad_internal.outbound_allowlist$$, '42501', NULL, 'operator cannot read the outbound allowlist');
+SELECT throws_ok($$SELECT * FROM ad_internal.channel_secret_headers$$, '42501', NULL, 'operator cannot read secret headers');
+SELECT throws_ok($$INSERT INTO ad_internal.outbound_allowlist (network) VALUES ('0.0.0.0/0')$$, '42501', NULL,
+                 'operator cannot allow inward destinations');
+SELECT lives_ok($$UPDATE ad.channels SET target = 'http://127.0.0.1:3/' WHERE name = 'op-hook'$$,
+                'operator moves a channel (its secrets go: checked as the worker)');
 SELECT throws_ok($$INSERT INTO ad.anomalies (data_point_id, point_timestamp, source_id, metric, detector, severity, score) VALUES (gen_random_uuid(), now(), '00000000-0000-0000-0000-0000000000a1', 'x', 't', 'low', 0.5)$$,
                  '42501', NULL, 'operator cannot invent anomalies');
 SELECT throws_ok($$INSERT INTO ad.audit_log (action, entity, entity_id) VALUES ('x', 'y', 'z')$$, '42501', NULL,
@@ -216,6 +224,15 @@ SELECT throws_ok($$INSERT INTO ad.data_points (source_id, "timestamp", values) V
 SELECT throws_ok($$UPDATE ad.data_sources SET config = '{}'$$, '42501', NULL, 'worker cannot change sources');
 SELECT throws_ok($$INSERT INTO ad.alert_rules (name) VALUES ('w')$$, '42501', NULL, 'worker cannot create rules');
 SELECT throws_ok($$SELECT ad.set_channel_secret('tap-hook', 'x')$$, '42501', NULL, 'worker cannot set secrets');
+SELECT throws_ok($$SELECT ad.set_channel_header_secret('tap-hook', 'X-Api-Key', 'x')$$, '42501', NULL,
+                 'worker cannot set secret headers');
+SELECT is((SELECT count(*)::int FROM ad_internal.channel_secrets s JOIN ad.channels c ON c.id = s.channel_id
+            WHERE c.name = 'op-hook')
+          + (SELECT count(*)::int FROM ad_internal.channel_secret_headers h JOIN ad.channels c ON c.id = h.channel_id
+              WHERE c.name = 'op-hook'), 0, 'a channel an operator moved lost its secrets');
+SELECT lives_ok($$SELECT * FROM ad_internal.outbound_allowlist$$, 'worker reads the outbound allowlist');
+SELECT throws_ok($$INSERT INTO ad_internal.outbound_allowlist (network) VALUES ('0.0.0.0/0')$$, '42501', NULL,
+                 'worker cannot allow inward destinations');
 SELECT throws_ok($$DELETE FROM ad.audit_log$$, '42501', NULL, 'worker cannot delete the audit log');
 RESET ROLE;
 

@@ -32,7 +32,9 @@ CREATE TABLE ad_internal.channel_secrets (
     updated_at timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON TABLE ad_internal.channel_secrets IS
-    'Channel secrets (HMAC key, SMTP password, PagerDuty routing key). Readable by the worker role only.';
+    'Channel secrets (HMAC key, SMTP password, PagerDuty routing key, Slack webhook URL). Readable by the worker '
+    'role only; cleared when the channel''s destination changes.';
 COMMENT ON COLUMN ad_internal.channel_secrets.channel_id IS 'The channel.';
-COMMENT ON COLUMN ad_internal.channel_secrets.secret IS 'The secret.';
+COMMENT ON COLUMN ad_internal.channel_secrets.secret IS
+    'The secret: webhook HMAC key, PagerDuty routing key, Slack webhook URL or SMTP password.';
 COMMENT ON COLUMN ad_internal.channel_secrets.updated_at IS 'When it was last set.';

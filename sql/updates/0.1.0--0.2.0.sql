@@ -9,3 +9,81 @@ COMMENT ON COLUMN ad.anomalies.explanation IS
     'surprise, top_contributions [{metric, feature, value, surprise}], metrics_off, pattern {measure, direction, '
     'deviation}, resting, and reason (one sentence saying why). Rows written by 0.1.0 have no version, decided_by '
     'or reason.';
+
+-- ---------------------------------------------------------------------------------------------------------
+-- Outbound delivery and write-only secrets (issue 18, items 4 and 5). Same objects as sql/pre_install/060_channels.sql
+-- (channel_secrets) and sql/pre_install/065_outbound.sql (outbound_allowlist).
+
+-- The secret store's comments say what it holds now.
+COMMENT ON TABLE ad_internal.channel_secrets IS
+    'Channel secrets (HMAC key, SMTP password, PagerDuty routing key, Slack webhook URL). Readable by the worker '
+    'role only; cleared when the channel''s destination changes.';
+COMMENT ON COLUMN ad_internal.channel_secrets.secret IS
+    'The secret: webhook HMAC key, PagerDuty routing key, Slack webhook URL or SMTP password.';
+CREATE TABLE ad_internal.channel_secret_headers (
+    channel_id uuid NOT NULL REFERENCES ad.channels (id) ON DELETE CASCADE,
+    name       text NOT NULL CHECK (name = lower(name) AND name ~ '^[!#$%&''*+.^_`|~0-9a-z-]{1,100}$'),
+    value      text NOT NULL CHECK (length(value) <= 8000 AND value !~ '[\r\n]'),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (channel_id, name)
+);
+COMMENT ON TABLE ad_internal.channel_secret_headers IS
+    'Secret HTTP headers of channels (Authorization, API keys), sent with every request to the channel. Set by '
+    'ad.set_channel_header_secret(); readable by the worker role only; cleared when the channel''s destination changes.';
+COMMENT ON COLUMN ad_internal.channel_secret_headers.channel_id IS 'The channel.';
+COMMENT ON COLUMN ad_internal.channel_secret_headers.name IS 'Header name, lowercase.';
+COMMENT ON COLUMN ad_internal.channel_secret_headers.value IS 'Header value.';
+COMMENT ON COLUMN ad_internal.channel_secret_headers.updated_at IS 'When it was last set.';
+
+CREATE TABLE ad_internal.outbound_allowlist (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    host       text UNIQUE CHECK (host = lower(host) AND length(host) BETWEEN 1 AND 253 AND host !~ '[\s/@:]'),
+    network    cidr UNIQUE,
+    note       text,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    created_by text NOT NULL DEFAULT current_user,
+    CHECK ((host IS NULL) <> (network IS NULL))
+);
+COMMENT ON TABLE ad_internal.outbound_allowlist IS
+    'Destinations the database owner allows although they point inward (loopback, link-local, private, CGNAT, '
+    'multicast, reserved). Checked by the worker at send time, after resolving the name. Only the owner (or a '
+    'superuser) can change it; the worker reads it.';
+COMMENT ON COLUMN ad_internal.outbound_allowlist.id IS 'Row id.';
+COMMENT ON COLUMN ad_internal.outbound_allowlist.host IS
+    'A host name (lowercase, as in the channel URL or smtp_host): any address it resolves to is allowed.';
+COMMENT ON COLUMN ad_internal.outbound_allowlist.network IS 'A network: addresses in it are allowed (127.0.0.0/8, ::1/128).';
+COMMENT ON COLUMN ad_internal.outbound_allowlist.note IS 'Why it is allowed.';
+COMMENT ON COLUMN ad_internal.outbound_allowlist.created_at IS 'When it was added.';
+COMMENT ON COLUMN ad_internal.outbound_allowlist.created_by IS 'Who added it (the database role).';
+
+-- The claim takes the channels to skip and a per-channel cap, and returns the secret headers.
+DROP FUNCTION ad_internal.claim_deliveries(int, interval);
+
+-- Secrets that 0.1.0 let operators keep in readable columns move to the secret store (before the re-run files
+-- install the trigger that clears secrets on a target change, and the checks that now refuse them).
+-- 1. Credential-looking headers.
+WITH moved AS (
+    SELECT c.id, h.key, h.value #>> '{}' AS value
+      FROM ad.channels c, jsonb_each(c.headers) h
+     WHERE c.type <> 'email' AND jsonb_typeof(h.value) = 'string'
+       AND (lower(h.key) ~ '(auth|token|secret|passw|api-?key|apikey|x-key|session|cookie|credential|signature|private)'
+            OR (h.value #>> '{}') ~* '^\s*(bearer|basic|token|digest|apikey|key)\s')
+), stored AS (
+    INSERT INTO ad_internal.channel_secret_headers (channel_id, name, value)
+    SELECT m.id, lower(m.key), m.value FROM moved m
+    ON CONFLICT (channel_id, name) DO UPDATE SET value = EXCLUDED.value, updated_at = now()
+)
+UPDATE ad.channels c SET headers = c.headers - (SELECT array_agg(m.key) FROM moved m WHERE m.id = c.id)
+ WHERE c.id IN (SELECT m.id FROM moved m);
+-- 2. Slack webhook URLs: the URL becomes the secret, the target its origin.
+INSERT INTO ad_internal.channel_secrets AS s (channel_id, secret)
+SELECT c.id, c.target FROM ad.channels c
+ WHERE c.type = 'slack' AND c.target ~* '^https?://hooks\.slack(-gov)?\.com/.'
+ON CONFLICT (channel_id) DO UPDATE SET secret = EXCLUDED.secret, updated_at = now();
+UPDATE ad.channels c SET target = substring(c.target FROM '^(https?://[^/]+)')
+ WHERE c.type = 'slack' AND c.target ~* '^https?://hooks\.slack(-gov)?\.com/.';
+-- 3. A send may take at most 60 s now (the delivery lease must outlast it).
+UPDATE ad.channels c SET config = jsonb_set(c.config, '{timeout_seconds}', '60')
+ WHERE jsonb_typeof(c.config -> 'timeout_seconds') = 'number' AND (c.config ->> 'timeout_seconds')::numeric > 60;
+-- Email channels with a username and tls "none" cannot be fixed here (their server may not offer TLS): the worker
+-- refuses to send their password in clear (a failed delivery saying so) until an operator sets tls.

@@ -6,8 +6,8 @@ import Logging
 /// recipients. The Message-ID is derived from the idempotency key, so a resend of the same notice is
 /// recognisable and a resolve is not mistaken for the trigger.
 enum EmailChannel {
-    static func send(_ job: DeliveryJob, logger: Logger, now: Date) async -> SendResult {
-        let settings: SMTPSettings
+    static func send(_ job: DeliveryJob, policy: OutboundPolicy, logger: Logger, now: Date) async -> SendResult {
+        var settings: SMTPSettings
         let message: EmailMessage
         do {
             settings = try SMTPSettings.parse(job.channel.config, password: job.channel.secret)
@@ -21,7 +21,15 @@ enum EmailChannel {
                 messageID: EmailMessage.messageID(alertID: Payloads.idempotencyKey(job)),
                 headers: [EmailHeader("X-AD-Alert-Id", job.alertID), EmailHeader("X-AD-Event", job.event.rawValue)])
         } catch {
-            return .failed("channel \"\(job.channel.name)\": \(error)")
+            // A config that cannot be used (SMTP AUTH without TLS among them) fails until someone changes the
+            // channel: not retried.
+            return .failed("channel \"\(job.channel.name)\": \(error)", final: true)
+        }
+        // The outbound policy, as for HTTP: resolve once, check, connect to the checked address (TLS still checks
+        // the certificate against the configured host name).
+        switch await OutboundResolver.pick(settings.host, policy: policy) {
+        case .success(let address): settings.connectAddress = address.description
+        case .failure(let f): return .failed(f.reason, final: f.final)
         }
         do {
             let result = try await SMTPClient(settings: settings, logger: logger).send(message: message)

@@ -15,16 +15,18 @@ public struct DeliveryJob: Sendable {
         public var target: String
         public var headers: [(String, String)]
         public var config: JSONValue
-        /// HMAC key, routing key or SMTP password; never logged.
+        /// HMAC key, routing key, Slack webhook URL or SMTP password; never logged.
         public var secret: String?
+        /// Headers kept in the secret store (Authorization, API keys); never logged.
+        public var secretHeaders: [(String, String)]
 
         public init(
             name: String, type: String, target: String, headers: [(String, String)] = [],
             config: JSONValue = .object([]),
-            secret: String? = nil
+            secret: String? = nil, secretHeaders: [(String, String)] = []
         ) {
             self.name = name; self.type = type; self.target = target; self.headers = headers; self.config = config
-            self.secret = secret
+            self.secret = secret; self.secretHeaders = secretHeaders
         }
     }
 
@@ -76,12 +78,17 @@ public struct SendResult: Sendable, Equatable {
     public var httpStatus: Int?
     public var smtpReply: String?
     public var error: String?
+    /// A failure that retrying cannot help (the outbound policy refused the destination): recorded as failed at
+    /// once.
+    public var final: Bool = false
 
     public static func sent(httpStatus: Int? = nil, smtpReply: String? = nil) -> SendResult {
         SendResult(ok: true, httpStatus: httpStatus, smtpReply: smtpReply, error: nil)
     }
 
-    public static func failed(_ error: String, httpStatus: Int? = nil, smtpReply: String? = nil) -> SendResult {
-        SendResult(ok: false, httpStatus: httpStatus, smtpReply: smtpReply, error: error)
+    public static func failed(
+        _ error: String, httpStatus: Int? = nil, smtpReply: String? = nil, final: Bool = false
+    ) -> SendResult {
+        SendResult(ok: false, httpStatus: httpStatus, smtpReply: smtpReply, error: error, final: final)
     }
 }

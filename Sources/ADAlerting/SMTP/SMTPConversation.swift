@@ -29,11 +29,19 @@ final class SMTPConversation {
         guard (1...65535).contains(settings.port) else {
             throw SMTPError(.invalidConfiguration, stage: .setup, message: "port \(settings.port) is not in 1...65535")
         }
+        guard settings.tls != .none || settings.username == nil else {
+            throw SMTPError(
+                .invalidConfiguration, stage: .setup,
+                message:
+                    "SMTP AUTH without TLS would send the password in clear: set tls to starttls or implicit (nothing was sent)"
+            )
+        }
         let tls = settings.tls == .none ? nil : try SMTPTLS.context(for: settings)
         try Task.checkCancellation()
         stage = .connect
         let connection = try await SMTPConnection.connect(
-            host: settings.host, port: settings.port, implicitTLS: settings.tls == .implicitTLS ? tls : nil,
+            host: settings.connectAddress ?? settings.host, port: settings.port,
+            implicitTLS: settings.tls == .implicitTLS ? tls : nil,
             serverHostname: SMTPTLS.serverHostname(settings.host), connectTimeout: TimeAmount(settings.connectTimeout),
             group: group)
         self.connection = connection

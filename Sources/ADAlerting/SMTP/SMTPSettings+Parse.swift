@@ -70,6 +70,14 @@ extension SMTPSettings {
             throw SMTPSettingsError(field: "password", message: "username is set but no password secret was given")
         }
 
+        if username != nil, tls == .none {
+            throw SMTPSettingsError(
+                field: "tls",
+                message:
+                    "is \"none\" but username is set: SMTP AUTH without TLS would send the password in clear; use \"starttls\" or \"implicit\""
+            )
+        }
+
         var heloName = defaultHeloName
         if let helo = try optionalString(config, "helo") {
             guard isValidHeloName(helo) else {

@@ -41,6 +41,9 @@ public struct SMTPSettings: Sendable, Equatable, CustomStringConvertible {
 
     /// Server host name or IP address.
     public var host: String
+    /// The address to connect to instead of resolving `host` (the delivery loop's checked address); TLS still
+    /// verifies the certificate against `host`.
+    public var connectAddress: String?
     /// Server port.
     public var port: Int
     /// Encryption.

@@ -39,8 +39,15 @@ public struct WorkerSettings: Sendable, Equatable {
     public var deliveryConcurrency: Int = 16
     /// Seconds between delivery polls without notifications.
     public var deliveryPoll: Double = 1
-    /// Seconds a claimed delivery is leased: a worker that dies mid-send leaves it due again after this.
+    /// Seconds a claimed delivery is leased: a worker that dies mid-send leaves it due again after this. Always
+    /// at least `deliveryMaxSend` + `leaseMargin`, so no send outlives its lease (no second worker sends it too).
     public var deliveryLease: Double = 120
+    /// The longest one send may take, all of it (resolving, connecting, the request, the answer's head and body, or
+    /// the whole SMTP conversation), seconds; a channel's `timeout_seconds` is cut to it.
+    public var deliveryMaxSend: Double = DeliveryLimits.maxChannelTimeout
+    /// Sends in flight to one channel at most: a receiver that stalls holds this many of the
+    /// `deliveryConcurrency` slots, never all of them.
+    public var deliveryPerChannel: Int = 4
 
     public init() {}
 
@@ -109,8 +116,13 @@ public struct WorkerSettings: Sendable, Equatable {
         ("AD_DELIVERY_POLL", "seconds between delivery polls without notifications, 0.05 to 3600 (default 1)"),
         (
             "AD_DELIVERY_LEASE",
-            "seconds a claimed delivery is leased before another worker may retry it, 5 to 3600 (default 120)"
+            "seconds a claimed delivery is leased before another worker may retry it, 5 to 3600 and at least AD_DELIVERY_MAX_SEND + 10 (default 120)"
         ),
+        (
+            "AD_DELIVERY_MAX_SEND",
+            "the longest one send may take in all (connect, request, answer), seconds; a channel's timeout_seconds is cut to it, 1 to 60 (default 60)"
+        ),
+        ("AD_DELIVERY_PER_CHANNEL", "sends in flight to one channel at most, 1 to 256 (default 4)"),
     ]
 
     public static func parse(environment env: [String: String]) throws(Problem) -> WorkerSettings {
@@ -138,6 +150,19 @@ public struct WorkerSettings: Sendable, Equatable {
         }
         if let v = env["AD_DELIVERY_POLL"] { s.deliveryPoll = try number(v, "AD_DELIVERY_POLL", 0.05...3600) }
         if let v = env["AD_DELIVERY_LEASE"] { s.deliveryLease = try number(v, "AD_DELIVERY_LEASE", 5...3600) }
+        if let v = env["AD_DELIVERY_MAX_SEND"] {
+            s.deliveryMaxSend = try number(v, "AD_DELIVERY_MAX_SEND", 1...DeliveryLimits.maxChannelTimeout)
+        }
+        if let v = env["AD_DELIVERY_PER_CHANNEL"] {
+            s.deliveryPerChannel = try Int(number(v, "AD_DELIVERY_PER_CHANNEL", 1...256, integer: true))
+        }
+        if s.deliveryLease < s.deliveryMaxSend + DeliveryLimits.leaseMargin {
+            throw Problem(
+                variable: "AD_DELIVERY_LEASE",
+                message:
+                    "must be at least AD_DELIVERY_MAX_SEND (\(s.deliveryMaxSend) s) + \(DeliveryLimits.leaseMargin) s, so no send outlives its lease and another worker sends it again; got \(s.deliveryLease)"
+            )
+        }
         if s.deliveryRetry.cap < s.deliveryRetry.base {
             throw Problem(variable: "AD_DELIVERY_BACKOFF_CAP", message: "must not be below AD_DELIVERY_BACKOFF_BASE")
         }

@@ -14,13 +14,16 @@ public struct DeliveryQueue: Sendable {
         public var deliveryID: UUID, kind: String, attempt: Int, alertText: String
         public var channelName: String, channelType: String, target: String, headersText: String, configText: String
         public var secret: String?
+        /// The channel's secret headers (a JSON object of name to value).
+        public var secretHeadersText: String
         public init(
             deliveryID: UUID, kind: String, attempt: Int, alertText: String, channelName: String, channelType: String,
-            target: String, headersText: String, configText: String, secret: String?
+            target: String, headersText: String, configText: String, secret: String?, secretHeadersText: String = "{}"
         ) {
             self.deliveryID = deliveryID; self.kind = kind; self.attempt = attempt; self.alertText = alertText
             self.channelName = channelName; self.channelType = channelType; self.target = target
             self.headersText = headersText; self.configText = configText; self.secret = secret
+            self.secretHeadersText = secretHeadersText
         }
     }
 
@@ -39,9 +42,11 @@ public struct DeliveryQueue: Sendable {
     }
 
     static let claimQuery = """
-        SELECT delivery_id, kind, attempt, alert::text, channel_name, channel_type, target, headers::text, config::text, secret
-          FROM ad_internal.claim_deliveries($1::int, make_interval(secs => $2::float8))
+        SELECT delivery_id, kind, attempt, alert::text, channel_name, channel_type, target, headers::text, config::text, secret,
+               secret_headers::text
+          FROM ad_internal.claim_deliveries($1::int, make_interval(secs => $2::float8), $3::text[], $4::int)
         """
+    static let allowlistQuery = "SELECT host, network::text FROM ad_internal.outbound_allowlist"
     /// Records a pass's outcomes in one round trip, in claim order.
     static let recordQuery = """
         SELECT ad_internal.record_delivery(u.id, u.attempt, u.started, u.finished, u.outcome, nullif(u.http_status, 0),
@@ -63,21 +68,38 @@ public struct DeliveryQueue: Sendable {
         try await scalar(connection, "SELECT ad_internal.renotify_due()")
     }
 
-    /// Claims up to `limit` due deliveries, each leased for `lease` seconds (its attempt counted).
-    public func claim(_ connection: PostgresConnection, limit: Int, lease: Double) async throws -> [Claimed] {
+    /// Claims up to `limit` due deliveries, each leased for `lease` seconds (its attempt counted): none of the
+    /// `busyChannels`, at most `perChannel` of any one channel.
+    public func claim(
+        _ connection: PostgresConnection, limit: Int, lease: Double, busyChannels: [String] = [],
+        perChannel: Int = 1_000_000
+    ) async throws -> [Claimed] {
         var claim = PostgresQuery(unsafeSQL: Self.claimQuery)  // our SQL; values are bound
         claim.binds.append(limit)
         claim.binds.append(lease)
+        claim.binds.append(busyChannels)
+        claim.binds.append(perChannel)
         var out: [Claimed] = []
         let rows = try await connection.query(claim, logger: logger)
-            .decode((UUID, String, Int, String, String, String, String, String, String, String?).self)
-        for try await (id, kind, attempt, alertText, name, type, target, headersText, configText, secret) in rows {
+            .decode((UUID, String, Int, String, String, String, String, String, String, String?, String).self)
+        for try await (id, kind, attempt, alertText, name, type, target, headersText, configText, secret, secretHeaders)
+            in rows
+        {
             out.append(
                 Claimed(
                     deliveryID: id, kind: kind, attempt: attempt, alertText: alertText, channelName: name,
                     channelType: type, target: target, headersText: headersText, configText: configText,
-                    secret: secret))
+                    secret: secret, secretHeadersText: secretHeaders))
         }
+        return out
+    }
+
+    /// The owner's outbound allowlist: (host, network) rows, one of the two set.
+    public func allowlist(_ connection: PostgresConnection) async throws -> [(host: String?, network: String?)] {
+        var out: [(host: String?, network: String?)] = []
+        let rows = try await connection.query(PostgresQuery(unsafeSQL: Self.allowlistQuery), logger: logger)
+            .decode((String?, String?).self)
+        for try await (host, network) in rows { out.append((host, network)) }
         return out
     }
 

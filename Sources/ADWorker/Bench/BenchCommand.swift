@@ -363,6 +363,12 @@ struct Bench {
                 unsafeSQL: """
                     INSERT INTO ad.channels (name, type, target) VALUES ('bench-hook', 'webhook', 'http://127.0.0.1:\(receiver.port)/hook')
                     """), logger: logger)
+        // The receiver is on loopback, which the outbound policy refuses: the owner (this connection) allows it.
+        try await conn.query(
+            """
+            INSERT INTO ad_internal.outbound_allowlist (network, note) VALUES ('127.0.0.1/32', 'adworker bench receiver')
+            ON CONFLICT DO NOTHING
+            """, logger: logger)
         try await conn.query("SELECT ad.set_channel_secret('bench-hook', 'bench-secret')", logger: logger)
         try await conn.query("INSERT INTO ad.alert_rules (name) VALUES ('bench-rule')", logger: logger)
         try await conn.query("SELECT ad.add_rule_channel('bench-rule', 'bench-hook')", logger: logger)

@@ -75,6 +75,9 @@ struct SMTPSettingsTests {
         #expect(field(["timeout_seconds": .number(0)]) == "timeout_seconds")
         #expect(field(["timeout_seconds": .string("5")]) == "timeout_seconds")
         #expect(field(["ca_file": .number(3)]) == "ca_file")
+        // SMTP AUTH over plain text would hand the password to anyone on the path (or to a host an operator chose).
+        #expect(field(["tls": .string("none"), "username": .string("u")], password: "p") == "tls")
+        #expect(field(["tls": .string("none")]) == nil, "no username, no password: plain text is allowed")
     }
 
     @Test func messagesAreClear() {

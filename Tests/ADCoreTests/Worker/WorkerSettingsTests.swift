@@ -33,9 +33,28 @@ import Testing
         ("AD_LOCK_TIMEOUT", "0", "AD_LOCK_TIMEOUT: must be a number from 0.1 to 3600, got \"0\""),
         ("AD_LISTEN_HEARTBEAT", "never", "AD_LISTEN_HEARTBEAT: must be a number from 0.1 to 3600, got \"never\""),
         ("AD_WORKER_NAME", "a b", "AD_WORKER_NAME: must be 1 to 40 letters, digits, '-', '_' or '.', got \"a b\""),
+        ("AD_DELIVERY_MAX_SEND", "300", "AD_DELIVERY_MAX_SEND: must be a number from 1 to 60, got \"300\""),
+        ("AD_DELIVERY_PER_CHANNEL", "0", "AD_DELIVERY_PER_CHANNEL: must be an integer from 1 to 256, got \"0\""),
     ])
     func rejectsNamingTheVariable(name: String, value: String, message: String) {
         #expect(throws: WorkerSettings.Problem.self) { try WorkerSettings.parse(environment: [name: value]) }
         do { _ = try WorkerSettings.parse(environment: [name: value]) } catch { #expect(error.description == message) }
+    }
+
+    /// The issue's reproduction: a lease of 120 s beside channel timeouts of up to 300 s let a second worker send a
+    /// delivery that the first was still sending. A lease shorter than the longest send is refused.
+    @Test func theLeaseOutlastsTheLongestSend() throws {
+        let d = try WorkerSettings.parse(environment: [:])
+        #expect(d.deliveryLease >= d.deliveryMaxSend + DeliveryLimits.leaseMargin)
+        #expect(d.deliveryMaxSend == DeliveryLimits.maxChannelTimeout)
+        do {
+            _ = try WorkerSettings.parse(environment: ["AD_DELIVERY_LEASE": "30"])
+            Issue.record("a 30 s lease beside 60 s sends was accepted")
+        } catch {
+            #expect(error.variable == "AD_DELIVERY_LEASE")
+            #expect(error.message.contains("at least AD_DELIVERY_MAX_SEND (60.0 s) + 10.0 s"), "\(error)")
+        }
+        let short = try WorkerSettings.parse(environment: ["AD_DELIVERY_LEASE": "12", "AD_DELIVERY_MAX_SEND": "2"])
+        #expect(short.deliveryLease == 12 && short.deliveryMaxSend == 2)
     }
 }

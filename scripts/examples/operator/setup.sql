@@ -9,6 +9,9 @@ END $$;
 INSERT INTO ad.users (name, db_role) VALUES ('Alice', 'alice');
 INSERT INTO ad.data_sources (id, name, config) VALUES ('00000000-0000-0000-0000-0000000000a1', 'web-1',
     '{"thresholds": {"low": 0.45, "medium": 0.55, "high": 0.75, "critical": 0.9}}');
+-- The receiver listens on loopback, which the outbound policy refuses: the database owner allows it.
+INSERT INTO ad_internal.outbound_allowlist (network, note) VALUES ('127.0.0.1/32', 'the example''s webhook receiver')
+ON CONFLICT DO NOTHING;
 INSERT INTO ad.channels (name, type, target) VALUES ('ops-hook', 'webhook', :'hook');
 INSERT INTO ad.alert_rules (name) VALUES ('web latency');
 INSERT INTO ad.alert_rule_channels (rule_id, channel_id)

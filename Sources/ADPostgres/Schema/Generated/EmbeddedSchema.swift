@@ -435,8 +435,92 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION ad.set_channel_secret(text, text) IS
-    'Sets (or with NULL removes) the secret of a channel by name. Write-only: nobody but the worker can read it back.';
+    'Sets (or with NULL removes) the secret of a channel by name: webhook HMAC key, PagerDuty routing key, Slack '
+    'webhook URL or SMTP password. Write-only: nobody but the worker can read it back; changing the channel''s '
+    'destination (type, target, SMTP host, port, TLS mode, username or CA) clears it.';
 REVOKE ALL ON FUNCTION ad.set_channel_secret(text, text) FROM PUBLIC;
+"""#),
+        ("065_outbound.sql", #"""
+-- Re-run by every install and every update: CREATE OR REPLACE only (sql/README.md).
+-- Write-only secrets that follow their destination: secret HTTP headers, and the trigger that clears a channel's
+-- secrets when its destination changes (README, "Channels").
+SET LOCAL search_path TO pg_catalog, pg_temp;
+
+CREATE OR REPLACE FUNCTION ad.set_channel_header_secret(channel text, header text, value text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    cid uuid;
+    ctype text;
+BEGIN
+    SELECT c.id, c.type INTO cid, ctype FROM ad.channels c WHERE c.name = channel;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'ad.set_channel_header_secret: unknown channel "%"', channel USING ERRCODE = 'no_data_found';
+    END IF;
+    IF ctype = 'email' THEN
+        RAISE EXCEPTION 'ad.set_channel_header_secret: channel "%" is an email channel; it sends no HTTP headers', channel
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF header IS NULL OR header !~ '^[!#$%&''*+.^_`|~0-9A-Za-z-]{1,100}$' THEN
+        RAISE EXCEPTION 'ad.set_channel_header_secret: "%" is not a valid HTTP header name', header
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF lower(header) IN ('content-type', 'content-length', 'host', 'idempotency-key', 'x-ad-alert-id', 'x-ad-event',
+                         'x-ad-timestamp', 'x-ad-signature', 'user-agent', 'transfer-encoding', 'connection') THEN
+        RAISE EXCEPTION 'ad.set_channel_header_secret: header % is set by adworker itself', header
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF value ~ '[\r\n\x00]' OR length(value) > 8000 THEN
+        RAISE EXCEPTION 'ad.set_channel_header_secret: the value of % must be at most 8000 characters without line breaks', header
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF value IS NULL THEN
+        DELETE FROM ad_internal.channel_secret_headers h WHERE h.channel_id = cid AND h.name = lower(header);
+    ELSE
+        INSERT INTO ad_internal.channel_secret_headers AS h (channel_id, name, value) VALUES (cid, lower(header), value)
+        ON CONFLICT (channel_id, name) DO UPDATE SET value = EXCLUDED.value, updated_at = now();
+    END IF;
+END
+$fn$;
+COMMENT ON FUNCTION ad.set_channel_header_secret(text, text, text) IS
+    'Sets (or with NULL removes) a secret HTTP header of a channel (Authorization, X-Api-Key, ...), sent with every '
+    'request to it. Write-only like ad.set_channel_secret: only the worker reads it; a destination change clears it.';
+REVOKE ALL ON FUNCTION ad.set_channel_header_secret(text, text, text) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION ad_internal.channel_destination_changed() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    cleared boolean;
+BEGIN
+    DELETE FROM ad_internal.channel_secrets s WHERE s.channel_id = NEW.id;
+    cleared := FOUND;
+    DELETE FROM ad_internal.channel_secret_headers h WHERE h.channel_id = NEW.id;
+    IF cleared OR FOUND THEN
+        RAISE NOTICE 'channel "%": its destination changed, so its secrets were cleared', NEW.name
+            USING HINT = format('Set them again for the new destination: SELECT ad.set_channel_secret(%L, ''...'')',
+                                NEW.name);
+    END IF;
+    RETURN NULL;
+END
+$fn$;
+COMMENT ON FUNCTION ad_internal.channel_destination_changed() IS
+    'Clears a channel''s secrets when its destination changes, so a new target never receives the old secret.';
+REVOKE ALL ON FUNCTION ad_internal.channel_destination_changed() FROM PUBLIC;
+
+CREATE OR REPLACE TRIGGER channel_destination_changed AFTER UPDATE ON ad.channels
+    FOR EACH ROW
+    WHEN (OLD.type IS DISTINCT FROM NEW.type OR OLD.target IS DISTINCT FROM NEW.target
+          OR OLD.config -> 'smtp_host' IS DISTINCT FROM NEW.config -> 'smtp_host'
+          OR OLD.config -> 'smtp_port' IS DISTINCT FROM NEW.config -> 'smtp_port'
+          OR OLD.config -> 'tls' IS DISTINCT FROM NEW.config -> 'tls'
+          OR OLD.config -> 'username' IS DISTINCT FROM NEW.config -> 'username'
+          OR OLD.config -> 'ca_file' IS DISTINCT FROM NEW.config -> 'ca_file')
+    EXECUTE FUNCTION ad_internal.channel_destination_changed();
+COMMENT ON TRIGGER channel_destination_changed ON ad.channels IS
+    'Type, target, SMTP host, port, TLS mode, username or CA changed: the channel''s secrets are cleared.';
 """#),
         ("090_audit.sql", #"""
 -- Re-run by every install and every update: CREATE OR REPLACE only (sql/README.md).
@@ -653,6 +737,9 @@ BEGIN
         IF headers <> '{}' THEN
             RETURN 'headers: an email channel takes no HTTP headers';
         END IF;
+        IF config ? 'username' AND coalesce(config ->> 'tls', 'starttls') = 'none' THEN
+            RETURN 'config.tls: "none" with a username would send the SMTP password in clear; use "starttls" or "implicit"';
+        END IF;
     ELSIF type IN ('webhook', 'slack', 'pagerduty', 'alertmanager') THEN
         IF target !~ url_re THEN
             RETURN format('target: "%s" is not an http:// or https:// URL', target);
@@ -673,7 +760,19 @@ BEGIN
                             'x-ad-timestamp', 'x-ad-signature') THEN
                 RETURN format('headers.%s: set by adworker itself', k);
             END IF;
+            -- Every operator reads ad.channels: a credential here is no secret. The secret store takes it.
+            IF lower(k) ~ '(auth|token|secret|passw|api-?key|apikey|x-key|session|cookie|credential|signature|private)'
+               OR (v #>> '{}') ~* '^\s*(bearer|basic|token|digest|apikey|key)\s' THEN
+                RETURN format('headers.%s: looks like a credential, and headers are readable by every operator; keep it '
+                              'write-only instead: SELECT ad.set_channel_header_secret(''<channel>'', %L, ''<value>'')',
+                              k, k);
+            END IF;
         END LOOP;
+        IF type = 'slack' AND target ~* '^https?://hooks\.slack(-gov)?\.com/.' THEN
+            RETURN 'target: a Slack webhook URL is a secret, and the target is readable by every operator; set target '
+                   'to https://hooks.slack.com and the URL write-only: SELECT ad.set_channel_secret(''<channel>'', '
+                   '''<webhook URL>'')';
+        END IF;
     ELSE
         RETURN format('type: must be email, slack, pagerduty, webhook or alertmanager, got "%s"', type);
     END IF;
@@ -700,8 +799,10 @@ BEGIN
                 RETURN format('config.tls: must be "starttls", "implicit" or "none", got %s', v);
             END IF;
         WHEN 'timeout_seconds' THEN
-            IF jsonb_typeof(v) <> 'number' OR (v #>> '{}')::numeric NOT BETWEEN 0.1 AND 300 THEN
-                RETURN format('config.timeout_seconds: must be a number from 0.1 to 300, got %s', v);
+            -- At most 60 s (adworker's DeliveryLimits.maxChannelTimeout): the delivery lease must outlast every send.
+            IF jsonb_typeof(v) <> 'number' OR (v #>> '{}')::numeric NOT BETWEEN 0.1 AND 60 THEN
+                RETURN format('config.timeout_seconds: must be a number from 0.1 to 60 (the whole send: connect, '
+                              'request and answer), got %s', v);
             END IF;
         WHEN 'ends_after_seconds' THEN
             IF jsonb_typeof(v) <> 'number' OR (v #>> '{}') !~ '^\d{1,7}$' OR (v #>> '{}')::int NOT BETWEEN 60 AND 2678400 THEN
@@ -882,20 +983,37 @@ COMMENT ON TRIGGER alert_changed ON ad.alerts IS 'Audit trail and deliveries for
 -- ---------------------------------------------------------------------------------------------------------
 -- The delivery loop's side: claim due deliveries under a lease, record outcomes, escalate, re-notify.
 
-CREATE OR REPLACE FUNCTION ad_internal.claim_deliveries(max_rows int, lease interval)
+CREATE OR REPLACE FUNCTION ad_internal.claim_deliveries(max_rows int, lease interval,
+                                                        busy_channels text[] DEFAULT '{}',
+                                                        per_channel int DEFAULT 1000000)
 RETURNS TABLE (delivery_id uuid, kind text, attempt int, alert jsonb, channel_name text, channel_type text,
-               target text, headers jsonb, config jsonb, secret text)
+               target text, headers jsonb, config jsonb, secret text, secret_headers jsonb)
 LANGUAGE sql
 SET search_path TO pg_catalog, pg_temp
 AS $fn$
-    WITH due AS (
+    -- A channel whose sends this worker already has in flight (busy_channels) is skipped, and no channel gets more
+    -- than per_channel of one claim: a stalled receiver holds its own slots, never every slot. The candidates are
+    -- the oldest due rows (a bounded look, so a backlog costs the same per claim).
+    WITH candidates AS (
+        SELECT d.id, d.next_attempt_at, d.channel_id
+          FROM ad.alert_deliveries d
+          JOIN ad.channels c ON c.id = d.channel_id AND c.active
+         WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+           AND c.name <> ALL (coalesce(busy_channels, '{}'))
+         ORDER BY d.next_attempt_at, d.id
+         LIMIT greatest(max_rows, 1) * 8
+    ), ranked AS (
+        SELECT cand.id, cand.next_attempt_at,
+               row_number() OVER (PARTITION BY cand.channel_id ORDER BY cand.next_attempt_at, cand.id) AS n
+          FROM candidates cand
+    ), due AS (
         SELECT d.id
           FROM ad.alert_deliveries d
+          JOIN ranked r ON r.id = d.id AND r.n <= per_channel
          WHERE d.status = 'pending' AND d.next_attempt_at <= now()
-           AND EXISTS (SELECT FROM ad.channels c WHERE c.id = d.channel_id AND c.active)
-         ORDER BY d.next_attempt_at, d.id
+         ORDER BY r.next_attempt_at, d.id
          LIMIT max_rows
-           FOR UPDATE SKIP LOCKED
+           FOR UPDATE OF d SKIP LOCKED
     ), claimed AS (
         -- The lease: a worker that dies mid-send leaves the row due again once it runs out (at-least-once).
         UPDATE ad.alert_deliveries d
@@ -915,7 +1033,9 @@ AS $fn$
                'anomaly', jsonb_build_object('id', an.id, 'point_timestamp', an.point_timestamp, 'score', an.score,
                                              'severity', an.severity, 'detector', an.detector,
                                              'explanation', an.explanation)),
-           c.name, c.type, c.target, c.headers, c.config, cs.secret
+           c.name, c.type, c.target, c.headers, c.config, cs.secret,
+           coalesce((SELECT jsonb_object_agg(h.name, h.value) FROM ad_internal.channel_secret_headers h
+                      WHERE h.channel_id = c.id), '{}')
       FROM claimed cl
       JOIN ad.alerts al ON al.id = cl.alert_id
       JOIN ad.alert_rules r ON r.id = al.rule_id
@@ -925,10 +1045,11 @@ AS $fn$
       LEFT JOIN ad_internal.channel_secrets cs ON cs.channel_id = c.id
      ORDER BY cl.id
 $fn$;
-COMMENT ON FUNCTION ad_internal.claim_deliveries(int, interval) IS
-    'Claims up to max_rows due deliveries (SKIP LOCKED), counts the attempt and leases them: if the worker does '
-    'not record an outcome within the lease, they are due again. Returns what sending needs, secret included.';
-REVOKE ALL ON FUNCTION ad_internal.claim_deliveries(int, interval) FROM PUBLIC;
+COMMENT ON FUNCTION ad_internal.claim_deliveries(int, interval, text[], int) IS
+    'Claims up to max_rows due deliveries (SKIP LOCKED), none of busy_channels and at most per_channel of one '
+    'channel, counts the attempt and leases them: if the worker does not record an outcome within the lease, they '
+    'are due again. Returns what sending needs, secrets included.';
+REVOKE ALL ON FUNCTION ad_internal.claim_deliveries(int, interval, text[], int) FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION ad_internal.record_delivery(delivery uuid, attempt int, started timestamptz, finished timestamptz,
                                             outcome text, http_status int, smtp_reply text, error text,
@@ -1252,9 +1373,9 @@ REVOKE ALL ON FUNCTION ad.change_status(text, uuid, text, text), ad.acknowledge_
 -- Least privilege, tightened (issue 18). Two things roles must not be able to do, and how they are kept from it:
 --
 -- * The worker writes no audit row and no alert column itself. Audit rows come only from SECURITY DEFINER triggers
---   (alert_changed, status_feedback, adjustment_changed), which attribute them to session_user. Alerts are opened,
---   grouped, escalated, re-notified and marked sent only through the four functions below, which run as the schema owner;
---   ad_internal.grant_role_privileges() (sql/130_roles.sql) takes the worker's INSERT/UPDATE on ad.alerts and
+--   (alert_changed, status_feedback, adjustment_changed), which attribute them to session_user. Alerts are
+--   opened, grouped, escalated, re-notified and marked sent only through the four functions below, which run as
+--   the schema owner; ad_internal.grant_role_privileges() (sql/130_roles.sql) takes the worker's INSERT/UPDATE on ad.alerts and
 --   INSERT on ad.audit_log away. So the worker's login cannot insert an audit row in an operator's name nor rewrite
 --   an alert's title, notes or who acknowledged it.
 -- * Operators cannot take a table lock that stops scoring. LOCK TABLE in any mode above ROW EXCLUSIVE needs
@@ -1669,6 +1790,7 @@ BEGIN
         GRANT UPDATE (status, notes) ON ad.anomalies, ad.alerts TO ad_operator;
         GRANT INSERT, UPDATE, DELETE ON ad.alert_rules, ad.alert_rule_channels, ad.channels TO ad_operator;
         GRANT EXECUTE ON FUNCTION ad.set_channel_secret(text, text) TO ad_operator;
+        GRANT EXECUTE ON FUNCTION ad.set_channel_header_secret(text, text, text) TO ad_operator;
         GRANT EXECUTE ON FUNCTION ad.add_rule_channel(text, text, text) TO ad_operator;
         -- The operator functions run with the operator's rights: the same column privileges, the same trigger.
         GRANT EXECUTE ON FUNCTION ad.change_status(text, uuid, text, text), ad.acknowledge_alert(uuid, text),
@@ -1690,6 +1812,7 @@ BEGIN
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_worker') THEN
         GRANT USAGE ON SCHEMA ad, ad_internal TO ad_worker;
         GRANT SELECT ON ad_internal.schema_migrations, ad_internal.storage, ad_internal.channel_secrets TO ad_worker;
+        GRANT SELECT ON ad_internal.outbound_allowlist, ad_internal.channel_secret_headers TO ad_worker;
         GRANT SELECT ON ad.data_sources, ad.users, ad.channels, ad.alert_rules, ad.alert_rule_channels, ad.settings
               TO ad_worker;
         GRANT SELECT, UPDATE ON ad.data_points TO ad_worker;  -- table-level: see ad_ingest above
@@ -1701,7 +1824,7 @@ BEGIN
         GRANT EXECUTE ON FUNCTION ad.apply_retention() TO ad_worker;
         GRANT EXECUTE ON FUNCTION
             ad_internal.raise_alerts(uuid[], uuid[], timestamptz[], uuid[], text[], text[], text[], text[]),
-            ad_internal.claim_deliveries(int, interval),
+            ad_internal.claim_deliveries(int, interval, text[], int),
             ad_internal.record_delivery(uuid, int, timestamptz, timestamptz, text, int, text, text, timestamptz),
             ad_internal.escalate_due(), ad_internal.renotify_due() TO ad_worker;
     END IF;
@@ -2042,10 +2165,54 @@ CREATE TABLE ad_internal.channel_secrets (
     updated_at timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON TABLE ad_internal.channel_secrets IS
-    'Channel secrets (HMAC key, SMTP password, PagerDuty routing key). Readable by the worker role only.';
+    'Channel secrets (HMAC key, SMTP password, PagerDuty routing key, Slack webhook URL). Readable by the worker '
+    'role only; cleared when the channel''s destination changes.';
 COMMENT ON COLUMN ad_internal.channel_secrets.channel_id IS 'The channel.';
-COMMENT ON COLUMN ad_internal.channel_secrets.secret IS 'The secret.';
+COMMENT ON COLUMN ad_internal.channel_secrets.secret IS
+    'The secret: webhook HMAC key, PagerDuty routing key, Slack webhook URL or SMTP password.';
 COMMENT ON COLUMN ad_internal.channel_secrets.updated_at IS 'When it was last set.';
+"""#),
+        ("pre_install/065_outbound.sql", #"""
+-- Run once, by a fresh install. An upgrade changes these objects only in a step, sql/updates/ (sql/README.md).
+-- Outbound delivery policy: where the worker may send alerts besides public addresses (README, "Outbound policy"),
+-- and secret HTTP headers beside ad_internal.channel_secrets.
+SET LOCAL search_path TO pg_catalog, pg_temp;
+
+CREATE TABLE ad_internal.outbound_allowlist (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    host       text UNIQUE CHECK (host = lower(host) AND length(host) BETWEEN 1 AND 253 AND host !~ '[\s/@:]'),
+    network    cidr UNIQUE,
+    note       text,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    created_by text NOT NULL DEFAULT current_user,
+    CHECK ((host IS NULL) <> (network IS NULL))
+);
+COMMENT ON TABLE ad_internal.outbound_allowlist IS
+    'Destinations the database owner allows although they point inward (loopback, link-local, private, CGNAT, '
+    'multicast, reserved). Checked by the worker at send time, after resolving the name. Only the owner (or a '
+    'superuser) can change it; the worker reads it.';
+COMMENT ON COLUMN ad_internal.outbound_allowlist.id IS 'Row id.';
+COMMENT ON COLUMN ad_internal.outbound_allowlist.host IS
+    'A host name (lowercase, as in the channel URL or smtp_host): any address it resolves to is allowed.';
+COMMENT ON COLUMN ad_internal.outbound_allowlist.network IS 'A network: addresses in it are allowed (127.0.0.0/8, ::1/128).';
+COMMENT ON COLUMN ad_internal.outbound_allowlist.note IS 'Why it is allowed.';
+COMMENT ON COLUMN ad_internal.outbound_allowlist.created_at IS 'When it was added.';
+COMMENT ON COLUMN ad_internal.outbound_allowlist.created_by IS 'Who added it (the database role).';
+
+CREATE TABLE ad_internal.channel_secret_headers (
+    channel_id uuid NOT NULL REFERENCES ad.channels (id) ON DELETE CASCADE,
+    name       text NOT NULL CHECK (name = lower(name) AND name ~ '^[!#$%&''*+.^_`|~0-9a-z-]{1,100}$'),
+    value      text NOT NULL CHECK (length(value) <= 8000 AND value !~ '[\r\n]'),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (channel_id, name)
+);
+COMMENT ON TABLE ad_internal.channel_secret_headers IS
+    'Secret HTTP headers of channels (Authorization, API keys), sent with every request to the channel. Set by '
+    'ad.set_channel_header_secret(); readable by the worker role only; cleared when the channel''s destination changes.';
+COMMENT ON COLUMN ad_internal.channel_secret_headers.channel_id IS 'The channel.';
+COMMENT ON COLUMN ad_internal.channel_secret_headers.name IS 'Header name, lowercase.';
+COMMENT ON COLUMN ad_internal.channel_secret_headers.value IS 'Header value.';
+COMMENT ON COLUMN ad_internal.channel_secret_headers.updated_at IS 'When it was last set.';
 """#),
         ("pre_install/070_alerts.sql", #"""
 -- Run once, by a fresh install. An upgrade changes these objects only in a step, sql/updates/ (sql/README.md).
@@ -2401,16 +2568,94 @@ COMMENT ON COLUMN ad.anomalies.explanation IS
     'surprise, top_contributions [{metric, feature, value, surprise}], metrics_off, pattern {measure, direction, '
     'deviation}, resting, and reason (one sentence saying why). Rows written by 0.1.0 have no version, decided_by '
     'or reason.';
+
+-- ---------------------------------------------------------------------------------------------------------
+-- Outbound delivery and write-only secrets (issue 18, items 4 and 5). Same objects as sql/pre_install/060_channels.sql
+-- (channel_secrets) and sql/pre_install/065_outbound.sql (outbound_allowlist).
+
+-- The secret store's comments say what it holds now.
+COMMENT ON TABLE ad_internal.channel_secrets IS
+    'Channel secrets (HMAC key, SMTP password, PagerDuty routing key, Slack webhook URL). Readable by the worker '
+    'role only; cleared when the channel''s destination changes.';
+COMMENT ON COLUMN ad_internal.channel_secrets.secret IS
+    'The secret: webhook HMAC key, PagerDuty routing key, Slack webhook URL or SMTP password.';
+CREATE TABLE ad_internal.channel_secret_headers (
+    channel_id uuid NOT NULL REFERENCES ad.channels (id) ON DELETE CASCADE,
+    name       text NOT NULL CHECK (name = lower(name) AND name ~ '^[!#$%&''*+.^_`|~0-9a-z-]{1,100}$'),
+    value      text NOT NULL CHECK (length(value) <= 8000 AND value !~ '[\r\n]'),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (channel_id, name)
+);
+COMMENT ON TABLE ad_internal.channel_secret_headers IS
+    'Secret HTTP headers of channels (Authorization, API keys), sent with every request to the channel. Set by '
+    'ad.set_channel_header_secret(); readable by the worker role only; cleared when the channel''s destination changes.';
+COMMENT ON COLUMN ad_internal.channel_secret_headers.channel_id IS 'The channel.';
+COMMENT ON COLUMN ad_internal.channel_secret_headers.name IS 'Header name, lowercase.';
+COMMENT ON COLUMN ad_internal.channel_secret_headers.value IS 'Header value.';
+COMMENT ON COLUMN ad_internal.channel_secret_headers.updated_at IS 'When it was last set.';
+
+CREATE TABLE ad_internal.outbound_allowlist (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    host       text UNIQUE CHECK (host = lower(host) AND length(host) BETWEEN 1 AND 253 AND host !~ '[\s/@:]'),
+    network    cidr UNIQUE,
+    note       text,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    created_by text NOT NULL DEFAULT current_user,
+    CHECK ((host IS NULL) <> (network IS NULL))
+);
+COMMENT ON TABLE ad_internal.outbound_allowlist IS
+    'Destinations the database owner allows although they point inward (loopback, link-local, private, CGNAT, '
+    'multicast, reserved). Checked by the worker at send time, after resolving the name. Only the owner (or a '
+    'superuser) can change it; the worker reads it.';
+COMMENT ON COLUMN ad_internal.outbound_allowlist.id IS 'Row id.';
+COMMENT ON COLUMN ad_internal.outbound_allowlist.host IS
+    'A host name (lowercase, as in the channel URL or smtp_host): any address it resolves to is allowed.';
+COMMENT ON COLUMN ad_internal.outbound_allowlist.network IS 'A network: addresses in it are allowed (127.0.0.0/8, ::1/128).';
+COMMENT ON COLUMN ad_internal.outbound_allowlist.note IS 'Why it is allowed.';
+COMMENT ON COLUMN ad_internal.outbound_allowlist.created_at IS 'When it was added.';
+COMMENT ON COLUMN ad_internal.outbound_allowlist.created_by IS 'Who added it (the database role).';
+
+-- The claim takes the channels to skip and a per-channel cap, and returns the secret headers.
+DROP FUNCTION ad_internal.claim_deliveries(int, interval);
+
+-- Secrets that 0.1.0 let operators keep in readable columns move to the secret store (before the re-run files
+-- install the trigger that clears secrets on a target change, and the checks that now refuse them).
+-- 1. Credential-looking headers.
+WITH moved AS (
+    SELECT c.id, h.key, h.value #>> '{}' AS value
+      FROM ad.channels c, jsonb_each(c.headers) h
+     WHERE c.type <> 'email' AND jsonb_typeof(h.value) = 'string'
+       AND (lower(h.key) ~ '(auth|token|secret|passw|api-?key|apikey|x-key|session|cookie|credential|signature|private)'
+            OR (h.value #>> '{}') ~* '^\s*(bearer|basic|token|digest|apikey|key)\s')
+), stored AS (
+    INSERT INTO ad_internal.channel_secret_headers (channel_id, name, value)
+    SELECT m.id, lower(m.key), m.value FROM moved m
+    ON CONFLICT (channel_id, name) DO UPDATE SET value = EXCLUDED.value, updated_at = now()
+)
+UPDATE ad.channels c SET headers = c.headers - (SELECT array_agg(m.key) FROM moved m WHERE m.id = c.id)
+ WHERE c.id IN (SELECT m.id FROM moved m);
+-- 2. Slack webhook URLs: the URL becomes the secret, the target its origin.
+INSERT INTO ad_internal.channel_secrets AS s (channel_id, secret)
+SELECT c.id, c.target FROM ad.channels c
+ WHERE c.type = 'slack' AND c.target ~* '^https?://hooks\.slack(-gov)?\.com/.'
+ON CONFLICT (channel_id) DO UPDATE SET secret = EXCLUDED.secret, updated_at = now();
+UPDATE ad.channels c SET target = substring(c.target FROM '^(https?://[^/]+)')
+ WHERE c.type = 'slack' AND c.target ~* '^https?://hooks\.slack(-gov)?\.com/.';
+-- 3. A send may take at most 60 s now (the delivery lease must outlast it).
+UPDATE ad.channels c SET config = jsonb_set(c.config, '{timeout_seconds}', '60')
+ WHERE jsonb_typeof(c.config -> 'timeout_seconds') = 'number' AND (c.config ->> 'timeout_seconds')::numeric > 60;
+-- Email channels with a username and tls "none" cannot be fixed here (their server may not offer TLS): the worker
+-- refuses to send their password in clear (a failed delivery saying so) until an operator sets tls.
 """#),
     ]
 
     /// A fresh install of `version`: these files in this order (scripts/schema-files install).
-    static let install: [String] = ["pre_install/000_schemas.sql", "005_storage_helpers.sql", "pre_install/010_sources.sql", "010_sources.sql", "pre_install/020_points.sql", "020_points.sql", "pre_install/030_models.sql", "pre_install/040_anomalies.sql", "pre_install/050_users.sql", "pre_install/060_channels.sql", "060_channels.sql", "pre_install/070_alerts.sql", "pre_install/080_feedback.sql", "pre_install/090_audit.sql", "090_audit.sql", "095_alerting.sql", "096_operations.sql", "097_least_privilege.sql", "pre_install/098_learning.sql", "098_learning.sql", "pre_install/100_storage.sql", "110_views.sql", "120_retention.sql", "130_roles.sql"]
+    static let install: [String] = ["pre_install/000_schemas.sql", "005_storage_helpers.sql", "pre_install/010_sources.sql", "010_sources.sql", "pre_install/020_points.sql", "020_points.sql", "pre_install/030_models.sql", "pre_install/040_anomalies.sql", "pre_install/050_users.sql", "pre_install/060_channels.sql", "060_channels.sql", "pre_install/065_outbound.sql", "065_outbound.sql", "pre_install/070_alerts.sql", "pre_install/080_feedback.sql", "pre_install/090_audit.sql", "090_audit.sql", "095_alerting.sql", "096_operations.sql", "097_least_privilege.sql", "pre_install/098_learning.sql", "098_learning.sql", "pre_install/100_storage.sql", "110_views.sql", "120_retention.sql", "130_roles.sql"]
 
     /// Each step from one version to the next: the step script, then every re-run file
     /// (scripts/schema-files update FROM TO).
     static let updates: [(from: String, to: String, files: [String])] = [
-        ("0.1.0", "0.2.0", ["updates/0.1.0--0.2.0.sql", "005_storage_helpers.sql", "010_sources.sql", "020_points.sql", "060_channels.sql", "090_audit.sql", "095_alerting.sql", "096_operations.sql", "097_least_privilege.sql", "098_learning.sql", "110_views.sql", "120_retention.sql", "130_roles.sql"]),
+        ("0.1.0", "0.2.0", ["updates/0.1.0--0.2.0.sql", "005_storage_helpers.sql", "010_sources.sql", "020_points.sql", "060_channels.sql", "065_outbound.sql", "090_audit.sql", "095_alerting.sql", "096_operations.sql", "097_least_privilege.sql", "098_learning.sql", "110_views.sql", "120_retention.sql", "130_roles.sql"]),
     ]
 
     /// The text of one embedded file.
