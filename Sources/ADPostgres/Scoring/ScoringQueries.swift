@@ -4,7 +4,11 @@ enum ScoringQueries {
     /// The claimed point's time as the scoring cycle carries it: microseconds since 2000-01-01 UTC, PostgreSQL's own
     /// storage of a timestamp, so every time the server accepts fits (microseconds since 1970 overflow int8 past
     /// the year 294246, and the door accepts times up to 294276). Exact both ways (`time`).
-    static func micros(_ t: String) -> String { "((extract(epoch FROM \(t)) - 946684800) * 1000000)::int8" }
+    static func micros(_ t: String) -> String { "(\(seconds(t)) * 1000000)::int8" }
+
+    /// Seconds since 2000-01-01 UTC of timestamptz `t`, exact (numeric): taken from the interval since then, because
+    /// `extract(epoch FROM t)` rounds for times past about 294246 (its µs since 1970 do not fit int8).
+    static func seconds(_ t: String) -> String { "extract(epoch FROM (\(t) - timestamptz '2000-01-01 00:00:00+00'))" }
 
     /// The timestamptz of `micros` µs since 2000-01-01 UTC, exact over the whole range: whole days plus the rest,
     /// because `us * interval '1 microsecond'` multiplies in double precision and rounds past 2^53 µs (about 285
@@ -181,7 +185,7 @@ enum ScoringQueries {
           FROM histories h
         UNION ALL
         SELECT 1, t.id, t.source_id, \(micros("t.\"timestamp\"")), t.metric, t.x, NULL, NULL, NULL,
-               (extract(epoch FROM t."timestamp") - extract(epoch FROM t.previous))::float8,
+               (\(seconds("t.\"timestamp\"")) - \(seconds("t.previous")))::float8,
                (l.daily ->> t.metric)::float8, l.daily_score, (l.weekly ->> t.metric)::float8, l.weekly_score,
                t.pos::int8, t.state_pos::int8,
                CASE WHEN t.nth = 1 OR t.state_pos IS DISTINCT FROM t.state_before THEN h.liks[t.state_pos]::text END
@@ -191,14 +195,17 @@ enum ScoringQueries {
          ORDER BY 1, 4, 3, 5
         """
 
-    /// `a - b` for two float8 expressions (each may be NULL), without "value out of range: overflow": where the
-    /// difference is past the largest double it is ±Infinity, as the worker's own `a - b` gives it; elsewhere the
-    /// same double as `a - b` (halving and doubling a large pair is exact). The common case is one comparison.
+    /// `a - b` for two float8 expressions (each may be NULL), without "value out of range": where the difference is
+    /// past the largest double it is ±Infinity, as the worker's own `a - b` gives it; elsewhere the same double as
+    /// `a - b`. Only a pair of opposite signs, one of them over 8.9e307 and the other at least 1, can overflow; for
+    /// it the halves are subtracted (exact, and no underflow at that size) and doubled. The common case is the first
+    /// two comparisons. (Halving a tiny value raises "underflow", so it is never halved.)
     static func difference(_ a: String, _ b: String) -> String {
         """
-        CASE WHEN (\(a) >= 0) = (\(b) >= 0) OR (abs(\(a)) <= 8.98846567431158e307 AND abs(\(b)) <= 8.98846567431158e307) \
-        THEN \(a) - \(b) \
-        WHEN abs(\(a) * 0.5 - \(b) * 0.5) > 8.98846567431158e307 \
+        CASE WHEN \(a) IS NULL OR \(b) IS NULL THEN NULL::float8 \
+        WHEN (\(a) >= 0) = (\(b) >= 0) OR (abs(\(a)) <= 8.9e307 AND abs(\(b)) <= 8.9e307) \
+        OR abs(\(a)) < 1 OR abs(\(b)) < 1 THEN \(a) - \(b) \
+        WHEN abs(\(a) * 0.5 - \(b) * 0.5) > '1.7976931348623157e308'::float8 * 0.5 \
         THEN CASE WHEN \(a) > 0 THEN 'Infinity'::float8 ELSE '-Infinity'::float8 END \
         ELSE (\(a) * 0.5 - \(b) * 0.5) * 2 END
         """
