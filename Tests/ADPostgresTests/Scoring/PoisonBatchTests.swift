@@ -65,6 +65,10 @@ struct NoPoisonBatch {
                     ])
             #expect(try await integer(url, "SELECT count(*) FROM public.score_events") == 597, "each scored once")
             #expect(w.output.contains("quarantined the point of source src-a"), "\(w.output)")
+            let facts = try await Database.withConnection(url, logger: TestServer.logger) {
+                try await DoctorProbe(logger: TestServer.logger).facts($0)
+            }
+            #expect(facts.quarantined == 3, "adworker doctor counts them")
             // Quarantined points are not claimed again: the worker goes quiet (no more failed batches).
             try await Task.sleep(for: .seconds(1))
             let failures = w.output.components(separatedBy: "failed (").count
@@ -185,8 +189,9 @@ struct NoPoisonBatch {
                 }, "not every point scored: \(w.output)")
             #expect(try await integer(url, "SELECT count(*) FROM ad.quarantined_points") == 0, "\(w.output)")
             // Then one at a time, through the cached path when it is on: late points among them.
-            for (t, v) in [("294276-12-31 23:59:59.999998+00", "1e308"), ("4714-11-24 00:00:00.000001+00 BC", "-1e308")]
-            {
+            for (t, v) in [
+                ("294276-12-31 23:59:59.999998+00", "1e308"), ("4714-11-24 00:00:00.000001+00 BC", "-1e308"),
+            ] {
                 try await sql(
                     url,
                     "INSERT INTO ad.data_points (source_id, \"timestamp\", values) VALUES ('\(Self.b)', timestamptz '\(t)', '{\"x\": \(v), \"y\": 1, \"z\": 1}')"

@@ -1274,6 +1274,18 @@ COMMENT ON VIEW ad.quarantine IS
     'Points the worker set aside because scoring them failed (state quarantined: skipped by the worker until '
     're-queued with ad.requeue_quarantined), with the error, its SQLSTATE and the point''s values; re-queued ones '
     'show requeued until scored, then scored.';
+COMMENT ON COLUMN ad.quarantine.source_id IS 'The point''s source.';
+COMMENT ON COLUMN ad.quarantine.source_name IS 'Its name (what ad.requeue_quarantined takes).';
+COMMENT ON COLUMN ad.quarantine.point_timestamp IS 'The point''s "timestamp".';
+COMMENT ON COLUMN ad.quarantine.values IS 'The point''s values (NULL once the point is gone).';
+COMMENT ON COLUMN ad.quarantine.error IS 'The error its batch failed with, in the server''s words.';
+COMMENT ON COLUMN ad.quarantine.sqlstate IS 'That error''s SQLSTATE (57014: the statement timeout).';
+COMMENT ON COLUMN ad.quarantine.quarantined_at IS 'When it was last quarantined.';
+COMMENT ON COLUMN ad.quarantine.attempts IS 'How many times it was quarantined.';
+COMMENT ON COLUMN ad.quarantine.requeued_at IS 'When it was re-queued; NULL while quarantined.';
+COMMENT ON COLUMN ad.quarantine.requeued_by IS 'The login that re-queued it.';
+COMMENT ON COLUMN ad.quarantine.state IS
+    'quarantined (the worker skips it), requeued (waiting to be scored again) or scored.';
 
 CREATE OR REPLACE FUNCTION ad.requeue_quarantined(
     source text DEFAULT NULL, since timestamptz DEFAULT NULL, until timestamptz DEFAULT NULL
