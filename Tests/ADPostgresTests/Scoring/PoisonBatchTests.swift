@@ -12,6 +12,7 @@ import Testing
 @Suite(.tags(.database), .enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"))
 struct NoPoisonBatch {
     static let a = "00000000-0000-0000-0000-00000000000a", b = "00000000-0000-0000-0000-00000000000b"
+    static let far = "00000000-0000-0000-0000-00000000000f"
 
     /// A second source, src-b, and a test trigger that makes any scoring UPDATE touching a point whose values have
     /// the metric "poison" fail as a data exception would (22023): the stand-in for "an error tied to the rows"
@@ -180,13 +181,57 @@ struct NoPoisonBatch {
             try await sql(
                 url,
                 "INSERT INTO ad.data_points (source_id, \"timestamp\", values) VALUES \(rows.joined(separator: ", "))")
+            // A third source scored from its third point, with a spike at each end of time: anomalies and alerts
+            // there (the alert keeps the anomaly's exact time).
+            try await sql(
+                url,
+                """
+                INSERT INTO ad.data_sources (id, name, config) VALUES
+                    ('\(Self.far)', 'src-far', '{"window": 10, "min_history": 3, "rest_period": 0}')
+                """)
+            try await sql(
+                url,
+                """
+                INSERT INTO ad.data_points (source_id, "timestamp", values)
+                SELECT '\(Self.far)', timestamptz '294276-12-31 23:59:59.999999+00' - (20 - g) * interval '1 minute',
+                       jsonb_build_object('x', CASE WHEN g = 20 THEN 1e308 ELSE g % 3 END)
+                  FROM generate_series(1, 20) g
+                """)
+            try await sql(
+                url,
+                """
+                INSERT INTO ad.data_points (source_id, "timestamp", values)
+                SELECT '\(Self.far)', timestamptz '4714-11-24 00:00:00+00 BC' + g * interval '1 minute',
+                       jsonb_build_object('x', CASE WHEN g = 20 THEN -1e308 ELSE g % 3 END)
+                  FROM generate_series(0, 20) g
+                """)
             let w = try WorkerProcess(
                 url, name: "extreme\(cache)", environment: ["AD_POLL_INTERVAL": "0.1", "AD_HISTORY_CACHE": cache])
             #expect(
                 try await eventually(timeout: .seconds(60)) {
                     try await integer(url, "SELECT count(*) FROM ad.data_points WHERE anomaly_score IS NOT NULL")
-                        == 50 + times.count
+                        == 50 + times.count + 41
                 }, "not every point scored: \(w.output)")
+            // The spike at each end of time is an anomaly, and the alerts there refer to their anomalies exactly.
+            #expect(
+                try await integer(
+                    url,
+                    """
+                    SELECT count(DISTINCT point_timestamp) FROM ad.anomalies
+                     WHERE point_timestamp IN (timestamptz '294276-12-31 23:59:59.999999+00',
+                                               timestamptz '4714-11-24 00:20:00+00 BC')
+                    """) == 2, "\(w.output)")
+            #expect(
+                try await strings(
+                    url,
+                    """
+                    SELECT count(*) FILTER (WHERE al.anomaly_timestamp < timestamptz '4714-12-01 00:00:00+00 BC')
+                           || ' ' || count(*) FILTER (WHERE al.anomaly_timestamp > timestamptz '294276-12-01 00:00:00+00')
+                           || ' ' || count(*) FILTER (WHERE an.id IS NULL)
+                      FROM ad.alerts al
+                      LEFT JOIN ad.anomalies an ON an.id = al.anomaly_id AND an.point_timestamp = al.anomaly_timestamp
+                     WHERE al.source_id = '\(Self.far)'
+                    """) == ["1 1 0"], "one alert at each end, each referring to its anomaly: \(w.output)")
             #expect(try await integer(url, "SELECT count(*) FROM ad.quarantined_points") == 0, "\(w.output)")
             // Then one at a time, through the cached path when it is on: late points among them.
             for (t, v) in [
