@@ -10,13 +10,16 @@ enum ScoringQueries {
     /// `extract(epoch FROM t)` rounds for times past about 294246 (its µs since 1970 do not fit int8).
     static func seconds(_ t: String) -> String { "extract(epoch FROM (\(t) - timestamptz '2000-01-01 00:00:00+00'))" }
 
-    /// The timestamptz of `micros` µs since 2000-01-01 UTC, exact over the whole range: whole days plus the rest,
-    /// because `us * interval '1 microsecond'` multiplies in double precision and rounds past 2^53 µs (about 285
-    /// years from 2000), and a time that comes back different matches no row.
+    /// The timestamptz of `micros` µs since 2000-01-01 UTC, exact over the whole range. Within 2^52 µs of 2000 (about
+    /// 142 years) `us * interval '1 microsecond'` is exact and cheapest (one addition of microseconds, no time zone);
+    /// further out it multiplies in double precision and rounds, and a time that comes back different matches no
+    /// row, so those add whole days and the rest to a timestamp without time zone, then read it as UTC.
     static func time(_ micros: String) -> String {
         """
-        ((timestamp '2000-01-01' + (\(micros) / 86400000000) * interval '1 day' + (\(micros) % 86400000000) \
-        * interval '1 microsecond') AT TIME ZONE 'UTC')
+        (CASE WHEN \(micros) BETWEEN -4503599627370496 AND 4503599627370496 \
+        THEN timestamptz '2000-01-01 00:00:00+00' + \(micros) * interval '1 microsecond' \
+        ELSE (timestamp '2000-01-01' + (\(micros) / 86400000000) * interval '1 day' \
+        + (\(micros) % 86400000000) * interval '1 microsecond') AT TIME ZONE 'UTC' END)
         """
     }
 
