@@ -349,7 +349,9 @@ BEGIN
                                         'after the last one.', gw))
          WHERE al.rule_id = r.rule_id AND al.source_id = r.source_id AND al.metric = r.metric
            AND al.status IN ('pending', 'sent', 'acknowledged', 'escalated')
-           AND al.last_seen_at < r.at - gw;
+           -- r.at - gw would be out of range within gw of 4714-11-24 BC, where nothing can be older than it anyway.
+           AND CASE WHEN gw < interval '290000 years' AND timestamptz '4714-11-24 00:00:00+00 BC' + gw < r.at
+                    THEN al.last_seen_at < r.at - gw ELSE false END;
         RETURN QUERY
         INSERT INTO ad.alerts AS al (rule_id, anomaly_id, anomaly_timestamp, source_id, metric, severity, title,
                                      message, first_seen_at, last_seen_at)

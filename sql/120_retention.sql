@@ -50,20 +50,24 @@ DECLARE
 BEGIN
     SELECT (value #>> '{}')::interval INTO keep FROM ad.settings WHERE key = 'retention';
     IF keep IS NULL OR EXISTS (SELECT FROM ad_internal.storage WHERE key = 'retention_policy_schema') THEN
+        PERFORM ad_internal.forget_quarantined_gone();  -- points a policy or a person removed
         RETURN 0;  -- kept forever, or a TimescaleDB policy does it
     END IF;
     SELECT value INTO ts_schema FROM ad_internal.storage WHERE key = 'hypertable_schema';
     IF ts_schema IS NOT NULL THEN
         EXECUTE format('SELECT count(*) FROM %I.drop_chunks(%L::regclass, older_than => now() - %L::interval)',
                        ts_schema, 'ad.data_points', keep) INTO removed;
+        PERFORM ad_internal.forget_quarantined_gone();
         RETURN removed;  -- chunks dropped
     END IF;
     DELETE FROM ad.data_points WHERE "timestamp" < now() - keep;
     GET DIAGNOSTICS removed = ROW_COUNT;
+    PERFORM ad_internal.forget_quarantined_gone();
     RETURN removed;
 END
 $fn$;
 COMMENT ON FUNCTION ad.apply_retention() IS
-    'Removes data points older than the retention setting when no TimescaleDB policy does it. '
+    'Removes data points older than the retention setting when no TimescaleDB policy does it, and the quarantine '
+    'rows of points no longer there. '
     'Returns rows deleted (plain tables) or chunks dropped (hypertable without a licensed policy).';
 REVOKE ALL ON FUNCTION ad.apply_retention() FROM PUBLIC;

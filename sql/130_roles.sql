@@ -15,6 +15,7 @@ BEGIN
         GRANT SELECT ON ad.source_overview, ad.point_values, ad.anomaly_details, ad.alert_overview,
                         ad.anomaly_summary_hourly, ad.feedback_precision, ad.learned_patterns,
                         ad.status_transitions TO ad_reader;
+        GRANT SELECT ON ad.quarantine TO ad_reader;  -- points the worker set aside (sql/097_quarantine.sql)
     END IF;
 
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_ingest') THEN
@@ -44,6 +45,9 @@ BEGIN
         GRANT EXECUTE ON FUNCTION ad.change_status(text, uuid, text, text), ad.acknowledge_alert(uuid, text),
             ad.resolve_alert(uuid, text), ad.mark_false_positive(uuid, text), ad.confirm_anomaly(uuid, text),
             ad.undo_adjustment(bigint, text) TO ad_operator;
+        -- Quarantine (sql/097_quarantine.sql): read it, re-queue through the audited function only.
+        GRANT SELECT ON ad.quarantined_points TO ad_operator;
+        GRANT EXECUTE ON FUNCTION ad.requeue_quarantined(text, timestamptz, timestamptz) TO ad_operator;
         IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_reader') AND NOT pg_has_role('ad_operator', 'ad_reader', 'MEMBER') THEN
             GRANT ad_reader TO ad_operator;
         END IF;
@@ -70,6 +74,8 @@ BEGIN
         GRANT SELECT ON ad.status_transitions TO ad_worker;
         GRANT SELECT, INSERT ON ad.delivery_attempts, ad.audit_log TO ad_worker;
         GRANT EXECUTE ON FUNCTION ad.apply_retention() TO ad_worker;
+        -- Quarantine (sql/097_quarantine.sql): the worker sets poison points aside; it never deletes the record.
+        GRANT SELECT, INSERT, UPDATE ON ad.quarantined_points TO ad_worker;
         GRANT EXECUTE ON FUNCTION
             ad_internal.raise_alerts(uuid[], uuid[], timestamptz[], uuid[], text[], text[], text[], text[]),
             ad_internal.claim_deliveries(int, interval, text[], int),

@@ -129,7 +129,9 @@ public struct BatchPlan: Sendable {
             rows[i].observation.weeklyDiffs = j.weeklyDiffs.isEmpty ? [] : j.weeklyDiffs[from..<end]
             if rows[i].observation.delta == nil, j.cachedCount > 0 {
                 rows[i].observation.delta = rows[i].observation.x - j.values[j.cachedCount - 1]
-                rows[i].observation.secondsSincePrevious = Double(rows[i].micros - j.cachedMicros) / 1_000_000
+                // In doubles: two times at the far ends of PostgreSQL's range are further apart than Int64 counts.
+                rows[i].observation.secondsSincePrevious =
+                    (Double(rows[i].micros) - Double(j.cachedMicros)) / 1_000_000
             }
         }
     }

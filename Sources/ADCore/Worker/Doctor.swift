@@ -36,6 +36,9 @@ public struct DoctorFacts: Sendable, Equatable {
     /// Each ad_* group role and whether it exists.
     public var roles: [String: Bool]
     public var currentUser: String
+    /// Points the worker quarantined and nobody re-queued yet (ad.quarantined_points); nil when there is no such
+    /// table (an older schema) or this role cannot read it.
+    public var quarantined: Int?
 
     public init(
         serverVersion: String, serverVersionNumber: Int, schema: InstalledSchema,
@@ -160,6 +163,19 @@ public func diagnose(_ f: DoctorFacts) -> [Finding] {
                 .warn, "privileges",
                 "\(f.currentUser) cannot read \(f.unreadable.joined(separator: ", ")); this report is partial",
                 action: "run adworker doctor as the schema owner, a superuser or the worker role"))
+    }
+    switch f.quarantined {
+    case nil: break
+    case 0?: out.append(Finding(.ok, "quarantine", "no points quarantined"))
+    case let n?:
+        out.append(
+            Finding(
+                .warn, "quarantine",
+                "\(n) point(s) quarantined: scoring them failed, so the worker set them aside and scored the rest "
+                    + "(SELECT * FROM ad.quarantine says why)",
+                action:
+                    "fix the cause, then SELECT ad.requeue_quarantined(); (or one source: ad.requeue_quarantined('name'))"
+            ))
     }
     let missing = groupRoles.filter { f.roles[$0] != true }
     if missing.isEmpty {

@@ -5,12 +5,16 @@ import PostgresNIO
 
 /// An anomaly the scoring transaction just wrote, for rule matching.
 public struct NewAnomaly: Sendable {
-    public init(anomalyID: UUID, facts: AnomalyFacts, explanation: Explanation) {
+    public init(anomalyID: UUID, facts: AnomalyFacts, explanation: Explanation, pointMicros: Int64? = nil) {
         self.anomalyID = anomalyID; self.facts = facts; self.explanation = explanation
+        self.pointMicros = pointMicros
     }
     public var anomalyID: UUID
     public var facts: AnomalyFacts
     public var explanation: Explanation
+    /// The point's time exactly, as the scoring cycle carries it (µs since 2000, `ScoringQueries.micros`); without
+    /// it, `facts.time`, a double, which is exact to the microsecond only within a few centuries of 2000.
+    public var pointMicros: Int64?
 }
 
 /// Matches a batch's anomalies against the enabled rules (in Swift) and opens or groups alerts (in SQL, keyed by
@@ -29,8 +33,12 @@ public struct AlertRaiser: Sendable {
         """
 
     static let raiseQuery = """
-        SELECT alert_id, opened FROM ad_internal.raise_alerts($1::uuid[], $2::uuid[], $3::timestamptz[], $4::uuid[],
-                                                              $5::text[], $6::text[], $7::text[], $8::text[])
+        SELECT alert_id, opened
+          FROM ad_internal.raise_alerts(
+                   $1::uuid[], $2::uuid[],
+                   ARRAY(SELECT \(ScoringQueries.time("u.us")) FROM unnest($3::int8[]) WITH ORDINALITY AS u(us, n)
+                          ORDER BY u.n),
+                   $4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[])
         """
 
     /// The enabled rules. A rule the database accepted always parses; one that does not is logged and skipped.
@@ -58,7 +66,7 @@ public struct AlertRaiser: Sendable {
         guard !anomalies.isEmpty else { return (0, 0) }
         let rules = try await rules(connection)
         guard !rules.isEmpty else { return (0, 0) }
-        var ruleIDs: [UUID] = [], anomalyIDs: [UUID] = [], times: [Date] = [], sources: [UUID] = []
+        var ruleIDs: [UUID] = [], anomalyIDs: [UUID] = [], times: [Int64] = [], sources: [UUID] = []
         var metrics: [String] = [], severities: [String] = [], titles: [String] = [], messages: [String] = []
         for rule in rules {
             let matched = anomalies.filter { rule.conditions.matches($0.facts) }
@@ -68,7 +76,8 @@ public struct AlertRaiser: Sendable {
             }
             for a in firing {
                 let f = a.facts
-                ruleIDs.append(rule.id); anomalyIDs.append(a.anomalyID); times.append(f.time);
+                ruleIDs.append(rule.id); anomalyIDs.append(a.anomalyID)
+                times.append(a.pointMicros ?? Int64(((f.time.timeIntervalSince1970 - 946_684_800) * 1e6).rounded()))
                 sources.append(f.sourceID)
                 metrics.append(f.metric); severities.append(f.severity.rawValue)
                 titles.append(

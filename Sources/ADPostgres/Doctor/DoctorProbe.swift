@@ -64,6 +64,25 @@ public struct DoctorProbe: Sendable {
             }
         }
 
+        var quarantined: Int?
+        var hasQuarantine = false
+        for try await t in try await connection.query(
+            "SELECT to_regclass('ad.quarantined_points') IS NOT NULL", logger: logger
+        ).decode(Bool.self) {
+            hasQuarantine = t
+        }
+        if hasQuarantine {
+            do {
+                for try await n in try await connection.query(
+                    "SELECT count(*)::int8 FROM ad.quarantined_points WHERE requeued_at IS NULL", logger: logger
+                ).decode(Int64.self) {
+                    quarantined = Int(n)
+                }
+            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42501" {
+                unreadable.append("ad.quarantined_points")
+            }
+        }
+
         var roles: [String: Bool] = [:]
         for name in groupRoles {
             for try await exists in try await connection.query(
@@ -78,6 +97,7 @@ public struct DoctorProbe: Sendable {
             timescale: ts, storage: storage, roles: roles, currentUser: user)
         facts.bundledSteps = Migrator.bundledSteps
         facts.unreadable = unreadable
+        facts.quarantined = quarantined
         return facts
     }
 }

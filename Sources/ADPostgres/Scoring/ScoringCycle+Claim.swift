@@ -20,17 +20,28 @@ extension ScoringCycle {
         }
     }
 
-    /// Claims up to `settings.batchSize` points of this cycle's partition. The claim skips the sources the catalog
-    /// knows not to score. A point of a source the catalog does not know yet loads it again, and points of sources
-    /// that turn out not to be scorable are left unscored (locked until this transaction ends; the next claim skips
-    /// them); if that was the whole batch, it claims once more.
-    func claim(_ connection: PostgresConnection, catalog: inout SourceCatalog) async throws -> Claimed {
+    /// Claims up to `limit` points of this cycle's partition (`ScoringQueries.claim`), or, when `again` names
+    /// points (a failed batch's half, `BatchRecovery`), those of them still unscored (`ScoringQueries.claimAgain`).
+    /// The claim skips the sources the catalog knows not to score, and quarantined points. A point of a source the
+    /// catalog does not know yet loads it again, and points of sources that turn out not to be scorable are left
+    /// unscored (locked until this transaction ends; the next claim skips them); if that was the whole batch, it
+    /// claims once more.
+    func claim(
+        _ connection: PostgresConnection, catalog: inout SourceCatalog, limit: Int, again: [PointKey]?
+    ) async throws -> Claimed {
         var claimed = Claimed()
         for attempt in 0..<2 {
-            var claim = PostgresQuery(unsafeSQL: ScoringQueries.claim)  // our SQL; values are bound
-            claim.binds.append(settings.batchSize)
-            claim.binds.append(catalog.skipped)
-            claim.binds.append(Int32(partition.count)); claim.binds.append(Int32(partition.index))
+            var claim: PostgresQuery
+            if let again {
+                claim = PostgresQuery(unsafeSQL: ScoringQueries.claimAgain)  // our SQL; values are bound
+                claim.binds.append(again.map(\.source)); claim.binds.append(again.map(\.micros))
+                claim.binds.append(catalog.skipped)
+            } else {
+                claim = PostgresQuery(unsafeSQL: ScoringQueries.claim)  // our SQL; values are bound
+                claim.binds.append(limit)
+                claim.binds.append(catalog.skipped)
+                claim.binds.append(Int32(partition.count)); claim.binds.append(Int32(partition.index))
+            }
             claimed = Claimed()
             // Once the table has statistics and a large backlog, the planner's cheapest plan reads the whole table and
             // sorts it, where the ordered scan of the partial index stops after a batch (docs/design.md, "Scoring

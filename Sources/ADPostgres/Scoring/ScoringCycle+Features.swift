@@ -57,6 +57,9 @@ extension ScoringCycle {
         return FeatureBatch(rows: rows, plan: plan, histories: histories, refreshed: refreshed, latest: latest)
     }
 
+    /// Rows of points by the general query (`ScoringQueries.features`): each series' values come once, and each
+    /// claimed row's history, seasonal differences and delta are cut from them here, as the query once cut them for
+    /// every row (the same numbers: the delta as `x - previous`, which is what SQL computed when it did not overflow).
     private func featureRows(
         _ connection: PostgresConnection, claimed c: Claimed, window: Int, seasonal: Bool
     ) async throws -> [BatchRow] {
@@ -64,26 +67,48 @@ extension ScoringCycle {
         q.binds.append(c.sources); q.binds.append(c.micros); q.binds.append(window); q.binds.append(seasonal)
         q.binds.append("\(Int(settings.seasonalTolerance)) seconds")
         q.binds.append(c.ids); q.binds.append(c.values)
+        struct Series { var xs: [Double], dds: [Double], dws: [Double], state: (pos: Int64, text: String)? }
+        var series: [HistoryCache.Key: Series] = [:]
         var rows: [BatchRow] = []
         rows.reserveCapacity(c.ids.count * 2)
         for try await (
-            id, source, us, metric, x, history, dailyDiffs, weeklyDiffs, delta, dt, daily, dailyScore,
-            weekly, weeklyScore, pos, statePos, stateText
+            kind, id, source, us, metric, x, xs, dds, dws, dt, daily, dailyScore, weekly, weeklyScore, pos, statePos,
+            stateText
         ) in try await connection.query(q, logger: logger).decode(
             (
-                UUID, UUID, Int64, String, Double, [Double]?, [Double]?, [Double]?, Double?, Double?, Double?, Double?,
-                Double?, Double?, Int64, Int64?, String?
+                Int32, UUID?, UUID, Int64?, String, Double?, [Double]?, [Double]?, [Double]?, Double?, Double?, Double?,
+                Double?, Double?, Int64?, Int64?, String?
             ).self
         ) {
+            let key = HistoryCache.Key(source: source, metric: metric)
+            if kind == 0 {
+                series[key] = Series(xs: xs ?? [], dds: dds ?? [], dws: dws ?? [], state: nil)
+                continue
+            }
+            guard let id, let us, let x, let pos, var s = series[key],
+                s.xs.indices.contains(Int(pos) - 1)
+            else {
+                throw FeatureRowsError(description: "features: a row of \(source) \(metric) without its series")
+            }
+            // The state's text comes only when it differs from the series' previous claimed row's.
+            if let statePos, let stateText {
+                s.state = (statePos, stateText)
+                series[key]?.state = s.state
+            }
+            let text = statePos.flatMap { p in s.state.flatMap { $0.pos == p ? $0.text : nil } }
+            let end = Int(pos) - 1, from = max(0, end - window)
+            var o = MetricObservation(
+                metric: metric, x: x, history: [], delta: end > 0 ? x - s.xs[end - 1] : nil,
+                secondsSincePrevious: dt, lagDaily: daily.map { SeasonalLag(value: $0, score: dailyScore) },
+                lagWeekly: weekly.map { SeasonalLag(value: $0, score: weeklyScore) })
+            // Slices of the series' arrays: they share its storage rather than copy a window per row.
+            o.history = s.xs[from..<end]
+            if !s.dds.isEmpty { o.dailyDiffs = s.dds[from..<end] }
+            if !s.dws.isEmpty { o.weeklyDiffs = s.dws[from..<end] }
             rows.append(
                 BatchRow(
-                    id: id, source: source, micros: us, metric: metric, cached: false,
-                    observation: MetricObservation(
-                        metric: metric, x: x, history: history ?? [], dailyDiffs: dailyDiffs ?? [],
-                        weeklyDiffs: weeklyDiffs ?? [], delta: delta, secondsSincePrevious: dt,
-                        lagDaily: daily.map { SeasonalLag(value: $0, score: dailyScore) },
-                        lagWeekly: weekly.map { SeasonalLag(value: $0, score: weeklyScore) }),
-                    pos: pos, statePos: statePos, stateText: stateText))
+                    id: id, source: source, micros: us, metric: metric, cached: false, observation: o,
+                    pos: pos, statePos: statePos, stateText: text))
         }
         return rows
     }
@@ -145,7 +170,8 @@ extension ScoringCycle {
                         observation: MetricObservation(
                             metric: metric, x: x, history: [],  // set from the cache and `within`
                             delta: w.xs.last.map { x - $0 },
-                            secondsSincePrevious: w.xs.isEmpty ? nil : Double(c.micros[i] - w.lastMicros) / 1_000_000,
+                            secondsSincePrevious: w.xs.isEmpty
+                                ? nil : (Double(c.micros[i]) - Double(w.lastMicros)) / 1_000_000,
                             lagDaily: lagDaily.map { SeasonalLag(value: $0, score: lag?.dailyScore) },
                             lagWeekly: lagWeekly.map { SeasonalLag(value: $0, score: lag?.weeklyScore) }),
                         pos: Int64(w.xs.count + 1), statePos: nil, stateText: nil))
@@ -161,4 +187,9 @@ extension ScoringCycle {
         }
         return (rows, staleSources, within)
     }
+}
+
+/// The general features query returned a point's row before its series' (never, unless the query is wrong).
+struct FeatureRowsError: Error, CustomStringConvertible {
+    let description: String
 }

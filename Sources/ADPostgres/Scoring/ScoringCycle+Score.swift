@@ -33,6 +33,11 @@ extension ScoringCycle {
         }
     }
 
+    /// The time of a point as the cycle carries it (µs since 2000-01-01 UTC, `ScoringQueries.micros`).
+    static func date(micros: Int64) -> Date {
+        Date(timeIntervalSince1970: Double(micros) / 1_000_000 + 946_684_800)
+    }
+
     /// For a source newer than the catalog (loaded again at once) or one whose config vanished meanwhile.
     private static let defaultScorer = PointScorer(config: .defaults)
 
@@ -86,7 +91,7 @@ extension ScoringCycle {
                 out.found.append(
                     FoundAnomaly(
                         source: entry?.name ?? point.source.uuidString, metric: result.metric,
-                        time: Date(timeIntervalSince1970: Double(point.micros) / 1_000_000),
+                        time: ScoringCycle.date(micros: point.micros),
                         severity: severity, score: result.score, detector: result.detector,
                         explanation: explanation))
             }

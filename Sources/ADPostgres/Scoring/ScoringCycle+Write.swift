@@ -36,7 +36,7 @@ extension ScoringCycle {
                         sourceName: catalog.entries[a.sources[i]]?.name ?? a.sources[i].uuidString,
                         metric: a.metrics[i], severity: severity, score: a.scores[i], detector: a.detectors[i],
                         time: scored.found[i].time),
-                    explanation: scored.found[i].explanation))
+                    explanation: scored.found[i].explanation, pointMicros: a.stamps[i]))
         }
         let raised = try await AlertRaiser(logger: logger).raise(connection, anomalies: fresh)
         if raised.opened > 0 {

@@ -36,6 +36,8 @@ struct ScoringService: Service {
         var timings = ScoringTimings()
         var cache = settings.makeLoopHistoryCache
         var held: SharedCatalog.Held?
+        // Survives reconnects: a batch split before a transient failure goes on being split after it.
+        var recovery = BatchRecovery(batchSize: settings.batchSize)
         var reported: Set<UUID> = []
         let maxAge = Duration.seconds(settings.configRefresh)
         let application = k == 0 ? "\(settings.name) score" : "\(settings.name) score \(k + 1)"
@@ -68,7 +70,24 @@ struct ScoringService: Service {
                 let started = ContinuousClock.now
                 cache.depth = catalog.maxWindow
                 let loadedAt = catalog.loadedAt
-                let (scored, anomalies) = try await cycle.run(conn, catalog: &catalog, cache: &cache, timings: &timings)
+                let next = recovery.next
+                let scored: Int, anomalies: [FoundAnomaly]
+                do {
+                    switch next {
+                    case .claim(let limit):
+                        (scored, anomalies) = try await cycle.run(
+                            conn, catalog: &catalog, cache: &cache, timings: &timings, limit: limit)
+                    case .retry(let points):
+                        (scored, anomalies) = try await cycle.run(
+                            conn, catalog: &catalog, cache: &cache, timings: &timings, again: points)
+                    }
+                    recovery.succeeded(claimed: scored)
+                } catch let failure as ScoringBatchFailure {
+                    if catalog.loadedAt != loadedAt { catalog = adopt(await catalogs.publish(catalog)) }
+                    guard try await recover(failure, with: &recovery, cycle: cycle, conn: conn, catalog: catalog)
+                    else { throw failure }
+                    continue
+                }
                 if catalog.loadedAt != loadedAt {  // it met a source it did not know and loaded the catalog again
                     catalog = adopt(await catalogs.publish(catalog))
                 }
@@ -78,12 +97,37 @@ struct ScoringService: Service {
                     )
                 }
                 anomalies.forEach(report)
-                if scored >= settings.batchSize { continue }
+                if recovery.hasPending { continue }
+                if case .claim(let limit) = next, scored >= limit { continue }
                 let poll = jittered(settings.pollInterval, random: Double.random(in: 0...1))
                 _ = await cancelWhenGracefulShutdown { await wake.wait(timeout: .seconds(poll)) }
             }
         }
         return timings
+    }
+
+    /// What a loop does about a failed batch (`BatchRecovery` decides): false for a transient failure, which the
+    /// caller throws to reconnect after a backoff, as before; otherwise the batch was split (its halves run next) or
+    /// its lone point quarantined, and the loop goes on at once.
+    private func recover(
+        _ failure: ScoringBatchFailure, with recovery: inout BatchRecovery, cycle: ScoringCycle,
+        conn: PostgresConnection, catalog: SourceCatalog
+    ) async throws -> Bool {
+        let kind = failure.kind
+        switch recovery.failed(failure.points, kind: kind) {
+        case .backOff:
+            return false
+        case .split(let sizes):
+            logger.warning(
+                """
+                scoring: a batch of \(failure.points.count) points failed \
+                (\(kind == .timeout ? "statement timeout" : failure.message)); trying it in parts of \(sizes)
+                """)
+        case .quarantine(let point):
+            try await cycle.quarantine(
+                conn, point, failure: failure, sourceName: catalog.entries[point.source]?.name)
+        }
+        return true
     }
 
     /// Logs each source whose config cannot be used, once (not again while it stays unusable).

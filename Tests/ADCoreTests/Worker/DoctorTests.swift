@@ -20,6 +20,15 @@ import Testing
         #expect(diagnose(facts()).allSatisfy { $0.level <= .info })
     }
 
+    @Test func quarantinedPointsWarnWithHowToRequeueThem() {
+        let f = finding("quarantine", in: facts { $0.quarantined = 3 })
+        #expect(f?.level == .warn)
+        #expect(f?.detail.hasPrefix("3 point(s) quarantined") == true)
+        #expect(f?.action?.contains("ad.requeue_quarantined()") == true)
+        #expect(finding("quarantine", in: facts { $0.quarantined = 0 })?.level == .ok)
+        #expect(finding("quarantine", in: facts()) == nil, "no table (an older schema): nothing said")
+    }
+
     @Test func anOldServerFails() {
         #expect(
             finding(

@@ -895,7 +895,9 @@ BEGIN
                                         'after the last one.', gw))
          WHERE al.rule_id = r.rule_id AND al.source_id = r.source_id AND al.metric = r.metric
            AND al.status IN ('pending', 'sent', 'acknowledged', 'escalated')
-           AND al.last_seen_at < r.at - gw;
+           -- r.at - gw would be out of range within gw of 4714-11-24 BC, where nothing can be older than it anyway.
+           AND CASE WHEN gw < interval '290000 years' AND timestamptz '4714-11-24 00:00:00+00 BC' + gw < r.at
+                    THEN al.last_seen_at < r.at - gw ELSE false END;
         RETURN QUERY
         INSERT INTO ad.alerts AS al (rule_id, anomaly_id, anomaly_timestamp, source_id, metric, severity, title,
                                      message, first_seen_at, last_seen_at)
@@ -1446,6 +1448,106 @@ COMMENT ON FUNCTION ad.delete_channel(text) IS
     'rules use or that has delivery history cannot be deleted: set active = false instead.';
 REVOKE ALL ON FUNCTION ad.delete_channel(text) FROM PUBLIC;
 """#),
+        ("097_quarantine.sql", #"""
+-- Re-run by every install and every update: CREATE OR REPLACE only (sql/README.md).
+-- Quarantine: what operators read (ad.quarantine) and how they re-queue (ad.requeue_quarantined). The worker
+-- writes ad.quarantined_points (sql/pre_install/045_quarantine.sql) when a lone point still fails its batch.
+SET LOCAL search_path TO pg_catalog, pg_temp;
+
+CREATE OR REPLACE VIEW ad.quarantine AS
+SELECT q.source_id,
+       s.name AS source_name,
+       q.point_timestamp,
+       p.values,
+       q.error,
+       q.sqlstate,
+       q.quarantined_at,
+       q.attempts,
+       q.requeued_at,
+       q.requeued_by,
+       CASE WHEN q.requeued_at IS NULL THEN 'quarantined'
+            WHEN p.anomaly_score IS NOT NULL THEN 'scored'
+            ELSE 'requeued' END AS state
+  FROM ad.quarantined_points q
+  JOIN ad.data_sources s ON s.id = q.source_id
+  LEFT JOIN ad.data_points p ON p.source_id = q.source_id AND p."timestamp" = q.point_timestamp;
+COMMENT ON VIEW ad.quarantine IS
+    'Points the worker set aside because scoring them failed (state quarantined: skipped by the worker until '
+    're-queued with ad.requeue_quarantined), with the error, its SQLSTATE and the point''s values; re-queued ones '
+    'show requeued until scored, then scored.';
+COMMENT ON COLUMN ad.quarantine.source_id IS 'The point''s source.';
+COMMENT ON COLUMN ad.quarantine.source_name IS 'Its name (what ad.requeue_quarantined takes).';
+COMMENT ON COLUMN ad.quarantine.point_timestamp IS 'The point''s "timestamp".';
+COMMENT ON COLUMN ad.quarantine.values IS 'The point''s values (NULL once the point is gone).';
+COMMENT ON COLUMN ad.quarantine.error IS 'The error its batch failed with, in the server''s words.';
+COMMENT ON COLUMN ad.quarantine.sqlstate IS 'That error''s SQLSTATE (57014: the statement timeout).';
+COMMENT ON COLUMN ad.quarantine.quarantined_at IS 'When it was last quarantined.';
+COMMENT ON COLUMN ad.quarantine.attempts IS 'How many times it was quarantined.';
+COMMENT ON COLUMN ad.quarantine.requeued_at IS 'When it was re-queued; NULL while quarantined.';
+COMMENT ON COLUMN ad.quarantine.requeued_by IS 'The login that re-queued it.';
+COMMENT ON COLUMN ad.quarantine.state IS
+    'quarantined (the worker skips it), requeued (waiting to be scored again) or scored.';
+
+CREATE OR REPLACE FUNCTION ad.requeue_quarantined(
+    source text DEFAULT NULL, since timestamptz DEFAULT NULL, until timestamptz DEFAULT NULL
+) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    source_uuid uuid;
+    n bigint;
+BEGIN
+    IF requeue_quarantined.source IS NOT NULL THEN
+        SELECT s.id INTO source_uuid FROM ad.data_sources s WHERE s.name = requeue_quarantined.source;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'ad.requeue_quarantined: no source named "%"', requeue_quarantined.source
+                USING ERRCODE = 'no_data_found';
+        END IF;
+    END IF;
+    WITH requeued AS (
+        UPDATE ad.quarantined_points q SET requeued_at = now(), requeued_by = session_user
+         WHERE q.requeued_at IS NULL
+           AND (source_uuid IS NULL OR q.source_id = source_uuid)
+           AND (requeue_quarantined.since IS NULL OR q.point_timestamp >= requeue_quarantined.since)
+           AND (requeue_quarantined.until IS NULL OR q.point_timestamp < requeue_quarantined.until)
+        RETURNING q.source_id
+    ), notified AS (
+        SELECT pg_notify('ad_points', d.source_id::text) FROM (SELECT DISTINCT source_id FROM requeued) d
+    )
+    SELECT (SELECT count(*) FROM requeued) INTO n FROM (SELECT count(*) FROM notified) x;
+    IF n > 0 THEN
+        INSERT INTO ad.audit_log (user_id, action, entity, entity_id, new_value)
+        VALUES ((SELECT u.id FROM ad.users u WHERE u.db_role = session_user AND u.active LIMIT 1),
+                'requeue', 'quarantined_points', coalesce(source_uuid::text, 'all'),
+                jsonb_build_object('points', n, 'since', requeue_quarantined.since, 'until', requeue_quarantined.until));
+    END IF;
+    RETURN n;
+END
+$fn$;
+COMMENT ON FUNCTION ad.requeue_quarantined(text, timestamptz, timestamptz) IS
+    'Re-queues quarantined points (all, or one source''s by name, optionally with "timestamp" in [since, until)): '
+    'the worker claims them again; one that fails again is quarantined again with attempts + 1. Audited. Returns '
+    'how many points were re-queued.';
+REVOKE ALL ON FUNCTION ad.requeue_quarantined(text, timestamptz, timestamptz) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION ad_internal.forget_quarantined_gone() RETURNS bigint
+LANGUAGE sql
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+    WITH gone AS (
+        DELETE FROM ad.quarantined_points q
+         WHERE NOT EXISTS (SELECT FROM ad.data_points p
+                            WHERE p.source_id = q.source_id AND p."timestamp" = q.point_timestamp)
+        RETURNING 1
+    )
+    SELECT count(*) FROM gone;
+$fn$;
+COMMENT ON FUNCTION ad_internal.forget_quarantined_gone() IS
+    'Deletes quarantine rows whose point no longer exists (removed by retention, by a TimescaleDB policy or by '
+    'hand); ad.apply_retention() calls it. Returns how many.';
+REVOKE ALL ON FUNCTION ad_internal.forget_quarantined_gone() FROM PUBLIC;
+"""#),
         ("098_learning.sql", #"""
 -- Re-run by every install and every update: CREATE OR REPLACE only (sql/README.md).
 -- Learning from feedback: per-series patterns the worker's feedback loop writes and the scoring loop applies.
@@ -1731,21 +1833,25 @@ DECLARE
 BEGIN
     SELECT (value #>> '{}')::interval INTO keep FROM ad.settings WHERE key = 'retention';
     IF keep IS NULL OR EXISTS (SELECT FROM ad_internal.storage WHERE key = 'retention_policy_schema') THEN
+        PERFORM ad_internal.forget_quarantined_gone();  -- points a policy or a person removed
         RETURN 0;  -- kept forever, or a TimescaleDB policy does it
     END IF;
     SELECT value INTO ts_schema FROM ad_internal.storage WHERE key = 'hypertable_schema';
     IF ts_schema IS NOT NULL THEN
         EXECUTE format('SELECT count(*) FROM %I.drop_chunks(%L::regclass, older_than => now() - %L::interval)',
                        ts_schema, 'ad.data_points', keep) INTO removed;
+        PERFORM ad_internal.forget_quarantined_gone();
         RETURN removed;  -- chunks dropped
     END IF;
     DELETE FROM ad.data_points WHERE "timestamp" < now() - keep;
     GET DIAGNOSTICS removed = ROW_COUNT;
+    PERFORM ad_internal.forget_quarantined_gone();
     RETURN removed;
 END
 $fn$;
 COMMENT ON FUNCTION ad.apply_retention() IS
-    'Removes data points older than the retention setting when no TimescaleDB policy does it. '
+    'Removes data points older than the retention setting when no TimescaleDB policy does it, and the quarantine '
+    'rows of points no longer there. '
     'Returns rows deleted (plain tables) or chunks dropped (hypertable without a licensed policy).';
 REVOKE ALL ON FUNCTION ad.apply_retention() FROM PUBLIC;
 """#),
@@ -1767,6 +1873,7 @@ BEGIN
         GRANT SELECT ON ad.source_overview, ad.point_values, ad.anomaly_details, ad.alert_overview,
                         ad.anomaly_summary_hourly, ad.feedback_precision, ad.learned_patterns,
                         ad.status_transitions TO ad_reader;
+        GRANT SELECT ON ad.quarantine TO ad_reader;  -- points the worker set aside (sql/097_quarantine.sql)
     END IF;
 
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_ingest') THEN
@@ -1796,6 +1903,9 @@ BEGIN
         GRANT EXECUTE ON FUNCTION ad.change_status(text, uuid, text, text), ad.acknowledge_alert(uuid, text),
             ad.resolve_alert(uuid, text), ad.mark_false_positive(uuid, text), ad.confirm_anomaly(uuid, text),
             ad.undo_adjustment(bigint, text) TO ad_operator;
+        -- Quarantine (sql/097_quarantine.sql): read it, re-queue through the audited function only.
+        GRANT SELECT ON ad.quarantined_points TO ad_operator;
+        GRANT EXECUTE ON FUNCTION ad.requeue_quarantined(text, timestamptz, timestamptz) TO ad_operator;
         IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_reader') AND NOT pg_has_role('ad_operator', 'ad_reader', 'MEMBER') THEN
             GRANT ad_reader TO ad_operator;
         END IF;
@@ -1822,6 +1932,8 @@ BEGIN
         GRANT SELECT ON ad.status_transitions TO ad_worker;
         GRANT SELECT, INSERT ON ad.delivery_attempts, ad.audit_log TO ad_worker;
         GRANT EXECUTE ON FUNCTION ad.apply_retention() TO ad_worker;
+        -- Quarantine (sql/097_quarantine.sql): the worker sets poison points aside; it never deletes the record.
+        GRANT SELECT, INSERT, UPDATE ON ad.quarantined_points TO ad_worker;
         GRANT EXECUTE ON FUNCTION
             ad_internal.raise_alerts(uuid[], uuid[], timestamptz[], uuid[], text[], text[], text[], text[]),
             ad_internal.claim_deliveries(int, interval, text[], int),
@@ -2105,6 +2217,38 @@ COMMENT ON INDEX ad.anomalies_detected_idx IS 'Latest detections first.';
 
 -- Hypertable on the point's time (so the unique key can include it); anomalies are sparse, so chunks are long.
 SELECT ad_internal.make_hypertable('ad.anomalies', 'point_timestamp', interval '30 days');
+"""#),
+        ("pre_install/045_quarantine.sql", #"""
+-- Run once, by a fresh install. An upgrade changes these objects only in a step, sql/updates/ (sql/README.md).
+-- Quarantine: points the worker could not score. The same block is in sql/updates/0.1.0--0.2.0.sql.
+SET LOCAL search_path TO pg_catalog, pg_temp;
+
+CREATE TABLE ad.quarantined_points (
+    source_id       uuid NOT NULL REFERENCES ad.data_sources (id) ON DELETE CASCADE,
+    point_timestamp timestamptz NOT NULL,
+    error           text NOT NULL,
+    sqlstate        text,
+    quarantined_at  timestamptz NOT NULL DEFAULT now(),
+    attempts        integer NOT NULL DEFAULT 1 CHECK (attempts >= 1),
+    requeued_at     timestamptz,
+    requeued_by     name,
+    PRIMARY KEY (source_id, point_timestamp)
+);
+COMMENT ON TABLE ad.quarantined_points IS
+    'Points the worker could not score: a scoring batch that failed for a reason tied to its rows was split until '
+    'the failing point stood alone (or a lone point still hit the statement timeout), and that point was set aside '
+    'here so every other point is scored. The point stays in ad.data_points, unscored; the claim skips it while '
+    'requeued_at is NULL. Operators read ad.quarantine and call ad.requeue_quarantined() to score it again.';
+COMMENT ON COLUMN ad.quarantined_points.source_id IS 'The point''s source (deleting the source deletes this row).';
+COMMENT ON COLUMN ad.quarantined_points.point_timestamp IS
+    'The point''s "timestamp": with source_id, the point''s key in ad.data_points.';
+COMMENT ON COLUMN ad.quarantined_points.error IS 'The server''s error for the point''s batch, in its words.';
+COMMENT ON COLUMN ad.quarantined_points.sqlstate IS 'That error''s SQLSTATE (57014: the statement timeout).';
+COMMENT ON COLUMN ad.quarantined_points.quarantined_at IS 'When it was last quarantined.';
+COMMENT ON COLUMN ad.quarantined_points.attempts IS 'How many times it was quarantined (a re-queued point that fails again counts again).';
+COMMENT ON COLUMN ad.quarantined_points.requeued_at IS
+    'When an operator re-queued it (ad.requeue_quarantined); NULL while it is quarantined.';
+COMMENT ON COLUMN ad.quarantined_points.requeued_by IS 'The login that re-queued it.';
 """#),
         ("pre_install/050_users.sql", #"""
 -- Run once, by a fresh install. An upgrade changes these objects only in a step, sql/updates/ (sql/README.md).
@@ -2646,16 +2790,44 @@ UPDATE ad.channels c SET config = jsonb_set(c.config, '{timeout_seconds}', '60')
  WHERE jsonb_typeof(c.config -> 'timeout_seconds') = 'number' AND (c.config ->> 'timeout_seconds')::numeric > 60;
 -- Email channels with a username and tls "none" cannot be fixed here (their server may not offer TLS): the worker
 -- refuses to send their password in clear (a failed delivery saying so) until an operator sets tls.
+
+-- Quarantine (as sql/pre_install/045_quarantine.sql): points the worker could not score.
+CREATE TABLE ad.quarantined_points (
+    source_id       uuid NOT NULL REFERENCES ad.data_sources (id) ON DELETE CASCADE,
+    point_timestamp timestamptz NOT NULL,
+    error           text NOT NULL,
+    sqlstate        text,
+    quarantined_at  timestamptz NOT NULL DEFAULT now(),
+    attempts        integer NOT NULL DEFAULT 1 CHECK (attempts >= 1),
+    requeued_at     timestamptz,
+    requeued_by     name,
+    PRIMARY KEY (source_id, point_timestamp)
+);
+COMMENT ON TABLE ad.quarantined_points IS
+    'Points the worker could not score: a scoring batch that failed for a reason tied to its rows was split until '
+    'the failing point stood alone (or a lone point still hit the statement timeout), and that point was set aside '
+    'here so every other point is scored. The point stays in ad.data_points, unscored; the claim skips it while '
+    'requeued_at is NULL. Operators read ad.quarantine and call ad.requeue_quarantined() to score it again.';
+COMMENT ON COLUMN ad.quarantined_points.source_id IS 'The point''s source (deleting the source deletes this row).';
+COMMENT ON COLUMN ad.quarantined_points.point_timestamp IS
+    'The point''s "timestamp": with source_id, the point''s key in ad.data_points.';
+COMMENT ON COLUMN ad.quarantined_points.error IS 'The server''s error for the point''s batch, in its words.';
+COMMENT ON COLUMN ad.quarantined_points.sqlstate IS 'That error''s SQLSTATE (57014: the statement timeout).';
+COMMENT ON COLUMN ad.quarantined_points.quarantined_at IS 'When it was last quarantined.';
+COMMENT ON COLUMN ad.quarantined_points.attempts IS 'How many times it was quarantined (a re-queued point that fails again counts again).';
+COMMENT ON COLUMN ad.quarantined_points.requeued_at IS
+    'When an operator re-queued it (ad.requeue_quarantined); NULL while it is quarantined.';
+COMMENT ON COLUMN ad.quarantined_points.requeued_by IS 'The login that re-queued it.';
 """#),
     ]
 
     /// A fresh install of `version`: these files in this order (scripts/schema-files install).
-    static let install: [String] = ["pre_install/000_schemas.sql", "005_storage_helpers.sql", "pre_install/010_sources.sql", "010_sources.sql", "pre_install/020_points.sql", "020_points.sql", "pre_install/030_models.sql", "pre_install/040_anomalies.sql", "pre_install/050_users.sql", "pre_install/060_channels.sql", "060_channels.sql", "pre_install/065_outbound.sql", "065_outbound.sql", "pre_install/070_alerts.sql", "pre_install/080_feedback.sql", "pre_install/090_audit.sql", "090_audit.sql", "095_alerting.sql", "096_operations.sql", "097_least_privilege.sql", "pre_install/098_learning.sql", "098_learning.sql", "pre_install/100_storage.sql", "110_views.sql", "120_retention.sql", "130_roles.sql"]
+    static let install: [String] = ["pre_install/000_schemas.sql", "005_storage_helpers.sql", "pre_install/010_sources.sql", "010_sources.sql", "pre_install/020_points.sql", "020_points.sql", "pre_install/030_models.sql", "pre_install/040_anomalies.sql", "pre_install/045_quarantine.sql", "pre_install/050_users.sql", "pre_install/060_channels.sql", "060_channels.sql", "pre_install/065_outbound.sql", "065_outbound.sql", "pre_install/070_alerts.sql", "pre_install/080_feedback.sql", "pre_install/090_audit.sql", "090_audit.sql", "095_alerting.sql", "096_operations.sql", "097_least_privilege.sql", "097_quarantine.sql", "pre_install/098_learning.sql", "098_learning.sql", "pre_install/100_storage.sql", "110_views.sql", "120_retention.sql", "130_roles.sql"]
 
     /// Each step from one version to the next: the step script, then every re-run file
     /// (scripts/schema-files update FROM TO).
     static let updates: [(from: String, to: String, files: [String])] = [
-        ("0.1.0", "0.2.0", ["updates/0.1.0--0.2.0.sql", "005_storage_helpers.sql", "010_sources.sql", "020_points.sql", "060_channels.sql", "065_outbound.sql", "090_audit.sql", "095_alerting.sql", "096_operations.sql", "097_least_privilege.sql", "098_learning.sql", "110_views.sql", "120_retention.sql", "130_roles.sql"]),
+        ("0.1.0", "0.2.0", ["updates/0.1.0--0.2.0.sql", "005_storage_helpers.sql", "010_sources.sql", "020_points.sql", "060_channels.sql", "065_outbound.sql", "090_audit.sql", "095_alerting.sql", "096_operations.sql", "097_least_privilege.sql", "097_quarantine.sql", "098_learning.sql", "110_views.sql", "120_retention.sql", "130_roles.sql"]),
     ]
 
     /// The text of one embedded file.
