@@ -416,10 +416,13 @@ DECLARE
     metrics bigint;
     bad record;
 BEGIN
+    -- The limits as ad.point_limits() shows them, whatever the session's DateStyle and IntervalStyle.
     IF t < earliest THEN
-        RETURN format('time is before %s, the earliest accepted (limit min_point_time)', earliest);
+        RETURN format('time is before %s, the earliest accepted (limit min_point_time)',
+                      ad_internal.point_limit('min_point_time'));
     ELSIF t > statement_timestamp() + ahead THEN
-        RETURN format('time is more than %s ahead of the server''s clock (limit max_point_time_ahead)', ahead);
+        RETURN format('time is more than %s ahead of the server''s clock (limit max_point_time_ahead)',
+                      ad_internal.point_limit('max_point_time_ahead'));
     END IF;
     metrics := (SELECT count(*) FROM jsonb_object_keys(v));
     IF metrics > max_metrics THEN
