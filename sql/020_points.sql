@@ -53,9 +53,11 @@ COMMENT ON FUNCTION ad.values_problem(jsonb) IS
 -- evaluated in C lets only bad rows reach PL/pgSQL; per statement, one set-based query checks the sources,
 -- locks them as a foreign key would, and sends one NOTIFY per source.
 CREATE OR REPLACE FUNCTION ad_internal.reject_point() RETURNS trigger
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER  -- it only raises; as the owner it may read the limits in ad_internal
 SET search_path TO pg_catalog, pg_temp
 AS $fn$
+DECLARE
+    problem text;
 BEGIN
     IF NEW."timestamp" IS NULL THEN
         RAISE EXCEPTION 'ad.data_points: missing "timestamp" for source %', NEW.source_id
@@ -68,21 +70,36 @@ BEGIN
                 NEW.source_id, NEW."timestamp"
             USING ERRCODE = 'insufficient_privilege', HINT = 'Insert source_id, "timestamp" and values only.';
     END IF;
-    RAISE EXCEPTION 'ad.data_points: % (source %, time %)', ad.values_problem(NEW.values), NEW.source_id, NEW."timestamp"
-        USING ERRCODE = 'invalid_parameter_value',
-              HINT = 'values is a JSON object of metric name to number, for example {"cpu": 0.93}; '
-                     'leave a metric out rather than sending NaN, Infinity, null or a string.';
+    problem := ad.values_problem(NEW.values);
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION 'ad.data_points: % (source %, time %)', problem, NEW.source_id, NEW."timestamp"
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'values is a JSON object of metric name to number, for example {"cpu": 0.93}; '
+                         'leave a metric out rather than sending NaN, Infinity, null or a string.';
+    END IF;
+    problem := ad_internal.point_limit_problem(NEW."timestamp", NEW.values);
+    IF problem IS NULL THEN
+        RETURN NEW;  -- the WHEN clause's quick test sends a few good rows here too (a backslash in a metric name)
+    END IF;
+    RAISE EXCEPTION 'ad.data_points: % (source %, time %)', problem, NEW.source_id, NEW."timestamp"
+        USING ERRCODE = CASE WHEN problem LIKE 'time %' OR problem LIKE '%control character%'
+                             THEN 'invalid_parameter_value' ELSE 'program_limit_exceeded' END,
+              HINT = 'The database owner sets the limits at the door: SELECT * FROM ad.point_limits(); '
+                     'SELECT ad.set_point_limit(name, value).';
 END
 $fn$;
 COMMENT ON FUNCTION ad_internal.reject_point() IS
-    'Raises the error for a point with no or an infinite timestamp, bad values, or a score of its own (runs only for such rows).';
+    'Raises the error for a point with no or an infinite timestamp, bad values, a score of its own, or outside the '
+    'limits at the door (runs only for such rows, and a few good ones the quick test cannot tell, which it passes).';
 
 CREATE OR REPLACE TRIGGER reject_point BEFORE INSERT ON ad.data_points
     FOR EACH ROW WHEN (NEW."timestamp" IS NULL OR NOT isfinite(NEW."timestamp") OR ad.values_ok(NEW.values) IS NOT TRUE
-                       OR NEW.features IS NOT NULL OR NEW.anomaly_score IS NOT NULL)
+                       OR NEW.features IS NOT NULL OR NEW.anomaly_score IS NOT NULL
+                       OR ad_internal.point_within_limits(NEW."timestamp", NEW.values) IS NOT TRUE)
     EXECUTE FUNCTION ad_internal.reject_point();
 COMMENT ON TRIGGER reject_point ON ad.data_points IS
-    'Rejects a point with no timestamp, with bad values, or arriving with features or a score.';
+    'Rejects a point with no timestamp, with bad values, arriving with features or a score, or outside the limits '
+    'at the door (ad.point_limits()).';
 
 CREATE OR REPLACE FUNCTION ad_internal.points_inserted() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER  -- as the owner, like a foreign key's own checks and actions
@@ -140,7 +157,7 @@ COMMENT ON TRIGGER fixed_point_key ON ad.data_points IS 'A point''s key is its i
 
 -- Updating values re-queues the point: the old score no longer describes it.
 CREATE OR REPLACE FUNCTION ad_internal.requeue_point() RETURNS trigger
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER  -- as the owner it may read the limits in ad_internal
 SET search_path TO pg_catalog, pg_temp
 AS $fn$
 BEGIN
@@ -148,6 +165,12 @@ BEGIN
         RAISE EXCEPTION 'ad.data_points: % (source %, time %)',
                 ad.values_problem(NEW.values), NEW.source_id, NEW."timestamp"
             USING ERRCODE = 'invalid_parameter_value';
+    ELSIF ad_internal.point_within_limits(NEW."timestamp", NEW.values) IS NOT TRUE
+          AND ad_internal.point_limit_problem(NEW."timestamp", NEW.values) IS NOT NULL THEN
+        RAISE EXCEPTION 'ad.data_points: % (source %, time %)',
+                ad_internal.point_limit_problem(NEW."timestamp", NEW.values), NEW.source_id, NEW."timestamp"
+            USING ERRCODE = 'program_limit_exceeded',
+                  HINT = 'The database owner sets the limits at the door: SELECT * FROM ad.point_limits().';
     END IF;
     NEW.features := NULL;
     NEW.anomaly_score := NULL;
@@ -156,7 +179,8 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION ad_internal.requeue_point() IS
-    'BEFORE UPDATE trigger on ad.data_points: changed values clear the score so the point is scored again.';
+    'BEFORE UPDATE trigger on ad.data_points: changed values are checked as at the door (values and limits) and '
+    'clear the score, so the point is scored again.';
 
 CREATE OR REPLACE TRIGGER requeue_point BEFORE UPDATE OF values ON ad.data_points
     FOR EACH ROW WHEN (NEW.values IS DISTINCT FROM OLD.values) EXECUTE FUNCTION ad_internal.requeue_point();

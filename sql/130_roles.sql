@@ -92,7 +92,7 @@ BEGIN
         REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON ad.alerts FROM ad_worker;
         -- Re-scoring a corrected point rewrites the worker's own columns; status and notes are people's.
         REVOKE UPDATE ON ad.anomalies FROM ad_worker;
-        GRANT UPDATE (metric, severity, score, explanation, detected_at) ON ad.anomalies TO ad_worker;
+        GRANT UPDATE (data_point_id, metric, severity, score, explanation, detected_at) ON ad.anomalies TO ad_worker;
     END IF;
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_operator') THEN
         REVOKE UPDATE, DELETE, TRUNCATE ON ad.alert_rules, ad.alert_rule_channels, ad.channels FROM ad_operator;

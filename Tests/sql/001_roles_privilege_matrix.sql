@@ -50,6 +50,12 @@ SELECT throws_ok($$DELETE FROM ad.data_points$$, '42501', NULL, 'ingest cannot d
 SELECT throws_ok($$INSERT INTO ad.data_points (source_id, "timestamp", values, anomaly_score) VALUES ('00000000-0000-0000-0000-0000000000a1', '2026-01-03', '{"x": 2}', 0)$$,
                  '42501', 'ad.data_points: points arrive unscored; features and anomaly_score are the worker''s (source 00000000-0000-0000-0000-0000000000a1, time 2026-01-03 00:00:00+00)',
                  'ingest cannot insert pre-scored points');
+SELECT throws_ok($$INSERT INTO ad.data_points (source_id, "timestamp", values) VALUES ('00000000-0000-0000-0000-0000000000a1', '2026-01-04', jsonb_build_object(repeat('m', 201), 1))$$,
+                 '54000', NULL, 'ingest gets the limit''s own message (not a permission error) for a name over the limit');
+SELECT throws_ok($$SELECT ad.upsert_point('00000000-0000-0000-0000-0000000000a1', '2026-01-02', '{"x\n": 3}')$$,
+                 '22023', NULL, 'ad.upsert_point() applies the limits at the door too');
+SELECT is((SELECT value FROM ad.point_limits() WHERE name = 'max_metrics_per_row'), '1000', 'ingest reads the limits');
+SELECT throws_ok($$SELECT ad.set_point_limit('max_metrics_per_row', '5')$$, '42501', NULL, 'ingest cannot change a limit');
 SELECT throws_ok($$SELECT config FROM ad.data_sources$$, '42501', NULL, 'ingest cannot read source config');
 SELECT throws_ok($$INSERT INTO ad.data_sources (name) VALUES ('x')$$, '42501', NULL, 'ingest cannot register sources');
 SELECT throws_ok($$SELECT * FROM ad.anomalies$$, '42501', NULL, 'ingest cannot read anomalies');

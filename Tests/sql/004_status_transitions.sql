@@ -20,8 +20,10 @@ SELECT a.actor, e.entity, f.s AS from_status, t.s AS to_status, gen_random_uuid(
  CROSS JOIN LATERAL unnest(e.states) t(s)
  WHERE f.s <> t.s;
 GRANT SELECT ON cases TO PUBLIC;
+-- A detector each: an anomaly is unique per point (source, time) and detector.
 INSERT INTO ad.anomalies (id, data_point_id, point_timestamp, source_id, metric, detector, severity, score, status)
-SELECT c.id, gen_random_uuid(), '2026-01-01', '00000000-0000-0000-0000-0000000000a1', 'x', 'robust', 'high', 0.9, c.from_status
+SELECT c.id, gen_random_uuid(), '2026-01-01', '00000000-0000-0000-0000-0000000000a1', 'x', 'case ' || c.id, 'high', 0.9,
+       c.from_status
   FROM cases c WHERE c.entity = 'anomaly';
 -- A distinct metric each, so open alerts do not collide in the one-open-alert-per-group index.
 INSERT INTO ad.alerts (id, rule_id, anomaly_id, anomaly_timestamp, source_id, metric, severity, title, message, status)

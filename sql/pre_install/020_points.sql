@@ -14,7 +14,10 @@ COMMENT ON TABLE ad.data_points IS
     'Observations: one row is one source at one time, with one or more metrics. Data engineers INSERT or COPY here; '
     'rows with anomaly_score NULL are the scoring queue. A duplicate (source_id, timestamp) is a unique violation; '
     'use ON CONFLICT (source_id, "timestamp") DO NOTHING to make re-sends idempotent.';
-COMMENT ON COLUMN ad.data_points.id IS 'Point id; anomalies refer to it together with the point''s timestamp.';
+COMMENT ON COLUMN ad.data_points.id IS
+    'Point id, given by the server: when the worker scores the point it sets it to ad_internal.point_id(source_id, '
+    '"timestamp"), unique across sources, and the point''s anomalies refer to it. Leave it out; an id a loader sends '
+    'lasts only until then. The point''s identity is its key (source_id, "timestamp").';
 COMMENT ON COLUMN ad.data_points.source_id IS
     'The source (ad.data_sources.id). Enforced by trigger rather than a foreign key: checked once per statement, '
     'with the same KEY SHARE lock a foreign key takes; deleting a source deletes its points.';

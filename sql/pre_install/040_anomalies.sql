@@ -19,13 +19,16 @@ CREATE TABLE ad.anomalies (
     status_changed_at timestamptz,
     status_changed_by uuid,
     PRIMARY KEY (id, point_timestamp),
-    UNIQUE (data_point_id, point_timestamp, detector)
+    UNIQUE (source_id, point_timestamp, detector)
 );
 COMMENT ON TABLE ad.anomalies IS
-    'Points the worker scored over their threshold. Refers to its point by (data_point_id, point_timestamp); '
-    'no foreign key, because data_points may be a hypertable. Keyed on the point''s time, so it can be one too.';
+    'Points the worker scored over their threshold. Refers to its point by its key (source_id, point_timestamp), '
+    'and by data_point_id, the id the server gave it; no foreign key, because data_points may be a hypertable. '
+    'Keyed on the point''s time, so it can be one too.';
 COMMENT ON COLUMN ad.anomalies.id IS 'Anomaly id (unique together with point_timestamp).';
-COMMENT ON COLUMN ad.anomalies.data_point_id IS 'The anomalous point (ad.data_points.id).';
+COMMENT ON COLUMN ad.anomalies.data_point_id IS
+    'The anomalous point''s id (ad.data_points.id), which the server derives from its source and time '
+    '(ad_internal.point_id); rows written before 0.2.0 keep the id the point had then.';
 COMMENT ON COLUMN ad.anomalies.point_timestamp IS 'The anomalous point''s timestamp.';
 COMMENT ON COLUMN ad.anomalies.source_id IS 'The point''s source.';
 COMMENT ON COLUMN ad.anomalies.metric IS 'The metric that contributed most (the point may be multivariate).';

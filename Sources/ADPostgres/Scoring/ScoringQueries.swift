@@ -37,9 +37,11 @@ enum ScoringQueries {
     /// without statistics for ad.data_sources (a few seconds after sources were created) read the whole backlog and
     /// sorted it at every claim (docs/design.md, "The claim does not join"). $3, $4: this loop's share of the sources
     /// (hash of the source id modulo $3 is $4). Quarantined points are skipped (an anti-join probing the quarantine's
-    /// primary key once per unscored point the ordered scan passes). Times travel as `micros`.
+    /// primary key once per unscored point the ordered scan passes). Times travel as `micros`. The id is the server's
+    /// (`ad_internal.point_id` of the key), never the one a loader sent: the cycle keys points by it, and it is
+    /// unique across sources.
     static let claim = """
-        SELECT p.id, p.source_id, \(micros("p.\"timestamp\"")), p.values::text
+        SELECT ad_internal.point_id(p.source_id, p."timestamp"), p.source_id, \(micros("p.\"timestamp\"")), p.values::text
           FROM ad.data_points p
          WHERE p.anomaly_score IS NULL
            AND p.source_id <> ALL ($2::uuid[])
@@ -52,9 +54,9 @@ enum ScoringQueries {
 
     /// Claims again the points of a batch that failed and was split (`BatchRecovery`): $1 sources and $2 times of
     /// the points, those still unscored, not quarantined and not locked by another worker, in the claim's order.
-    /// $3: sources not to claim, as in `claim`.
+    /// $3: sources not to claim, as in `claim`. The id is the server's, as in `claim`.
     static let claimAgain = """
-        SELECT p.id, p.source_id, \(micros("p.\"timestamp\"")), p.values::text
+        SELECT ad_internal.point_id(p.source_id, p."timestamp"), p.source_id, \(micros("p.\"timestamp\"")), p.values::text
           FROM unnest($1::uuid[], $2::int8[]) AS k(source_id, us)
           JOIN ad.data_points p ON p.source_id = k.source_id AND p."timestamp" = \(time("k.us"))
          WHERE p.anomaly_score IS NULL
@@ -125,7 +127,8 @@ enum ScoringQueries {
                     SELECT d.id, d.source_id, d."timestamp", d.values, d.features FROM ad.data_points d
                      WHERE d.source_id = h.source_id AND d."timestamp" > h.t0 AND d."timestamp" < h.t1
                     OFFSET 0) b  -- OFFSET 0 keeps it a per-source index range scan (not pulled up into a seq scan)
-             WHERE h.t1 > h.t0 AND b.id NOT IN (SELECT id FROM claimed)
+             WHERE h.t1 > h.t0
+               AND NOT EXISTS (SELECT FROM claimed k WHERE k.source_id = b.source_id AND k."timestamp" = b."timestamp")
         ),
         lagged AS (
             SELECT c.id, daily.values AS daily, daily.anomaly_score AS daily_score,
@@ -237,8 +240,8 @@ enum ScoringQueries {
                                           WHERE d.source_id = g.source_id AND d."timestamp" < g.t0), false)
                    AND NOT EXISTS (SELECT FROM ad.data_points d
                                     WHERE d.source_id = g.source_id AND d."timestamp" > g.t0 AND d."timestamp" < g.t1
-                                      AND d.id <> ALL (g.ids)) AS ok
-              FROM (SELECT source_id, min("timestamp") AS t0, max("timestamp") AS t1, array_agg(id) AS ids
+                                      AND d."timestamp" <> ALL (g.times)) AS ok
+              FROM (SELECT source_id, min("timestamp") AS t0, max("timestamp") AS t1, array_agg("timestamp") AS times
                       FROM claimed GROUP BY source_id) g
               JOIN unnest($6::uuid[], $7::int8[]) AS c(source_id, last_us) ON c.source_id = g.source_id
         )
@@ -287,22 +290,25 @@ enum ScoringQueries {
         """
     }
 
-    /// Writes features and scores: $1 source ids, $2 timestamps (µs), $3 features (JSON text), $4 scores.
+    /// Writes features and scores: $1 source ids, $2 timestamps (µs), $3 features (JSON text), $4 scores; and the
+    /// server's id, replacing any a loader sent (the row is written anyway, so it costs nothing more).
     static let storeScores = """
-        UPDATE ad.data_points d SET features = u.f::jsonb, anomaly_score = u.s
+        UPDATE ad.data_points d
+           SET features = u.f::jsonb, anomaly_score = u.s, id = ad_internal.point_id(d.source_id, d."timestamp")
           FROM unnest($1::uuid[], $2::int8[], $3::text[], $4::float8[]) AS u(sid, us, f, s)
          WHERE d.source_id = u.sid AND d."timestamp" = \(time("u.us"))
         """
 
-    /// Inserts anomalies; scoring a point again (after its values were corrected) updates its row.
+    /// Inserts anomalies; scoring a point again (after its values were corrected) updates its row. Keyed on the
+    /// point's key, (source, time), never on an id alone.
     static let storeAnomalies = """
         INSERT INTO ad.anomalies (data_point_id, point_timestamp, source_id, metric, detector, severity, score, explanation)
         SELECT u.id, \(time("u.us")), u.sid, u.metric, u.detector, u.severity,
                u.score, u.explanation::jsonb
           FROM unnest($1::uuid[], $2::int8[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::float8[], $8::text[])
                AS u(id, us, sid, metric, detector, severity, score, explanation)
-        ON CONFLICT (data_point_id, point_timestamp, detector) DO UPDATE
-           SET metric = EXCLUDED.metric, severity = EXCLUDED.severity, score = EXCLUDED.score,
+        ON CONFLICT (source_id, point_timestamp, detector) DO UPDATE
+           SET data_point_id = EXCLUDED.data_point_id, metric = EXCLUDED.metric, severity = EXCLUDED.severity, score = EXCLUDED.score,
                explanation = EXCLUDED.explanation, detected_at = now()
         RETURNING id, data_point_id
         """

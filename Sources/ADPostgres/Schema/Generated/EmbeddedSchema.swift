@@ -207,6 +207,269 @@ CREATE OR REPLACE TRIGGER check_source_config BEFORE INSERT OR UPDATE OF config 
     FOR EACH ROW EXECUTE FUNCTION ad_internal.check_source_config();
 COMMENT ON TRIGGER check_source_config ON ad.data_sources IS 'Validates per-source detection config.';
 """#),
+        ("015_point_limits.sql", #"""
+-- Re-run by every install and every update: CREATE OR REPLACE only (sql/README.md).
+-- Limits at the door: what time a point may carry, how long and what a metric name may be, how many metrics and
+-- how many bytes one row may hold. The owner changes them with ad.set_point_limit() (rows in ad.settings; an
+-- absent row is the default). The trigger on ad.data_points reads them from ad_internal.point_within_limits(),
+-- an inlinable SQL function with the limits written into its body as constants: a settings change re-creates it
+-- (ad_internal.compile_point_limits), so the common path reads no table and no GUC (a custom GUC would not do:
+-- any session may SET one, and these limits are the owner's).
+SET LOCAL search_path TO pg_catalog, pg_temp;
+
+-- Each limit: its name in ad.settings, its default, and what it means. The bounds are checked by
+-- ad_internal.point_limit_value(): they keep every accepted point safe for the worker's arithmetic (times in
+-- microseconds since 1970 in a bigint, seasonal lags of up to a week subtracted) and every metric name short
+-- enough for every index that holds one (a btree entry holds at most 2704 bytes; 600 characters of at most
+-- 4 bytes each, with a rule id and a source id, fit in any server encoding).
+CREATE OR REPLACE FUNCTION ad_internal.point_limit_catalog()
+RETURNS TABLE (name text, default_value text, allowed text, description text)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+    SELECT * FROM (VALUES
+        ('min_point_time', '1970-01-01 00:00:00+00', 'from 0001-01-01 00:00:00+00 to now',
+         'The earliest accepted point time (inclusive).'),
+        ('max_point_time_ahead', '1 day', 'from 0 to 100 years',
+         'How far past the server''s clock (the statement''s start) a point time may be.'),
+        ('max_metric_name_length', '200', 'from 1 to 600',
+         'The longest accepted metric name, in characters. Control characters are never accepted.'),
+        ('max_metrics_per_row', '1000', 'from 1 to 100000', 'The most metrics one row''s values may hold.'),
+        ('max_row_bytes', '65536', 'from 64 to 16777216',
+         'The largest values object, in bytes as PostgreSQL stores it (jsonb, before compression).')
+    ) AS v(name, default_value, allowed, description)
+$fn$;
+COMMENT ON FUNCTION ad_internal.point_limit_catalog() IS
+    'The limits at the door of ad.data_points: name, default, allowed range, meaning.';
+
+-- A limit's value, checked and normalised: raises naming the limit and its allowed range when it is not one.
+CREATE OR REPLACE FUNCTION ad_internal.point_limit_value(limit_name text, limit_value text) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path TO pg_catalog, pg_temp
+SET IntervalStyle TO postgres
+SET TimeZone TO 'UTC'
+SET DateStyle TO 'ISO, YMD'
+AS $fn$
+DECLARE
+    lim record;
+    t timestamptz;
+    i interval;
+    n bigint;
+BEGIN
+    SELECT * INTO lim FROM ad_internal.point_limit_catalog() c WHERE c.name = limit_name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown point limit "%"', limit_name
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The limits: ' || (SELECT string_agg(c.name, ', ') FROM ad_internal.point_limit_catalog() c) || '.';
+    END IF;
+    IF limit_value IS NULL THEN
+        RETURN lim.default_value;
+    END IF;
+    BEGIN
+        IF limit_name = 'min_point_time' THEN
+            t := limit_value::timestamptz;
+            IF NOT isfinite(t) OR t < timestamptz '0001-01-01 00:00:00+00' OR t > now() THEN
+                RAISE EXCEPTION USING ERRCODE = 'data_exception';
+            END IF;
+            RETURN t::text;
+        ELSIF limit_name = 'max_point_time_ahead' THEN
+            i := limit_value::interval;
+            IF NOT isfinite(i) OR i < interval '0' OR i > interval '100 years' THEN
+                RAISE EXCEPTION USING ERRCODE = 'data_exception';
+            END IF;
+            RETURN i::text;
+        END IF;
+        n := limit_value::bigint;
+        IF (limit_name = 'max_metric_name_length' AND n NOT BETWEEN 1 AND 600)
+           OR (limit_name = 'max_metrics_per_row' AND n NOT BETWEEN 1 AND 100000)
+           OR (limit_name = 'max_row_bytes' AND n NOT BETWEEN 64 AND 16777216) THEN
+            RAISE EXCEPTION USING ERRCODE = 'data_exception';
+        END IF;
+        RETURN n::text;
+    EXCEPTION WHEN data_exception THEN
+        RAISE EXCEPTION 'point limit %: "%" is not allowed (allowed: %)', limit_name, limit_value, lim.allowed
+            USING ERRCODE = 'invalid_parameter_value';
+    END;
+END
+$fn$;
+COMMENT ON FUNCTION ad_internal.point_limit_value(text, text) IS
+    'A point limit''s value checked against its allowed range and normalised (NULL: its default); raises otherwise.';
+
+-- The value in force: the ad.settings row if there is one, else the default.
+-- SECURITY DEFINER: a refused loader reads the limit it broke without reading ad.settings.
+CREATE OR REPLACE FUNCTION ad_internal.point_limit(limit_name text) RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+RETURN ad_internal.point_limit_value(limit_name, (SELECT s.value #>> '{}' FROM ad.settings s WHERE s.key = limit_name));
+COMMENT ON FUNCTION ad_internal.point_limit(text) IS 'A point limit''s value in force (its ad.settings row, or the default).';
+
+CREATE OR REPLACE FUNCTION ad.point_limits()
+RETURNS TABLE (name text, value text, default_value text, allowed text, description text)
+LANGUAGE sql STABLE SECURITY DEFINER  -- loaders may read the limits, not ad.settings
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+    SELECT c.name, ad_internal.point_limit(c.name), c.default_value, c.allowed, c.description
+      FROM ad_internal.point_limit_catalog() c
+$fn$;
+COMMENT ON FUNCTION ad.point_limits() IS
+    'The limits at the door of ad.data_points: each one''s value in force, default, allowed range and meaning. '
+    'The owner changes one with ad.set_point_limit(name, value).';
+
+-- Writes the limits into ad_internal.point_within_limits() as constants. Run by every install and update (below)
+-- and by the trigger on ad.settings, so the function always says what the settings say.
+CREATE OR REPLACE FUNCTION ad_internal.compile_point_limits() RETURNS void
+LANGUAGE plpgsql
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    name_len int := ad_internal.point_limit('max_metric_name_length')::int;
+    too_long text;
+    n int;
+BEGIN
+    -- A regular expression matching a name longer than the limit: "^.{N}" where N is at most 255 per bound.
+    n := name_len + 1;
+    too_long := '^' || repeat('.{255}', n / 255) || CASE WHEN n % 255 > 0 THEN '.{' || n % 255 || '}' ELSE '' END;
+    -- Cheap tests first. The name tests look at keys only where they can fail: a name longer than the limit
+    -- needs more bytes than the limit; a control character shows in the text form as an escape (\n, \u0001...)
+    -- or as itself (DEL, U+0080..U+009F), and only then are the keys searched (a backslash in a name also
+    -- leads there, and passes). v || '{}' is v detoasted, so its size is the uncompressed one.
+    EXECUTE format($f$
+        CREATE OR REPLACE FUNCTION ad_internal.point_within_limits(t timestamptz, v jsonb) RETURNS boolean
+        LANGUAGE sql STABLE PARALLEL SAFE
+        RETURN t >= %L::timestamptz AND t <= statement_timestamp() + %L::interval
+           AND pg_column_size(v || '{}'::jsonb) <= %s
+           AND jsonb_array_length(jsonb_path_query_array(v, 'strict $.*', '{}', true)) <= %s
+           AND (pg_column_size(v || '{}'::jsonb) <= %s
+                OR NOT jsonb_path_exists(v, %L, '{}', true))
+           AND (v::text !~ '[\\\x7f-\x9f]'
+                OR NOT jsonb_path_exists(v, 'strict $.keyvalue() ? (@.key like_regex "[\\u0001-\\u001f\\u007f-\\u009f]")',
+                                         '{}', true))
+        $f$,
+        ad_internal.point_limit('min_point_time'), ad_internal.point_limit('max_point_time_ahead'),
+        ad_internal.point_limit('max_row_bytes'), ad_internal.point_limit('max_metrics_per_row'), name_len,
+        format('strict $.keyvalue() ? (@.key like_regex "%s" flag "s")', too_long));
+    COMMENT ON FUNCTION ad_internal.point_within_limits(timestamptz, jsonb) IS
+        'True when a point''s time and values are within the limits at the door (ad.point_limits()); written by '
+        'ad_internal.compile_point_limits() with the limits as constants, so the trigger''s WHEN clause reads no table.';
+END
+$fn$;
+COMMENT ON FUNCTION ad_internal.compile_point_limits() IS
+    'Re-creates ad_internal.point_within_limits() with the limits in force; every install, update and settings change runs it.';
+REVOKE ALL ON FUNCTION ad_internal.compile_point_limits() FROM PUBLIC;
+
+SELECT ad_internal.compile_point_limits();
+
+CREATE OR REPLACE FUNCTION ad_internal.settings_changed() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    PERFORM ad_internal.compile_point_limits();  -- checks every stored limit, raising on a bad one
+    RETURN NULL;
+END
+$fn$;
+COMMENT ON FUNCTION ad_internal.settings_changed() IS
+    'Statement trigger on ad.settings: re-writes the point limits (a restore of ad.settings runs it too).';
+
+CREATE OR REPLACE TRIGGER settings_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ad.settings
+    FOR EACH STATEMENT EXECUTE FUNCTION ad_internal.settings_changed();
+COMMENT ON TRIGGER settings_changed ON ad.settings IS
+    'Keeps the limits at the door in step with the settings (checks them, and re-writes the function that applies them).';
+
+CREATE OR REPLACE FUNCTION ad.set_point_limit(limit_name text, limit_value text) RETURNS text
+LANGUAGE plpgsql
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    v text := ad_internal.point_limit_value(limit_name, limit_value);
+    lim record;
+BEGIN
+    SELECT * INTO lim FROM ad_internal.point_limit_catalog() c WHERE c.name = limit_name;
+    IF limit_value IS NULL THEN
+        DELETE FROM ad.settings WHERE key = limit_name;
+    ELSE
+        INSERT INTO ad.settings AS s (key, value, description)
+        VALUES (limit_name, CASE WHEN v ~ '^[0-9]+$' THEN to_jsonb(v::bigint) ELSE to_jsonb(v) END,
+                lim.description || ' Set with ad.set_point_limit().')
+        ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now(), updated_by = current_user;
+    END IF;
+    RETURN format('%s = %s%s', limit_name, v, CASE WHEN limit_value IS NULL THEN ' (the default)' ELSE '' END);
+END
+$fn$;
+COMMENT ON FUNCTION ad.set_point_limit(text, text) IS
+    'Sets a limit at the door of ad.data_points (see ad.point_limits()); NULL restores its default. Owner only. '
+    'Applies to statements that start afterwards.';
+REVOKE ALL ON FUNCTION ad.set_point_limit(text, text) FROM PUBLIC;
+
+-- What is wrong with a point against the limits, in words naming the limit, or NULL. Only refused rows get here.
+CREATE OR REPLACE FUNCTION ad_internal.point_limit_problem(t timestamptz, v jsonb) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    earliest timestamptz := ad_internal.point_limit('min_point_time')::timestamptz;
+    ahead interval := ad_internal.point_limit('max_point_time_ahead')::interval;
+    max_bytes int := ad_internal.point_limit('max_row_bytes')::int;
+    max_metrics int := ad_internal.point_limit('max_metrics_per_row')::int;
+    max_name int := ad_internal.point_limit('max_metric_name_length')::int;
+    bytes int;
+    metrics bigint;
+    bad record;
+BEGIN
+    -- The limits as ad.point_limits() shows them, whatever the session's DateStyle and IntervalStyle.
+    IF t < earliest THEN
+        RETURN format('time is before %s, the earliest accepted (limit min_point_time)',
+                      ad_internal.point_limit('min_point_time'));
+    ELSIF t > statement_timestamp() + ahead THEN
+        RETURN format('time is more than %s ahead of the server''s clock (limit max_point_time_ahead)',
+                      ad_internal.point_limit('max_point_time_ahead'));
+    END IF;
+    metrics := (SELECT count(*) FROM jsonb_object_keys(v));
+    IF metrics > max_metrics THEN
+        RETURN format('%s metrics in one row, more than %s (limit max_metrics_per_row)', metrics, max_metrics);
+    END IF;
+    bytes := pg_column_size(v || '{}'::jsonb);
+    IF bytes > max_bytes THEN
+        RETURN format('values take %s bytes, more than %s (limit max_row_bytes)', bytes, max_bytes);
+    END IF;
+    SELECT k, length(k) AS len INTO bad FROM jsonb_object_keys(v) k WHERE length(k) > max_name ORDER BY k LIMIT 1;
+    IF FOUND THEN
+        RETURN format('metric name %s... has %s characters, more than %s (limit max_metric_name_length)',
+                      left(to_jsonb(bad.k)::text, 41), bad.len, max_name);
+    END IF;
+    SELECT k, (SELECT min(ascii(c)) FROM regexp_split_to_table(k, '') c
+                WHERE c ~ '[\x01-\x1f\x7f-\x9f]') AS code INTO bad
+      FROM jsonb_object_keys(v) k WHERE k ~ '[\x01-\x1f\x7f-\x9f]' ORDER BY k LIMIT 1;
+    IF FOUND THEN
+        RETURN format('metric name %s contains the control character U+%s (metric names may not hold control '
+                      'characters)', left(to_jsonb(bad.k)::text, 80), lpad(upper(to_hex(bad.code)), 4, '0'));
+    END IF;
+    RETURN NULL;
+END
+$fn$;
+COMMENT ON FUNCTION ad_internal.point_limit_problem(timestamptz, jsonb) IS
+    'Which limit at the door a point breaks, in words naming the limit and its value, or NULL when none.';
+"""#),
+        ("016_point_identity.sql", #"""
+-- Re-run by every install and every update: CREATE OR REPLACE only (sql/README.md).
+-- A point's identity is its key, (source_id, "timestamp"). Its id is derived from that key by the server, so no
+-- loader can choose or collide one: the worker claims points under this id and writes it to the point and to its
+-- anomalies when it scores them (an id a loader sent lasts only while the point is queued).
+SET LOCAL search_path TO pg_catalog, pg_temp;
+
+-- A name-based UUID (RFC 4122 version 3: MD5) with the source id as its namespace and the point's time (the
+-- 8 bytes of PostgreSQL's binary timestamptz, microseconds since 2000) as its name. timestamptz_send and uuid_send
+-- are immutable, unlike the text forms, which depend on TimeZone and DateStyle.
+CREATE OR REPLACE FUNCTION ad_internal.point_id(point_source uuid, point_time timestamptz) RETURNS uuid
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN (SELECT encode(set_byte(set_byte(h, 6, (get_byte(h, 6) & 15) | 48),  -- version 3
+                              8, (get_byte(h, 8) & 63) | 128),             -- RFC 4122 variant
+                     'hex')::uuid
+          FROM (SELECT decode(md5(uuid_send(point_source) || timestamptz_send(point_time)), 'hex') AS h) d);
+COMMENT ON FUNCTION ad_internal.point_id(uuid, timestamptz) IS
+    'The server''s id of the point at (source, time): a version-3 UUID of the source id and the time. The worker '
+    'gives each point it scores this id, and its anomalies refer to it.';
+"""#),
         ("020_points.sql", #"""
 -- Re-run by every install and every update: CREATE OR REPLACE only (sql/README.md).
 SET LOCAL search_path TO pg_catalog, pg_temp;
@@ -263,9 +526,11 @@ COMMENT ON FUNCTION ad.values_problem(jsonb) IS
 -- evaluated in C lets only bad rows reach PL/pgSQL; per statement, one set-based query checks the sources,
 -- locks them as a foreign key would, and sends one NOTIFY per source.
 CREATE OR REPLACE FUNCTION ad_internal.reject_point() RETURNS trigger
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER  -- it only raises; as the owner it may read the limits in ad_internal
 SET search_path TO pg_catalog, pg_temp
 AS $fn$
+DECLARE
+    problem text;
 BEGIN
     IF NEW."timestamp" IS NULL THEN
         RAISE EXCEPTION 'ad.data_points: missing "timestamp" for source %', NEW.source_id
@@ -278,21 +543,36 @@ BEGIN
                 NEW.source_id, NEW."timestamp"
             USING ERRCODE = 'insufficient_privilege', HINT = 'Insert source_id, "timestamp" and values only.';
     END IF;
-    RAISE EXCEPTION 'ad.data_points: % (source %, time %)', ad.values_problem(NEW.values), NEW.source_id, NEW."timestamp"
-        USING ERRCODE = 'invalid_parameter_value',
-              HINT = 'values is a JSON object of metric name to number, for example {"cpu": 0.93}; '
-                     'leave a metric out rather than sending NaN, Infinity, null or a string.';
+    problem := ad.values_problem(NEW.values);
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION 'ad.data_points: % (source %, time %)', problem, NEW.source_id, NEW."timestamp"
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'values is a JSON object of metric name to number, for example {"cpu": 0.93}; '
+                         'leave a metric out rather than sending NaN, Infinity, null or a string.';
+    END IF;
+    problem := ad_internal.point_limit_problem(NEW."timestamp", NEW.values);
+    IF problem IS NULL THEN
+        RETURN NEW;  -- the WHEN clause's quick test sends a few good rows here too (a backslash in a metric name)
+    END IF;
+    RAISE EXCEPTION 'ad.data_points: % (source %, time %)', problem, NEW.source_id, NEW."timestamp"
+        USING ERRCODE = CASE WHEN problem LIKE 'time %' OR problem LIKE '%control character%'
+                             THEN 'invalid_parameter_value' ELSE 'program_limit_exceeded' END,
+              HINT = 'The database owner sets the limits at the door: SELECT * FROM ad.point_limits(); '
+                     'SELECT ad.set_point_limit(name, value).';
 END
 $fn$;
 COMMENT ON FUNCTION ad_internal.reject_point() IS
-    'Raises the error for a point with no or an infinite timestamp, bad values, or a score of its own (runs only for such rows).';
+    'Raises the error for a point with no or an infinite timestamp, bad values, a score of its own, or outside the '
+    'limits at the door (runs only for such rows, and a few good ones the quick test cannot tell, which it passes).';
 
 CREATE OR REPLACE TRIGGER reject_point BEFORE INSERT ON ad.data_points
     FOR EACH ROW WHEN (NEW."timestamp" IS NULL OR NOT isfinite(NEW."timestamp") OR ad.values_ok(NEW.values) IS NOT TRUE
-                       OR NEW.features IS NOT NULL OR NEW.anomaly_score IS NOT NULL)
+                       OR NEW.features IS NOT NULL OR NEW.anomaly_score IS NOT NULL
+                       OR ad_internal.point_within_limits(NEW."timestamp", NEW.values) IS NOT TRUE)
     EXECUTE FUNCTION ad_internal.reject_point();
 COMMENT ON TRIGGER reject_point ON ad.data_points IS
-    'Rejects a point with no timestamp, with bad values, or arriving with features or a score.';
+    'Rejects a point with no timestamp, with bad values, arriving with features or a score, or outside the limits '
+    'at the door (ad.point_limits()).';
 
 CREATE OR REPLACE FUNCTION ad_internal.points_inserted() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER  -- as the owner, like a foreign key's own checks and actions
@@ -350,7 +630,7 @@ COMMENT ON TRIGGER fixed_point_key ON ad.data_points IS 'A point''s key is its i
 
 -- Updating values re-queues the point: the old score no longer describes it.
 CREATE OR REPLACE FUNCTION ad_internal.requeue_point() RETURNS trigger
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER  -- as the owner it may read the limits in ad_internal
 SET search_path TO pg_catalog, pg_temp
 AS $fn$
 BEGIN
@@ -358,6 +638,12 @@ BEGIN
         RAISE EXCEPTION 'ad.data_points: % (source %, time %)',
                 ad.values_problem(NEW.values), NEW.source_id, NEW."timestamp"
             USING ERRCODE = 'invalid_parameter_value';
+    ELSIF ad_internal.point_within_limits(NEW."timestamp", NEW.values) IS NOT TRUE
+          AND ad_internal.point_limit_problem(NEW."timestamp", NEW.values) IS NOT NULL THEN
+        RAISE EXCEPTION 'ad.data_points: % (source %, time %)',
+                ad_internal.point_limit_problem(NEW."timestamp", NEW.values), NEW.source_id, NEW."timestamp"
+            USING ERRCODE = 'program_limit_exceeded',
+                  HINT = 'The database owner sets the limits at the door: SELECT * FROM ad.point_limits().';
     END IF;
     NEW.features := NULL;
     NEW.anomaly_score := NULL;
@@ -366,7 +652,8 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION ad_internal.requeue_point() IS
-    'BEFORE UPDATE trigger on ad.data_points: changed values clear the score so the point is scored again.';
+    'BEFORE UPDATE trigger on ad.data_points: changed values are checked as at the door (values and limits) and '
+    'clear the score, so the point is scored again.';
 
 CREATE OR REPLACE TRIGGER requeue_point BEFORE UPDATE OF values ON ad.data_points
     FOR EACH ROW WHEN (NEW.values IS DISTINCT FROM OLD.values) EXECUTE FUNCTION ad_internal.requeue_point();
@@ -1950,7 +2237,7 @@ BEGIN
         REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON ad.alerts FROM ad_worker;
         -- Re-scoring a corrected point rewrites the worker's own columns; status and notes are people's.
         REVOKE UPDATE ON ad.anomalies FROM ad_worker;
-        GRANT UPDATE (metric, severity, score, explanation, detected_at) ON ad.anomalies TO ad_worker;
+        GRANT UPDATE (data_point_id, metric, severity, score, explanation, detected_at) ON ad.anomalies TO ad_worker;
     END IF;
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_operator') THEN
         REVOKE UPDATE, DELETE, TRUNCATE ON ad.alert_rules, ad.alert_rule_channels, ad.channels FROM ad_operator;
@@ -2097,7 +2384,10 @@ COMMENT ON TABLE ad.data_points IS
     'Observations: one row is one source at one time, with one or more metrics. Data engineers INSERT or COPY here; '
     'rows with anomaly_score NULL are the scoring queue. A duplicate (source_id, timestamp) is a unique violation; '
     'use ON CONFLICT (source_id, "timestamp") DO NOTHING to make re-sends idempotent.';
-COMMENT ON COLUMN ad.data_points.id IS 'Point id; anomalies refer to it together with the point''s timestamp.';
+COMMENT ON COLUMN ad.data_points.id IS
+    'Point id, given by the server: when the worker scores the point it sets it to ad_internal.point_id(source_id, '
+    '"timestamp"), unique across sources, and the point''s anomalies refer to it. Leave it out; an id a loader sends '
+    'lasts only until then. The point''s identity is its key (source_id, "timestamp").';
 COMMENT ON COLUMN ad.data_points.source_id IS
     'The source (ad.data_sources.id). Enforced by trigger rather than a foreign key: checked once per statement, '
     'with the same KEY SHARE lock a foreign key takes; deleting a source deletes its points.';
@@ -2182,13 +2472,16 @@ CREATE TABLE ad.anomalies (
     status_changed_at timestamptz,
     status_changed_by uuid,
     PRIMARY KEY (id, point_timestamp),
-    UNIQUE (data_point_id, point_timestamp, detector)
+    UNIQUE (source_id, point_timestamp, detector)
 );
 COMMENT ON TABLE ad.anomalies IS
-    'Points the worker scored over their threshold. Refers to its point by (data_point_id, point_timestamp); '
-    'no foreign key, because data_points may be a hypertable. Keyed on the point''s time, so it can be one too.';
+    'Points the worker scored over their threshold. Refers to its point by its key (source_id, point_timestamp), '
+    'and by data_point_id, the id the server gave it; no foreign key, because data_points may be a hypertable. '
+    'Keyed on the point''s time, so it can be one too.';
 COMMENT ON COLUMN ad.anomalies.id IS 'Anomaly id (unique together with point_timestamp).';
-COMMENT ON COLUMN ad.anomalies.data_point_id IS 'The anomalous point (ad.data_points.id).';
+COMMENT ON COLUMN ad.anomalies.data_point_id IS
+    'The anomalous point''s id (ad.data_points.id), which the server derives from its source and time '
+    '(ad_internal.point_id); rows written before 0.2.0 keep the id the point had then.';
 COMMENT ON COLUMN ad.anomalies.point_timestamp IS 'The anomalous point''s timestamp.';
 COMMENT ON COLUMN ad.anomalies.source_id IS 'The point''s source.';
 COMMENT ON COLUMN ad.anomalies.metric IS 'The metric that contributed most (the point may be multivariate).';
@@ -2818,16 +3111,50 @@ COMMENT ON COLUMN ad.quarantined_points.attempts IS 'How many times it was quara
 COMMENT ON COLUMN ad.quarantined_points.requeued_at IS
     'When an operator re-queued it (ad.requeue_quarantined); NULL while it is quarantined.';
 COMMENT ON COLUMN ad.quarantined_points.requeued_by IS 'The login that re-queued it.';
+
+-- Issue 18, item 3: a point's identity is its key. Anomalies are unique per (source_id, point_timestamp, detector)
+-- rather than per data_point_id, which a loader could choose and repeat across sources. A 0.1.0 database may hold
+-- two anomalies of one key (a point deleted and sent again got a new id, and was scored again): the latest stays,
+-- and the alerts and feedback of the others move to it first, so nothing that refers to them is lost.
+WITH dup AS (
+    SELECT id, point_timestamp, keep_id
+      FROM (SELECT id, point_timestamp,
+                   first_value(id) OVER (PARTITION BY source_id, point_timestamp, detector
+                                         ORDER BY detected_at DESC, id) AS keep_id
+              FROM ad.anomalies) a
+     WHERE id <> keep_id
+), moved_alerts AS (
+    UPDATE ad.alerts al SET anomaly_id = d.keep_id
+      FROM dup d WHERE al.anomaly_id = d.id AND al.anomaly_timestamp = d.point_timestamp
+), moved_feedback AS (
+    UPDATE ad.feedback f SET anomaly_id = d.keep_id
+      FROM dup d WHERE f.anomaly_id = d.id AND f.anomaly_timestamp = d.point_timestamp
+)
+DELETE FROM ad.anomalies a USING dup d WHERE a.id = d.id AND a.point_timestamp = d.point_timestamp;
+ALTER TABLE ad.anomalies DROP CONSTRAINT anomalies_data_point_id_point_timestamp_detector_key;
+ALTER TABLE ad.anomalies ADD CONSTRAINT anomalies_source_id_point_timestamp_detector_key
+    UNIQUE (source_id, point_timestamp, detector);
+COMMENT ON TABLE ad.anomalies IS
+    'Points the worker scored over their threshold. Refers to its point by its key (source_id, point_timestamp), '
+    'and by data_point_id, the id the server gave it; no foreign key, because data_points may be a hypertable. '
+    'Keyed on the point''s time, so it can be one too.';
+COMMENT ON COLUMN ad.anomalies.data_point_id IS
+    'The anomalous point''s id (ad.data_points.id), which the server derives from its source and time '
+    '(ad_internal.point_id); rows written before 0.2.0 keep the id the point had then.';
+COMMENT ON COLUMN ad.data_points.id IS
+    'Point id, given by the server: when the worker scores the point it sets it to ad_internal.point_id(source_id, '
+    '"timestamp"), unique across sources, and the point''s anomalies refer to it. Leave it out; an id a loader sends '
+    'lasts only until then. The point''s identity is its key (source_id, "timestamp").';
 """#),
     ]
 
     /// A fresh install of `version`: these files in this order (scripts/schema-files install).
-    static let install: [String] = ["pre_install/000_schemas.sql", "005_storage_helpers.sql", "pre_install/010_sources.sql", "010_sources.sql", "pre_install/020_points.sql", "020_points.sql", "pre_install/030_models.sql", "pre_install/040_anomalies.sql", "pre_install/045_quarantine.sql", "pre_install/050_users.sql", "pre_install/060_channels.sql", "060_channels.sql", "pre_install/065_outbound.sql", "065_outbound.sql", "pre_install/070_alerts.sql", "pre_install/080_feedback.sql", "pre_install/090_audit.sql", "090_audit.sql", "095_alerting.sql", "096_operations.sql", "097_least_privilege.sql", "097_quarantine.sql", "pre_install/098_learning.sql", "098_learning.sql", "pre_install/100_storage.sql", "110_views.sql", "120_retention.sql", "130_roles.sql"]
+    static let install: [String] = ["pre_install/000_schemas.sql", "005_storage_helpers.sql", "pre_install/010_sources.sql", "010_sources.sql", "015_point_limits.sql", "016_point_identity.sql", "pre_install/020_points.sql", "020_points.sql", "pre_install/030_models.sql", "pre_install/040_anomalies.sql", "pre_install/045_quarantine.sql", "pre_install/050_users.sql", "pre_install/060_channels.sql", "060_channels.sql", "pre_install/065_outbound.sql", "065_outbound.sql", "pre_install/070_alerts.sql", "pre_install/080_feedback.sql", "pre_install/090_audit.sql", "090_audit.sql", "095_alerting.sql", "096_operations.sql", "097_least_privilege.sql", "097_quarantine.sql", "pre_install/098_learning.sql", "098_learning.sql", "pre_install/100_storage.sql", "110_views.sql", "120_retention.sql", "130_roles.sql"]
 
     /// Each step from one version to the next: the step script, then every re-run file
     /// (scripts/schema-files update FROM TO).
     static let updates: [(from: String, to: String, files: [String])] = [
-        ("0.1.0", "0.2.0", ["updates/0.1.0--0.2.0.sql", "005_storage_helpers.sql", "010_sources.sql", "020_points.sql", "060_channels.sql", "065_outbound.sql", "090_audit.sql", "095_alerting.sql", "096_operations.sql", "097_least_privilege.sql", "097_quarantine.sql", "098_learning.sql", "110_views.sql", "120_retention.sql", "130_roles.sql"]),
+        ("0.1.0", "0.2.0", ["updates/0.1.0--0.2.0.sql", "005_storage_helpers.sql", "010_sources.sql", "015_point_limits.sql", "016_point_identity.sql", "020_points.sql", "060_channels.sql", "065_outbound.sql", "090_audit.sql", "095_alerting.sql", "096_operations.sql", "097_least_privilege.sql", "097_quarantine.sql", "098_learning.sql", "110_views.sql", "120_retention.sql", "130_roles.sql"]),
     ]
 
     /// The text of one embedded file.
