@@ -206,7 +206,7 @@ SELECT is(ad_internal.record_delivery((SELECT d.id FROM ad.alert_deliveries d OR
           true, 'worker records a delivery (and marks its alert sent) through ad_internal.record_delivery()');
 SELECT throws_ok($$UPDATE ad.anomalies SET status = 'resolved'$$, '42501', NULL, 'worker cannot judge anomalies');
 SELECT throws_ok($$UPDATE ad.anomalies SET notes = 'x'$$, '42501', NULL, 'worker cannot write anomaly notes');
-SELECT lives_ok($$INSERT INTO ad.anomalies (data_point_id, point_timestamp, source_id, metric, detector, severity, score) VALUES ('00000000-0000-0000-0000-0000000000b1', '2026-01-01', '00000000-0000-0000-0000-0000000000a1', 'x', 'robust', 'medium', 0.6) ON CONFLICT (data_point_id, point_timestamp, detector) DO UPDATE SET severity = EXCLUDED.severity, score = EXCLUDED.score$$,
+SELECT lives_ok($$INSERT INTO ad.anomalies (data_point_id, point_timestamp, source_id, metric, detector, severity, score) VALUES ('00000000-0000-0000-0000-0000000000b1', '2026-01-01', '00000000-0000-0000-0000-0000000000a1', 'x', 'robust', 'medium', 0.6) ON CONFLICT (source_id, point_timestamp, detector) DO UPDATE SET data_point_id = EXCLUDED.data_point_id, severity = EXCLUDED.severity, score = EXCLUDED.score$$,
                 'worker re-scores a corrected point (its own columns)');
 SELECT lives_ok($$INSERT INTO ad.scoring_adjustments (source_id, metric, kind, measure, direction, deviation, score, reason) VALUES ('00000000-0000-0000-0000-0000000000a1', 'x', 'keep', 'value', 'above', 3.6, 0.55, 'tap')$$,
                 'worker records what feedback taught it');

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import NIOCore
 import NIOPosix
 import Testing
@@ -229,7 +230,8 @@ struct SMTPIntegrationTests {
     }
 
     @Test func closedPortIsTransient() async throws {
-        let port = try await Self.closedPort()
+        let (port, socket) = try Self.closedPort()
+        defer { close(socket) }
         let settings = SMTPSettings(
             host: "127.0.0.1", port: port, tls: .startTLS, from: try EmailAddress("a@example.com"),
             connectTimeout: .seconds(5))
@@ -264,11 +266,25 @@ struct SMTPIntegrationTests {
     }
 
     /// A port nothing listens on: bind an ephemeral port, then close it.
-    static func closedPort() async throws -> Int {
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .bind(host: "127.0.0.1", port: 0).get()
-        let port = try #require(channel.localAddress?.port)
-        try await channel.close()
-        return port
+    /// A port that refuses connections for as long as the returned socket is open: bound, never listening. (A port
+    /// bound and closed again could be taken by another test's server before the client connects.)
+    static func closedPort() throws -> (port: Int, socket: Int32) {
+        let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EBADF) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+            }
+        }
+        guard bound else {
+            close(fd)
+            throw POSIXError(.EADDRNOTAVAIL)
+        }
+        return (Int(UInt16(bigEndian: address.sin_port)), fd)
     }
 }

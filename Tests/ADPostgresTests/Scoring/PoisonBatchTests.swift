@@ -151,6 +151,13 @@ struct NoPoisonBatch {
     /// source: every point is scored, none quarantined, with and without the history cache. Today's door refuses
     /// times outside its limits (`min_point_time`, `max_point_time_ahead`), but points an earlier door accepted
     /// (0.1.0 had no such limits) may wait unscored in an upgraded database, so they go in past the door here.
+    /// The last times PostgreSQL stores (294276-12-31); TimescaleDB's chunks end earlier (294247-01-01 is its last
+    /// day), and it refuses later times itself with "timestamp out of range".
+    static let lastDay = TestServer.timescale ? "294247-01-01" : "294276-12-31"
+    static let dayBefore = TestServer.timescale ? "294246-12-31" : "294276-12-30"
+    static let lastMonth = TestServer.timescale ? "294246-12" : "294276-12"
+    static let farYear = TestServer.timescale ? "294240" : "294270"
+
     @Test(arguments: ["100000", "0"])
     func extremeValuesAndTimesAreScored(cache: String) async throws {
         try await withWorkerDatabase { url in
@@ -169,7 +176,8 @@ struct NoPoisonBatch {
                 "4714-11-24 00:00:00+00 BC", "4714-11-24 00:01:00+00 BC", "4714-11-25 00:00:30+00 BC",
                 "4714-12-01 00:00:00+00 BC", "0001-01-01 00:00:00+00 BC", "1970-01-01 00:00:00+00",
                 "2026-01-01 00:00:00+00", "2026-01-02 00:00:00+00", "2026-01-08 00:00:00+00",
-                "294270-01-01 00:00:00+00", "294276-12-30 23:59:59.999999+00", "294276-12-31 23:59:59.999999+00",
+                "\(Self.farYear)-01-01 00:00:00+00", "\(Self.dayBefore) 23:59:59.999999+00",
+                "\(Self.lastDay) 23:59:59.999999+00",
             ]
             let values = [
                 "1.7976931348623157e308", "-1.7976931348623157e308", "1.797e308", "-1.797e308", "4.9e-324",
@@ -195,7 +203,7 @@ struct NoPoisonBatch {
                 url,
                 """
                 INSERT INTO ad.data_points (source_id, "timestamp", values)
-                SELECT '\(Self.far)', timestamptz '294276-12-31 23:59:59.999999+00' - (20 - g) * interval '1 minute',
+                SELECT '\(Self.far)', timestamptz '\(Self.lastDay) 23:59:59.999999+00' - (20 - g) * interval '1 minute',
                        jsonb_build_object('x', CASE WHEN g = 20 THEN 1e308 ELSE g % 3 END)
                   FROM generate_series(1, 20) g
                 """)
@@ -220,7 +228,7 @@ struct NoPoisonBatch {
                     url,
                     """
                     SELECT count(DISTINCT point_timestamp) FROM ad.anomalies
-                     WHERE point_timestamp IN (timestamptz '294276-12-31 23:59:59.999999+00',
+                     WHERE point_timestamp IN (timestamptz '\(Self.lastDay) 23:59:59.999999+00',
                                                timestamptz '4714-11-24 00:20:00+00 BC')
                     """) == 2, "\(w.output)")
             #expect(
@@ -228,7 +236,7 @@ struct NoPoisonBatch {
                     url,
                     """
                     SELECT count(*) FILTER (WHERE al.anomaly_timestamp < timestamptz '4714-12-01 00:00:00+00 BC')
-                           || ' ' || count(*) FILTER (WHERE al.anomaly_timestamp > timestamptz '294276-12-01 00:00:00+00')
+                           || ' ' || count(*) FILTER (WHERE al.anomaly_timestamp > timestamptz '\(Self.lastMonth)-01 00:00:00+00')
                            || ' ' || count(*) FILTER (WHERE an.id IS NULL)
                       FROM ad.alerts al
                       LEFT JOIN ad.anomalies an ON an.id = al.anomaly_id AND an.point_timestamp = al.anomaly_timestamp
@@ -237,7 +245,7 @@ struct NoPoisonBatch {
             #expect(try await integer(url, "SELECT count(*) FROM ad.quarantined_points") == 0, "\(w.output)")
             // Then one at a time, through the cached path when it is on: late points among them.
             for (t, v) in [
-                ("294276-12-31 23:59:59.999998+00", "1e308"), ("4714-11-24 00:00:00.000001+00 BC", "-1e308"),
+                ("\(Self.lastDay) 23:59:59.999998+00", "1e308"), ("4714-11-24 00:00:00.000001+00 BC", "-1e308"),
             ] {
                 try await insertPastTheDoor(
                     url,
