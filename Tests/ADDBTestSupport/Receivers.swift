@@ -115,42 +115,14 @@ public final class HTTPReceiver: @unchecked Sendable {
             throw ReceiverError("the receiver script \(Self.script.path) is missing")
         }
         stop()
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ad-receiver-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let stdout = dir.appendingPathComponent("stdout"), stderr = dir.appendingPathComponent("stderr")
-        _ = FileManager.default.createFile(atPath: stdout.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: stderr.path, contents: nil)
-
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.python)
-        p.arguments =
-            [Self.script.path, "--port", "0", "--out", dir.appendingPathComponent("records.jsonl").path]
-            + secrets.sorted { $0.key < $1.key }.flatMap { ["--secret", "\($0.key)=\($0.value)"] }
-        p.standardOutput = try FileHandle(forWritingTo: stdout)
-        p.standardError = try FileHandle(forWritingTo: stderr)
-        p.standardInput = FileHandle.nullDevice
-        lock.withLock { directory = dir }
-        try runWithStopSignalsUnblocked(p)
-        lock.withLock { process = p }
-
-        let deadline = ContinuousClock.now + timeout
-        while true {
-            let out = (try? String(contentsOf: stdout, encoding: .utf8)) ?? ""
-            if let line = out.split(separator: "\n", omittingEmptySubsequences: false).dropLast().first,
-                line.hasPrefix("listening on "), let port = Int(line.dropFirst("listening on ".count))
-            {
-                lock.withLock { _port = port }
-                return
-            }
-            if !p.isRunning || ContinuousClock.now > deadline {
-                let why = p.isRunning ? "within \(timeout)" : "(it exited with status \(p.terminationStatus))"
-                let err = (try? String(contentsOf: stderr, encoding: .utf8)) ?? ""
-                stop()
-                throw ReceiverError(
-                    "\(Self.script.lastPathComponent) did not print 'listening on <port>' \(why); stdout: "
-                        + "\(out.debugDescription); stderr: \(err.isEmpty ? "(empty)" : err)")
-            }
-            usleep(10_000)
+        let launched = try LaunchedReceiver.launch(Self.script, folderPrefix: "ad-receiver", timeout: timeout) { dir in
+            ["--port", "0", "--out", dir.appendingPathComponent("records.jsonl").path]
+                + secrets.sorted { $0.key < $1.key }.flatMap { ["--secret", "\($0.key)=\($0.value)"] }
+        }
+        lock.withLock {
+            directory = launched.directory
+            process = launched.process
+            _port = launched.port
         }
     }
 
@@ -233,6 +205,53 @@ public final class HTTPReceiver: @unchecked Sendable {
         }
         if let p { terminate(p) }
         if let dir { try? FileManager.default.removeItem(at: dir) }
+    }
+}
+
+/// A receiver script (python3, standard library only) as a child process, started in a temporary folder of its own
+/// (which holds its stdout and stderr), ready once it prints `listening on <port>`. HTTPReceiver and HostileReceiver
+/// start theirs this way.
+struct LaunchedReceiver {
+    let process: Process
+    let directory: URL
+    let port: Int
+
+    /// Starts `script` with the arguments `arguments(folder)` gives; on failure (the script exits, or prints no port
+    /// within `timeout`) stops it, removes its folder and throws what it printed.
+    static func launch(
+        _ script: URL, folderPrefix: String, timeout: Duration, arguments: (URL) -> [String]
+    ) throws -> LaunchedReceiver {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(folderPrefix)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let stdout = dir.appendingPathComponent("stdout"), stderr = dir.appendingPathComponent("stderr")
+        _ = FileManager.default.createFile(atPath: stdout.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderr.path, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: HTTPReceiver.python)
+        p.arguments = [script.path] + arguments(dir)
+        p.standardOutput = try FileHandle(forWritingTo: stdout)
+        p.standardError = try FileHandle(forWritingTo: stderr)
+        p.standardInput = FileHandle.nullDevice
+        try runWithStopSignalsUnblocked(p)
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let out = (try? String(contentsOf: stdout, encoding: .utf8)) ?? ""
+            if let line = out.split(separator: "\n", omittingEmptySubsequences: false).dropLast().first,
+                line.hasPrefix("listening on "), let port = Int(line.dropFirst("listening on ".count))
+            {
+                return LaunchedReceiver(process: p, directory: dir, port: port)
+            }
+            if !p.isRunning || ContinuousClock.now > deadline {
+                let why = p.isRunning ? "within \(timeout)" : "(it exited with status \(p.terminationStatus))"
+                let err = (try? String(contentsOf: stderr, encoding: .utf8)) ?? ""
+                terminate(p)
+                try? FileManager.default.removeItem(at: dir)
+                throw ReceiverError(
+                    "\(script.lastPathComponent) did not print 'listening on <port>' \(why); stdout: "
+                        + "\(out.debugDescription); stderr: \(err.isEmpty ? "(empty)" : err)")
+            }
+            usleep(10_000)
+        }
     }
 }
 
@@ -534,35 +553,13 @@ public final class HostileReceiver: @unchecked Sendable {
     public func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
 
     public func start(timeout: Duration = .seconds(10)) throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ad-hostile-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let stdout = dir.appendingPathComponent("stdout"), stderr = dir.appendingPathComponent("stderr")
-        _ = FileManager.default.createFile(atPath: stdout.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: stderr.path, contents: nil)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: HTTPReceiver.python)
-        p.arguments = [Self.script.path, "--port", "0"]
-        p.standardOutput = try FileHandle(forWritingTo: stdout)
-        p.standardError = try FileHandle(forWritingTo: stderr)
-        p.standardInput = FileHandle.nullDevice
-        lock.withLock { directory = dir }
-        try runWithStopSignalsUnblocked(p)
-        lock.withLock { process = p }
-        let deadline = ContinuousClock.now + timeout
-        while true {
-            let out = (try? String(contentsOf: stdout, encoding: .utf8)) ?? ""
-            if let line = out.split(separator: "\n", omittingEmptySubsequences: false).dropLast().first,
-                line.hasPrefix("listening on "), let port = Int(line.dropFirst("listening on ".count))
-            {
-                lock.withLock { _port = port }
-                return
-            }
-            if !p.isRunning || ContinuousClock.now > deadline {
-                let err = (try? String(contentsOf: stderr, encoding: .utf8)) ?? ""
-                stop()
-                throw ReceiverError("hostile_receiver.py did not start: \(err)")
-            }
-            usleep(10_000)
+        let launched = try LaunchedReceiver.launch(Self.script, folderPrefix: "ad-hostile", timeout: timeout) { _ in
+            ["--port", "0"]
+        }
+        lock.withLock {
+            directory = launched.directory
+            process = launched.process
+            _port = launched.port
         }
     }
 
