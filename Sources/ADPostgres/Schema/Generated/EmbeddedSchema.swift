@@ -1241,20 +1241,24 @@ BEGIN
           JOIN ad.channels c ON c.id = rc.channel_id
          WHERE rc.rule_id = NEW.rule_id AND rc.purpose = 'escalate' AND c.active;
     ELSIF NEW.status IN ('acknowledged', 'resolved') THEN
-        -- Nothing more to say about it: drop queued re-notifications and escalations (and, once resolved,
-        -- triggers never sent), then tell the channels that were told it fired and understand the news.
-        UPDATE ad.alert_deliveries d SET status = 'cancelled', last_error = 'alert ' || NEW.status
-         WHERE d.alert_id = NEW.id AND d.status = 'pending'
-           AND (d.kind IN ('renotify', 'escalate') OR (NEW.status = 'resolved' AND d.kind IN ('trigger', 'acknowledge')));
+        -- Tell the channels that may have been told it fired, and understand the news: those whose trigger or
+        -- escalation was sent, and those where one was attempted (it may be in flight now, or an attempt we
+        -- recorded as failed may have arrived). claim_deliveries holds the news back while the trigger is in
+        -- flight, so it never overtakes it. Then drop queued re-notifications and escalations (and, once
+        -- resolved, triggers not sent).
         INSERT INTO ad.alert_deliveries (alert_id, channel_id, kind)
         SELECT DISTINCT NEW.id, d.channel_id, CASE NEW.status WHEN 'acknowledged' THEN 'acknowledge' ELSE 'resolve' END
           FROM ad.alert_deliveries d
           JOIN ad.channels c ON c.id = d.channel_id
-         WHERE d.alert_id = NEW.id AND d.kind IN ('trigger', 'escalate') AND d.status = 'sent'
+         WHERE d.alert_id = NEW.id AND d.kind IN ('trigger', 'escalate')
+           AND (d.status = 'sent' OR (d.status = 'pending' AND d.attempts > 0))
            AND CASE NEW.status
                    WHEN 'acknowledged' THEN c.type IN ('pagerduty', 'webhook')
                    ELSE c.type IN ('pagerduty', 'webhook', 'alertmanager', 'slack')
                END;
+        UPDATE ad.alert_deliveries d SET status = 'cancelled', last_error = 'alert ' || NEW.status
+         WHERE d.alert_id = NEW.id AND d.status = 'pending'
+           AND (d.kind IN ('renotify', 'escalate') OR (NEW.status = 'resolved' AND d.kind IN ('trigger', 'acknowledge')));
     END IF;
     PERFORM pg_notify('ad_deliveries', '');
     RETURN NULL;
@@ -1289,6 +1293,14 @@ AS $fn$
           JOIN ad.channels c ON c.id = d.channel_id AND c.active
          WHERE d.status = 'pending' AND d.next_attempt_at <= now()
            AND c.name <> ALL (coalesce(busy_channels, '{}'))
+           -- News of an acknowledge or resolve waits while a trigger or escalation to the same channel is in
+           -- flight (claimed, its attempt not recorded, its lease running), so it never arrives first.
+           AND NOT (d.kind IN ('acknowledge', 'resolve') AND EXISTS (
+                   SELECT FROM ad.alert_deliveries t
+                    WHERE t.alert_id = d.alert_id AND t.channel_id = d.channel_id AND t.kind IN ('trigger', 'escalate')
+                      AND t.status IN ('pending', 'cancelled') AND t.attempts > 0 AND t.next_attempt_at > now()
+                      AND NOT EXISTS (SELECT FROM ad.delivery_attempts a
+                                       WHERE a.delivery_id = t.id AND a.attempt = t.attempts)))
          ORDER BY d.next_attempt_at, d.id
          LIMIT greatest(max_rows, 1) * 8
     ), ranked AS (
@@ -1359,7 +1371,9 @@ BEGIN
            next_attempt_at = CASE WHEN outcome = 'retry' THEN retry_at ELSE ad_d.next_attempt_at END,
            last_error      = CASE WHEN outcome = 'sent' THEN NULL ELSE error END,
            sent_at         = CASE WHEN outcome = 'sent' THEN finished END
-     WHERE ad_d.id = delivery AND ad_d.attempts = attempt AND ad_d.status = 'pending'
+     WHERE ad_d.id = delivery AND ad_d.attempts = attempt
+       -- A trigger cancelled while in flight (its alert resolved meanwhile) that arrived is recorded as sent.
+       AND (ad_d.status = 'pending' OR (ad_d.status = 'cancelled' AND outcome = 'sent'))
     RETURNING ad_d.alert_id, ad_d.kind, ad_d.status INTO d;
     IF NOT FOUND THEN
         RETURN 'stale';
