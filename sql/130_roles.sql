@@ -102,6 +102,40 @@ BEGIN
         GRANT EXECUTE ON FUNCTION ad.delete_alert_rule(text), ad.remove_rule_channel(text, text, text),
               ad.delete_channel(text) TO ad_operator;
     END IF;
+
+    -- ---------------------------------------------------------------------------------------------------------
+    -- Issue 19, models from SQL (sql/100_models.sql). Data scientists train, label, promote and roll back; the
+    -- worker runs training jobs and drift checks through functions only; everyone reads the registry views.
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_reader') THEN
+        GRANT SELECT ON ad.model_registry, ad.model_drift TO ad_reader;
+    END IF;
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_scientist') THEN
+        GRANT SELECT ON ad.labelled_incidents, ad.drift_reports, ad.model_registry, ad.model_drift TO ad_scientist;
+        GRANT INSERT (source_id, starts_at, ends_at, note), DELETE ON ad.labelled_incidents TO ad_scientist;
+        GRANT EXECUTE ON FUNCTION
+            ad.train_model(text, text, timestamptz, timestamptz, jsonb, text, double precision, bigint),
+            ad.promote_model(uuid), ad.deprecate_model(uuid),
+            ad.label_incident(text, timestamptz, timestamptz, text) TO ad_scientist;
+    END IF;
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_operator') THEN
+        -- Operators know when incidents happened; they label them, but do not train or promote.
+        GRANT SELECT ON ad.labelled_incidents, ad.drift_reports TO ad_operator;
+        GRANT INSERT (source_id, starts_at, ends_at, note), DELETE ON ad.labelled_incidents TO ad_operator;
+        GRANT EXECUTE ON FUNCTION ad.label_incident(text, timestamptz, timestamptz, text) TO ad_operator;
+    END IF;
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_worker') THEN
+        REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON ad.ml_models FROM ad_worker;
+        GRANT SELECT ON ad.labelled_incidents, ad.drift_reports TO ad_worker;
+        GRANT EXECUTE ON FUNCTION
+            ad_internal.claim_training(text, interval, integer),
+            ad_internal.training_progress(uuid, text, text, text, interval),
+            ad_internal.finish_training(uuid, text, bytea, jsonb, jsonb),
+            ad_internal.fail_training(uuid, text, text),
+            ad_internal.record_mlflow(uuid, jsonb),
+            ad_internal.models_due_for_drift(),
+            ad_internal.record_drift(uuid, timestamptz, timestamptz, bigint, jsonb, double precision,
+                                     double precision, double precision, double precision) TO ad_worker;
+    END IF;
 END
 $fn$;
 COMMENT ON FUNCTION ad_internal.grant_role_privileges() IS
@@ -119,7 +153,7 @@ BEGIN
             ('ad_ingest',    'Data engineers and loaders: insert data points, read source ids.'),
             ('ad_reader',    'BI tools: read the ad views, nothing else.'),
             ('ad_operator',  'Operators: read everything, acknowledge, resolve and judge anomalies, undo learning, manage rules and channels.'),
-            ('ad_scientist', 'Data scientists: read data, anomalies, models and feedback.'),
+            ('ad_scientist', 'Data scientists: read data, anomalies, models and feedback; train, label, promote and roll back models.'),
             ('ad_worker',    'The adworker process: score points, write anomalies and alerts, read channel secrets.')
         ) AS v(name, what) LOOP
         IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r.name) THEN

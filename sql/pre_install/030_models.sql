@@ -17,6 +17,13 @@ CREATE TABLE ad.ml_models (
     created_by  name NOT NULL DEFAULT current_user,
     trained_at  timestamptz,
     promoted_at timestamptz,
+    progress    text,
+    started_at  timestamptz,
+    claimed_by  text,
+    lease_until timestamptz,
+    attempts    integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    retrain_of  uuid REFERENCES ad.ml_models (id) ON DELETE SET NULL,
+    mlflow      jsonb CHECK (mlflow IS NULL OR jsonb_typeof(mlflow) = 'object'),
     UNIQUE (name, version)
 );
 COMMENT ON TABLE ad.ml_models IS
@@ -35,6 +42,25 @@ COMMENT ON COLUMN ad.ml_models.created_at IS 'When the model was requested.';
 COMMENT ON COLUMN ad.ml_models.created_by IS 'Role that requested it.';
 COMMENT ON COLUMN ad.ml_models.trained_at IS 'When training finished.';
 COMMENT ON COLUMN ad.ml_models.promoted_at IS 'When it last became production.';
+COMMENT ON COLUMN ad.ml_models.progress IS 'What training is doing now, in words (updated while it runs).';
+COMMENT ON COLUMN ad.ml_models.started_at IS 'When a worker first claimed the training job.';
+COMMENT ON COLUMN ad.ml_models.claimed_by IS 'The worker that holds the training job.';
+COMMENT ON COLUMN ad.ml_models.lease_until IS
+    'Until when that worker holds it; renewed while it trains. Past it, another worker takes the job over.';
+COMMENT ON COLUMN ad.ml_models.attempts IS 'How many times a worker claimed the training job.';
+COMMENT ON COLUMN ad.ml_models.retrain_of IS 'The production model whose drift asked for this one, if any.';
+COMMENT ON COLUMN ad.ml_models.mlflow IS 'Where the run was logged in MLflow (experiment, run, model version), if it was.';
 
-CREATE UNIQUE INDEX ml_models_one_production_idx ON ad.ml_models (name) WHERE status = 'production';
-COMMENT ON INDEX ad.ml_models_one_production_idx IS 'At most one production version per model name.';
+-- The built-in streaming scorer is a model too, so every anomaly names the model that produced it. Its id is fixed:
+-- ad.anomalies.model_id defaults to it.
+INSERT INTO ad.ml_models (id, name, version, algorithm, source_id, status, parameters, trained_at, promoted_at)
+VALUES ('00000000-0000-4000-8000-000000000001', 'streaming', 1, 'streaming', NULL, 'production',
+        '{"description": "The built-in streaming scorer: per-metric robust, novelty, burst, level-shift and seasonal streams (source config)."}',
+        now(), now());
+
+CREATE UNIQUE INDEX ml_models_one_production_idx ON ad.ml_models ((coalesce(source_id, '00000000-0000-0000-0000-000000000000')))
+    WHERE status = 'production';
+COMMENT ON INDEX ad.ml_models_one_production_idx IS
+    'At most one production model per scope: a source, or all sources (the built-in streaming scorer).';
+CREATE INDEX ml_models_jobs_idx ON ad.ml_models (created_at) WHERE status IN ('training', 'evaluating');
+COMMENT ON INDEX ad.ml_models_jobs_idx IS 'Training jobs waiting or running, for the worker''s claim.';

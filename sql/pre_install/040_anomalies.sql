@@ -7,7 +7,7 @@ CREATE TABLE ad.anomalies (
     point_timestamp   timestamptz NOT NULL,
     source_id         uuid NOT NULL REFERENCES ad.data_sources (id) ON DELETE CASCADE,
     metric            text NOT NULL,
-    model_id          uuid REFERENCES ad.ml_models (id) ON DELETE SET NULL,
+    model_id          uuid DEFAULT '00000000-0000-4000-8000-000000000001' REFERENCES ad.ml_models (id) ON DELETE SET NULL,
     detector          text NOT NULL,
     severity          text NOT NULL CHECK (severity IN ('low', 'medium', 'high', 'critical')),
     score             double precision NOT NULL CHECK (score BETWEEN 0 AND 1),
@@ -32,7 +32,8 @@ COMMENT ON COLUMN ad.anomalies.data_point_id IS
 COMMENT ON COLUMN ad.anomalies.point_timestamp IS 'The anomalous point''s timestamp.';
 COMMENT ON COLUMN ad.anomalies.source_id IS 'The point''s source.';
 COMMENT ON COLUMN ad.anomalies.metric IS 'The metric that contributed most (the point may be multivariate).';
-COMMENT ON COLUMN ad.anomalies.model_id IS 'The trained model that scored it, or NULL for a built-in detector.';
+COMMENT ON COLUMN ad.anomalies.model_id IS
+    'The model that produced it: a trained model (ad.ml_models), or the built-in streaming scorer''s row (name streaming).';
 COMMENT ON COLUMN ad.anomalies.detector IS 'The detector (or ensemble) that produced the score.';
 COMMENT ON COLUMN ad.anomalies.severity IS 'low, medium, high or critical, from the source''s thresholds.';
 COMMENT ON COLUMN ad.anomalies.score IS 'Calibrated score in [0, 1]; one threshold means the same on every series.';

@@ -149,3 +149,108 @@ COMMENT ON COLUMN ad.data_points.id IS
     'Point id, given by the server: when the worker scores the point it sets it to ad_internal.point_id(source_id, '
     '"timestamp"), unique across sources, and the point''s anomalies refer to it. Leave it out; an id a loader sends '
     'lasts only until then. The point''s identity is its key (source_id, "timestamp").';
+
+-- ---------------------------------------------------------------------------------------------------------------
+-- Issue 19, models from SQL: training jobs on ad.ml_models, one production model per source, the built-in
+-- streaming scorer registered as a model (anomalies default to it), labelled incidents, drift reports.
+ALTER TABLE ad.ml_models
+    ADD COLUMN progress    text,
+    ADD COLUMN started_at  timestamptz,
+    ADD COLUMN claimed_by  text,
+    ADD COLUMN lease_until timestamptz,
+    ADD COLUMN attempts    integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    ADD COLUMN retrain_of  uuid REFERENCES ad.ml_models (id) ON DELETE SET NULL,
+    ADD COLUMN mlflow      jsonb CHECK (mlflow IS NULL OR jsonb_typeof(mlflow) = 'object');
+COMMENT ON COLUMN ad.ml_models.progress IS 'What training is doing now, in words (updated while it runs).';
+COMMENT ON COLUMN ad.ml_models.started_at IS 'When a worker first claimed the training job.';
+COMMENT ON COLUMN ad.ml_models.claimed_by IS 'The worker that holds the training job.';
+COMMENT ON COLUMN ad.ml_models.lease_until IS
+    'Until when that worker holds it; renewed while it trains. Past it, another worker takes the job over.';
+COMMENT ON COLUMN ad.ml_models.attempts IS 'How many times a worker claimed the training job.';
+COMMENT ON COLUMN ad.ml_models.retrain_of IS 'The production model whose drift asked for this one, if any.';
+COMMENT ON COLUMN ad.ml_models.mlflow IS 'Where the run was logged in MLflow (experiment, run, model version), if it was.';
+-- 0.1.0 allowed one production model per name; now it is one per source (all sources: the streaming scorer).
+-- Rows people wrote by hand that would break that rule are deprecated, the latest promoted one kept.
+UPDATE ad.ml_models m SET status = 'deprecated'
+ WHERE m.status = 'production'
+   AND (m.source_id IS NULL
+        OR m.id <> (SELECT k.id FROM ad.ml_models k WHERE k.status = 'production' AND k.source_id = m.source_id
+                     ORDER BY k.promoted_at DESC NULLS LAST, k.created_at DESC, k.id LIMIT 1));
+DROP INDEX ad.ml_models_one_production_idx;
+-- The built-in streaming scorer is a model too, so every anomaly names the model that produced it. Its id is fixed:
+-- ad.anomalies.model_id defaults to it.
+INSERT INTO ad.ml_models (id, name, version, algorithm, source_id, status, parameters, trained_at, promoted_at)
+VALUES ('00000000-0000-4000-8000-000000000001', 'streaming', 1, 'streaming', NULL, 'production',
+        '{"description": "The built-in streaming scorer: per-metric robust, novelty, burst, level-shift and seasonal streams (source config)."}',
+        now(), now());
+
+CREATE UNIQUE INDEX ml_models_one_production_idx ON ad.ml_models ((coalesce(source_id, '00000000-0000-0000-0000-000000000000')))
+    WHERE status = 'production';
+COMMENT ON INDEX ad.ml_models_one_production_idx IS
+    'At most one production model per scope: a source, or all sources (the built-in streaming scorer).';
+CREATE INDEX ml_models_jobs_idx ON ad.ml_models (created_at) WHERE status IN ('training', 'evaluating');
+COMMENT ON INDEX ad.ml_models_jobs_idx IS 'Training jobs waiting or running, for the worker''s claim.';
+ALTER TABLE ad.anomalies ALTER COLUMN model_id SET DEFAULT '00000000-0000-4000-8000-000000000001';
+UPDATE ad.anomalies SET model_id = '00000000-0000-4000-8000-000000000001' WHERE model_id IS NULL;
+COMMENT ON COLUMN ad.anomalies.model_id IS
+    'The model that produced it: a trained model (ad.ml_models), or the built-in streaming scorer''s row (name streaming).';
+CREATE TABLE ad.labelled_incidents (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    source_id   uuid NOT NULL REFERENCES ad.data_sources (id) ON DELETE CASCADE,
+    starts_at   timestamptz NOT NULL,
+    ends_at     timestamptz NOT NULL,
+    note        text CHECK (length(note) <= 2000),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    created_by  name NOT NULL DEFAULT session_user,
+    CHECK (ends_at > starts_at)
+);
+COMMENT ON TABLE ad.labelled_incidents IS
+    'Incident windows people recorded: every point of the source with "timestamp" in [starts_at, ends_at) is '
+    'anomalous when a model is evaluated, and is left out of what it trains on. Record one with ad.label_incident().';
+COMMENT ON COLUMN ad.labelled_incidents.id IS 'Label number.';
+COMMENT ON COLUMN ad.labelled_incidents.source_id IS 'The source the incident happened on.';
+COMMENT ON COLUMN ad.labelled_incidents.starts_at IS 'First instant of the incident.';
+COMMENT ON COLUMN ad.labelled_incidents.ends_at IS 'End of the incident (exclusive).';
+COMMENT ON COLUMN ad.labelled_incidents.note IS 'What happened, in words.';
+COMMENT ON COLUMN ad.labelled_incidents.created_at IS 'When it was recorded.';
+COMMENT ON COLUMN ad.labelled_incidents.created_by IS 'The login that recorded it.';
+CREATE INDEX labelled_incidents_source_idx ON ad.labelled_incidents (source_id, starts_at);
+COMMENT ON INDEX ad.labelled_incidents_source_idx IS 'The labels of one source over a time range.';
+
+CREATE TABLE ad.drift_reports (
+    id                      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    model_id                uuid NOT NULL REFERENCES ad.ml_models (id) ON DELETE CASCADE,
+    checked_at              timestamptz NOT NULL DEFAULT now(),
+    recent_from             timestamptz NOT NULL,
+    recent_to               timestamptz NOT NULL,
+    recent_points           bigint NOT NULL CHECK (recent_points >= 0),
+    features                jsonb NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(features) = 'array'),
+    max_psi                 double precision,
+    max_ks                  double precision,
+    anomaly_rate            double precision,
+    reference_anomaly_rate  double precision,
+    threshold               double precision NOT NULL,
+    drifted                 boolean NOT NULL,
+    retrain_model_id        uuid REFERENCES ad.ml_models (id) ON DELETE SET NULL
+);
+COMMENT ON TABLE ad.drift_reports IS
+    'One check of a production model by the drift monitor: its recent inputs against its training window, '
+    'feature by feature, and its recent anomaly rate against the rate on its evaluation split.';
+COMMENT ON COLUMN ad.drift_reports.id IS 'Report number.';
+COMMENT ON COLUMN ad.drift_reports.model_id IS 'The production model checked.';
+COMMENT ON COLUMN ad.drift_reports.checked_at IS 'When the check ran.';
+COMMENT ON COLUMN ad.drift_reports.recent_from IS 'Start of the recent window compared.';
+COMMENT ON COLUMN ad.drift_reports.recent_to IS 'End of the recent window compared.';
+COMMENT ON COLUMN ad.drift_reports.recent_points IS 'Points of the source in the recent window.';
+COMMENT ON COLUMN ad.drift_reports.features IS
+    'Per model feature: {"feature", "psi", "ks", "ks_p_value"}, population stability index and two-sample '
+    'Kolmogorov-Smirnov statistic of the recent values against the training window''s.';
+COMMENT ON COLUMN ad.drift_reports.max_psi IS 'The largest feature PSI (NULL when too few recent points).';
+COMMENT ON COLUMN ad.drift_reports.max_ks IS 'The largest feature KS statistic.';
+COMMENT ON COLUMN ad.drift_reports.anomaly_rate IS 'Share of recent points the model scored at or above low.';
+COMMENT ON COLUMN ad.drift_reports.reference_anomaly_rate IS 'The same share on its evaluation split when trained.';
+COMMENT ON COLUMN ad.drift_reports.threshold IS 'The PSI past which the model counts as drifted (setting drift_psi_threshold).';
+COMMENT ON COLUMN ad.drift_reports.drifted IS 'Whether max_psi passed the threshold.';
+COMMENT ON COLUMN ad.drift_reports.retrain_model_id IS 'The retraining this report requested, if it did.';
+CREATE INDEX drift_reports_model_idx ON ad.drift_reports (model_id, checked_at);
+COMMENT ON INDEX ad.drift_reports_model_idx IS 'The reports of one model over time.';
