@@ -14,12 +14,31 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path TO pg_catalog, pg_temp
 AS $fn$
     VALUES
-    -- @hyperparameters-begin (generated from the Swift catalogue by the lead; keep in step with it)
-    ('isolation_forest', 'trees', 'integer', 100, 1, 1000, 'Trees in the forest.'),
-    ('isolation_forest', 'sample_size', 'integer', 256, 2, 65536, 'Rows each tree is grown on.'),
-    ('isolation_forest', 'input_window', 'integer', 1, 1, 120, 'Each metric is the mean of its last k values.'),
-    ('isolation_forest', 'score_window', 'integer', 1, 1, 120, 'The score is the mean of the last k raw scores.'),
-    ('isolation_forest', 'calibration_fraction', 'number', 0.25, 0.05, 0.5, 'Share of the training rows held out to calibrate.')
+    -- @hyperparameters-begin (the Swift catalogue, ADCore/Models ModelAlgorithm.hyperparameters; a test compares)
+    ('autoencoder', 'input_window', 'integer', 1, 1, 1000, 'Each metric''s input is the mean of its last input_window values (1: the value itself).'),
+    ('autoencoder', 'score_window', 'integer', 1, 1, 1000, 'A point''s raw score is the mean of the last score_window rows'' raw scores (1: its own). A point needs input_window + score_window - 1 consecutive complete rows.'),
+    ('autoencoder', 'calibration_fraction', 'number', 0.25, 0.05, 0.5, 'The last fraction of the training rows, in time order, is held out: the model is fitted on the rest and its scores are calibrated on these.'),
+    ('autoencoder', 'tail_fraction', 'number', 0.1, 0.01, 0.5, 'Calibration: the top fraction of the held-out raw scores (at least 10 of them) to which an exponential tail is fitted; above the body, tail probabilities come from it.'),
+    ('autoencoder', 'hidden', 'integer', 16, 1, 256, 'Units of the two hidden tanh layers (inputs -> hidden -> code -> hidden -> inputs).'),
+    ('autoencoder', 'code', 'integer', 3, 1, 64, 'Units of the tanh bottleneck layer; keep it below the number of metrics.'),
+    ('autoencoder', 'epochs', 'integer', 60, 1, 500, 'Passes over the training rows (at most max_rows of them).'),
+    ('autoencoder', 'batch_size', 'integer', 32, 1, 1024, 'Rows per Adam step (mini-batch), shuffled each epoch.'),
+    ('autoencoder', 'learning_rate', 'number', 0.003, 0.00001, 0.1, 'Adam''s step size (beta1 0.9, beta2 0.999, epsilon 1e-8).'),
+    ('autoencoder', 'l2', 'number', 0.0001, 0, 0.1, 'L2 weight decay added to the mean squared error''s gradient (weights, not biases).'),
+    ('autoencoder', 'max_rows', 'integer', 10000, 100, 100000, 'Training uses at most this many rows, drawn at random (seeded) from the training part: with epochs it bounds training time to about epochs x max_rows x 6 x weights operations.'),
+    ('isolation_forest', 'input_window', 'integer', 1, 1, 1000, 'Each metric''s input is the mean of its last input_window values (1: the value itself).'),
+    ('isolation_forest', 'score_window', 'integer', 1, 1, 1000, 'A point''s raw score is the mean of the last score_window rows'' raw scores (1: its own). A point needs input_window + score_window - 1 consecutive complete rows.'),
+    ('isolation_forest', 'calibration_fraction', 'number', 0.25, 0.05, 0.5, 'The last fraction of the training rows, in time order, is held out: the model is fitted on the rest and its scores are calibrated on these.'),
+    ('isolation_forest', 'tail_fraction', 'number', 0.1, 0.01, 0.5, 'Calibration: the top fraction of the held-out raw scores (at least 10 of them) to which an exponential tail is fitted; above the body, tail probabilities come from it.'),
+    ('isolation_forest', 'trees', 'integer', 100, 1, 1000, 'Isolation trees in the forest (scikit-learn''s n_estimators).'),
+    ('isolation_forest', 'sample_size', 'integer', 256, 2, 4096, 'Rows drawn without replacement to grow each tree, at most the training rows (scikit-learn''s max_samples); trees are ceil(log2(sample_size)) deep.'),
+    ('pca', 'input_window', 'integer', 1, 1, 1000, 'Each metric''s input is the mean of its last input_window values (1: the value itself).'),
+    ('pca', 'score_window', 'integer', 1, 1, 1000, 'A point''s raw score is the mean of the last score_window rows'' raw scores (1: its own). A point needs input_window + score_window - 1 consecutive complete rows.'),
+    ('pca', 'calibration_fraction', 'number', 0.25, 0.05, 0.5, 'The last fraction of the training rows, in time order, is held out: the model is fitted on the rest and its scores are calibrated on these.'),
+    ('pca', 'tail_fraction', 'number', 0.1, 0.01, 0.5, 'Calibration: the top fraction of the held-out raw scores (at least 10 of them) to which an exponential tail is fitted; above the body, tail probabilities come from it.'),
+    ('pca', 'variance', 'number', 0.95, 0.01, 1, 'Keep the fewest principal components that explain this fraction of the standardised training variance (ignored when components is set).'),
+    ('pca', 'components', 'integer', 0, 0, 256, 'Keep exactly this many principal components (at most the metrics); 0: chosen by variance.'),
+    ('pca', 'quantile', 'number', 0.99, 0.5, 1, 'Raw score = T2 / (this quantile of T2 on the training part) + Q / (the same quantile of Q): each statistic in units of its own normal extreme.')
     -- @hyperparameters-end
 $fn$;
 COMMENT ON FUNCTION ad.model_hyperparameters() IS
@@ -84,7 +103,8 @@ BEGIN
     END CASE;
     INSERT INTO ad.settings AS s (key, value, description)
     VALUES (set_model_setting.key, set_model_setting.value, description)
-    ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now(), updated_by = current_user;
+    ON CONFLICT ON CONSTRAINT settings_pkey DO UPDATE
+        SET value = EXCLUDED.value, updated_at = now(), updated_by = current_user;
     RETURN format('%s = %s', set_model_setting.key, set_model_setting.value);
 END
 $fn$;

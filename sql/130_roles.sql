@@ -125,6 +125,7 @@ BEGIN
     END IF;
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_worker') THEN
         REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON ad.ml_models FROM ad_worker;
+        GRANT UPDATE (model_id) ON ad.anomalies TO ad_worker;  -- re-scoring may change which model decided
         GRANT SELECT ON ad.labelled_incidents, ad.drift_reports TO ad_worker;
         GRANT EXECUTE ON FUNCTION
             ad_internal.claim_training(text, interval, integer),
