@@ -113,7 +113,7 @@ BEGIN
         GRANT SELECT ON ad.labelled_incidents, ad.drift_reports, ad.model_registry, ad.model_drift TO ad_scientist;
         GRANT INSERT (source_id, starts_at, ends_at, note), DELETE ON ad.labelled_incidents TO ad_scientist;
         GRANT EXECUTE ON FUNCTION
-            ad.train_model(text, text, timestamptz, timestamptz, jsonb, text, double precision, bigint),
+            ad.train_model(text, text, timestamptz, timestamptz, jsonb, text, double precision, bigint, timestamptz),
             ad.promote_model(uuid), ad.deprecate_model(uuid),
             ad.label_incident(text, timestamptz, timestamptz, text) TO ad_scientist;
     END IF;

@@ -50,7 +50,10 @@ SELECT throws_ok($$SELECT ad.train_model('isolation_forest', 'pump', '2026-01-01
 SELECT throws_ok($$SELECT ad.train_model('isolation_forest', 'pump', '2026-01-01', '2026-01-02', '[1]')$$,
                  '22023', 'ad.train_model: hyperparameters must be a JSON object, got [1]', 'a non-object is refused');
 SELECT throws_ok($$SELECT ad.train_model('pca', 'pump', '2026-01-01', '2026-01-02', test_fraction => 0)$$,
-                 '22023', 'ad.train_model: test_fraction must be in (0, 0.9], got 0', 'a test fraction of 0 is refused');
+                 '22023', 'ad.train_model: test_fraction must be in (0, 0.99], got 0', 'a test fraction of 0 is refused');
+SELECT throws_ok($$SELECT ad.train_model('pca', 'pump', '2026-01-01', '2026-01-02', test_from => '2026-01-03')$$,
+                 '22023', 'ad.train_model: test_from (2026-01-03 00:00:00+00) must lie inside (train_from, train_to)',
+                 'a test split outside the window is refused');
 SELECT throws_ok($$SELECT ad.train_model('pca', 'pump', '2026-01-01', '2026-01-02', seed => -1)$$,
                  '22023', 'ad.train_model: seed must be a non-negative integer, got -1', 'a negative seed is refused');
 SELECT throws_ok($$SELECT ad.train_model('pca', 'fan', '2026-01-01', '2026-01-02')$$, '22023',

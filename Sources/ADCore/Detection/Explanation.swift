@@ -8,9 +8,11 @@ import Foundation
 /// The stored JSON (version 1; every key but `version` may be absent, see below):
 ///
 /// ```
-/// {"version": 1,
-///  "detector": "robust",            // robust, seasonal, multivariate; "none" while warming up
-///  "decided_by": "burst",           // the deciding stream: value, step, novelty, burst, shift, daily, weekly
+/// {"version": 2,
+///  "detector": "robust",            // robust, seasonal, multivariate; "none" while warming up; or a trained
+///                                   // model's algorithm (isolation_forest, autoencoder, pca)
+///  "decided_by": "burst",           // the deciding stream: value, step, novelty, burst, shift, daily, weekly;
+///                                   // "model" when the source's production model decided
 ///  "metric": "cpu",                 // the metric that contributed most
 ///  "actual": 45,                    // its value (6 significant digits)
 ///  "expected": 51,                  // the deciding stream's expected value (6)
@@ -22,8 +24,13 @@ import Foundation
 ///  "metrics_off": 1,                // metrics whose surprise reached the `low` threshold
 ///  "pattern": {"measure": "value", "direction": "above", "deviation": 0.4},     // see `Pattern` (4)
 ///  "resting": "within 24 points of an anomaly",   // only when the rest period held the score at 0
-///  "reason": "Decided by the burst stream of cpu: 7 of the last 24 points lay beyond 4 robust scales of ..."}
+///  "reason": "Decided by the burst stream of cpu: 7 of the last 24 points lay beyond 4 robust scales of ...",
+///  "model": {"id": "…", "name": "pca pump", "version": 3}}  // only when a trained model decided
 /// ```
+///
+/// When a trained model decided, `top_contributions` are its input metrics with `feature` "share" and `value` the
+/// metric's share of the model's statistic (summing to 1), `surprise` is the model's calibrated surprise, and there
+/// is no `expected` nor `expected_range` (a multivariate model has no single expected value).
 ///
 /// `reason` is one sentence that is true whichever stream decided: it names the stream and gives its numbers, and
 /// says so when the value itself lies inside the expected range (when the burst, shift, step or a seasonal stream
@@ -34,10 +41,11 @@ import Foundation
 /// Versions. `version` is bumped whenever a reader could notice the change: a key added, removed or renamed, or a
 /// key's type or meaning changed. Readers accept every version as far as they can: a missing key reads as nil (or
 /// no contributions), unknown keys are ignored. Version 0 is a row written before the field existed (0.1.0): it has
-/// no `version`, `decided_by` nor `reason` (but a warm-up's `reason`), the rest as above.
+/// no `version`, `decided_by` nor `reason` (but a warm-up's `reason`), the rest as above. Version 2 (0.2.0) added
+/// `model`.
 public struct Explanation: Sendable, Equatable, Codable {
     /// The version this build writes.
-    public static let currentVersion = 1
+    public static let currentVersion = 2
 
     public var version: Int
     public var detector: String?
@@ -55,6 +63,22 @@ public struct Explanation: Sendable, Equatable, Codable {
     public var resting: String?
     /// One sentence: why the point scored as it did.
     public var reason: String?
+    /// The trained model that decided, if one did.
+    public var model: ModelName?
+
+    /// A trained model as an explanation names it.
+    public struct ModelName: Sendable, Equatable, Codable {
+        public var id: String
+        public var name: String
+        public var version: Int
+        public init(id: String, name: String, version: Int) { self.id = id; self.name = name; self.version = version }
+        public init(_ ref: ModelRef) {
+            self.init(id: ref.id.uuidString.lowercased(), name: ref.name, version: ref.version)
+        }
+        var json: JSONValue {
+            .object([("id", .string(id)), ("name", .string(name)), ("version", .number(Double(version)))])
+        }
+    }
 
     /// `[low, high]` in JSON.
     public struct ExpectedRange: Sendable, Equatable, Codable {
@@ -106,18 +130,19 @@ public struct Explanation: Sendable, Equatable, Codable {
         version: Int = Explanation.currentVersion, detector: String?, decidedBy: String? = nil,
         metric: String? = nil, actual: Double? = nil, expected: Double? = nil, expectedRange: ExpectedRange? = nil,
         score: Double? = nil, surprise: Double? = nil, topContributions: [Contribution] = [],
-        metricsOff: Int? = nil, pattern: Pattern? = nil, resting: String? = nil, reason: String? = nil
+        metricsOff: Int? = nil, pattern: Pattern? = nil, resting: String? = nil, reason: String? = nil,
+        model: ModelName? = nil
     ) {
         self.version = version; self.detector = detector; self.decidedBy = decidedBy; self.metric = metric
         self.actual = actual; self.expected = expected; self.expectedRange = expectedRange; self.score = score
         self.surprise = surprise; self.topContributions = topContributions; self.metricsOff = metricsOff
-        self.pattern = pattern; self.resting = resting; self.reason = reason
+        self.pattern = pattern; self.resting = resting; self.reason = reason; self.model = model
     }
 
     enum CodingKeys: String, CodingKey {
         case version, detector, decidedBy = "decided_by", metric, actual, expected, expectedRange = "expected_range"
         case score, surprise, topContributions = "top_contributions", metricsOff = "metrics_off", pattern, resting,
-            reason
+            reason, model
     }
 
     /// Tolerant of older rows: a missing `version` is 0, any other missing key nil (no contributions).
@@ -137,7 +162,8 @@ public struct Explanation: Sendable, Equatable, Codable {
             metricsOff: try c.decodeIfPresent(Int.self, forKey: .metricsOff),
             pattern: try c.decodeIfPresent(Pattern.self, forKey: .pattern),
             resting: try c.decodeIfPresent(String.self, forKey: .resting),
-            reason: try c.decodeIfPresent(String.self, forKey: .reason))
+            reason: try c.decodeIfPresent(String.self, forKey: .reason),
+            model: try c.decodeIfPresent(ModelName.self, forKey: .model))
     }
 
     public func encode(to encoder: any Encoder) throws { try json.encode(to: encoder) }
@@ -165,6 +191,7 @@ public struct Explanation: Sendable, Equatable, Codable {
         add(.pattern, pattern?.json)
         add(.resting, resting.map(JSONValue.string))
         add(.reason, reason.map(JSONValue.string))
+        add(.model, model?.json)
         return .object(pairs)
     }
 

@@ -48,6 +48,15 @@ public struct WorkerSettings: Sendable, Equatable {
     /// Sends in flight to one channel at most: a receiver that stalls holds this many of the
     /// `deliveryConcurrency` slots, never all of them.
     public var deliveryPerChannel: Int = 4
+    /// Whether this worker runs training jobs and the drift monitor (`ad.train_model`).
+    public var training: Bool = true
+    /// Seconds a claimed training job is leased; renewed every third of it while training runs, so only a
+    /// stopped worker lets it lapse (then another worker takes the job over).
+    public var trainingLease: Double = 60
+    /// The most points one training job reads.
+    public var trainingMaxRows: Int = 2_000_000
+    /// Seconds between training and drift polls without notifications.
+    public var trainingPoll: Double = 10
 
     public init() {}
 
@@ -123,6 +132,16 @@ public struct WorkerSettings: Sendable, Equatable {
             "the longest one send may take in all (connect, request, answer), seconds; a channel's timeout_seconds is cut to it, 1 to 60 (default 60)"
         ),
         ("AD_DELIVERY_PER_CHANNEL", "sends in flight to one channel at most, 1 to 256 (default 4)"),
+        ("AD_TRAINING", "true or false: run training jobs and the drift monitor in this worker (default true)"),
+        (
+            "AD_TRAINING_LEASE",
+            "seconds a claimed training job is leased (renewed while it trains), 5 to 3600 (default 60)"
+        ),
+        ("AD_TRAINING_MAX_ROWS", "the most points one training job reads, 100 to 50000000 (default 2000000)"),
+        (
+            "AD_TRAINING_POLL",
+            "seconds between training and drift polls without notifications, 0.05 to 3600 (default 10)"
+        ),
     ]
 
     public static func parse(environment env: [String: String]) throws(Problem) -> WorkerSettings {
@@ -166,6 +185,12 @@ public struct WorkerSettings: Sendable, Equatable {
         if s.deliveryRetry.cap < s.deliveryRetry.base {
             throw Problem(variable: "AD_DELIVERY_BACKOFF_CAP", message: "must not be below AD_DELIVERY_BACKOFF_BASE")
         }
+        if let v = env["AD_TRAINING"] { s.training = try boolean(v, "AD_TRAINING") }
+        if let v = env["AD_TRAINING_LEASE"] { s.trainingLease = try number(v, "AD_TRAINING_LEASE", 5...3600) }
+        if let v = env["AD_TRAINING_MAX_ROWS"] {
+            s.trainingMaxRows = try Int(number(v, "AD_TRAINING_MAX_ROWS", 100...50_000_000, integer: true))
+        }
+        if let v = env["AD_TRAINING_POLL"] { s.trainingPoll = try number(v, "AD_TRAINING_POLL", 0.05...3600) }
         if let v = env["AD_STATEMENT_TIMEOUT"] { s.statementTimeout = try number(v, "AD_STATEMENT_TIMEOUT", 1...3600) }
         if let v = env["AD_LOCK_TIMEOUT"] { s.lockTimeout = try number(v, "AD_LOCK_TIMEOUT", 0.1...3600) }
         if let v = env["AD_LISTEN_HEARTBEAT"] {

@@ -26,6 +26,22 @@ public struct DatabaseEngine: EvaluationEngine {
     public var phases: EvaluationPhases
     /// Progress lines for a person.
     public var progress: @Sendable (String) -> Void
+    /// When set, each series' first rows train a model of its own through the product's path (`ad.train_model`,
+    /// the worker's `TrainingRunner`, `ad.promote_model`) before anything is scored; it then scores beside the
+    /// streaming scorer, as in production.
+    public var training: ModelTraining?
+
+    /// `adworker evaluate --model ALG --train-rows N`.
+    public struct ModelTraining: Sendable {
+        public var algorithm: String
+        /// Each series' first `rows` rows are the model's (fit and calibration); the rest is its held-out split.
+        public var rows: Int
+        /// A JSON object of hyperparameters (`ad.model_hyperparameters()`).
+        public var hyperparameters: String
+        public init(algorithm: String, rows: Int, hyperparameters: String = "{}") {
+            self.algorithm = algorithm; self.rows = rows; self.hyperparameters = hyperparameters
+        }
+    }
 
     public init(
         admin: DatabaseURL, database: String, settings: WorkerSettings, keep: Bool, logger: Logger,
@@ -103,6 +119,7 @@ public struct DatabaseEngine: EvaluationEngine {
             try Task.checkCancellation()
             let ids = try await register(conn, series, config: config)
             try await copy(url, series, ids: ids)
+            if let training { try await train(conn, series, ids: ids, training) }
             try await scoreAll(conn, total: series.reduce(0) { $0 + $1.count })
             return try await phases.measure("read scores") { try await readScores(conn, series, ids: ids) }
         }
@@ -150,6 +167,58 @@ public struct DatabaseEngine: EvaluationEngine {
                 }
                 try await flush()
             }
+        }
+    }
+
+    /// Asks for one model per series (its first `training.rows` rows to fit, the rest held out), runs the jobs with
+    /// the worker's `TrainingRunner`, and promotes each model.
+    private func train(
+        _ conn: PostgresConnection, _ series: [EvaluationSeries], ids: [UUID], _ training: ModelTraining
+    ) async throws {
+        func date(_ micros: Int64) -> Date { Date(timeIntervalSince1970: Double(micros) / 1_000_000 + 946_684_800) }
+        try await phases.measure(
+            "train models", detail: "\(training.algorithm) on each file's first \(training.rows) rows"
+        ) {
+            var models: [(path: String, id: UUID)] = []
+            for (s, source) in zip(series, ids) {
+                guard s.count > training.rows else {
+                    progress("\(s.path): \(s.count) rows, none after the first \(training.rows): no model")
+                    continue
+                }
+                let from = date(s.storageMicros[0]), testFrom = date(s.storageMicros[training.rows])
+                let to = date(s.storageMicros[s.count - 1] + 1)
+                do {
+                    for try await id in try await conn.query(
+                        """
+                        SELECT ad.train_model(\(training.algorithm), (SELECT name FROM ad.data_sources WHERE id = \(source)),
+                                              \(from), \(to), \(training.hyperparameters)::jsonb, test_from => \(testFrom))
+                        """, logger: logger
+                    ).decode(UUID.self) {
+                        models.append((s.path, id))
+                    }
+                } catch {
+                    throw Failure(description: "\(s.path): ad.train_model: \(describe(error))")
+                }
+            }
+            let runner = TrainingRunner(
+                worker: "adworker evaluate", lease: 3600, maxRows: settings.trainingMaxRows, logger: logger)
+            var failures: [String] = []
+            while let result = try await runner.runOne(conn) {
+                try Task.checkCancellation()
+                if case .failed(let id, let reason) = result {
+                    failures.append("\(models.first { $0.id == id }?.path ?? id.uuidString): \(reason)")
+                }
+            }
+            guard failures.isEmpty else {
+                throw Failure(
+                    description: "training failed for \(failures.count) file(s): "
+                        + failures.prefix(5).joined(separator: "; "))
+            }
+            for (_, id) in models {
+                try await conn.query("SELECT ad.promote_model(\(id))", logger: logger).decode(String.self)
+                    .reduce(()) { _, _ in }
+            }
+            progress("trained and promoted \(models.count) \(training.algorithm) model(s)")
         }
     }
 

@@ -30,6 +30,8 @@ extension ScoringCycle {
         struct Anomalies {
             var pointIDs: [UUID] = [], stamps: [Int64] = [], sources: [UUID] = [], metrics: [String] = []
             var detectors: [String] = [], severities: [String] = [], scores: [Double] = [], explanations: [String] = []
+            /// The model that produced each: the source's production model, or the streaming scorer's row.
+            var models: [UUID] = []
         }
     }
 
@@ -54,18 +56,20 @@ extension ScoringCycle {
             let point = rows[start]
             let entry = catalog.entries[point.source]
             let scorer = entry?.scorer ?? Self.defaultScorer
+            let observations = rows[start..<end].map { row in
+                var o = row.observation
+                o.state = BatchPlan.startingState(
+                    for: row, carried: carried[row.series], cached: cache[keys[row.series]]?.state)
+                let windows = sliding.windows(
+                    for: row.observation, at: row.pos, series: row.series, size: scorer.config.window,
+                    cached: row.cached ? cache[keys[row.series]]?.sorted : nil)
+                o.sortedHistory = windows.values; o.sortedSteps = windows.steps
+                o.sortedDailyDiffs = windows.dailyDiffs; o.sortedWeeklyDiffs = windows.weeklyDiffs
+                return o
+            }
             let result = scorer.score(
-                rows[start..<end].map { row in
-                    var o = row.observation
-                    o.state = BatchPlan.startingState(
-                        for: row, carried: carried[row.series], cached: cache[keys[row.series]]?.state)
-                    let windows = sliding.windows(
-                        for: row.observation, at: row.pos, series: row.series, size: scorer.config.window,
-                        cached: row.cached ? cache[keys[row.series]]?.sorted : nil)
-                    o.sortedHistory = windows.values; o.sortedSteps = windows.steps
-                    o.sortedDailyDiffs = windows.dailyDiffs; o.sortedWeeklyDiffs = windows.weeklyDiffs
-                    return o
-                }, storingState: { metric in rows[start..<end].contains { $0.metric == metric && $0.checkpoint } })
+                observations,
+                storingState: { metric in rows[start..<end].contains { $0.metric == metric && $0.checkpoint } })
             for i in start..<end {
                 guard let state = result.states[rows[i].metric] else { continue }
                 let n = rows[i].series
@@ -75,8 +79,34 @@ extension ScoringCycle {
                     batch.histories[n].sorted = sliding.advanced(n)
                 }
             }
+            // The source's production model scores the point too; the higher score decides (`ModelCombination`).
+            let modelScore = catalog.models[point.source].flatMap { live in live.score(observations).map { (live, $0) }
+            }
             out.sources.append(point.source); out.stamps.append(point.micros)
-            out.features.append { FeatureList.write(result.metricFeatures, into: &$0) }; out.scores.append(result.score)
+            out.features.append { FeatureList.write(result.metricFeatures, into: &$0) }
+            if let (live, (ms, values)) = modelScore,
+                ModelCombination.decide(streaming: result.score, model: ms.score) == .model
+            {
+                out.scores.append(ms.score)
+                if let severity = Severity.of(score: ms.score, thresholds: scorer.config.thresholds) {
+                    let explanation = live.explanation(ms, values: values)
+                    let metric = explanation.metric ?? result.metric
+                    out.anomalies.pointIDs.append(point.id); out.anomalies.stamps.append(point.micros)
+                    out.anomalies.sources.append(point.source); out.anomalies.metrics.append(metric)
+                    out.anomalies.detectors.append(live.ref.algorithm);
+                    out.anomalies.severities.append(severity.rawValue)
+                    out.anomalies.scores.append(ms.score); out.anomalies.explanations.append(explanation.render())
+                    out.anomalies.models.append(live.ref.id)
+                    out.found.append(
+                        FoundAnomaly(
+                            source: entry?.name ?? point.source.uuidString, metric: metric,
+                            time: ScoringCycle.date(micros: point.micros), severity: severity, score: ms.score,
+                            detector: live.ref.algorithm, explanation: explanation))
+                }
+                start = end
+                continue
+            }
+            out.scores.append(result.score)
             // Feedback may have made points like this one normal on its series (the point keeps its score).
             if let severity = result.severity,
                 !catalog.learned.tolerates(
@@ -88,6 +118,7 @@ extension ScoringCycle {
                 out.anomalies.sources.append(point.source); out.anomalies.metrics.append(result.metric)
                 out.anomalies.detectors.append(result.detector); out.anomalies.severities.append(severity.rawValue)
                 out.anomalies.scores.append(result.score); out.anomalies.explanations.append(explanation.render())
+                out.anomalies.models.append(ModelRef.streamingID)
                 out.found.append(
                     FoundAnomaly(
                         source: entry?.name ?? point.source.uuidString, metric: result.metric,

@@ -16,7 +16,7 @@ extension ScoringCycle {
         var insert = PostgresQuery(unsafeSQL: ScoringQueries.storeAnomalies)
         insert.binds.append(a.pointIDs); insert.binds.append(a.stamps); insert.binds.append(a.sources)
         insert.binds.append(a.metrics); insert.binds.append(a.detectors); insert.binds.append(a.severities)
-        insert.binds.append(a.scores); insert.binds.append(a.explanations)
+        insert.binds.append(a.scores); insert.binds.append(a.explanations); insert.binds.append(a.models)
         var anomalyOf: [UUID: UUID] = [:]  // point id -> anomaly id
         for try await (anomalyID, pointID) in try await connection.query(insert, logger: logger).decode(
             (UUID, UUID).self)

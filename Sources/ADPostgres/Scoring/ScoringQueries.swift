@@ -302,14 +302,16 @@ enum ScoringQueries {
     /// Inserts anomalies; scoring a point again (after its values were corrected) updates its row. Keyed on the
     /// point's key, (source, time), never on an id alone.
     static let storeAnomalies = """
-        INSERT INTO ad.anomalies (data_point_id, point_timestamp, source_id, metric, detector, severity, score, explanation)
+        INSERT INTO ad.anomalies (data_point_id, point_timestamp, source_id, metric, detector, severity, score, explanation,
+                                  model_id)
         SELECT u.id, \(time("u.us")), u.sid, u.metric, u.detector, u.severity,
-               u.score, u.explanation::jsonb
-          FROM unnest($1::uuid[], $2::int8[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::float8[], $8::text[])
-               AS u(id, us, sid, metric, detector, severity, score, explanation)
+               u.score, u.explanation::jsonb, u.model
+          FROM unnest($1::uuid[], $2::int8[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::float8[], $8::text[],
+                      $9::uuid[])
+               AS u(id, us, sid, metric, detector, severity, score, explanation, model)
         ON CONFLICT (source_id, point_timestamp, detector) DO UPDATE
            SET data_point_id = EXCLUDED.data_point_id, metric = EXCLUDED.metric, severity = EXCLUDED.severity, score = EXCLUDED.score,
-               explanation = EXCLUDED.explanation, detected_at = now()
+               explanation = EXCLUDED.explanation, detected_at = now(), model_id = EXCLUDED.model_id
         RETURNING id, data_point_id
         """
 

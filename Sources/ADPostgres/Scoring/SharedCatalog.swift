@@ -29,7 +29,8 @@ public actor SharedCatalog {
         if loading, let held { return held }
         loading = true
         do {
-            let catalog = try await SourceCatalog.load(connection, logger: logger)
+            let catalog = try await SourceCatalog.load(
+                connection, logger: logger, reuse: latest?.held.catalog.models ?? held?.catalog.models ?? [:])
             loading = false
             loads += 1
             return publish(catalog)
@@ -38,6 +39,10 @@ public actor SharedCatalog {
             throw error
         }
     }
+
+    /// Makes the next `current` load afresh (a model was promoted: `ad_models`), so loops switch at once rather
+    /// than after `AD_CONFIG_REFRESH`.
+    public func invalidate() { latest = latest.map { ($0.held, ContinuousClock.now - .seconds(86_400 * 365)) } }
 
     /// Makes `catalog` the shared one (a loop that loaded it itself, on meeting a source it did not know).
     @discardableResult

@@ -42,13 +42,18 @@ public struct SourceCatalog: Sendable {
     public private(set) var skipped: [UUID] = []
     /// What operator feedback taught: per series, the kinds of deviation that are normal (ad.scoring_adjustments).
     public private(set) var learned = LearnedPatterns()
+    /// Each source's production model (`ad.promote_model`), scoring beside the streaming scorer; by source id.
+    public private(set) var models: [UUID: LiveModel] = [:]
 
     public init() {}
 
     /// Reads every source. Each distinct config text is parsed once, and sources with the same config share one
     /// parsed value and scorer: parsing each source's config at every refresh nearly doubled the worker's peak RSS with
     /// 100,000 sources (docs/performance.md).
-    public static func load(_ connection: PostgresConnection, logger: Logger) async throws -> SourceCatalog {
+    /// `reuse`: the production models a previous load decoded (kept while still in production).
+    public static func load(
+        _ connection: PostgresConnection, logger: Logger, reuse: [UUID: LiveModel] = [:]
+    ) async throws -> SourceCatalog {
         var catalog = SourceCatalog()
         var parsed: [String: Parsed] = [:]
         var windows: Set<Int> = []
@@ -68,6 +73,9 @@ public struct SourceCatalog: Sendable {
         }
         catalog.maxWindow = windows.max() ?? SourceConfig.defaults.window
         catalog.learned = try await FeedbackProcessor.learned(connection, logger: logger)
+        catalog.models = try await TrainingStore.productionModels(connection, reuse: reuse, logger: logger)
+        // A model's points need this many values of each metric: the SQL fetches at least that much context.
+        catalog.maxWindow = max(catalog.maxWindow, (catalog.models.values.map(\.model.rowsNeeded).max() ?? 0))
         catalog.loadedAt = .now
         return catalog
     }

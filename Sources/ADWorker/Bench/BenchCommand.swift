@@ -14,7 +14,9 @@ struct BenchCommand: AsyncParsableCommand {
             (a) COPY into ad.data_points with no worker; (b) the same COPY while an adworker run process scores, \
             from COPY start until the backlog is 0; (c) commit-to-scored latency at a fixed offered load; \
             (d) the worker's peak RSS at --series and at --big-series series; (e) alerts delivered per second to a \
-            local webhook receiver (signed, one alert per request). Works in a fresh database ad_bench \
+            local webhook receiver (signed, one alert per request); (f) Isolation Forest training time, scoring \
+            points/s on one core and ROC AUC, ours beside scikit-learn's on the same data (--models-only: just (f), \
+            no database). Works in a fresh database ad_bench \
             (dropped afterwards unless --keep). Without DATABASE_URL it starts the embedded PostgreSQL \
             (scripts/pgcluster). Prints a table, then one JSON line. Build with -c release for real figures.
             """
@@ -30,10 +32,13 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "The worker's AD_BATCH_SIZE.") var batchSize = WorkerSettings().batchSize
     @Option(help: "Alerts delivered in (e), to a local webhook receiver.") var alerts = 2000
     @Flag(help: "Keep the ad_bench database afterwards.") var keep = false
+    @Option(help: "Training rows for (f).") var modelTrainRows = 20_000
+    @Option(help: "Rows scored in (f).") var modelScoreRows = 200_000
+    @Flag(help: "Run only (f), the Isolation Forest comparison (no database).") var modelsOnly = false
 
     func validate() throws {
         guard series >= 1, points >= series, chunk >= 1, latencyRate >= 10, latencySeconds >= 1, bigSeries >= series,
-            alerts >= 1
+            alerts >= 1, modelTrainRows >= 100, modelScoreRows >= 1000
         else {
             throw ValidationError(
                 "need series >= 1, points >= series, chunk >= 1, latency-rate >= 10, latency-seconds >= 1, big-series >= series, alerts >= 1"
@@ -46,6 +51,13 @@ struct BenchCommand: AsyncParsableCommand {
             var logger = try connection.logger("adworker.bench")
             if connection.logLevel == nil && ProcessInfo.processInfo.environment["AD_LOG_LEVEL"] == nil {
                 logger.logLevel = .warning
+            }
+            if modelsOnly {
+                let r = try ModelBench(trainRows: modelTrainRows, scoreRows: modelScoreRows, python: nil).run()
+                print("adworker bench --models-only")
+                for line in ModelBench.lines(r, trainRows: modelTrainRows, scoreRows: modelScoreRows) { print(line) }
+                print(JSONValue.object(ModelBench.json(r)).render())
+                return
             }
             let admin =
                 try connection.databaseURL != nil || ProcessInfo.processInfo.environment["DATABASE_URL"] != nil
@@ -271,9 +283,14 @@ struct Bench {
 
             let delivered = try await measureDelivery(conn, source: sources[0])
 
+            // (f) Isolation Forest beside scikit-learn's, in this process (no database).
+            let models = try ModelBench(
+                trainRows: options.modelTrainRows, scoreRows: options.modelScoreRows, python: nil
+            ).run()
+
             report(
                 version: version, ingest: ingest, scored: scored, copyUnderLoad: copyUnderLoad, latency: latency,
-                rss1k: max(rssB, rssC), rssBig: rssBig, delivered: delivered, profile: profile)
+                rss1k: max(rssB, rssC), rssBig: rssBig, delivered: delivered, profile: profile, models: models)
         }
     }
 
@@ -410,7 +427,7 @@ struct Bench {
 
     func report(
         version: String, ingest: Double, scored: Double, copyUnderLoad: Double, latency: Latency, rss1k: Double,
-        rssBig: Double, delivered: Double, profile: String?
+        rssBig: Double, delivered: Double, profile: String?, models: ModelBench.Result
     ) {
         func n(_ x: Double) -> String { x.isFinite ? String(format: "%.0f", x) : "n/a" }
         func f1(_ x: Double) -> String { x.isFinite ? String(format: "%.1f", x) : "n/a" }
@@ -434,18 +451,22 @@ struct Bench {
         print(
             "  (e) alerts delivered to a local webhook (signed)       \(n(delivered)) alerts/s   (\(options.alerts) alerts)"
         )
+        for line in ModelBench.lines(models, trainRows: options.modelTrainRows, scoreRows: options.modelScoreRows) {
+            print(line)
+        }
         if let profile { print("  worker time in (b): \(profile)") }
-        let json = JSONValue.object([
-            ("ingest_points_per_s", .rounded(ingest, 6)), ("scored_points_per_s", .rounded(scored, 6)),
-            ("ratio", .rounded(ratio, 4)), ("latency_p50_ms", .rounded(latency.p50, 4)),
-            ("latency_p95_ms", .rounded(latency.p95, 4)), ("latency_p99_ms", .rounded(latency.p99, 4)),
-            ("rss_mb_1k_series", .rounded(rss1k, 4)), ("rss_mb_100k_series", .rounded(rssBig, 4)),
-            ("delivered_alerts_per_s", .rounded(delivered, 5)),
-            ("copy_points_per_s_under_worker", .rounded(copyUnderLoad, 6)),
-            ("latency_offered_points_per_s", .rounded(latency.offered, 5)),
-            ("series", .number(Double(options.series))), ("big_series", .number(Double(options.bigSeries))),
-            ("points", .number(Double(options.points))), ("batch_size", .number(Double(options.batchSize))),
-        ])
+        let json = JSONValue.object(
+            [
+                ("ingest_points_per_s", .rounded(ingest, 6)), ("scored_points_per_s", .rounded(scored, 6)),
+                ("ratio", .rounded(ratio, 4)), ("latency_p50_ms", .rounded(latency.p50, 4)),
+                ("latency_p95_ms", .rounded(latency.p95, 4)), ("latency_p99_ms", .rounded(latency.p99, 4)),
+                ("rss_mb_1k_series", .rounded(rss1k, 4)), ("rss_mb_100k_series", .rounded(rssBig, 4)),
+                ("delivered_alerts_per_s", .rounded(delivered, 5)),
+                ("copy_points_per_s_under_worker", .rounded(copyUnderLoad, 6)),
+                ("latency_offered_points_per_s", .rounded(latency.offered, 5)),
+                ("series", .number(Double(options.series))), ("big_series", .number(Double(options.bigSeries))),
+                ("points", .number(Double(options.points))), ("batch_size", .number(Double(options.batchSize))),
+            ] + ModelBench.json(models))
         print(json.render())
     }
 }

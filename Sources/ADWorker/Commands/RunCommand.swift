@@ -31,10 +31,12 @@ struct RunCommand: AsyncParsableCommand {
         let loopWakes = (0..<settings.scoringLoops).map { _ in WakeSignal() }
         let wake = WakeSignal(forwardingTo: loopWakes)
         let show = showAnomalies
-        let scoring = ScoringService(url: url, settings: settings, wakes: loopWakes, logger: logger) { a in
+        var scoring = ScoringService(url: url, settings: settings, wakes: loopWakes, logger: logger) { a in
             guard show else { return }
             FileHandle.standardOutput.write(Data((AnomalyLine.format(a) + "\n").utf8))
         }
+        let catalogs = SharedCatalog()
+        scoring.catalogs = catalogs
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(
                 service: scoring, successTerminationBehavior: .gracefullyShutdownGroup,
@@ -53,12 +55,25 @@ struct RunCommand: AsyncParsableCommand {
             .init(
                 service: FeedbackService(url: url, settings: settings, wake: feedbackWake, logger: logger),
                 failureTerminationBehavior: .gracefullyShutdownGroup))
+        // A promoted or retired model (ad_models): the scoring loops load their catalog afresh at once.
+        let modelsWake = WakeSignal()
+        services.append(.init(service: ModelSwitchService(wake: modelsWake, catalogs: catalogs)))
+        var quiet: [(channel: String, wake: WakeSignal)] = [("ad_models", modelsWake)]
+        if settings.training {
+            let trainingWake = WakeSignal()
+            services.append(
+                .init(
+                    service: TrainingService(url: url, settings: settings, wake: trainingWake, logger: logger),
+                    failureTerminationBehavior: .gracefullyShutdownGroup))
+            quiet.append(("ad_training", trainingWake))
+        }
         if settings.listen {
+            // The quiet channels share one connection.
             services.append(
                 .init(
                     service: ListenerService(
                         url: url, name: settings.name, channel: "ad_feedback",
-                        wake: feedbackWake, logger: logger, heartbeat: settings.listenHeartbeat,
+                        wake: feedbackWake, also: quiet, logger: logger, heartbeat: settings.listenHeartbeat,
                         limits: settings.sessionLimits)))
         }
         if settings.delivery {

@@ -22,6 +22,9 @@ struct ListenerService: Service {
     let name: String
     var channel = "ad_points"
     let wake: WakeSignal
+    /// More channels LISTENed on the same connection, each waking its own loop (one connection rather than one
+    /// per quiet channel).
+    var also: [(channel: String, wake: WakeSignal)] = []
     let logger: Logger
     var heartbeat: Double = 15
     var limits: SessionLimits = .none
@@ -54,11 +57,19 @@ struct ListenerService: Service {
                         limits: limits
                     ) { conn in
                         try await conn.listen(on: channel) { notifications in
-                            logger.info("listening on \(channel)")
+                            logger.info("listening on \(([channel] + also.map(\.channel)).joined(separator: ", "))")
                             listened.withLock { $0 = true }
                             wake.signal()  // catch up on anything inserted while not listening
                             try await withThrowingTaskGroup(of: Void.self) { group in
                                 group.addTask { for try await _ in notifications { wake.signal() } }
+                                for (other, otherWake) in also {
+                                    group.addTask {
+                                        try await conn.listen(on: other) { more in
+                                            otherWake.signal()
+                                            for try await _ in more { otherWake.signal() }
+                                        }
+                                    }
+                                }
                                 group.addTask { try await beat(conn, missed: missed) }
                                 _ = try await group.next()  // whichever ends first ends this connection
                                 group.cancelAll()

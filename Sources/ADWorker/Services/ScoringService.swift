@@ -16,11 +16,12 @@ struct ScoringService: Service {
     let wakes: [WakeSignal]
     let logger: Logger
     let report: @Sendable (FoundAnomaly) -> Void
+    /// The loops' shared catalog of sources and production models (the models listener invalidates it).
+    var catalogs = SharedCatalog()
     let backoff = Backoff(base: 0.2, cap: 10)
 
     func run() async throws {
         let loops = wakes.count
-        let catalogs = SharedCatalog()
         let totals = await withTaskGroup(of: ScoringTimings.self) { group in
             for k in 0..<loops { group.addTask { await loop(k, of: loops, catalogs: catalogs) } }
             return await group.reduce(ScoringTimings(), +)

@@ -2060,7 +2060,8 @@ BEGIN
     END CASE;
     INSERT INTO ad.settings AS s (key, value, description)
     VALUES (set_model_setting.key, set_model_setting.value, description)
-    ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now(), updated_by = current_user;
+    ON CONFLICT ON CONSTRAINT settings_pkey DO UPDATE
+        SET value = EXCLUDED.value, updated_at = now(), updated_by = current_user;
     RETURN format('%s = %s', set_model_setting.key, set_model_setting.value);
 END
 $fn$;
@@ -2084,7 +2085,8 @@ CREATE OR REPLACE FUNCTION ad.train_model(
     hyperparameters jsonb DEFAULT '{}',
     name text DEFAULT NULL,
     test_fraction double precision DEFAULT 0.3,
-    seed bigint DEFAULT 1
+    seed bigint DEFAULT 1,
+    test_from timestamptz DEFAULT NULL
 ) RETURNS uuid
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path TO pg_catalog, pg_temp
@@ -2124,8 +2126,13 @@ BEGIN
         RAISE EXCEPTION 'ad.train_model: train_to (%) must be after train_from (%)',
             train_model.train_to, train_model.train_from USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF train_model.test_fraction IS NULL OR NOT (train_model.test_fraction > 0 AND train_model.test_fraction <= 0.9) THEN
-        RAISE EXCEPTION 'ad.train_model: test_fraction must be in (0, 0.9], got %', train_model.test_fraction
+    IF train_model.test_fraction IS NULL OR NOT (train_model.test_fraction > 0 AND train_model.test_fraction <= 0.99) THEN
+        RAISE EXCEPTION 'ad.train_model: test_fraction must be in (0, 0.99], got %', train_model.test_fraction
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF train_model.test_from IS NOT NULL
+       AND NOT (train_model.test_from > train_model.train_from AND train_model.test_from < train_model.train_to) THEN
+        RAISE EXCEPTION 'ad.train_model: test_from (%) must lie inside (train_from, train_to)', train_model.test_from
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF train_model.seed IS NULL OR train_model.seed < 0 THEN
@@ -2191,7 +2198,9 @@ BEGIN
     VALUES (model_name, next_version, train_model.algorithm, source_uuid, 'training',
             jsonb_build_object('hyperparameters', effective, 'train_from', train_model.train_from,
                                'train_to', train_model.train_to, 'test_fraction', train_model.test_fraction,
-                               'seed', train_model.seed),
+                               'seed', train_model.seed)
+            || CASE WHEN train_model.test_from IS NULL THEN '{}'::jsonb
+                    ELSE jsonb_build_object('test_from', train_model.test_from) END,
             session_user, 'waiting for a worker')
     RETURNING id INTO model;
     INSERT INTO ad.audit_log (user_id, action, entity, entity_id, new_value)
@@ -2202,14 +2211,16 @@ BEGIN
     RETURN model;
 END
 $fn$;
-COMMENT ON FUNCTION ad.train_model(text, text, timestamptz, timestamptz, jsonb, text, double precision, bigint) IS
+COMMENT ON FUNCTION ad.train_model(text, text, timestamptz, timestamptz, jsonb, text, double precision, bigint,
+    timestamptz) IS
     'Asks the worker to train a model of algorithm (see ad.model_hyperparameters()) on the source''s points with '
-    '"timestamp" in [train_from, train_to): the last test_fraction of them (in time) is held out to evaluate, and '
+    '"timestamp" in [train_from, train_to): the last test_fraction of them (or those from test_from on) is held '
+    'out to evaluate, and '
     'labelled incidents are left out of what it fits. Returns the model id at once; follow it in ad.model_registry '
     '(status training, evaluating, then registered, or failed with the reason). name defaults to '
     '"<algorithm> <source>"; each request is the next version of that name. Audited.';
-REVOKE ALL ON FUNCTION ad.train_model(text, text, timestamptz, timestamptz, jsonb, text, double precision, bigint)
-    FROM PUBLIC;
+REVOKE ALL ON FUNCTION ad.train_model(text, text, timestamptz, timestamptz, jsonb, text, double precision, bigint,
+    timestamptz) FROM PUBLIC;
 
 -- Promotion, shared by ad.promote_model (people) and auto-promotion of a retrained model (the worker).
 CREATE OR REPLACE FUNCTION ad_internal.promote(model uuid, action text) RETURNS text
@@ -2998,7 +3009,7 @@ BEGIN
         GRANT SELECT ON ad.labelled_incidents, ad.drift_reports, ad.model_registry, ad.model_drift TO ad_scientist;
         GRANT INSERT (source_id, starts_at, ends_at, note), DELETE ON ad.labelled_incidents TO ad_scientist;
         GRANT EXECUTE ON FUNCTION
-            ad.train_model(text, text, timestamptz, timestamptz, jsonb, text, double precision, bigint),
+            ad.train_model(text, text, timestamptz, timestamptz, jsonb, text, double precision, bigint, timestamptz),
             ad.promote_model(uuid), ad.deprecate_model(uuid),
             ad.label_incident(text, timestamptz, timestamptz, text) TO ad_scientist;
     END IF;

@@ -1,0 +1,59 @@
+import ADCore
+import ADPostgres
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// Training jobs and the drift monitor: runs waiting jobs one after another (`TrainingRunner`), then the drift
+/// checks that are due (`DriftMonitor`), then waits for an `ad_training` notification or the jittered poll. Its
+/// session has a longer statement timeout than scoring's: reading a training window may take minutes.
+struct TrainingService: Service {
+    let url: DatabaseURL
+    let settings: WorkerSettings
+    let wake: WakeSignal
+    let logger: Logger
+    /// What to do once a model is registered (the MLflow export when MLFLOW_TRACKING_URI is set).
+    var registered: @Sendable (TrainingJob, TrainingOutcome, String) async -> JSONValue? = { _, _, _ in nil }
+    let backoff = Backoff(base: 0.5, cap: 30)
+
+    /// Statement timeout of the training session, seconds: reading a large window is one long statement.
+    static let statementTimeout = 900.0
+
+    func run() async throws {
+        let runner = TrainingRunner(
+            worker: settings.name, lease: settings.trainingLease, maxRows: settings.trainingMaxRows, logger: logger,
+            registered: registered)
+        let drift = DriftMonitor(maxRows: settings.trainingMaxRows, logger: logger)
+        var limits = settings.sessionLimits
+        limits.statementTimeout = max(Self.statementTimeout, settings.statementTimeout)
+        limits.idleInTransactionTimeout = max(limits.idleInTransactionTimeout ?? 0, Self.statementTimeout * 2)
+        await runReconnecting(
+            url, application: "\(settings.name) training", what: "training", backoff: backoff, limits: limits,
+            logger: logger
+        ) { conn, connected in
+            connected()
+            while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                if try await runner.runOne(conn) != nil { continue }
+                _ = try await drift.pass(conn)
+                let poll = jittered(settings.trainingPoll, random: Double.random(in: 0...1))
+                _ = await cancelWhenGracefulShutdown { await wake.wait(timeout: .seconds(poll)) }
+            }
+        }
+        logger.info("training stopped")
+    }
+}
+
+/// Makes the scoring loops load the catalog afresh when a model is promoted or retired (`ad_models`), so they
+/// switch models at once; without notifications they switch within `AD_CONFIG_REFRESH`.
+struct ModelSwitchService: Service {
+    let wake: WakeSignal
+    let catalogs: SharedCatalog
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let woken = await cancelWhenGracefulShutdown { await wake.wait(timeout: .seconds(3600)) }
+            if woken == true { await catalogs.invalidate() }
+        }
+    }
+}

@@ -1,0 +1,268 @@
+import ADCore
+import ADDBTestSupport
+import ADPostgres
+import ADTestSupport
+import Foundation
+import PostgresNIO
+import Testing
+
+/// The whole model life cycle through the real worker: `ad.train_model` → claimed → trained → evaluated →
+/// registered → promoted → live points scored with its `model_id`; a failing run; a worker stopped mid-training;
+/// rollback and a hot switch; drift asking for retraining.
+@Suite(.tags(.database), .enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"))
+struct ModelFlow {
+    static let pump = "00000000-0000-0000-0000-0000000000b1"
+
+    /// Source `pump` with two correlated metrics (pressure ≈ 2 × flow, flow slowly periodic, a little noise), one
+    /// point a minute from 2026-01-01, minutes [from, from + count). `broken` minutes break the correlation:
+    /// pressure is 2 × flow + 6, a value each metric alone reaches on other days.
+    static func insert(_ url: DatabaseURL, from: Int, count: Int, broken: ClosedRange<Int>? = nil) async throws {
+        let b = broken.map { "g BETWEEN \($0.lowerBound) AND \($0.upperBound)" } ?? "false"
+        try await sql(
+            url,
+            """
+            INSERT INTO ad.data_points (source_id, "timestamp", values)
+            SELECT '\(pump)', timestamptz '2026-01-01 00:00:00+00' + g * interval '1 minute',
+                   jsonb_build_object('flow', f, 'pressure', 2 * f + ((g * 7919) % 997) / 997.0 * 0.4
+                                                              + CASE WHEN \(b) THEN 6 ELSE 0 END)
+              FROM generate_series(\(from), \(from + count - 1)) g,
+                   LATERAL (SELECT 10 + 3 * sin(g / 20.0) + ((g * 104729) % 991) / 991.0 * 0.4 AS f) v
+            """)
+    }
+
+    static func withPump<T: Sendable>(_ body: (DatabaseURL) async throws -> T) async throws -> T {
+        try await withScratchDatabase { url in
+            try await migrate(url)
+            try await sql(url, "INSERT INTO ad.data_sources (id, name) VALUES ('\(pump)', 'pump')")
+            try await sql(url, "INSERT INTO ad.users (name, db_role) VALUES ('Dana Scientist', session_user)")
+            return try await body(url)
+        }
+    }
+
+    static let fast = ["AD_POLL_INTERVAL": "0.5", "AD_TRAINING_POLL": "0.5", "AD_DELIVERY": "false"]
+
+    static func train(_ url: DatabaseURL, _ extra: String = "") async throws -> String {
+        try await strings(
+            url,
+            "SELECT ad.train_model('pca', 'pump', '2026-01-01', '2026-01-01 10:00'\(extra))::text"
+        )[0]
+    }
+
+    static func status(_ url: DatabaseURL, _ id: String) async throws -> String {
+        try await strings(url, "SELECT status FROM ad.ml_models WHERE id = '\(id)'").first ?? "?"
+    }
+
+    @Test func trainEvaluateRegisterPromoteAndScoreLivePointsWithTheModel() async throws {
+        try await Self.withPump { url in
+            // Ten hours of history; an incident in the held-out part (the last 3 hours), labelled by a person.
+            try await Self.insert(url, from: 0, count: 600, broken: 500...509)
+            try await sql(url, "SELECT ad.label_incident('pump', '2026-01-01 08:20', '2026-01-01 08:30', 'seal leak')")
+            let w = try WorkerProcess(url, name: "mf", environment: Self.fast)
+            #expect(
+                try await eventually(timeout: .seconds(60)) {
+                    try await integer(url, "SELECT count(*) FROM ad.data_points WHERE anomaly_score IS NULL") == 0
+                }, "history not scored: \(w.output)")
+            let id = try await Self.train(url)
+            #expect(
+                try await eventually(timeout: .seconds(90)) { try await Self.status(url, id) == "registered" },
+                "not registered (\(try await Self.status(url, id))): \(w.output)")
+            let row = try await strings(
+                url,
+                """
+                SELECT concat_ws(' ', status, progress, attempts, precision IS NOT NULL, recall, f1 IS NOT NULL,
+                                 roc_auc IS NOT NULL, compared_with, production_f1 IS NOT NULL)
+                  FROM ad.model_registry WHERE id = '\(id)'
+                """)[0]
+            #expect(row == "registered registered 1 true 1 true true streaming v1 true", "\(row)")
+            #expect(
+                try await strings(url, "SELECT metrics #>> '{split,test_points}' FROM ad.ml_models WHERE id = '\(id)'")
+                    == ["180"])
+            #expect(
+                try await strings(url, "SELECT parameters ->> 'metrics' FROM ad.ml_models WHERE id = '\(id)'")
+                    == [#"["flow", "pressure"]"#])
+            // Promote it; the running worker picks it up, and scores new points with it beside the streaming scorer.
+            #expect(
+                try await strings(url, "SELECT ad.promote_model('\(id)')")
+                    == ["pca pump v1 is now the production model of pump"])
+            try await Task.sleep(for: .seconds(1))
+            try await Self.insert(url, from: 600, count: 60, broken: 640...640)
+            #expect(
+                try await eventually(timeout: .seconds(30)) {
+                    try await integer(
+                        url,
+                        "SELECT count(*) FROM ad.anomalies WHERE point_timestamp = '2026-01-01 10:40' AND model_id = '\(id)'"
+                    ) == 1
+                }, "the model did not decide the broken point: \(w.output)")
+            let a = try await strings(
+                url,
+                """
+                SELECT concat_ws(' | ', detector, explanation ->> 'decided_by', explanation #>> '{model,name}',
+                                 explanation #>> '{model,version}', explanation ->> 'reason')
+                  FROM ad.anomalies WHERE point_timestamp = '2026-01-01 10:40'
+                """)[0]
+            #expect(a.hasPrefix("pca | model | pca pump | 1 | Decided by the trained model pca pump v1 (pca)"), "\(a)")
+            #expect(
+                try await integer(url, "SELECT count(*) FROM ad.anomalies WHERE model_id IS NULL") == 0,
+                "every anomaly names its model")
+            #expect(
+                try await integer(
+                    url,
+                    "SELECT count(*) FROM ad.audit_log WHERE entity = 'model' AND entity_id = '\(id)' AND action = 'promote'"
+                ) == 1)
+            await w.stop()
+        }
+    }
+
+    @Test func aRunThatCannotTrainFailsWithItsReason() async throws {
+        try await Self.withPump { url in
+            try await Self.insert(url, from: 0, count: 20)
+            let w = try WorkerProcess(url, name: "mffail", environment: Self.fast)
+            let id = try await Self.train(url)
+            #expect(
+                try await eventually(timeout: .seconds(60)) { try await Self.status(url, id) == "failed" },
+                "not failed: \(w.output)")
+            let error = try await strings(url, "SELECT error FROM ad.model_registry WHERE id = '\(id)'")[0]
+            #expect(error.contains("at least 20 unlabelled points are needed to fit"), "\(error)")
+            #expect(
+                try await integer(
+                    url, "SELECT count(*) FROM ad.audit_log WHERE entity_id = '\(id)' AND action = 'training_failed'")
+                    == 1)
+            await w.stop()
+        }
+    }
+
+    @Test func aJobWhoseWorkerStoppedIsTakenOverWhenItsLeaseLapses() async throws {
+        try await Self.withPump { url in
+            try await Self.insert(url, from: 0, count: 600)
+            let id = try await Self.train(url)
+            // A worker claimed it and was killed: the row is claimed, its lease running, nobody renews it.
+            #expect(
+                try await strings(url, "SELECT id::text FROM ad_internal.claim_training('ghost', '3 seconds')") == [id])
+            let w = try WorkerProcess(url, name: "heir", environment: Self.fast)
+            #expect(
+                try await eventually(timeout: .seconds(90)) { try await Self.status(url, id) == "registered" },
+                "not taken over: \(w.output)")
+            #expect(
+                try await strings(url, "SELECT attempts || ' ' || claimed_by FROM ad.ml_models WHERE id = '\(id)'")
+                    == ["2 heir"])
+            await w.stop()
+        }
+    }
+
+    @Test func promotingAnotherVersionSwitchesRunningWorkersAndRollbackSwitchesBack() async throws {
+        try await Self.withPump { url in
+            try await Self.insert(url, from: 0, count: 600)
+            let w = try WorkerProcess(
+                url, name: "hot", environment: Self.fast.merging(["AD_CONFIG_REFRESH": "3600"]) { $1 })
+            let v1 = try await Self.train(url), v2 = try await Self.train(url, ", '{\"variance\": 0.99}'")
+            #expect(
+                try await eventually(timeout: .seconds(120)) {
+                    try await Self.status(url, v1) == "registered" && Self.status(url, v2) == "registered"
+                }, "not registered: \(w.output)")
+            var minute = 600
+            /// Inserts a normal hour with one broken minute; returns which model decided that minute.
+            func brokenMinuteDecidedBy() async throws -> String {
+                let broken = minute + 30
+                try await Self.insert(url, from: minute, count: 60, broken: broken...broken)
+                minute += 60
+                var by = ""
+                _ = try await eventually(timeout: .seconds(30)) {
+                    by =
+                        try await strings(
+                            url,
+                            """
+                            SELECT model_id::text FROM ad.anomalies
+                             WHERE point_timestamp = timestamptz '2026-01-01' + \(broken) * interval '1 minute'
+                            """
+                        ).first ?? ""
+                    return !by.isEmpty
+                }
+                return by
+            }
+            _ = try await strings(url, "SELECT ad.promote_model('\(v1)')")
+            #expect(try await brokenMinuteDecidedBy() == v1, "v1 in production: \(w.output)")
+            // AD_CONFIG_REFRESH is an hour: only the ad_models notification can make the worker switch now.
+            _ = try await strings(url, "SELECT ad.promote_model('\(v2)')")
+            #expect(try await brokenMinuteDecidedBy() == v2, "v2 promoted: \(w.output)")
+            #expect(try await Self.status(url, v1) == "deprecated")
+            _ = try await strings(url, "SELECT ad.promote_model('\(v1)')")  // rollback
+            #expect(try await brokenMinuteDecidedBy() == v1, "rolled back to v1: \(w.output)")
+            #expect(try await Self.status(url, v2) == "deprecated")
+            await w.stop()
+        }
+    }
+
+    @Test func driftAsksForRetrainingWhichPromotesItselfWhenTheOwnerAllows() async throws {
+        try await Self.withPump { url in
+            try await Self.insert(url, from: 0, count: 600)
+            let w = try WorkerProcess(url, name: "drift", environment: Self.fast)
+            let v1 = try await Self.train(url)
+            #expect(
+                try await eventually(timeout: .seconds(90)) { try await Self.status(url, v1) == "registered" },
+                "not registered: \(w.output)")
+            _ = try await strings(url, "SELECT ad.promote_model('\(v1)')")
+            // The recent window: the last day before now. The pump's flow has moved up by half its range.
+            try await sql(
+                url,
+                """
+                INSERT INTO ad.data_points (source_id, "timestamp", values)
+                SELECT '\(Self.pump)', now() - interval '2 hours' + g * interval '1 minute',
+                       jsonb_build_object('flow', f, 'pressure', 2 * f)
+                  FROM generate_series(0, 99) g, LATERAL (SELECT 25 + 3 * sin(g / 20.0) AS f) v
+                """)
+            try await sql(url, #"SELECT ad.set_model_setting('auto_promote_retrained', 'true')"#)
+            try await sql(url, #"SELECT ad.set_model_setting('drift_check_every', '"2 seconds"')"#)
+            #expect(
+                try await eventually(timeout: .seconds(60)) {
+                    try await integer(url, "SELECT count(*) FROM ad.model_drift WHERE drifted") >= 1
+                }, "no drift found: \(w.output)")
+            let report = try await strings(
+                url,
+                "SELECT max_psi > threshold AND recent_points = 100 AND retrain_model_id IS NOT NULL FROM ad.model_drift WHERE drifted ORDER BY report LIMIT 1"
+            )
+            #expect(report == ["true"])
+            let retrain = try await strings(
+                url, "SELECT retrain_model_id::text FROM ad.model_drift WHERE drifted ORDER BY report LIMIT 1")[0]
+            #expect(
+                try await eventually(timeout: .seconds(90)) {
+                    let s = try await Self.status(url, retrain)
+                    return s == "registered" || s == "production" || s == "failed"
+                }, "the retraining did not finish: \(w.output)")
+            let outcome = try await strings(
+                url,
+                """
+                SELECT concat_ws(' ', status, version, retrain_of = '\(v1)', f1 IS NULL, train_to > now() - interval '1 minute')
+                  FROM ad.model_registry WHERE id = '\(retrain)'
+                """)[0]
+            // Auto-promotion needs it at least as good on the same split; this split has no labelled anomaly, so F1
+            // is undefined and the retraining waits, registered, for a person to judge (sql/tests cover promotion).
+            #expect(outcome == "registered 2 true true true", "\(outcome)")
+            #expect(try await Self.status(url, v1) == "production")
+            await w.stop()
+        }
+    }
+}
+
+/// The hyperparameters `ad.train_model` accepts (SQL, `ad.model_hyperparameters()`) are the ones the worker's
+/// models take (Swift, `ModelAlgorithm.hyperparameters`): same names, kinds, defaults and bounds.
+@Suite(.tags(.database), .enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"))
+struct HyperparameterCatalogue {
+    @Test func sqlAndSwiftListTheSameHyperparameters() async throws {
+        try await withScratchDatabase { url in
+            try await migrate(url)
+            let sqlRows = try await strings(
+                url,
+                """
+                SELECT concat_ws(' ', algorithm, name, kind, default_value, minimum, maximum)
+                  FROM ad.model_hyperparameters() ORDER BY algorithm, name
+                """)
+            func show(_ x: Double) -> String { x == x.rounded() && abs(x) < 1e15 ? String(Int(x)) : String(x) }
+            let swiftRows = ModelAlgorithm.allCases.flatMap { a in
+                a.hyperparameters.map {
+                    "\(a.rawValue) \($0.name) \($0.kind) \(show($0.defaultValue)) \(show($0.minimum)) \(show($0.maximum))"
+                }
+            }.sorted()
+            #expect(sqlRows == swiftRows, "sql/100_models.sql's VALUES must list ModelAlgorithm.hyperparameters")
+        }
+    }
+}
