@@ -41,9 +41,8 @@ public struct EvaluationCSVOptions: Sendable, Equatable {
 /// `EvaluationInputError` that names the file and line. Pure: the caller reads the bytes.
 ///
 /// A header line names the columns; every column but the time column (and the label and ignored columns) is a
-/// metric. Fields
-/// may be quoted (`"a,b"`, `""` for a quote) but not span lines; spaces around fields are ignored; blank lines are
-/// skipped; an empty metric cell means the metric is absent at that row.
+/// metric. Fields may be quoted (`"a,b"`, `""` for a quote) but not span lines; spaces around fields are ignored;
+/// blank lines are skipped; an empty metric cell means the metric is absent at that row.
 public enum EvaluationCSV {
     /// - Parameters:
     ///   - data: the file's bytes.
