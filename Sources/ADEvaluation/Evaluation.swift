@@ -12,6 +12,11 @@ public struct Evaluation: Sendable {
     public var config: SourceConfig
     /// Engine settings to report (batch size, ...).
     public var engineSettings: [(String, JSONValue)]
+    /// `--train-rows N` (CSV layout): each file's first N rows are its "train" part, the usual protocol of
+    /// multivariate benchmarks (SKAB: 400). They are scored like every row but left out of every point-wise
+    /// figure (counts, precision, recall, F1, FAR, MAR, ROC AUC, rows flagged); every file needs more than N rows.
+    /// An engine that trains a model per file reads the same value. Ignored for NAB, which has its own probation.
+    public var trainRows: Int?
 
     /// NAB files plotted when present; otherwise the first four.
     public static let nabPlotFiles = [
@@ -21,13 +26,14 @@ public struct Evaluation: Sendable {
 
     public init(
         corpus: EvaluationCorpus, output: URL, configGiven: JSONValue, config: SourceConfig,
-        engineSettings: [(String, JSONValue)] = []
+        engineSettings: [(String, JSONValue)] = [], trainRows: Int? = nil
     ) {
         self.corpus = corpus
         self.output = output
         self.configGiven = configGiven
         self.config = config
         self.engineSettings = engineSettings
+        self.trainRows = trainRows
     }
 
     /// Scores, writes everything, and returns the summary. `started` is when the command started (for the wall time).
@@ -36,6 +42,7 @@ public struct Evaluation: Sendable {
     ) async throws
         -> EvaluationSummary
     {
+        try checkTrainRows()
         let created = try prepareOutput()
         let scores: [[Double]]
         do {
@@ -74,6 +81,21 @@ public struct Evaluation: Sendable {
             guard FileManager.default.isWritableFile(atPath: output.path) else {
                 throw EvaluationInputError(.badOutput, file: output.path, "is not writable")
             }
+        }
+    }
+
+    /// Refuses `trainRows` below 0, or a file with no row after its train part. No side effects: `adworker evaluate`
+    /// calls it before it starts a database.
+    public func checkTrainRows() throws {
+        guard let n = trainRows, case .csv = corpus.layout else { return }
+        guard n >= 0 else {
+            throw EvaluationInputError(
+                .tooFewRows, file: corpus.directory.path, "--train-rows must be 0 or more, got \(n)")
+        }
+        if let short = corpus.series.first(where: { $0.count <= n }) {
+            throw EvaluationInputError(
+                .tooFewRows, file: corpus.directory.appendingPathComponent(short.path).path,
+                "has \(short.count) row\(short.count == 1 ? "" : "s"): --train-rows \(n) leaves none to evaluate")
         }
     }
 
@@ -158,36 +180,18 @@ public struct Evaluation: Sendable {
             }
         case .csv(let options):
             labelColumn = options.labelColumn
-            var allScores: [Double] = [], allLabels: [Bool] = []
-            var total = NABCounts()
             for (k, s) in corpus.series.enumerated() {
                 try save(EvaluationResults.csv(s, scores: scores[k]), s.path)
-                var result = EvaluationSummary.FileResult(
-                    path: s.path, rows: s.count, shiftedRows: s.shiftedRows,
-                    flagged: scores[k].filter { $0 >= low }.count)
-                if let labels = s.labels {
-                    let c = Self.counts(scores[k], labels, threshold: low)
-                    result.counts = c
-                    result.rocAUC = NABPointwise.rocAUC(scores: scores[k], positives: labels)
-                    total = NABCounts(
-                        tp: total.tp + c.tp, fp: total.fp + c.fp, fn: total.fn + c.fn, tn: total.tn + c.tn)
-                    allScores += scores[k]; allLabels += labels
-                }
-                files.append(result)
             }
-            if options.labelColumn != nil {
-                overall = .init(
-                    path: "all files", rows: corpus.rowCount, shiftedRows: files.reduce(0) { $0 + $1.shiftedRows },
-                    flagged: files.reduce(0) { $0 + $1.flagged }, counts: total,
-                    rocAUC: NABPointwise.rocAUC(scores: allScores, positives: allLabels))
-            }
+            (files, overall) = Self.pointwise(corpus.series, scores, threshold: low, trainRows: trainRows ?? 0)
             for k in corpus.series.indices.prefix(4) {
                 let s = corpus.series[k]
                 plots.append(
                     Plotted(
                         series: s, scores: scores[k], windows: Self.runs(s.labels ?? []), threshold: low,
-                        thresholdLabel: "low threshold \(low)", probation: min(config.minHistory, s.count),
-                        probationLabel: "warm-up (min_history)"))
+                        thresholdLabel: "low threshold \(low)",
+                        probation: min(trainRows ?? config.minHistory, s.count),
+                        probationLabel: trainRows == nil ? "warm-up (min_history)" : "train rows (not evaluated)"))
             }
         }
 
@@ -217,7 +221,8 @@ public struct Evaluation: Sendable {
             layout: layout, input: corpus.directory.path, output: output.path, engine: engine,
             engineSettings: engineSettings, configGiven: configGiven, config: config, files: files,
             rowCount: corpus.rowCount, wallSeconds: (ContinuousClock.now - started).seconds, phases: phases.all,
-            nab: nab, labelColumn: labelColumn, overall: overall, plots: plotPaths)
+            nab: nab, labelColumn: labelColumn, overall: overall, plots: plotPaths,
+            trainRows: nab == nil ? trainRows : nil)
         try save(summary.json.render() + "\n", "summary.json")
         try save(summary.markdown, "report.md")
         return summary
@@ -237,6 +242,44 @@ public struct Evaluation: Sendable {
         } catch {
             throw EvaluationInputError(.badOutput, file: url.path, "cannot be written: \(error.localizedDescription)")
         }
+    }
+
+    /// A CSV corpus's per-file results and, when it is labelled, the point-wise figures over every file's evaluated
+    /// rows concatenated (the benchmark protocol of SKAB and its kind: one confusion matrix over all files, not a
+    /// mean of per-file figures). Each file's first `trainRows` rows are left out of everything but `rows`.
+    static func pointwise(
+        _ series: [EvaluationSeries], _ scores: [[Double]], threshold: Double, trainRows: Int
+    ) -> (files: [EvaluationSummary.FileResult], overall: EvaluationSummary.FileResult?) {
+        var files: [EvaluationSummary.FileResult] = []
+        var allScores: [Double] = [], allLabels: [Bool] = []
+        var total = NABCounts()
+        var labelled = !series.isEmpty
+        for (s, sc) in zip(series, scores) {
+            let skip = min(max(trainRows, 0), sc.count)
+            let evaluated = Array(sc[skip...])
+            var result = EvaluationSummary.FileResult(
+                path: s.path, rows: s.count, shiftedRows: s.shiftedRows,
+                flagged: evaluated.filter { $0 >= threshold }.count, evaluatedRows: evaluated.count)
+            if let all = s.labels {
+                let labels = Array(all[skip...])
+                let c = counts(evaluated, labels, threshold: threshold)
+                result.counts = c
+                result.rocAUC = NABPointwise.rocAUC(scores: evaluated, positives: labels)
+                total = NABCounts(tp: total.tp + c.tp, fp: total.fp + c.fp, fn: total.fn + c.fn, tn: total.tn + c.tn)
+                allScores += evaluated
+                allLabels += labels
+            } else {
+                labelled = false
+            }
+            files.append(result)
+        }
+        guard labelled else { return (files, nil) }
+        let overall = EvaluationSummary.FileResult(
+            path: "all files", rows: files.reduce(0) { $0 + $1.rows },
+            shiftedRows: files.reduce(0) { $0 + $1.shiftedRows }, flagged: files.reduce(0) { $0 + $1.flagged },
+            counts: total, rocAUC: NABPointwise.rocAUC(scores: allScores, positives: allLabels),
+            evaluatedRows: files.reduce(0) { $0 + $1.evaluatedRows })
+        return (files, overall)
     }
 
     /// Point-wise counts of scores at or over `threshold` against labels.

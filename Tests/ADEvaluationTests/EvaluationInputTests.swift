@@ -140,16 +140,76 @@ private func refusal(_ text: String, _ options: EvaluationCSVOptions = .init(tim
         #expect(
             refusal("t,x,y\n1,2,1\n2,3,yes\n", options)
                 == EvaluationInputError(
-                    .badLabel, file: "/in/dir/f.csv", line: 3, "column \"y\": the label must be 0 or 1, got \"yes\""))
+                    .badLabel, file: "/in/dir/f.csv", line: 3,
+                    "column \"y\": the label must be 0 or 1 (also accepted: 0.0/1.0, false/true), got \"yes\""))
         #expect(refusal("t,x,y\n1,2,\n", options)?.code == .badLabel)
-        #expect(refusal("t,x,y\n1,2,0.5\n", options)?.code == .badLabel)
+        for bad in ["0.5", "2", "-1", "1.00", "0.", ".0", "1e0", "t", "f", "yes", "no", "on", "truth", "\"\"", "nan"] {
+            let e = refusal("t,x,y\n1,2,0\n2,3,\(bad)\n", options)
+            #expect(e?.code == .badLabel, "\(bad)")
+            #expect(e?.line == 3, "\(bad)")
+        }
         #expect(
             refusal("t,x\n1,2\n", options)
                 == EvaluationInputError(
                     .missingColumn, file: "/in/dir/f.csv", line: 1,
                     "no label column \"y\" in the header (columns: \"t\", \"x\")"))
-        #expect(refusal("t,y\n1,1\n", options)?.message == "no metric column besides the time and label column")
+        #expect(refusal("t,y\n1,1\n", options)?.message == "no metric column besides the time and label columns")
         #expect(refusal("t,x\n1,2\n", .init(timeColumn: "t", labelColumn: "t"))?.code == .badHeader)
+    }
+
+    /// SKAB writes its `anomaly` column as 0.0/1.0; other corpora write true/false. Refused before issue 19.
+    @Test func labelsWrittenAsFloatsOrBooleansAreRead() throws {
+        let options = EvaluationCSVOptions(timeColumn: "t", labelColumn: "anomaly")
+        let s = try parse(
+            "t,x,anomaly\n1,2,0.0\n2,3,1.0\n3,4,true\n4,5,FALSE\n5,6,True\n6,7,0\n7,8,1\n8,9,\"1.0\"\n", options)
+        #expect(s.labels == [false, true, true, false, true, false, true, true])
+        #expect(s.metrics == ["x"])
+        for (cell, label) in [
+            ("0", false), ("0.0", false), ("false", false), ("1", true), ("1.0", true), ("TRUE", true),
+        ] {
+            #expect(EvaluationCSV.label(cell) == label, "\(cell)")
+        }
+    }
+
+    @Test func ignoredColumnsAreNeitherMetricsNorRead() throws {
+        // SKAB's layout: datetime;metrics...;anomaly;changepoint.
+        let options = EvaluationCSVOptions(
+            timeColumn: "datetime", labelColumn: "anomaly", ignoredColumns: ["changepoint"], separator: 59)
+        let s = try parse(
+            "datetime;A1;Current;anomaly;changepoint\n"
+                + "2020-03-09 10:14:33;0.0265878;1.3302;0.0;0.0\n"
+                + "2020-03-09 10:14:34;0.0261697;1.35399;1.0;not a number\n", options)
+        #expect(s.metrics == ["A1", "Current"])
+        #expect(s.values == [[0.0265878, 0.0261697], [1.3302, 1.35399]])
+        #expect(s.labels == [false, true])
+        #expect(s.valuesJSON(row: 0) == #"{"A1":0.0265878,"Current":1.3302}"#)
+        // Matched like the time column: exactly, else case-insensitively; repeated names are harmless.
+        let folded = try parse(
+            "t,x,Note,y\n1,2,a,3\n", .init(timeColumn: "t", ignoredColumns: ["note", "note", "y"]))
+        #expect(folded.metrics == ["x"])
+    }
+
+    @Test func ignoredColumnsMustExistAndLeaveAMetric() {
+        #expect(
+            refusal("t,x\n1,2\n", .init(timeColumn: "t", ignoredColumns: ["changepoint"]))
+                == EvaluationInputError(
+                    .missingColumn, file: "/in/dir/f.csv", line: 1,
+                    "no column \"changepoint\" to ignore in the header (columns: \"t\", \"x\")"))
+        #expect(
+            refusal("t,x\n1,2\n", .init(timeColumn: "t", ignoredColumns: ["T"]))
+                == EvaluationInputError(
+                    .badHeader, file: "/in/dir/f.csv", line: 1, "the ignored column \"t\" is the time column"))
+        #expect(
+            refusal("t,x,y\n1,2,0\n", .init(timeColumn: "t", labelColumn: "y", ignoredColumns: ["y"]))?.message
+                == "the ignored column \"y\" is the label column")
+        #expect(
+            refusal("t,x,y,c\n1,2,0,0\n", .init(timeColumn: "t", labelColumn: "y", ignoredColumns: ["x", "c"]))?
+                .message == "no metric column besides the time, label and ignored columns")
+        #expect(
+            refusal("t,x\n1,2\n", .init(timeColumn: "t", ignoredColumns: ["x"]))?.message
+                == "no metric column besides the time and ignored columns")
+        #expect(refusal("t,x\n1,2\n")?.message == nil)
+        #expect(refusal("t\n1\n")?.code == .badHeader)
     }
 
     @Test func theErrorReadsAsFileLineMessage() {

@@ -148,6 +148,73 @@ struct EvaluateReplaysCorporaThroughTheDatabase {
         #expect(try await !databaseExists("ad_eval_\(run.pid)"), "the scratch database was left behind")
     }
 
+    /// SKAB's protocol: labels 0.0/1.0, a changepoint column to ignore, figures after each file's train rows.
+    @Test func aSKABShapedTreeWithTrainRowsAndAnIgnoredColumnThroughTheCommand() async throws {
+        let root = EvaluationTrees.temporaryDirectory("eval-skab")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let input = root.appendingPathComponent("in")
+        try EvaluationTrees.writeSKABShaped(at: input)
+        let common = [
+            "--csv-dir", input.path, "--time-column", "datetime", "--label-column", "anomaly", "--separator", ";",
+            "--ignore-column", "changepoint",
+        ]
+        let out = root.appendingPathComponent("out")
+        let run = try await evaluate(common + ["--train-rows", "50", "--out", out.path])
+        #expect(run.status == 0, "\(run.err)")
+        #expect(run.out.contains("(after each file's first 50 rows)"), "\(run.out)")
+        #expect(run.out.contains("FAR"), "\(run.out)")
+        let results = try lines(out.appendingPathComponent("valve1/0.csv"))
+        #expect(results.first == "datetime,Current,Pressure,anomaly_score,label")
+        #expect(results.count == EvaluationTrees.skabRows + 1)
+        let json = try JSONDecoder().decode(
+            JSONValue.self, from: Data(contentsOf: out.appendingPathComponent("summary.json")))
+        #expect(json["train_rows"] == .number(50))
+        let overall = try #require(json["pointwise"]?["overall"])
+        #expect(overall["rows"] == .number(Double(EvaluationTrees.skabRows)))
+        #expect(overall["evaluated_rows"] == .number(Double(EvaluationTrees.skabRows - 50)))
+        let counted = ["tp", "fp", "fn", "tn"].compactMap { key -> Double? in
+            if case .number(let x)? = overall[key] { return x }
+            return nil
+        }
+        #expect(counted.reduce(0, +) == Double(EvaluationTrees.skabRows - 50), "only the evaluated rows are counted")
+        if case .number(let positives)? = overall["tp"], case .number(let missed)? = overall["fn"] {
+            #expect(positives + missed == Double(EvaluationTrees.skabAnomalies.count))
+        }
+        #expect(overall["far"] != nil && overall["far"] != .null)
+        #expect(overall["mar"] != nil && overall["mar"] != .null)
+        #expect(try await !databaseExists("ad_eval_\(run.pid)"), "the scratch database was left behind")
+
+        // A train part as long as the file leaves nothing to evaluate: refused before a database exists.
+        let tooLong = try await evaluate(
+            common + [
+                "--train-rows", "\(EvaluationTrees.skabRows)", "--keep", "--out",
+                root.appendingPathComponent("o2").path,
+            ])
+        #expect(tooLong.status == 1)
+        #expect(
+            tooLong.err.contains(
+                "\(input.appendingPathComponent("valve1/0.csv").path): has \(EvaluationTrees.skabRows) rows: "
+                    + "--train-rows \(EvaluationTrees.skabRows) leaves none to evaluate"), "\(tooLong.err)")
+        #expect(try await !databaseExists("ad_eval_\(tooLong.pid)"), "a database was created for bad input")
+        #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent("o2").path))
+        // Options are checked before the input is read.
+        let zero = try await evaluate(common + ["--train-rows", "0", "--out", root.appendingPathComponent("o3").path])
+        #expect(zero.status != 0)
+        #expect(zero.err.contains("--train-rows: 1 to 1000000, got 0"), "\(zero.err)")
+        let nab = try await evaluate([
+            "--nab", input.path, "--ignore-column", "changepoint", "--out", root.appendingPathComponent("o4").path,
+        ])
+        #expect(nab.status != 0)
+        #expect(nab.err.contains("--ignore-column, --train-rows and --separator apply to --csv-dir"), "\(nab.err)")
+        // Without --ignore-column the changepoint column is a metric, and the labels still read as 0.0/1.0.
+        let asMetric = try await evaluate(
+            Array(common.dropLast(2)) + ["--train-rows", "50", "--out", root.appendingPathComponent("o5").path])
+        #expect(asMetric.status == 0, "\(asMetric.err)")
+        #expect(
+            try lines(root.appendingPathComponent("o5/valve1/0.csv")).first
+                == "datetime,Current,Pressure,changepoint,anomaly_score,label")
+    }
+
     @Test func badInputFailsNamingFileAndLineBeforeAnythingIsWritten() async throws {
         let root = EvaluationTrees.temporaryDirectory("eval-bad")
         defer { try? FileManager.default.removeItem(at: root) }

@@ -54,6 +54,26 @@ public enum EvaluationTrees {
         try write("not;a;series\n", root.appendingPathComponent(".hidden/ignored.csv"))
     }
 
+    /// A SKAB-shaped tree (the layout of the Skoltech Anomaly Benchmark, synthetic values): `valve1/0.csv`,
+    /// `;`-separated, `datetime` a second apart, metrics `Current` and `Pressure`, label `anomaly` written `0.0`/`1.0`
+    /// (1.0 on these rows, where the pressure rises) and a `changepoint` column (1.0 where the anomaly starts) that
+    /// is neither a metric nor the label.
+    public static let skabAnomalies = 80...99
+    public static let skabRows = 120
+
+    public static func writeSKABShaped(at root: URL) throws {
+        var noise = Noise()
+        var text = "datetime;Current;Pressure;anomaly;changepoint\n"
+        for i in 0..<skabRows {
+            let anomalous = skabAnomalies.contains(i)
+            let values = String(
+                format: "2020-03-09 10:%02d:%02d;%.4f;%.4f", 10 + i / 60, i % 60, 1.3 + 0.05 * noise.next(),
+                (anomalous ? 2.5 : 0.25) + 0.02 * noise.next())
+            text += "\(values);\(anomalous ? "1.0" : "0.0");\(i == skabAnomalies.lowerBound ? "1.0" : "0.0")\n"
+        }
+        try write(text, root.appendingPathComponent("valve1/0.csv"))
+    }
+
     /// A fresh directory under the system's temporary directory.
     public static func temporaryDirectory(_ label: String) -> URL {
         FileManager.default.temporaryDirectory.appendingPathComponent("ad-\(label)-\(UUID().uuidString.prefix(8))")

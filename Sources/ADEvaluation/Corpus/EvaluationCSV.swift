@@ -5,19 +5,23 @@ import Foundation
 public struct EvaluationCSVOptions: Sendable, Equatable {
     /// The time column's name (matched exactly, else case-insensitively when that is unambiguous).
     public var timeColumn: String
-    /// The 0/1 label column, if the corpus has one; it is not a metric.
+    /// The label column, if the corpus has one; it is not a metric. Its cells are read by `EvaluationCSV.label`.
     public var labelColumn: String?
+    /// Columns that are neither a metric nor the label (SKAB's `changepoint`): each must be in the header; their
+    /// cells are not read at all. Matched like the time column.
+    public var ignoredColumns: [String]
     /// The field separator: one ASCII character other than `"`, CR or LF.
     public var separator: UInt8
     /// What to do with rows whose time does not advance.
     public var repeatedTimestamps: RepeatedTimestamps
 
     public init(
-        timeColumn: String, labelColumn: String? = nil, separator: UInt8 = UInt8(ascii: ","),
-        repeatedTimestamps: RepeatedTimestamps = .reject
+        timeColumn: String, labelColumn: String? = nil, ignoredColumns: [String] = [],
+        separator: UInt8 = UInt8(ascii: ","), repeatedTimestamps: RepeatedTimestamps = .reject
     ) {
         self.timeColumn = timeColumn
         self.labelColumn = labelColumn
+        self.ignoredColumns = ignoredColumns
         self.separator = separator
         self.repeatedTimestamps = repeatedTimestamps
     }
@@ -36,9 +40,9 @@ public struct EvaluationCSVOptions: Sendable, Equatable {
 /// Reads one CSV file of an evaluation corpus into an `EvaluationSeries`, refusing anything doubtful with an
 /// `EvaluationInputError` that names the file and line. Pure: the caller reads the bytes.
 ///
-/// A header line names the columns; every column but the time column (and the label column) is a metric. Fields
-/// may be quoted (`"a,b"`, `""` for a quote) but not span lines; spaces around fields are ignored; blank lines are
-/// skipped; an empty metric cell means the metric is absent at that row.
+/// A header line names the columns; every column but the time column (and the label and ignored columns) is a
+/// metric. Fields may be quoted (`"a,b"`, `""` for a quote) but not span lines; spaces around fields are ignored;
+/// blank lines are skipped; an empty metric cell means the metric is absent at that row.
 public enum EvaluationCSV {
     /// - Parameters:
     ///   - data: the file's bytes.
@@ -105,6 +109,18 @@ public enum EvaluationCSV {
 
     struct FieldError: Error { var message: String }
 
+    /// The label cells accepted, case-insensitively, for "normal" and for "anomalous": benchmarks write them as
+    /// integers (NAB-style corpora), as floats (SKAB's `anomaly` column is `0.0`/`1.0`) or as booleans.
+    public static let labelSpellings = (normal: ["0", "0.0", "false"], anomalous: ["1", "1.0", "true"])
+
+    /// A label cell: false for normal, true for anomalous, nil for anything else (an empty cell, `0.5`, `yes`).
+    public static func label(_ cell: String) -> Bool? {
+        let folded = cell.lowercased()
+        if labelSpellings.normal.contains(folded) { return false }
+        if labelSpellings.anomalous.contains(folded) { return true }
+        return nil
+    }
+
     private struct Reader {
         let bytes: UnsafeBufferPointer<UInt8>
         let path: String
@@ -142,7 +158,7 @@ public enum EvaluationCSV {
             let sep = options.separator
             let sepName = sep == 9 ? "tab" : "\"\(Character(Unicode.Scalar(sep)))\""
             var header: [String]?
-            var timeIndex = 0, labelIndex: Int?, metricIndex: [Int] = []
+            var timeIndex = 0, labelIndex: Int?, metricIndex: [Int] = [], ignoredIndex: Set<Int> = []
             var timeText: [String] = [], micros: [Int64] = [], storage: [Int64] = [], lines: [Int] = []
             var values: [[Double?]] = [], valueText: [[String]] = [], labels: [Bool] = []
             var previousLine = 0
@@ -158,7 +174,10 @@ public enum EvaluationCSV {
                     header = try checkHeader(fields, number, sepName: sepName)
                     timeIndex = column(options.timeColumn, in: header!)!
                     labelIndex = options.labelColumn.flatMap { column($0, in: header!) }
-                    metricIndex = header!.indices.filter { $0 != timeIndex && $0 != labelIndex }
+                    ignoredIndex = Set(options.ignoredColumns.compactMap { column($0, in: header!) })
+                    metricIndex = header!.indices.filter {
+                        $0 != timeIndex && $0 != labelIndex && !ignoredIndex.contains($0)
+                    }
                     values = metricIndex.map { _ in [] }
                     valueText = metricIndex.map { _ in [] }
                     return
@@ -209,14 +228,13 @@ public enum EvaluationCSV {
                         "no metric has a value (every metric cell is empty); remove the row or fill a cell")
                 }
                 if let li = labelIndex {
-                    switch fields[li] {
-                    case "0": labels.append(false)
-                    case "1": labels.append(true)
-                    default:
+                    guard let label = EvaluationCSV.label(fields[li]) else {
                         throw fail(
                             .badLabel, number,
-                            "column \"\(names[li])\": the label must be 0 or 1, got \"\(fields[li])\"")
+                            "column \"\(names[li])\": the label must be 0 or 1 (also accepted: 0.0/1.0, false/true), "
+                                + "got \"\(fields[li])\"")
                     }
+                    labels.append(label)
                 }
                 timeText.append(text); micros.append(t); storage.append(stored); lines.append(number)
                 previousLine = number
@@ -265,9 +283,25 @@ public enum EvaluationCSV {
                 }
                 label = i
             }
-            guard names.indices.contains(where: { $0 != t && $0 != label }) else {
+            var ignored: Set<Int> = []
+            for name in options.ignoredColumns {
+                guard let i = column(name, in: names) else {
+                    throw fail(
+                        .missingColumn, number, "no column \"\(name)\" to ignore in the header (columns: \(list))")
+                }
+                guard i != t, i != label else {
+                    throw fail(
+                        .badHeader, number,
+                        "the ignored column \"\(names[i])\" is the \(i == t ? "time" : "label") column")
+                }
+                ignored.insert(i)
+            }
+            guard names.indices.contains(where: { $0 != t && $0 != label && !ignored.contains($0) }) else {
+                let others = ["time", label == nil ? nil : "label", ignored.isEmpty ? nil : "ignored"].compactMap { $0 }
+                let listed =
+                    others.count == 1 ? others[0] : others.dropLast().joined(separator: ", ") + " and " + others.last!
                 throw fail(
-                    .badHeader, number, "no metric column besides the time\(label == nil ? "" : " and label") column")
+                    .badHeader, number, "no metric column besides the \(listed) column\(others.count > 1 ? "s" : "")")
             }
             return names
         }

@@ -13,7 +13,7 @@ public struct EvaluationInputError: Error, Sendable, Equatable, CustomStringConv
         case emptyFile = "empty_file"
         /// The header is unusable: one column (wrong separator?), empty or repeated names, no metric column.
         case badHeader = "bad_header"
-        /// The time column (or the label column asked for) is not in the header.
+        /// The time column (or the label column or a column to ignore) is not in the header.
         case missingColumn = "missing_column"
         /// A row has more or fewer fields than the header, or a broken quoted field.
         case badRow = "bad_row"
@@ -23,10 +23,12 @@ public struct EvaluationInputError: Error, Sendable, Equatable, CustomStringConv
         case repeatedTime = "repeated_time"
         /// A metric cell that is not a finite number, or a row without any metric value.
         case badValue = "bad_value"
-        /// A label cell other than 0 or 1.
+        /// A label cell other than 0 or 1 (also written 0.0/1.0 or false/true, in any case).
         case badLabel = "bad_label"
         /// NAB labels (`combined_windows.json`, `profiles.json`) that are malformed or do not match the data.
         case badLabels = "bad_labels"
+        /// A file with no row after its train part (`--train-rows`), or a negative number of train rows.
+        case tooFewRows = "too_few_rows"
         /// The output directory cannot be used.
         case badOutput = "bad_output"
     }

@@ -43,6 +43,11 @@ public struct NABCounts: Sendable, Hashable {
         guard let p = precision, let r = recall else { return nil }
         return p + r == 0 ? 0 : 2 * p * r / (p + r)
     }
+    /// False alarm rate `fp / (fp + tn)`: the share of normal rows flagged; nil without normal rows.
+    public var falseAlarmRate: Double? { fp + tn == 0 ? nil : Double(fp) / Double(fp + tn) }
+    /// Missed alarm rate `fn / (fn + tp)` = 1 − recall: the share of anomalous rows not flagged; nil without
+    /// positives. (SKAB's leaderboard reports FAR and MAR beside F1, in percent.)
+    public var missedAlarmRate: Double? { tp + fn == 0 ? nil : Double(fn) / Double(tp + fn) }
 
     static func + (a: NABCounts, b: NABCounts) -> NABCounts {
         NABCounts(tp: a.tp + b.tp, fp: a.fp + b.fp, fn: a.fn + b.fn, tn: a.tn + b.tn)

@@ -24,6 +24,9 @@ extension EvaluationSummary {
                 "\n## Files\n\nNo labels, so no accuracy figures; rows flagged at the `low` threshold (\(config.thresholds.low)):\n\n"
             out += "| file | rows | flagged |\n| --- | ---: | ---: |\n"
             for f in files { out += "| \(Self.cell(f.path)) | \(f.rows) | \(f.flagged) |\n" }
+            if let trainRows, trainRows > 0 {
+                out += "\nFlagged rows are counted after each file's first \(trainRows) rows (`--train-rows`).\n"
+            }
         }
         out += "\n## Where the time went\n\n| phase | seconds | detail |\n| --- | ---: | --- |\n"
         for p in phases {
@@ -36,7 +39,7 @@ extension EvaluationSummary {
             }
             out +=
                 "\nValues on top (each metric scaled to its own range), anomaly score below; red bands are labelled windows, "
-                + "grey the \(nab == nil ? "warm-up (min_history rows)" : "probationary period NAB does not score"), "
+                + "grey the \(nab != nil ? "probationary period NAB does not score" : trainRows != nil ? "train rows (not evaluated)" : "warm-up (min_history rows)"), "
                 + "the dashed line the \(nab == nil ? "`low` threshold" : "standard profile's threshold"), red dots rows at or over it.\n"
         }
         return out
@@ -89,15 +92,22 @@ extension EvaluationSummary {
     private func labelledSection(_ overall: FileResult, labelColumn: String) -> String {
         var out = "\n## Point-wise, against the label column `\(labelColumn)`\n\n"
         out +=
-            "A row is a detection when its score is at or over the `low` threshold (\(config.thresholds.low)); ROC AUC ranks all rows.\n\n"
-        out += "| file | rows | TP | FP | FN | TN | precision | recall | F1 | ROC AUC |\n"
-        out += "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+            "A row is a detection when its score is at or over the `low` threshold (\(config.thresholds.low)); ROC AUC ranks all "
+            + "evaluated rows. The last line counts every file's evaluated rows together (one confusion matrix). "
+            + "FAR (false alarm rate) = FP / (FP + TN), MAR (missed alarm rate) = FN / (FN + TP), in percent.\n"
+        if let trainRows, trainRows > 0 {
+            out +=
+                "The first \(trainRows) rows of each file (`--train-rows`) are its train part, left out of these figures.\n"
+        }
+        out += "\n| file | rows | evaluated | TP | FP | FN | TN | precision | recall | F1 | FAR % | MAR % | ROC AUC |\n"
+        out += "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
         for f in files + [overall] {
             guard let c = f.counts else { continue }
             let name = f.path == overall.path ? "**\(f.path)**" : Self.cell(f.path)
             out +=
-                "| \(name) | \(f.rows) | \(c.tp) | \(c.fp) | \(c.fn) | \(c.tn) | \(Self.fixed(c.precision, 4)) "
-                + "| \(Self.fixed(c.recall, 4)) | \(Self.fixed(c.f1, 4)) | \(Self.fixed(f.rocAUC, 4)) |\n"
+                "| \(name) | \(f.rows) | \(f.evaluatedRows) | \(c.tp) | \(c.fp) | \(c.fn) | \(c.tn) "
+                + "| \(Self.fixed(c.precision, 4)) | \(Self.fixed(c.recall, 4)) | \(Self.fixed(c.f1, 4)) "
+                + "| \(Self.percent(c.falseAlarmRate)) | \(Self.percent(c.missedAlarmRate)) | \(Self.fixed(f.rocAUC, 4)) |\n"
         }
         return out
     }
@@ -125,8 +135,11 @@ extension EvaluationSummary {
         }
         if let overall, let c = overall.counts {
             out +=
-                "  at low \(config.thresholds.low): TP \(c.tp), FP \(c.fp), FN \(c.fn), TN \(c.tn); precision \(Self.fixed(c.precision, 4)), "
-                + "recall \(Self.fixed(c.recall, 4)), F1 \(Self.fixed(c.f1, 4)); ROC AUC \(Self.fixed(overall.rocAUC, 4))\n"
+                "  at low \(config.thresholds.low)"
+                + (trainRows.map { $0 > 0 ? " (after each file's first \($0) rows)" : "" } ?? "")
+                + ": TP \(c.tp), FP \(c.fp), FN \(c.fn), TN \(c.tn); precision \(Self.fixed(c.precision, 4)), "
+                + "recall \(Self.fixed(c.recall, 4)), F1 \(Self.fixed(c.f1, 4)), FAR \(Self.percent(c.falseAlarmRate)) %, "
+                + "MAR \(Self.percent(c.missedAlarmRate)) %; ROC AUC \(Self.fixed(overall.rocAUC, 4))\n"
         } else if nab == nil {
             out += "  flagged at low \(config.thresholds.low): \(files.reduce(0) { $0 + $1.flagged }) rows\n"
         }
@@ -134,6 +147,9 @@ extension EvaluationSummary {
         out += "  results, summary.json, report.md\(plots.isEmpty ? "" : " and plots/") in \(output)\n"
         return out
     }
+
+    /// A rate as a percentage with two decimals (SKAB's leaderboard prints FAR and MAR so).
+    static func percent(_ x: Double?) -> String { fixed(x.map { $0 * 100 }, 2) }
 
     static func fixed(_ x: Double?, _ digits: Int) -> String {
         guard let x, x.isFinite else { return "n/a" }

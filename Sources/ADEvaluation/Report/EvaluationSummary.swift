@@ -8,18 +8,22 @@ public struct EvaluationSummary: Sendable {
         public var rows: Int
         /// Rows stored 1 µs after their predecessor because their time did not advance (NAB's data has some).
         public var shiftedRows: Int
-        /// Rows scoring at or above the source's `low` threshold: what the product would report as anomalies.
+        /// Rows scoring at or above the source's `low` threshold: what the product would report as anomalies (among
+        /// the evaluated rows).
         public var flagged: Int
+        /// Rows the figures cover: `rows` less the train part (`--train-rows`).
+        public var evaluatedRows: Int
         /// With a label column: point-wise counts at the `low` threshold.
         public var counts: NABCounts?
         /// With a label column: ROC AUC of the scores against the labels (nil when one class is empty).
         public var rocAUC: Double?
 
         public init(
-            path: String, rows: Int, shiftedRows: Int, flagged: Int, counts: NABCounts? = nil, rocAUC: Double? = nil
+            path: String, rows: Int, shiftedRows: Int, flagged: Int, counts: NABCounts? = nil, rocAUC: Double? = nil,
+            evaluatedRows: Int? = nil
         ) {
             self.path = path; self.rows = rows; self.shiftedRows = shiftedRows; self.flagged = flagged
-            self.counts = counts; self.rocAUC = rocAUC
+            self.counts = counts; self.rocAUC = rocAUC; self.evaluatedRows = evaluatedRows ?? rows
         }
     }
 
@@ -46,16 +50,19 @@ public struct EvaluationSummary: Sendable {
     public var overall: FileResult?
     /// Plots written, relative to the output directory.
     public var plots: [String]
+    /// `--train-rows` (CSV layout): each file's first rows, left out of the figures.
+    public var trainRows: Int?
 
     public init(
         layout: String, input: String, output: String, engine: String, engineSettings: [(String, JSONValue)],
         configGiven: JSONValue, config: SourceConfig, files: [FileResult], rowCount: Int, wallSeconds: Double,
-        phases: [EvaluationPhase], nab: NABReport?, labelColumn: String?, overall: FileResult?, plots: [String]
+        phases: [EvaluationPhase], nab: NABReport?, labelColumn: String?, overall: FileResult?, plots: [String],
+        trainRows: Int? = nil
     ) {
         self.layout = layout; self.input = input; self.output = output; self.engine = engine
         self.engineSettings = engineSettings; self.configGiven = configGiven; self.config = config; self.files = files
         self.rowCount = rowCount; self.wallSeconds = wallSeconds; self.phases = phases; self.nab = nab
-        self.labelColumn = labelColumn; self.overall = overall; self.plots = plots
+        self.labelColumn = labelColumn; self.overall = overall; self.plots = plots; self.trainRows = trainRows
     }
 
     /// Rows shifted over all files.
@@ -69,6 +76,7 @@ public struct EvaluationSummary: Sendable {
             ("config_given", configGiven), ("config", config.json),
             ("files", .number(Double(files.count))), ("rows", .number(Double(rowCount))),
             ("shifted_rows", .number(Double(shiftedRows))),
+            ("train_rows", trainRows.map { .number(Double($0)) } ?? .null),
             ("wall_seconds", .rounded(wallSeconds, 4)),
             (
                 "phases",
@@ -88,7 +96,7 @@ public struct EvaluationSummary: Sendable {
                     "pointwise",
                     .object([
                         ("label_column", .string(labelColumn)), ("threshold", .number(config.thresholds.low)),
-                        ("overall", Self.json(overall)),
+                        ("train_rows", .number(Double(trainRows ?? 0))), ("overall", Self.json(overall)),
                     ])
                 ))
         }
@@ -101,14 +109,14 @@ public struct EvaluationSummary: Sendable {
         [
             ("tp", .number(Double(c.tp))), ("fp", .number(Double(c.fp))), ("fn", .number(Double(c.fn))),
             ("tn", .number(Double(c.tn))), ("precision", .rounded(c.precision)), ("recall", .rounded(c.recall)),
-            ("f1", .rounded(c.f1)),
+            ("f1", .rounded(c.f1)), ("far", .rounded(c.falseAlarmRate)), ("mar", .rounded(c.missedAlarmRate)),
         ]
     }
 
     static func json(_ f: FileResult) -> JSONValue {
         var pairs: [(String, JSONValue)] = [
             ("path", .string(f.path)), ("rows", .number(Double(f.rows))),
-            ("shifted_rows", .number(Double(f.shiftedRows))),
+            ("shifted_rows", .number(Double(f.shiftedRows))), ("evaluated_rows", .number(Double(f.evaluatedRows))),
             ("flagged", .number(Double(f.flagged))),
         ]
         if let c = f.counts { pairs += json(c); pairs.append(("roc_auc", .rounded(f.rocAUC))) }

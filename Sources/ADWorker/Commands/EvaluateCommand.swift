@@ -13,8 +13,8 @@ struct EvaluateCommand: AsyncParsableCommand {
         discussion: """
             Layouts: --nab DIR (NAB: DIR/data/<category>/<file>.csv with timestamp,value; \
             DIR/labels/combined_windows.json; DIR/config/profiles.json if present) or --csv-dir DIR --time-column NAME \
-            (every *.csv under DIR is one source; every column but the time and label columns is a metric; an empty \
-            cell means the metric is absent). Times: YYYY-MM-DD[ T]HH:MM:SS[.frac][Z|±HH:MM] (no zone = UTC) or \
+            (every *.csv under DIR is one source; every column but the time, label and --ignore-column columns is a \
+            metric; an empty cell means the metric is absent; labels are 0/1, 0.0/1.0 or false/true). Times: YYYY-MM-DD[ T]HH:MM:SS[.frac][Z|±HH:MM] (no zone = UTC) or \
             epoch seconds. The whole corpus is read and checked before anything is written.
 
             Engine db: a scratch database ad_eval_<pid> (dropped afterwards unless --keep), the schema installed by \
@@ -22,6 +22,10 @@ struct EvaluateCommand: AsyncParsableCommand {
             ad.data_points, then the worker's own batch scorer in this process until nothing is unscored. Settings \
             come from the environment as for adworker run (AD_*). Without DATABASE_URL it starts the embedded \
             PostgreSQL (scripts/pgcluster).
+
+            --train-rows N: each file's first N rows are its train part (the protocol of multivariate benchmarks \
+            such as SKAB, N = 400): scored, but left out of every figure (counts, precision, recall, F1, FAR, MAR, \
+            ROC AUC, rows flagged); every file needs more than N rows.
 
             Output under --out, mirroring the input tree: per-file CSVs with anomaly_score (and label), \
             summary.json, report.md, plots/*.svg.
@@ -40,8 +44,21 @@ struct EvaluateCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("A directory tree of CSV files, one series (source) per file.", valueName: "dir"))
     var csvDir: String?
     @Option(help: "With --csv-dir: the time column.") var timeColumn: String?
-    @Option(help: "With --csv-dir: a 0/1 label column (1 = anomalous), for precision, recall, F1 and ROC AUC.")
+    @Option(
+        help:
+            "With --csv-dir: a label column (1, 1.0 or true = anomalous; 0, 0.0 or false = normal), for precision, recall, F1, FAR, MAR and ROC AUC."
+    )
     var labelColumn: String?
+    @Option(
+        name: .customLong("ignore-column"),
+        help: ArgumentHelp(
+            "With --csv-dir: a column that is neither a metric nor the label (repeatable; SKAB: changepoint).",
+            valueName: "name"))
+    var ignoreColumns: [String] = []
+    @Option(
+        help: ArgumentHelp(
+            "With --csv-dir: each file's first N rows are its train part, left out of every figure.", valueName: "n"))
+    var trainRows: Int?
     @Option(help: "With --csv-dir: the field separator, one character (\\t or tab for a tab).") var separator = ","
     @Option(help: ArgumentHelp("Where results, summary.json, report.md and plots/ go.", valueName: "dir")) var out:
         String
@@ -66,15 +83,27 @@ struct EvaluateCommand: AsyncParsableCommand {
                     "--separator: one ASCII character other than a quote or line break (\\t or tab for a tab), got \"\(separator)\""
                 )
             }
-        } else if timeColumn != nil || labelColumn != nil || separator != "," {
+        } else if timeColumn != nil || labelColumn != nil || separator != "," || !ignoreColumns.isEmpty
+            || trainRows != nil
+        {
             throw ValidationError(
-                "--time-column, --label-column and --separator apply to --csv-dir; a NAB corpus is timestamp,value")
+                "--time-column, --label-column, --ignore-column, --train-rows and --separator apply to --csv-dir; "
+                    + "a NAB corpus is timestamp,value")
+        }
+        if let n = trainRows, !(1...Self.maxTrainRows).contains(n) {
+            throw ValidationError("--train-rows: 1 to \(Self.maxTrainRows), got \(n)")
+        }
+        if let empty = ignoreColumns.first(where: { $0.isEmpty }) {
+            throw ValidationError("--ignore-column: a column name, got \"\(empty)\"")
         }
         if let b = batchSize, !(1...100_000).contains(b) {
             throw ValidationError("--batch-size: 1 to 100000, got \(b)")
         }
         _ = try parsedConfig()
     }
+
+    /// The most train rows `--train-rows` takes (a million rows per file is far beyond any benchmark's train part).
+    static let maxTrainRows = 1_000_000
 
     func parsedConfig() throws -> (json: JSONValue, config: SourceConfig) {
         let json: JSONValue
@@ -115,7 +144,11 @@ struct EvaluateCommand: AsyncParsableCommand {
                 engineSettings: [
                     ("batch_size", .number(Double(settings.batchSize))), ("database", .string(database)),
                     ("kept", .bool(keep)),
-                ])
+                ],
+                // Hook for training: `evaluation.trainRows` (nil without --train-rows) is each file's train part; the
+                // figures already leave it out. An engine that trains a model per file on those rows reads it here.
+                trainRows: trainRows)
+            try evaluation.checkTrainRows()
             try evaluation.checkOutput()
             let shifted = corpus.series.filter { $0.shiftedRows > 0 }
             if !shifted.isEmpty {
@@ -148,7 +181,7 @@ struct EvaluateCommand: AsyncParsableCommand {
                 directory: URL(fileURLWithPath: nab), repeatedTimestamps: repeatedTimestamps ?? .shift)
         }
         let options = EvaluationCSVOptions(
-            timeColumn: timeColumn!, labelColumn: labelColumn,
+            timeColumn: timeColumn!, labelColumn: labelColumn, ignoredColumns: ignoreColumns,
             separator: EvaluationCSVOptions.separator(separator)!,
             repeatedTimestamps: repeatedTimestamps ?? .reject)
         return try EvaluationInput.loadCSV(directory: URL(fileURLWithPath: csvDir!), options: options)
