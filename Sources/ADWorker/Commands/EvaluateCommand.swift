@@ -59,6 +59,15 @@ struct EvaluateCommand: AsyncParsableCommand {
         help: ArgumentHelp(
             "With --csv-dir: each file's first N rows are its train part, left out of every figure.", valueName: "n"))
     var trainRows: Int?
+    @Option(
+        help: ArgumentHelp(
+            "With --train-rows: train a model of this algorithm (isolation_forest, autoencoder, pca) per file on its first N rows, through ad.train_model and the worker's training, promote it, then score every row with it beside the streaming scorer.",
+            valueName: "algorithm"))
+    var model: String?
+    @Option(
+        help: ArgumentHelp(
+            "With --model: its hyperparameters as a JSON object (see ad.model_hyperparameters()).", valueName: "json"))
+    var hyperparameters = "{}"
     @Option(help: "With --csv-dir: the field separator, one character (\\t or tab for a tab).") var separator = ","
     @Option(help: ArgumentHelp("Where results, summary.json, report.md and plots/ go.", valueName: "dir")) var out:
         String
@@ -89,6 +98,15 @@ struct EvaluateCommand: AsyncParsableCommand {
             throw ValidationError(
                 "--time-column, --label-column, --ignore-column, --train-rows and --separator apply to --csv-dir; "
                     + "a NAB corpus is timestamp,value")
+        }
+        if let m = model {
+            guard trainRows != nil else { throw ValidationError("--model needs --train-rows N (the rows it trains on)") }
+            guard ModelAlgorithm(rawValue: m) != nil else {
+                throw ValidationError(
+                    "--model: one of \(ModelAlgorithm.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(m)\"")
+            }
+        } else if hyperparameters != "{}" {
+            throw ValidationError("--hyperparameters applies to --model")
         }
         if let n = trainRows, !(1...Self.maxTrainRows).contains(n) {
             throw ValidationError("--train-rows: 1 to \(Self.maxTrainRows), got \(n)")
@@ -145,8 +163,8 @@ struct EvaluateCommand: AsyncParsableCommand {
                     ("batch_size", .number(Double(settings.batchSize))), ("database", .string(database)),
                     ("kept", .bool(keep)),
                 ],
-                // Hook for training: `evaluation.trainRows` (nil without --train-rows) is each file's train part; the
-                // figures already leave it out. An engine that trains a model per file on those rows reads it here.
+                // Each file's first `trainRows` rows are its train part: the figures leave them out, and with --model
+                // the engine trains that file's model on them (`DatabaseEngine.training`).
                 trainRows: trainRows)
             try evaluation.checkTrainRows()
             try evaluation.checkOutput()
@@ -164,12 +182,16 @@ struct EvaluateCommand: AsyncParsableCommand {
             let admin =
                 try connection.databaseURL != nil || ProcessInfo.processInfo.environment["DATABASE_URL"] != nil
                 ? connection.url() : Embedded.start()
-            let scorer = DatabaseEngine(
+            var scorer = DatabaseEngine(
                 admin: admin, database: database, settings: settings, keep: keep, logger: logger,
                 phases: phases
             ) { note($0) }
+            if let model, let trainRows {
+                scorer.training = .init(algorithm: model, rows: trainRows, hyperparameters: hyperparameters)
+            }
+            let engine = scorer
             let summary = try await untilInterrupted(keep: keep) {
-                try await evaluation.run(engine: scorer, phases: phases, started: started)
+                try await evaluation.run(engine: engine, phases: phases, started: started)
             }
             print(summary.terminal, terminator: "")
         }
