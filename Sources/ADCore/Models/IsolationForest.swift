@@ -1,0 +1,174 @@
+import Foundation
+
+/// Isolation Forest (Liu, Ting and Zhou 2008) as scikit-learn's `IsolationForest` grows and scores it: each tree
+/// is grown on `sample_size` rows drawn without replacement (at most all of them), every node picks a feature at
+/// random among those not constant in it (scikit-learn's random splitter with max_features 1, skipping features
+/// whose range is below 1e-7) and a threshold uniform in [min, max); rows ≤ threshold go left; a node of fewer than
+/// two rows or at depth ceil(log2(sample_size)) is a leaf. A point's path length in a tree is its leaf's depth plus
+/// c(rows in the leaf), the expected depth of an unbuilt subtree; its raw score is 2^(−E[h(x)] / c(sample_size)),
+/// minus scikit-learn's `score_samples` (higher = more anomalous).
+///
+/// The trees are one flat array of 16-byte nodes (feature, left child, threshold or leaf path length; the right
+/// child is left + 1), so scoring a point walks plain memory without allocating.
+struct IsolationForest: Sendable, Equatable {
+    struct Node: Sendable, Equatable {
+        /// The split feature, or −1 for a leaf.
+        var feature: Int32
+        /// The left child's index (the right child follows it); unused in a leaf.
+        var left: Int32
+        /// The split threshold, or in a leaf its depth plus c(rows in it).
+        var value: Double
+    }
+
+    var nodes: [Node]
+    var roots: [Int32]
+    /// c(sample_size): the mean path length the scores are normalised by.
+    var normalizer: Double
+
+    /// c(n), the average path length of an unsuccessful search in a binary search tree of n keys, as scikit-learn
+    /// computes it (0 for n ≤ 1, 1 for n = 2).
+    static func averagePathLength(_ n: Int) -> Double {
+        if n <= 1 { return 0 }
+        if n == 2 { return 1 }
+        let m = Double(n - 1)
+        return 2 * (log(m) + 0.5772156649015329) - 2 * m / Double(n)
+    }
+
+    /// Grows the forest on `rows` (n × d, row-major).
+    init(rows x: [Double], count n: Int, dimensions d: Int, trees: Int, sampleSize: Int, rng: inout SeededGenerator) {
+        let psi = min(sampleSize, n)
+        let maxDepth = Int(ceil(log2(Double(max(psi, 2)))))
+        normalizer = Self.averagePathLength(psi)
+        nodes = []
+        roots = []
+        nodes.reserveCapacity(trees * (2 * psi - 1))
+        var features = Array(0..<d)
+        for _ in 0..<trees {
+            var idx = rng.sample(psi, of: n)
+            let root = nodes.count
+            roots.append(Int32(root))
+            nodes.append(Node(feature: -1, left: 0, value: 0))
+            // (node, lo, hi, depth): the node's rows are idx[lo..<hi].
+            var stack: [(Int, Int, Int, Int)] = [(root, 0, psi, 0)]
+            while let (node, lo, hi, depth) = stack.popLast() {
+                let size = hi - lo
+                var split: (feature: Int, threshold: Double)?
+                if depth < maxDepth && size >= 2 {
+                    // Features in random order; the first that is not constant here splits (scikit-learn draws
+                    // without replacement and does not count constant features against max_features).
+                    var remaining = d
+                    while remaining > 0 {
+                        let pick = rng.nextInt(below: remaining)
+                        features.swapAt(pick, remaining - 1)
+                        let f = features[remaining - 1]
+                        remaining -= 1
+                        var lowest = Double.infinity
+                        var highest = -Double.infinity
+                        for i in lo..<hi {
+                            let v = x[idx[i] * d + f]
+                            lowest = min(lowest, v)
+                            highest = max(highest, v)
+                        }
+                        if highest <= lowest + 1e-7 { continue }
+                        var t = lowest + rng.nextDouble() * (highest - lowest)
+                        if t >= highest { t = lowest }
+                        split = (f, t)
+                        break
+                    }
+                }
+                guard let (f, t) = split else {
+                    nodes[node].value = Double(depth) + Self.averagePathLength(size)
+                    continue
+                }
+                // Partition idx[lo..<hi] into ≤ t then > t.
+                var i = lo
+                var j = hi - 1
+                while i <= j {
+                    if x[idx[i] * d + f] <= t {
+                        i += 1
+                    } else {
+                        idx.swapAt(i, j)
+                        j -= 1
+                    }
+                }
+                let left = nodes.count
+                nodes.append(Node(feature: -1, left: 0, value: 0))
+                nodes.append(Node(feature: -1, left: 0, value: 0))
+                nodes[node] = Node(feature: Int32(f), left: Int32(left), value: t)
+                stack.append((left + 1, i, hi, depth + 1))
+                stack.append((left, lo, i, depth + 1))
+            }
+        }
+    }
+
+    init(nodes: [Node], roots: [Int32], normalizer: Double) {
+        self.nodes = nodes
+        self.roots = roots
+        self.normalizer = normalizer
+    }
+
+    /// 2^(−mean path length / c(sample_size)) for one standardised row.
+    @inline(__always)
+    func raw(_ z: UnsafePointer<Double>) -> Double {
+        nodes.withUnsafeBufferPointer { nodes in
+            roots.withUnsafeBufferPointer { roots in
+                var total = 0.0
+                for root in roots {
+                    var i = Int(root)
+                    while true {
+                        let node = nodes[i]
+                        if node.feature < 0 {
+                            total += node.value
+                            break
+                        }
+                        i = Int(node.left) + (z[Int(node.feature)] <= node.value ? 0 : 1)
+                    }
+                }
+                return exp2(-(total / Double(roots.count)) / normalizer)
+            }
+        }
+    }
+
+    func write(_ w: inout ArtifactWriter) {
+        w.f64(normalizer)
+        w.int(roots.count)
+        w.int32s(roots)
+        w.int(nodes.count)
+        for n in nodes {
+            w.u32(UInt32(bitPattern: n.feature))
+            w.u32(UInt32(bitPattern: n.left))
+            w.f64(n.value)
+        }
+    }
+
+    /// Reads and checks a forest: every index in range and every child after its parent (so a walk ends).
+    init(reading r: inout ArtifactReader, dimensions d: Int, trees: Int, sampleSize: Int) throws(ModelError) {
+        normalizer = try r.f64("isolation forest normalizer")
+        let treeCount = try r.count("isolation forest trees", min: trees, max: trees, elementSize: 4)
+        roots = try r.int32s(treeCount, "isolation forest root")
+        let maxNodes = trees * (2 * sampleSize - 1)
+        let n = try r.count("isolation forest nodes", min: 1, max: maxNodes, elementSize: 16)
+        var nodes = [Node]()
+        nodes.reserveCapacity(n)
+        for i in 0..<n {
+            let feature = Int32(bitPattern: try r.u32("node feature"))
+            let left = Int32(bitPattern: try r.u32("node child"))
+            let value = try r.f64("node value")
+            if feature >= 0 {
+                guard Int(feature) < d, Int(left) > i, Int(left) + 1 < n else {
+                    throw ModelError(field: "artifact", message: "isolation forest node \(i) points out of range")
+                }
+            } else {
+                guard feature == -1, value >= 0 else {
+                    throw ModelError(field: "artifact", message: "isolation forest leaf \(i) is malformed")
+                }
+            }
+            nodes.append(Node(feature: feature, left: left, value: value))
+        }
+        for root in roots where root < 0 || Int(root) >= n {
+            throw ModelError(field: "artifact", message: "isolation forest root \(root) is out of range")
+        }
+        guard normalizer > 0 else { throw ModelError(field: "artifact", message: "isolation forest normalizer ≤ 0") }
+        self.nodes = nodes
+    }
+}
