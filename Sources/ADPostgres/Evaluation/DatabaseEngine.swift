@@ -175,7 +175,8 @@ public struct DatabaseEngine: EvaluationEngine {
     private func train(
         _ conn: PostgresConnection, _ series: [EvaluationSeries], ids: [UUID], _ training: ModelTraining
     ) async throws {
-        func date(_ micros: Int64) -> Date { Date(timeIntervalSince1970: Double(micros) / 1_000_000 + 946_684_800) }
+        // `storageMicros` counts from the Unix epoch (`PointCopier`).
+        func date(_ micros: Int64) -> Date { Date(timeIntervalSince1970: Double(micros) / 1_000_000) }
         try await phases.measure(
             "train models", detail: "\(training.algorithm) on each file's first \(training.rows) rows"
         ) {

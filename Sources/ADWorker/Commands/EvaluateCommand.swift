@@ -100,7 +100,9 @@ struct EvaluateCommand: AsyncParsableCommand {
                     + "a NAB corpus is timestamp,value")
         }
         if let m = model {
-            guard trainRows != nil else { throw ValidationError("--model needs --train-rows N (the rows it trains on)") }
+            guard trainRows != nil else {
+                throw ValidationError("--model needs --train-rows N (the rows it trains on)")
+            }
             guard ModelAlgorithm(rawValue: m) != nil else {
                 throw ValidationError(
                     "--model: one of \(ModelAlgorithm.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(m)\"")
