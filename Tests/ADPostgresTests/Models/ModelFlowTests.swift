@@ -158,6 +158,37 @@ struct ModelFlow {
         }
     }
 
+    @Test func aWorkerKilledMidTrainingLeavesTheJobToAnotherWhoFinishesIt() async throws {
+        try await Self.withPump { url in
+            try await Self.insert(url, from: 0, count: 12_000)
+            // An autoencoder on 8,400 points: seconds of fitting, long enough to be killed in the middle of it.
+            let id = try await strings(
+                url,
+                #"SELECT ad.train_model('autoencoder', 'pump', '2026-01-01', '2026-02-01', '{"epochs": 120}')::text"#
+            )[0]
+            let first = try WorkerProcess(
+                url, name: "k1", environment: Self.fast.merging(["AD_TRAINING_LEASE": "5"]) { $1 })
+            #expect(
+                try await eventually(timeout: .seconds(120)) {
+                    try await strings(
+                        url, "SELECT progress FROM ad.ml_models WHERE id = '\(id)' AND claimed_by = 'k1'"
+                    ).first?.hasPrefix("fitting") == true
+                }, "k1 never started fitting: \(first.output)")
+            first.signal(SIGKILL)
+            _ = await first.waitForExit()
+            #expect(try await Self.status(url, id) == "training", "the killed worker stored nothing")
+            let second = try WorkerProcess(url, name: "k2", environment: Self.fast)
+            #expect(
+                try await eventually(timeout: .seconds(300)) { try await Self.status(url, id) == "registered" },
+                "k2 did not finish the job: \(second.output)")
+            #expect(
+                try await strings(url, "SELECT attempts || ' ' || claimed_by FROM ad.ml_models WHERE id = '\(id)'")
+                    == ["2 k2"])
+            await second.stop()
+            await first.stop()
+        }
+    }
+
     @Test func promotingAnotherVersionSwitchesRunningWorkersAndRollbackSwitchesBack() async throws {
         try await Self.withPump { url in
             try await Self.insert(url, from: 0, count: 600)
