@@ -17,7 +17,8 @@ public struct MLflowRun: Sendable {
     /// Logged as the run's metrics (precision, recall, f1, roc_auc, counts…), at `finishedAt`, step 0. NaN and
     /// infinities are sent as MLflow's JSON spells them.
     public var metrics: [String: Double]
-    /// Extra run tags (values cut to 8000 characters). Ours (`ad.*`) win over a caller's tag of the same name.
+    /// Extra run tags (values cut to 8000 characters). Names starting `ad.` (ours) or `mlflow.` (MLflow's) are
+    /// reserved: such tags are left out.
     public var tags: [String: String]
     /// The model's artifact, uploaded as `artifactName` at the run's artifact root.
     public var artifact: [UInt8]

@@ -45,8 +45,9 @@ public final class MLflowServer: @unchecked Sendable {
     /// The folder the server's artifacts go to.
     public var artifactsDirectory: URL? { lock.withLock { directory?.appendingPathComponent("artifacts") } }
 
-    /// Starts the server and waits until `GET /health` answers 200 (a cold start takes several seconds).
-    public func start(timeout: Duration = .seconds(180)) async throws {
+    /// Starts the server and waits until `GET /health` answers 200 (a cold start takes several seconds). With
+    /// `adminPassword`, MLflow's basic-auth app guards it: every request needs user "admin" and that password.
+    public func start(adminPassword: String? = nil, timeout: Duration = .seconds(180)) async throws {
         guard let mlflow = Self.executable, FileManager.default.isExecutableFile(atPath: mlflow) else {
             throw ReceiverError("MLflow is missing: \(Self.skipReason)")
         }
@@ -61,7 +62,13 @@ public final class MLflowServer: @unchecked Sendable {
             _ = FileManager.default.createFile(atPath: log.path, contents: nil)
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/bin/bash")
-            p.arguments = [Self.script.path, mlflow, String(port), dir.path]
+            p.arguments =
+                [Self.script.path, mlflow, String(port), dir.path] + (adminPassword == nil ? [] : ["basic-auth"])
+            if let adminPassword {
+                var env = ProcessInfo.processInfo.environment
+                env["MLFLOW_AUTH_ADMIN_PASSWORD"] = adminPassword
+                p.environment = env
+            }
             let handle = try FileHandle(forWritingTo: log)
             p.standardOutput = handle
             p.standardError = handle

@@ -41,9 +41,11 @@ struct MLflowExportTests {
         MLflowSettings(trackingURI: server.baseURL, experiment: experiment, timeout: .seconds(60))
     }
 
-    static func withServer(_ body: (MLflowServer, HTTPClient) async throws -> Void) async throws {
+    static func withServer(
+        adminPassword: String? = nil, _ body: (MLflowServer, HTTPClient) async throws -> Void
+    ) async throws {
         let server = MLflowServer()
-        try await server.start()
+        try await server.start(adminPassword: adminPassword)
         let http = MLflowClient.makeHTTPClient()
         do {
             try await body(server, http)
@@ -200,6 +202,36 @@ struct MLflowExportTests {
     }
 }
 
+extension MLflowExportTests {
+    /// MLflow's basic-auth app in front of the server: MLFLOW_TRACKING_USERNAME/PASSWORD get through; a wrong
+    /// password is a clear 401 that trying again cannot fix, and the password appears nowhere in it.
+    @Test func basicAuthenticationFromTheEnvironment() async throws {
+        let password = "Adm1n-\(UUID().uuidString.prefix(8))"
+        try await Self.withServer(adminPassword: password) { server, http in
+            var env = [
+                "MLFLOW_TRACKING_URI": server.baseURL.absoluteString,
+                "MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": password,
+            ]
+            let settings = try #require(try MLflowSettings.fromEnvironment(env))
+            let export = try await MLflowClient(settings: settings, httpClient: http, logger: Self.logger)
+                .export(Self.run())
+            #expect(export.modelVersion == "1")
+
+            env["MLFLOW_TRACKING_PASSWORD"] = "wrong-\(password)"
+            let wrong = try #require(try MLflowSettings.fromEnvironment(env))
+            do throws(MLflowError) {
+                _ = try await MLflowClient(settings: wrong, httpClient: http, logger: Self.logger).export(Self.run())
+                Issue.record("a wrong password was accepted")
+            } catch {
+                #expect(error.httpStatus == 401)
+                #expect(!error.retryable)
+                #expect(error.description.contains("MLFLOW_TRACKING_USERNAME"))
+                #expect(!error.description.contains(password))
+            }
+        }
+    }
+}
+
 /// What the client does when the tracking server is not a good one: down, silent, stalling, redirecting, failing.
 /// No MLflow needed: a closed port and scripts/receivers/hostile_receiver.py.
 @Suite(.serialized)
@@ -264,6 +296,8 @@ struct MLflowUnreachableTests {
         #expect(error.reason.contains("a redirect, not followed"))
         #expect(!error.retryable)
         #expect(hits.count == 1)
+        // MLFLOW_TRACKING_TOKEN's header went with the request (and nowhere else: the redirect was not followed).
+        #expect(hits.first?.headers["authorization"] == "Bearer s3cret")
     }
 
     /// An error answer's body and reason phrase are the server's words: neither reaches the error.

@@ -11,7 +11,11 @@ VERSION=3.17.2   # MLflow's REST API 2.0 and artifact proxy as ADMLflow uses the
 VENV=${AD_MLFLOW_VENV:-$REPO/.venv-mlflow}
 PYTHON=/usr/bin/python3   # Debian's (scripts/lib/deps.sh installs it), not whichever python3 is first on PATH
 
-installed() { compgen -G "$VENV/lib/python3*/site-packages/mlflow-$VERSION.dist-info" >/dev/null && [ -x "$VENV/bin/mlflow" ]; }
+# mlflow[auth]: the basic-auth app (Flask-WTF) too, which the authentication test runs.
+installed() {
+  compgen -G "$VENV/lib/python3*/site-packages/mlflow-$VERSION.dist-info" >/dev/null \
+    && compgen -G "$VENV/lib/python3*/site-packages/flask_wtf" >/dev/null && [ -x "$VENV/bin/mlflow" ]
+}
 
 if ! installed; then
   if ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
@@ -23,9 +27,9 @@ if ! installed; then
     apt-get update -qq && apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
   fi
   log=$(mktemp /tmp/mlflow-venv.XXXXXX)
-  echo "mlflow-venv: installing mlflow==$VERSION into $VENV" >&2
+  echo "mlflow-venv: installing mlflow[auth]==$VERSION into $VENV" >&2
   if ! { "$PYTHON" -m venv --clear "$VENV" \
-         && "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-input "mlflow==$VERSION"; } >"$log" 2>&1; then
+         && "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-input "mlflow[auth]==$VERSION"; } >"$log" 2>&1; then
     echo "mlflow-venv: installing mlflow==$VERSION failed:" >&2; tail -30 "$log" >&2; rm -f "$log"; exit 1
   fi
   rm -f "$log"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs MLflow's tracking server (from the virtualenv scripts/lib/mlflow-venv.sh makes) offline on loopback, for tests:
 #
-#   scripts/receivers/mlflow.sh MLFLOW PORT DATADIR
+#   scripts/receivers/mlflow.sh MLFLOW PORT DATADIR [basic-auth]
 #
+# With basic-auth, MLflow's basic-auth app guards the server (users in DATADIR/basic_auth.db): its admin is "admin"
+# with the password in MLFLOW_AUTH_ADMIN_PASSWORD, which the caller sets.
 # MLFLOW is the mlflow executable. Runs and the model registry in DATADIR/mlflow.db (SQLite); artifacts proxied by the
 # server (--serve-artifacts, the default) into DATADIR/artifacts; one worker, no background job runner.
 # `mlflow server` starts children of its own (uvicorn): this script runs it in a process group of its own and ends the
@@ -10,11 +12,11 @@
 # outlives the tests. Ready when GET http://127.0.0.1:PORT/health answers 200.
 set -uo pipefail
 
-if [ $# -ne 3 ]; then
-  echo "usage: $0 MLFLOW PORT DATADIR" >&2
+if [ $# -ne 3 ] && { [ $# -ne 4 ] || [ "$4" != basic-auth ]; }; then
+  echo "usage: $0 MLFLOW PORT DATADIR [basic-auth]" >&2
   exit 2
 fi
-MLFLOW=$1 PORT=$2 DATADIR=$3
+MLFLOW=$1 PORT=$2 DATADIR=$3 AUTH=${4:-}
 if [ ! -x "$MLFLOW" ]; then
   echo "$MLFLOW is not an executable: run scripts/lib/mlflow-venv.sh (scripts/test does)" >&2
   exit 127
@@ -24,10 +26,24 @@ case $PORT in
 esac
 mkdir -p "$DATADIR/artifacts"
 parent=$PPID
+extra=()
+if [ "$AUTH" = basic-auth ]; then
+  [ -n "${MLFLOW_AUTH_ADMIN_PASSWORD:-}" ] || { echo "basic-auth needs MLFLOW_AUTH_ADMIN_PASSWORD" >&2; exit 2; }
+  cat >"$DATADIR/basic_auth.ini" <<INI
+[mlflow]
+default_permission = READ
+database_uri = sqlite:///$DATADIR/basic_auth.db
+admin_username = admin
+authorization_function = mlflow.server.auth:authenticate_request_basic_auth
+INI
+  export MLFLOW_AUTH_CONFIG_PATH=$DATADIR/basic_auth.ini
+  export MLFLOW_FLASK_SERVER_SECRET_KEY=${MLFLOW_FLASK_SERVER_SECRET_KEY:-test-only-$RANDOM$RANDOM}
+  extra=(--app-name basic-auth)
+fi
 
 set -m   # the server gets a process group of its own: its id is the server's pid
 MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false "$MLFLOW" server --host 127.0.0.1 --port "$PORT" --workers 1 \
-  --backend-store-uri "sqlite:///$DATADIR/mlflow.db" --artifacts-destination "$DATADIR/artifacts" &
+  --backend-store-uri "sqlite:///$DATADIR/mlflow.db" --artifacts-destination "$DATADIR/artifacts" "${extra[@]}" &
 pid=$!
 
 stop() {
