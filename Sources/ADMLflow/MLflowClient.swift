@@ -7,7 +7,8 @@ import NIOCore
 ///
 /// `export` is safe to repeat (at-least-once callers): a model id already registered is found by its tag
 /// `ad.model_id` and returned as it is; a run left behind by an interrupted export (same tag) is completed instead of
-/// a second run being created.
+/// a second run being created; and when two exports of the same model run at once, the later version and its run are
+/// removed so one of each remains.
 ///
 /// The `HTTPClient` is the caller's (and shut down by the caller). It should not follow redirects, or a redirect
 /// could carry the Authorization header elsewhere: `MLflowClient.makeHTTPClient()` makes one configured so.
@@ -110,6 +111,26 @@ public struct MLflowClient: Sendable {
                     "\(run.algorithm) on \(run.source), version \(run.version) of \(run.modelName) (adworker)",
                     to: MLflowLimits.tagValueLength)),
             "create a version of the registered model \(MLflowError.sanitise(registered, limit: 80))")
+        // Two exports of the same model at once (a lease that expired mid-export) both got here: the lowest version
+        // tagged with the model id stays; a later one, and its run, are removed, and both callers report the first.
+        if let first = try await registeredVersion(modelID: modelID, name: registered),
+            first.version != version.model_version.version
+        {
+            let _: Empty = try await transport.call(
+                .DELETE, "model-versions/delete",
+                DeleteModelVersionRequest(name: registered, version: version.model_version.version),
+                "remove a second version of the same model")
+            if let firstRun = first.run_id, firstRun != runID {
+                let _: Empty = try await transport.post(
+                    "runs/delete", DeleteRunRequest(run_id: runID), "remove a second run of the same model")
+            }
+            logger.info(
+                "mlflow: a concurrent export of the same model registered first; this one's version was removed",
+                metadata: ["model_id": "\(modelID)", "version": "\(first.version)"])
+            return MLflowExport(
+                experimentID: experimentID, runID: first.run_id ?? runID, registeredModel: registered,
+                modelVersion: first.version, reused: true)
+        }
         logger.info(
             "mlflow: run exported",
             metadata: [

@@ -100,6 +100,11 @@ struct CreateModelVersionRequest: Encodable {
     var description: String
 }
 struct ModelVersionResponse: Decodable { var model_version: MLflowModelVersion }
+struct DeleteModelVersionRequest: Encodable {
+    var name: String
+    var version: String
+}
+struct DeleteRunRequest: Encodable { var run_id: String }
 struct Empty: Codable {}
 /// MLflow's error body: `{"error_code": "...", "message": "..."}`.
 struct MLflowErrorBody: Decodable {
@@ -139,6 +144,15 @@ struct MLflowTransport: Sendable {
     ) async throws(MLflowError)
         -> R
     {
+        try await call(.POST, path, request, operation)
+    }
+
+    /// A request with a JSON body (POST, DELETE, PATCH), answered with JSON.
+    func call<B: Encodable, R: Decodable>(
+        _ method: HTTPMethod, _ path: String, _ request: B, _ operation: String
+    ) async throws(MLflowError)
+        -> R
+    {
         let encoder = JSONEncoder()
         // Protobuf's JSON mapping spells these as strings; MLflow parses them back.
         encoder.nonConformingFloatEncodingStrategy = .convertToString(
@@ -148,7 +162,7 @@ struct MLflowTransport: Sendable {
             throw failure(operation, "could not encode the request (\(error))", retryable: false)
         }
         let body = try await send(
-            .POST, "/api/2.0/mlflow/\(path)", body: Array(data), contentType: "application/json", operation)
+            method, "/api/2.0/mlflow/\(path)", body: Array(data), contentType: "application/json", operation)
         return try decode(body, operation)
     }
 
@@ -224,8 +238,9 @@ struct MLflowTransport: Sendable {
                 }
             }
             group.addTask {
-                // A little after AsyncHTTPClient's own deadline, whose error says more (e.g. a refused connection).
-                try? await Task.sleep(for: .nanoseconds(nanos + 250_000_000))
+                // A second after AsyncHTTPClient's own deadline, whose error says more (a refused connection, which
+                // it retries until its deadline): this one only ends a body that stalls.
+                try? await Task.sleep(for: .nanoseconds(nanos + 1_000_000_000))
                 return Task.isCancelled ? nil : .failure(HTTPClientError.deadlineExceeded)
             }
             var first: Result<(HTTPResponseStatus, ByteBuffer), Error>? = nil

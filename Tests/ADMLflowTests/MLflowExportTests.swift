@@ -181,6 +181,31 @@ struct MLflowExportTests {
         }
     }
 
+    /// Two exports of the same model at once (a worker whose lease expired mid-export, and the one that took the job
+    /// over): whichever way they interleave, one version and one live run remain, and both callers report them.
+    @Test func concurrentExportsOfTheSameModelLeaveOneVersion() async throws {
+        try await Self.withServer { server, http in
+            let client = MLflowClient(settings: Self.settings(server), httpClient: http, logger: Self.logger)
+            let training = Self.run(name: "raced")
+            async let a = client.export(training)
+            async let b = client.export(training)
+            let (first, second) = try await (a, b)
+            #expect(first.modelVersion == second.modelVersion)
+            #expect(first.runID == second.runID)
+            let versions = try await server.api("model-versions/search", query: ["filter": "name = 'raced'"])
+            let listed = (versions["model_versions"] as? [Any]) ?? []
+            #expect(listed.count == 1)
+            #expect((listed.first as? [String: Any])?["run_id"] as? String == first.runID)
+            let runs = try await server.api(
+                "runs/search", method: "POST",
+                body: ["experiment_ids": [first.experimentID], "run_view_type": "ACTIVE_ONLY"])
+            let live = ((runs["runs"] as? [Any]) ?? []).compactMap {
+                (($0 as? [String: Any])?["info"] as? [String: Any])?["run_id"] as? String
+            }
+            #expect(live == [first.runID])
+        }
+    }
+
     /// A failed training: its run ends FAILED with its params and metrics, and nothing is registered.
     @Test func aFailedTrainingEndsItsRunFailedAndRegistersNothing() async throws {
         try await Self.withServer { server, http in
