@@ -52,6 +52,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // MLflow's tracking server and model registry (REST API 2.0): one finished training exported as a run, its
+        // artifact and a registered model version. Talks HTTP only; knows nothing of SQL.
+        .target(
+            name: "ADMLflow",
+            dependencies: [
+                "ADCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "ADWorker",
             dependencies: [
@@ -59,6 +71,7 @@ let package = Package(
                 "ADEvaluation",
                 "ADPostgres",
                 "ADAlerting",
+                "ADMLflow",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -95,6 +108,17 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "ADMLflowTests",
+            dependencies: [
+                "ADMLflow",
+                "ADTestSupport",
+                "ADDBTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

@@ -5,7 +5,9 @@ set -euo pipefail
 want=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libpq-dev make gcc python3)
 if [ "${1:-}" = test ]; then
   # pgTAP; and the real receivers the alert tests send to: aiosmtpd (SMTP), Alertmanager, openssl for test certificates.
-  want+=(postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl python3-aiosmtpd prometheus-alertmanager openssl)
+  # python3-venv: the virtualenv scripts/lib/mlflow-venv.sh installs MLflow's tracking server into.
+  want+=(postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl python3-aiosmtpd prometheus-alertmanager openssl
+         python3-venv)
 fi
 missing=()
 for p in "${want[@]}"; do

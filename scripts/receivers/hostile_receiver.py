@@ -9,6 +9,7 @@ its own thread (a stalled request never blocks another).
     POST /redirect/...     307 to the URL in the query's "to" (a receiver that tries to turn the sender elsewhere)
     POST /leak/...         500 with a body and a reason phrase that carry a marker (must not reach the database)
     POST /ok/...           200 {}
+    GET  on the four paths above: the same as POST
     GET  /_control/hits    every request so far: [{"path", "headers", "body"}]
     POST /_control/release releases every stalled and hanging request, now and later
 """
@@ -38,6 +39,8 @@ class Handler(BaseHTTPRequestHandler):
             with lock:
                 body = json.dumps(hits).encode()
             self.send(200, body)
+        elif urlsplit(self.path).path.startswith(("/stall/", "/hang/", "/redirect/", "/leak/")):
+            self.do_POST()  # the same misbehaviour for a GET (the MLflow client's first request is one)
         else:
             self.send(404)
 
