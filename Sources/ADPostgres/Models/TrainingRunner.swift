@@ -14,15 +14,18 @@ public struct TrainingRunner: Sendable {
     public var lease: Double
     public var maxRows: Int
     public var logger: Logger
-    /// Called once a model is registered (MLflow export); returns what to record in `ad.ml_models.mlflow`.
+    /// Called once a model is registered, and once a job fails (the MLflow export); each returns what to record
+    /// in `ad.ml_models.mlflow`.
     public var registered: @Sendable (TrainingJob, TrainingOutcome, _ sourceName: String) async -> JSONValue?
+    public var failed: @Sendable (TrainingJob, _ reason: String, _ sourceName: String) async -> JSONValue?
 
     public init(
         worker: String, lease: Double, maxRows: Int, logger: Logger,
-        registered: @escaping @Sendable (TrainingJob, TrainingOutcome, String) async -> JSONValue? = { _, _, _ in nil }
+        registered: @escaping @Sendable (TrainingJob, TrainingOutcome, String) async -> JSONValue? = { _, _, _ in nil },
+        failed: @escaping @Sendable (TrainingJob, String, String) async -> JSONValue? = { _, _, _ in nil }
     ) {
         self.worker = worker; self.lease = lease; self.maxRows = maxRows; self.logger = logger
-        self.registered = registered
+        self.registered = registered; self.failed = failed
     }
 
     public enum Result: Sendable, Equatable {
@@ -119,6 +122,9 @@ public struct TrainingRunner: Sendable {
     {
         logger.error("training \(job.ref.label) failed: \(reason)")
         try await store.fail(conn, job: job, worker: worker, error: reason)
+        if let record = await failed(job, reason, try await sourceName(conn, job.source)) {
+            try await store.recordMLflow(conn, model: job.ref.id, record: record)
+        }
         return .failed(job.ref.id, reason: reason)
     }
 

@@ -10,6 +10,8 @@ public struct TrainingJob: Sendable {
     public var parameters: JSONValue
     public var attempt: Int
     public var retrainOf: UUID?
+    /// When this worker claimed it (an MLflow run's start).
+    public var claimedAt = Date()
 }
 
 /// Every SQL statement of training jobs and of the production models the scoring loop uses (sql/100_models.sql

@@ -1,4 +1,6 @@
 import ADCore
+import AsyncHTTPClient
+import ADMLflow
 import ADPostgres
 import ArgumentParser
 import Foundation
@@ -59,12 +61,19 @@ struct RunCommand: AsyncParsableCommand {
         let modelsWake = WakeSignal()
         services.append(.init(service: ModelSwitchService(wake: modelsWake, catalogs: catalogs)))
         var quiet: [(channel: String, wake: WakeSignal)] = [("ad_models", modelsWake)]
+        // MLflow (MLFLOW_TRACKING_URI): each training run is logged there too. Its HTTP client is shut down last.
+        var mlflowHTTP: HTTPClient?
         if settings.training {
             let trainingWake = WakeSignal()
-            services.append(
-                .init(
-                    service: TrainingService(url: url, settings: settings, wake: trainingWake, logger: logger),
-                    failureTerminationBehavior: .gracefullyShutdownGroup))
+            var training = TrainingService(url: url, settings: settings, wake: trainingWake, logger: logger)
+            if let mlflow = try MLflowSettings.fromEnvironment(ProcessInfo.processInfo.environment) {
+                let http = MLflowClient.makeHTTPClient()
+                mlflowHTTP = http
+                training.mlflow = MLflowExporter(
+                    client: MLflowClient(settings: mlflow, httpClient: http, logger: logger), logger: logger)
+                logger.info("training runs are logged to MLflow at \(mlflow.trackingURI)")
+            }
+            services.append(.init(service: training, failureTerminationBehavior: .gracefullyShutdownGroup))
             quiet.append(("ad_training", trainingWake))
         }
         if settings.listen {
@@ -94,7 +103,14 @@ struct RunCommand: AsyncParsableCommand {
         var config = ServiceGroupConfiguration(services: services, logger: logger)
         config.gracefulShutdownSignals = [.sigterm, .sigint]
         logger.info("adworker \(settings.name) starting on \(url)")
-        try await ServiceGroup(configuration: config).run()
+        let http = mlflowHTTP
+        do {
+            try await ServiceGroup(configuration: config).run()
+        } catch {
+            try? await http?.shutdown()
+            throw error
+        }
+        try? await http?.shutdown()
     }
 }
 

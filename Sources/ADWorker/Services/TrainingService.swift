@@ -13,8 +13,8 @@ struct TrainingService: Service {
     let settings: WorkerSettings
     let wake: WakeSignal
     let logger: Logger
-    /// What to do once a model is registered (the MLflow export when MLFLOW_TRACKING_URI is set).
-    var registered: @Sendable (TrainingJob, TrainingOutcome, String) async -> JSONValue? = { _, _, _ in nil }
+    /// The MLflow export, when MLFLOW_TRACKING_URI is set.
+    var mlflow: MLflowExporter?
     let backoff = Backoff(base: 0.5, cap: 30)
 
     /// Statement timeout of the training session, seconds: reading a large window is one long statement.
@@ -23,7 +23,8 @@ struct TrainingService: Service {
     func run() async throws {
         let runner = TrainingRunner(
             worker: settings.name, lease: settings.trainingLease, maxRows: settings.trainingMaxRows, logger: logger,
-            registered: registered)
+            registered: { [mlflow] in await mlflow?.registered($0, $1, $2) },
+            failed: { [mlflow] in await mlflow?.failed($0, $1, $2) })
         let drift = DriftMonitor(maxRows: settings.trainingMaxRows, logger: logger)
         var limits = settings.sessionLimits
         limits.statementTimeout = max(Self.statementTimeout, settings.statementTimeout)

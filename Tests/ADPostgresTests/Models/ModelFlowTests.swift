@@ -310,3 +310,62 @@ struct HyperparameterCatalogue {
         }
     }
 }
+
+/// With MLFLOW_TRACKING_URI set, the worker logs every training run to a real `mlflow server` (PyPI): a registered
+/// model as a finished run with its parameters, metrics and artifact, and a model version; a failed job as a FAILED
+/// run; and records where in `ad.ml_models.mlflow`.
+@Suite(
+    .tags(.database), .enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"),
+    .enabled(if: MLflowServer.available, Comment(rawValue: MLflowServer.skipReason)))
+struct ModelFlowToMLflow {
+    @Test func trainingRunsAppearInMLflowWithTheirMetricsAndAModelVersion() async throws {
+        let server = MLflowServer()
+        try await server.start()
+        defer { server.stop() }
+        try await ModelFlow.withPump { url in
+            try await ModelFlow.insert(url, from: 0, count: 600, broken: 500...509)
+            try await sql(url, "SELECT ad.label_incident('pump', '2026-01-01 08:20', '2026-01-01 08:30')")
+            let w = try WorkerProcess(
+                url, name: "mlf",
+                environment: ModelFlow.fast.merging(["MLFLOW_TRACKING_URI": server.baseURL.absoluteString]) { $1 })
+            let good = try await ModelFlow.train(url)
+            let bad = try await strings(
+                url, "SELECT ad.train_model('pca', 'pump', '2026-01-01', '2026-01-01 00:10')::text")[0]
+            #expect(
+                try await eventually(timeout: .seconds(120)) {
+                    try await integer(url, "SELECT count(*) FROM ad.ml_models WHERE mlflow IS NOT NULL") == 2
+                }, "not exported: \(w.output)")
+            let record = try await strings(
+                url,
+                "SELECT concat_ws(' ', mlflow ->> 'registered_model', mlflow ->> 'model_version', mlflow ? 'run_id') FROM ad.ml_models WHERE id = '\(good)'"
+            )
+            #expect(record == ["pca pump 1 t"], "\(w.output)")
+            let runID = try await strings(url, "SELECT mlflow ->> 'run_id' FROM ad.ml_models WHERE id = '\(good)'")[0]
+            let run = try await server.api("runs/get", query: ["run_id": runID])["run"] as? [String: Any]
+            let info = run?["info"] as? [String: Any], data = run?["data"] as? [String: Any]
+            #expect(info?["status"] as? String == "FINISHED")
+            var params: [String: String] = [:]
+            for case let p as [String: Any] in (data?["params"] as? [Any]) ?? [] {
+                if let k = p["key"] as? String, let v = p["value"] as? String { params[k] = v }
+            }
+            #expect(params["variance"] == "0.95" && params["metrics"] == "flow,pressure", "\(params)")
+            var metrics: [String: Double] = [:]
+            for case let m as [String: Any] in (data?["metrics"] as? [Any]) ?? [] {
+                if let k = m["key"] as? String, let v = m["value"] as? Double { metrics[k] = v }
+            }
+            let f1 = Double(try await strings(url, "SELECT f1::text FROM ad.model_registry WHERE id = '\(good)'")[0])
+            #expect(metrics["f1"] != nil && abs(metrics["f1"]! - f1!) < 1e-6, "\(metrics)")
+            #expect(metrics["production_f1"] != nil && metrics["recall"] == 1, "\(metrics)")
+            // The failed job: a FAILED run, no model version.
+            let failed = try await strings(
+                url, "SELECT concat_ws(' ', mlflow ? 'run_id', mlflow ? 'model_version') FROM ad.ml_models WHERE id = '\(bad)'"
+            )
+            #expect(failed == ["t f"])
+            let badRun = try await strings(url, "SELECT mlflow ->> 'run_id' FROM ad.ml_models WHERE id = '\(bad)'")[0]
+            let badInfo = (try await server.api("runs/get", query: ["run_id": badRun])["run"] as? [String: Any])?[
+                "info"] as? [String: Any]
+            #expect(badInfo?["status"] as? String == "FAILED")
+            await w.stop()
+        }
+    }
+}
