@@ -25,6 +25,46 @@ struct IsolationForest: Sendable, Equatable {
     /// c(sample_size): the mean path length the scores are normalised by.
     var normalizer: Double
 
+    /// The walk's form of `nodes`, derived from them: a leaf becomes a split that always stays on itself (feature 0,
+    /// threshold +∞, left child itself), so every walk takes exactly `depth` steps with no branch on the leaf test,
+    /// and several rows can walk one tree side by side.
+    struct Step: Sendable, Equatable {
+        var threshold: Double
+        var feature: Int32
+        var left: Int32
+    }
+    private(set) var steps: [Step] = []
+    private(set) var leafValue: [Double] = []
+    /// The deepest leaf's depth.
+    private(set) var depth = 0
+
+    mutating func derive() throws(ModelError) {
+        steps = nodes.enumerated().map { i, n in
+            n.feature < 0
+                ? Step(threshold: .infinity, feature: 0, left: Int32(i))
+                : Step(threshold: n.value, feature: n.feature, left: n.left)
+        }
+        leafValue = nodes.map { $0.feature < 0 ? $0.value : 0 }
+        // Every path from a root must reach a leaf within 12 levels (ceil(log2(4096)), the largest sample_size).
+        var deepest = 0
+        var stack: [(Int, Int)] = []
+        for root in roots {
+            stack.append((Int(root), 0))
+            while let (i, level) = stack.popLast() {
+                if nodes[i].feature < 0 {
+                    deepest = max(deepest, level)
+                    continue
+                }
+                guard level < 12 else {
+                    throw ModelError(field: "artifact", message: "isolation forest tree deeper than 12 levels")
+                }
+                stack.append((Int(nodes[i].left), level + 1))
+                stack.append((Int(nodes[i].left) + 1, level + 1))
+            }
+        }
+        depth = deepest
+    }
+
     /// c(n), the average path length of an unsuccessful search in a binary search tree of n keys, as scikit-learn
     /// computes it (0 for n ≤ 1, 1 for n = 2).
     static func averagePathLength(_ n: Int) -> Double {
@@ -99,34 +139,67 @@ struct IsolationForest: Sendable, Equatable {
                 stack.append((left, lo, i, depth + 1))
             }
         }
+        try! derive()  // grown trees are at most ceil(log2(4096)) = 12 deep
     }
 
-    init(nodes: [Node], roots: [Int32], normalizer: Double) {
-        self.nodes = nodes
-        self.roots = roots
-        self.normalizer = normalizer
-    }
-
-    /// 2^(−mean path length / c(sample_size)) for one standardised row.
-    @inline(__always)
-    func raw(_ z: UnsafePointer<Double>) -> Double {
-        nodes.withUnsafeBufferPointer { nodes in
-            roots.withUnsafeBufferPointer { roots in
-                var total = 0.0
+    /// 2^(−mean path length / c(sample_size)) for `count` standardised rows (row-major, `d` wide) into `out`.
+    /// Tree by tree, eight rows walk side by side (independent chains of loads the processor overlaps, over one
+    /// tree that stays in cache); each row's path lengths are summed in tree order, so a row's score does not
+    /// depend on which rows share its block.
+    func raw(rows z: UnsafePointer<Double>, count: Int, dimensions d: Int, into out: UnsafeMutablePointer<Double>) {
+        for r in 0..<count { out[r] = 0 }
+        let depth = self.depth
+        steps.withUnsafeBufferPointer { steps in
+            leafValue.withUnsafeBufferPointer { leafValue in
                 for root in roots {
-                    var i = Int(root)
-                    while true {
-                        let node = nodes[i]
-                        if node.feature < 0 {
-                            total += node.value
-                            break
+                    let root = Int(root)
+                    var r = 0
+                    while r + 8 <= count {
+                        let zr = z + r * d
+                        var i = (root, root, root, root, root, root, root, root)
+                        for _ in 0..<depth {
+                            let s0 = steps[i.0]
+                            let s1 = steps[i.1]
+                            let s2 = steps[i.2]
+                            let s3 = steps[i.3]
+                            let s4 = steps[i.4]
+                            let s5 = steps[i.5]
+                            let s6 = steps[i.6]
+                            let s7 = steps[i.7]
+                            i.0 = Int(s0.left) &+ (zr[Int(s0.feature)] > s0.threshold ? 1 : 0)
+                            i.1 = Int(s1.left) &+ (zr[d &+ Int(s1.feature)] > s1.threshold ? 1 : 0)
+                            i.2 = Int(s2.left) &+ (zr[2 &* d &+ Int(s2.feature)] > s2.threshold ? 1 : 0)
+                            i.3 = Int(s3.left) &+ (zr[3 &* d &+ Int(s3.feature)] > s3.threshold ? 1 : 0)
+                            i.4 = Int(s4.left) &+ (zr[4 &* d &+ Int(s4.feature)] > s4.threshold ? 1 : 0)
+                            i.5 = Int(s5.left) &+ (zr[5 &* d &+ Int(s5.feature)] > s5.threshold ? 1 : 0)
+                            i.6 = Int(s6.left) &+ (zr[6 &* d &+ Int(s6.feature)] > s6.threshold ? 1 : 0)
+                            i.7 = Int(s7.left) &+ (zr[7 &* d &+ Int(s7.feature)] > s7.threshold ? 1 : 0)
                         }
-                        i = Int(node.left) + (z[Int(node.feature)] <= node.value ? 0 : 1)
+                        out[r] += leafValue[i.0]
+                        out[r + 1] += leafValue[i.1]
+                        out[r + 2] += leafValue[i.2]
+                        out[r + 3] += leafValue[i.3]
+                        out[r + 4] += leafValue[i.4]
+                        out[r + 5] += leafValue[i.5]
+                        out[r + 6] += leafValue[i.6]
+                        out[r + 7] += leafValue[i.7]
+                        r += 8
+                    }
+                    while r < count {
+                        let zr = z + r * d
+                        var a = root
+                        for _ in 0..<depth {
+                            let sa = steps[a]
+                            a = Int(sa.left) &+ (zr[Int(sa.feature)] > sa.threshold ? 1 : 0)
+                        }
+                        out[r] += leafValue[a]
+                        r += 1
                     }
                 }
-                return exp2(-(total / Double(roots.count)) / normalizer)
             }
         }
+        let trees = Double(roots.count)
+        for r in 0..<count { out[r] = exp2(-(out[r] / trees) / normalizer) }
     }
 
     func write(_ w: inout ArtifactWriter) {
@@ -170,5 +243,6 @@ struct IsolationForest: Sendable, Equatable {
         }
         guard normalizer > 0 else { throw ModelError(field: "artifact", message: "isolation forest normalizer ≤ 0") }
         self.nodes = nodes
+        try derive()
     }
 }

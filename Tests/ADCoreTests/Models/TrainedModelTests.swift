@@ -89,6 +89,7 @@ import Testing
         let model = try train(.isolationForest, ["sample_size": 64])
         #expect(model.hyperparameters["sample_size"] == 64 && model.hyperparameters["trees"] == 50)
         #expect(model.hyperparameters["input_window"] == 1 && model.hyperparameters["calibration_fraction"] == 0.25)
+        #expect(model.hyperparameters["tail_fraction"] == 0.2 && model.hyperparameters["robust_scaling"] == 0)
         #expect(Set(model.hyperparameters.keys) == Set(ModelAlgorithm.isolationForest.hyperparameters.map(\.name)))
         #expect(model.featureNames == testMetrics)
         let f = model.features(TrainingData(metrics: testMetrics, rows: [[10, 50, 0, 100]]))
@@ -108,14 +109,14 @@ import Testing
             try train(.pca, data: trainingData(40))
         } throws: { error in
             let e = error as! ModelError
-            return e.field == "data" && e.message.contains("80 needed") && e.message.contains("there were 40")
+            return e.field == "data" && e.message.contains("78 needed") && e.message.contains("there were 40 rows")
         }
         // Rows with a missing metric do not count.
         var rows = normalRows(80, seed: 1)
         for r in stride(from: 0, to: 80, by: 2) { rows[r][3] = nil }
         #expect {
             try train(.pca, data: TrainingData(metrics: testMetrics, rows: rows))
-        } throws: { ($0 as! ModelError).message.contains("there were 40 (of 80 rows)") }
+        } throws: { ($0 as! ModelError).message.contains("there were 80 rows: 30 complete to fit on") }
     }
 
     @Test func aConstantOrAbsentMetricIsNamed() {
