@@ -143,7 +143,7 @@ struct IsolationForest: Sendable, Equatable {
     }
 
     /// 2^(−mean path length / c(sample_size)) for `count` standardised rows (row-major, `d` wide) into `out`.
-    /// Tree by tree, eight rows walk side by side (independent chains of loads the processor overlaps, over one
+    /// Tree by tree, sixteen rows walk side by side (independent chains of loads the processor overlaps, over one
     /// tree that stays in cache); each row's path lengths are summed in tree order, so a row's score does not
     /// depend on which rows share its block.
     func raw(rows z: UnsafePointer<Double>, count: Int, dimensions d: Int, into out: UnsafeMutablePointer<Double>) {
@@ -154,36 +154,20 @@ struct IsolationForest: Sendable, Equatable {
                 for root in roots {
                     let root = Int(root)
                     var r = 0
-                    while r + 8 <= count {
-                        let zr = z + r * d
-                        var i = (root, root, root, root, root, root, root, root)
-                        for _ in 0..<depth {
-                            let s0 = steps[i.0]
-                            let s1 = steps[i.1]
-                            let s2 = steps[i.2]
-                            let s3 = steps[i.3]
-                            let s4 = steps[i.4]
-                            let s5 = steps[i.5]
-                            let s6 = steps[i.6]
-                            let s7 = steps[i.7]
-                            i.0 = Int(s0.left) &+ (zr[Int(s0.feature)] > s0.threshold ? 1 : 0)
-                            i.1 = Int(s1.left) &+ (zr[d &+ Int(s1.feature)] > s1.threshold ? 1 : 0)
-                            i.2 = Int(s2.left) &+ (zr[2 &* d &+ Int(s2.feature)] > s2.threshold ? 1 : 0)
-                            i.3 = Int(s3.left) &+ (zr[3 &* d &+ Int(s3.feature)] > s3.threshold ? 1 : 0)
-                            i.4 = Int(s4.left) &+ (zr[4 &* d &+ Int(s4.feature)] > s4.threshold ? 1 : 0)
-                            i.5 = Int(s5.left) &+ (zr[5 &* d &+ Int(s5.feature)] > s5.threshold ? 1 : 0)
-                            i.6 = Int(s6.left) &+ (zr[6 &* d &+ Int(s6.feature)] > s6.threshold ? 1 : 0)
-                            i.7 = Int(s7.left) &+ (zr[7 &* d &+ Int(s7.feature)] > s7.threshold ? 1 : 0)
+                    // Sixteen rows side by side: independent chains of loads the processor overlaps.
+                    withUnsafeTemporaryAllocation(of: Int.self, capacity: 16) { at in
+                        while r + 16 <= count {
+                            let zr = z + r * d
+                            for k in 0..<16 { at[k] = root }
+                            for _ in 0..<depth {
+                                for k in 0..<16 {
+                                    let s = steps[at[k]]
+                                    at[k] = Int(s.left) &+ (zr[k &* d &+ Int(s.feature)] > s.threshold ? 1 : 0)
+                                }
+                            }
+                            for k in 0..<16 { out[r + k] += leafValue[at[k]] }
+                            r += 16
                         }
-                        out[r] += leafValue[i.0]
-                        out[r + 1] += leafValue[i.1]
-                        out[r + 2] += leafValue[i.2]
-                        out[r + 3] += leafValue[i.3]
-                        out[r + 4] += leafValue[i.4]
-                        out[r + 5] += leafValue[i.5]
-                        out[r + 6] += leafValue[i.6]
-                        out[r + 7] += leafValue[i.7]
-                        r += 8
                     }
                     while r < count {
                         let zr = z + r * d

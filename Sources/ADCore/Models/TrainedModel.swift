@@ -339,6 +339,7 @@ public struct TrainedModel: Sendable {
         let range = only ?? 0..<n
         var out = [ModelScore?](repeating: nil, count: range.count)
         var shares = [Double](repeating: 0, count: d)
+        var order = [Int](repeating: 0, count: d)
         for r in range {
             guard let value = smoothedRaw(raw, at: r), value.isFinite else { continue }
             var total = 0.0
@@ -348,19 +349,23 @@ public struct TrainedModel: Sendable {
                 shares[j] = s
                 total += s
             }
-            var contributions = [(metric: String, share: Double)]()
-            contributions.reserveCapacity(d)
-            if total > 0 && total.isFinite {
-                for j in 0..<d { contributions.append((metrics[j], shares[j] / total)) }
-            } else {
-                for j in 0..<d { contributions.append((metrics[j], 1 / Double(d))) }
-            }
-            if d > 1 {
-                let order = (0..<d).sorted {
-                    contributions[$0].share > contributions[$1].share
-                        || (contributions[$0].share == contributions[$1].share && $0 < $1)
+            // Largest share first, ties in metric order: an insertion sort of the indices in place (d is small,
+            // and this runs for every scored row, so no closure and no second array).
+            let even = !(total > 0 && total.isFinite)
+            for j in 0..<d {
+                var k = j
+                while !even && k > 0 && shares[order[k - 1]] < shares[j] {
+                    order[k] = order[k - 1]
+                    k -= 1
                 }
-                contributions = order.map { contributions[$0] }
+                order[k] = j
+            }
+            let contributions = [(metric: String, share: Double)](unsafeUninitializedCapacity: d) { buffer, count in
+                for k in 0..<d {
+                    let j = order[k]
+                    (buffer.baseAddress! + k).initialize(to: (metrics[j], even ? 1 / Double(d) : shares[j] / total))
+                }
+                count = d
             }
             let surprise = calibration.surprise(value)
             out[r - range.lowerBound] = ModelScore(
