@@ -48,11 +48,15 @@ extension ModelAlgorithm {
         case .autoencoder:
             return shared + [
                 .init(
-                    name: "hidden", kind: "integer", defaultValue: 16, minimum: 1, maximum: 256,
-                    doc: "Units of the two hidden tanh layers (inputs -> hidden -> code -> hidden -> inputs)."),
+                    name: "hidden", kind: "integer", defaultValue: 0, minimum: 0, maximum: 256,
+                    doc:
+                        "Units of the two hidden tanh layers (inputs -> hidden -> code -> hidden -> inputs); 0: as"
+                        + " many as the metrics (at least 2)."),
                 .init(
-                    name: "code", kind: "integer", defaultValue: 3, minimum: 1, maximum: 64,
-                    doc: "Units of the tanh bottleneck layer; keep it below the number of metrics."),
+                    name: "code", kind: "integer", defaultValue: 0, minimum: 0, maximum: 64,
+                    doc:
+                        "Units of the tanh bottleneck layer, best below the number of metrics; 0: half the metrics,"
+                        + " rounded up."),
                 .init(
                     name: "epochs", kind: "integer", defaultValue: 60, minimum: 1, maximum: 500,
                     doc: "Passes over the training rows (at most max_rows of them)."),

@@ -90,6 +90,9 @@ extension TrainedModel {
         case .autoencoder:
             let hidden = Int(hp["hidden"]!)
             let code = Int(hp["code"]!)
+            guard hidden >= 1, code >= 1 else {
+                throw ModelError(field: "artifact", message: "autoencoder layer sizes must be at least 1")
+            }
             engine = .autoencoder(try Autoencoder(reading: &r, widths: [d, hidden, code, hidden, d]))
         case .pca:
             engine = .pca(try PCAModel(reading: &r, dimensions: d))

@@ -94,7 +94,7 @@ public struct TrainedModel: Sendable {
     public static func train(
         algorithm: ModelAlgorithm, hyperparameters given: [String: Double], data: TrainingData, seed: UInt64
     ) throws(ModelError) -> TrainedModel {
-        let hp = try algorithm.effectiveHyperparameters(given)
+        var hp = try algorithm.effectiveHyperparameters(given)
         let d = data.metrics.count
         guard d >= 1, d <= maxMetrics else {
             throw ModelError(field: "data.metrics", message: "\(d) metrics; a model takes 1 to \(maxMetrics)")
@@ -111,6 +111,11 @@ public struct TrainedModel: Sendable {
             throw ModelError(
                 field: "data.rows", message: "row \(r) has \(data.rows[r].count) values; expected \(d) (one per metric)"
             )
+        }
+        if algorithm == .autoencoder {
+            // 0 means sized by the metrics; the model records the sizes it used.
+            if hp["hidden"] == 0 { hp["hidden"] = Double(max(2, d)) }
+            if hp["code"] == 0 { hp["code"] = Double(min(64, (d + 1) / 2)) }
         }
         let iw = Int(hp["input_window"]!)
         let sw = Int(hp["score_window"]!)

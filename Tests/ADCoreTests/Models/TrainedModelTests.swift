@@ -92,6 +92,10 @@ import Testing
         #expect(model.hyperparameters["tail_fraction"] == 0.2 && model.hyperparameters["robust_scaling"] == 0)
         #expect(Set(model.hyperparameters.keys) == Set(ModelAlgorithm.isolationForest.hyperparameters.map(\.name)))
         #expect(model.featureNames == testMetrics)
+        // The autoencoder's layers default to the metrics' count (hidden) and half of it (code), recorded as used.
+        let ae = try train(.autoencoder, ["epochs": 1])
+        #expect(ae.hyperparameters["hidden"] == 4 && ae.hyperparameters["code"] == 2)
+        #expect(try TrainedModel(artifact: ae.artifact()).hyperparameters == ae.hyperparameters)
         let f = model.features(TrainingData(metrics: testMetrics, rows: [[10, 50, 0, 100]]))
         #expect(f[0]?.count == 4)
     }
