@@ -52,6 +52,8 @@ public struct TrainedModel: Sendable {
     public static let formatVersion: UInt32 = 1
     /// The most input metrics a model takes (bounds training time and the artifact).
     public static let maxMetrics = 256
+    /// The most work (epochs × rows × weights) an autoencoder may train for: about 11 minutes on one core.
+    public static let maxAutoencoderWork = 1e11
     /// The longest metric name, in UTF-8 bytes.
     public static let maxMetricNameBytes = 1024
 
@@ -168,6 +170,17 @@ public struct TrainedModel: Sendable {
         case .autoencoder:
             let h = Int(hp["hidden"]!)
             let c = Int(hp["code"]!)
+            // Training time is about epochs × rows × weights / 1.5e8 seconds on one core (release build): refuse
+            // more than 1e11 (some 11 minutes), which every default allows even at 256 metrics.
+            let weights = Autoencoder.parameterCount([d, h, c, h, d])
+            let work = Double(hp["epochs"]!) * Double(min(nFit, Int(hp["max_rows"]!))) * Double(weights)
+            guard work <= Self.maxAutoencoderWork else {
+                throw ModelError(
+                    field: "hyperparameters.epochs",
+                    message:
+                        "epochs x rows x weights = \(Int(hp["epochs"]!)) x \(min(nFit, Int(hp["max_rows"]!))) x"
+                        + " \(weights) is over the training budget of 1e11; lower epochs, max_rows, hidden or code")
+            }
             engine = .autoencoder(
                 Autoencoder(
                     rows: fitMatrix, count: nFit, widths: [d, h, c, h, d],

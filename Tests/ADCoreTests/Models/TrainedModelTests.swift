@@ -135,6 +135,17 @@ import Testing
         } throws: { ($0 as! ModelError).message.contains("metric load has no value") }
     }
 
+    @Test func anAutoencoderOverItsTrainingBudgetIsRefusedBeforeTraining() {
+        #expect {
+            try train(
+                .autoencoder, ["epochs": 500, "hidden": 256, "code": 64],
+                data: TrainingData(metrics: testMetrics, rows: normalRows(20_000, seed: 1)))
+        } throws: { error in
+            let e = error as! ModelError
+            return e.field == "hyperparameters.epochs" && e.message.contains("500 x 10000 x")
+        }
+    }
+
     @Test func badShapesAreRefused() {
         #expect(throws: ModelError.self) { try train(.pca, data: TrainingData(metrics: [], rows: [])) }
         #expect(throws: ModelError.self) {
