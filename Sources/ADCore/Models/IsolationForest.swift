@@ -8,6 +8,13 @@ import Foundation
 /// c(rows in the leaf), the expected depth of an unbuilt subtree; its raw score is 2^(−E[h(x)] / c(sample_size)),
 /// minus scikit-learn's `score_samples` (higher = more anomalous).
 ///
+/// Calibrated on the shared scale, a forest ranks well but seldom reaches `low` (surprise 8.2, a held-out tail
+/// probability near 6e-9): its score is bounded (below 2^(−1/c(256)) ≈ 0.93) and saturates for points beyond the
+/// training range, which land in the leaves of the most extreme training rows, so a far outlier scores about as
+/// the most extreme normal rows do. Any monotone transform of the score (−log(1 − s), the path-length deficit
+/// c(n) − E[h]) keeps that ratio of the outlier's excess to the normal tail's spread, and so the surprise. For
+/// alerting at the source's thresholds use pca or autoencoder; a forest's scores still order points (ROC AUC).
+///
 /// The trees are one flat array of 16-byte nodes (feature, left child, threshold or leaf path length; the right
 /// child is left + 1), so scoring a point walks plain memory without allocating.
 struct IsolationForest: Sendable, Equatable {
