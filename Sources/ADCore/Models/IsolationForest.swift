@@ -8,6 +8,13 @@ import Foundation
 /// c(rows in the leaf), the expected depth of an unbuilt subtree; its raw score is 2^(−E[h(x)] / c(sample_size)),
 /// minus scikit-learn's `score_samples` (higher = more anomalous).
 ///
+/// Calibrated on the shared scale, a forest ranks well but seldom reaches `low` (surprise 8.2, a held-out tail
+/// probability near 6e-9): its score is bounded (below 2^(−1/c(256)) ≈ 0.93) and saturates for points beyond the
+/// training range, which land in the leaves of the most extreme training rows, so a far outlier scores about as
+/// the most extreme normal rows do. Any monotone transform of the score (−log(1 − s), the path-length deficit
+/// c(n) − E[h]) keeps that ratio of the outlier's excess to the normal tail's spread, and so the surprise. For
+/// alerting at the source's thresholds use pca or autoencoder; a forest's scores still order points (ROC AUC).
+///
 /// The trees are one flat array of 16-byte nodes (feature, left child, threshold or leaf path length; the right
 /// child is left + 1), so scoring a point walks plain memory without allocating.
 struct IsolationForest: Sendable, Equatable {
@@ -24,6 +31,46 @@ struct IsolationForest: Sendable, Equatable {
     var roots: [Int32]
     /// c(sample_size): the mean path length the scores are normalised by.
     var normalizer: Double
+
+    /// The walk's form of `nodes`, derived from them: a leaf becomes a split that always stays on itself (feature 0,
+    /// threshold +∞, left child itself), so every walk takes exactly `depth` steps with no branch on the leaf test,
+    /// and several rows can walk one tree side by side.
+    struct Step: Sendable, Equatable {
+        var threshold: Double
+        var feature: Int32
+        var left: Int32
+    }
+    private(set) var steps: [Step] = []
+    private(set) var leafValue: [Double] = []
+    /// The deepest leaf's depth.
+    private(set) var depth = 0
+
+    mutating func derive() throws(ModelError) {
+        steps = nodes.enumerated().map { i, n in
+            n.feature < 0
+                ? Step(threshold: .infinity, feature: 0, left: Int32(i))
+                : Step(threshold: n.value, feature: n.feature, left: n.left)
+        }
+        leafValue = nodes.map { $0.feature < 0 ? $0.value : 0 }
+        // Every path from a root must reach a leaf within 12 levels (ceil(log2(4096)), the largest sample_size).
+        var deepest = 0
+        var stack: [(Int, Int)] = []
+        for root in roots {
+            stack.append((Int(root), 0))
+            while let (i, level) = stack.popLast() {
+                if nodes[i].feature < 0 {
+                    deepest = max(deepest, level)
+                    continue
+                }
+                guard level < 12 else {
+                    throw ModelError(field: "artifact", message: "isolation forest tree deeper than 12 levels")
+                }
+                stack.append((Int(nodes[i].left), level + 1))
+                stack.append((Int(nodes[i].left) + 1, level + 1))
+            }
+        }
+        depth = deepest
+    }
 
     /// c(n), the average path length of an unsuccessful search in a binary search tree of n keys, as scikit-learn
     /// computes it (0 for n ≤ 1, 1 for n = 2).
@@ -99,34 +146,51 @@ struct IsolationForest: Sendable, Equatable {
                 stack.append((left, lo, i, depth + 1))
             }
         }
+        try! derive()  // grown trees are at most ceil(log2(4096)) = 12 deep
     }
 
-    init(nodes: [Node], roots: [Int32], normalizer: Double) {
-        self.nodes = nodes
-        self.roots = roots
-        self.normalizer = normalizer
-    }
-
-    /// 2^(−mean path length / c(sample_size)) for one standardised row.
-    @inline(__always)
-    func raw(_ z: UnsafePointer<Double>) -> Double {
-        nodes.withUnsafeBufferPointer { nodes in
-            roots.withUnsafeBufferPointer { roots in
-                var total = 0.0
+    /// 2^(−mean path length / c(sample_size)) for `count` standardised rows (row-major, `d` wide) into `out`.
+    /// Tree by tree, sixteen rows walk side by side (independent chains of loads the processor overlaps, over one
+    /// tree that stays in cache); each row's path lengths are summed in tree order, so a row's score does not
+    /// depend on which rows share its block.
+    func raw(rows z: UnsafePointer<Double>, count: Int, dimensions d: Int, into out: UnsafeMutablePointer<Double>) {
+        for r in 0..<count { out[r] = 0 }
+        let depth = self.depth
+        steps.withUnsafeBufferPointer { steps in
+            leafValue.withUnsafeBufferPointer { leafValue in
                 for root in roots {
-                    var i = Int(root)
-                    while true {
-                        let node = nodes[i]
-                        if node.feature < 0 {
-                            total += node.value
-                            break
+                    let root = Int(root)
+                    var r = 0
+                    // Sixteen rows side by side: independent chains of loads the processor overlaps.
+                    withUnsafeTemporaryAllocation(of: Int.self, capacity: 16) { at in
+                        while r + 16 <= count {
+                            let zr = z + r * d
+                            for k in 0..<16 { at[k] = root }
+                            for _ in 0..<depth {
+                                for k in 0..<16 {
+                                    let s = steps[at[k]]
+                                    at[k] = Int(s.left) &+ (zr[k &* d &+ Int(s.feature)] > s.threshold ? 1 : 0)
+                                }
+                            }
+                            for k in 0..<16 { out[r + k] += leafValue[at[k]] }
+                            r += 16
                         }
-                        i = Int(node.left) + (z[Int(node.feature)] <= node.value ? 0 : 1)
+                    }
+                    while r < count {
+                        let zr = z + r * d
+                        var a = root
+                        for _ in 0..<depth {
+                            let sa = steps[a]
+                            a = Int(sa.left) &+ (zr[Int(sa.feature)] > sa.threshold ? 1 : 0)
+                        }
+                        out[r] += leafValue[a]
+                        r += 1
                     }
                 }
-                return exp2(-(total / Double(roots.count)) / normalizer)
             }
         }
+        let trees = Double(roots.count)
+        for r in 0..<count { out[r] = exp2(-(out[r] / trees) / normalizer) }
     }
 
     func write(_ w: inout ArtifactWriter) {
@@ -170,5 +234,6 @@ struct IsolationForest: Sendable, Equatable {
         }
         guard normalizer > 0 else { throw ModelError(field: "artifact", message: "isolation forest normalizer ≤ 0") }
         self.nodes = nodes
+        try derive()
     }
 }

@@ -48,11 +48,15 @@ extension ModelAlgorithm {
         case .autoencoder:
             return shared + [
                 .init(
-                    name: "hidden", kind: "integer", defaultValue: 16, minimum: 1, maximum: 256,
-                    doc: "Units of the two hidden tanh layers (inputs -> hidden -> code -> hidden -> inputs)."),
+                    name: "hidden", kind: "integer", defaultValue: 0, minimum: 0, maximum: 256,
+                    doc:
+                        "Units of the two hidden tanh layers (inputs -> hidden -> code -> hidden -> inputs); 0: as"
+                        + " many as the metrics (at least 2)."),
                 .init(
-                    name: "code", kind: "integer", defaultValue: 3, minimum: 1, maximum: 64,
-                    doc: "Units of the tanh bottleneck layer; keep it below the number of metrics."),
+                    name: "code", kind: "integer", defaultValue: 0, minimum: 0, maximum: 64,
+                    doc:
+                        "Units of the tanh bottleneck layer, best below the number of metrics; 0: half the metrics,"
+                        + " rounded up."),
                 .init(
                     name: "epochs", kind: "integer", defaultValue: 60, minimum: 1, maximum: 500,
                     doc: "Passes over the training rows (at most max_rows of them)."),
@@ -76,24 +80,21 @@ extension ModelAlgorithm {
                 .init(
                     name: "variance", kind: "number", defaultValue: 0.95, minimum: 0.01, maximum: 1,
                     doc:
-                        "Keep the fewest principal components that explain this fraction of the standardised"
-                        + " training variance (ignored when components is set)."),
+                        "Keep the fewest principal components whose variances sum to this fraction of the"
+                        + " standardised training variance (ignored when components is set)."),
                 .init(
                     name: "components", kind: "integer", defaultValue: 0, minimum: 0, maximum: 256,
                     doc: "Keep exactly this many principal components (at most the metrics); 0: chosen by variance."),
-                .init(
-                    name: "quantile", kind: "number", defaultValue: 0.99, minimum: 0.5, maximum: 1,
-                    doc:
-                        "Raw score = T2 / (this quantile of T2 on the training part) + Q / (the same quantile of Q):"
-                        + " each statistic in units of its own normal extreme."),
             ]
         }
     }
 
     static let sharedHyperparameters: [HyperparameterSpec] = [
         .init(
-            name: "input_window", kind: "integer", defaultValue: 1, minimum: 1, maximum: 1000,
-            doc: "Each metric's input is the mean of its last input_window values (1: the value itself)."),
+            name: "input_window", kind: "integer", defaultValue: 20, minimum: 1, maximum: 1000,
+            doc:
+                "Each metric's input is the mean of its last input_window values, the current one last (1: the"
+                + " value itself). Noisy sensors and sustained faults need it: 20 is SKAB's recipe."),
         .init(
             name: "score_window", kind: "integer", defaultValue: 1, minimum: 1, maximum: 1000,
             doc:
@@ -103,12 +104,17 @@ extension ModelAlgorithm {
             name: "calibration_fraction", kind: "number", defaultValue: 0.25, minimum: 0.05, maximum: 0.5,
             doc:
                 "The last fraction of the training rows, in time order, is held out: the model is fitted on the"
-                + " rest and its scores are calibrated on these."),
+                + " rows before and its scores are calibrated on these."),
         .init(
-            name: "tail_fraction", kind: "number", defaultValue: 0.1, minimum: 0.01, maximum: 0.5,
+            name: "tail_fraction", kind: "number", defaultValue: 0.2, minimum: 0.01, maximum: 0.5,
             doc:
-                "Calibration: the top fraction of the held-out raw scores (at least 10 of them) to which an"
-                + " exponential tail is fitted; above the body, tail probabilities come from it."),
+                "Calibration: an exponential tail is fitted to the top fraction of the held-out raw scores (at"
+                + " least 2 of them); beyond them, tail probabilities come from it."),
+        .init(
+            name: "robust_scaling", kind: "boolean", defaultValue: 0, minimum: 0, maximum: 1,
+            doc:
+                "Standardise each metric by its training median and MAD x 1.4826 (1) instead of its mean and"
+                + " sample standard deviation (0, the default)."),
     ]
 
     /// Checks the user's hyperparameters against the catalogue and fills in defaults. Unknown keys, a non-integer

@@ -1,33 +1,36 @@
 import Foundation
 
-/// Principal component analysis of the standardised training rows with Hotelling's T² (the distance inside the
-/// kept components, each in units of its variance) and the residual Q statistic (squared prediction error: the
-/// squared distance from the kept subspace). Raw score = T² / q_T + Q / q_Q, with q_T and q_Q the `quantile` of
-/// each statistic on the training rows, so both count in units of their own normal extreme (a part whose quantile
-/// is 0, such as Q when every component is kept, is left out). A metric's contribution: its term of T²'s complete
-/// decomposition y_j·(P Λ⁻¹ Pᵀ y)_j (negative terms count 0), over q_T, plus its squared residual, over q_Q.
+/// Principal component analysis of the standardised training rows (SKAB recipe, /work/h19-skab-recipe.md, steps
+/// 3–5, ported exactly): C is the sample covariance of the fitted rows' standardised inputs z (a correlation matrix
+/// with the default scaling), λ_1 ≥ … ≥ λ_d its eigenvalues (floored at 1e-12) and v_i its eigenvectors; the model
+/// keeps the fewest k whose eigenvalues sum to `variance` of the total (or exactly `components`). For a row, with
+/// t = Vᵀz:
+///
+///     raw = Σ_{i≤k} t_i² / λ_i  +  Σ_{i>k} t_i² / mean(λ_{k+1} … λ_d)
+///
+/// Hotelling's T² inside the kept components plus the residual Q statistic (SPE, ‖z − V_k V_kᵀ z‖²) in units of
+/// the mean residual variance, so each part counts deviations in its own normal units (no Q when k = d). A
+/// metric's contribution: its term of T²'s complete decomposition z_j·(V_k Λ_k⁻¹ t_k)_j (negative terms count 0)
+/// plus its squared residual over the same residual scale.
 struct PCAModel: Sendable, Equatable {
-    var mean: [Double]
-    /// d × k, row-major: column i is the i-th component.
-    var components: [Double]
+    /// d × d, row-major: column i is the i-th eigenvector.
+    var vectors: [Double]
+    /// All d eigenvalues, descending, floored at 1e-12.
     var eigenvalues: [Double]
-    var t2Weight: Double
-    var qWeight: Double
+    var kept: Int
+    /// mean(λ_{k+1} … λ_d), or 0 when every component is kept.
+    var residualScale: Double
 
-    var dimensions: Int { mean.count }
-    var kept: Int { eigenvalues.count }
+    var dimensions: Int { eigenvalues.count }
 
-    init(mean: [Double], components: [Double], eigenvalues: [Double], t2Weight: Double, qWeight: Double) {
-        self.mean = mean
-        self.components = components
+    init(vectors: [Double], eigenvalues: [Double], kept: Int, residualScale: Double) {
+        self.vectors = vectors
         self.eigenvalues = eigenvalues
-        self.t2Weight = t2Weight
-        self.qWeight = qWeight
+        self.kept = kept
+        self.residualScale = residualScale
     }
 
-    init(
-        rows x: [Double], count n: Int, dimensions d: Int, variance: Double, components wanted: Int, quantile q: Double
-    ) {
+    init(rows x: [Double], count n: Int, dimensions d: Int, variance: Double, components wanted: Int) {
         var mu = [Double](repeating: 0, count: d)
         for r in 0..<n { for j in 0..<d { mu[j] += x[r * d + j] } }
         for j in 0..<d { mu[j] /= Double(n) }
@@ -44,96 +47,67 @@ struct PCAModel: Sendable, Equatable {
             }
         }
         let (values, vectors) = symmetricEigen(cov, d)
-        let trace = values.reduce(0) { $0 + max($1, 0) }
-        var k = wanted > 0 ? min(wanted, d) : d
-        if wanted == 0 {
+        let lambda = values.map { max($0, 1e-12) }
+        let total = lambda.reduce(0, +)
+        var k = d
+        if wanted > 0 {
+            k = min(wanted, d)
+        } else {
             var sum = 0.0
             for i in 0..<d {
-                sum += max(values[i], 0)
-                if sum >= variance * trace - 1e-12 * trace {
+                sum += lambda[i]
+                if sum / total >= variance - 1e-12 {
                     k = i + 1
                     break
                 }
             }
         }
-        // A component with (almost) no variance would make T² explode on noise: floor the variances.
-        let floor = max(1e-9 * trace, 1e-300)
-        mean = mu
-        eigenvalues = (0..<k).map { max(values[$0], floor) }
-        var p = [Double](repeating: 0, count: d * k)
-        for j in 0..<d { for i in 0..<k { p[j * k + i] = vectors[j * d + i] } }
-        components = p
-        t2Weight = 1
-        qWeight = 1
-        var t2s = [Double]()
-        var qs = [Double]()
-        var amounts = [Double](repeating: 0, count: d)
-        var work = [Double](repeating: 0, count: d + k)
-        for r in 0..<n {
-            let (t2, qv) = x.withUnsafeBufferPointer { xb in
-                statistics(xb.baseAddress! + r * d, amounts: &amounts, work: &work)
-            }
-            t2s.append(t2)
-            qs.append(qv)
-        }
-        let qt = quantile(t2s, q)
-        let qq = quantile(qs, q)
-        t2Weight = qt > 1e-12 ? 1 / qt : 0
-        qWeight = qq > 1e-12 * max(qt, 1) ? 1 / qq : 0
-        if t2Weight == 0 && qWeight == 0 { t2Weight = 1 }
+        self.vectors = vectors
+        eigenvalues = lambda
+        kept = k
+        residualScale = k < d ? lambda[k...].reduce(0, +) / Double(d - k) : 0
     }
 
-    /// T² and Q of one standardised row; `amounts` gets each input's weighted share (weights as set).
-    func statistics(_ z: UnsafePointer<Double>, amounts: inout [Double], work: inout [Double]) -> (Double, Double) {
+    /// The raw statistic of one standardised row; `amounts[j]` gets input j's contribution; `work` holds d values.
+    func raw(_ z: UnsafePointer<Double>, amounts: inout [Double], work t: inout [Double]) -> Double {
         let d = dimensions
         let k = kept
-        // work[0..<d]: y = z − mean; work[d..<d+k]: t = Pᵀy.
-        for j in 0..<d { work[j] = z[j] - mean[j] }
         var t2 = 0.0
-        for i in 0..<k {
-            var t = 0.0
-            for j in 0..<d { t += components[j * k + i] * work[j] }
-            work[d + i] = t
-            t2 += t * t / eigenvalues[i]
-        }
         var q = 0.0
-        for j in 0..<d {
-            var reconstructed = 0.0
-            var g = 0.0
-            for i in 0..<k {
-                reconstructed += components[j * k + i] * work[d + i]
-                g += components[j * k + i] * work[d + i] / eigenvalues[i]
-            }
-            let e = work[j] - reconstructed
-            q += e * e
-            amounts[j] = t2Weight * max(0, work[j] * g) + qWeight * e * e
+        for i in 0..<d {
+            var ti = 0.0
+            for j in 0..<d { ti += z[j] * vectors[j * d + i] }
+            t[i] = ti
+            if i < k { t2 += ti * ti / eigenvalues[i] } else { q += ti * ti }
         }
-        return (t2, q)
-    }
-
-    func raw(_ z: UnsafePointer<Double>, amounts: inout [Double], work: inout [Double]) -> Double {
-        let (t2, q) = statistics(z, amounts: &amounts, work: &work)
-        return t2Weight * t2 + qWeight * q
+        let qWeight = k < d ? 1 / residualScale : 0
+        for j in 0..<d {
+            var g = 0.0
+            var reconstructed = 0.0
+            for i in 0..<k {
+                g += vectors[j * d + i] * t[i] / eigenvalues[i]
+                reconstructed += vectors[j * d + i] * t[i]
+            }
+            let e = z[j] - reconstructed
+            amounts[j] = max(0, z[j] * g) + qWeight * e * e
+        }
+        return k < d ? t2 + q / residualScale : t2
     }
 
     func write(_ w: inout ArtifactWriter) {
         w.int(kept)
-        w.doubles(mean)
-        w.doubles(components)
         w.doubles(eigenvalues)
-        w.f64(t2Weight)
-        w.f64(qWeight)
+        w.doubles(vectors)
+        w.f64(residualScale)
     }
 
     init(reading r: inout ArtifactReader, dimensions d: Int) throws(ModelError) {
-        let k = try r.count("pca components", min: 1, max: d, elementSize: 8 * (d + 1))
-        mean = try r.doubles(d, "pca mean")
-        components = try r.doubles(d * k, "pca component")
-        eigenvalues = try r.doubles(k, "pca eigenvalue")
-        t2Weight = try r.f64("pca T2 weight")
-        qWeight = try r.f64("pca Q weight")
-        guard eigenvalues.allSatisfy({ $0 > 0 }), t2Weight >= 0, qWeight >= 0 else {
-            throw ModelError(field: "artifact", message: "pca eigenvalues must be positive and weights non-negative")
+        kept = try r.count("pca components", min: 1, max: d, elementSize: 8 * (d + 1) * d)
+        eigenvalues = try r.doubles(d, "pca eigenvalue")
+        vectors = try r.doubles(d * d, "pca eigenvector")
+        residualScale = try r.f64("pca residual scale")
+        guard eigenvalues.allSatisfy({ $0 > 0 }), kept == d || residualScale > 0 else {
+            throw ModelError(field: "artifact", message: "pca eigenvalues and residual scale must be positive")
         }
     }
 }

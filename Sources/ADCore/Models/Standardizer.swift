@@ -1,8 +1,9 @@
 import Foundation
 
-/// Centres each input on its training median and divides by a robust scale: the median absolute deviation times
-/// 1.4826 (a standard deviation for normal data), falling back to the standard deviation when more than half the
-/// values are equal (MAD 0). An input constant on the training rows has no scale: training throws, naming it.
+/// Centres each input and divides it by its scale, both from the fitted rows: by default the mean and the sample
+/// standard deviation (n − 1); with `robust` the median and the median absolute deviation times 1.4826 (a standard
+/// deviation for normal data), falling back to the standard deviation when more than half the values are equal
+/// (MAD 0). An input constant on the fitted rows has no scale: training throws, naming it.
 struct Standardizer: Sendable, Equatable {
     var center: [Double]
     var scale: [Double]
@@ -12,28 +13,32 @@ struct Standardizer: Sendable, Equatable {
         self.scale = scale
     }
 
-    /// `rows` are complete feature rows; `names` name each column for the error.
-    init(fitting rows: [[Double]], names: [String]) throws(ModelError) {
+    /// `rows` are complete feature rows (at least 2); `names` name each column for the error.
+    init(fitting rows: [[Double]], names: [String], robust: Bool) throws(ModelError) {
         let d = names.count
         center = []
         scale = []
         for j in 0..<d {
             let column = rows.map { $0[j] }
-            let med = Self.median(column)
-            var s = 1.4826 * Self.median(column.map { abs($0 - med) })
-            if !(s > 0) || !s.isFinite {
-                let mean = column.reduce(0, +) / Double(column.count)
-                s = (column.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(column.count)).squareRoot()
+            let n = Double(column.count)
+            let mean = column.reduce(0, +) / n
+            let sd = (column.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / max(n - 1, 1)).squareRoot()
+            var c = mean
+            var s = sd
+            if robust {
+                c = Self.median(column)
+                let mad = 1.4826 * Self.median(column.map { abs($0 - c) })
+                if mad > 0 && mad.isFinite { s = mad }
             }
             guard s > 0, s.isFinite else {
                 throw ModelError(
                     field: "data",
                     message:
-                        "metric \(names[j]) is constant (\(column.first ?? 0)) over the \(column.count) training rows:"
-                        + " a model cannot learn its normal range; leave it out of the source's metrics or train on a"
-                        + " window where it varies")
+                        "metric \(names[j]) is constant (\(column.first ?? 0)) over the \(column.count) rows the"
+                        + " model is fitted on: a model cannot learn its normal range; leave it out of the source's"
+                        + " metrics or train on a window where it varies")
             }
-            center.append(med)
+            center.append(c)
             scale.append(s)
         }
     }

@@ -10,13 +10,13 @@
 ///       isolation_forest: f64 c(sample_size), u32 trees, trees × i32 root, u32 nodes,
 ///                         nodes × (i32 feature or −1, i32 left child, f64 threshold or leaf path length)
 ///       autoencoder:      u32 parameter count, the weights then biases of each layer (d→hidden→code→hidden→d)
-///       pca:              u32 k, d × f64 mean, d×k f64 components, k × f64 eigenvalue, f64 T² weight, f64 Q weight
-///     calibration: u32 knots (1...512), knots × f64 raw, knots × f64 survival, f64 tail scale
+///       pca:              u32 k, d × f64 eigenvalue, d×d f64 eigenvectors (column i = vector i), f64 residual scale
+///     calibration: u32 n, u32 nt, u32 knots (1...1024), knots × f64 raw, knots × f64 count at or above, f64 β
 ///
 /// Every double is stored by bit pattern (a decoded model scores exactly as the encoded one) and must be finite.
 /// Sizes follow from the hyperparameter bounds: an isolation forest is at most trees × (2 × sample_size − 1) × 16
 /// bytes (1.6 MB at the defaults: 100 trees of at most 511 nodes), an autoencoder 8 bytes per weight, a PCA
-/// 8 × d × (k + 2) bytes, the calibration at most 8 KB.
+/// 8 × d × (d + 1) bytes, the calibration at most 16 KB.
 extension TrainedModel {
     public func artifact() -> [UInt8] {
         var w = ArtifactWriter()
@@ -90,6 +90,9 @@ extension TrainedModel {
         case .autoencoder:
             let hidden = Int(hp["hidden"]!)
             let code = Int(hp["code"]!)
+            guard hidden >= 1, code >= 1 else {
+                throw ModelError(field: "artifact", message: "autoencoder layer sizes must be at least 1")
+            }
             engine = .autoencoder(try Autoencoder(reading: &r, widths: [d, hidden, code, hidden, d]))
         case .pca:
             engine = .pca(try PCAModel(reading: &r, dimensions: d))

@@ -52,6 +52,8 @@ public struct TrainedModel: Sendable {
     public static let formatVersion: UInt32 = 1
     /// The most input metrics a model takes (bounds training time and the artifact).
     public static let maxMetrics = 256
+    /// The most work (epochs × rows × weights) an autoencoder may train for: about 11 minutes on one core.
+    public static let maxAutoencoderWork = 1e11
     /// The longest metric name, in UTF-8 bytes.
     public static let maxMetricNameBytes = 1024
 
@@ -85,15 +87,16 @@ public struct TrainedModel: Sendable {
     // MARK: Training
 
     /// Fits on `data` (all of it is taken as normal: the caller has already removed labelled rows and the
-    /// evaluation split). Holds out the last `calibration_fraction` of the usable rows, in time order, to calibrate;
-    /// the standardiser and the model are fitted on the rows before. Throws ModelError naming
+    /// evaluation split). Holds out the last round(`calibration_fraction` · rows) rows, in time order, to calibrate
+    /// (their smoothing windows may reach back into the rows before); the standardiser and the model are fitted on
+    /// the complete rows before them. Throws ModelError naming
     /// "hyperparameters.<key>" for unknown keys, wrong kinds and out-of-range values; "data" when there are too few
     /// complete rows (saying how many are needed and how many there were) or a metric is constant or absent;
     /// "data.metrics" for no metrics, too many, duplicates, or rows of the wrong width.
     public static func train(
         algorithm: ModelAlgorithm, hyperparameters given: [String: Double], data: TrainingData, seed: UInt64
     ) throws(ModelError) -> TrainedModel {
-        let hp = try algorithm.effectiveHyperparameters(given)
+        var hp = try algorithm.effectiveHyperparameters(given)
         let d = data.metrics.count
         guard d >= 1, d <= maxMetrics else {
             throw ModelError(field: "data.metrics", message: "\(d) metrics; a model takes 1 to \(maxMetrics)")
@@ -111,6 +114,11 @@ public struct TrainedModel: Sendable {
                 field: "data.rows", message: "row \(r) has \(data.rows[r].count) values; expected \(d) (one per metric)"
             )
         }
+        if algorithm == .autoencoder {
+            // 0 means sized by the metrics; the model records the sizes it used.
+            if hp["hidden"] == 0 { hp["hidden"] = Double(max(2, d)) }
+            if hp["code"] == 0 { hp["code"] = Double(min(64, (d + 1) / 2)) }
+        }
         let iw = Int(hp["input_window"]!)
         let sw = Int(hp["score_window"]!)
         let cf = hp["calibration_fraction"]!
@@ -119,29 +127,33 @@ public struct TrainedModel: Sendable {
         for j in 0..<d where !columns[j].contains(where: \.isFinite) {
             throw ModelError(field: "data", message: "metric \(data.metrics[j]) has no value in the training rows")
         }
-        let usable = (0..<data.rows.count).filter { features.valid[$0] }
-        let n = usable.count
+        // The split (SKAB recipe, step 2): the last round(calibration_fraction · N) rows are held out; the model is
+        // fitted on the complete rows before them.
+        let total = data.rows.count
         let minFit = max(32, 2 * (d + 1))
         let minCal = Calibration.minimumRows
-        func parts(_ n: Int) -> (fit: Int, cal: Int) {
-            let cal = Int((Double(n) * cf).rounded(.down))
-            return (n - cal, cal)
+        func heldOutRows(_ n: Int) -> Int { Int((cf * Double(n)).rounded(.toNearestOrEven)) }
+        let calibrationStart = total - heldOutRows(total)
+        let fitIndices = (0..<calibrationStart).filter { features.valid[$0] }
+        var needed = minFit + minCal + iw - 1
+        while needed - heldOutRows(needed) - (iw - 1) < minFit || heldOutRows(needed) < minCal + sw - 1 {
+            needed += 1
         }
-        var needed = minFit + minCal
-        while parts(needed).fit < minFit || parts(needed).cal < minCal { needed += 1 }
-        guard n >= needed else {
-            let what = iw > 1 ? " (every metric present and finite on \(iw) consecutive rows: input_window)" : ""
-            throw ModelError(
+        func tooFew(_ scored: Int?) -> ModelError {
+            let held = scored.map { "\($0) scored held-out" } ?? "\(total - calibrationStart) held out"
+            return ModelError(
                 field: "data",
                 message:
-                    "too few complete rows to train: \(needed) needed\(what) with calibration_fraction \(cf) for"
-                    + " \(d) metrics, there were \(n) (of \(data.rows.count) rows)")
+                    "too few rows to train: \(needed) needed (with input_window \(iw), score_window \(sw) and"
+                    + " calibration_fraction \(cf), at least \(minFit) complete rows to fit the model on, then"
+                    + " \(minCal) scored held-out rows), there were \(total) rows: \(fitIndices.count) complete to fit on"
+                    + " and \(held)")
         }
-        let (nFit, _) = parts(n)
-        let fitIndices = Array(usable[0..<nFit])
-        let firstCalibrationRow = usable[nFit]
+        let nFit = fitIndices.count
+        guard nFit >= minFit, total - calibrationStart >= minCal else { throw tooFew(nil) }
         let fitRowsRaw = fitIndices.map { r in Array(features.values[(r * d)..<(r * d + d)]) }
-        let standardizer = try Standardizer(fitting: fitRowsRaw, names: data.metrics)
+        let standardizer = try Standardizer(
+            fitting: fitRowsRaw, names: data.metrics, robust: hp["robust_scaling"]! == 1)
         var fitMatrix = [Double]()
         fitMatrix.reserveCapacity(nFit * d)
         for row in fitRowsRaw {
@@ -158,6 +170,17 @@ public struct TrainedModel: Sendable {
         case .autoencoder:
             let h = Int(hp["hidden"]!)
             let c = Int(hp["code"]!)
+            // Training time is about epochs × rows × weights / 1.5e8 seconds on one core (release build): refuse
+            // more than 1e11 (some 11 minutes), which every default allows even at 256 metrics.
+            let weights = Autoencoder.parameterCount([d, h, c, h, d])
+            let work = Double(hp["epochs"]!) * Double(min(nFit, Int(hp["max_rows"]!))) * Double(weights)
+            guard work <= Self.maxAutoencoderWork else {
+                throw ModelError(
+                    field: "hyperparameters.epochs",
+                    message:
+                        "epochs x rows x weights = \(Int(hp["epochs"]!)) x \(min(nFit, Int(hp["max_rows"]!))) x"
+                        + " \(weights) is over the training budget of 1e11; lower epochs, max_rows, hidden or code")
+            }
             engine = .autoencoder(
                 Autoencoder(
                     rows: fitMatrix, count: nFit, widths: [d, h, c, h, d],
@@ -169,25 +192,19 @@ public struct TrainedModel: Sendable {
             engine = .pca(
                 PCAModel(
                     rows: fitMatrix, count: nFit, dimensions: d, variance: hp["variance"]!,
-                    components: Int(hp["components"]!), quantile: hp["quantile"]!))
+                    components: Int(hp["components"]!)))
         }
         // Calibrate on the held-out rows' smoothed raw scores (a window may reach back into the fitted rows).
         var model = TrainedModel(
             algorithm: algorithm, metrics: data.metrics, hyperparameters: hp, fitRows: nFit, calibrationRows: 0,
             inputWindow: iw, scoreWindow: sw, standardizer: standardizer, engine: engine,
-            calibration: Calibration(knots: [0], survival: [1], tailScale: 1))
+            calibration: Calibration(count: 2, tailCount: 1, knots: [0], atOrAbove: [1], tailScale: 1))
         let raws = model.rawAndAmounts(columns: columns, rows: data.rows.count, features: features, wantAmounts: false)
         var heldOut = [Double]()
-        for r in firstCalibrationRow..<data.rows.count {
+        for r in calibrationStart..<total {
             if let v = model.smoothedRaw(raws.raw, at: r), v.isFinite { heldOut.append(v) }
         }
-        guard heldOut.count >= minCal else {
-            throw ModelError(
-                field: "data",
-                message:
-                    "too few held-out rows to calibrate: \(minCal) needed with score_window \(sw) consecutive complete"
-                    + " rows each, there were \(heldOut.count); train on a longer window or with fewer gaps")
-        }
+        guard heldOut.count >= minCal else { throw tooFew(heldOut.count) }
         model = TrainedModel(
             algorithm: algorithm, metrics: data.metrics, hyperparameters: hp, fitRows: nFit,
             calibrationRows: heldOut.count, inputWindow: iw, scoreWindow: sw, standardizer: standardizer,
@@ -264,18 +281,45 @@ public struct TrainedModel: Sendable {
         var pcaWork: [Double] = []
         switch engine {
         case .autoencoder(let ae): aeWork = Autoencoder.Workspace(widths: ae.widths)
-        case .pca(let p): pcaWork = [Double](repeating: 0, count: d + p.kept)
+        case .pca: pcaWork = [Double](repeating: 0, count: d)
         case .forest: break
         }
         let center = standardizer.center
         let scale = standardizer.scale
+        if case .forest(let forest) = engine {
+            // Blocks of up to 256 valid rows, standardised, then scored tree by tree.
+            let block = 256
+            var zs = [Double](repeating: 0, count: block * d)
+            var rowsOf = [Int](repeating: 0, count: block)
+            var out = [Double](repeating: 0, count: block)
+            var filled = 0
+            func flush() {
+                zs.withUnsafeBufferPointer { zb in
+                    out.withUnsafeMutableBufferPointer { ob in
+                        forest.raw(rows: zb.baseAddress!, count: filled, dimensions: d, into: ob.baseAddress!)
+                    }
+                }
+                for k in 0..<filled { raw[rowsOf[k]] = out[k] }
+                filled = 0
+            }
+            for r in 0..<n where features.valid[r] {
+                for j in 0..<d {
+                    let v = (features.values[r * d + j] - center[j]) / scale[j]
+                    zs[filled * d + j] = v
+                    if wantAmounts { amounts[r * d + j] = v * v }
+                }
+                rowsOf[filled] = r
+                filled += 1
+                if filled == block { flush() }
+            }
+            if filled > 0 { flush() }
+            return (raw, amounts)
+        }
         for r in 0..<n where features.valid[r] {
             for j in 0..<d { z[j] = (features.values[r * d + j] - center[j]) / scale[j] }
             let value: Double
             switch engine {
-            case .forest(let forest):
-                value = z.withUnsafeBufferPointer { forest.raw($0.baseAddress!) }
-                if wantAmounts { for j in 0..<d { a[j] = z[j] * z[j] } }
+            case .forest: preconditionFailure("scored above")
             case .autoencoder(let ae):
                 value = z.withUnsafeBufferPointer { zb in
                     a.withUnsafeMutableBufferPointer { ab in
@@ -313,6 +357,7 @@ public struct TrainedModel: Sendable {
         let range = only ?? 0..<n
         var out = [ModelScore?](repeating: nil, count: range.count)
         var shares = [Double](repeating: 0, count: d)
+        var order = [Int](repeating: 0, count: d)
         for r in range {
             guard let value = smoothedRaw(raw, at: r), value.isFinite else { continue }
             var total = 0.0
@@ -322,19 +367,23 @@ public struct TrainedModel: Sendable {
                 shares[j] = s
                 total += s
             }
-            var contributions = [(metric: String, share: Double)]()
-            contributions.reserveCapacity(d)
-            if total > 0 && total.isFinite {
-                for j in 0..<d { contributions.append((metrics[j], shares[j] / total)) }
-            } else {
-                for j in 0..<d { contributions.append((metrics[j], 1 / Double(d))) }
-            }
-            if d > 1 {
-                let order = (0..<d).sorted {
-                    contributions[$0].share > contributions[$1].share
-                        || (contributions[$0].share == contributions[$1].share && $0 < $1)
+            // Largest share first, ties in metric order: an insertion sort of the indices in place (d is small,
+            // and this runs for every scored row, so no closure and no second array).
+            let even = !(total > 0 && total.isFinite)
+            for j in 0..<d {
+                var k = j
+                while !even && k > 0 && shares[order[k - 1]] < shares[j] {
+                    order[k] = order[k - 1]
+                    k -= 1
                 }
-                contributions = order.map { contributions[$0] }
+                order[k] = j
+            }
+            let contributions = [(metric: String, share: Double)](unsafeUninitializedCapacity: d) { buffer, count in
+                for k in 0..<d {
+                    let j = order[k]
+                    (buffer.baseAddress! + k).initialize(to: (metrics[j], even ? 1 / Double(d) : shares[j] / total))
+                }
+                count = d
             }
             let surprise = calibration.surprise(value)
             out[r - range.lowerBound] = ModelScore(

@@ -44,7 +44,11 @@ import Testing
         #expect(refusal(other)?.message == "metric count is 4294967295; allowed: 1 to 256")
         other = bytes
         other[11] = 200
-        #expect(refusal(other)?.message.contains("truncated") == true)
+        #expect(refusal(other)?.field == "artifact")
+        other = bytes
+        other[11] = 0
+        other[12] = 0x10  // 4096 metrics
+        #expect(refusal(other)?.message == "metric count is 4096; allowed: 1 to 256")
         // The last 8 bytes are the calibration's tail scale.
         let nan = Double.nan.bitPattern
         for i in 0..<8 { bytes[bytes.count - 8 + i] = UInt8(truncatingIfNeeded: nan >> (8 * UInt64(i))) }
@@ -65,5 +69,5 @@ import Testing
         #expect(refusal(bytes)?.message == "isolation forest node \(i) points out of range")
     }
 
-    func calibrationBytes(_ m: TrainedModel) -> Int { 4 + m.calibration.knots.count * 16 + 8 }
+    func calibrationBytes(_ m: TrainedModel) -> Int { 12 + m.calibration.knots.count * 16 + 8 }
 }

@@ -96,25 +96,32 @@ import Testing
         for n in f.nodes where n.feature < 0 { #expect(n.value <= 8 + IsolationForest.averagePathLength(256)) }
     }
 
-    @Test func calibrationIsMonotoneFiniteAndSmoothPastTheLargestHeldOutScore() {
+    @Test func calibrationIsMonotoneFiniteAndGrowsPastTheLargestHeldOutScore() {
         var g = SeededGenerator(seed: 3)
-        let heldOut = (0..<1000).map { _ in abs(g.nextGaussian()) }
-        let c = Calibration(heldOut: heldOut, tailFraction: 0.1)
-        #expect(c.knots.count <= Calibration.maxKnots)
+        let heldOut = (0..<100).map { _ in abs(g.nextGaussian()) }
+        let c = Calibration(heldOut: heldOut, tailFraction: 0.2)
+        let sorted = heldOut.sorted()
+        #expect(c.count == 100 && c.tailCount == 20 && c.tailStart == sorted[79] && c.knots == Array(sorted[0...79]))
         var last = -1.0
         for i in 0...4000 {
             let raw = -1 + Double(i) * 0.005
             let s = c.surprise(raw)
-            #expect(s.isFinite && s >= last - 1e-12, "\(raw)")
+            #expect(s.isFinite && s >= last, "\(raw)")
             last = s
         }
-        #expect(c.surprise(-5) == c.surprise(heldOut.min()! - 1))
-        #expect(c.surprise(1e300).isFinite && c.surprise(1e300) > 1e100)
-        // Around the body's top the surprise is about -log10(tail share) and the tail continues it.
-        let u = c.knots.last!
-        #expect(abs(c.surprise(u) - c.surprise(u - 1e-9)) < 1e-6)
-        let median = heldOut.sorted()[500]
-        #expect(abs(c.surprise(median) - 0.3) < 0.05)
+        // The body is the empirical tail probability, (#{c ≥ v} + 1) / (n + 1).
+        #expect(c.surprise(-5) == -log10(101.0 / 101))
+        #expect(abs(c.surprise(sorted[50]) + log10(51.0 / 101)) < 1e-15)
+        #expect(abs(c.surprise(sorted[50] + 1e-12) + log10(50.0 / 101)) < 1e-15)
+        // The tail continues from 20/101 at u by one decade per β·ln 10.
+        let u = c.tailStart
+        #expect(abs(c.surprise(u + 1e-12) + log10(20.0 / 101)) < 1e-9)
+        #expect(abs(c.surprise(u + c.tailScale * log(10)) - c.surprise(u + 1e-12) - 1) < 1e-9)
+        #expect(c.surprise(1e300) == 300 && c.surprise(.infinity) == 300)
+        // Many held-out scores are kept as at most 1024 knots, still monotone; ties keep their full count.
+        let many = Calibration(heldOut: (0..<100_000).map { Double($0 % 5000) }, tailFraction: 0.2)
+        #expect(many.knots.count <= Calibration.maxKnots && many.atOrAbove[0] == 100_000)
+        #expect(zip(many.atOrAbove, many.atOrAbove.dropFirst()).allSatisfy { $0 >= $1 })
         // Ties everywhere still give a positive tail scale.
         let flat = Calibration(heldOut: [Double](repeating: 2, count: 30), tailFraction: 0.1)
         #expect(flat.tailScale > 0 && flat.surprise(3).isFinite && flat.surprise(3) > flat.surprise(2))

@@ -18,12 +18,12 @@ func trainingData(_ n: Int = 800, seed: UInt64 = 1) -> TrainingData {
     TrainingData(metrics: testMetrics, rows: normalRows(n, seed: seed))
 }
 
-/// Small hyperparameters so debug-build tests stay quick.
+/// Small hyperparameters so debug-build tests stay quick, and no input smoothing so single rows can be scored.
 func quickHyperparameters(_ algorithm: ModelAlgorithm) -> [String: Double] {
     switch algorithm {
-    case .isolationForest: ["trees": 50]
-    case .autoencoder: ["epochs": 15]
-    case .pca: [:]
+    case .isolationForest: ["trees": 50, "input_window": 1]
+    case .autoencoder: ["epochs": 15, "input_window": 1]
+    case .pca: ["input_window": 1]
     }
 }
 

@@ -89,8 +89,13 @@ import Testing
         let model = try train(.isolationForest, ["sample_size": 64])
         #expect(model.hyperparameters["sample_size"] == 64 && model.hyperparameters["trees"] == 50)
         #expect(model.hyperparameters["input_window"] == 1 && model.hyperparameters["calibration_fraction"] == 0.25)
+        #expect(model.hyperparameters["tail_fraction"] == 0.2 && model.hyperparameters["robust_scaling"] == 0)
         #expect(Set(model.hyperparameters.keys) == Set(ModelAlgorithm.isolationForest.hyperparameters.map(\.name)))
         #expect(model.featureNames == testMetrics)
+        // The autoencoder's layers default to the metrics' count (hidden) and half of it (code), recorded as used.
+        let ae = try train(.autoencoder, ["epochs": 1])
+        #expect(ae.hyperparameters["hidden"] == 4 && ae.hyperparameters["code"] == 2)
+        #expect(try TrainedModel(artifact: ae.artifact()).hyperparameters == ae.hyperparameters)
         let f = model.features(TrainingData(metrics: testMetrics, rows: [[10, 50, 0, 100]]))
         #expect(f[0]?.count == 4)
     }
@@ -108,14 +113,14 @@ import Testing
             try train(.pca, data: trainingData(40))
         } throws: { error in
             let e = error as! ModelError
-            return e.field == "data" && e.message.contains("80 needed") && e.message.contains("there were 40")
+            return e.field == "data" && e.message.contains("78 needed") && e.message.contains("there were 40 rows")
         }
         // Rows with a missing metric do not count.
         var rows = normalRows(80, seed: 1)
         for r in stride(from: 0, to: 80, by: 2) { rows[r][3] = nil }
         #expect {
             try train(.pca, data: TrainingData(metrics: testMetrics, rows: rows))
-        } throws: { ($0 as! ModelError).message.contains("there were 40 (of 80 rows)") }
+        } throws: { ($0 as! ModelError).message.contains("there were 80 rows: 30 complete to fit on") }
     }
 
     @Test func aConstantOrAbsentMetricIsNamed() {
@@ -128,6 +133,17 @@ import Testing
         #expect {
             try train(.pca, data: TrainingData(metrics: testMetrics, rows: rows))
         } throws: { ($0 as! ModelError).message.contains("metric load has no value") }
+    }
+
+    @Test func anAutoencoderOverItsTrainingBudgetIsRefusedBeforeTraining() {
+        #expect {
+            try train(
+                .autoencoder, ["epochs": 500, "hidden": 256, "code": 64],
+                data: TrainingData(metrics: testMetrics, rows: normalRows(20_000, seed: 1)))
+        } throws: { error in
+            let e = error as! ModelError
+            return e.field == "hyperparameters.epochs" && e.message.contains("500 x 10000 x")
+        }
     }
 
     @Test func badShapesAreRefused() {
