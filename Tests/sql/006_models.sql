@@ -59,11 +59,16 @@ SELECT throws_ok($$SELECT ad.train_model('pca', 'pump', '2026-01-01', '2026-01-0
 SELECT throws_ok($$SELECT ad.train_model('pca', 'fan', '2026-01-01', '2026-01-02')$$, '22023',
                  'ad.train_model: source "fan" has no points in [train_from, train_to) = [2026-01-01 00:00:00+00, 2026-01-02 00:00:00+00)',
                  'a window without points is refused');
-SELECT lives_ok($$SELECT ad.train_model('pca', 'pump', '2026-01-01', '2026-01-02', '{"variance": 0.9}')$$,
+SELECT throws_ok($$SELECT ad.train_model('pca', 'pump', '2026-01-01', '2026-01-02', '{"robust_scaling": 2}')$$,
+                 '22023', 'ad.train_model: hyperparameters.robust_scaling must be true or false (or 1 or 0), got 2',
+                 'a boolean hyperparameter takes true, false, 1 or 0');
+SELECT lives_ok($$SELECT ad.train_model('pca', 'pump', '2026-01-01', '2026-01-02', '{"variance": 0.9, "robust_scaling": true}')$$,
                 'a data scientist asks for training');
 SELECT is((SELECT status || ' v' || version || ' ' || name || ' by ' || created_by FROM ad.model_registry
             WHERE algorithm = 'pca'), 'training v1 pca pump by ' || session_user,
           'the request waits in the registry, named after its algorithm and source');
+SELECT is((SELECT (parameters #>> '{hyperparameters,robust_scaling}') FROM ad.ml_models WHERE name = 'pca pump'),
+          '1', 'true is stored as 1');
 SELECT lives_ok($$SELECT ad.train_model('pca', 'pump', '2026-01-01', '2026-01-02')$$, 'and asks again');
 SELECT is((SELECT max(version) FROM ad.ml_models WHERE name = 'pca pump'), 2, 'the next request is version 2');
 SELECT throws_ok($$SELECT ad.train_model('isolation_forest', 'pump', '2026-01-01', '2026-01-02', name => 'pca pump')$$,

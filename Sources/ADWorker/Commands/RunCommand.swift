@@ -1,8 +1,8 @@
 import ADCore
-import AsyncHTTPClient
 import ADMLflow
 import ADPostgres
 import ArgumentParser
+import AsyncHTTPClient
 import Foundation
 import Logging
 import ServiceLifecycle

@@ -70,8 +70,12 @@ struct MLflowExporter: Sendable {
     /// Nested objects as dotted keys, values as text (arrays joined with commas).
     static func flatten(_ json: JSONValue, prefix: String) -> [(String, String)] {
         switch json {
-        case .object(let pairs): return pairs.flatMap { flatten($0.1, prefix: prefix.isEmpty ? $0.0 : prefix + "." + $0.0) }
-        case .array(let items): return [(prefix, items.map { v in if case .string(let s) = v { s } else { v.render() } }.joined(separator: ","))]
+        case .object(let pairs):
+            return pairs.flatMap { flatten($0.1, prefix: prefix.isEmpty ? $0.0 : prefix + "." + $0.0) }
+        case .array(let items):
+            return [
+                (prefix, items.map { v in if case .string(let s) = v { s } else { v.render() } }.joined(separator: ","))
+            ]
         case .string(let s): return [(prefix, s)]
         case .null: return []
         default: return [(prefix, json.render())]

@@ -328,6 +328,10 @@ struct ModelFlowToMLflow {
             let w = try WorkerProcess(
                 url, name: "mlf",
                 environment: ModelFlow.fast.merging(["MLFLOW_TRACKING_URI": server.baseURL.absoluteString]) { $1 })
+            #expect(
+                try await eventually(timeout: .seconds(60)) {
+                    try await integer(url, "SELECT count(*) FROM ad.data_points WHERE anomaly_score IS NULL") == 0
+                }, "history not scored: \(w.output)")
             let good = try await ModelFlow.train(url)
             let bad = try await strings(
                 url, "SELECT ad.train_model('pca', 'pump', '2026-01-01', '2026-01-01 00:10')::text")[0]
@@ -358,12 +362,14 @@ struct ModelFlowToMLflow {
             #expect(metrics["production_f1"] != nil && metrics["recall"] == 1, "\(metrics)")
             // The failed job: a FAILED run, no model version.
             let failed = try await strings(
-                url, "SELECT concat_ws(' ', mlflow ? 'run_id', mlflow ? 'model_version') FROM ad.ml_models WHERE id = '\(bad)'"
+                url,
+                "SELECT concat_ws(' ', mlflow ? 'run_id', mlflow ? 'model_version') FROM ad.ml_models WHERE id = '\(bad)'"
             )
             #expect(failed == ["t f"])
             let badRun = try await strings(url, "SELECT mlflow ->> 'run_id' FROM ad.ml_models WHERE id = '\(bad)'")[0]
-            let badInfo = (try await server.api("runs/get", query: ["run_id": badRun])["run"] as? [String: Any])?[
-                "info"] as? [String: Any]
+            let badInfo =
+                (try await server.api("runs/get", query: ["run_id": badRun])["run"] as? [String: Any])?[
+                    "info"] as? [String: Any]
             #expect(badInfo?["status"] as? String == "FAILED")
             await w.stop()
         }

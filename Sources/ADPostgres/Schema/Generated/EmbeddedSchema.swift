@@ -1972,30 +1972,32 @@ SET search_path TO pg_catalog, pg_temp
 AS $fn$
     VALUES
     -- @hyperparameters-begin (the Swift catalogue, ADCore/Models ModelAlgorithm.hyperparameters; a test compares)
-    ('autoencoder', 'input_window', 'integer', 1, 1, 1000, 'Each metric''s input is the mean of its last input_window values (1: the value itself).'),
+    ('autoencoder', 'input_window', 'integer', 20, 1, 1000, 'Each metric''s input is the mean of its last input_window values, the current one last (1: the value itself). Noisy sensors and sustained faults need it: 20 is SKAB''s recipe.'),
     ('autoencoder', 'score_window', 'integer', 1, 1, 1000, 'A point''s raw score is the mean of the last score_window rows'' raw scores (1: its own). A point needs input_window + score_window - 1 consecutive complete rows.'),
-    ('autoencoder', 'calibration_fraction', 'number', 0.25, 0.05, 0.5, 'The last fraction of the training rows, in time order, is held out: the model is fitted on the rest and its scores are calibrated on these.'),
-    ('autoencoder', 'tail_fraction', 'number', 0.1, 0.01, 0.5, 'Calibration: the top fraction of the held-out raw scores (at least 10 of them) to which an exponential tail is fitted; above the body, tail probabilities come from it.'),
-    ('autoencoder', 'hidden', 'integer', 16, 1, 256, 'Units of the two hidden tanh layers (inputs -> hidden -> code -> hidden -> inputs).'),
-    ('autoencoder', 'code', 'integer', 3, 1, 64, 'Units of the tanh bottleneck layer; keep it below the number of metrics.'),
+    ('autoencoder', 'calibration_fraction', 'number', 0.25, 0.05, 0.5, 'The last fraction of the training rows, in time order, is held out: the model is fitted on the rows before and its scores are calibrated on these.'),
+    ('autoencoder', 'tail_fraction', 'number', 0.2, 0.01, 0.5, 'Calibration: an exponential tail is fitted to the top fraction of the held-out raw scores (at least 2 of them); beyond them, tail probabilities come from it.'),
+    ('autoencoder', 'robust_scaling', 'boolean', 0, 0, 1, 'Standardise each metric by its training median and MAD x 1.4826 (1) instead of its mean and sample standard deviation (0, the default).'),
+    ('autoencoder', 'hidden', 'integer', 0, 0, 256, 'Units of the two hidden tanh layers (inputs -> hidden -> code -> hidden -> inputs); 0: as many as the metrics (at least 2).'),
+    ('autoencoder', 'code', 'integer', 0, 0, 64, 'Units of the tanh bottleneck layer, best below the number of metrics; 0: half the metrics, rounded up.'),
     ('autoencoder', 'epochs', 'integer', 60, 1, 500, 'Passes over the training rows (at most max_rows of them).'),
     ('autoencoder', 'batch_size', 'integer', 32, 1, 1024, 'Rows per Adam step (mini-batch), shuffled each epoch.'),
     ('autoencoder', 'learning_rate', 'number', 0.003, 0.00001, 0.1, 'Adam''s step size (beta1 0.9, beta2 0.999, epsilon 1e-8).'),
     ('autoencoder', 'l2', 'number', 0.0001, 0, 0.1, 'L2 weight decay added to the mean squared error''s gradient (weights, not biases).'),
     ('autoencoder', 'max_rows', 'integer', 10000, 100, 100000, 'Training uses at most this many rows, drawn at random (seeded) from the training part: with epochs it bounds training time to about epochs x max_rows x 6 x weights operations.'),
-    ('isolation_forest', 'input_window', 'integer', 1, 1, 1000, 'Each metric''s input is the mean of its last input_window values (1: the value itself).'),
+    ('isolation_forest', 'input_window', 'integer', 20, 1, 1000, 'Each metric''s input is the mean of its last input_window values, the current one last (1: the value itself). Noisy sensors and sustained faults need it: 20 is SKAB''s recipe.'),
     ('isolation_forest', 'score_window', 'integer', 1, 1, 1000, 'A point''s raw score is the mean of the last score_window rows'' raw scores (1: its own). A point needs input_window + score_window - 1 consecutive complete rows.'),
-    ('isolation_forest', 'calibration_fraction', 'number', 0.25, 0.05, 0.5, 'The last fraction of the training rows, in time order, is held out: the model is fitted on the rest and its scores are calibrated on these.'),
-    ('isolation_forest', 'tail_fraction', 'number', 0.1, 0.01, 0.5, 'Calibration: the top fraction of the held-out raw scores (at least 10 of them) to which an exponential tail is fitted; above the body, tail probabilities come from it.'),
+    ('isolation_forest', 'calibration_fraction', 'number', 0.25, 0.05, 0.5, 'The last fraction of the training rows, in time order, is held out: the model is fitted on the rows before and its scores are calibrated on these.'),
+    ('isolation_forest', 'tail_fraction', 'number', 0.2, 0.01, 0.5, 'Calibration: an exponential tail is fitted to the top fraction of the held-out raw scores (at least 2 of them); beyond them, tail probabilities come from it.'),
+    ('isolation_forest', 'robust_scaling', 'boolean', 0, 0, 1, 'Standardise each metric by its training median and MAD x 1.4826 (1) instead of its mean and sample standard deviation (0, the default).'),
     ('isolation_forest', 'trees', 'integer', 100, 1, 1000, 'Isolation trees in the forest (scikit-learn''s n_estimators).'),
     ('isolation_forest', 'sample_size', 'integer', 256, 2, 4096, 'Rows drawn without replacement to grow each tree, at most the training rows (scikit-learn''s max_samples); trees are ceil(log2(sample_size)) deep.'),
-    ('pca', 'input_window', 'integer', 1, 1, 1000, 'Each metric''s input is the mean of its last input_window values (1: the value itself).'),
+    ('pca', 'input_window', 'integer', 20, 1, 1000, 'Each metric''s input is the mean of its last input_window values, the current one last (1: the value itself). Noisy sensors and sustained faults need it: 20 is SKAB''s recipe.'),
     ('pca', 'score_window', 'integer', 1, 1, 1000, 'A point''s raw score is the mean of the last score_window rows'' raw scores (1: its own). A point needs input_window + score_window - 1 consecutive complete rows.'),
-    ('pca', 'calibration_fraction', 'number', 0.25, 0.05, 0.5, 'The last fraction of the training rows, in time order, is held out: the model is fitted on the rest and its scores are calibrated on these.'),
-    ('pca', 'tail_fraction', 'number', 0.1, 0.01, 0.5, 'Calibration: the top fraction of the held-out raw scores (at least 10 of them) to which an exponential tail is fitted; above the body, tail probabilities come from it.'),
-    ('pca', 'variance', 'number', 0.95, 0.01, 1, 'Keep the fewest principal components that explain this fraction of the standardised training variance (ignored when components is set).'),
-    ('pca', 'components', 'integer', 0, 0, 256, 'Keep exactly this many principal components (at most the metrics); 0: chosen by variance.'),
-    ('pca', 'quantile', 'number', 0.99, 0.5, 1, 'Raw score = T2 / (this quantile of T2 on the training part) + Q / (the same quantile of Q): each statistic in units of its own normal extreme.')
+    ('pca', 'calibration_fraction', 'number', 0.25, 0.05, 0.5, 'The last fraction of the training rows, in time order, is held out: the model is fitted on the rows before and its scores are calibrated on these.'),
+    ('pca', 'tail_fraction', 'number', 0.2, 0.01, 0.5, 'Calibration: an exponential tail is fitted to the top fraction of the held-out raw scores (at least 2 of them); beyond them, tail probabilities come from it.'),
+    ('pca', 'robust_scaling', 'boolean', 0, 0, 1, 'Standardise each metric by its training median and MAD x 1.4826 (1) instead of its mean and sample standard deviation (0, the default).'),
+    ('pca', 'variance', 'number', 0.95, 0.01, 1, 'Keep the fewest principal components whose variances sum to this fraction of the standardised training variance (ignored when components is set).'),
+    ('pca', 'components', 'integer', 0, 0, 256, 'Keep exactly this many principal components (at most the metrics); 0: chosen by variance.')
     -- @hyperparameters-end
 $fn$;
 COMMENT ON FUNCTION ad.model_hyperparameters() IS
@@ -2155,7 +2157,9 @@ BEGIN
         END IF;
     END LOOP;
     FOR spec IN SELECT h.* FROM ad.model_hyperparameters() h WHERE h.algorithm = train_model.algorithm LOOP
-        IF given ? spec.name THEN
+        IF given ? spec.name AND spec.kind = 'boolean' AND jsonb_typeof(given -> spec.name) = 'boolean' THEN
+            number := CASE WHEN (given ->> spec.name)::boolean THEN 1 ELSE 0 END;
+        ELSIF given ? spec.name THEN
             IF jsonb_typeof(given -> spec.name) <> 'number' THEN
                 RAISE EXCEPTION 'ad.train_model: hyperparameters.% must be a number, got %', spec.name, given -> spec.name
                     USING ERRCODE = 'invalid_parameter_value';
@@ -2164,6 +2168,10 @@ BEGIN
             IF spec.kind = 'integer' AND number <> trunc(number) THEN
                 RAISE EXCEPTION 'ad.train_model: hyperparameters.% must be an integer, got %', spec.name, given -> spec.name
                     USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            IF spec.kind = 'boolean' AND number NOT IN (0, 1) THEN
+                RAISE EXCEPTION 'ad.train_model: hyperparameters.% must be true or false (or 1 or 0), got %', spec.name,
+                    given -> spec.name USING ERRCODE = 'invalid_parameter_value';
             END IF;
             IF number < spec.minimum OR number > spec.maximum THEN
                 RAISE EXCEPTION 'ad.train_model: hyperparameters.% must be between % and %, got %',
