@@ -102,7 +102,8 @@ struct PCAModel: Sendable, Equatable {
     }
 
     init(reading r: inout ArtifactReader, dimensions d: Int) throws(ModelError) {
-        kept = try r.count("pca components", min: 1, max: d, elementSize: 8 * (d + 1) * d)
+        // The eigenvalues and vectors that follow are d + d² doubles whatever `kept` is (`doubles` checks they are there).
+        kept = try r.count("pca components", min: 1, max: d, elementSize: 0)
         eigenvalues = try r.doubles(d, "pca eigenvalue")
         vectors = try r.doubles(d * d, "pca eigenvector")
         residualScale = try r.f64("pca residual scale")

@@ -224,6 +224,11 @@ public enum TrainingPipeline {
             algorithm: request.algorithm, hyperparameters: request.hyperparameters,
             data: TrainingData(metrics: rows.metrics, rows: fitRows), seed: request.seed)
         let fitSeconds = (ContinuousClock.now - started) / .seconds(1)
+        // What the workers will load must read back: a model whose artifact does not is a failed job, never a
+        // production model that silently scores nothing.
+        do { _ = try TrainedModel(artifact: model.artifact()) } catch {
+            throw ModelError(field: "artifact", message: "the trained model does not read back: \(error.message)")
+        }
         progress("evaluating", "evaluating on \(test.count) held-out points")
         // Scored over the whole window so the held-out rows have their context.
         let all = TrainingData(metrics: rows.metrics, rows: rows.values)

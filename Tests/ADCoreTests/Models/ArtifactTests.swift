@@ -71,3 +71,20 @@ import Testing
 
     func calibrationBytes(_ m: TrainedModel) -> Int { 12 + m.calibration.knots.count * 16 + 8 }
 }
+
+/// A model with many inputs and few calibration rows (SKAB's shape: 8 metrics, 400 training rows) round-trips: its
+/// artifact is small, and the reader must not ask for bytes per kept component that the format never writes.
+@Suite struct ArtifactOfAWideModelWithFewRows {
+    @Test(arguments: ModelAlgorithm.allCases)
+    func roundTrips(_ algorithm: ModelAlgorithm) throws {
+        var g = SeededGenerator(seed: 7)
+        let rows: [[Double?]] = (0..<400).map { _ in (0..<8).map { _ in g.nextGaussian() } }
+        let data = TrainingData(metrics: (1...8).map { "m\($0)" }, rows: rows)
+        let model = try TrainedModel.train(
+            algorithm: algorithm, hyperparameters: quickHyperparameters(algorithm), data: data, seed: 1)
+        let decoded = try TrainedModel(artifact: model.artifact())
+        #expect(decoded.artifact() == model.artifact())
+        let a = model.scores(data).map { $0?.score }, b = decoded.scores(data).map { $0?.score }
+        #expect(a == b)
+    }
+}
