@@ -56,7 +56,8 @@ extension ScoringCycle {
             try await connection.query("SET LOCAL enable_seqscan = on", logger: logger)
             guard attempt == 0, !claimed.ids.isEmpty, claimed.sources.contains(where: { catalog.entries[$0] == nil })
             else { break }
-            catalog = try await SourceCatalog.load(connection, logger: logger, reuse: catalog.models)  // a source newer than the catalog
+            // A source newer than the catalog.
+            catalog = try await SourceCatalog.load(connection, logger: logger, reuse: catalog.models)
             let scorable = claimed.filtered {
                 catalog.entries[$0]?.scorer != nil && catalog.entries[$0]?.status == "active"
             }

@@ -67,7 +67,8 @@ public struct ScoringCycle: Sendable {
             }
 
             if batch.rows.contains(where: { catalog.entries[$0.source] == nil }) {
-                catalog = try await SourceCatalog.load(connection, logger: logger, reuse: catalog.models)  // a source newer than the catalog
+                // A source newer than the catalog.
+                catalog = try await SourceCatalog.load(connection, logger: logger, reuse: catalog.models)
             }
             let scored = score(&batch, catalog: catalog, cache: cache)
             timings.scoring += lap()
