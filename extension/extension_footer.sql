@@ -16,7 +16,10 @@ BEGIN
                   -- Written by the install script itself: a restore runs it again, so dumping them would collide.
                   AND c.oid NOT IN ('ad_internal.schema_migrations'::regclass, 'ad_internal.storage'::regclass)
                 ORDER BY c.oid LOOP
-        PERFORM pg_catalog.pg_extension_config_dump(rel, '');
+        -- The install writes the built-in streaming scorer's model row: dump every other.
+        PERFORM pg_catalog.pg_extension_config_dump(
+            rel, CASE WHEN rel = 'ad.ml_models'::regclass
+                      THEN 'WHERE id <> ''00000000-0000-4000-8000-000000000001''' ELSE '' END);
     END LOOP;
 END
 $do$;

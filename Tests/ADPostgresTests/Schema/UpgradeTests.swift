@@ -114,9 +114,21 @@ func allRows(_ url: DatabaseURL) async throws -> [String] {
         """)
     var out: [String] = []
     for t in tables {
+        // What 0.2.0 added on purpose is left out, so every other difference shows: the built-in streaming scorer
+        // registered as a model (its row, and it as the model of anomalies that had none), and the columns it added
+        // to ad.ml_models (rows compared as JSON without them).
+        let streaming = "'\(ModelRef.streamingID.uuidString.lowercased())'"
+        var row = "to_jsonb(r)", filter = ""
+        if t == "ad.anomalies" {
+            row = "to_jsonb(r) || jsonb_build_object('model_id', NULLIF(r.model_id::text, \(streaming)))"
+        } else if t == "ad.ml_models" {
+            row =
+                "to_jsonb(r) - 'progress' - 'started_at' - 'claimed_by' - 'lease_until' - 'attempts' - 'retrain_of' - 'mlflow'"
+            filter = " WHERE r.id::text <> \(streaming)"
+        }
         out += try await strings(
             url,
-            "SELECT '\(t) ' || count(*) || ' ' || coalesce(md5(string_agg(r::text, '|' ORDER BY r::text)), '') FROM \(t) r"
+            "SELECT '\(t) ' || count(*) || ' ' || coalesce(md5(string_agg((\(row))::text, '|' ORDER BY (\(row))::text)), '') FROM \(t) r\(filter)"
         )
     }
     return out
@@ -240,6 +252,11 @@ struct UpgradeFromTheLastRelease {
                     "SELECT version || ' ' || installer FROM ad_internal.schema_migrations ORDER BY installed_at")
                     == ["0.1.0 extension", "\(Migrator.bundledVersionText) extension"])
             #expect(try await rowsOfOldTables(upgraded, before: rows) == rows, "the upgrade changed rows")
+            #expect(
+                try await strings(
+                    upgraded,
+                    "SELECT count(*) FILTER (WHERE model_id IS DISTINCT FROM '\(ModelRef.streamingID.uuidString.lowercased())')::text || ' of ' || count(*) FROM ad.anomalies"
+                ) == ["0 of 1"], "0.1.0's anomalies now name the streaming scorer")
             try await withScratchDatabase { fresh in
                 try await sql(fresh, "CREATE EXTENSION anomaly_detection")
                 try await applyUsersSettings(fresh)
@@ -268,6 +285,11 @@ struct UpgradeFromTheLastRelease {
                     "SELECT version || ' ' || installer FROM ad_internal.schema_migrations ORDER BY installed_at")
                     == ["0.1.0 migrate", "\(Migrator.bundledVersionText) migrate"])
             #expect(try await rowsOfOldTables(upgraded, before: rows) == rows, "the upgrade changed rows")
+            #expect(
+                try await strings(
+                    upgraded,
+                    "SELECT count(*) FILTER (WHERE model_id IS DISTINCT FROM '\(ModelRef.streamingID.uuidString.lowercased())')::text || ' of ' || count(*) FROM ad.anomalies"
+                ) == ["0 of 1"], "0.1.0's anomalies now name the streaming scorer")
             try await withScratchDatabase { fresh in
                 try await migrate(fresh)
                 try await applyUsersSettings(fresh)
