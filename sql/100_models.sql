@@ -237,13 +237,14 @@ BEGIN
         RAISE EXCEPTION 'ad.train_model: name must have 1 to 200 characters, got %', length(model_name)
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- Versions of one name are numbered in order, and a name is one algorithm and source: one request at a time
+    -- per name.
+    PERFORM pg_advisory_xact_lock(hashtextextended('ad.ml_models:' || model_name, 0));
     IF EXISTS (SELECT FROM ad.ml_models m WHERE m.name = model_name
                   AND (m.algorithm <> train_model.algorithm OR m.source_id IS DISTINCT FROM source_uuid)) THEN
         RAISE EXCEPTION 'ad.train_model: name: "%" already names models of another algorithm or source', model_name
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    -- Versions of one name are numbered in order: one request at a time per name.
-    PERFORM pg_advisory_xact_lock(hashtextextended('ad.ml_models:' || model_name, 0));
     SELECT coalesce(max(m.version), 0) + 1 INTO next_version FROM ad.ml_models m WHERE m.name = model_name;
     INSERT INTO ad.ml_models (name, version, algorithm, source_id, status, parameters, created_by, progress)
     VALUES (model_name, next_version, train_model.algorithm, source_uuid, 'training',
@@ -366,6 +367,33 @@ $fn$;
 COMMENT ON FUNCTION ad.deprecate_model(uuid) IS
     'Retires a model: a production one stops scoring (its source keeps the streaming scorer). Audited.';
 REVOKE ALL ON FUNCTION ad.deprecate_model(uuid) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION ad.cancel_training(model uuid) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    m ad.ml_models;
+BEGIN
+    UPDATE ad.ml_models j
+       SET status = 'failed', lease_until = NULL, progress = 'cancelled',
+           error = format('cancelled by %s', session_user)
+     WHERE j.id = cancel_training.model AND j.status IN ('training', 'evaluating')
+    RETURNING * INTO m;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'ad.cancel_training: no training job % is waiting or running', cancel_training.model
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO ad.audit_log (user_id, action, entity, entity_id, old_value, new_value)
+    VALUES (ad_internal.caller_user_id(), 'cancel_training', 'model', m.id::text, NULL,
+            jsonb_build_object('status', 'failed'));
+    RETURN format('%s v%s is cancelled; a worker training it stops within its next heartbeat', m.name, m.version);
+END
+$fn$;
+COMMENT ON FUNCTION ad.cancel_training(uuid) IS
+    'Cancels a training job that waits or runs: it fails with "cancelled by <login>", and the worker holding it '
+    'drops it at its next heartbeat (about a second). Audited.';
+REVOKE ALL ON FUNCTION ad.cancel_training(uuid) FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION ad.label_incident(
     source text, starts_at timestamptz, ends_at timestamptz, note text DEFAULT NULL
@@ -492,7 +520,7 @@ BEGIN
     -- it and it is at least as good on the same split.
     IF m.retrain_of IS NOT NULL AND ad_internal.model_setting('auto_promote_retrained') = 'true'::jsonb THEN
         SELECT * INTO production FROM ad.ml_models p WHERE p.id = m.retrain_of AND p.status = 'production';
-        IF FOUND AND (m.metrics #>> '{evaluation,f1}') IS NOT NULL
+        IF FOUND AND (m.metrics #>> '{evaluation,f1}')::float8 > 0
            AND (m.metrics #>> '{evaluation,f1}')::float8
                >= coalesce((m.metrics #>> '{production_on_split,f1}')::float8, 0) THEN
             PERFORM ad_internal.promote(m.id, 'auto_promote');
@@ -556,6 +584,20 @@ COMMENT ON FUNCTION ad_internal.models_due_for_drift() IS
     'Production models whose last drift check is older than drift_check_every, with the recent window to compare.';
 REVOKE ALL ON FUNCTION ad_internal.models_due_for_drift() FROM PUBLIC;
 
+-- One worker checks a model at a time: the check runs in a transaction that holds this lock, and a model another
+-- worker has just checked is no longer due.
+CREATE OR REPLACE FUNCTION ad_internal.begin_drift_check(model uuid) RETURNS boolean
+LANGUAGE sql SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+    SELECT pg_try_advisory_xact_lock(hashtextextended('ad.drift:' || begin_drift_check.model::text, 0))
+       AND EXISTS (SELECT FROM ad_internal.models_due_for_drift() d WHERE d.id = begin_drift_check.model)
+$fn$;
+COMMENT ON FUNCTION ad_internal.begin_drift_check(uuid) IS
+    'Takes the transaction''s lock on checking a model for drift; false when another worker holds it or the model is '
+    'no longer due (just checked).';
+REVOKE ALL ON FUNCTION ad_internal.begin_drift_check(uuid) FROM PUBLIC;
+
 CREATE OR REPLACE FUNCTION ad_internal.record_drift(
     model uuid, recent_from timestamptz, recent_to timestamptz, recent_points bigint, features jsonb,
     max_psi double precision, max_ks double precision, anomaly_rate double precision,
@@ -577,16 +619,24 @@ BEGIN
     IF NOT FOUND THEN
         RETURN;
     END IF;
-    IF is_drifted AND NOT EXISTS (
-           SELECT FROM ad.ml_models j WHERE j.retrain_of = m.id AND j.status IN ('training', 'evaluating')) THEN
+    IF is_drifted THEN
         PERFORM pg_advisory_xact_lock(hashtextextended('ad.ml_models:' || m.name, 0));
+    END IF;
+    -- One retraining at a time: none while one is under way, or registered and waiting for a person since this
+    -- model was last promoted (checked under the name's lock, so two checks cannot both ask).
+    IF is_drifted AND NOT EXISTS (
+           SELECT FROM ad.ml_models j
+            WHERE j.retrain_of = m.id
+              AND (j.status IN ('training', 'evaluating')
+                   OR j.status = 'registered' AND j.created_at >= coalesce(m.promoted_at, m.created_at))) THEN
         SELECT coalesce(max(j.version), 0) + 1 INTO next_version FROM ad.ml_models j WHERE j.name = m.name;
         span := (m.parameters ->> 'train_to')::timestamptz - (m.parameters ->> 'train_from')::timestamptz;
         INSERT INTO ad.ml_models (name, version, algorithm, source_id, status, parameters, created_by, progress,
                                   retrain_of)
         VALUES (m.name, next_version, m.algorithm, m.source_id, 'training',
-                m.parameters || jsonb_build_object('train_from', record_drift.recent_to - span,
-                                                   'train_to', record_drift.recent_to),
+                -- The same window length ending now; a fixed test_from would lie outside it: the fraction splits.
+                (m.parameters - 'test_from') || jsonb_build_object('train_from', record_drift.recent_to - span,
+                                                                   'train_to', record_drift.recent_to),
                 session_user, 'waiting for a worker (retraining: drift)', m.id)
         RETURNING id INTO retrain;
         INSERT INTO ad.audit_log (action, entity, entity_id, new_value)

@@ -114,7 +114,7 @@ BEGIN
         GRANT INSERT (source_id, starts_at, ends_at, note), DELETE ON ad.labelled_incidents TO ad_scientist;
         GRANT EXECUTE ON FUNCTION
             ad.train_model(text, text, timestamptz, timestamptz, jsonb, text, double precision, bigint, timestamptz),
-            ad.promote_model(uuid), ad.deprecate_model(uuid),
+            ad.promote_model(uuid), ad.deprecate_model(uuid), ad.cancel_training(uuid),
             ad.label_incident(text, timestamptz, timestamptz, text) TO ad_scientist;
     END IF;
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_operator') THEN
@@ -133,7 +133,7 @@ BEGIN
             ad_internal.finish_training(uuid, text, bytea, jsonb, jsonb),
             ad_internal.fail_training(uuid, text, text),
             ad_internal.record_mlflow(uuid, jsonb),
-            ad_internal.models_due_for_drift(),
+            ad_internal.models_due_for_drift(), ad_internal.begin_drift_check(uuid),
             ad_internal.record_drift(uuid, timestamptz, timestamptz, bigint, jsonb, double precision,
                                      double precision, double precision, double precision) TO ad_worker;
     END IF;

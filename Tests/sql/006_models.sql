@@ -195,16 +195,66 @@ SELECT is(ad_internal.finish_training((SELECT id FROM ad.ml_models WHERE version
 RESET ROLE;
 SELECT is((SELECT status FROM ad.ml_models WHERE version = 1 AND name = 'pca pump'), 'production', 'v1 stays in production');
 SET LOCAL ROLE ad_worker;
+SELECT ok((SELECT retrain_model_id IS NULL FROM ad_internal.record_drift(
+              (SELECT id FROM ad.ml_models WHERE name = 'pca pump' AND version = 1), '2026-01-03', '2026-01-04', 50,
+              '[]', 0.9, 0.5, 0.2, 0.02)), 'no new retraining while one waits, registered, for a person');
+RESET ROLE;
+SET LOCAL ROLE ad_scientist;
+SELECT lives_ok(format('SELECT ad.deprecate_model(%L)', (SELECT id FROM ad.ml_models WHERE version = 4)),
+                'the data scientist turns the worse retraining down');
+RESET ROLE;
+UPDATE ad.ml_models SET parameters = parameters || '{"test_from": "2026-01-01T12:00:00+00:00"}'
+ WHERE name = 'pca pump' AND version = 1;
+SET LOCAL ROLE ad_worker;
 SELECT ok((SELECT retrain_model_id IS NOT NULL FROM ad_internal.record_drift(
               (SELECT id FROM ad.ml_models WHERE name = 'pca pump' AND version = 1), '2026-01-03', '2026-01-04', 50,
-              '[]', 0.9, 0.5, 0.2, 0.02)), 'drift again asks for another retraining');
+              '[]', 0.9, 0.5, 0.2, 0.02)), 'then drift asks for another retraining');
+SELECT ok((SELECT NOT parameters ? 'test_from' FROM ad.ml_models WHERE version = 5),
+          'a test_from of the drifted model''s window is not carried into the new window');
 SELECT is((SELECT version FROM ad_internal.claim_training('w1', '1 hour')), 5, 'the worker claims it');
 SELECT is(ad_internal.finish_training((SELECT id FROM ad.ml_models WHERE version = 5), 'w1', '\x05',
                                       '{"evaluation": {"f1": 0.8}, "production_on_split": {"f1": 0.75}}', '{}'),
           'promoted', 'a retraining at least as good promotes itself when the owner allows it');
 RESET ROLE;
 SELECT is((SELECT string_agg(version || ' ' || status, ', ' ORDER BY version) FROM ad.ml_models WHERE name = 'pca pump'),
-          '1 deprecated, 2 failed, 3 deprecated, 4 registered, 5 production', 'and the drifted model is deprecated');
+          '1 deprecated, 2 failed, 3 deprecated, 4 deprecated, 5 production', 'and the drifted model is deprecated');
+-- A retraining whose F1 is 0 is never promoted by itself, even against a production F1 that is undefined.
+SET LOCAL ROLE ad_worker;
+SELECT ok((SELECT retrain_model_id IS NOT NULL FROM ad_internal.record_drift(
+              (SELECT id FROM ad.ml_models WHERE name = 'pca pump' AND version = 5), '2026-01-04', '2026-01-05', 50,
+              '[]', 0.9, 0.5, 0.2, 0.02)), 'v5 drifts too');
+SELECT is((SELECT version FROM ad_internal.claim_training('w1', '1 hour')), 6, 'the worker claims v6');
+SELECT is(ad_internal.finish_training((SELECT id FROM ad.ml_models WHERE version = 6), 'w1', '\x06',
+                                      '{"evaluation": {"f1": 0}, "production_on_split": {"f1": null}}', '{}'),
+          'registered', 'an F1 of 0 stays registered');
+RESET ROLE;
+-- One worker at a time checks a model for drift, and a model just checked is not due.
+SET LOCAL ROLE ad_worker;
+SELECT ok(NOT ad_internal.begin_drift_check((SELECT id FROM ad.ml_models WHERE version = 5)),
+          'a model checked a moment ago is not due');
+RESET ROLE;
+-- Cancelling a job: the data scientist may, the worker then loses it.
+SET LOCAL ROLE ad_scientist;
+SELECT lives_ok($$SELECT ad.train_model('pca', 'pump', '2026-01-01', '2026-01-02')$$, 'one more request');
+RESET ROLE;
+SET LOCAL ROLE ad_worker;
+SELECT is((SELECT version FROM ad_internal.claim_training('w9', '1 hour')), 7, 'w9 claims it');
+RESET ROLE;
+SET LOCAL ROLE ad_scientist;
+SELECT matches(ad.cancel_training((SELECT id FROM ad.ml_models WHERE version = 7)), '^pca pump v7 is cancelled',
+               'the data scientist cancels it');
+SELECT throws_ok(format('SELECT ad.cancel_training(%L)', (SELECT id FROM ad.ml_models WHERE version = 7)), '22023',
+                 NULL, 'a job that is not running cannot be cancelled');
+RESET ROLE;
+SET LOCAL ROLE ad_worker;
+SELECT ok(NOT ad_internal.training_progress((SELECT id FROM ad.ml_models WHERE version = 7), 'w9', 'training', 'x',
+                                            '1 hour'), 'the worker holding it is told it is no longer its');
+RESET ROLE;
+SELECT is((SELECT error FROM ad.ml_models WHERE version = 7), 'cancelled by ' || session_user, 'the reason names who');
+SET LOCAL ROLE ad_operator;
+SELECT throws_ok(format('SELECT ad.cancel_training(%L)', (SELECT id FROM ad.ml_models WHERE version = 6)), '42501',
+                 NULL, 'an operator cannot cancel training');
+RESET ROLE;
 SELECT is((SELECT count(*) FROM ad.audit_log WHERE action = 'auto_promote'), 1::bigint, 'audited as auto_promote');
 SELECT ad.set_model_setting('auto_promote_retrained', 'false');
 SELECT throws_ok($$SELECT ad.set_model_setting('auto_promote_retrained', '"yes"')$$, '22023', NULL,

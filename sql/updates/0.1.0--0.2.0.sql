@@ -177,6 +177,9 @@ UPDATE ad.ml_models m SET status = 'deprecated'
         OR m.id <> (SELECT k.id FROM ad.ml_models k WHERE k.status = 'production' AND k.source_id = m.source_id
                      ORDER BY k.promoted_at DESC NULLS LAST, k.created_at DESC, k.id LIMIT 1));
 DROP INDEX ad.ml_models_one_production_idx;
+-- A row people wrote by hand as "streaming" v1 keeps its data under another name: the name is the built-in's now.
+UPDATE ad.ml_models SET name = 'streaming (before 0.2.0)'
+ WHERE name = 'streaming' AND id <> '00000000-0000-4000-8000-000000000001';
 -- The built-in streaming scorer is a model too, so every anomaly names the model that produced it. Its id is fixed:
 -- ad.anomalies.model_id defaults to it.
 INSERT INTO ad.ml_models (id, name, version, algorithm, source_id, status, parameters, trained_at, promoted_at)

@@ -36,14 +36,42 @@ public struct DriftMonitor: Sendable {
         }
         var reports: [Report] = []
         for (id, source, parametersText, metricsText, windowSeconds) in due {
-            if let r = try await check(
-                conn, model: id, source: source, parametersText: parametersText, metricsText: metricsText,
-                recent: now.addingTimeInterval(-windowSeconds)..<now)
-            {
-                reports.append(r)
+            // One worker checks a model at a time: the check holds a transaction lock, and a model another worker
+            // checked meanwhile is no longer due.
+            try await conn.query("BEGIN", logger: logger)
+            do {
+                var mine = false
+                for try await ok in try await conn.query(
+                    "SELECT ad_internal.begin_drift_check(\(id))", logger: logger
+                ).decode(Bool.self) { mine = ok }
+                if mine,
+                    let r = try await check(
+                        conn, model: id, source: source, parametersText: parametersText, metricsText: metricsText,
+                        recent: now.addingTimeInterval(-windowSeconds)..<now)
+                {
+                    reports.append(r)
+                }
+                try await conn.query("COMMIT", logger: logger)
+            } catch {
+                _ = try? await conn.query("ROLLBACK", logger: logger)
+                throw error
             }
         }
         return reports
+    }
+
+    /// A report without statistics (the model cannot be checked), so the model is not due again until the next
+    /// interval rather than at every poll.
+    private func recordUnchecked(_ conn: PostgresConnection, model: UUID, recent: Range<Date>) async throws -> Report? {
+        for try await (_, drifted, retrain) in try await conn.query(
+            """
+            SELECT report, drifted, retrain_model_id FROM ad_internal.record_drift(
+                \(model), \(recent.lowerBound), \(recent.upperBound), 0, '[]', NULL, NULL, NULL, NULL)
+            """, logger: logger
+        ).decode((Int64, Bool, UUID?).self) {
+            return Report(model: model, maxPSI: nil, drifted: drifted, retraining: retrain)
+        }
+        return nil
     }
 
     private func check(
@@ -58,8 +86,8 @@ public struct DriftMonitor: Sendable {
         guard let artifact else { return nil }
         let model: TrainedModel
         do { model = try TrainedModel(artifact: Array(buffer: artifact)) } catch {
-            logger.error("drift: model \(id) has an artifact this worker cannot read: \(error)")
-            return nil
+            logger.error("drift: model \(id) has an artifact this worker cannot read: \(error); not checked")
+            return try await recordUnchecked(conn, model: id, recent: recent)
         }
         let parameters = (try? JSONDecoder().decode(JSONValue.self, from: Data(parametersText.utf8))) ?? .null
         let metrics = (try? JSONDecoder().decode(JSONValue.self, from: Data(metricsText.utf8))) ?? .null
@@ -68,7 +96,10 @@ public struct DriftMonitor: Sendable {
             let request = try? TrainingRequest.parse(
                 algorithm: model.algorithm.rawValue,
                 parameters: .object([("train_from", .string(fromText)), ("train_to", .string(toText))]))
-        else { return nil }
+        else {
+            logger.error("drift: model \(id) has no readable training window; not checked")
+            return try await recordUnchecked(conn, model: id, recent: recent)
+        }
         let reference = try await store.values(
             conn, source: source, from: request.trainFrom, to: request.trainTo, metrics: model.metrics,
             maxRows: maxRows)

@@ -12,7 +12,11 @@ import Synchronization
 public struct TrainingRunner: Sendable {
     public var worker: String
     public var lease: Double
+    /// The lease taken while the window is read (a single statement, up to the session's statement timeout).
+    public var readLease: Double
     public var maxRows: Int
+    /// The most values (points × metrics) one job holds in memory.
+    public var maxValues: Int
     public var logger: Logger
     /// Called once a model is registered, and once a job fails (the MLflow export); each returns what to record
     /// in `ad.ml_models.mlflow`.
@@ -20,11 +24,13 @@ public struct TrainingRunner: Sendable {
     public var failed: @Sendable (TrainingJob, _ reason: String, _ sourceName: String) async -> JSONValue?
 
     public init(
-        worker: String, lease: Double, maxRows: Int, logger: Logger,
+        worker: String, lease: Double, readLease: Double? = nil, maxRows: Int, maxValues: Int = 20_000_000,
+        logger: Logger,
         registered: @escaping @Sendable (TrainingJob, TrainingOutcome, String) async -> JSONValue? = { _, _, _ in nil },
         failed: @escaping @Sendable (TrainingJob, String, String) async -> JSONValue? = { _, _, _ in nil }
     ) {
-        self.worker = worker; self.lease = lease; self.maxRows = maxRows; self.logger = logger
+        self.worker = worker; self.lease = lease; self.readLease = readLease ?? lease; self.maxRows = maxRows
+        self.maxValues = maxValues; self.logger = logger
         self.registered = registered; self.failed = failed
     }
 
@@ -46,55 +52,75 @@ public struct TrainingRunner: Sendable {
         } catch {
             return try await fail(conn, store, job, error.field.map { "\($0): \(error.message)" } ?? error.message)
         }
-        let heartbeat = Heartbeat()
-        heartbeat.set("training", "reading the training window")
+        // The read is one long statement on this connection, during which nothing else can renew the lease: the
+        // lease is first stretched to cover the longest read (`readLease`).
         guard
             try await store.progress(
-                conn, job: job, worker: worker, status: "training", text: "reading the training window", lease: lease)
+                conn, job: job, worker: worker, status: "training", text: "reading the training window",
+                lease: max(lease, readLease))
         else { return .lost(job.ref.id) }
-        // Read, fit and evaluate while a second task reports progress and renews the lease. The arithmetic runs on
-        // a thread of its own: minutes of it must not hold one of the few threads the async tasks share.
-        let outcome: Swift.Result<TrainingOutcome, ModelError>
+        let rows: TrainingRows, threshold: Double, incumbent: TrainingPipeline.Incumbent?
         do {
-            outcome = try await withThrowingTaskGroup(of: Swift.Result<TrainingOutcome, ModelError>?.self) { group in
-                group.addTask {
-                    let (rows, threshold) = try await store.rows(
-                        conn, source: job.source, from: request.trainFrom, to: request.trainTo, maxRows: maxRows)
-                    let incumbent = try await store.incumbent(conn, source: job.source, excluding: job.ref.id)
-                    heartbeat.set("training", "read \(rows.count) points of \(rows.metrics.count) metrics")
-                    return await Self.offThread {
-                        Swift.Result { () throws(ModelError) in
-                            try TrainingPipeline.run(
-                                request, rows: rows, threshold: threshold, incumbent: incumbent,
-                                progress: { heartbeat.set($0, $1) })
-                        }
-                    }
-                }
-                group.addTask {
-                    try await beat(conn, store, job, heartbeat)
-                    return nil
-                }
-                while let next = try await group.next() {
-                    if let result = next {
-                        group.cancelAll()
-                        return result
-                    }
-                    throw Lost()  // the heartbeat ended: the job is no longer ours
-                }
-                throw Lost()
-            }
-        } catch is Lost {
-            logger.warning("training \(job.ref.label): another worker took the job over; dropping this run")
-            return .lost(job.ref.id)
+            (rows, threshold) = try await store.rows(
+                conn, source: job.source, from: request.trainFrom, to: request.trainTo, maxRows: maxRows,
+                maxValues: maxValues)
+            incumbent = try await store.incumbent(conn, source: job.source, excluding: job.ref.id)
         } catch let problem as TrainingStore.DataProblem {
             return try await fail(conn, store, job, problem.description)
+        }
+        // Fit and evaluate on a thread of its own (minutes of arithmetic must not hold one of the few threads the
+        // async tasks share) while this task reports progress and renews the lease. A job that is no longer ours
+        // (cancelled, or taken over) is dropped at once: the thread's result, when it comes, is discarded.
+        let heartbeat = Heartbeat()
+        heartbeat.set("training", "read \(rows.count) points of \(rows.metrics.count) metrics")
+        let box = Box()
+        let thread = Thread {
+            box.put(
+                Swift.Result { () throws(ModelError) in
+                    try TrainingPipeline.run(
+                        request, rows: rows, threshold: threshold, incumbent: incumbent,
+                        progress: { heartbeat.set($0, $1) })
+                })
+        }
+        thread.stackSize = 16 << 20
+        thread.start()
+        var outcome: Swift.Result<TrainingOutcome, ModelError>
+        var sinceBeat = ContinuousClock.now, sinceRenewal = ContinuousClock.now
+        while true {
+            if let done = box.take() {
+                outcome = done
+                break
+            }
+            try await Task.sleep(for: .milliseconds(100))
+            guard ContinuousClock.now - sinceBeat >= .seconds(1) else { continue }
+            sinceBeat = .now
+            let now = heartbeat.take()
+            let held: Bool
+            if now.changed || ContinuousClock.now - sinceRenewal >= .seconds(lease / 3) {
+                sinceRenewal = .now
+                held = try await store.progress(
+                    conn, job: job, worker: worker, status: now.status, text: now.text, lease: lease)
+            } else {
+                held = try await store.stillHeld(conn, job: job, worker: worker)  // a read: cancelled meanwhile?
+            }
+            guard held else {
+                logger.warning(
+                    "training \(job.ref.label): the job is no longer this worker's (cancelled or taken over); dropping this run"
+                )
+                return .lost(job.ref.id)
+            }
         }
         switch outcome {
         case .failure(let error):
             return try await fail(conn, store, job, error.field.map { "\($0): \(error.message)" } ?? error.message)
         case .success(let trained):
             let result = try await store.finish(conn, job: job, worker: worker, outcome: trained)
-            guard result != "lost" else { return .lost(job.ref.id) }
+            guard result != "lost" else {
+                logger.warning(
+                    "training \(job.ref.label): the job is no longer this worker's (cancelled or taken over); dropping this run"
+                )
+                return .lost(job.ref.id)
+            }
             logger.info(
                 "registered \(job.ref.label): \(trained.metrics["evaluation"]?.render() ?? "{}")\(result == "promoted" ? "; promoted (drift retraining)" : "")"
             )
@@ -112,8 +138,6 @@ public struct TrainingRunner: Sendable {
         ).decode(String.self) { return name }
         return id.uuidString.lowercased()
     }
-
-    private struct Lost: Error {}
 
     private func fail(
         _ conn: PostgresConnection, _ store: TrainingStore, _ job: TrainingJob, _ reason: String
@@ -141,33 +165,10 @@ public struct TrainingRunner: Sendable {
         }
     }
 
-    /// Reports progress when it changes (at most every second) and renews the lease every third of it; returns
-    /// when the job is no longer this worker's.
-    private func beat(
-        _ conn: PostgresConnection, _ store: TrainingStore, _ job: TrainingJob, _ h: Heartbeat
-    )
-        async throws
-    {
-        var sinceRenewal = 0.0
-        while true {
-            try await Task.sleep(for: .seconds(1))
-            sinceRenewal += 1
-            let now = h.take()
-            guard now.changed || sinceRenewal >= lease / 3 else { continue }
-            sinceRenewal = 0
-            guard
-                try await store.progress(
-                    conn, job: job, worker: worker, status: now.status, text: now.text, lease: lease)
-            else { return }
-        }
-    }
-
-    /// Runs `work` on a new thread and resumes with its result.
-    static func offThread<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { continuation in
-            let thread = Thread { continuation.resume(returning: work()) }
-            thread.stackSize = 16 << 20
-            thread.start()
-        }
+    /// The training thread's result, handed to the task that waits for it.
+    final class Box: Sendable {
+        private let value = Mutex<Swift.Result<TrainingOutcome, ModelError>?>(nil)
+        func put(_ r: Swift.Result<TrainingOutcome, ModelError>) { value.withLock { $0 = r } }
+        func take() -> Swift.Result<TrainingOutcome, ModelError>? { value.withLock { $0 } }
     }
 }

@@ -51,6 +51,17 @@ public struct TrainingStore: Sendable {
         return false
     }
 
+    /// Whether the job is still this worker's (not cancelled, not taken over): a read, once a second while it trains.
+    public func stillHeld(_ conn: PostgresConnection, job: TrainingJob, worker: String) async throws -> Bool {
+        for try await held in try await conn.query(
+            """
+            SELECT claimed_by = \(worker) AND status IN ('training', 'evaluating') FROM ad.ml_models
+             WHERE id = \(job.ref.id)
+            """, logger: logger
+        ).decode(Bool.self) { return held }
+        return false
+    }
+
     /// Stores the model and registers it: "registered", "promoted" (a drift retraining the owner lets promote
     /// itself), or "lost" (the job is no longer this worker's; nothing was stored).
     public func finish(
@@ -87,7 +98,7 @@ public struct TrainingStore: Sendable {
     /// values, whether people labelled it anomalous (a labelled incident, or an anomaly they confirmed; one they
     /// marked a false positive is normal), and the live score it got; and the source's `low` threshold.
     public func rows(
-        _ conn: PostgresConnection, source: UUID, from: Date, to: Date, maxRows: Int
+        _ conn: PostgresConnection, source: UUID, from: Date, to: Date, maxRows: Int, maxValues: Int = 20_000_000
     ) async throws -> (rows: TrainingRows, threshold: Double) {
         let low = try await lowThreshold(conn, source: source)
         var counts: [(metric: String, rows: Int)] = []
@@ -112,6 +123,13 @@ public struct TrainingStore: Sendable {
         let metrics: [String]
         do { metrics = try TrainingPipeline.chooseMetrics(counts: counts, totalRows: total) } catch {
             throw DataProblem(description: error.message)
+        }
+        // Memory: each value held costs about 16 bytes, and the worker scores beside it.
+        guard total * metrics.count <= maxValues else {
+            throw DataProblem(
+                description:
+                    "the window has \(total) points of \(metrics.count) metrics (\(total * metrics.count) values); a training job holds at most \(maxValues): narrow train_from..train_to"
+            )
         }
         return (
             try await values(conn, source: source, from: from, to: to, metrics: metrics, maxRows: maxRows),

@@ -12,6 +12,8 @@ public actor SharedCatalog {
     }
 
     private var latest: (held: Held, at: ContinuousClock.Instant)?
+    /// When `invalidate` last ran: a catalog whose load began before it is stale however new it is.
+    private var invalidatedAt: ContinuousClock.Instant?
     private var loading = false
     /// Loads made through `current` (the tests read it).
     public private(set) var loads = 0
@@ -42,13 +44,20 @@ public actor SharedCatalog {
 
     /// Makes the next `current` load afresh (a model was promoted: `ad_models`), so loops switch at once rather
     /// than after `AD_CONFIG_REFRESH`.
-    public func invalidate() { latest = latest.map { ($0.held, ContinuousClock.now - .seconds(86_400 * 365)) } }
+    public func invalidate() {
+        invalidatedAt = .now
+        latest = latest.map { ($0.held, Self.expired) }
+    }
+
+    private static var expired: ContinuousClock.Instant { ContinuousClock.now - .seconds(86_400 * 365) }
 
     /// Makes `catalog` the shared one (a loop that loaded it itself, on meeting a source it did not know).
     @discardableResult
     public func publish(_ catalog: SourceCatalog) -> Held {
         let held = Held(catalog: catalog, generation: (latest?.held.generation ?? 0) + 1)
-        latest = (held, catalog.loadedAt ?? .now)
+        let loaded = catalog.loadedAt ?? .now
+        // Loaded before a model switch (a load in flight when the notification came): use it, but load again next.
+        latest = (held, invalidatedAt.map { loaded < $0 } == true ? Self.expired : loaded)
         return held
     }
 }

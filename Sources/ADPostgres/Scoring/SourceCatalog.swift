@@ -54,6 +54,8 @@ public struct SourceCatalog: Sendable {
     public static func load(
         _ connection: PostgresConnection, logger: Logger, reuse: [UUID: LiveModel] = [:]
     ) async throws -> SourceCatalog {
+        // When the load began: what it read is at least this old.
+        let started = ContinuousClock.now
         var catalog = SourceCatalog()
         var parsed: [String: Parsed] = [:]
         var windows: Set<Int> = []
@@ -76,7 +78,7 @@ public struct SourceCatalog: Sendable {
         catalog.models = try await TrainingStore.productionModels(connection, reuse: reuse, logger: logger)
         // A model's points need this many values of each metric: the SQL fetches at least that much context.
         catalog.maxWindow = max(catalog.maxWindow, (catalog.models.values.map(\.model.rowsNeeded).max() ?? 0))
-        catalog.loadedAt = .now
+        catalog.loadedAt = started
         return catalog
     }
 }

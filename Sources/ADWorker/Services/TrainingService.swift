@@ -21,8 +21,12 @@ struct TrainingService: Service {
     static let statementTimeout = 900.0
 
     func run() async throws {
+        // Who holds a job: unique per process, so two workers with the same AD_WORKER_NAME never renew, finish or
+        // fail each other's jobs.
+        let holder = "\(settings.name)@\(ProcessInfo.processInfo.hostName.prefix(100)):\(getpid())"
         let runner = TrainingRunner(
-            worker: settings.name, lease: settings.trainingLease, maxRows: settings.trainingMaxRows, logger: logger,
+            worker: holder, lease: settings.trainingLease, readLease: Self.statementTimeout + 60,
+            maxRows: settings.trainingMaxRows, logger: logger,
             registered: { [mlflow] in await mlflow?.registered($0, $1, $2) },
             failed: { [mlflow] in await mlflow?.failed($0, $1, $2) })
         let drift = DriftMonitor(maxRows: settings.trainingMaxRows, logger: logger)

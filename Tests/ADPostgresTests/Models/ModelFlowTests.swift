@@ -152,7 +152,9 @@ struct ModelFlow {
                 try await eventually(timeout: .seconds(90)) { try await Self.status(url, id) == "registered" },
                 "not taken over: \(w.output)")
             #expect(
-                try await strings(url, "SELECT attempts || ' ' || claimed_by FROM ad.ml_models WHERE id = '\(id)'")
+                try await strings(
+                    url, "SELECT attempts || ' ' || split_part(claimed_by, '@', 1) FROM ad.ml_models WHERE id = '\(id)'"
+                )
                     == ["2 heir"])
             await w.stop()
         }
@@ -171,7 +173,7 @@ struct ModelFlow {
             #expect(
                 try await eventually(timeout: .seconds(120)) {
                     try await strings(
-                        url, "SELECT progress FROM ad.ml_models WHERE id = '\(id)' AND claimed_by = 'k1'"
+                        url, "SELECT progress FROM ad.ml_models WHERE id = '\(id)' AND claimed_by LIKE 'k1@%'"
                     ).first?.hasPrefix("fitting") == true
                 }, "k1 never started fitting: \(first.output)")
             first.signal(SIGKILL)
@@ -182,10 +184,38 @@ struct ModelFlow {
                 try await eventually(timeout: .seconds(300)) { try await Self.status(url, id) == "registered" },
                 "k2 did not finish the job: \(second.output)")
             #expect(
-                try await strings(url, "SELECT attempts || ' ' || claimed_by FROM ad.ml_models WHERE id = '\(id)'")
+                try await strings(
+                    url, "SELECT attempts || ' ' || split_part(claimed_by, '@', 1) FROM ad.ml_models WHERE id = '\(id)'"
+                )
                     == ["2 k2"])
             await second.stop()
             await first.stop()
+        }
+    }
+
+    @Test func aCancelledJobIsDroppedByItsWorkerWhichGoesOnToTheNext() async throws {
+        try await Self.withPump { url in
+            try await Self.insert(url, from: 0, count: 12_000)
+            let slow = try await strings(
+                url,
+                #"SELECT ad.train_model('autoencoder', 'pump', '2026-01-01', '2026-02-01', '{"epochs": 120}')::text"#
+            )[0]
+            let w = try WorkerProcess(url, name: "cx", environment: Self.fast)
+            #expect(
+                try await eventually(timeout: .seconds(120)) {
+                    try await strings(url, "SELECT progress FROM ad.ml_models WHERE id = '\(slow)'").first?.hasPrefix(
+                        "fitting") == true
+                }, "never started fitting: \(w.output)")
+            _ = try await strings(url, "SELECT ad.cancel_training('\(slow)')")
+            let next = try await Self.train(url)
+            #expect(
+                try await eventually(timeout: .seconds(120)) { try await Self.status(url, next) == "registered" },
+                "the next job was not trained: \(w.output)")
+            #expect(w.output.contains("no longer this worker's (cancelled or taken over); dropping this run"))
+            #expect(
+                try await strings(url, "SELECT status || ' ' || error FROM ad.ml_models WHERE id = '\(slow)'")
+                    == ["failed cancelled by postgres"])
+            await w.stop()
         }
     }
 
