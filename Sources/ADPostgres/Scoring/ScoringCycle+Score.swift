@@ -80,7 +80,8 @@ extension ScoringCycle {
                 }
             }
             // The source's production model scores the point too; the higher score decides (`ModelCombination`).
-            let modelScore = catalog.models[point.source].flatMap { live in live.score(observations).map { (live, $0) }
+            let modelScore = catalog.models[point.source].flatMap { live in
+                live.score(observations).map { (live, $0) }
             }
             out.sources.append(point.source); out.stamps.append(point.micros)
             out.features.append { FeatureList.write(result.metricFeatures, into: &$0) }
@@ -93,7 +94,7 @@ extension ScoringCycle {
                     let metric = explanation.metric ?? result.metric
                     out.anomalies.pointIDs.append(point.id); out.anomalies.stamps.append(point.micros)
                     out.anomalies.sources.append(point.source); out.anomalies.metrics.append(metric)
-                    out.anomalies.detectors.append(live.ref.algorithm);
+                    out.anomalies.detectors.append(live.ref.algorithm)
                     out.anomalies.severities.append(severity.rawValue)
                     out.anomalies.scores.append(ms.score); out.anomalies.explanations.append(explanation.render())
                     out.anomalies.models.append(live.ref.id)
