@@ -39,7 +39,7 @@ struct InsertsWakeTheWorkerCheaply {
                         try await conn.query(
                             """
                             INSERT INTO ad.data_points (source_id, "timestamp", values)
-                            SELECT s.id, now() + (g || ' s')::interval + random() * interval '1 day', '{"x": 1}'
+                            SELECT s.id, now() + (g || ' s')::interval + random() * interval '20 hours', '{"x": 1}'
                               FROM ad.data_sources s, generate_series(1, 50) g
                             ON CONFLICT DO NOTHING
                             """, logger: TestServer.logger)

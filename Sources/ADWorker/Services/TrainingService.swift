@@ -17,13 +17,21 @@ struct TrainingService: Service {
     var mlflow: MLflowExporter?
     let backoff = Backoff(base: 0.5, cap: 30)
 
+    /// This machine's name from gethostname(2): never a DNS lookup (Foundation's `ProcessInfo.hostName` resolves it,
+    /// which can block for a long time on a host without a resolver).
+    static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "unknown-host" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     /// Statement timeout of the training session, seconds: reading a large window is one long statement.
     static let statementTimeout = 900.0
 
     func run() async throws {
         // Who holds a job: unique per process, so two workers with the same AD_WORKER_NAME never renew, finish or
         // fail each other's jobs.
-        let holder = "\(settings.name)@\(ProcessInfo.processInfo.hostName.prefix(100)):\(getpid())"
+        let holder = "\(settings.name)@\(Self.hostName()):\(getpid())"
         let runner = TrainingRunner(
             worker: holder, lease: settings.trainingLease, readLease: Self.statementTimeout + 60,
             maxRows: settings.trainingMaxRows, logger: logger,
