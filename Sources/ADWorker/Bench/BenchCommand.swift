@@ -300,14 +300,16 @@ struct Bench {
         try await conn.query(
             """
             CREATE FUNCTION public.bench_scored() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN PERFORM pg_notify('ad_bench_scored', NEW.id::text); RETURN NULL; END $$
+            BEGIN PERFORM pg_notify('ad_bench_scored', OLD.id::text); RETURN NULL; END $$
             """, logger: logger)
         try await conn.query(
             """
             CREATE TRIGGER bench_scored AFTER UPDATE OF anomaly_score ON ad.data_points FOR EACH ROW
               WHEN (OLD.anomaly_score IS NULL AND NEW.anomaly_score IS NOT NULL) EXECUTE FUNCTION public.bench_scored()
             """, logger: logger)
-        // Notifications arrive when the worker's transaction commits: that is when the score is visible.
+        // Notifications arrive when the worker's transaction commits: that is when the score is visible. They carry
+        // the id the INSERT returned (OLD.id): scoring gives the point its server-assigned id (issue 18), so NEW.id
+        // is another, and (c) saw none of its points since then.
         let listener = try await Database.connect(
             url, logger: logger, applicationName: "adworker bench listen", id: 7)
         let seen = Mutex<[UUID: ContinuousClock.Instant]>([:])
