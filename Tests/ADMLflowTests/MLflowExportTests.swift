@@ -296,16 +296,13 @@ struct MLflowUnreachableTests {
         let receiver = HostileReceiver()
         try receiver.start()
         let http = MLflowClient.makeHTTPClient()
-        let started = ContinuousClock.now
         let error = try #require(await Self.exportError(Self.client(receiver.url(path), http)))
-        let took = ContinuousClock.now - started
         try? await receiver.release()
         try await http.shutdown()
         receiver.stop()
         #expect(error.retryable)
+        // The deadline, not the stalled server, ended the request: the reason names it.
         #expect(error.reason.contains("no complete answer within 1 s"))
-        // Not a timing assertion: only that the deadline, not the stalled server, ended the request.
-        #expect(took < .seconds(60))
     }
 
     @Test func aRedirectIsNotFollowed() async throws {

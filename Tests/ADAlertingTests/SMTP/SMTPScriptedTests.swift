@@ -99,12 +99,11 @@ struct SMTPScriptedTests {
         try await withServer(greeting: .silence, Self.standard()) { server in
             let client = try client(server, timeout: .seconds(30))
             let m = try message()
-            let started = ContinuousClock.now
             let task = Task { try await client.send(message: m) }
             try await Task.sleep(for: .milliseconds(300))
             task.cancel()
             let error = await #expect(throws: SMTPError.self) { try await task.value }
-            #expect(ContinuousClock.now - started < .seconds(10))
+            // Cancelled, not timed out (30 s): the cancellation ended the wait, however busy the machine.
             #expect(error?.kind == .cancelled)
             #expect(error?.isTransient == true)
         }

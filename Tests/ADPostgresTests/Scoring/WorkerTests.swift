@@ -11,7 +11,9 @@ import Testing
 struct WorkerWakesClaimsAndScores {
     @Test func aNotificationWakesTheWorkerLongBeforeItsPoll() async throws {
         try await withWorkerDatabase { url in
-            let w = try WorkerProcess(url, name: "wake", environment: ["AD_POLL_INTERVAL": "60"])
+            // The poll is an hour (at least 48 minutes with its jitter): a point scored within the wait below can only
+            // have been woken by its notification, however busy the machine.
+            let w = try WorkerProcess(url, name: "wake", environment: ["AD_POLL_INTERVAL": "3600"])
             #expect(
                 try await eventually {
                     let listening = try await integer(
@@ -22,15 +24,11 @@ struct WorkerWakesClaimsAndScores {
                     return listening == 1 && scoring.count == 1
                 }, "worker did not start: \(w.output)")
             try await Task.sleep(for: .seconds(1))  // past the catch-up batch: now only a notification can wake it
-            let start = ContinuousClock.now
             try await insertPoints(url, from: 0, count: 5)
-            // Generous for a busy machine, and still well under the poll.
             #expect(
-                try await eventually(timeout: .seconds(35)) {
+                try await eventually(timeout: .seconds(120)) {
                     try await integer(url, "SELECT count(*) FROM ad.data_points WHERE anomaly_score IS NOT NULL") == 5
                 }, "not scored: \(w.output)")
-            #expect(
-                ContinuousClock.now - start < .seconds(40), "the poll is 48 s or more, so this was the notification")
             await w.stop()
         }
     }
