@@ -280,7 +280,9 @@ struct MLflowUnreachableTests {
     @Test func aServerThatIsDownGivesAClearRetryableError() async throws {
         let http = MLflowClient.makeHTTPClient()
         let port = try freeLoopbackPort()  // nothing listens there
-        let error = try #require(await Self.exportError(Self.client("http://127.0.0.1:\(port)", http)))
+        // A generous deadline: the refused connection, not the deadline, must end it, however busy the machine.
+        let error = try #require(
+            await Self.exportError(Self.client("http://127.0.0.1:\(port)", http, timeout: .seconds(60))))
         try await http.shutdown()
         #expect(error.retryable)
         #expect(error.operation.contains("find the experiment"))
