@@ -175,11 +175,8 @@ public struct TrainingStore: Sendable {
         for try await text in try await conn.query(
             "SELECT config::text FROM ad.data_sources WHERE id = \(source)", logger: logger
         ).decode(String.self) {
-            if let json = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)),
-                let parsed = try? SourceConfig.parse(json)
-            {
-                return parsed.thresholds.low
-            }
+            // The catalog's own parse: a config it cannot use scores with the defaults, here as there.
+            if let parsed = try? SourceCatalog.Parsed(text: text).config.get() { return parsed.thresholds.low }
         }
         return SourceConfig.defaults.thresholds.low
     }
@@ -214,13 +211,15 @@ public struct TrainingStore: Sendable {
     ) async throws -> [UUID: LiveModel] {
         var out: [UUID: LiveModel] = [:]
         var missing: [UUID] = []
+        // By model id, built once: a refresh looks each production model up, every few seconds.
+        let reused = Dictionary(reuse.values.map { ($0.ref.id, $0) }, uniquingKeysWith: { first, _ in first })
         for try await (id, source) in try await conn.query(
             """
             SELECT id, source_id FROM ad.ml_models
              WHERE status = 'production' AND source_id IS NOT NULL AND artifact IS NOT NULL
             """, logger: logger
         ).decode((UUID, UUID).self) {
-            if let known = reuse.values.first(where: { $0.ref.id == id }) {
+            if let known = reused[id] {
                 out[source] = known
             } else {
                 missing.append(id)
