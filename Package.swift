@@ -16,6 +16,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/yaslab/CSV.swift.git", from: "2.5.2"),
     ],
     targets: [
         // Pure logic: detection, alert rules, learning, worker decisions, schema plans. No dependencies, no I/O.
@@ -64,6 +66,20 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The HTTP API and operator console (Hummingbird): thin doors over the SQL that exists. Every request runs in
+        // one transaction as its bearer token's database role; its SQL is ADPostgres's (API/).
+        .target(
+            name: "ADHTTP",
+            dependencies: [
+                "ADCore",
+                "ADPostgres",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "CSV", package: "CSV.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "ADWorker",
             dependencies: [
@@ -72,6 +88,7 @@ let package = Package(
                 "ADPostgres",
                 "ADAlerting",
                 "ADMLflow",
+                "ADHTTP",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -388,7 +388,7 @@ BEGIN
     IF TG_OP = 'UPDATE' AND NEW.status IS NOT DISTINCT FROM OLD.status THEN
         RETURN NULL;
     END IF;
-    SELECT u.id INTO uid FROM ad.users u WHERE u.db_role = session_user;
+    uid := ad.current_person();  -- the login's person, or an API request's (sql/057_api_identity.sql)
     INSERT INTO ad.audit_log (user_id, action, entity, entity_id, old_value, new_value)
     VALUES (uid, CASE TG_OP WHEN 'INSERT' THEN 'alert_opened' ELSE 'status_change' END, 'alert', NEW.id::text,
             CASE WHEN TG_OP = 'UPDATE' THEN jsonb_build_object('status', OLD.status) END,

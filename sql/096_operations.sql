@@ -67,7 +67,7 @@ BEGIN
     IF NEW.status IS NOT DISTINCT FROM OLD.status THEN
         RETURN NEW;
     END IF;
-    SELECT * INTO person FROM ad.users u WHERE u.db_role = session_user;
+    SELECT * INTO person FROM ad.users u WHERE u.id = ad.current_person();  -- login or API token (057)
     SELECT coalesce(bool_or(t.actor = 'person'), false), coalesce(bool_or(t.actor = 'worker'), false) AND is_worker
       INTO by_person, by_worker
       FROM ad.status_transitions t
@@ -84,12 +84,14 @@ BEGIN
                   HINT = format('SELECT * FROM ad.status_transitions WHERE entity = %L shows the state machine.', ent);
     END IF;
     IF by_person AND NOT by_worker AND (person.id IS NULL OR NOT person.active) THEN
-        RAISE EXCEPTION 'ad.%: role "%" is %, so nobody can be recorded as having set % % to %', tbl,
-                        session_user, CASE WHEN person.id IS NULL THEN 'not mapped to a person'
+        RAISE EXCEPTION 'ad.%: % is %, so nobody can be recorded as having set % % to %', tbl,
+                        ad.current_actor(), CASE WHEN person.id IS NULL THEN 'not mapped to a person'
                                            ELSE format('mapped to %s, who is no longer active', person.name) END,
                         ent, NEW.id, NEW.status
             USING ERRCODE = 'invalid_authorization_specification',
-                  HINT = CASE WHEN person.id IS NULL
+                  HINT = CASE WHEN ad_internal.api_token_in_force() IS NOT NULL
+                              THEN 'Issue the token to a person: ad.issue_api_token(name, db_role, person => ''their email'').'
+                              WHEN person.id IS NULL
                               THEN format('Map the login first: INSERT INTO ad.users (name, db_role) VALUES (''Your Name'', %L);', session_user)
                               ELSE format('UPDATE ad.users SET active = true WHERE db_role = %L;', session_user) END;
     END IF;

@@ -55,7 +55,7 @@ BEGIN
         END IF;
     END IF;
     WITH requeued AS (
-        UPDATE ad.quarantined_points q SET requeued_at = now(), requeued_by = session_user
+        UPDATE ad.quarantined_points q SET requeued_at = now(), requeued_by = left(ad.current_actor(), 63)
          WHERE q.requeued_at IS NULL
            AND (source_uuid IS NULL OR q.source_id = source_uuid)
            AND (requeue_quarantined.since IS NULL OR q.point_timestamp >= requeue_quarantined.since)
@@ -67,7 +67,7 @@ BEGIN
     SELECT (SELECT count(*) FROM requeued) INTO n FROM (SELECT count(*) FROM notified) x;
     IF n > 0 THEN
         INSERT INTO ad.audit_log (user_id, action, entity, entity_id, new_value)
-        VALUES ((SELECT u.id FROM ad.users u WHERE u.db_role = session_user AND u.active LIMIT 1),
+        VALUES (ad_internal.caller_user_id(),
                 'requeue', 'quarantined_points', coalesce(source_uuid::text, 'all'),
                 jsonb_build_object('points', n, 'since', requeue_quarantined.since, 'until', requeue_quarantined.until));
     END IF;

@@ -81,10 +81,10 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'ad.undo_adjustment: no adjustment %', adjustment USING ERRCODE = 'no_data_found';
     END IF;
-    SELECT * INTO person FROM ad.users u WHERE u.db_role = session_user AND u.active;
+    SELECT * INTO person FROM ad.users u WHERE u.id = ad.current_person() AND u.active;  -- login or API token
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'ad.undo_adjustment: role "%" is not mapped to an active person, so nobody can be recorded as '
-                        'having undone adjustment %', session_user, adjustment
+        RAISE EXCEPTION 'ad.undo_adjustment: % is not mapped to an active person, so nobody can be recorded as '
+                        'having undone adjustment %', ad.current_actor(), adjustment
             USING ERRCODE = 'invalid_authorization_specification',
                   HINT = format('Map the login first: INSERT INTO ad.users (name, db_role) VALUES (''Your Name'', %L);', session_user);
     END IF;

@@ -115,12 +115,7 @@ COMMENT ON FUNCTION ad.set_model_setting(text, jsonb) IS
     'auto_promote_retrained (boolean).';
 REVOKE ALL ON FUNCTION ad.set_model_setting(text, jsonb) FROM PUBLIC;
 
--- Who is calling, as ad.users knows them (NULL when the login is not mapped), for the audit log.
-CREATE OR REPLACE FUNCTION ad_internal.caller_user_id() RETURNS uuid
-LANGUAGE sql STABLE
-SET search_path TO pg_catalog, pg_temp
-AS $fn$ SELECT u.id FROM ad.users u WHERE u.db_role = session_user AND u.active LIMIT 1 $fn$;
-COMMENT ON FUNCTION ad_internal.caller_user_id() IS 'The ad.users person mapped to the session''s login, if any.';
+-- ad_internal.caller_user_id(): sql/057_api_identity.sql (a login's person, or an API request's).
 
 CREATE OR REPLACE FUNCTION ad.train_model(
     algorithm text,
@@ -253,7 +248,7 @@ BEGIN
                                'seed', train_model.seed)
             || CASE WHEN train_model.test_from IS NULL THEN '{}'::jsonb
                     ELSE jsonb_build_object('test_from', train_model.test_from) END,
-            session_user, 'waiting for a worker')
+            left(ad.current_actor(), 63), 'waiting for a worker')
     RETURNING id INTO model;
     INSERT INTO ad.audit_log (user_id, action, entity, entity_id, new_value)
     VALUES (ad_internal.caller_user_id(), 'train_requested', 'model', model::text,
@@ -377,7 +372,7 @@ DECLARE
 BEGIN
     UPDATE ad.ml_models j
        SET status = 'failed', lease_until = NULL, progress = 'cancelled',
-           error = format('cancelled by %s', session_user)
+           error = format('cancelled by %s', ad.current_actor())
      WHERE j.id = cancel_training.model AND j.status IN ('training', 'evaluating')
     RETURNING * INTO m;
     IF NOT FOUND THEN

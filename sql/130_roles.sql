@@ -8,6 +8,8 @@ CREATE OR REPLACE FUNCTION ad_internal.grant_role_privileges() RETURNS void
 LANGUAGE plpgsql
 SET search_path TO pg_catalog, pg_temp
 AS $fn$
+DECLARE
+    r record;
 BEGIN
     -- Each block runs only when its role exists, so this is safe to call from install and upgrade scripts.
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_reader') THEN
@@ -137,6 +139,19 @@ BEGIN
             ad_internal.record_drift(uuid, timestamptz, timestamptz, bigint, jsonb, double precision,
                                      double precision, double precision, double precision) TO ad_worker;
     END IF;
+
+    -- ---------------------------------------------------------------------------------------------------------
+    -- Issue 20, the HTTP API and console (sql/057_api_identity.sql). ad_api authenticates tokens and may become
+    -- the roles its tokens act as; it has no data privileges of its own (NOINHERIT, set by ad.create_roles).
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_api') THEN
+        GRANT USAGE ON SCHEMA ad, ad_internal TO ad_api;
+        GRANT EXECUTE ON FUNCTION ad_internal.api_authenticate(text) TO ad_api;
+        FOR r IN SELECT x.rolname FROM pg_roles x
+                  WHERE x.rolname IN ('ad_reader', 'ad_ingest', 'ad_operator', 'ad_scientist')
+                    AND NOT pg_has_role('ad_api', x.rolname, 'MEMBER') LOOP
+            EXECUTE format('GRANT %I TO ad_api', r.rolname);
+        END LOOP;
+    END IF;
 END
 $fn$;
 COMMENT ON FUNCTION ad_internal.grant_role_privileges() IS
@@ -155,10 +170,14 @@ BEGIN
             ('ad_reader',    'BI tools: read the ad views, nothing else.'),
             ('ad_operator',  'Operators: read everything, acknowledge, resolve and judge anomalies, undo learning, manage rules and channels.'),
             ('ad_scientist', 'Data scientists: read data, anomalies, models and feedback; train, label, promote and roll back models.'),
-            ('ad_worker',    'The adworker process: score points, write anomalies and alerts, read channel secrets.')
+            ('ad_worker',    'The adworker process: score points, write anomalies and alerts, read channel secrets.'),
+            ('ad_api',       'The login of adworker''s HTTP API and console: holds no data privileges (NOINHERIT); '
+                             'each request sets role to its bearer token''s role (ad.issue_api_token).')
         ) AS v(name, what) LOOP
         IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r.name) THEN
-            EXECUTE format('CREATE ROLE %I NOLOGIN', r.name);
+            -- NOINHERIT: ad_api is a member of the roles its tokens act as, so it may SET ROLE to them, but a login
+            -- in ad_api does not get their privileges without doing so.
+            EXECUTE format('CREATE ROLE %I NOLOGIN', r.name) || CASE WHEN r.name = 'ad_api' THEN ' NOINHERIT' ELSE '' END;
             EXECUTE format('COMMENT ON ROLE %I IS %L', r.name, 'anomaly_detection: ' || r.what);
             RETURN NEXT format('created role %s', r.name);
         ELSE
@@ -170,7 +189,7 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION ad.create_roles() IS
-    'Creates the group roles ad_ingest, ad_reader, ad_operator, ad_scientist and ad_worker if missing and grants '
+    'Creates the group roles ad_ingest, ad_reader, ad_operator, ad_scientist, ad_worker and ad_api if missing and grants '
     'their privileges in this database. Needs CREATEROLE. Idempotent. Grant them to logins: '
     'CREATE ROLE alice LOGIN IN ROLE ad_operator.';
 REVOKE ALL ON FUNCTION ad.create_roles() FROM PUBLIC;

@@ -57,6 +57,22 @@ public struct WorkerSettings: Sendable, Equatable {
     public var trainingMaxRows: Int = 2_000_000
     /// Seconds between training and drift polls without notifications.
     public var trainingPoll: Double = 10
+    /// Where the HTTP API and console listen (`host:port`); nil: they are off.
+    public var httpListen: (host: String, port: Int)? {
+        get { httpHost.map { ($0, httpPort) } }
+        set {
+            httpHost = newValue?.host
+            httpPort = newValue?.port ?? 0
+        }
+    }
+    public var httpHost: String?
+    public var httpPort: Int = 0
+    /// The largest HTTP request body, megabytes.
+    public var httpMaxBodyMB: Int = 16
+    /// The most points one HTTP ingest request carries.
+    public var httpMaxPoints: Int = 50_000
+    /// Database sessions the HTTP API holds at most (its own pool, as the login of AD_HTTP_DATABASE_URL).
+    public var httpConnections: Int = 8
 
     public init() {}
 
@@ -142,6 +158,17 @@ public struct WorkerSettings: Sendable, Equatable {
             "AD_TRAINING_POLL",
             "seconds between training and drift polls without notifications, 0.05 to 3600 (default 10)"
         ),
+        (
+            "AD_HTTP_LISTEN",
+            "host:port the HTTP API and console listen on, for example 127.0.0.1:8080 (default: off)"
+        ),
+        (
+            "AD_HTTP_DATABASE_URL",
+            "the login the HTTP API connects as, a member of ad_api (default: DATABASE_URL)"
+        ),
+        ("AD_HTTP_MAX_BODY_MB", "largest HTTP request body, megabytes, 1 to 1024 (default 16)"),
+        ("AD_HTTP_MAX_POINTS", "most points one HTTP ingest request carries, 1 to 1000000 (default 50000)"),
+        ("AD_HTTP_CONNECTIONS", "database sessions the HTTP API holds at most, 1 to 256 (default 8)"),
     ]
 
     public static func parse(environment env: [String: String]) throws(Problem) -> WorkerSettings {
@@ -191,6 +218,30 @@ public struct WorkerSettings: Sendable, Equatable {
             s.trainingMaxRows = try Int(number(v, "AD_TRAINING_MAX_ROWS", 100...50_000_000, integer: true))
         }
         if let v = env["AD_TRAINING_POLL"] { s.trainingPoll = try number(v, "AD_TRAINING_POLL", 0.05...3600) }
+        if let v = env["AD_HTTP_LISTEN"], !v.isEmpty {
+            // host:port, or [v6 address]:port
+            guard let colon = v.lastIndex(of: ":"), let port = Int(v[v.index(after: colon)...]),
+                (0...65535).contains(port)
+            else {
+                throw Problem(
+                    variable: "AD_HTTP_LISTEN", message: "must be host:port, for example 127.0.0.1:8080, got \"\(v)\"")
+            }
+            var host = String(v[..<colon])
+            if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            guard !host.isEmpty else {
+                throw Problem(variable: "AD_HTTP_LISTEN", message: "must name a host, for example 127.0.0.1:8080")
+            }
+            s.httpListen = (host, port)
+        }
+        if let v = env["AD_HTTP_MAX_BODY_MB"] {
+            s.httpMaxBodyMB = try Int(number(v, "AD_HTTP_MAX_BODY_MB", 1...1024, integer: true))
+        }
+        if let v = env["AD_HTTP_MAX_POINTS"] {
+            s.httpMaxPoints = try Int(number(v, "AD_HTTP_MAX_POINTS", 1...1_000_000, integer: true))
+        }
+        if let v = env["AD_HTTP_CONNECTIONS"] {
+            s.httpConnections = try Int(number(v, "AD_HTTP_CONNECTIONS", 1...256, integer: true))
+        }
         if let v = env["AD_STATEMENT_TIMEOUT"] { s.statementTimeout = try number(v, "AD_STATEMENT_TIMEOUT", 1...3600) }
         if let v = env["AD_LOCK_TIMEOUT"] { s.lockTimeout = try number(v, "AD_LOCK_TIMEOUT", 0.1...3600) }
         if let v = env["AD_LISTEN_HEARTBEAT"] {

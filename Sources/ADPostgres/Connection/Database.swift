@@ -220,7 +220,7 @@ public enum Database {
 
 extension String {
     /// Whether this is an IPv4 or IPv6 address (not a name).
-    fileprivate var isIPAddressLiteral: Bool {
+    var isIPAddressLiteral: Bool {
         var v4 = in_addr(), v6 = in6_addr()
         return inet_pton(AF_INET, self, &v4) == 1 || inet_pton(AF_INET6, self, &v6) == 1
     }

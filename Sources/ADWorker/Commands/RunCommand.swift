@@ -1,4 +1,5 @@
 import ADCore
+import ADHTTP
 import ADMLflow
 import ADPostgres
 import ArgumentParser
@@ -99,6 +100,9 @@ struct RunCommand: AsyncParsableCommand {
                             wake: deliveryWake, logger: logger, heartbeat: settings.listenHeartbeat,
                             limits: settings.sessionLimits)))
             }
+        }
+        if let listen = settings.httpListen {
+            services += try HTTPService.services(url: url, listen: listen, settings: settings, logger: logger)
         }
         var config = ServiceGroupConfiguration(services: services, logger: logger)
         config.gracefulShutdownSignals = [.sigterm, .sigint]

@@ -698,6 +698,209 @@ COMMENT ON FUNCTION ad.upsert_point(uuid, timestamptz, jsonb) IS
     'Returns inserted, updated or unchanged.';
 REVOKE ALL ON FUNCTION ad.upsert_point(uuid, timestamptz, jsonb) FROM PUBLIC;
 """#),
+        ("057_api_identity.sql", #"""
+-- Re-run by every install and every update: CREATE OR REPLACE only (sql/README.md).
+-- Who is acting. A psql session acts as its login (session_user), attributed to the person ad.users maps it to. A
+-- request through adworker's HTTP API or console acts as the database role of its bearer token (ad.api_tokens): the
+-- API's login, a member of ad_api, authenticates the token with ad_internal.api_authenticate and, in the request's
+-- transaction, sets role to the token's role and ad.api_token to the token's id. The functions below are the one
+-- place that turns either into a person, so every trigger and function attributes an HTTP request as it does psql.
+SET LOCAL search_path TO pg_catalog, pg_temp;
+
+-- The token in force: only when the session's login is the API's (a member of ad_api) and the token is valid. A
+-- psql user who sets ad.api_token himself is not a member of ad_api, and is ignored.
+CREATE OR REPLACE FUNCTION ad_internal.api_token_in_force() RETURNS ad.api_tokens
+LANGUAGE plpgsql STABLE SECURITY DEFINER  -- reads ad.api_tokens, which is the owner's alone
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    claimed constant text := nullif(current_setting('ad.api_token', true), '');
+    t ad.api_tokens;
+BEGIN
+    IF claimed IS NULL OR claimed !~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+       OR NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_api') THEN
+        RETURN NULL;
+    ELSIF NOT pg_has_role(session_user, 'ad_api', 'MEMBER') THEN
+        RETURN NULL;
+    END IF;
+    SELECT * INTO t FROM ad.api_tokens a
+     WHERE a.id = claimed::uuid AND a.revoked_at IS NULL AND (a.expires_at IS NULL OR a.expires_at > now());
+    RETURN t;
+END
+$fn$;
+COMMENT ON FUNCTION ad_internal.api_token_in_force() IS
+    'The API token this request runs under (set by adworker''s API login, a member of ad_api), or NULL.';
+REVOKE ALL ON FUNCTION ad_internal.api_token_in_force() FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION ad.current_person() RETURNS uuid
+LANGUAGE plpgsql STABLE SECURITY DEFINER  -- reads ad.api_tokens
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    t ad.api_tokens := ad_internal.api_token_in_force();
+BEGIN
+    IF t.id IS NOT NULL THEN
+        RETURN t.user_id;
+    END IF;
+    RETURN (SELECT u.id FROM ad.users u WHERE u.db_role = session_user);
+END
+$fn$;
+COMMENT ON FUNCTION ad.current_person() IS
+    'The person (ad.users id) this session''s changes are attributed to: an HTTP request''s token''s person, else the '
+    'person mapped to the login (active or not); NULL when nobody is.';
+
+CREATE OR REPLACE FUNCTION ad.current_actor() RETURNS text
+LANGUAGE plpgsql STABLE SECURITY DEFINER  -- reads ad.api_tokens
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    t ad.api_tokens := ad_internal.api_token_in_force();
+BEGIN
+    IF t.id IS NOT NULL THEN
+        RETURN format('API token "%s"', t.name);
+    END IF;
+    RETURN session_user::text;
+END
+$fn$;
+COMMENT ON FUNCTION ad.current_actor() IS
+    'Who is acting, in words for messages and "by" columns: the login, or API token "name" for an HTTP request.';
+
+-- Who is calling, as ad.users knows them and active (NULL otherwise), for the audit log.
+CREATE OR REPLACE FUNCTION ad_internal.caller_user_id() RETURNS uuid
+LANGUAGE sql STABLE
+SET search_path TO pg_catalog, pg_temp
+AS $fn$ SELECT u.id FROM ad.users u WHERE u.id = ad.current_person() AND u.active $fn$;
+COMMENT ON FUNCTION ad_internal.caller_user_id() IS
+    'The active ad.users person this session''s changes are attributed to (ad.current_person()), if any.';
+
+-- ---------------------------------------------------------------------------------------------------------------
+-- Tokens. Only the owner issues and revokes (no grant); the API's login authenticates.
+
+CREATE OR REPLACE FUNCTION ad.issue_api_token(name text, db_role name, person text DEFAULT NULL,
+                                              expires_in interval DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    r pg_roles%ROWTYPE;
+    uid uuid;
+    n int;
+    token text;
+BEGIN
+    IF name IS NULL OR name !~ '^[A-Za-z0-9][A-Za-z0-9_.@-]{0,59}$' THEN
+        RAISE EXCEPTION 'ad.issue_api_token: name must be 1 to 60 letters, digits, _ . @ or -, starting with a letter '
+                        'or digit, got %', coalesce(quote_literal(name), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF EXISTS (SELECT FROM ad.api_tokens t WHERE t.name = issue_api_token.name) THEN
+        RAISE EXCEPTION 'ad.issue_api_token: a token named "%" exists', name
+            USING ERRCODE = 'unique_violation',
+                  HINT = format('Revoke it first, or choose another name: SELECT ad.revoke_api_token(%L);', name);
+    END IF;
+    SELECT * INTO r FROM pg_roles x WHERE x.rolname = issue_api_token.db_role;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'ad.issue_api_token: no role "%"', db_role USING ERRCODE = 'undefined_object';
+    ELSIF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_api') THEN
+        RAISE EXCEPTION 'ad.issue_api_token: role ad_api does not exist' USING ERRCODE = 'undefined_object',
+            HINT = 'SELECT ad.create_roles(); creates it and lets it act as ad_reader, ad_ingest, ad_operator and ad_scientist.';
+    ELSIF r.rolsuper OR r.rolname IN ('ad_api', 'ad_worker') THEN
+        RAISE EXCEPTION 'ad.issue_api_token: a token may not act as %', db_role
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Tokens act as ad_reader, ad_ingest, ad_operator, ad_scientist, or a role granted to ad_api.';
+    ELSIF NOT pg_has_role('ad_api', r.rolname, 'MEMBER') THEN
+        RAISE EXCEPTION 'ad.issue_api_token: the API cannot act as "%": ad_api is not a member of it', db_role
+            USING ERRCODE = 'insufficient_privilege', HINT = format('GRANT %I TO ad_api;', db_role);
+    END IF;
+    IF person IS NOT NULL THEN
+        SELECT count(*), min(u.id::text)::uuid INTO n, uid FROM ad.users u
+         WHERE u.active AND (u.email = person OR u.db_role::text = person OR u.name = person OR u.id::text = person);
+        IF n = 0 THEN
+            RAISE EXCEPTION 'ad.issue_api_token: no active person "%" in ad.users (by email, db_role, name or id)', person
+                USING ERRCODE = 'no_data_found',
+                      HINT = 'INSERT INTO ad.users (name, email) VALUES (''Their Name'', ''them@example.com'');';
+        ELSIF n > 1 THEN
+            RAISE EXCEPTION 'ad.issue_api_token: "%" names % people in ad.users; give their email or id', person, n
+                USING ERRCODE = 'cardinality_violation';
+        END IF;
+    END IF;
+    IF expires_in IS NOT NULL AND expires_in <= interval '0' THEN
+        RAISE EXCEPTION 'ad.issue_api_token: expires_in must be positive, got %', expires_in
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- gen_random_uuid() draws from the server's strong random source (pg_strong_random); two give 244 random bits.
+    token := 'adt_' || replace(gen_random_uuid()::text, '-', '') || replace(gen_random_uuid()::text, '-', '');
+    INSERT INTO ad.api_tokens (name, db_role, user_id, token_hash, expires_at)
+    VALUES (issue_api_token.name, r.rolname, uid, sha256(convert_to(token, 'UTF8')), now() + expires_in);
+    INSERT INTO ad.audit_log (user_id, action, entity, entity_id, new_value)
+    VALUES (ad_internal.caller_user_id(), 'api_token_issued', 'api_token', issue_api_token.name,
+            jsonb_strip_nulls(jsonb_build_object('db_role', r.rolname, 'person', uid, 'expires_at', now() + expires_in)));
+    RETURN token;
+END
+$fn$;
+COMMENT ON FUNCTION ad.issue_api_token(text, name, text, interval) IS
+    'Issues a bearer token for the HTTP API and console that acts as db_role (ad_reader, ad_ingest, ad_operator, '
+    'ad_scientist, or a role granted to ad_api), attributed to person (email, db_role, name or id in ad.users). '
+    'Returns the token: it is shown only this once; only its SHA-256 is kept. Owner only.';
+REVOKE ALL ON FUNCTION ad.issue_api_token(text, name, text, interval) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION ad.revoke_api_token(name text) RETURNS boolean
+LANGUAGE plpgsql
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    t ad.api_tokens;
+BEGIN
+    UPDATE ad.api_tokens a SET revoked_at = now(), revoked_by = session_user
+     WHERE a.name = revoke_api_token.name AND a.revoked_at IS NULL
+    RETURNING * INTO t;
+    IF NOT FOUND THEN
+        IF EXISTS (SELECT FROM ad.api_tokens a WHERE a.name = revoke_api_token.name) THEN
+            RETURN false;  -- already revoked
+        END IF;
+        RAISE EXCEPTION 'ad.revoke_api_token: no token named "%"', name USING ERRCODE = 'no_data_found';
+    END IF;
+    INSERT INTO ad.audit_log (user_id, action, entity, entity_id, old_value, new_value)
+    VALUES (ad_internal.caller_user_id(), 'api_token_revoked', 'api_token', t.name,
+            jsonb_build_object('db_role', t.db_role), jsonb_build_object('revoked_at', t.revoked_at));
+    RETURN true;
+END
+$fn$;
+COMMENT ON FUNCTION ad.revoke_api_token(text) IS
+    'Revokes a token at once (the next request presenting it gets 401). True if it was valid, false if already '
+    'revoked. Owner only.';
+REVOKE ALL ON FUNCTION ad.revoke_api_token(text) FROM PUBLIC;
+
+-- The API's login calls this once per request, then sets role and ad.api_token in the same transaction.
+CREATE OR REPLACE FUNCTION ad_internal.api_authenticate(token text)
+RETURNS TABLE (token_id uuid, token_name text, db_role name, user_id uuid, person text)
+LANGUAGE plpgsql SECURITY DEFINER  -- reads ad.api_tokens
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    t ad.api_tokens;
+BEGIN
+    IF token IS NULL OR length(token) <> 68 OR NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_api') THEN
+        RETURN;
+    ELSIF NOT pg_has_role(session_user, 'ad_api', 'MEMBER') THEN
+        RETURN;
+    END IF;
+    SELECT * INTO t FROM ad.api_tokens a
+     WHERE a.token_hash = sha256(convert_to(token, 'UTF8')) AND a.revoked_at IS NULL
+       AND (a.expires_at IS NULL OR a.expires_at > now());
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    IF t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute' THEN
+        UPDATE ad.api_tokens a SET last_used_at = now() WHERE a.id = t.id;
+    END IF;
+    RETURN QUERY SELECT t.id, t.name, t.db_role, t.user_id, (SELECT u.name FROM ad.users u WHERE u.id = t.user_id);
+END
+$fn$;
+COMMENT ON FUNCTION ad_internal.api_authenticate(text) IS
+    'For the API''s login (a member of ad_api): the valid token with this secret (its id, name, role, person), '
+    'or no row.';
+REVOKE ALL ON FUNCTION ad_internal.api_authenticate(text) FROM PUBLIC;
+"""#),
         ("060_channels.sql", #"""
 -- Re-run by every install and every update: CREATE OR REPLACE only (sql/README.md).
 SET LOCAL search_path TO pg_catalog, pg_temp;
@@ -1221,7 +1424,7 @@ BEGIN
     IF TG_OP = 'UPDATE' AND NEW.status IS NOT DISTINCT FROM OLD.status THEN
         RETURN NULL;
     END IF;
-    SELECT u.id INTO uid FROM ad.users u WHERE u.db_role = session_user;
+    uid := ad.current_person();  -- the login's person, or an API request's (sql/057_api_identity.sql)
     INSERT INTO ad.audit_log (user_id, action, entity, entity_id, old_value, new_value)
     VALUES (uid, CASE TG_OP WHEN 'INSERT' THEN 'alert_opened' ELSE 'status_change' END, 'alert', NEW.id::text,
             CASE WHEN TG_OP = 'UPDATE' THEN jsonb_build_object('status', OLD.status) END,
@@ -1518,7 +1721,7 @@ BEGIN
     IF NEW.status IS NOT DISTINCT FROM OLD.status THEN
         RETURN NEW;
     END IF;
-    SELECT * INTO person FROM ad.users u WHERE u.db_role = session_user;
+    SELECT * INTO person FROM ad.users u WHERE u.id = ad.current_person();  -- login or API token (057)
     SELECT coalesce(bool_or(t.actor = 'person'), false), coalesce(bool_or(t.actor = 'worker'), false) AND is_worker
       INTO by_person, by_worker
       FROM ad.status_transitions t
@@ -1535,12 +1738,14 @@ BEGIN
                   HINT = format('SELECT * FROM ad.status_transitions WHERE entity = %L shows the state machine.', ent);
     END IF;
     IF by_person AND NOT by_worker AND (person.id IS NULL OR NOT person.active) THEN
-        RAISE EXCEPTION 'ad.%: role "%" is %, so nobody can be recorded as having set % % to %', tbl,
-                        session_user, CASE WHEN person.id IS NULL THEN 'not mapped to a person'
+        RAISE EXCEPTION 'ad.%: % is %, so nobody can be recorded as having set % % to %', tbl,
+                        ad.current_actor(), CASE WHEN person.id IS NULL THEN 'not mapped to a person'
                                            ELSE format('mapped to %s, who is no longer active', person.name) END,
                         ent, NEW.id, NEW.status
             USING ERRCODE = 'invalid_authorization_specification',
-                  HINT = CASE WHEN person.id IS NULL
+                  HINT = CASE WHEN ad_internal.api_token_in_force() IS NOT NULL
+                              THEN 'Issue the token to a person: ad.issue_api_token(name, db_role, person => ''their email'').'
+                              WHEN person.id IS NULL
                               THEN format('Map the login first: INSERT INTO ad.users (name, db_role) VALUES (''Your Name'', %L);', session_user)
                               ELSE format('UPDATE ad.users SET active = true WHERE db_role = %L;', session_user) END;
     END IF;
@@ -1807,7 +2012,7 @@ BEGIN
         END IF;
     END IF;
     WITH requeued AS (
-        UPDATE ad.quarantined_points q SET requeued_at = now(), requeued_by = session_user
+        UPDATE ad.quarantined_points q SET requeued_at = now(), requeued_by = left(ad.current_actor(), 63)
          WHERE q.requeued_at IS NULL
            AND (source_uuid IS NULL OR q.source_id = source_uuid)
            AND (requeue_quarantined.since IS NULL OR q.point_timestamp >= requeue_quarantined.since)
@@ -1819,7 +2024,7 @@ BEGIN
     SELECT (SELECT count(*) FROM requeued) INTO n FROM (SELECT count(*) FROM notified) x;
     IF n > 0 THEN
         INSERT INTO ad.audit_log (user_id, action, entity, entity_id, new_value)
-        VALUES ((SELECT u.id FROM ad.users u WHERE u.db_role = session_user AND u.active LIMIT 1),
+        VALUES (ad_internal.caller_user_id(),
                 'requeue', 'quarantined_points', coalesce(source_uuid::text, 'all'),
                 jsonb_build_object('points', n, 'since', requeue_quarantined.since, 'until', requeue_quarantined.until));
     END IF;
@@ -1933,10 +2138,10 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'ad.undo_adjustment: no adjustment %', adjustment USING ERRCODE = 'no_data_found';
     END IF;
-    SELECT * INTO person FROM ad.users u WHERE u.db_role = session_user AND u.active;
+    SELECT * INTO person FROM ad.users u WHERE u.id = ad.current_person() AND u.active;  -- login or API token
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'ad.undo_adjustment: role "%" is not mapped to an active person, so nobody can be recorded as '
-                        'having undone adjustment %', session_user, adjustment
+        RAISE EXCEPTION 'ad.undo_adjustment: % is not mapped to an active person, so nobody can be recorded as '
+                        'having undone adjustment %', ad.current_actor(), adjustment
             USING ERRCODE = 'invalid_authorization_specification',
                   HINT = format('Map the login first: INSERT INTO ad.users (name, db_role) VALUES (''Your Name'', %L);', session_user);
     END IF;
@@ -2072,12 +2277,7 @@ COMMENT ON FUNCTION ad.set_model_setting(text, jsonb) IS
     'auto_promote_retrained (boolean).';
 REVOKE ALL ON FUNCTION ad.set_model_setting(text, jsonb) FROM PUBLIC;
 
--- Who is calling, as ad.users knows them (NULL when the login is not mapped), for the audit log.
-CREATE OR REPLACE FUNCTION ad_internal.caller_user_id() RETURNS uuid
-LANGUAGE sql STABLE
-SET search_path TO pg_catalog, pg_temp
-AS $fn$ SELECT u.id FROM ad.users u WHERE u.db_role = session_user AND u.active LIMIT 1 $fn$;
-COMMENT ON FUNCTION ad_internal.caller_user_id() IS 'The ad.users person mapped to the session''s login, if any.';
+-- ad_internal.caller_user_id(): sql/057_api_identity.sql (a login's person, or an API request's).
 
 CREATE OR REPLACE FUNCTION ad.train_model(
     algorithm text,
@@ -2210,7 +2410,7 @@ BEGIN
                                'seed', train_model.seed)
             || CASE WHEN train_model.test_from IS NULL THEN '{}'::jsonb
                     ELSE jsonb_build_object('test_from', train_model.test_from) END,
-            session_user, 'waiting for a worker')
+            left(ad.current_actor(), 63), 'waiting for a worker')
     RETURNING id INTO model;
     INSERT INTO ad.audit_log (user_id, action, entity, entity_id, new_value)
     VALUES (ad_internal.caller_user_id(), 'train_requested', 'model', model::text,
@@ -2334,7 +2534,7 @@ DECLARE
 BEGIN
     UPDATE ad.ml_models j
        SET status = 'failed', lease_until = NULL, progress = 'cancelled',
-           error = format('cancelled by %s', session_user)
+           error = format('cancelled by %s', ad.current_actor())
      WHERE j.id = cancel_training.model AND j.status IN ('training', 'evaluating')
     RETURNING * INTO m;
     IF NOT FOUND THEN
@@ -2962,6 +3162,8 @@ CREATE OR REPLACE FUNCTION ad_internal.grant_role_privileges() RETURNS void
 LANGUAGE plpgsql
 SET search_path TO pg_catalog, pg_temp
 AS $fn$
+DECLARE
+    r record;
 BEGIN
     -- Each block runs only when its role exists, so this is safe to call from install and upgrade scripts.
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_reader') THEN
@@ -3091,6 +3293,19 @@ BEGIN
             ad_internal.record_drift(uuid, timestamptz, timestamptz, bigint, jsonb, double precision,
                                      double precision, double precision, double precision) TO ad_worker;
     END IF;
+
+    -- ---------------------------------------------------------------------------------------------------------
+    -- Issue 20, the HTTP API and console (sql/057_api_identity.sql). ad_api authenticates tokens and may become
+    -- the roles its tokens act as; it has no data privileges of its own (NOINHERIT, set by ad.create_roles).
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_api') THEN
+        GRANT USAGE ON SCHEMA ad, ad_internal TO ad_api;
+        GRANT EXECUTE ON FUNCTION ad_internal.api_authenticate(text) TO ad_api;
+        FOR r IN SELECT x.rolname FROM pg_roles x
+                  WHERE x.rolname IN ('ad_reader', 'ad_ingest', 'ad_operator', 'ad_scientist')
+                    AND NOT pg_has_role('ad_api', x.rolname, 'MEMBER') LOOP
+            EXECUTE format('GRANT %I TO ad_api', r.rolname);
+        END LOOP;
+    END IF;
 END
 $fn$;
 COMMENT ON FUNCTION ad_internal.grant_role_privileges() IS
@@ -3109,10 +3324,14 @@ BEGIN
             ('ad_reader',    'BI tools: read the ad views, nothing else.'),
             ('ad_operator',  'Operators: read everything, acknowledge, resolve and judge anomalies, undo learning, manage rules and channels.'),
             ('ad_scientist', 'Data scientists: read data, anomalies, models and feedback; train, label, promote and roll back models.'),
-            ('ad_worker',    'The adworker process: score points, write anomalies and alerts, read channel secrets.')
+            ('ad_worker',    'The adworker process: score points, write anomalies and alerts, read channel secrets.'),
+            ('ad_api',       'The login of adworker''s HTTP API and console: holds no data privileges (NOINHERIT); '
+                             'each request sets role to its bearer token''s role (ad.issue_api_token).')
         ) AS v(name, what) LOOP
         IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r.name) THEN
-            EXECUTE format('CREATE ROLE %I NOLOGIN', r.name);
+            -- NOINHERIT: ad_api is a member of the roles its tokens act as, so it may SET ROLE to them, but a login
+            -- in ad_api does not get their privileges without doing so.
+            EXECUTE format('CREATE ROLE %I NOLOGIN', r.name) || CASE WHEN r.name = 'ad_api' THEN ' NOINHERIT' ELSE '' END;
             EXECUTE format('COMMENT ON ROLE %I IS %L', r.name, 'anomaly_detection: ' || r.what);
             RETURN NEXT format('created role %s', r.name);
         ELSE
@@ -3124,7 +3343,7 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION ad.create_roles() IS
-    'Creates the group roles ad_ingest, ad_reader, ad_operator, ad_scientist and ad_worker if missing and grants '
+    'Creates the group roles ad_ingest, ad_reader, ad_operator, ad_scientist, ad_worker and ad_api if missing and grants '
     'their privileges in this database. Needs CREATEROLE. Idempotent. Grant them to logins: '
     'CREATE ROLE alice LOGIN IN ROLE ad_operator.';
 REVOKE ALL ON FUNCTION ad.create_roles() FROM PUBLIC;
@@ -3503,6 +3722,43 @@ COMMENT ON COLUMN ad.users.role IS 'What the person does: admin, operator, analy
 COMMENT ON COLUMN ad.users.db_role IS 'The database role (session_user) this person logs in as.';
 COMMENT ON COLUMN ad.users.active IS 'False for people who left; they stay for the audit trail.';
 COMMENT ON COLUMN ad.users.created_at IS 'When the row was added.';
+"""#),
+        ("pre_install/055_api_tokens.sql", #"""
+-- Run once, by a fresh install. An upgrade changes these objects only in a step, sql/updates/ (sql/README.md).
+SET LOCAL search_path TO pg_catalog, pg_temp;
+
+-- Bearer tokens for adworker's HTTP API and console (sql/057_api_identity.sql). The owner issues and revokes them in
+-- SQL; only a SHA-256 of each token is kept. A request runs as the token's database role (SET ROLE inside its
+-- transaction), so the privileges, state machines and audit of psql apply unchanged to every HTTP door.
+CREATE TABLE ad.api_tokens (
+    id           uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    name         text NOT NULL UNIQUE CHECK (name ~ '^[A-Za-z0-9][A-Za-z0-9_.@-]{0,59}$'),
+    db_role      name NOT NULL,
+    user_id      uuid REFERENCES ad.users (id),
+    token_hash   bytea NOT NULL UNIQUE CHECK (length(token_hash) = 32),
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    created_by   name NOT NULL DEFAULT session_user,
+    expires_at   timestamptz,
+    revoked_at   timestamptz,
+    revoked_by   name,
+    last_used_at timestamptz
+);
+COMMENT ON TABLE ad.api_tokens IS
+    'Bearer tokens of the HTTP API and console: each maps to a database role (every request runs as it) and, '
+    'for attribution, to a person. Only a SHA-256 of the token is stored. Owner only: ad.issue_api_token, '
+    'ad.revoke_api_token.';
+COMMENT ON COLUMN ad.api_tokens.id IS 'Token id (what ad.current_person() resolves; never a secret).';
+COMMENT ON COLUMN ad.api_tokens.name IS 'A name for the token, unique: letters, digits, _ . @ -, at most 60.';
+COMMENT ON COLUMN ad.api_tokens.db_role IS 'The database role each request runs as (SET ROLE).';
+COMMENT ON COLUMN ad.api_tokens.user_id IS 'The person actions are attributed to in ad.audit_log; NULL for a service.';
+COMMENT ON COLUMN ad.api_tokens.token_hash IS 'SHA-256 of the token; the token itself is shown once, when issued.';
+COMMENT ON COLUMN ad.api_tokens.created_at IS 'When it was issued.';
+COMMENT ON COLUMN ad.api_tokens.created_by IS 'The login that issued it.';
+COMMENT ON COLUMN ad.api_tokens.expires_at IS 'When it stops working; NULL for never.';
+COMMENT ON COLUMN ad.api_tokens.revoked_at IS 'When it was revoked; NULL while valid.';
+COMMENT ON COLUMN ad.api_tokens.revoked_by IS 'The login that revoked it.';
+COMMENT ON COLUMN ad.api_tokens.last_used_at IS 'When a request last presented it (to the minute).';
+REVOKE ALL ON ad.api_tokens FROM PUBLIC;
 """#),
         ("pre_install/060_channels.sql", #"""
 -- Run once, by a fresh install. An upgrade changes these objects only in a step, sql/updates/ (sql/README.md).
@@ -4190,16 +4446,48 @@ COMMENT ON COLUMN ad.drift_reports.drifted IS 'Whether max_psi passed the thresh
 COMMENT ON COLUMN ad.drift_reports.retrain_model_id IS 'The retraining this report requested, if it did.';
 CREATE INDEX drift_reports_model_idx ON ad.drift_reports (model_id, checked_at);
 COMMENT ON INDEX ad.drift_reports_model_idx IS 'The reports of one model over time.';
+
+-- ---------------------------------------------------------------------------------------------------------------
+-- The HTTP API and console (issue 20): bearer tokens. Same table as sql/pre_install/055_api_tokens.sql.
+CREATE TABLE ad.api_tokens (
+    id           uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    name         text NOT NULL UNIQUE CHECK (name ~ '^[A-Za-z0-9][A-Za-z0-9_.@-]{0,59}$'),
+    db_role      name NOT NULL,
+    user_id      uuid REFERENCES ad.users (id),
+    token_hash   bytea NOT NULL UNIQUE CHECK (length(token_hash) = 32),
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    created_by   name NOT NULL DEFAULT session_user,
+    expires_at   timestamptz,
+    revoked_at   timestamptz,
+    revoked_by   name,
+    last_used_at timestamptz
+);
+COMMENT ON TABLE ad.api_tokens IS
+    'Bearer tokens of the HTTP API and console: each maps to a database role (every request runs as it) and, '
+    'for attribution, to a person. Only a SHA-256 of the token is stored. Owner only: ad.issue_api_token, '
+    'ad.revoke_api_token.';
+COMMENT ON COLUMN ad.api_tokens.id IS 'Token id (what ad.current_person() resolves; never a secret).';
+COMMENT ON COLUMN ad.api_tokens.name IS 'A name for the token, unique: letters, digits, _ . @ -, at most 60.';
+COMMENT ON COLUMN ad.api_tokens.db_role IS 'The database role each request runs as (SET ROLE).';
+COMMENT ON COLUMN ad.api_tokens.user_id IS 'The person actions are attributed to in ad.audit_log; NULL for a service.';
+COMMENT ON COLUMN ad.api_tokens.token_hash IS 'SHA-256 of the token; the token itself is shown once, when issued.';
+COMMENT ON COLUMN ad.api_tokens.created_at IS 'When it was issued.';
+COMMENT ON COLUMN ad.api_tokens.created_by IS 'The login that issued it.';
+COMMENT ON COLUMN ad.api_tokens.expires_at IS 'When it stops working; NULL for never.';
+COMMENT ON COLUMN ad.api_tokens.revoked_at IS 'When it was revoked; NULL while valid.';
+COMMENT ON COLUMN ad.api_tokens.revoked_by IS 'The login that revoked it.';
+COMMENT ON COLUMN ad.api_tokens.last_used_at IS 'When a request last presented it (to the minute).';
+REVOKE ALL ON ad.api_tokens FROM PUBLIC;
 """#),
     ]
 
     /// A fresh install of `version`: these files in this order (scripts/schema-files install).
-    static let install: [String] = ["pre_install/000_schemas.sql", "005_storage_helpers.sql", "pre_install/010_sources.sql", "010_sources.sql", "015_point_limits.sql", "016_point_identity.sql", "pre_install/020_points.sql", "020_points.sql", "pre_install/030_models.sql", "pre_install/035_model_data.sql", "pre_install/040_anomalies.sql", "pre_install/045_quarantine.sql", "pre_install/050_users.sql", "pre_install/060_channels.sql", "060_channels.sql", "pre_install/065_outbound.sql", "065_outbound.sql", "pre_install/070_alerts.sql", "pre_install/080_feedback.sql", "pre_install/090_audit.sql", "090_audit.sql", "095_alerting.sql", "096_operations.sql", "097_least_privilege.sql", "097_quarantine.sql", "pre_install/098_learning.sql", "098_learning.sql", "pre_install/100_storage.sql", "100_models.sql", "110_views.sql", "120_retention.sql", "130_roles.sql"]
+    static let install: [String] = ["pre_install/000_schemas.sql", "005_storage_helpers.sql", "pre_install/010_sources.sql", "010_sources.sql", "015_point_limits.sql", "016_point_identity.sql", "pre_install/020_points.sql", "020_points.sql", "pre_install/030_models.sql", "pre_install/035_model_data.sql", "pre_install/040_anomalies.sql", "pre_install/045_quarantine.sql", "pre_install/050_users.sql", "pre_install/055_api_tokens.sql", "057_api_identity.sql", "pre_install/060_channels.sql", "060_channels.sql", "pre_install/065_outbound.sql", "065_outbound.sql", "pre_install/070_alerts.sql", "pre_install/080_feedback.sql", "pre_install/090_audit.sql", "090_audit.sql", "095_alerting.sql", "096_operations.sql", "097_least_privilege.sql", "097_quarantine.sql", "pre_install/098_learning.sql", "098_learning.sql", "pre_install/100_storage.sql", "100_models.sql", "110_views.sql", "120_retention.sql", "130_roles.sql"]
 
     /// Each step from one version to the next: the step script, then every re-run file
     /// (scripts/schema-files update FROM TO).
     static let updates: [(from: String, to: String, files: [String])] = [
-        ("0.1.0", "0.2.0", ["updates/0.1.0--0.2.0.sql", "005_storage_helpers.sql", "010_sources.sql", "015_point_limits.sql", "016_point_identity.sql", "020_points.sql", "060_channels.sql", "065_outbound.sql", "090_audit.sql", "095_alerting.sql", "096_operations.sql", "097_least_privilege.sql", "097_quarantine.sql", "098_learning.sql", "100_models.sql", "110_views.sql", "120_retention.sql", "130_roles.sql"]),
+        ("0.1.0", "0.2.0", ["updates/0.1.0--0.2.0.sql", "005_storage_helpers.sql", "010_sources.sql", "015_point_limits.sql", "016_point_identity.sql", "020_points.sql", "057_api_identity.sql", "060_channels.sql", "065_outbound.sql", "090_audit.sql", "095_alerting.sql", "096_operations.sql", "097_least_privilege.sql", "097_quarantine.sql", "098_learning.sql", "100_models.sql", "110_views.sql", "120_retention.sql", "130_roles.sql"]),
     ]
 
     /// The text of one embedded file.

@@ -1,0 +1,275 @@
+import ADCore
+import ADPostgres
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+
+/// The `/v1` routes (api/openapi.yaml is their contract; `APIContractTests` checks the two name the same
+/// operations). Each handler reads the request, calls one `APIStore` method (one transaction as the token's role),
+/// and writes what the database returned; the rules are the database's.
+struct APIRoutes: Sendable {
+    let store: APIStore
+    let settings: APISettings
+    let logger: Logger
+
+    /// Every route, as "METHOD /path" in the OpenAPI document's spelling.
+    static let operations: [String] = [
+        "GET /healthz", "GET /v1/me", "POST /v1/sources/{source}/points", "GET /v1/sources/{source}/series",
+        "GET /v1/alerts", "GET /v1/alerts/{id}", "PATCH /v1/alerts/{id}", "GET /v1/alerts/{id}/audit",
+        "GET /v1/anomalies", "GET /v1/anomalies/{id}", "PATCH /v1/anomalies/{id}", "POST /v1/models/train",
+        "GET /v1/models/{id}",
+    ]
+
+    func register(on router: Router<APIContext>) {
+        router.get("/healthz") { _, _ in Self.json("{\"status\":\"ok\"}") }
+        let v1 = router.group("v1")
+        v1.get("me") { request, _ in
+            let caller = try await store.whoami(token: try Self.bearer(request))
+            let body: [String: String?] = [
+                "token": caller.tokenName, "role": caller.role, "person": caller.person,
+            ]
+            return Self.json(String(decoding: try JSONEncoder().encode(body), as: UTF8.self))
+        }
+        v1.post("sources/:source/points") { request, context in
+            try await ingest(request, context)
+        }
+        v1.get("sources/:source/series") { request, context in
+            let q = request.uri.queryParameters
+            let to = try Self.time(q.get("to"), "to") ?? Date()
+            let from = try Self.time(q.get("from"), "from") ?? to.addingTimeInterval(-86_400)
+            guard from < to else { throw Problem(.badRequest, "from must be before to") }
+            let limit =
+                try Self.integer(q.get("limit"), "limit", 1...settings.maxSeriesPoints) ?? settings.maxSeriesPoints
+            let json = try await store.series(
+                token: try Self.bearer(request), source: try context.parameters.require("source"), from: from, to: to,
+                maxPoints: limit)
+            return Self.json(json)
+        }
+        v1.get("alerts") { request, _ in
+            let page = try await store.alerts(token: try Self.bearer(request), filter: try Self.filter(request))
+            return Self.json(Self.pageJSON(page))
+        }
+        v1.get("alerts/:id") { request, context in
+            Self.json(try await store.alert(token: try Self.bearer(request), id: try Self.uuid(context)))
+        }
+        v1.patch("alerts/:id") { request, context in
+            let change = try await Self.statusChange(request, allowed: ["acknowledged", "resolved"])
+            return Self.json(
+                try await store.changeAlert(
+                    token: try Self.bearer(request), id: try Self.uuid(context), status: change.status,
+                    notes: change.notes))
+        }
+        v1.get("alerts/:id/audit") { request, context in
+            let rows = try await store.alertAudit(token: try Self.bearer(request), id: try Self.uuid(context))
+            return Self.json("{\"items\":[\(rows.joined(separator: ","))]}")
+        }
+        v1.get("anomalies") { request, _ in
+            let page = try await store.anomalies(token: try Self.bearer(request), filter: try Self.filter(request))
+            return Self.json(Self.pageJSON(page))
+        }
+        v1.get("anomalies/:id") { request, context in
+            Self.json(try await store.anomaly(token: try Self.bearer(request), id: try Self.uuid(context)))
+        }
+        v1.patch("anomalies/:id") { request, context in
+            let change = try await Self.statusChange(
+                request, allowed: ["acknowledged", "confirmed", "false_positive", "resolved"])
+            return Self.json(
+                try await store.changeAnomaly(
+                    token: try Self.bearer(request), id: try Self.uuid(context), status: change.status,
+                    notes: change.notes))
+        }
+        v1.post("models/train") { request, _ in
+            try await train(request)
+        }
+        v1.get("models/:id") { request, context in
+            Self.json(try await store.model(token: try Self.bearer(request), id: try Self.uuid(context)).json)
+        }
+    }
+
+    // MARK: handlers
+
+    func ingest(_ request: Request, _ context: APIContext) async throws -> Response {
+        let token = try Self.bearer(request)
+        guard let format = PointBodies.format(contentType: request.headers[.contentType]) else {
+            throw Problem(
+                .unsupportedMediaType,
+                "points come as application/json, application/x-ndjson or text/csv, not \(request.headers[.contentType] ?? "")"
+            )
+        }
+        var request = request
+        let body = try await Self.body(&request, limit: settings.maxBodyBytes)
+        let batch = try PointBodies.batch(body, format: format)
+        do {
+            let result = try await store.ingest(
+                token: token, source: try context.parameters.require("source"), batch: batch,
+                maxPoints: settings.maxPoints)
+            let json = String(decoding: try JSONEncoder().encode(result), as: UTF8.self)
+            return Self.json(json, status: .accepted)
+        } catch {
+            var problem = Problem(error)
+            if let index = problem.index, case .lines(_, let numbers) = batch, index < numbers.count {
+                problem.line = numbers[index]
+            }
+            throw problem
+        }
+    }
+
+    func train(_ request: Request) async throws -> Response {
+        let token = try Self.bearer(request)
+        let wait = try Self.number(request.uri.queryParameters.get("wait"), "wait", 0...settings.maxTrainWait) ?? 0
+        var request = request
+        let body = try await Self.body(&request, limit: 1024 * 1024)
+        let train = try Self.decoder.decode(APITrainRequest.self, from: Data(body.utf8))
+        let id = try await store.train(token: token, request: train, body: body)
+        var model = try await store.model(token: token, id: id)
+        let deadline = Date().addingTimeInterval(wait)
+        while ["training", "evaluating"].contains(model.status), Date() < deadline {
+            try await Task.sleep(for: .milliseconds(250))
+            model = try await store.model(token: token, id: id)
+        }
+        var headers: HTTPFields = [.contentType: "application/json"]
+        headers[.location] = "/v1/models/\(id.uuidString.lowercased())"
+        return Response(status: .created, headers: headers, body: .init(byteBuffer: ByteBuffer(string: model.json)))
+    }
+
+    // MARK: request parts
+
+    /// The bearer token of `Authorization: Bearer ...`; none is 401.
+    static func bearer(_ request: Request) throws(Problem) -> String {
+        guard let header = request.headers[.authorization] else {
+            throw Problem(APIFailure(.unauthenticated, "this request needs Authorization: Bearer <token>"))
+        }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+            throw Problem(APIFailure(.unauthenticated, "the Authorization header must be Bearer <token>"))
+        }
+        return parts[1].trimmingCharacters(in: .whitespaces)
+    }
+
+    /// The body as UTF-8 text, at most `limit` bytes (413 past it).
+    static func body(_ request: inout Request, limit: Int) async throws -> String {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw Problem(.contentTooLarge, "the request body is larger than \(limit) bytes")
+        }
+        guard let text = buffer.getString(at: buffer.readerIndex, length: buffer.readableBytes),
+            text.utf8.count == buffer.readableBytes, !text.contains("\u{0}")
+        else { throw Problem(.badRequest, "the request body is not UTF-8 text") }
+        return text
+    }
+
+    static func uuid(_ context: APIContext) throws -> UUID {
+        let text = try context.parameters.require("id")
+        guard let id = UUID(uuidString: text) else { throw Problem(.badRequest, "id must be a UUID, got \(text)") }
+        return id
+    }
+
+    struct StatusChange: Decodable {
+        var status: String?
+        var notes: String?
+    }
+
+    static func statusChange(_ request: Request, allowed: [String]) async throws -> StatusChange {
+        var request = request
+        let body = try await Self.body(&request, limit: 64 * 1024)
+        let change = try decoder.decode(StatusChange.self, from: Data(body.utf8))
+        guard change.status != nil || change.notes != nil else {
+            throw Problem(.badRequest, "give status, notes or both")
+        }
+        if let s = change.status, !allowed.contains(s) {
+            throw Problem(.badRequest, "status must be one of \(allowed.joined(separator: ", ")), got \(s)")
+        }
+        return change
+    }
+
+    static func filter(_ request: Request) throws -> APIListFilter {
+        let q = request.uri.queryParameters
+        var f = APIListFilter()
+        func list(_ name: String) -> [String]? {
+            q.get(name).map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+        }
+        f.statuses = list("status")
+        f.severities = list("severity")
+        f.source = q.get("source")
+        f.metric = q.get("metric")
+        f.since = try time(q.get("since"), "since")
+        f.until = try time(q.get("until"), "until")
+        f.minScore = try number(q.get("min_score"), "min_score", 0...1)
+        f.limit = try integer(q.get("limit"), "limit", 1...500) ?? 50
+        if let c = q.get("cursor") { f.cursor = try APICursor.decode(c) }
+        return f
+    }
+
+    static func time(_ text: String?, _ name: String) throws(Problem) -> Date? {
+        guard let text else { return nil }
+        guard let date = parseTime(text) else {
+            throw Problem(.badRequest, "\(name) must be an RFC 3339 time such as 2026-01-01T00:00:00Z, got \(text)")
+        }
+        return date
+    }
+
+    static func parseTime(_ text: String) -> Date? {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let d = f.date(from: text) { return d }
+        f.formatOptions = [.withInternetDateTime]
+        return f.date(from: text)
+    }
+
+    static func number(_ text: String?, _ name: String, _ range: ClosedRange<Double>) throws(Problem) -> Double? {
+        guard let text else { return nil }
+        guard let x = Double(text), x.isFinite, range.contains(x) else {
+            throw Problem(.badRequest, "\(name) must be a number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return x
+    }
+
+    static func integer(_ text: String?, _ name: String, _ range: ClosedRange<Int>) throws(Problem) -> Int? {
+        guard let text else { return nil }
+        guard let x = Int(text), range.contains(x) else {
+            throw Problem(.badRequest, "\(name) must be an integer from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return x
+    }
+
+    static let decoder: JSONDecoder = {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .custom { decoder in
+            let c = try decoder.singleValueContainer()
+            let text = try c.decode(String.self)
+            guard let date = parseTime(text) else {
+                throw DecodingError.dataCorruptedError(
+                    in: c, debugDescription: "must be an RFC 3339 time such as 2026-01-01T00:00:00Z, got \(text)")
+            }
+            return date
+        }
+        return d
+    }()
+
+    // MARK: responses
+
+    static func json(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
+        Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    static func pageJSON(_ page: APIPage) -> String {
+        let next = page.nextCursor.map { "\"\($0)\"" } ?? "null"
+        return "{\"items\":[\(page.items.joined(separator: ","))],\"next_cursor\":\(next)}"
+    }
+}
+
+extension Problem {
+    /// A failure from a handler: ours as it is, the store's by its kind.
+    init(_ error: any Error) {
+        if let p = error as? Problem {
+            self = p
+        } else {
+            self.init(APIFailure.from(error))
+        }
+    }
+}
