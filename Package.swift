@@ -128,6 +128,17 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "ADHTTPTests",
+            dependencies: [
+                "ADCore",
+                "ADPostgres",
+                "ADHTTP",
+                "ADTestSupport",
+                "ADDBTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
+        .testTarget(
             name: "ADMLflowTests",
             dependencies: [
                 "ADMLflow",

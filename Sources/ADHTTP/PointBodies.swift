@@ -34,9 +34,9 @@ public enum PointBodies {
             var lines: [String] = []
             var numbers: [Int] = []
             var n = 0
-            for line in body.split(separator: "\n", omittingEmptySubsequences: false) {
+            // "\r\n" is one Character in Swift: split on either.
+            for text in body.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
                 n += 1
-                let text = line.hasSuffix("\r") ? line.dropLast() : line
                 if text.allSatisfy({ $0 == " " || $0 == "\t" }) { continue }
                 lines.append(String(text))
                 numbers.append(n)

@@ -297,6 +297,14 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         "keepalives_count": 3, "tcp_user_timeout": 60_000,
     ]
 
+    /// The same server and database as another login (without a password: unix-socket and trust logins in tests).
+    public func with(username: String) -> DatabaseURL {
+        var copy = self
+        copy.username = username
+        copy.password = nil
+        return copy
+    }
+
     /// The same server with another database.
     public func with(database: String) -> DatabaseURL {
         var copy = self
