@@ -15,9 +15,9 @@
 #       -H "Authorization: Bearer $TOKEN" --checks all --max-examples 20 --seed 1 --workers 1 \
 #       --request-timeout 30 --no-color --generation-database none
 # --checks all: every response against its schema, status and content type (response_schema_conformance, ...), and
-# not_a_server_error fails on any 5xx; undeclared methods (TRACE, QUERY) must get 405. --max-examples bounds the cases
-# per operation and phase (about 200 cases and 10 to 20 s for two operations); --max-time N is a budget that the run SPENDS
-# (fuzzing repeats until it is over), not a cap. Exit status 1 on any failure, 0 when none. st.toml holds
+# not_a_server_error fails on any 5xx; undeclared methods (TRACE, QUERY) must get 405. --max-examples bounds the
+# cases per operation and phase (about 200 cases and 10 to 20 s for two operations); --max-time N is a budget that
+# the run SPENDS (fuzzing repeats until it is over), not a cap. Exit status 1 on any failure, 0 when none. st.toml:
 #   [warnings]
 #   fail-on = ["missing_auth"]
 # without which a wrong token passes (every answer is a documented 401: exit 0 with a warning only).
