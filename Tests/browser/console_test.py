@@ -87,6 +87,7 @@ def log_in(page, token):
 
 
 def main():
+    expect.set_options(timeout=SHORT)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         try:

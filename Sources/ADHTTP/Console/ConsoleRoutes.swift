@@ -173,7 +173,7 @@ struct ConsoleRoutes: Sendable {
             }
             let from = to.addingTimeInterval(-Double(hours) * 3600)
             let json = try await store.series(
-                token: token, source: row.source_id.uuidString, from: from, to: to,
+                token: token, source: row.source_id.uuidString.lowercased(), from: from, to: to,
                 maxPoints: settings.maxSeriesPoints)
             let series = try JSONDecoder().decode(ConsoleSeries.self, from: Data(json.utf8))
             let chart = ConsoleChart(series: series)
