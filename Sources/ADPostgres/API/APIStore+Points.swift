@@ -146,7 +146,7 @@ extension APIStore {
                                                            ELSE jsonb_build_array(body.b) END) WITH ORDINALITY t(e, i)
                 ), ins AS (
                     INSERT INTO ad.data_points (source_id, "timestamp", values)
-                    SELECT \(source), (r.e ->> 'timestamp')::timestamptz, r.e -> 'values'
+                    SELECT \(source), ad.rfc3339_time(r.e ->> 'timestamp'), r.e -> 'values'
                       FROM rows r
                      WHERE r.i >= \(lo) AND r.i < \(hi) AND (SELECT count(*) FROM rows) <= \(maxPoints)
                      ORDER BY r.i
@@ -162,7 +162,7 @@ extension APIStore {
                 WITH rows AS (SELECT t.l::jsonb AS e, t.i FROM unnest(\(slice)::text[]) WITH ORDINALITY t(l, i)),
                 ins AS (
                     INSERT INTO ad.data_points (source_id, "timestamp", values)
-                    SELECT \(source), (r.e ->> 'timestamp')::timestamptz, r.e -> 'values'
+                    SELECT \(source), ad.rfc3339_time(r.e ->> 'timestamp'), r.e -> 'values'
                       FROM rows r ORDER BY r.i
                     ON CONFLICT DO NOTHING
                     RETURNING 1
