@@ -157,7 +157,7 @@ struct APIRoutes: Sendable {
         do {
             buffer = try await request.collectBody(upTo: limit)
         } catch is NIOTooManyBytesError {
-            throw Problem(.contentTooLarge, "the request body is larger than \(limit) bytes")
+            throw Problem.bodyTooLarge("the request body is larger than \(limit) bytes")
         }
         guard let text = buffer.getString(at: buffer.readerIndex, length: buffer.readableBytes),
             text.utf8.count == buffer.readableBytes, !text.contains("\u{0}")

@@ -23,6 +23,14 @@ public struct Problem: Error, HTTPResponseError, Sendable {
         self.hint = hint
     }
 
+    /// 413 for a body past the limit, closing the connection: otherwise Hummingbird reads the rest of the upload to
+    /// keep the connection, so a client could make it read without end.
+    public static func bodyTooLarge(_ detail: String) -> Problem {
+        var p = Problem(.contentTooLarge, detail)
+        p.headers[.connection] = "close"
+        return p
+    }
+
     /// The status an `APIFailure` is answered with.
     public init(_ failure: APIFailure) {
         let status: HTTPResponse.Status
@@ -95,7 +103,7 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         case let h as HTTPError:
             return Problem(h.status, h.body ?? h.status.reasonPhrase)
         case is NIOTooManyBytesError:
-            return Problem(.contentTooLarge, "the request body is larger than this server takes")
+            return Problem.bodyTooLarge("the request body is larger than this server takes")
         case let r as any HTTPResponseError:
             return Problem(r.status, r.status.reasonPhrase)
         default:

@@ -51,14 +51,16 @@ struct APIFlowTests {
             }
             // 40 ordinary points as NDJSON: 202 only once they are committed, so the database has them all.
             let history = try await api.send(
-                "POST", "/v1/sources/src-a/points", as: "ad_ingest", body: ndjson(from: 0, count: 40) { "\(50 + $0 % 5)" },
+                "POST", "/v1/sources/src-a/points", as: "ad_ingest",
+                body: ndjson(from: 0, count: 40) { "\(50 + $0 % 5)" },
                 contentType: "application/x-ndjson")
             #expect(history.status == 202, "\(history.text)")
             #expect(try counts(history) == [40, 40, 0])
             #expect(try await integer(api.url, "SELECT count(*) FROM ad.data_points") == 40)
             // Re-sending the same points changes nothing and says so.
             let again = try await api.send(
-                "POST", "/v1/sources/src-a/points", as: "ad_ingest", body: ndjson(from: 38, count: 2) { "\(50 + $0 % 5)" },
+                "POST", "/v1/sources/src-a/points", as: "ad_ingest",
+                body: ndjson(from: 38, count: 2) { "\(50 + $0 % 5)" },
                 contentType: "application/x-ndjson")
             #expect(try counts(again) == [2, 0, 2])
 
@@ -90,7 +92,8 @@ struct APIFlowTests {
 
             // PATCH acknowledge, as Olga's token: the same state machine, the receivers told, the audit names her.
             let ack = try await api.send(
-                "PATCH", "/v1/alerts/\(alertID)", as: "ad_operator", body: #"{"status": "acknowledged", "notes": "on it"}"#)
+                "PATCH", "/v1/alerts/\(alertID)", as: "ad_operator",
+                body: #"{"status": "acknowledged", "notes": "on it"}"#)
             #expect(ack.status == 200, "\(ack.text)")
             #expect(try ack.json()["status"] == .string("acknowledged"))
             #expect(try ack.json()["acknowledged_by"] == .string("Olga Operator"))
@@ -106,7 +109,8 @@ struct APIFlowTests {
                     SELECT l.new_value->>'status' || ' by ' || u.name || ' via ' || l.db_role
                       FROM ad.audit_log l JOIN ad.users u ON u.id = l.user_id
                      WHERE l.entity = 'alert' AND l.action = 'status_change' AND l.new_value->>'status' = 'acknowledged'
-                    """).first?.hasPrefix("acknowledged by Olga Operator via api_") == true)
+                    """
+                ).first?.hasPrefix("acknowledged by Olga Operator via api_") == true)
             let audit = try await api.send("GET", "/v1/alerts/\(alertID)/audit", as: "ad_operator")
             #expect(audit.text.contains("Olga Operator"), "\(audit.text)")
 
