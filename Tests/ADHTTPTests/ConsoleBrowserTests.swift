@@ -2,6 +2,7 @@ import ADDBTestSupport
 import ADPostgres
 import ADTestSupport
 import Foundation
+import Glibc
 import Testing
 
 /// The python of the virtualenv with Playwright (scripts/test sets it from scripts/lib/api-venv.sh).
@@ -77,6 +78,32 @@ struct ConsoleBrowserTests {
                     api.url,
                     "SELECT count(*) FROM ad.audit_log l JOIN ad.users u ON u.id = l.user_id WHERE u.name = 'Rita Reader'"
                 ) == 0)
+
+            // Every live feed the browser opened ended when it navigated away or closed.
+            #expect(
+                try await eventually(timeout: .seconds(120)) {
+                    let log = api.worker.output
+                    return log.occurrences(of: "console feed opened") == log.occurrences(of: "console feed ended")
+                }, "\(api.worker.output)")
+            #expect(api.worker.output.contains("console feed ended: the client went away"))
+
+            // A feed open when the worker is told to stop ends, and the worker exits cleanly: the stream does not
+            // hold the shutdown.
+            let anomaly = try #require(try await strings(api.url, "SELECT id::text FROM ad.anomalies").first)
+            let since = ISO8601DateFormatter().string(from: Date().addingTimeInterval(-1800))
+            let stream = try RawHTTPStream(
+                port: api.port,
+                request: "GET /console/feed?since=\(since) HTTP/1.1\r\nHost: 127.0.0.1:\(api.port)\r\n"
+                    + "Cookie: ad_console=\(api.token("ad_operator"))\r\nAccept: text/event-stream\r\n\r\n")
+            defer { stream.close() }
+            let head = try stream.read(until: "event: anomaly", deadline: .now + .seconds(120))
+            #expect(head.hasPrefix("HTTP/1.1 200") && head.contains("text/event-stream"), "\(head)")
+            let frame = try stream.read(until: "\n\n", deadline: .now + .seconds(120))
+            #expect(frame.contains("id=\"anomaly-\(anomaly)\""), "\(frame)")
+            api.worker.signal(SIGTERM)
+            _ = try stream.read(until: nil, deadline: .now + .seconds(300))  // to the end of the stream
+            #expect(await api.worker.waitForExit(timeout: .seconds(300)) == 0, "\(api.worker.output)")
+            #expect(api.worker.output.contains("console feed ended: the server is shutting down"))
         }
     }
 
@@ -104,4 +131,64 @@ struct ConsoleBrowserTests {
         try handle.close()
         return (p.terminationStatus, (try? String(contentsOf: log, encoding: .utf8)) ?? "")
     }
+}
+
+extension String {
+    func occurrences(of needle: String) -> Int { components(separatedBy: needle).count - 1 }
+}
+
+/// A raw HTTP/1.1 exchange on a loopback socket, read as it arrives: what a streaming response (server-sent
+/// events) needs and URLSession on Linux does not give.
+final class RawHTTPStream {
+    private let fd: Int32
+    private var buffer = ""
+
+    init(port: Int, request: String) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw SQLFailure(description: "socket: \(errno)") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else { throw SQLFailure(description: "connect: \(errno)") }
+        // Reads wake every 200 ms, so a deadline is checked without a read blocking past it.
+        var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let bytes = Array(request.utf8)
+        guard send(fd, bytes, bytes.count, 0) == bytes.count else { throw SQLFailure(description: "send: \(errno)") }
+    }
+
+    /// Everything up to and including `marker` (nil: up to the end of the stream), which is consumed.
+    func read(until marker: String?, deadline: ContinuousClock.Instant) throws -> String {
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            if let marker, let range = buffer.range(of: marker) {
+                let out = String(buffer[..<range.upperBound])
+                buffer = String(buffer[range.upperBound...])
+                return out
+            }
+            guard ContinuousClock.now < deadline else {
+                throw SQLFailure(description: "no \(marker ?? "end of stream") by the deadline; read: \(buffer)")
+            }
+            let n = recv(fd, &chunk, chunk.count, 0)
+            if n > 0 {
+                buffer += String(decoding: chunk[0..<n], as: UTF8.self)
+            } else if n == 0 {
+                guard let marker else {
+                    defer { buffer = "" }
+                    return buffer
+                }
+                throw SQLFailure(description: "the stream ended before \(marker); read: \(buffer)")
+            } else if errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR {
+                throw SQLFailure(description: "recv: \(errno)")
+            }
+        }
+    }
+
+    func close() { _ = Glibc.close(fd) }
 }

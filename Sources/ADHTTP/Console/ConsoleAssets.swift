@@ -23,6 +23,8 @@ enum ConsoleAssets {
         th { background: #eef1f5; font-weight: 600; font-size: .85rem; color: var(--muted); }
         td.num { text-align: right; font-variant-numeric: tabular-nums; }
         td.reason { color: var(--muted); max-width: 28rem; }
+        td.time { white-space: nowrap; }
+        tr.sev-critical td:first-child, article.sev-critical { border-left: 4px solid #7b1fa2; }
         tr.sev-high td:first-child, article.sev-high { border-left: 4px solid var(--high); }
         tr.sev-medium td:first-child, article.sev-medium { border-left: 4px solid var(--medium); }
         tr.sev-low td:first-child, article.sev-low { border-left: 4px solid var(--low); }

@@ -178,13 +178,12 @@ struct ConsoleRoutes: Sendable {
             let series = try JSONDecoder().decode(ConsoleSeries.self, from: Data(json.utf8))
             let chart = ConsoleChart(series: series)
             let metrics = chart.metrics
-            let view: [String: Any] = [
+            var view: [String: Any] = [
                 "title": row.source_name, "navSources": true, "name": row.source_name,
                 "href": ConsoleFormat.sourceHref(row.source_name), "chart": chart.svg(),
                 "from": ConsoleFormat.time(from), "to": ConsoleFormat.time(to), "pointCount": series.points.count,
                 "truncated": series.points.count >= settings.maxSeriesPoints, "bandWindow": chart.bandWindow,
                 "bandWidth": ConsoleChart.number(chart.bandWidth),
-                "moreMetrics": metrics.dropFirst(chart.maxMetrics).joined(separator: ", "),
                 "windows": Self.windows.map { ["hours": $0.hours, "label": $0.label, "selected": $0.hours == hours] },
                 "anomalies": series.anomalies.reversed().map { a -> [String: Any] in
                     [
@@ -194,6 +193,9 @@ struct ConsoleRoutes: Sendable {
                     ]
                 },
             ]
+            if metrics.count > chart.maxMetrics {
+                view["moreMetrics"] = metrics.dropFirst(chart.maxMetrics).joined(separator: ", ")
+            }
             return page("source", view, request: request, caller: overview.caller, token: token)
         }
     }
@@ -269,6 +271,8 @@ struct ConsoleRoutes: Sendable {
         let earliest = Date().addingTimeInterval(-3600)
         let since = max(asked.flatMap(APIRoutes.parseTime) ?? Date(), earliest)
         let feed = self.feed
+        let logger = self.logger
+        let slots = self.slots
         var headers = Self.securityHeaders
         headers[.contentType] = "text/event-stream; charset=utf-8"
         headers[.cacheControl] = "no-store"
@@ -276,16 +280,22 @@ struct ConsoleRoutes: Sendable {
             status: .ok, headers: headers,
             body: .init { writer in
                 _ = slot  // held until the stream is over
+                logger.info("console feed opened (\(slots.count) open)")
+                var why = "the session's token is no longer valid"
                 do {
                     try await request.body.consumeWithCancellationOnInboundClose { _ in
                         try await feed.run(token: token, since: since) { text in
                             try await writer.write(ByteBuffer(string: text))
                         }
                     }
+                    if Task.isShuttingDownGracefully { why = "the server is shutting down" }
                 } catch is CancellationError {
-                    // the client went away
+                    why = "the client went away"
+                } catch {
+                    why = "the client went away (\(error))"
                 }
-                try await writer.finish(nil)
+                logger.info("console feed ended: \(why)")
+                try? await writer.finish(nil)
             })
     }
 

@@ -82,7 +82,7 @@ enum ConsoleTemplates {
 
     /// One anomaly of the live feed: a table row, on one line (it travels as one server-sent event data line).
     static let feedRow = """
-        <tr id="anomaly-{{id}}" class="sev-{{severity}}"><td>{{detected}}</td><td>{{time}}</td>\
+        <tr id="anomaly-{{id}}" class="sev-{{severity}}"><td class="time">{{detected}}</td><td class="time">{{time}}</td>\
         <td><a href="{{sourceHref}}">{{source}}</a></td><td>{{metric}}</td><td>{{severity}}</td><td class="num">{{score}}</td>\
         <td class="num">{{actual}}</td><td class="num">{{expected}}</td><td class="status">{{status}}</td><td class="reason">{{reason}}</td></tr>
         """
@@ -151,7 +151,7 @@ enum ConsoleTemplates {
           <table class="audit">
             <thead><tr><th>#</th><th>when</th><th>who</th><th>as</th><th>action</th><th>before</th><th>after</th></tr></thead>
             <tbody>
-            {{#audit}}<tr><td class="num">{{id}}</td><td>{{when}}</td><td class="who">{{person}}</td><td><code>{{role}}</code></td>
+            {{#audit}}<tr><td class="num">{{id}}</td><td class="time">{{when}}</td><td class="who">{{person}}</td><td><code>{{role}}</code></td>
               <td>{{action}}</td><td><code>{{old}}</code></td><td><code>{{new}}</code></td></tr>
             {{/audit}}
             {{^audit}}<tr><td colspan="7">Nothing recorded yet.</td></tr>{{/audit}}
@@ -201,7 +201,7 @@ enum ConsoleTemplates {
         <table>
           <thead><tr><th>point time</th><th>metric</th><th>severity</th><th>score</th><th>actual</th><th>expected</th><th>status</th><th>why</th></tr></thead>
           <tbody>
-          {{#anomalies}}<tr class="sev-{{severity}}"><td>{{time}}</td><td>{{metric}}</td><td>{{severity}}</td><td class="num">{{score}}</td>
+          {{#anomalies}}<tr class="sev-{{severity}}"><td class="time">{{time}}</td><td>{{metric}}</td><td>{{severity}}</td><td class="num">{{score}}</td>
             <td class="num">{{actual}}</td><td class="num">{{expected}}</td><td>{{status}}</td><td class="reason">{{reason}}</td></tr>
           {{/anomalies}}
           {{^anomalies}}<tr><td colspan="8">None.</td></tr>{{/anomalies}}
@@ -235,7 +235,7 @@ enum ConsoleTemplates {
           <thead><tr><th>#</th><th>made</th><th>source</th><th>metric</th><th>kind</th><th>measure</th><th>direction</th>
           <th>deviation</th><th>why</th><th>state</th><th></th></tr></thead>
           <tbody>
-          {{#adjustments}}<tr id="adjustment-{{id}}"><td class="num">{{id}}</td><td>{{made}}</td><td>{{source}}</td><td>{{metric}}</td><td>{{kind}}</td>
+          {{#adjustments}}<tr id="adjustment-{{id}}"><td class="num">{{id}}</td><td class="time">{{made}}</td><td>{{source}}</td><td>{{metric}}</td><td>{{kind}}</td>
             <td>{{measure}}</td><td>{{direction}}</td><td class="num">{{deviation}}</td><td class="reason">{{reason}}</td><td>{{state}}</td>
             <td>{{#standing}}<form method="post" action="/console/adjustments/{{id}}/undo" class="act">
               <input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="return" value="/console/tolerances">

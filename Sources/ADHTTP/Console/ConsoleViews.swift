@@ -242,7 +242,8 @@ enum ConsoleViews {
         guard let a = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else { return [:] }
         func text(_ key: String) -> String {
             guard let v = a[key], !(v is NSNull),
-                let data = try? JSONSerialization.data(withJSONObject: v, options: [.sortedKeys, .fragmentsAllowed])
+                let data = try? JSONSerialization.data(
+                    withJSONObject: v, options: [.sortedKeys, .fragmentsAllowed, .withoutEscapingSlashes])
             else { return "" }
             return String(decoding: data, as: UTF8.self)
         }
