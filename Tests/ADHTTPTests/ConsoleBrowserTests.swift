@@ -89,17 +89,18 @@ struct ConsoleBrowserTests {
 
             // A feed open when the worker is told to stop ends, and the worker exits cleanly: the stream does not
             // hold the shutdown.
-            let anomaly = try #require(try await strings(api.url, "SELECT id::text FROM ad.anomalies").first)
+            let anomaly = try #require(
+                try await strings(api.url, "SELECT id::text FROM ad.anomalies WHERE status = 'false_positive'").first)
             let since = ISO8601DateFormatter().string(from: Date().addingTimeInterval(-1800))
             let stream = try RawHTTPStream(
                 port: api.port,
                 request: "GET /console/feed?since=\(since) HTTP/1.1\r\nHost: 127.0.0.1:\(api.port)\r\n"
                     + "Cookie: ad_console=\(api.token("ad_operator"))\r\nAccept: text/event-stream\r\n\r\n")
             defer { stream.close() }
-            let head = try stream.read(until: "event: anomaly", deadline: .now + .seconds(120))
+            let head = try stream.read(until: "\r\n\r\n", deadline: .now + .seconds(120))
             #expect(head.hasPrefix("HTTP/1.1 200") && head.contains("text/event-stream"), "\(head)")
-            let frame = try stream.read(until: "\n\n", deadline: .now + .seconds(120))
-            #expect(frame.contains("id=\"anomaly-\(anomaly)\""), "\(frame)")
+            let frames = try stream.read(until: "id=\"anomaly-\(anomaly)\"", deadline: .now + .seconds(120))
+            #expect(frames.contains("event: anomaly\ndata: <tr"), "\(frames)")
             api.worker.signal(SIGTERM)
             _ = try stream.read(until: nil, deadline: .now + .seconds(300))  // to the end of the stream
             #expect(await api.worker.waitForExit(timeout: .seconds(300)) == 0, "\(api.worker.output)")

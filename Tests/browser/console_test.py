@@ -131,7 +131,9 @@ def run(browser):
               FROM ad.data_sources s WHERE s.name = {literal(SOURCE)}""")
 
     step("the anomaly appears in the live feed, without a reload")
-    row = page.locator("#feed-rows tr", has_text=SOURCE).filter(has_text="500").first
+    # The row of this source whose actual value (the 7th cell) is the spike's.
+    row = page.locator("#feed-rows tr", has_text=SOURCE).filter(
+        has=page.locator("td:nth-child(7)", has_text=re.compile(r"^500$"))).first
     expect(row).to_be_visible(timeout=LONG)
     assert page.evaluate("window.__notReloaded === true"), "the page reloaded; the row did not come by the feed"
     anomaly = row.get_attribute("id").removeprefix("anomaly-")
