@@ -32,6 +32,29 @@ struct ConsoleBrowserTests {
                 }, "the history was not scored: \(api.worker.output)")
             let shots = ProcessInfo.processInfo.environment["AD_CONSOLE_SCREENSHOTS"]
 
+            // The doors before any browser: no session goes to the login page, the feed wants one, a login from
+            // another origin is refused, and pages carry their security headers.
+            func exchange(_ request: String) throws -> String {
+                let s = try RawHTTPStream(
+                    port: api.port,
+                    request: request.replacingOccurrences(of: "HOST", with: "127.0.0.1:\(api.port)"))
+                defer { s.close() }
+                return try s.read(until: nil, deadline: .now + .seconds(120)).lowercased()
+            }
+            let home = try exchange("GET /console HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n\r\n")
+            #expect(home.hasPrefix("http/1.1 303") && home.contains("location: /console/login"), "\(home)")
+            let feed = try exchange("GET /console/feed HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n\r\n")
+            #expect(feed.hasPrefix("http/1.1 401"), "\(feed)")
+            let body = "token=\(api.token("ad_operator"))"
+            let foreign = try exchange(
+                "POST /console/login HTTP/1.1\r\nHost: HOST\r\nOrigin: http://evil.example\r\n"
+                    + "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: \(body.utf8.count)\r\n"
+                    + "Connection: close\r\n\r\n\(body)")
+            #expect(foreign.hasPrefix("http/1.1 403") && !foreign.contains("set-cookie"), "\(foreign)")
+            let login = try exchange("GET /console/login HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n\r\n")
+            #expect(login.contains("content-security-policy: default-src 'none'; script-src 'self';"), "\(login)")
+            #expect(login.contains("x-frame-options: deny"), "\(login)")
+
             let (status, output) = try await runScript(
                 python: python,
                 environment: [

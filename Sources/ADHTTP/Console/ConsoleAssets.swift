@@ -24,15 +24,15 @@ enum ConsoleAssets {
         td.num { text-align: right; font-variant-numeric: tabular-nums; }
         td.reason { color: var(--muted); max-width: 28rem; }
         td.time { white-space: nowrap; }
-        tr.sev-critical td:first-child, article.sev-critical { border-left: 4px solid #7b1fa2; }
-        tr.sev-high td:first-child, article.sev-high { border-left: 4px solid var(--high); }
-        tr.sev-medium td:first-child, article.sev-medium { border-left: 4px solid var(--medium); }
-        tr.sev-low td:first-child, article.sev-low { border-left: 4px solid var(--low); }
         a { color: var(--accent); }
         .hint { color: var(--muted); }
         .flash { background: #e3f2e5; border: 1px solid #b5dbb9; padding: .5rem .8rem; border-radius: 4px; }
         .problem { background: #fdecea; border: 1px solid #f3b9b3; color: #8e1c12; padding: .5rem .8rem; border-radius: 4px; }
         article.alert { background: #fff; border: 1px solid var(--line); border-radius: 4px; padding: .6rem .9rem; margin: .6rem 0; }
+        tr.sev-critical td:first-child, article.alert.sev-critical { border-left: 4px solid #7b1fa2; }
+        tr.sev-high td:first-child, article.alert.sev-high { border-left: 4px solid var(--high); }
+        tr.sev-medium td:first-child, article.alert.sev-medium { border-left: 4px solid var(--medium); }
+        tr.sev-low td:first-child, article.alert.sev-low { border-left: 4px solid var(--low); }
         article.alert h3 { margin: 0 0 .2rem; font-size: 1rem; }
         .meta { margin: 0; color: var(--muted); }
         .badge { display: inline-block; padding: 0 .4rem; border-radius: 3px; background: #eceff3; color: var(--fg); font-size: .8rem; }
