@@ -276,6 +276,7 @@ struct ConsoleRoutes: Sendable {
         var headers = Self.securityHeaders
         headers[.contentType] = "text/event-stream; charset=utf-8"
         headers[.cacheControl] = "no-store"
+        headers[FieldName("X-Accel-Buffering")!] = "no"  // a proxy in front must pass each event on at once
         return Response(
             status: .ok, headers: headers,
             body: .init { writer in
