@@ -18,6 +18,7 @@ enum ConsoleAssets {
         h1 small { font-size: .75rem; font-weight: 500; padding: .1rem .45rem; border-radius: 1rem; vertical-align: middle; }
         small.live { background: #dff3e2; color: var(--ok); } small.down { background: #fde3e3; color: var(--high); }
         small.idle { background: #eceff3; color: var(--muted); }
+        h1 small:empty { display: none; }
         table { width: 100%; border-collapse: collapse; background: #fff; border: 1px solid var(--line); }
         th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid var(--line); vertical-align: top; }
         th { background: #eef1f5; font-weight: 600; font-size: .85rem; color: var(--muted); }
@@ -79,6 +80,7 @@ enum ConsoleAssets {
           var since = rows.getAttribute('data-since') || '';
           var source = new EventSource('/console/feed?since=' + encodeURIComponent(since));
           function show(text, cls) { if (state) { state.textContent = text; state.className = cls; } }
+          show('connecting…', 'idle');
           source.addEventListener('open', function () { show('live', 'live'); });
           source.addEventListener('error', function () {
             show(source.readyState === EventSource.CLOSED ? 'stopped' : 'reconnecting…', 'down');

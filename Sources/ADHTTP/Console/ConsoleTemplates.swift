@@ -119,7 +119,7 @@ enum ConsoleTemplates {
     static let overview = """
         {{> header}}
         <section>
-          <h1>Live anomalies <small id="feed-state" class="idle">{{#feed}}connecting…{{/feed}}</small></h1>
+          <h1>Live anomalies <small id="feed-state" class="idle"></small></h1>
           <p class="hint">The newest anomalies, by when the worker detected them. With JavaScript, new ones appear at the
           top as they are detected; without it, reload.</p>
           <table class="feed">
