@@ -43,7 +43,7 @@ extension APIStore {
     public func consoleOverview(
         token: String, anomalies: Int, alerts: Int
     ) async throws(APIFailure) -> (anomalies: ConsoleRows, alerts: [String]) {
-        try await asCaller(token: token) { connection, caller in
+        try await asCaller(token: token) { [logger] connection, caller in
             let now = try await Self.now(on: connection, logger: logger)
             let latest = try await Self.texts(
                 connection.query(
@@ -65,7 +65,7 @@ extension APIStore {
 
     /// One alert as the console shows it (see `consoleAlertRow`), any status.
     public func consoleAlert(token: String, id: UUID) async throws(APIFailure) -> ConsoleRows {
-        try await asCaller(token: token) { connection, caller in
+        try await asCaller(token: token) { [logger] connection, caller in
             let rows = try await Self.texts(
                 connection.query(
                     """
@@ -80,7 +80,7 @@ extension APIStore {
 
     /// Every source (ad.source_overview), by name.
     public func consoleSources(token: String) async throws(APIFailure) -> ConsoleRows {
-        try await asCaller(token: token) { connection, caller in
+        try await asCaller(token: token) { [logger] connection, caller in
             let rows = try await Self.texts(
                 connection.query(
                     "SELECT to_jsonb(s)::text FROM ad.source_overview s ORDER BY s.source_name", logger: logger))
@@ -90,7 +90,7 @@ extension APIStore {
 
     /// One source's row of ad.source_overview, by name or id.
     public func consoleSource(token: String, source: String) async throws(APIFailure) -> ConsoleRows {
-        try await asCaller(token: token) { connection, caller in
+        try await asCaller(token: token) { [logger] connection, caller in
             let rows = try await Self.texts(
                 connection.query(
                     """
@@ -104,7 +104,7 @@ extension APIStore {
 
     /// What learning tolerates now (ad.learned_patterns, which readers may see).
     public func consoleLearnedPatterns(token: String) async throws(APIFailure) -> ConsoleRows {
-        try await asCaller(token: token) { connection, caller in
+        try await asCaller(token: token) { [logger] connection, caller in
             let rows = try await Self.texts(
                 connection.query(
                     """
@@ -118,7 +118,7 @@ extension APIStore {
     /// The latest `limit` adjustments behind them (ad.scoring_adjustments, operators only), standing or not, with
     /// the source's name and who undid each.
     public func consoleAdjustments(token: String, limit: Int) async throws(APIFailure) -> ConsoleRows {
-        try await asCaller(token: token) { connection, caller in
+        try await asCaller(token: token) { [logger] connection, caller in
             let rows = try await Self.texts(
                 connection.query(
                     """
@@ -137,7 +137,7 @@ extension APIStore {
     /// Undoes a learned adjustment with ad.undo_adjustment (its checks, its audit row, its attribution); returns
     /// what it said ("undone" or "already undone").
     public func undoAdjustment(token: String, id: Int64, notes: String?) async throws(APIFailure) -> String {
-        try await asCaller(token: token) { connection, _ in
+        try await asCaller(token: token) { [logger] connection, _ in
             let rows = try await Self.texts(
                 connection.query("SELECT ad.undo_adjustment(\(id), \(notes))", logger: logger))
             return rows.first ?? ""
@@ -151,7 +151,7 @@ extension APIStore {
     public func consoleFeed(
         token: String, since: Date, overlap: Double, limit: Int, skipping: [UUID]
     ) async throws(APIFailure) -> [ConsoleFeedItem] {
-        try await asCaller(token: token) { connection, _ in
+        try await asCaller(token: token) { [logger] connection, _ in
             let rows = try await connection.query(
                 """
                 SELECT to_jsonb(d)::text, d.anomaly_id, d.detected_at
