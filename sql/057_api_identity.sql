@@ -189,8 +189,17 @@ BEGIN
     IF NOT FOUND THEN
         RETURN;
     END IF;
+    -- The role is checked again at every request, not only at issue: a role made superuser (or the worker) since
+    -- is refused rather than handed to the request.
+    IF NOT EXISTS (SELECT FROM pg_roles r WHERE r.rolname = t.db_role AND NOT r.rolsuper)
+       OR t.db_role IN ('ad_api', 'ad_worker') OR pg_has_role(t.db_role, 'ad_worker', 'MEMBER') THEN
+        RETURN;
+    END IF;
+    -- At most once a minute, and never waiting: the row stays locked until this request's transaction ends, so a
+    -- plain UPDATE made every other request with the same token queue behind it (holding pool sessions).
     IF t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute' THEN
-        UPDATE ad.api_tokens a SET last_used_at = now() WHERE a.id = t.id;
+        UPDATE ad.api_tokens a SET last_used_at = now()
+         WHERE a.id = (SELECT l.id FROM ad.api_tokens l WHERE l.id = t.id FOR UPDATE SKIP LOCKED);
     END IF;
     RETURN QUERY SELECT t.id, t.name, t.db_role, t.user_id, (SELECT u.name FROM ad.users u WHERE u.id = t.user_id);
 END

@@ -1,5 +1,6 @@
 import ADCore
 import ADDBTestSupport
+import ADPostgres
 import Foundation
 import Testing
 
@@ -234,6 +235,24 @@ struct APIFlowTests {
             #expect(answer?.header("retry-after") == "5")
             #expect(answer?.header("content-type") == "application/problem+json")
             await worker.stop()
+        }
+    }
+
+    /// A request never waits for another's lock on its token's row: last_used_at is written at most once a minute
+    /// and skipped when locked. (A plain UPDATE made every request with the token queue behind the one that held it:
+    /// with a 1 s lock timeout, 503.)
+    @Test func aTokenRowLockedElsewhereDoesNotStallItsRequests() async throws {
+        try await withAPIWorker(environment: ["AD_LOCK_TIMEOUT": "1"]) { api in
+            try await sql(api.url, "UPDATE ad.api_tokens SET last_used_at = now() - interval '1 hour'")
+            let admin = api.url
+            try await Database.withConnection(admin, logger: TestServer.logger) { held in
+                try await held.query("BEGIN", logger: TestServer.logger)
+                try await held.query(
+                    "SELECT 1 FROM ad.api_tokens WHERE name = 'ad_reader-token' FOR UPDATE", logger: TestServer.logger)
+                let r = try await api.send("GET", "/v1/me", as: "ad_reader")
+                #expect(r.status == 200, "\(r.text)")
+                try await held.query("ROLLBACK", logger: TestServer.logger)
+            }
         }
     }
 }

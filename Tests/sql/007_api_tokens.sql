@@ -67,6 +67,17 @@ SELECT throws_ok($$SELECT * FROM ad.api_tokens$$, '42501', NULL, 'and not the ow
 RESET ROLE;
 RESET SESSION AUTHORIZATION;
 
+-- A role made superuser after its token was issued: the token no longer works.
+CREATE ROLE tap_bob NOLOGIN;
+GRANT tap_bob TO ad_api;
+SELECT ad.issue_api_token('tap-bob', 'tap_bob') AS bob_token \gset
+ALTER ROLE tap_bob SUPERUSER;
+SET LOCAL SESSION AUTHORIZATION tap_api_login;
+SELECT is((SELECT count(*) FROM ad_internal.api_authenticate(:'bob_token')), 0::bigint,
+          'a token whose role became superuser is refused');
+RESET SESSION AUTHORIZATION;
+ALTER ROLE tap_bob NOSUPERUSER;
+
 SELECT is(ad.revoke_api_token('tap-op'), true, 'revoking a valid token');
 SELECT is(ad.revoke_api_token('tap-op'), false, 'revoking it again says it was');
 SELECT throws_ok($$SELECT ad.revoke_api_token('tap-none')$$, 'P0002', NULL, 'revoking an unknown token fails');
@@ -81,7 +92,7 @@ SELECT throws_ok($$SELECT ad.rfc3339_time('yesterday')$$, '22007', NULL, '"yeste
 SELECT throws_ok($$SELECT ad.rfc3339_time('2026-01-01')$$, '22007', NULL, 'a bare date is refused');
 SELECT throws_ok($$SELECT ad.rfc3339_time('2026-01-01T00:00:00')$$, '22007', NULL, 'a time without offset is refused');
 
-DROP OWNED BY tap_api_login, tap_psql_login;
-DROP ROLE tap_api_login, tap_psql_login;
+DROP OWNED BY tap_api_login, tap_psql_login, tap_bob;
+DROP ROLE tap_api_login, tap_psql_login, tap_bob;
 SELECT * FROM finish();
 ROLLBACK;

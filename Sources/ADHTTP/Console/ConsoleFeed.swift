@@ -44,8 +44,11 @@ struct ConsoleFeed: Sendable {
     let logger: Logger
     var interval: Duration = .seconds(1)
     var heartbeat: Duration = .seconds(15)
-    /// How far before the cursor each poll looks again (see `APIStore.consoleFeed`), seconds.
-    var overlap = 10.0
+    /// How far before the cursor each poll looks again (see `APIStore.consoleFeed`), seconds. `detected_at` is the
+    /// scoring transaction's start, and it becomes visible at its commit: a window shorter than the longest scoring
+    /// transaction missed its anomalies. Four times the worker's default statement timeout covers a batch that was
+    /// slow but not stopped; the anomalies already sent are skipped by id.
+    var overlap = 120.0
     /// The most anomalies one poll sends.
     var batch = 200
 

@@ -13,20 +13,20 @@ import Hummingbird
 /// paths never get it; they take Authorization: Bearer only). Over plain HTTP it is as exposed as a bearer header;
 /// put TLS in front as for the API.
 ///
-/// Every POST after login carries a CSRF token: HMAC-SHA256 of the session cookie under a key drawn at process
-/// start (so it needs no storage and dies with the cookie or the process), compared in constant time. Every POST,
+/// Every POST after login carries a CSRF token: HMAC-SHA256, keyed by the session's own token, of a fixed label,
+/// compared in constant time. Only someone who can read the token can make it, and a page of another site cannot
+/// read the HttpOnly cookie (and one who has the token needs no forgery). It needs no storage and no key of the
+/// process's own, so every worker behind one address and a restarted one accept the forms of open pages (a key
+/// drawn per process broke both). Every POST,
 /// login included, must also come from this origin (Origin, else Referer, naming the Host the request was sent to).
 struct ConsoleSession: Sendable {
     static let cookieName = "ad_console"
     static let path = "/console"
 
-    /// The per-process key of the CSRF tokens (its bytes: SymmetricKey is not Sendable).
-    private let keyBytes: [UInt8]
-    private var key: SymmetricKey { SymmetricKey(data: keyBytes) }
+    /// What the CSRF MAC authenticates; the key is the session's token.
+    static let csrfLabel = Data("anomaly-detection console csrf v1".utf8)
 
-    init(key: SymmetricKey = SymmetricKey(size: .bits256)) {
-        keyBytes = key.withUnsafeBytes { Array($0) }
-    }
+    init() {}
 
     /// The session's token, from its cookie; nil when there is none or it is not one the console could have set.
     static func token(_ request: Request) -> String? {
@@ -56,16 +56,17 @@ struct ConsoleSession: Sendable {
             secure: secure, httpOnly: true, sameSite: .strict)
     }
 
-    /// The CSRF token of a session: hex HMAC-SHA256 of its cookie value.
+    /// The CSRF token of a session: hex HMAC-SHA256 of the label under its cookie value.
     func csrfToken(for session: String) -> String {
-        let mac = HMAC<SHA256>.authenticationCode(for: Data(session.utf8), using: key)
+        let mac = HMAC<SHA256>.authenticationCode(for: Self.csrfLabel, using: SymmetricKey(data: Data(session.utf8)))
         return mac.map { String(format: "%02x", $0) }.joined()
     }
 
     /// Whether `given` is the CSRF token of `session` (constant-time comparison of the MACs).
     func verify(csrf given: String?, session: String) -> Bool {
         guard let given, given.utf8.count == 64, let bytes = Self.hexBytes(given) else { return false }
-        return HMAC<SHA256>.isValidAuthenticationCode(bytes, authenticating: Data(session.utf8), using: key)
+        return HMAC<SHA256>.isValidAuthenticationCode(
+            bytes, authenticating: Self.csrfLabel, using: SymmetricKey(data: Data(session.utf8)))
     }
 
     static func hexBytes(_ text: String) -> [UInt8]? {

@@ -7,10 +7,12 @@ import Mustache
 /// (`ConsoleAssets.feedJS`) only keeps the live feed current.
 enum ConsoleTemplates {
     static let library: MustacheLibrary = {
+        MustacheContentTypes.register(ScalarHTMLContentType(), named: "SAFEHTML")
         var library = MustacheLibrary()
         for (name, text) in templates {
             do {
-                try library.register(text, named: name)
+                // Every template escapes by Unicode scalar (ConsoleHTML), not with swift-mustache's own HTML escaping.
+                try library.register("{{% CONTENT_TYPE: SAFEHTML}}" + text, named: name)
             } catch {
                 // Constants of this file: a template that does not parse is a bug ConsoleTemplateTests catch.
                 fatalError("console template \(name) does not parse: \(error)")
@@ -257,4 +259,9 @@ enum ConsoleTemplates {
         <p><a href="{{back}}">← Back</a></p>
         {{> footer}}
         """
+}
+
+/// HTML escaping by Unicode scalar for the templates (see ConsoleHTML).
+struct ScalarHTMLContentType: MustacheContentType {
+    func escapeText(_ text: String) -> String { ConsoleHTML.escape(text) }
 }

@@ -1,19 +1,22 @@
 import ADPostgres
 import Foundation
 
-/// Escaping for the text `ConsoleChart` writes into its SVG (the templates escape their own).
+/// Escaping for HTML text and attribute values: the chart's SVG and, as the content type `SAFEHTML`, every
+/// template. By Unicode scalar, not by Character: a quote followed by a combining mark is one Character that is not
+/// `"`, so escaping by Character (as swift-mustache's own HTML escaping does) wrote the quote out raw and let a
+/// metric name close an attribute.
 enum ConsoleHTML {
     static func escape(_ s: String) -> String {
         var out = ""
         out.reserveCapacity(s.utf8.count)
-        for c in s {
+        for c in s.unicodeScalars {
             switch c {
             case "&": out += "&amp;"
             case "<": out += "&lt;"
             case ">": out += "&gt;"
             case "\"": out += "&quot;"
             case "'": out += "&#39;"
-            default: out.append(c)
+            default: out.unicodeScalars.append(c)
             }
         }
         return out
