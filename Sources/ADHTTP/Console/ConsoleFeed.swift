@@ -90,7 +90,10 @@ struct ConsoleFeed: Sendable {
                 try await write(Self.frame(event: "end", id: nil, data: "stopped: \(failure.message)"))
                 return
             } catch let failure as APIFailure {
-                logger.warning("console feed poll failed: \(failure.message)")  // the database will be back
+                // A client gone (the task cancelled) ends the loop at the sleep below; that is no failure to report.
+                if !Task.isCancelled {
+                    logger.warning("console feed poll failed: \(failure.message)")  // the database will be back
+                }
             }
             if ContinuousClock.now - lastWrite >= heartbeat {
                 try await write(": heartbeat\n\n")

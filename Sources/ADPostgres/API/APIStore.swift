@@ -42,6 +42,7 @@ public struct APIFailure: Error, Sendable, Equatable, CustomStringConvertible {
     /// for people); a client-side failure (a lost connection) is `unavailable` and says so without internals.
     public static func from(_ error: any Error) -> APIFailure {
         if let failure = error as? APIFailure { return failure }
+        if error is CancellationError { return APIFailure(.unavailable, "the request was cancelled") }
         if let tx = error as? PostgresTransactionError {
             if let inner = tx.closureError { return from(inner) }
             if let inner = tx.commitError { return from(inner) }
@@ -59,17 +60,19 @@ public struct APIFailure: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     /// SQLSTATE classes to kinds: privileges (42501) and a login not mapped to a person (28000) are forbidden; bad
-    /// values (22xxx, 23502, 23514 from a CHECK, P0001 raised by our functions) invalid; a state machine's refusal
-    /// (23514 raised by the status trigger) and unique violations are conflicts; missing rows (P0002, 42704)
-    /// not found; timeouts, lock waits, serialization failures and a server shutting down are unavailable.
+    /// values (22xxx, 23502, P0001 raised by our functions, other 42xxx a caller's value caused) invalid; a CHECK or
+    /// state machine's refusal (23514: the status trigger raises it) and unique violations conflicts; missing rows
+    /// (P0002, 42704) not found; timeouts, lock waits, deadlocks, serialization failures and a server shutting
+    /// down unavailable (retry); a statement of ours that does not parse or names what does not exist is ours to fix.
     static func kind(of state: String) -> Kind {
         switch state {
         case "42501", "28000": return .forbidden
         case "P0002", "42704": return .notFound
-        case "23505", "23514", "40P01": return state == "23514" ? .conflict : .conflict
-        case "57014", "55P03", "40001", "57P01", "57P02", "57P03", "53300", "08000", "08003", "08006":
+        case "23505", "23514": return .conflict
+        case "57014", "55P03", "40001", "40P01", "57P01", "57P02", "57P03", "53300", "08000", "08003", "08006":
             return .unavailable
         case "54000", "54001": return .tooLarge
+        case "42601", "42P01", "42703", "42883", "42P02": return .internalError
         default:
             if state.hasPrefix("22") || state.hasPrefix("23") || state == "P0001" || state.hasPrefix("42") {
                 return .invalid
