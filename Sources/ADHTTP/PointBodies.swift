@@ -50,7 +50,9 @@ public enum PointBodies {
     static func csv(_ body: String) throws(Problem) -> PointBatch {
         let reader: CSVReader
         do {
-            reader = try CSVReader(string: body, hasHeaderRow: true, trimFields: true)
+            // A byte-order mark (Excel writes one) is not part of the first column's name.
+            let text = body.hasPrefix("\u{FEFF}") ? String(body.dropFirst()) : body
+            reader = try CSVReader(string: text, hasHeaderRow: true, trimFields: true)
         } catch {
             throw Problem(.badRequest, "the CSV body does not parse: \(error)")
         }

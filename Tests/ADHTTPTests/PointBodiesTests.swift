@@ -55,4 +55,12 @@ import Testing
     @Test func jsonStringsEscapeQuotesBackslashesAndControls() {
         #expect(PointBodies.jsonString("a\"b\\c\n\u{1}") == #""a\"b\\c\n\u0001""#)
     }
+
+    @Test func aCSVByteOrderMarkIsNotPartOfTheHeader() throws {
+        guard
+            case .lines(let lines, _) = try PointBodies.batch(
+                "\u{FEFF}timestamp,x\n2026-01-01T00:00:00Z,1\n", format: .csv)
+        else { Issue.record("not lines"); return }
+        #expect(lines == [#"{"timestamp":"2026-01-01T00:00:00Z","values":{"x":1}}"#])
+    }
 }

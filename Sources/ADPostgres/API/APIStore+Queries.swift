@@ -241,15 +241,17 @@ extension APIStore {
                     'points', coalesce((SELECT jsonb_agg(jsonb_build_object('timestamp', p."timestamp", 'values', p.values,
                                                                              'score', p.score) ORDER BY p."timestamp")
                                           FROM pts p), '[]'),
+                    -- The latest maxPoints anomalies of the window at most, like the points.
                     'anomalies', coalesce((SELECT jsonb_agg(jsonb_build_object(
                                               'anomaly_id', d.anomaly_id, 'timestamp', d.point_timestamp,
                                               'metric', d.metric, 'severity', d.severity, 'score', d.score,
                                               'status', d.status, 'actual', d.actual, 'expected', d.expected,
                                               'expected_range', d.explanation -> 'expected_range',
                                               'reason', d.explanation ->> 'reason') ORDER BY d.point_timestamp)
-                                             FROM ad.anomaly_details d
-                                            WHERE d.source_id = src.source_id AND d.point_timestamp >= \(from)
-                                              AND d.point_timestamp < \(to)), '[]'))::text
+                                             FROM (SELECT * FROM ad.anomaly_details d
+                                                    WHERE d.source_id = src.source_id AND d.point_timestamp >= \(from)
+                                                      AND d.point_timestamp < \(to)
+                                                    ORDER BY d.point_timestamp DESC LIMIT \(maxPoints)) d), '[]'))::text
                   FROM src
                 """, logger: self.logger)
             return try await Self.one(rows, "no source named \"\(source)\"")
