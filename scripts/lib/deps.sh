@@ -5,9 +5,11 @@ set -euo pipefail
 want=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libpq-dev make gcc python3)
 if [ "${1:-}" = test ]; then
   # pgTAP; and the real receivers the alert tests send to: aiosmtpd (SMTP), Alertmanager, openssl for test certificates.
-  # python3-venv: the virtualenv scripts/lib/mlflow-venv.sh installs MLflow's tracking server into.
+  # python3-venv: the virtualenvs scripts/lib/mlflow-venv.sh and scripts/lib/api-venv.sh install into.
+  # chromium: the browser the console tests drive through Playwright (scripts/lib/api-venv.sh); Playwright may not
+  # download a browser of its own here.
   want+=(postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl python3-aiosmtpd prometheus-alertmanager openssl
-         python3-venv)
+         python3-venv chromium)
 fi
 missing=()
 for p in "${want[@]}"; do
