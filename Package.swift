@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/yaslab/CSV.swift.git", from: "2.5.2"),
+        // Tests only: APIContractTests reads api/openapi.yaml.
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         // Pure logic: detection, alert rules, learning, worker decisions, schema plans. No dependencies, no I/O.
@@ -136,6 +138,7 @@ let package = Package(
                 "ADTestSupport",
                 "ADDBTestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
         .testTarget(

@@ -22,6 +22,7 @@ struct APIRoutes: Sendable {
     ]
 
     func register(on router: Router<APIContext>) {
+        router.add(middleware: MethodNotAllowedMiddleware<APIContext>(operations: Self.operations))
         router.get("/healthz") { _, _ in Self.json("{\"status\":\"ok\"}") }
         let v1 = router.group("v1")
         v1.get("me") { request, _ in
@@ -47,7 +48,8 @@ struct APIRoutes: Sendable {
             return Self.json(json)
         }
         v1.get("alerts") { request, _ in
-            let page = try await store.alerts(token: try Self.bearer(request), filter: try Self.filter(request))
+            let page = try await store.alerts(
+                token: try Self.bearer(request), filter: try Self.filter(request, statuses: Self.alertStatuses))
             return Self.json(Self.pageJSON(page))
         }
         v1.get("alerts/:id") { request, context in
@@ -65,7 +67,8 @@ struct APIRoutes: Sendable {
             return Self.json("{\"items\":[\(rows.joined(separator: ","))]}")
         }
         v1.get("anomalies") { request, _ in
-            let page = try await store.anomalies(token: try Self.bearer(request), filter: try Self.filter(request))
+            let page = try await store.anomalies(
+                token: try Self.bearer(request), filter: try Self.filter(request, statuses: Self.anomalyStatuses))
             return Self.json(Self.pageJSON(page))
         }
         v1.get("anomalies/:id") { request, context in
@@ -185,14 +188,28 @@ struct APIRoutes: Sendable {
         return change
     }
 
-    static func filter(_ request: Request) throws -> APIListFilter {
+    /// The values of the lists' filters (the CHECK constraints of ad.alerts and ad.anomalies): a value outside them
+    /// is a 400 naming them, not a filter that silently matches nothing.
+    static let alertStatuses = ["pending", "sent", "acknowledged", "escalated", "resolved", "failed"]
+    static let anomalyStatuses = ["detected", "acknowledged", "confirmed", "resolved", "false_positive"]
+    static let severities = ["low", "medium", "high", "critical"]
+
+    static func filter(_ request: Request, statuses: [String]) throws -> APIListFilter {
         let q = request.uri.queryParameters
         var f = APIListFilter()
-        func list(_ name: String) -> [String]? {
-            q.get(name).map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+        func list(_ name: String, _ allowed: [String]) throws(Problem) -> [String]? {
+            guard let text = q.get(name) else { return nil }
+            let values = text.split(separator: ",", omittingEmptySubsequences: false).map {
+                $0.trimmingCharacters(in: .whitespaces)
+            }
+            for v in values where !allowed.contains(v) {
+                throw Problem(
+                    .badRequest, "\(name) must be one or more of \(allowed.joined(separator: ", ")), got \"\(v)\"")
+            }
+            return values
         }
-        f.statuses = list("status")
-        f.severities = list("severity")
+        f.statuses = try list("status", statuses)
+        f.severities = try list("severity", Self.severities)
         f.source = q.get("source")
         f.metric = q.get("metric")
         f.since = try time(q.get("since"), "since")
@@ -271,5 +288,54 @@ extension Problem {
         } else {
             self.init(APIFailure.from(error))
         }
+    }
+}
+
+/// A path the API serves asked with a method it does not serve: 405 with `Allow` (RFC 9110, section 15.5.6) rather
+/// than the router's 404, which would say the resource is not there. Only the router's own not-found is turned
+/// (Hummingbird's router answers both "no such path" and "no such method" with it); a path no operation names stays
+/// 404.
+struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// Each served path template, split at "/", and the methods it serves.
+    let paths: [(segments: [Substring], methods: [String])]
+
+    init(operations: [String]) {
+        var methods: [String: [String]] = [:]
+        var order: [String] = []
+        for operation in operations {
+            let parts = operation.split(separator: " ", maxSplits: 1).map(String.init)
+            if methods[parts[1]] == nil { order.append(parts[1]) }
+            methods[parts[1], default: []].append(parts[0])
+        }
+        paths = order.map { ($0.split(separator: "/", omittingEmptySubsequences: false), methods[$0]!) }
+    }
+
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            guard let allowed = allowedMethods(request.uri.path), !allowed.contains(request.method.rawValue) else {
+                throw error
+            }
+            var problem = Problem(
+                .methodNotAllowed,
+                "\(request.method.rawValue) is not served at \(request.uri.path); \(allowed.joined(separator: ", ")) are"
+            )
+            problem.headers[.allow] = allowed.joined(separator: ", ")
+            throw problem
+        }
+    }
+
+    /// The methods served at `path`, or nil when no operation's template matches it.
+    func allowedMethods(_ path: String) -> [String]? {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
+        return paths.first { template in
+            template.segments.count == segments.count
+                && zip(template.segments, segments).allSatisfy { t, s in
+                    t.hasPrefix("{") ? !s.isEmpty : t == s
+                }
+        }?.methods
     }
 }
