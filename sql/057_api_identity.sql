@@ -199,3 +199,24 @@ COMMENT ON FUNCTION ad_internal.api_authenticate(text) IS
     'For the API''s login (a member of ad_api): the valid token with this secret (its id, name, role, person), '
     'or no row.';
 REVOKE ALL ON FUNCTION ad_internal.api_authenticate(text) FROM PUBLIC;
+
+-- The HTTP API's reading of a point's time: RFC 3339 only (with its offset), so "yesterday", "now" or a bare
+-- date, which PostgreSQL's own input would take, are refused rather than stored as some time nobody meant.
+CREATE OR REPLACE FUNCTION ad.rfc3339_time(t text) RETURNS timestamptz
+LANGUAGE plpgsql STABLE
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    IF t IS NULL THEN
+        RETURN NULL;  -- the trigger on ad.data_points says the timestamp is missing
+    ELSIF t !~ '^\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d{1,9})?([Zz]|[+-]\d\d:\d\d)$' THEN
+        RAISE EXCEPTION 'timestamp must be an RFC 3339 time with its offset, such as 2026-01-01T00:00:00Z, got "%"',
+                        left(t, 60)
+            USING ERRCODE = 'invalid_datetime_format';
+    END IF;
+    RETURN t::timestamptz;
+END
+$fn$;
+COMMENT ON FUNCTION ad.rfc3339_time(text) IS
+    'An RFC 3339 time (2026-01-01T00:00:00Z, with its offset) as timestamptz; anything else is an error saying so. '
+    'How the HTTP API reads a point''s timestamp.';

@@ -85,11 +85,12 @@ BEGIN
     END IF;
     IF by_person AND NOT by_worker AND (person.id IS NULL OR NOT person.active) THEN
         RAISE EXCEPTION 'ad.%: % is %, so nobody can be recorded as having set % % to %', tbl,
-                        ad.current_actor(), CASE WHEN person.id IS NULL THEN 'not mapped to a person'
+                        CASE WHEN ad.current_actor() = session_user::text THEN format('role "%s"', session_user)
+                             ELSE ad.current_actor() END, CASE WHEN person.id IS NULL THEN 'not mapped to a person'
                                            ELSE format('mapped to %s, who is no longer active', person.name) END,
                         ent, NEW.id, NEW.status
             USING ERRCODE = 'invalid_authorization_specification',
-                  HINT = CASE WHEN ad_internal.api_token_in_force() IS NOT NULL
+                  HINT = CASE WHEN ad.current_actor() <> session_user::text
                               THEN 'Issue the token to a person: ad.issue_api_token(name, db_role, person => ''their email'').'
                               WHEN person.id IS NULL
                               THEN format('Map the login first: INSERT INTO ad.users (name, db_role) VALUES (''Your Name'', %L);', session_user)

@@ -84,7 +84,9 @@ BEGIN
     SELECT * INTO person FROM ad.users u WHERE u.id = ad.current_person() AND u.active;  -- login or API token
     IF NOT FOUND THEN
         RAISE EXCEPTION 'ad.undo_adjustment: % is not mapped to an active person, so nobody can be recorded as '
-                        'having undone adjustment %', ad.current_actor(), adjustment
+                        'having undone adjustment %',
+                        CASE WHEN ad.current_actor() = session_user::text THEN format('role "%s"', session_user)
+                             ELSE ad.current_actor() END, adjustment
             USING ERRCODE = 'invalid_authorization_specification',
                   HINT = format('Map the login first: INSERT INTO ad.users (name, db_role) VALUES (''Your Name'', %L);', session_user);
     END IF;

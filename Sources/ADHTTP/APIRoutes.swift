@@ -27,10 +27,11 @@ struct APIRoutes: Sendable {
         let v1 = router.group("v1")
         v1.get("me") { request, _ in
             let caller = try await store.whoami(token: try Self.bearer(request))
-            let body: [String: String?] = [
-                "token": caller.tokenName, "role": caller.role, "person": caller.person,
-            ]
-            return Self.json(String(decoding: try JSONEncoder().encode(body), as: UTF8.self))
+            let body = JSONValue.object([
+                ("token", .string(caller.tokenName)), ("role", .string(caller.role)),
+                ("person", caller.person.map(JSONValue.string) ?? .null),
+            ])
+            return Self.json(body.render())
         }
         v1.post("sources/:source/points") { request, context in
             try await ingest(request, context)
@@ -107,8 +108,11 @@ struct APIRoutes: Sendable {
             let result = try await store.ingest(
                 token: token, source: try context.parameters.require("source"), batch: batch,
                 maxPoints: settings.maxPoints)
-            let json = String(decoding: try JSONEncoder().encode(result), as: UTF8.self)
-            return Self.json(json, status: .accepted)
+            let json = JSONValue.object([
+                ("received", .number(Double(result.received))), ("accepted", .number(Double(result.accepted))),
+                ("duplicates", .number(Double(result.duplicates))),
+            ])
+            return Self.json(json.render(), status: .accepted)
         } catch {
             var problem = Problem(error)
             if let index = problem.index, case .lines(_, let numbers) = batch, index < numbers.count {
@@ -156,7 +160,7 @@ struct APIRoutes: Sendable {
         do {
             buffer = try await request.collectBody(upTo: limit)
         } catch is NIOTooManyBytesError {
-            throw Problem(.contentTooLarge, "the request body is larger than \(limit) bytes")
+            throw Problem.bodyTooLarge("the request body is larger than \(limit) bytes")
         }
         guard let text = buffer.getString(at: buffer.readerIndex, length: buffer.readableBytes),
             text.utf8.count == buffer.readableBytes, !text.contains("\u{0}")

@@ -1,3 +1,4 @@
+import ADCore
 import ADPostgres
 import Foundation
 import Hummingbird
@@ -22,6 +23,14 @@ public struct Problem: Error, HTTPResponseError, Sendable {
         self.hint = hint
     }
 
+    /// 413 for a body past the limit, closing the connection: otherwise Hummingbird reads the rest of the upload to
+    /// keep the connection, so a client could make it read without end.
+    public static func bodyTooLarge(_ detail: String) -> Problem {
+        var p = Problem(.contentTooLarge, detail)
+        p.headers[.connection] = "close"
+        return p
+    }
+
     /// The status an `APIFailure` is answered with.
     public init(_ failure: APIFailure) {
         let status: HTTPResponse.Status
@@ -42,37 +51,23 @@ public struct Problem: Error, HTTPResponseError, Sendable {
         if failure.kind == .unavailable { headers[.retryAfter] = "5" }
     }
 
-    public var body: [String: ProblemValue] {
-        var out: [String: ProblemValue] = [
-            "type": .string("about:blank"), "title": .string(status.reasonPhrase), "status": .int(status.code),
-            "detail": .string(detail),
+    /// The document, members in RFC 9457's order, then ours.
+    public var body: JSONValue {
+        var out: [(String, JSONValue)] = [
+            ("type", .string("about:blank")), ("title", .string(status.reasonPhrase)),
+            ("status", .number(Double(status.code))), ("detail", .string(detail)),
         ]
-        if let hint { out["hint"] = .string(hint) }
-        if let sqlState { out["sqlstate"] = .string(sqlState) }
-        if let index { out["index"] = .int(index) }
-        if let line { out["line"] = .int(line) }
-        return out
+        if let hint { out.append(("hint", .string(hint))) }
+        if let sqlState { out.append(("sqlstate", .string(sqlState))) }
+        if let index { out.append(("index", .number(Double(index)))) }
+        if let line { out.append(("line", .number(Double(line)))) }
+        return .object(out)
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var headers = self.headers
         headers[.contentType] = "application/problem+json"
-        let data = (try? JSONEncoder().encode(body)) ?? Data("{}".utf8)
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
-    }
-}
-
-/// A value in a problem document.
-public enum ProblemValue: Encodable, Sendable, Equatable {
-    case string(String)
-    case int(Int)
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        switch self {
-        case .string(let s): try c.encode(s)
-        case .int(let i): try c.encode(i)
-        }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body.render())))
     }
 }
 
@@ -108,7 +103,7 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         case let h as HTTPError:
             return Problem(h.status, h.body ?? h.status.reasonPhrase)
         case is NIOTooManyBytesError:
-            return Problem(.contentTooLarge, "the request body is larger than this server takes")
+            return Problem.bodyTooLarge("the request body is larger than this server takes")
         case let r as any HTTPResponseError:
             return Problem(r.status, r.status.reasonPhrase)
         default:

@@ -98,5 +98,6 @@ public func withAPIWorker<T: Sendable>(
 
 private func dropLogin(_ login: String, _ url: DatabaseURL) async throws {
     // The scratch database is dropped after; its grants must go first or DROP ROLE fails.
-    try await sql(url, "DROP OWNED BY \(login); DROP ROLE IF EXISTS \(login)")
+    try await sql(url, "DROP OWNED BY \(login)")
+    try await sql(url, "DROP ROLE IF EXISTS \(login)")
 }

@@ -8,6 +8,19 @@
 # Playwright downloads no browser here (there is no internet but the package registries): its tests launch Debian's
 # chromium (scripts/lib/deps.sh test installs it) with executable_path=/usr/bin/chromium; see
 # scripts/lib/browser-smoke.py. PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD keeps anything from trying.
+#
+# The schemathesis run that was checked with these versions (a tiny OpenAPI 3.1 document and server, 2026-12):
+#   "$VENV/bin/openapi-spec-validator" openapi.json        # the document itself; exit 1 on an invalid one
+#   "$VENV/bin/st" --config-file st.toml run openapi.json --url http://127.0.0.1:PORT \
+#       -H "Authorization: Bearer $TOKEN" --checks all --max-examples 20 --seed 1 --workers 1 \
+#       --request-timeout 30 --no-color --generation-database none
+# --checks all: every response against its schema, status and content type (response_schema_conformance, ...), and
+# not_a_server_error fails on any 5xx; undeclared methods (TRACE, QUERY) must get 405. --max-examples bounds the
+# cases per operation and phase (about 200 cases and 10 to 20 s for two operations); --max-time N is a budget that
+# the run SPENDS (fuzzing repeats until it is over), not a cap. Exit status 1 on any failure, 0 when none. st.toml:
+#   [warnings]
+#   fail-on = ["missing_auth"]
+# without which a wrong token passes (every answer is a documented 401: exit 0 with a warning only).
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # openapi-spec-validator: schemathesis reports only the schemas it generates from; an operation whose responses break

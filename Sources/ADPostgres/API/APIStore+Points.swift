@@ -34,14 +34,11 @@ extension APIStore {
                 .tooLarge, "the request has \(lines.count) points; at most \(maxPoints) are taken at once",
                 hint: "Send them in several requests.")
         }
-        // The source is looked up in a transaction of its own, so a failing batch can be searched in another.
-        let source = try await asCaller(token: token) { connection, _ in
-            try await Self.sourceID(source, on: connection, logger: logger)
-        }
         do throws(APIFailure) {
             let result = try await asCaller(token: token) { connection, _ in
-                try await Self.insert(
-                    batch, source: source, range: nil, maxPoints: maxPoints, on: connection, logger: logger)
+                let id = try await Self.sourceID(source, on: connection, logger: logger)
+                return try await Self.insert(
+                    batch, source: id, range: nil, maxPoints: maxPoints, on: connection, logger: logger)
             }
             if result.received > maxPoints {
                 throw APIFailure(
@@ -59,7 +56,7 @@ extension APIStore {
     /// savepoint and rolled back. Throws the failure with the index (and the point's own message) when one point
     /// fails alone; the batch's failure as it was otherwise.
     private func locate(
-        _ failure: APIFailure, token: String, source: UUID, batch: PointBatch, maxPoints: Int
+        _ failure: APIFailure, token: String, source name: String, batch: PointBatch, maxPoints: Int
     )
         async throws(APIFailure) -> IngestResult
     {
@@ -71,6 +68,7 @@ extension APIStore {
         var located = failure
         do {
             _ = try await asCaller(token: token) { connection, _ -> Int in
+                let source = try await Self.sourceID(name, on: connection, logger: logger)
                 func fails(_ range: Range<Int>) async throws -> APIFailure? {
                     try await connection.query("SAVEPOINT locate", logger: logger)
                     do {
@@ -146,7 +144,7 @@ extension APIStore {
                                                            ELSE jsonb_build_array(body.b) END) WITH ORDINALITY t(e, i)
                 ), ins AS (
                     INSERT INTO ad.data_points (source_id, "timestamp", values)
-                    SELECT \(source), (r.e ->> 'timestamp')::timestamptz, r.e -> 'values'
+                    SELECT \(source), ad.rfc3339_time(r.e ->> 'timestamp'), r.e -> 'values'
                       FROM rows r
                      WHERE r.i >= \(lo) AND r.i < \(hi) AND (SELECT count(*) FROM rows) <= \(maxPoints)
                      ORDER BY r.i
@@ -162,7 +160,7 @@ extension APIStore {
                 WITH rows AS (SELECT t.l::jsonb AS e, t.i FROM unnest(\(slice)::text[]) WITH ORDINALITY t(l, i)),
                 ins AS (
                     INSERT INTO ad.data_points (source_id, "timestamp", values)
-                    SELECT \(source), (r.e ->> 'timestamp')::timestamptz, r.e -> 'values'
+                    SELECT \(source), ad.rfc3339_time(r.e ->> 'timestamp'), r.e -> 'values'
                       FROM rows r ORDER BY r.i
                     ON CONFLICT DO NOTHING
                     RETURNING 1

@@ -900,6 +900,27 @@ COMMENT ON FUNCTION ad_internal.api_authenticate(text) IS
     'For the API''s login (a member of ad_api): the valid token with this secret (its id, name, role, person), '
     'or no row.';
 REVOKE ALL ON FUNCTION ad_internal.api_authenticate(text) FROM PUBLIC;
+
+-- The HTTP API's reading of a point's time: RFC 3339 only (with its offset), so "yesterday", "now" or a bare
+-- date, which PostgreSQL's own input would take, are refused rather than stored as some time nobody meant.
+CREATE OR REPLACE FUNCTION ad.rfc3339_time(t text) RETURNS timestamptz
+LANGUAGE plpgsql STABLE
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    IF t IS NULL THEN
+        RETURN NULL;  -- the trigger on ad.data_points says the timestamp is missing
+    ELSIF t !~ '^\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d{1,9})?([Zz]|[+-]\d\d:\d\d)$' THEN
+        RAISE EXCEPTION 'timestamp must be an RFC 3339 time with its offset, such as 2026-01-01T00:00:00Z, got "%"',
+                        left(t, 60)
+            USING ERRCODE = 'invalid_datetime_format';
+    END IF;
+    RETURN t::timestamptz;
+END
+$fn$;
+COMMENT ON FUNCTION ad.rfc3339_time(text) IS
+    'An RFC 3339 time (2026-01-01T00:00:00Z, with its offset) as timestamptz; anything else is an error saying so. '
+    'How the HTTP API reads a point''s timestamp.';
 """#),
         ("060_channels.sql", #"""
 -- Re-run by every install and every update: CREATE OR REPLACE only (sql/README.md).
@@ -1739,11 +1760,12 @@ BEGIN
     END IF;
     IF by_person AND NOT by_worker AND (person.id IS NULL OR NOT person.active) THEN
         RAISE EXCEPTION 'ad.%: % is %, so nobody can be recorded as having set % % to %', tbl,
-                        ad.current_actor(), CASE WHEN person.id IS NULL THEN 'not mapped to a person'
+                        CASE WHEN ad.current_actor() = session_user::text THEN format('role "%s"', session_user)
+                             ELSE ad.current_actor() END, CASE WHEN person.id IS NULL THEN 'not mapped to a person'
                                            ELSE format('mapped to %s, who is no longer active', person.name) END,
                         ent, NEW.id, NEW.status
             USING ERRCODE = 'invalid_authorization_specification',
-                  HINT = CASE WHEN ad_internal.api_token_in_force() IS NOT NULL
+                  HINT = CASE WHEN ad.current_actor() <> session_user::text
                               THEN 'Issue the token to a person: ad.issue_api_token(name, db_role, person => ''their email'').'
                               WHEN person.id IS NULL
                               THEN format('Map the login first: INSERT INTO ad.users (name, db_role) VALUES (''Your Name'', %L);', session_user)
@@ -2141,7 +2163,9 @@ BEGIN
     SELECT * INTO person FROM ad.users u WHERE u.id = ad.current_person() AND u.active;  -- login or API token
     IF NOT FOUND THEN
         RAISE EXCEPTION 'ad.undo_adjustment: % is not mapped to an active person, so nobody can be recorded as '
-                        'having undone adjustment %', ad.current_actor(), adjustment
+                        'having undone adjustment %',
+                        CASE WHEN ad.current_actor() = session_user::text THEN format('role "%s"', session_user)
+                             ELSE ad.current_actor() END, adjustment
             USING ERRCODE = 'invalid_authorization_specification',
                   HINT = format('Map the login first: INSERT INTO ad.users (name, db_role) VALUES (''Your Name'', %L);', session_user);
     END IF;

@@ -1,0 +1,170 @@
+import ADCore
+import ADDBTestSupport
+import Foundation
+import Testing
+
+/// Points every minute of 2026-01-01 from `start`, as NDJSON lines, value = f(minute).
+func ndjson(from start: Int, count: Int, _ value: (Int) -> String) -> String {
+    (start..<(start + count)).map { m in
+        let t = String(format: "2026-01-01T%02d:%02d:00Z", m / 60, m % 60)
+        return "{\"timestamp\":\"\(t)\",\"values\":{\"x\":\(value(m))}}"
+    }.joined(separator: "\n")
+}
+
+/// received, accepted, duplicates of an ingest answer.
+func counts(_ r: HTTPResponse) throws -> [Double] {
+    let j = try r.json()
+    return ["received", "accepted", "duplicates"].map { k in
+        if case .number(let n)? = j[k] { return n }
+        return -1
+    }
+}
+
+/// Delivery settings that make polls and retries quick enough for tests.
+let quickDelivery = [
+    "AD_POLL_INTERVAL": "0.2", "AD_DELIVERY_POLL": "0.1", "AD_DELIVERY_BACKOFF_BASE": "0.2",
+    "AD_DELIVERY_BACKOFF_CAP": "0.5",
+]
+
+@Suite(.tags(.database), .enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"), .serialized)
+struct APIFlowTests {
+    /// The seed's flows through the HTTP doors, with the real worker and real receivers: a loader pushes points, the
+    /// worker scores them and raises an alert that reaches PagerDuty and a webhook; the operator acknowledges it
+    /// with PATCH, the receivers hear it, and the audit log names the token's person.
+    @Test func pushScoreAlertAcknowledgeOverHTTP() async throws {
+        let receiver = HTTPReceiver()
+        try receiver.start(secrets: ["hook": "s3cret"])
+        defer { receiver.stop() }
+        try await withAPIWorker(environment: quickDelivery) { api in
+            for statement in [
+                "INSERT INTO ad_internal.outbound_allowlist (network, note) VALUES ('127.0.0.0/8', 'test receivers')",
+                """
+                INSERT INTO ad.channels (name, type, target) VALUES
+                    ('hook', 'webhook', '\(receiver.url("/webhook/hook"))'),
+                    ('pager', 'pagerduty', '\(receiver.url("/pagerduty/v2/enqueue"))')
+                """,
+                "SELECT ad.set_channel_secret('hook', 's3cret'), ad.set_channel_secret('pager', 'R0UT1NGKEY0123456789ABCDEFGHIJKL')",
+                #"INSERT INTO ad.alert_rules (name, conditions) VALUES ('r', '{"min_severity": "low", "metrics": ["x"]}')"#,
+                "SELECT ad.add_rule_channel('r', c) FROM unnest(ARRAY['hook', 'pager']) c",
+            ] {
+                try await sql(api.url, statement)
+            }
+            // 40 ordinary points as NDJSON: 202 only once they are committed, so the database has them all.
+            let history = try await api.send(
+                "POST", "/v1/sources/src-a/points", as: "ad_ingest",
+                body: ndjson(from: 0, count: 40) { "\(50 + $0 % 5)" },
+                contentType: "application/x-ndjson")
+            #expect(history.status == 202, "\(history.text)")
+            #expect(try counts(history) == [40, 40, 0])
+            #expect(try await integer(api.url, "SELECT count(*) FROM ad.data_points") == 40)
+            // Re-sending the same points changes nothing and says so.
+            let again = try await api.send(
+                "POST", "/v1/sources/src-a/points", as: "ad_ingest",
+                body: ndjson(from: 38, count: 2) { "\(50 + $0 % 5)" },
+                contentType: "application/x-ndjson")
+            #expect(try counts(again) == [2, 0, 2])
+
+            // The spike, as one JSON point.
+            let spike = try await api.send(
+                "POST", "/v1/sources/src-a/points", as: "ad_ingest",
+                body: #"{"timestamp": "2026-01-01T00:40:00Z", "values": {"x": 500}}"#)
+            #expect(spike.status == 202, "\(spike.text)")
+            let triggers = try await receiver.waitForRecords(2, timeout: .seconds(120))
+            #expect(triggers.allSatisfy { $0.verdict == .ok }, "\(triggers.map(\.reasons))\n\(api.worker.output)")
+
+            // The operator finds it through the API: the open alert and its anomaly.
+            let list = try await api.send("GET", "/v1/alerts?status=pending,sent&source=src-a", as: "ad_operator")
+            #expect(list.status == 200, "\(list.text)")
+            guard case .array(let items)? = try list.json()["items"], items.count == 1,
+                case .string(let alertID)? = items[0]["alert_id"], case .string(let anomalyID)? = items[0]["anomaly_id"]
+            else {
+                Issue.record("no open alert in \(list.text)")
+                return
+            }
+            let anomaly = try await api.send("GET", "/v1/anomalies/\(anomalyID)", as: "ad_reader")
+            #expect(try anomaly.json()["actual"] == .number(500))
+            #expect(
+                try await eventually {
+                    try await integer(
+                        api.url, "SELECT count(*) FROM ad.alert_deliveries WHERE kind = 'trigger' AND status = 'sent'")
+                        == 2
+                })
+
+            // PATCH acknowledge, as Olga's token: the same state machine, the receivers told, the audit names her.
+            let ack = try await api.send(
+                "PATCH", "/v1/alerts/\(alertID)", as: "ad_operator",
+                body: #"{"status": "acknowledged", "notes": "on it"}"#)
+            #expect(ack.status == 200, "\(ack.text)")
+            #expect(try ack.json()["status"] == .string("acknowledged"))
+            #expect(try ack.json()["acknowledged_by"] == .string("Olga Operator"))
+            let told = try await receiver.waitForRecords(4, timeout: .seconds(120))
+            #expect(Set(told.dropFirst(2).map(\.path)) == ["/webhook/hook", "/pagerduty/v2/enqueue"])
+            #expect(
+                told.dropFirst(2).first { $0.path.hasPrefix("/pagerduty") }?.json["event_action"]
+                    == .string("acknowledge"))
+            #expect(
+                try await strings(
+                    api.url,
+                    """
+                    SELECT l.new_value->>'status' || ' by ' || u.name || ' via ' || l.db_role
+                      FROM ad.audit_log l JOIN ad.users u ON u.id = l.user_id
+                     WHERE l.entity = 'alert' AND l.action = 'status_change' AND l.new_value->>'status' = 'acknowledged'
+                    """
+                ).first?.hasPrefix("acknowledged by Olga Operator via api_") == true)
+            let audit = try await api.send("GET", "/v1/alerts/\(alertID)/audit", as: "ad_operator")
+            #expect(audit.text.contains("Olga Operator"), "\(audit.text)")
+
+            // The anomaly judged a false positive; the alert resolved; then a state the machine does not allow
+            // (resolved is final) is the trigger's refusal, as 409 with its words.
+            let judged = try await api.send(
+                "PATCH", "/v1/anomalies/\(anomalyID)", as: "ad_operator", body: #"{"status": "false_positive"}"#)
+            #expect(judged.status == 200, "\(judged.text)")
+            #expect(try judged.json()["status"] == .string("false_positive"))
+            let resolved = try await api.send(
+                "PATCH", "/v1/alerts/\(alertID)", as: "ad_operator", body: #"{"status": "resolved"}"#)
+            #expect(try resolved.json()["resolved_by"] == .string("Olga Operator"), "\(resolved.text)")
+            let reopen = try await api.send(
+                "PATCH", "/v1/alerts/\(alertID)", as: "ad_operator", body: #"{"status": "acknowledged"}"#)
+            #expect(reopen.status == 409, "\(reopen.text)")
+            #expect(reopen.text.contains("cannot go from resolved to acknowledged"), "\(reopen.text)")
+            // A reader may look but not act: the database's own refusal.
+            let readerAck = try await api.send(
+                "PATCH", "/v1/alerts/\(alertID)", as: "ad_reader", body: #"{"status": "resolved"}"#)
+            #expect(readerAck.status == 403, "\(readerAck.text)")
+            #expect(readerAck.header("content-type") == "application/problem+json")
+        }
+    }
+
+    /// A bad point fails its batch with the door's own message and the point's place; nothing of the batch is kept.
+    @Test func aBadPointFailsItsBatchNamingIndexLineAndReason() async throws {
+        try await withAPIWorker { api in
+            var lines = ndjson(from: 0, count: 10) { "\($0)" }.split(separator: "\n").map(String.init)
+            lines[7] = #"{"timestamp": "2026-01-01T00:07:00Z", "values": {"x": "high"}}"#
+            let r = try await api.send(
+                "POST", "/v1/sources/src-a/points", as: "ad_ingest", body: lines.joined(separator: "\n"),
+                contentType: "application/x-ndjson")
+            #expect(r.status == 400)
+            let p = try r.json()
+            #expect(p["index"] == .number(7))
+            #expect(p["line"] == .number(8))
+            #expect(
+                "\(p["detail"] ?? .null)".contains(#"metric \"x\" must be a finite number, got string \"high\""#),
+                "\(r.text)")
+            #expect(try await integer(api.url, "SELECT count(*) FROM ad.data_points") == 0)
+
+            let csv = "timestamp,x\n2026-01-01T00:00:00Z,1\nyesterday,2\n"
+            let c = try await api.send(
+                "POST", "/v1/sources/src-a/points", as: "ad_ingest", body: csv, contentType: "text/csv")
+            #expect(c.status == 400)
+            #expect(try c.json()["line"] == .number(3), "\(c.text)")
+            #expect(c.text.contains("RFC 3339"), "\(c.text)")
+
+            let missing = try await api.send(
+                "POST", "/v1/sources/nope/points", as: "ad_ingest", body: #"{"timestamp": "2026-01-01T00:00:00Z"}"#)
+            #expect(missing.status == 404, "\(missing.text)")
+            let noToken = try await api.send("GET", "/v1/alerts", as: nil)
+            #expect(noToken.status == 401)
+            #expect(noToken.header("www-authenticate")?.hasPrefix("Bearer") == true)
+        }
+    }
+}
