@@ -37,6 +37,9 @@ struct APIRoutes: Sendable {
             try await ingest(request, context)
         }
         v1.get("sources/:source/series") { request, context in
+            // The token is asked for before anything else is read: without one the answer is 401, whatever else is
+            // wrong (schemathesis: a 400 without a token tells a caller nothing about what it is missing).
+            let token = try Self.bearer(request)
             let q = request.uri.queryParameters
             let to = try Self.time(q.get("to"), "to") ?? Date()
             let from = try Self.time(q.get("from"), "from") ?? to.addingTimeInterval(-86_400)
@@ -44,8 +47,7 @@ struct APIRoutes: Sendable {
             let limit =
                 try Self.integer(q.get("limit"), "limit", 1...settings.maxSeriesPoints) ?? settings.maxSeriesPoints
             let json = try await store.series(
-                token: try Self.bearer(request), source: try context.parameters.require("source"), from: from, to: to,
-                maxPoints: limit)
+                token: token, source: try context.parameters.require("source"), from: from, to: to, maxPoints: limit)
             return Self.json(json)
         }
         v1.get("alerts") { request, _ in
@@ -57,11 +59,11 @@ struct APIRoutes: Sendable {
             Self.json(try await store.alert(token: try Self.bearer(request), id: try Self.uuid(context)))
         }
         v1.patch("alerts/:id") { request, context in
+            let token = try Self.bearer(request)
             let change = try await Self.statusChange(request, allowed: ["acknowledged", "resolved"])
             return Self.json(
                 try await store.changeAlert(
-                    token: try Self.bearer(request), id: try Self.uuid(context), status: change.status,
-                    notes: change.notes))
+                    token: token, id: try Self.uuid(context), status: change.status, notes: change.notes))
         }
         v1.get("alerts/:id/audit") { request, context in
             let rows = try await store.alertAudit(token: try Self.bearer(request), id: try Self.uuid(context))
@@ -76,12 +78,12 @@ struct APIRoutes: Sendable {
             Self.json(try await store.anomaly(token: try Self.bearer(request), id: try Self.uuid(context)))
         }
         v1.patch("anomalies/:id") { request, context in
+            let token = try Self.bearer(request)
             let change = try await Self.statusChange(
                 request, allowed: ["acknowledged", "confirmed", "false_positive", "resolved"])
             return Self.json(
                 try await store.changeAnomaly(
-                    token: try Self.bearer(request), id: try Self.uuid(context), status: change.status,
-                    notes: change.notes))
+                    token: token, id: try Self.uuid(context), status: change.status, notes: change.notes))
         }
         v1.post("models/train") { request, _ in
             try await train(request)
@@ -227,18 +229,15 @@ struct APIRoutes: Sendable {
     static func time(_ text: String?, _ name: String) throws(Problem) -> Date? {
         guard let text else { return nil }
         guard let date = parseTime(text) else {
-            throw Problem(.badRequest, "\(name) must be an RFC 3339 time such as 2026-01-01T00:00:00Z, got \(text)")
+            throw Problem(
+                .badRequest,
+                "\(name) must be an RFC 3339 time in years 1 to 9999 (UTC), such as 2026-01-01T00:00:00Z, got \(text)")
         }
         return date
     }
 
-    static func parseTime(_ text: String) -> Date? {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let d = f.date(from: text) { return d }
-        f.formatOptions = [.withInternetDateTime]
-        return f.date(from: text)
-    }
+    /// An RFC 3339 time on PostgreSQL's calendar (`RFC3339`: Foundation's parsers are Julian before 1582).
+    static func parseTime(_ text: String) -> Date? { RFC3339.parse(text) }
 
     static func number(_ text: String?, _ name: String, _ range: ClosedRange<Double>) throws(Problem) -> Double? {
         guard let text else { return nil }
@@ -263,7 +262,9 @@ struct APIRoutes: Sendable {
             let text = try c.decode(String.self)
             guard let date = parseTime(text) else {
                 throw DecodingError.dataCorruptedError(
-                    in: c, debugDescription: "must be an RFC 3339 time such as 2026-01-01T00:00:00Z, got \(text)")
+                    in: c,
+                    debugDescription:
+                        "must be an RFC 3339 time in years 1 to 9999 (UTC), such as 2026-01-01T00:00:00Z, got \(text)")
             }
             return date
         }
