@@ -3,8 +3,8 @@ import ADDBTestSupport
 import Foundation
 import Testing
 
-/// What schemathesis found against api/openapi.yaml, each fixed in the server, kept as plain requests so a change
-/// that brings one back fails here with its name, whether or not the Python tools are installed.
+/// What schemathesis (and adworker bench's HTTP figure) found against api/openapi.yaml, each fixed in the server,
+/// kept as plain requests so a change that brings one back fails here, whether or not the Python tools are installed.
 @Suite(.tags(.database)) struct APIFuzzFindingsTests {
     @Test func eachFindingStaysFixed() async throws {
         try await withAPIWorker { api in
@@ -44,6 +44,14 @@ import Testing
             let patch = try await api.send(
                 "PATCH", "/v1/alerts/00000000-0000-0000-0000-000000000001", as: nil, body: "{}")
             #expect(patch.status == 401, "\(patch.text)")
+
+            // A source named by its id in upper case (as Swift's UUID prints it) was not found (adworker bench).
+            let upper = "00000000-0000-0000-0000-00000000000A"
+            let ingest = try await api.send(
+                "POST", "/v1/sources/\(upper)/points", as: "ad_ingest",
+                body: #"{"timestamp": "2026-01-01T00:00:30Z", "values": {"x": 1}}"#)
+            #expect(ingest.status == 202, "\(ingest.text)")
+            #expect(try await api.send("GET", "/v1/sources/\(upper)/series", as: "ad_reader").status == 200)
 
             // A status or severity filter outside the CHECK constraint's values matched nothing, silently.
             let typo = try await api.send("GET", "/v1/alerts?status=acknowleged", as: "ad_reader")
