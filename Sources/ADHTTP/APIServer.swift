@@ -32,6 +32,7 @@ public enum APIServer {
         let router = Router(context: APIContext.self)
         router.add(middleware: ProblemMiddleware<APIContext>(logger: logger))
         APIRoutes(store: store, settings: settings, logger: logger).register(on: router)
+        ConsoleRoutes(store: store, settings: settings, logger: logger).register(on: router)
         return Application(
             router: router,
             server: .http1(configuration: .init(idleTimeout: .seconds(settings.idleTimeout))),

@@ -36,9 +36,9 @@ extension APIStore {
         }
         do throws(APIFailure) {
             let result = try await asCaller(token: token) { connection, _ in
-                let id = try await Self.sourceID(source, on: connection, logger: logger)
+                let id = try await Self.sourceID(source, on: connection, logger: self.logger)
                 return try await Self.insert(
-                    batch, source: id, range: nil, maxPoints: maxPoints, on: connection, logger: logger)
+                    batch, source: id, range: nil, maxPoints: maxPoints, on: connection, logger: self.logger)
             }
             if result.received > maxPoints {
                 throw APIFailure(
@@ -65,19 +65,19 @@ extension APIStore {
         case .lines(let lines, _): count = lines.count
         case .json: count = Int.max  // the statement counts; the range bounds it
         }
-        var located = failure
-        do {
-            _ = try await asCaller(token: token) { connection, _ -> Int in
-                let source = try await Self.sourceID(name, on: connection, logger: logger)
+        do throws(APIFailure) {
+            let found = try await asCaller(token: token) { connection, _ -> APIFailure? in
+                let source = try await Self.sourceID(name, on: connection, logger: self.logger)
                 func fails(_ range: Range<Int>) async throws -> APIFailure? {
-                    try await connection.query("SAVEPOINT locate", logger: logger)
+                    try await connection.query("SAVEPOINT locate", logger: self.logger)
                     do {
                         _ = try await Self.insert(
-                            batch, source: source, range: range, maxPoints: maxPoints, on: connection, logger: logger)
-                        try await connection.query("ROLLBACK TO SAVEPOINT locate", logger: logger)
+                            batch, source: source, range: range, maxPoints: maxPoints, on: connection,
+                            logger: self.logger)
+                        try await connection.query("ROLLBACK TO SAVEPOINT locate", logger: self.logger)
                         return nil
                     } catch {
-                        try await connection.query("ROLLBACK TO SAVEPOINT locate", logger: logger)
+                        try await connection.query("ROLLBACK TO SAVEPOINT locate", logger: self.logger)
                         let f = APIFailure.from(error)
                         return f.kind == .invalid ? f : nil
                     }
@@ -89,7 +89,7 @@ extension APIStore {
                         """
                         SELECT CASE jsonb_typeof(\(Self.jsonText(batch))::jsonb) WHEN 'array'
                                THEN jsonb_array_length(\(Self.jsonText(batch))::jsonb) ELSE 1 END
-                        """, logger: logger)
+                        """, logger: self.logger)
                     for try await n in rows.decode(Int.self) { hi = n }
                 }
                 while hi - lo > 1 {
@@ -98,14 +98,16 @@ extension APIStore {
                 }
                 if hi - lo == 1, var alone = try await fails(lo..<hi) {
                     alone.index = lo
-                    located = alone
+                    return alone
                 }
-                return 0
+                return nil
             }
+            if let found { throw found }
         } catch {
             // Finding the point is a courtesy: if that fails, the batch's own error stands.
+            if error.index != nil { throw error }
         }
-        throw located
+        throw failure
     }
 
     private static func jsonText(_ batch: PointBatch) -> String {

@@ -95,14 +95,14 @@ extension APIStore {
                         OR (o.created_at, o.alert_id) < (\(filter.cursor?.t)::timestamptz, \(filter.cursor?.id)::uuid))
                  ORDER BY o.created_at DESC, o.alert_id DESC
                  LIMIT \(filter.limit + 1)
-                """, logger: logger)
+                """, logger: self.logger)
             return try await Self.page(rows, limit: filter.limit)
         }
     }
 
     public func alert(token: String, id: UUID) async throws(APIFailure) -> String {
         try await asCaller(token: token) { connection, _ in
-            try await Self.alert(id, on: connection, logger: logger)
+            try await Self.alert(id, on: connection, logger: self.logger)
         }
     }
 
@@ -121,15 +121,15 @@ extension APIStore {
         -> String
     {
         try await asCaller(token: token) { connection, _ in
-            try await Self.change("alert", id, status: status, notes: notes, on: connection, logger: logger)
-            return try await Self.alert(id, on: connection, logger: logger)
+            try await Self.change("alert", id, status: status, notes: notes, on: connection, logger: self.logger)
+            return try await Self.alert(id, on: connection, logger: self.logger)
         }
     }
 
     /// The audit trail of one alert, oldest first, with people by name.
     public func alertAudit(token: String, id: UUID) async throws(APIFailure) -> [String] {
         try await asCaller(token: token) { connection, _ in
-            _ = try await Self.alert(id, on: connection, logger: logger)
+            _ = try await Self.alert(id, on: connection, logger: self.logger)
             let rows = try await connection.query(
                 """
                 SELECT jsonb_build_object('id', l.id, 'occurred_at', l.occurred_at, 'db_role', l.db_role,
@@ -138,7 +138,7 @@ extension APIStore {
                   FROM ad.audit_log l LEFT JOIN ad.users u ON u.id = l.user_id
                  WHERE l.entity = 'alert' AND l.entity_id = \(id.uuidString.lowercased())
                  ORDER BY l.id
-                """, logger: logger)
+                """, logger: self.logger)
             var out: [String] = []
             for try await json in rows.decode(String.self) { out.append(json) }
             return out
@@ -164,14 +164,14 @@ extension APIStore {
                         OR (d.point_timestamp, d.anomaly_id) < (\(filter.cursor?.t)::timestamptz, \(filter.cursor?.id)::uuid))
                  ORDER BY d.point_timestamp DESC, d.anomaly_id DESC
                  LIMIT \(filter.limit + 1)
-                """, logger: logger)
+                """, logger: self.logger)
             return try await Self.page(rows, limit: filter.limit)
         }
     }
 
     public func anomaly(token: String, id: UUID) async throws(APIFailure) -> String {
         try await asCaller(token: token) { connection, _ in
-            try await Self.anomaly(id, on: connection, logger: logger)
+            try await Self.anomaly(id, on: connection, logger: self.logger)
         }
     }
 
@@ -188,8 +188,8 @@ extension APIStore {
         -> String
     {
         try await asCaller(token: token) { connection, _ in
-            try await Self.change("anomaly", id, status: status, notes: notes, on: connection, logger: logger)
-            return try await Self.anomaly(id, on: connection, logger: logger)
+            try await Self.change("anomaly", id, status: status, notes: notes, on: connection, logger: self.logger)
+            return try await Self.anomaly(id, on: connection, logger: self.logger)
         }
     }
 
@@ -251,7 +251,7 @@ extension APIStore {
                                             WHERE d.source_id = src.source_id AND d.point_timestamp >= \(from)
                                               AND d.point_timestamp < \(to)), '[]'))::text
                   FROM src
-                """, logger: logger)
+                """, logger: self.logger)
             return try await Self.one(rows, "no source named \"\(source)\"")
         }
     }
@@ -268,7 +268,7 @@ extension APIStore {
                                       coalesce(\(body)::jsonb -> 'hyperparameters', '{}'), \(r.name),
                                       coalesce(\(r.test_fraction)::float8, 0.3), coalesce(\(r.seed)::int8, 1),
                                       \(r.test_from)::timestamptz)
-                """, logger: logger)
+                """, logger: self.logger)
             for try await id in rows.decode(UUID.self) { return id }
             throw APIFailure(.internalError, "ad.train_model returned nothing")
         }
@@ -278,7 +278,7 @@ extension APIStore {
     public func model(token: String, id: UUID) async throws(APIFailure) -> (json: String, status: String) {
         try await asCaller(token: token) { connection, _ in
             let rows = try await connection.query(
-                "SELECT to_jsonb(m)::text, m.status FROM ad.model_registry m WHERE m.id = \(id)", logger: logger)
+                "SELECT to_jsonb(m)::text, m.status FROM ad.model_registry m WHERE m.id = \(id)", logger: self.logger)
             for try await (json, status) in rows.decode((String, String).self) { return (json, status) }
             throw APIFailure(.notFound, "no model \(id)")
         }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import PostgresNIO
+import Synchronization
 
 /// Who an HTTP request acts as: its bearer token, the database role the request runs as, and the person actions are
 /// attributed to (sql/057_api_identity.sql).
@@ -84,6 +85,8 @@ public struct APIFailure: Error, Sendable, Equatable, CustomStringConvertible {
 public final class APIStore: Sendable {
     public let client: PostgresClient
     let logger: Logger
+    /// How long a request waits for a session of the pool.
+    let leaseTimeout: Duration
 
     /// A pool for `url`, at most `connections` sessions with `limits` (statement and lock timeouts).
     public init(url: DatabaseURL, connections: Int, limits: SessionLimits, logger: Logger) throws {
@@ -111,20 +114,49 @@ public final class APIStore: Sendable {
             for: url, applicationName: "adworker-api", limits: limits)
         client = PostgresClient(configuration: config, backgroundLogger: logger)
         self.logger = logger
+        leaseTimeout = .seconds(max(2, url.connectTimeout))
     }
 
     /// Runs the pool until the task is cancelled (a ServiceLifecycle service does it).
     public func run() async { await client.run() }
 
     /// Runs `body` in one transaction as the caller `token` names; a token that is unknown, revoked or expired is
-    /// `unauthenticated` (nothing else is said about it). Every failure comes back as an `APIFailure`.
+    /// `unauthenticated` (nothing else is said about it). Every failure comes back as an `APIFailure`. A session
+    /// that cannot be had within `leaseTimeout` (the database is down, or every session is busy) is `unavailable`:
+    /// the pool would otherwise keep the request waiting for as long as the database stays away.
     public func asCaller<T: Sendable>(
-        token: String, _ body: (PostgresConnection, APICaller) async throws -> T
+        token: String, _ body: @escaping @Sendable (PostgresConnection, APICaller) async throws -> T
     ) async throws(APIFailure) -> T {
+        let leased = Flag()
+        let client = self.client
+        let logger = self.logger
+        let timeout = leaseTimeout
         do {
-            return try await client.withTransaction(logger: logger) { connection in
-                let caller = try await Self.authenticate(token: token, on: connection, logger: logger)
-                return try await body(connection, caller)
+            return try await withThrowingTaskGroup(of: T?.self) { group in
+                group.addTask {
+                    try await client.withTransaction(logger: logger) { connection in
+                        leased.value.store(true, ordering: .relaxed)
+                        let caller = try await Self.authenticate(token: token, on: connection, logger: logger)
+                        return try await body(connection, caller)
+                    }
+                }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    if !leased.value.load(ordering: .relaxed) {
+                        throw APIFailure(
+                            .unavailable,
+                            "no database session within \(timeout): the database is unreachable or every session is busy"
+                        )
+                    }
+                    return nil
+                }
+                while let next = try await group.next() {
+                    if let result = next {
+                        group.cancelAll()
+                        return result
+                    }
+                }
+                throw APIFailure(.internalError, "the request ended without a result")
             }
         } catch {
             throw APIFailure.from(error)
@@ -152,4 +184,9 @@ public final class APIStore: Sendable {
         }
         throw APIFailure(.unauthenticated, "the bearer token is missing, unknown, revoked or expired")
     }
+}
+
+/// A flag one task sets and another reads.
+private final class Flag: Sendable {
+    let value = Atomic<Bool>(false)
 }
