@@ -22,6 +22,7 @@ struct APIRoutes: Sendable {
     ]
 
     func register(on router: Router<APIContext>) {
+        router.add(middleware: MethodNotAllowedMiddleware<APIContext>(operations: Self.operations))
         router.get("/healthz") { _, _ in Self.json("{\"status\":\"ok\"}") }
         let v1 = router.group("v1")
         v1.get("me") { request, _ in
@@ -36,6 +37,9 @@ struct APIRoutes: Sendable {
             try await ingest(request, context)
         }
         v1.get("sources/:source/series") { request, context in
+            // The token is asked for before anything else is read: without one the answer is 401, whatever else is
+            // wrong (schemathesis: a 400 without a token tells a caller nothing about what it is missing).
+            let token = try Self.bearer(request)
             let q = request.uri.queryParameters
             let to = try Self.time(q.get("to"), "to") ?? Date()
             let from = try Self.time(q.get("from"), "from") ?? to.addingTimeInterval(-86_400)
@@ -43,42 +47,43 @@ struct APIRoutes: Sendable {
             let limit =
                 try Self.integer(q.get("limit"), "limit", 1...settings.maxSeriesPoints) ?? settings.maxSeriesPoints
             let json = try await store.series(
-                token: try Self.bearer(request), source: try context.parameters.require("source"), from: from, to: to,
-                maxPoints: limit)
+                token: token, source: try context.parameters.require("source"), from: from, to: to, maxPoints: limit)
             return Self.json(json)
         }
         v1.get("alerts") { request, _ in
-            let page = try await store.alerts(token: try Self.bearer(request), filter: try Self.filter(request))
+            let page = try await store.alerts(
+                token: try Self.bearer(request), filter: try Self.filter(request, statuses: Self.alertStatuses))
             return Self.json(Self.pageJSON(page))
         }
         v1.get("alerts/:id") { request, context in
             Self.json(try await store.alert(token: try Self.bearer(request), id: try Self.uuid(context)))
         }
         v1.patch("alerts/:id") { request, context in
+            let token = try Self.bearer(request)
             let change = try await Self.statusChange(request, allowed: ["acknowledged", "resolved"])
             return Self.json(
                 try await store.changeAlert(
-                    token: try Self.bearer(request), id: try Self.uuid(context), status: change.status,
-                    notes: change.notes))
+                    token: token, id: try Self.uuid(context), status: change.status, notes: change.notes))
         }
         v1.get("alerts/:id/audit") { request, context in
             let rows = try await store.alertAudit(token: try Self.bearer(request), id: try Self.uuid(context))
             return Self.json("{\"items\":[\(rows.joined(separator: ","))]}")
         }
         v1.get("anomalies") { request, _ in
-            let page = try await store.anomalies(token: try Self.bearer(request), filter: try Self.filter(request))
+            let page = try await store.anomalies(
+                token: try Self.bearer(request), filter: try Self.filter(request, statuses: Self.anomalyStatuses))
             return Self.json(Self.pageJSON(page))
         }
         v1.get("anomalies/:id") { request, context in
             Self.json(try await store.anomaly(token: try Self.bearer(request), id: try Self.uuid(context)))
         }
         v1.patch("anomalies/:id") { request, context in
+            let token = try Self.bearer(request)
             let change = try await Self.statusChange(
                 request, allowed: ["acknowledged", "confirmed", "false_positive", "resolved"])
             return Self.json(
                 try await store.changeAnomaly(
-                    token: try Self.bearer(request), id: try Self.uuid(context), status: change.status,
-                    notes: change.notes))
+                    token: token, id: try Self.uuid(context), status: change.status, notes: change.notes))
         }
         v1.post("models/train") { request, _ in
             try await train(request)
@@ -189,14 +194,28 @@ struct APIRoutes: Sendable {
         return change
     }
 
-    static func filter(_ request: Request) throws -> APIListFilter {
+    /// The values of the lists' filters (the CHECK constraints of ad.alerts and ad.anomalies): a value outside them
+    /// is a 400 naming them, not a filter that silently matches nothing.
+    static let alertStatuses = ["pending", "sent", "acknowledged", "escalated", "resolved", "failed"]
+    static let anomalyStatuses = ["detected", "acknowledged", "confirmed", "resolved", "false_positive"]
+    static let severities = ["low", "medium", "high", "critical"]
+
+    static func filter(_ request: Request, statuses: [String]) throws -> APIListFilter {
         let q = request.uri.queryParameters
         var f = APIListFilter()
-        func list(_ name: String) -> [String]? {
-            q.get(name).map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+        func list(_ name: String, _ allowed: [String]) throws(Problem) -> [String]? {
+            guard let text = q.get(name) else { return nil }
+            let values = text.split(separator: ",", omittingEmptySubsequences: false).map {
+                $0.trimmingCharacters(in: .whitespaces)
+            }
+            for v in values where !allowed.contains(v) {
+                throw Problem(
+                    .badRequest, "\(name) must be one or more of \(allowed.joined(separator: ", ")), got \"\(v)\"")
+            }
+            return values
         }
-        f.statuses = list("status")
-        f.severities = list("severity")
+        f.statuses = try list("status", statuses)
+        f.severities = try list("severity", Self.severities)
         f.source = q.get("source")
         f.metric = q.get("metric")
         f.since = try time(q.get("since"), "since")
@@ -210,18 +229,15 @@ struct APIRoutes: Sendable {
     static func time(_ text: String?, _ name: String) throws(Problem) -> Date? {
         guard let text else { return nil }
         guard let date = parseTime(text) else {
-            throw Problem(.badRequest, "\(name) must be an RFC 3339 time such as 2026-01-01T00:00:00Z, got \(text)")
+            throw Problem(
+                .badRequest,
+                "\(name) must be an RFC 3339 time in years 1 to 9999 (UTC), such as 2026-01-01T00:00:00Z, got \(text)")
         }
         return date
     }
 
-    static func parseTime(_ text: String) -> Date? {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let d = f.date(from: text) { return d }
-        f.formatOptions = [.withInternetDateTime]
-        return f.date(from: text)
-    }
+    /// An RFC 3339 time on PostgreSQL's calendar (`RFC3339`: Foundation's parsers are Julian before 1582).
+    static func parseTime(_ text: String) -> Date? { RFC3339.parse(text) }
 
     static func number(_ text: String?, _ name: String, _ range: ClosedRange<Double>) throws(Problem) -> Double? {
         guard let text else { return nil }
@@ -246,7 +262,9 @@ struct APIRoutes: Sendable {
             let text = try c.decode(String.self)
             guard let date = parseTime(text) else {
                 throw DecodingError.dataCorruptedError(
-                    in: c, debugDescription: "must be an RFC 3339 time such as 2026-01-01T00:00:00Z, got \(text)")
+                    in: c,
+                    debugDescription:
+                        "must be an RFC 3339 time in years 1 to 9999 (UTC), such as 2026-01-01T00:00:00Z, got \(text)")
             }
             return date
         }
@@ -275,5 +293,54 @@ extension Problem {
         } else {
             self.init(APIFailure.from(error))
         }
+    }
+}
+
+/// A path the API serves asked with a method it does not serve: 405 with `Allow` (RFC 9110, section 15.5.6) rather
+/// than the router's 404, which would say the resource is not there. Only the router's own not-found is turned
+/// (Hummingbird's router answers both "no such path" and "no such method" with it); a path no operation names stays
+/// 404.
+struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// Each served path template, split at "/", and the methods it serves.
+    let paths: [(segments: [Substring], methods: [String])]
+
+    init(operations: [String]) {
+        var methods: [String: [String]] = [:]
+        var order: [String] = []
+        for operation in operations {
+            let parts = operation.split(separator: " ", maxSplits: 1).map(String.init)
+            if methods[parts[1]] == nil { order.append(parts[1]) }
+            methods[parts[1], default: []].append(parts[0])
+        }
+        paths = order.map { ($0.split(separator: "/", omittingEmptySubsequences: false), methods[$0]!) }
+    }
+
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            guard let allowed = allowedMethods(request.uri.path), !allowed.contains(request.method.rawValue) else {
+                throw error
+            }
+            var problem = Problem(
+                .methodNotAllowed,
+                "\(request.method.rawValue) is not served at \(request.uri.path); \(allowed.joined(separator: ", ")) are"
+            )
+            problem.headers[.allow] = allowed.joined(separator: ", ")
+            throw problem
+        }
+    }
+
+    /// The methods served at `path`, or nil when no operation's template matches it.
+    func allowedMethods(_ path: String) -> [String]? {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
+        return paths.first { template in
+            template.segments.count == segments.count
+                && zip(template.segments, segments).allSatisfy { t, s in
+                    t.hasPrefix("{") ? !s.isEmpty : t == s
+                }
+        }?.methods
     }
 }

@@ -115,10 +115,11 @@ extension APIStore {
         return "[]"
     }
 
-    /// The id of the source named (or with id) `source`, as the caller sees ad.data_sources.
+    /// The id of the source named (or with id) `source`, as the caller sees ad.data_sources. An id matches in either
+    /// case (uuid::text is lower case; Swift's and many clients' UUIDs print upper case).
     static func sourceID(_ source: String, on connection: PostgresConnection, logger: Logger) async throws -> UUID {
         let rows = try await connection.query(
-            "SELECT s.id FROM ad.data_sources s WHERE s.name = \(source) OR s.id::text = \(source) LIMIT 1",
+            "SELECT s.id FROM ad.data_sources s WHERE s.name = \(source) OR s.id::text = lower(\(source)) LIMIT 1",
             logger: logger)
         for try await id in rows.decode(UUID.self) { return id }
         throw APIFailure(

@@ -227,7 +227,7 @@ extension APIStore {
             let rows = try await connection.query(
                 """
                 WITH src AS (SELECT s.source_id, s.source_name FROM ad.source_overview s
-                              WHERE s.source_name = \(source) OR s.source_id::text = \(source) LIMIT 1),
+                              WHERE s.source_name = \(source) OR s.source_id::text = lower(\(source)) LIMIT 1),
                 pts AS (
                     SELECT v."timestamp", jsonb_object_agg(v.metric, v.value) AS values, max(v.anomaly_score) AS score
                       FROM ad.point_values v, src

@@ -11,7 +11,10 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "bench",
         abstract: "Measure ingest, scoring throughput, latency and worker memory, in one run on one schema.",
         discussion: """
-            (a) COPY into ad.data_points with no worker; (b) the same COPY while an adworker run process scores, \
+            (a) COPY into ad.data_points with no worker, and the same number of points through the HTTP API \
+            (served in this process as an ad_ingest token, --http-batch points a request, --http-clients requests in \
+            flight; NDJSON, then a JSON array; it creates the ad_* group roles if missing and a login it drops after); \
+            (b) the same COPY while an adworker run process scores, \
             from COPY start until the backlog is 0; (c) commit-to-scored latency at a fixed offered load; \
             (d) the worker's peak RSS at --series and at --big-series series; (e) alerts delivered per second to a \
             local webhook receiver (signed, one alert per request); (f) Isolation Forest training time, scoring \
@@ -35,13 +38,17 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Training rows for (f).") var modelTrainRows = 20_000
     @Option(help: "Rows scored in (f).") var modelScoreRows = 200_000
     @Flag(help: "Run only (f), the Isolation Forest comparison (no database).") var modelsOnly = false
+    @Option(help: "Points per HTTP ingest request beside (a).") var httpBatch = 1000
+    @Option(help: "HTTP ingest requests in flight at once beside (a).") var httpClients = 4
+    @Flag(help: "Run only (a) and its HTTP ingest figures.") var ingestOnly = false
 
     func validate() throws {
         guard series >= 1, points >= series, chunk >= 1, latencyRate >= 10, latencySeconds >= 1, bigSeries >= series,
-            alerts >= 1, modelTrainRows >= 100, modelScoreRows >= 1000
+            alerts >= 1, modelTrainRows >= 100, modelScoreRows >= 1000, (1...1_000_000).contains(httpBatch),
+            (1...256).contains(httpClients)
         else {
             throw ValidationError(
-                "need series >= 1, points >= series, chunk >= 1, latency-rate >= 10, latency-seconds >= 1, big-series >= series, alerts >= 1"
+                "need series >= 1, points >= series, chunk >= 1, latency-rate >= 10, latency-seconds >= 1, big-series >= series, alerts >= 1, http-batch 1 to 1000000, http-clients 1 to 256"
             )
         }
     }
@@ -243,6 +250,14 @@ struct Bench {
             try await copy(load, conn)
             let ingest = Double(n) / seconds(clock.now - t0)
 
+            // (a) beside it: the same number of points through the HTTP API.
+            let http = try await HTTPIngestBench(bench: self).run(conn, sources: sources, points: n)
+            if options.ingestOnly {
+                reportIngest(version: version, ingest: ingest, http: http)
+                print(JSONValue.object(ingestJSON(ingest: ingest, http: http)).render())
+                return
+            }
+
             // (b) the same load while a worker scores; COPY start until the backlog is empty.
             try await conn.query("TRUNCATE ad.data_points, ad.anomalies CASCADE", logger: logger)
             try await conn.query("CHECKPOINT", logger: logger)
@@ -289,7 +304,8 @@ struct Bench {
             ).run()
 
             report(
-                version: version, ingest: ingest, scored: scored, copyUnderLoad: copyUnderLoad, latency: latency,
+                version: version, ingest: ingest, http: http, scored: scored, copyUnderLoad: copyUnderLoad,
+                latency: latency,
                 rss1k: max(rssB, rssC), rssBig: rssBig, delivered: delivered, profile: profile, models: models)
         }
     }
@@ -428,8 +444,8 @@ struct Bench {
     }
 
     func report(
-        version: String, ingest: Double, scored: Double, copyUnderLoad: Double, latency: Latency, rss1k: Double,
-        rssBig: Double, delivered: Double, profile: String?, models: ModelBench.Result
+        version: String, ingest: Double, http: HTTPIngestBench.Result, scored: Double, copyUnderLoad: Double,
+        latency: Latency, rss1k: Double, rssBig: Double, delivered: Double, profile: String?, models: ModelBench.Result
     ) {
         func n(_ x: Double) -> String { x.isFinite ? String(format: "%.0f", x) : "n/a" }
         func f1(_ x: Double) -> String { x.isFinite ? String(format: "%.1f", x) : "n/a" }
@@ -437,7 +453,7 @@ struct Bench {
         print(
             "adworker bench: PostgreSQL \(version), \(options.series) series, \(options.points) points, worker batch \(options.batchSize)"
         )
-        print("  (a) COPY into ad.data_points, no worker                 \(n(ingest)) points/s")
+        reportIngest(version: nil, ingest: ingest, http: http)
         print(
             "  (b) scored while COPY runs (COPY start to backlog 0)    \(n(scored)) points/s   (the COPY itself: \(n(copyUnderLoad)) points/s)"
         )
@@ -458,8 +474,8 @@ struct Bench {
         }
         if let profile { print("  worker time in (b): \(profile)") }
         let json = JSONValue.object(
-            [
-                ("ingest_points_per_s", .rounded(ingest, 6)), ("scored_points_per_s", .rounded(scored, 6)),
+            ingestJSON(ingest: ingest, http: http) + [
+                ("scored_points_per_s", .rounded(scored, 6)),
                 ("ratio", .rounded(ratio, 4)), ("latency_p50_ms", .rounded(latency.p50, 4)),
                 ("latency_p95_ms", .rounded(latency.p95, 4)), ("latency_p99_ms", .rounded(latency.p99, 4)),
                 ("rss_mb_1k_series", .rounded(rss1k, 4)), ("rss_mb_100k_series", .rounded(rssBig, 4)),
@@ -470,5 +486,34 @@ struct Bench {
                 ("points", .number(Double(options.points))), ("batch_size", .number(Double(options.batchSize))),
             ] + ModelBench.json(models))
         print(json.render())
+    }
+
+    /// The (a) lines: COPY, and beside it HTTP ingest as NDJSON and as JSON with their ratio to COPY. With `version`,
+    /// the heading too (--ingest-only).
+    func reportIngest(version: String?, ingest: Double, http: HTTPIngestBench.Result) {
+        func n(_ x: Double) -> String { x.isFinite ? String(format: "%.0f", x) : "n/a" }
+        if let version {
+            print(
+                "adworker bench --ingest-only: PostgreSQL \(version), \(options.series) series, \(options.points) points"
+            )
+        }
+        print("  (a) COPY into ad.data_points, no worker                 \(n(ingest)) points/s")
+        print(
+            "      HTTP POST .../points, NDJSON, ad_ingest token        \(n(http.ndjson)) points/s   (ratio to COPY \(String(format: "%.3f", http.ndjson / ingest)); \(http.points) points, \(http.perRequest) a request, \(options.httpClients) in flight)"
+        )
+        print(
+            "      HTTP POST .../points, JSON array                     \(n(http.json)) points/s   (ratio to COPY \(String(format: "%.3f", http.json / ingest)))"
+        )
+    }
+
+    func ingestJSON(ingest: Double, http: HTTPIngestBench.Result) -> [(String, JSONValue)] {
+        [
+            ("ingest_points_per_s", .rounded(ingest, 6)),
+            ("http_ndjson_points_per_s", .rounded(http.ndjson, 6)), ("http_json_points_per_s", .rounded(http.json, 6)),
+            ("http_ndjson_ratio", .rounded(http.ndjson / ingest, 4)),
+            ("http_json_ratio", .rounded(http.json / ingest, 4)),
+            ("http_points_per_request", .number(Double(http.perRequest))),
+            ("http_clients", .number(Double(options.httpClients))),
+        ]
     }
 }
