@@ -95,6 +95,9 @@ struct APIRoutes: Sendable {
 
     // MARK: handlers
 
+    /// The largest points body read before its token is checked.
+    static let unauthenticatedBodyBytes = 1024 * 1024
+
     func ingest(_ request: Request, _ context: APIContext) async throws -> Response {
         let token = try Self.bearer(request)
         guard let format = PointBodies.format(contentType: request.headers[.contentType]) else {
@@ -102,6 +105,11 @@ struct APIRoutes: Sendable {
                 .unsupportedMediaType,
                 "points come as application/json, application/x-ndjson or text/csv, not \(request.headers[.contentType] ?? "")"
             )
+        }
+        // A body over 1 MiB, or of unknown length, is read only once its token is known to be valid: otherwise anyone
+        // could make the server read and parse up to AD_HTTP_MAX_BODY_MB before the database said no.
+        if (request.headers[.contentLength].flatMap { Int($0) } ?? Int.max) > Self.unauthenticatedBodyBytes {
+            _ = try await store.whoami(token: token)
         }
         var request = request
         let body = try await Self.body(&request, limit: settings.maxBodyBytes)
@@ -130,12 +138,18 @@ struct APIRoutes: Sendable {
         var request = request
         let body = try await Self.body(&request, limit: 1024 * 1024)
         let train = try Self.decoder.decode(APITrainRequest.self, from: Data(body.utf8))
-        let id = try await store.train(token: token, request: train, body: body)
-        var model = try await store.model(token: token, id: id)
+        let queued = try await store.train(token: token, request: train, body: body)
+        let id = queued.id
+        var model = (json: queued.json, status: queued.status)
         let deadline = Date().addingTimeInterval(wait)
+        // The job is committed: from here on the answer is 201 with the latest reading, whatever a poll meets.
         while ["training", "evaluating"].contains(model.status), Date() < deadline {
-            try await Task.sleep(for: .milliseconds(250))
-            model = try await store.model(token: token, id: id)
+            do {
+                try await Task.sleep(for: .milliseconds(250))
+                model = try await store.model(token: token, id: id)
+            } catch {
+                break
+            }
         }
         var headers: HTTPFields = [.contentType: "application/json"]
         headers[.location] = "/v1/models/\(id.uuidString.lowercased())"
@@ -164,8 +178,8 @@ struct APIRoutes: Sendable {
         } catch is NIOTooManyBytesError {
             throw Problem.bodyTooLarge("the request body is larger than \(limit) bytes")
         }
-        guard let text = buffer.getString(at: buffer.readerIndex, length: buffer.readableBytes),
-            text.utf8.count == buffer.readableBytes, !text.contains("\u{0}")
+        // Validated, not repaired: a cut-off sequence would otherwise become U+FFFD in a stored metric name.
+        guard let text = String(validating: buffer.readableBytesView, as: UTF8.self), !text.contains("\u{0}")
         else { throw Problem(.badRequest, "the request body is not UTF-8 text") }
         return text
     }

@@ -255,4 +255,26 @@ struct APIFlowTests {
             }
         }
     }
+
+    /// Hostile bodies: a large upload with a bad token is refused before it is read (it was read and parsed, up to
+    /// 16 MiB, first); bytes that are not UTF-8 are refused, not repaired into U+FFFD in a stored metric name.
+    @Test func hostileBodiesAreRefusedBeforeTheyCost() async throws {
+        try await withAPIWorker { api in
+            let big = "timestamp,x\n" + String(repeating: "2026-01-01T00:00:00Z,1,2,3\n", count: 80_000)
+            var h = ["Authorization": "Bearer adt_" + String(repeating: "0", count: 64), "Content-Type": "text/csv"]
+            let r = try await TestHTTP.send(
+                "POST", api.url("/v1/sources/src-a/points"), headers: h, body: Data(big.utf8), timeout: 120)
+            #expect(r.status == 401, "\(r.text)")
+            h["Authorization"] = "Bearer \(api.token("ad_ingest"))"
+            h["Content-Type"] = "application/json"
+            var bytes = Array(#"{"timestamp": "2026-01-01T00:00:00Z", "values": {"bad"#.utf8)
+            bytes += [0xF0, 0x9F, 0x98]
+            bytes += Array(#"x": 1}}"#.utf8)
+            let u = try await TestHTTP.send(
+                "POST", api.url("/v1/sources/src-a/points"), headers: h, body: Data(bytes), timeout: 120)
+            #expect(u.status == 400, "\(u.text)")
+            #expect(u.text.contains("not UTF-8"))
+            #expect(try await integer(api.url, "SELECT count(*) FROM ad.data_points") == 0)
+        }
+    }
 }

@@ -262,17 +262,31 @@ extension APIStore {
 
     /// Queues a training job with ad.train_model (its checks, its privileges) and returns the model's id. `body` is
     /// the request's JSON, from which the hyperparameters object is passed on as it was written.
-    public func train(token: String, request r: APITrainRequest, body: String) async throws(APIFailure) -> UUID {
+    public func train(
+        token: String, request r: APITrainRequest, body: String
+    ) async throws(APIFailure)
+        -> (id: UUID, json: String, status: String)
+    {
+        // The job and its first reading in one transaction: a client never gets an error for a job that was queued
+        // (and queues a second one when it retries).
         try await asCaller(token: token) { connection, _ in
             let rows = try await connection.query(
                 """
-                SELECT ad.train_model(\(r.algorithm), \(r.source), \(r.train_from), \(r.train_to),
-                                      coalesce(\(body)::jsonb -> 'hyperparameters', '{}'), \(r.name),
-                                      coalesce(\(r.test_fraction)::float8, 0.3), coalesce(\(r.seed)::int8, 1),
-                                      \(r.test_from)::timestamptz)
+                WITH job AS (
+                    SELECT ad.train_model(\(r.algorithm), \(r.source), \(r.train_from), \(r.train_to),
+                                          coalesce(\(body)::jsonb -> 'hyperparameters', '{}'), \(r.name),
+                                          coalesce(\(r.test_fraction)::float8, 0.3), coalesce(\(r.seed)::int8, 1),
+                                          \(r.test_from)::timestamptz) AS id
+                )
+                SELECT job.id FROM job
                 """, logger: self.logger)
-            for try await id in rows.decode(UUID.self) { return id }
-            throw APIFailure(.internalError, "ad.train_model returned nothing")
+            var id: UUID?
+            for try await x in rows.decode(UUID.self) { id = x }
+            guard let id else { throw APIFailure(.internalError, "ad.train_model returned nothing") }
+            let model = try await connection.query(
+                "SELECT to_jsonb(m)::text, m.status FROM ad.model_registry m WHERE m.id = \(id)", logger: self.logger)
+            for try await (json, status) in model.decode((String, String).self) { return (id, json, status) }
+            throw APIFailure(.internalError, "the queued model \(id) is not in ad.model_registry")
         }
     }
 
