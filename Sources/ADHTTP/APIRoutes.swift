@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import Synchronization
 
 /// The `/v1` routes (api/openapi.yaml is their contract; `APIContractTests` checks the two name the same
 /// operations). Each handler reads the request, calls one `APIStore` method (one transaction as the token's role),
@@ -11,6 +12,10 @@ import NIOCore
 struct APIRoutes: Sendable {
     let store: APIStore
     let settings: APISettings
+    /// Points bodies being read or inserted at once, at most `settings.maxUploads`: each may be up to
+    /// `maxBodyBytes` and is held several times over while it is parsed, so without a bound a few clients with
+    /// valid tokens could hold gigabytes in the process that also scores.
+    let uploads = UploadGate()
     let logger: Logger
 
     /// Every route, as "METHOD /path" in the OpenAPI document's spelling.
@@ -111,6 +116,14 @@ struct APIRoutes: Sendable {
         if (request.headers[.contentLength].flatMap { Int($0) } ?? Int.max) > Self.unauthenticatedBodyBytes {
             _ = try await store.whoami(token: token)
         }
+        guard uploads.enter(limit: settings.maxUploads) else {
+            throw Problem(
+                APIFailure(
+                    .unavailable,
+                    "the server is taking as many points requests at once as it may (\(settings.maxUploads)); send this one again",
+                    hint: "AD_HTTP_MAX_UPLOADS sets how many are taken at once."))
+        }
+        defer { uploads.leave() }
         var request = request
         let body = try await Self.body(&request, limit: settings.maxBodyBytes)
         let batch = try PointBodies.batch(body, format: format)
@@ -357,4 +370,22 @@ struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
                 }
         }?.methods
     }
+}
+
+/// A count of requests in a section, refused past a limit rather than queued (a queue would hold their sockets).
+final class UploadGate: Sendable {
+    private let inFlight = Atomic<Int>(0)
+
+    /// Takes a place if fewer than `limit` are taken.
+    func enter(limit: Int) -> Bool {
+        while true {
+            let n = inFlight.load(ordering: .relaxed)
+            if n >= limit { return false }
+            if inFlight.compareExchange(expected: n, desired: n + 1, ordering: .acquiringAndReleasing).exchanged {
+                return true
+            }
+        }
+    }
+
+    func leave() { inFlight.subtract(1, ordering: .acquiringAndReleasing) }
 }

@@ -11,6 +11,8 @@ public struct APISettings: Sendable, Equatable {
     public var port: Int = 8080
     /// The largest request body taken, bytes; larger is 413 before it is read to the end.
     public var maxBodyBytes: Int = 16 * 1024 * 1024
+    /// Points requests taken at once; more are answered 503 at once.
+    public var maxUploads: Int = 8
     /// The most points one ingest request may carry.
     public var maxPoints: Int = 50_000
     /// The most points a series request returns (the latest of the window).

@@ -4,6 +4,10 @@ import ADPostgres
 import Foundation
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Points every minute of 2026-01-01 from `start`, as NDJSON lines, value = f(minute).
 func ndjson(from start: Int, count: Int, _ value: (Int) -> String) -> String {
     (start..<(start + count)).map { m in
@@ -277,4 +281,79 @@ struct APIFlowTests {
             #expect(try await integer(api.url, "SELECT count(*) FROM ad.data_points") == 0)
         }
     }
+
+    /// Points requests past AD_HTTP_MAX_UPLOADS are refused at once with 503, so slow or large uploads cannot pile
+    /// up bodies in the process; when they end, requests are taken again.
+    @Test func uploadsPastTheLimitAre503UntilOthersEnd() async throws {
+        try await withAPIWorker(environment: ["AD_HTTP_MAX_UPLOADS": "1"]) { api in
+            // An upload that sends its headers and part of its body, then stalls, holding the one place.
+            func stall() throws -> Int32 {
+                let fd = try rawConnect(port: api.port)
+                rawSend(
+                    fd,
+                    "POST /v1/sources/src-a/points HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
+                        + "\(api.token("ad_ingest"))\r\nContent-Type: application/x-ndjson\r\nContent-Length: 100000\r\n\r\n{"
+                )
+                return fd
+            }
+            var stalled = try stall()
+            let point = #"{"timestamp": "2026-01-01T00:00:00Z", "values": {"x": 1}}"#
+            // Ask until the answer is 503. A probe that came first takes the place instead, and the stalled upload is
+            // the one refused: then stall another.
+            var refused: HTTPResponse?
+            for _ in 0..<600 where refused == nil {
+                if rawPeek(stalled).hasPrefix("HTTP/1.1 503") {
+                    close(stalled)
+                    stalled = try stall()
+                }
+                let r = try await api.send("POST", "/v1/sources/src-a/points", as: "ad_ingest", body: point)
+                #expect(r.status == 503 || r.status == 202, "\(r.text)")
+                if r.status == 503 { refused = r } else { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(
+                refused?.text.contains("as many points requests at once as it may (1)") == true,
+                "\(refused?.text ?? "")")
+            #expect(refused?.header("retry-after") == "5")
+            close(stalled)
+            var taken = false
+            for _ in 0..<600 where !taken {
+                taken =
+                    try await api.send("POST", "/v1/sources/src-a/points", as: "ad_ingest", body: point).status == 202
+                if !taken { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(taken)
+        }
+    }
+}
+
+/// A TCP connection to 127.0.0.1:`port`, for requests a URLSession cannot leave half sent.
+func rawConnect(port: Int) throws -> Int32 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let rc = withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
+    }
+    guard rc == 0 else {
+        close(fd)
+        throw SQLFailure(description: "cannot connect to 127.0.0.1:\(port)")
+    }
+    return fd
+}
+
+@discardableResult
+func rawSend(_ fd: Int32, _ text: String) -> Int {
+    let bytes = Array(text.utf8)
+    return bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+}
+
+/// What the server has sent on `fd` so far, without waiting.
+func rawPeek(_ fd: Int32) -> String {
+    var buf = [UInt8](repeating: 0, count: 2000)
+    let n = recv(fd, &buf, buf.count, Int32(MSG_DONTWAIT))
+    return n > 0 ? String(decoding: buf[0..<n], as: UTF8.self) : "nothing (\(n))"
 }

@@ -71,6 +71,8 @@ public struct WorkerSettings: Sendable, Equatable {
     public var httpMaxBodyMB: Int = 16
     /// The most points one HTTP ingest request carries.
     public var httpMaxPoints: Int = 50_000
+    /// Points requests the HTTP API takes at once.
+    public var httpMaxUploads: Int = 8
     /// Database sessions the HTTP API holds at most (its own pool, as the login of AD_HTTP_DATABASE_URL).
     public var httpConnections: Int = 8
 
@@ -169,6 +171,7 @@ public struct WorkerSettings: Sendable, Equatable {
         ("AD_HTTP_MAX_BODY_MB", "largest HTTP request body, megabytes, 1 to 1024 (default 16)"),
         ("AD_HTTP_MAX_POINTS", "most points one HTTP ingest request carries, 1 to 1000000 (default 50000)"),
         ("AD_HTTP_CONNECTIONS", "database sessions the HTTP API holds at most, 1 to 256 (default 8)"),
+        ("AD_HTTP_MAX_UPLOADS", "points requests the HTTP API takes at once (more: 503), 1 to 1024 (default 8)"),
     ]
 
     public static func parse(environment env: [String: String]) throws(Problem) -> WorkerSettings {
@@ -238,6 +241,9 @@ public struct WorkerSettings: Sendable, Equatable {
         }
         if let v = env["AD_HTTP_MAX_POINTS"] {
             s.httpMaxPoints = try Int(number(v, "AD_HTTP_MAX_POINTS", 1...1_000_000, integer: true))
+        }
+        if let v = env["AD_HTTP_MAX_UPLOADS"] {
+            s.httpMaxUploads = try Int(number(v, "AD_HTTP_MAX_UPLOADS", 1...1024, integer: true))
         }
         if let v = env["AD_HTTP_CONNECTIONS"] {
             s.httpConnections = try Int(number(v, "AD_HTTP_CONNECTIONS", 1...256, integer: true))

@@ -28,6 +28,7 @@ enum HTTPService {
         api.port = listen.port
         api.maxBodyBytes = settings.httpMaxBodyMB * 1024 * 1024
         api.maxPoints = settings.httpMaxPoints
+        api.maxUploads = settings.httpMaxUploads
         let app = APIServer.application(store: store, settings: api, logger: logger) { port in
             logger.info("HTTP API listening on http://\(listen.host):\(port)")
         }
