@@ -127,10 +127,10 @@ struct APIRoutes: Sendable {
         var request = request
         let body = try await Self.body(&request, limit: settings.maxBodyBytes)
         let batch = try PointBodies.batch(body, format: format)
-        do {
+        let source = try context.parameters.require("source")
+        do throws(APIFailure) {
             let result = try await store.ingest(
-                token: token, source: try context.parameters.require("source"), batch: batch,
-                maxPoints: settings.maxPoints)
+                token: token, source: source, batch: batch, maxPoints: settings.maxPoints)
             let json = JSONValue.object([
                 ("received", .number(Double(result.received))), ("accepted", .number(Double(result.accepted))),
                 ("duplicates", .number(Double(result.duplicates))),
@@ -309,17 +309,6 @@ struct APIRoutes: Sendable {
     static func pageJSON(_ page: APIPage) -> String {
         let next = page.nextCursor.map { "\"\($0)\"" } ?? "null"
         return "{\"items\":[\(page.items.joined(separator: ","))],\"next_cursor\":\(next)}"
-    }
-}
-
-extension Problem {
-    /// A failure from a handler: ours as it is, the store's by its kind.
-    init(_ error: any Error) {
-        if let p = error as? Problem {
-            self = p
-        } else {
-            self.init(APIFailure.from(error))
-        }
     }
 }
 

@@ -139,9 +139,7 @@ extension APIStore {
                  WHERE l.entity = 'alert' AND l.entity_id = \(id.uuidString.lowercased())
                  ORDER BY l.id
                 """, logger: self.logger)
-            var out: [String] = []
-            for try await json in rows.decode(String.self) { out.append(json) }
-            return out
+            return try await Self.texts(rows)
         }
     }
 
