@@ -95,7 +95,7 @@ extension APIStore {
                 connection.query(
                     """
                     SELECT to_jsonb(s)::text FROM ad.source_overview s
-                     WHERE s.source_name = \(source) OR s.source_id::text = \(source) LIMIT 1
+                     WHERE s.source_name = \(source) OR s.source_id::text = lower(\(source)) LIMIT 1
                     """, logger: logger))
             guard !rows.isEmpty else { throw APIFailure(.notFound, "no source named \"\(source)\"") }
             return ConsoleRows(caller: caller, now: try await Self.now(on: connection, logger: logger), rows: rows)
