@@ -329,6 +329,7 @@ struct APIFlowTests {
 /// A TCP connection to 127.0.0.1:`port`, for requests a URLSession cannot leave half sent.
 func rawConnect(port: Int) throws -> Int32 {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw SQLFailure(description: "socket: \(errno)") }
     var addr = sockaddr_in()
     addr.sin_family = sa_family_t(AF_INET)
     addr.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -340,7 +341,7 @@ func rawConnect(port: Int) throws -> Int32 {
     }
     guard rc == 0 else {
         close(fd)
-        throw SQLFailure(description: "cannot connect to 127.0.0.1:\(port)")
+        throw SQLFailure(description: "cannot connect to 127.0.0.1:\(port): \(errno)")
     }
     return fd
 }

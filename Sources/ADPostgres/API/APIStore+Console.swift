@@ -65,73 +65,54 @@ extension APIStore {
 
     /// One alert as the console shows it (see `consoleAlertRow`), any status.
     public func consoleAlert(token: String, id: UUID) async throws(APIFailure) -> ConsoleRows {
-        try await asCaller(token: token) { [logger] connection, caller in
-            let rows = try await Self.texts(
-                connection.query(
-                    """
-                    SELECT \(unescaped: Self.consoleAlertRow)
-                      FROM ad.alert_overview o LEFT JOIN ad.anomaly_details d ON d.anomaly_id = o.anomaly_id
-                     WHERE o.alert_id = \(id)
-                    """, logger: logger))
-            guard !rows.isEmpty else { throw APIFailure(.notFound, "no alert \(id)") }
-            return ConsoleRows(caller: caller, now: try await Self.now(on: connection, logger: logger), rows: rows)
-        }
+        try await consoleRows(
+            token: token, notFound: "no alert \(id)",
+            """
+            SELECT \(unescaped: Self.consoleAlertRow)
+              FROM ad.alert_overview o LEFT JOIN ad.anomaly_details d ON d.anomaly_id = o.anomaly_id
+             WHERE o.alert_id = \(id)
+            """)
     }
 
     /// Every source (ad.source_overview), by name.
     public func consoleSources(token: String) async throws(APIFailure) -> ConsoleRows {
-        try await asCaller(token: token) { [logger] connection, caller in
-            let rows = try await Self.texts(
-                connection.query(
-                    "SELECT to_jsonb(s)::text FROM ad.source_overview s ORDER BY s.source_name", logger: logger))
-            return ConsoleRows(caller: caller, now: try await Self.now(on: connection, logger: logger), rows: rows)
-        }
+        try await consoleRows(token: token, "SELECT to_jsonb(s)::text FROM ad.source_overview s ORDER BY s.source_name")
     }
 
     /// One source's row of ad.source_overview, by name or id.
     public func consoleSource(token: String, source: String) async throws(APIFailure) -> ConsoleRows {
-        try await asCaller(token: token) { [logger] connection, caller in
-            let rows = try await Self.texts(
-                connection.query(
-                    """
-                    SELECT to_jsonb(s)::text FROM ad.source_overview s
-                     WHERE s.source_name = \(source) OR s.source_id::text = lower(\(source)) LIMIT 1
-                    """, logger: logger))
-            guard !rows.isEmpty else { throw APIFailure(.notFound, "no source named \"\(source)\"") }
-            return ConsoleRows(caller: caller, now: try await Self.now(on: connection, logger: logger), rows: rows)
-        }
+        try await consoleRows(
+            token: token, notFound: "no source named \"\(source)\"",
+            """
+            SELECT to_jsonb(s)::text FROM ad.source_overview s
+             WHERE s.source_name = \(source) OR s.source_id::text = lower(\(source)) LIMIT 1
+            """)
     }
 
     /// What learning tolerates now (ad.learned_patterns, which readers may see).
     public func consoleLearnedPatterns(token: String) async throws(APIFailure) -> ConsoleRows {
-        try await asCaller(token: token) { [logger] connection, caller in
-            let rows = try await Self.texts(
-                connection.query(
-                    """
-                    SELECT to_jsonb(p)::text FROM ad.learned_patterns p
-                     ORDER BY p.source_name, p.metric, p.measure, p.direction
-                    """, logger: logger))
-            return ConsoleRows(caller: caller, now: try await Self.now(on: connection, logger: logger), rows: rows)
-        }
+        try await consoleRows(
+            token: token,
+            """
+            SELECT to_jsonb(p)::text FROM ad.learned_patterns p
+             ORDER BY p.source_name, p.metric, p.measure, p.direction
+            """)
     }
 
     /// The latest `limit` adjustments behind them (ad.scoring_adjustments, operators only), standing or not, with
     /// the source's name and who undid each.
     public func consoleAdjustments(token: String, limit: Int) async throws(APIFailure) -> ConsoleRows {
-        try await asCaller(token: token) { [logger] connection, caller in
-            let rows = try await Self.texts(
-                connection.query(
-                    """
-                    SELECT (to_jsonb(a) || jsonb_build_object(
-                              'source_name', s.name, 'undone_by_name', u.name,
-                              'standing', a.undone_at IS NULL AND (a.expires_at IS NULL OR a.expires_at > now())))::text
-                      FROM ad.scoring_adjustments a
-                      JOIN ad.data_sources s ON s.id = a.source_id
-                      LEFT JOIN ad.users u ON u.id = a.undone_by
-                     ORDER BY a.id DESC LIMIT \(limit)
-                    """, logger: logger))
-            return ConsoleRows(caller: caller, now: try await Self.now(on: connection, logger: logger), rows: rows)
-        }
+        try await consoleRows(
+            token: token,
+            """
+            SELECT (to_jsonb(a) || jsonb_build_object(
+                      'source_name', s.name, 'undone_by_name', u.name,
+                      'standing', a.undone_at IS NULL AND (a.expires_at IS NULL OR a.expires_at > now())))::text
+              FROM ad.scoring_adjustments a
+              JOIN ad.data_sources s ON s.id = a.source_id
+              LEFT JOIN ad.users u ON u.id = a.undone_by
+             ORDER BY a.id DESC LIMIT \(limit)
+            """)
     }
 
     /// Undoes a learned adjustment with ad.undo_adjustment (its checks, its audit row, its attribution); returns
@@ -169,6 +150,20 @@ extension APIStore {
     }
 
     // MARK: helpers
+
+    /// The rows of `query` (one JSON text each) read as the caller, with the caller and the database's clock; none
+    /// is `notFound` when that message is given.
+    private func consoleRows(
+        token: String, notFound: String? = nil, _ query: PostgresQuery
+    ) async throws(APIFailure)
+        -> ConsoleRows
+    {
+        try await asCaller(token: token) { [logger] connection, caller in
+            let rows = try await Self.texts(connection.query(query, logger: logger))
+            if rows.isEmpty, let notFound { throw APIFailure(.notFound, notFound) }
+            return ConsoleRows(caller: caller, now: try await Self.now(on: connection, logger: logger), rows: rows)
+        }
+    }
 
     static func texts(_ rows: PostgresRowSequence) async throws -> [String] {
         var out: [String] = []
