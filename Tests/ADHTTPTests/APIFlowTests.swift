@@ -157,6 +157,16 @@ struct APIFlowTests {
                 "\(r.text)")
             #expect(try await integer(api.url, "SELECT count(*) FROM ad.data_points") == 0)
 
+            // A JSON array: the bad point is found by its index (the search counts the array's elements first).
+            let array = try await api.send(
+                "POST", "/v1/sources/src-a/points", as: "ad_ingest",
+                body: #"[{"timestamp": "2026-01-01T00:00:00Z", "values": {"x": 1}}, "#
+                    + #"{"timestamp": "2026-01-01T00:01:00Z", "values": {"x": 2}}, "#
+                    + #"{"timestamp": "2026-01-01T00:02:00Z", "values": {"x": null}}]"#)
+            #expect(array.status == 400)
+            #expect(try array.json()["index"] == .number(2), "\(array.text)")
+            #expect(try array.json()["line"] == nil)
+
             let csv = "timestamp,x\n2026-01-01T00:00:00Z,1\nyesterday,2\n"
             let c = try await api.send(
                 "POST", "/v1/sources/src-a/points", as: "ad_ingest", body: csv, contentType: "text/csv")

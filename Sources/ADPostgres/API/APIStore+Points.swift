@@ -87,8 +87,8 @@ extension APIStore {
                 if hi == Int.max {
                     let rows = try await connection.query(
                         """
-                        SELECT CASE jsonb_typeof(\(Self.jsonText(batch))::jsonb) WHEN 'array'
-                               THEN jsonb_array_length(\(Self.jsonText(batch))::jsonb) ELSE 1 END
+                        SELECT CASE jsonb_typeof(body.b) WHEN 'array' THEN jsonb_array_length(body.b) ELSE 1 END
+                          FROM (SELECT \(Self.jsonText(batch))::jsonb AS b) body
                         """, logger: self.logger)
                     for try await n in rows.decode(Int.self) { hi = n }
                 }
