@@ -23,6 +23,15 @@ public struct APISettings: Sendable, Equatable {
     public var idleTimeout: Int64 = 60
 
     public init() {}
+
+    /// The limits `adworker run`'s settings (AD_HTTP_*) give, listening on `host`:`port`.
+    public init(_ worker: WorkerSettings, host: String, port: Int) {
+        self.host = host
+        self.port = port
+        maxBodyBytes = worker.httpMaxBodyMB * 1024 * 1024
+        maxPoints = worker.httpMaxPoints
+        maxUploads = worker.httpMaxUploads
+    }
 }
 
 /// Builds the Hummingbird application: the API routes (`APIRoutes`) behind the problem middleware.

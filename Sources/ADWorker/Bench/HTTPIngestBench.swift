@@ -65,9 +65,7 @@ struct HTTPIngestBench {
         let settings = WorkerSettings()
         let store = try APIStore(
             url: url, connections: settings.httpConnections, limits: settings.sessionLimits, logger: logger)
-        var api = APISettings()
-        api.host = "127.0.0.1"
-        api.port = 0
+        var api = APISettings(settings, host: "127.0.0.1", port: 0)
         api.maxPoints = max(api.maxPoints, options.httpBatch)
         let port = Mutex<Int?>(nil)
         let app = APIServer.application(store: store, settings: api, logger: logger) { p in

@@ -23,12 +23,7 @@ enum HTTPService {
         }
         let store = try APIStore(
             url: apiURL, connections: settings.httpConnections, limits: settings.sessionLimits, logger: logger)
-        var api = APISettings()
-        api.host = listen.host
-        api.port = listen.port
-        api.maxBodyBytes = settings.httpMaxBodyMB * 1024 * 1024
-        api.maxPoints = settings.httpMaxPoints
-        api.maxUploads = settings.httpMaxUploads
+        let api = APISettings(settings, host: listen.host, port: listen.port)
         let app = APIServer.application(store: store, settings: api, logger: logger) { port in
             logger.info("HTTP API listening on http://\(listen.host):\(port)")
         }
