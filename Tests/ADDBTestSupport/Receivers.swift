@@ -314,8 +314,10 @@ public final class AlertmanagerProcess: @unchecked Sendable {
     /// `baseURL` + `path`, e.g. `url("/api/v2/alerts")`.
     public func url(_ path: String) -> URL { URL(string: baseURL.absoluteString + path)! }
 
-    /// Starts Alertmanager and waits until `GET /-/ready` answers 200.
-    public func start(timeout: Duration = .seconds(30)) async throws {
+    /// Starts Alertmanager and waits until `GET /-/ready` answers 200. The deadline is for a start that must
+    /// happen, not a speed: a suite run with both cores saturated (now beside the browser and schemathesis tests)
+    /// saw two starts not ready within 30 s, with nothing printed yet.
+    public func start(timeout: Duration = .seconds(180)) async throws {
         guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
             throw ReceiverError(
                 "\(Self.binary) is missing: install the Debian package prometheus-alertmanager "
