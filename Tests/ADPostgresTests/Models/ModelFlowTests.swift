@@ -163,22 +163,53 @@ struct ModelFlow {
     @Test func aWorkerKilledMidTrainingLeavesTheJobToAnotherWhoFinishesIt() async throws {
         try await Self.withPump { url in
             try await Self.insert(url, from: 0, count: 12_000)
-            // An autoencoder on 8,400 points: seconds of fitting, long enough to be killed in the middle of it.
+            // An autoencoder on 8,400 points: a job with a real fit in it.
             let id = try await strings(
                 url,
                 #"SELECT ad.train_model('autoencoder', 'pump', '2026-01-01', '2026-02-01', '{"epochs": 120}')::text"#
             )[0]
-            let first = try WorkerProcess(
-                url, name: "k1", environment: Self.fast.merging(["AD_TRAINING_LEASE": "5"]) { $1 })
-            #expect(
-                try await eventually(timeout: .seconds(120)) {
-                    try await strings(
-                        url, "SELECT progress FROM ad.ml_models WHERE id = '\(id)' AND claimed_by LIKE 'k1@%'"
-                    ).first?.hasPrefix("fitting") == true
-                }, "k1 never started fitting: \(first.output)")
-            first.signal(SIGKILL)
-            _ = await first.waitForExit()
+            // k1 is stopped mid-job the same way however fast or busy the machine: the audit log, where finishing a
+            // job writes, is held here in SHARE mode (which refuses inserts) from before k1 starts, so k1 claims,
+            // reads and fits, then waits to store its result; and is killed there. (Catching a "fitting" progress
+            // between two polls missed it on a loaded machine.)
+            let first = try await Database.withConnection(url, logger: TestServer.logger) { held in
+                try await held.query("BEGIN", logger: TestServer.logger)
+                try await held.query("LOCK TABLE ad.audit_log IN SHARE MODE", logger: TestServer.logger)
+                let first = try WorkerProcess(
+                    url, name: "k1", environment: Self.fast.merging(["AD_TRAINING_LEASE": "5"]) { $1 })
+                let waiting = """
+                    SELECT count(*) FROM pg_stat_activity
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'
+                       AND query LIKE '%ad_internal.finish_training(%'
+                    """
+                #expect(
+                    try await eventually(timeout: .seconds(300)) { try await integer(url, waiting) == 1 },
+                    "k1 never came to store its result: \(first.output)")
+                first.signal(SIGKILL)
+                _ = await first.waitForExit()
+                // PostgreSQL notices a dead client only when it next writes to it, which here would be after the
+                // result was committed: end k1's session as the server does once it notices.
+                try await sql(
+                    url,
+                    """
+                    SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                     WHERE datname = current_database() AND query LIKE '%ad_internal.finish_training(%'
+                       AND pid <> pg_backend_pid()
+                    """)
+                #expect(
+                    try await eventually(timeout: .seconds(60)) {
+                        try await integer(
+                            url,
+                            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
+                                + "query LIKE '%ad_internal.finish_training(%' AND pid <> pg_backend_pid()") == 0
+                    })
+                try await held.query("ROLLBACK", logger: TestServer.logger)
+                return first
+            }
             #expect(try await Self.status(url, id) == "training", "the killed worker stored nothing")
+            #expect(
+                try await strings(url, "SELECT split_part(claimed_by, '@', 1) FROM ad.ml_models WHERE id = '\(id)'")
+                    == ["k1"])
             let second = try WorkerProcess(url, name: "k2", environment: Self.fast)
             #expect(
                 try await eventually(timeout: .seconds(300)) { try await Self.status(url, id) == "registered" },
