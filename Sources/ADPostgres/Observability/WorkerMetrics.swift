@@ -66,8 +66,9 @@ public enum WorkerMetrics {
         if alerts > 0 { Counter(label: alertsRaised).increment(by: alerts) }
     }
 
-    /// Series and points (values) one scoring loop's history cache holds; `loop` is its number. The gauges are the
-    /// sums over the loops.
+    /// Series and numbers one scoring loop's history cache holds (`points`: `HistoryCache.held`, the values with
+    /// their seasonal differences and sorted windows, 8 bytes each, which AD_HISTORY_CACHE_MB bounds); `loop` is its
+    /// number. The gauges are the sums over the loops.
     public static func historyCache(loop: Int, series: Int, points: Int) {
         let (s, p) = cacheSizes.withLock { sizes in
             sizes[loop] = (series, points)
