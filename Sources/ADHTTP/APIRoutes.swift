@@ -17,10 +17,13 @@ struct APIRoutes: Sendable {
     /// valid tokens could hold gigabytes in the process that also scores.
     let uploads = UploadGate()
     let logger: Logger
+    /// The worker's readiness (`/readyz`); nil for a server without a worker, which is ready while it runs.
+    var readiness: (@Sendable () async -> Readiness)? = nil
 
     /// Every route, as "METHOD /path" in the OpenAPI document's spelling.
     static let operations: [String] = [
-        "GET /healthz", "GET /v1/me", "POST /v1/sources/{source}/points", "GET /v1/sources/{source}/series",
+        "GET /healthz", "GET /readyz", "GET /v1/me", "POST /v1/sources/{source}/points",
+        "GET /v1/sources/{source}/series",
         "GET /v1/alerts", "GET /v1/alerts/{id}", "PATCH /v1/alerts/{id}", "GET /v1/alerts/{id}/audit",
         "GET /v1/anomalies", "GET /v1/anomalies/{id}", "PATCH /v1/anomalies/{id}", "POST /v1/models/train",
         "GET /v1/models/{id}",
@@ -29,6 +32,14 @@ struct APIRoutes: Sendable {
     func register(on router: Router<APIContext>) {
         router.add(middleware: MethodNotAllowedMiddleware<APIContext>(operations: Self.operations))
         router.get("/healthz") { _, _ in Self.json("{\"status\":\"ok\"}") }
+        router.get("/readyz") { [readiness] _, _ in
+            guard let readiness else { return Self.json("{\"status\":\"ready\"}") }
+            let r = await readiness()
+            guard r.ready else {
+                throw Problem(.serviceUnavailable, "not ready: " + r.reasons.joined(separator: "; "))
+            }
+            return Self.json(r.json)
+        }
         let v1 = router.group("v1")
         v1.get("me") { request, _ in
             let caller = try await store.whoami(token: try Self.bearer(request))

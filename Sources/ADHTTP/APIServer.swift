@@ -38,11 +38,12 @@ public struct APISettings: Sendable, Equatable {
 public enum APIServer {
     public static func application(
         store: APIStore, settings: APISettings, logger: Logger,
-        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+        onRunning: @escaping @Sendable (Int) async -> Void = { _ in },
+        readiness: (@Sendable () async -> Readiness)? = nil
     ) -> some ApplicationProtocol {
         let router = Router(context: APIContext.self)
         router.add(middleware: ProblemMiddleware<APIContext>(logger: logger))
-        APIRoutes(store: store, settings: settings, logger: logger).register(on: router)
+        APIRoutes(store: store, settings: settings, logger: logger, readiness: readiness).register(on: router)
         ConsoleRoutes(store: store, settings: settings, logger: logger).register(on: router)
         return Application(
             router: router,

@@ -43,7 +43,19 @@ struct ConnectionOptions: ParsableArguments {
             throw ValidationError(
                 "log level \"\(text)\" is not one of trace, debug, info, notice, warning, error, critical")
         }
-        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        let env = ProcessInfo.processInfo.environment
+        let format: WorkerSettings.LogFormat
+        do {
+            format = try WorkerSettings.LogFormat.parse(env["AD_LOG_FORMAT"])
+        } catch {
+            throw ValidationError(error.description)
+        }
+        switch format {
+        case .text: LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        case .json:
+            let worker = env["AD_WORKER_NAME"].flatMap { $0.isEmpty ? nil : $0 } ?? "adworker"
+            LoggingSystem.bootstrap { JSONLogHandler(label: $0, worker: worker) }
+        }
         var logger = Logger(label: label)
         logger.logLevel = level
         return logger

@@ -46,6 +46,7 @@ import Testing
             let readers: Set<String> = ["ad_reader", "ad_operator", "ad_scientist"]
             let endpoints = [
                 Endpoint(method: "GET", path: "/healthz", allowed: nil, success: 200),
+                Endpoint(method: "GET", path: "/readyz", allowed: nil, success: 200),
                 Endpoint(method: "GET", path: "/v1/me", allowed: Set(Self.roles), success: 200),
                 Endpoint(
                     method: "POST", path: "/v1/sources/src-a/points", body: point, allowed: ["ad_ingest"],

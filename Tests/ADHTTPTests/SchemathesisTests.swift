@@ -72,7 +72,8 @@ struct SchemathesisTests {
         (
             "ad_operator",
             [
-                "health", "whoami", "series", "listAlerts", "getAlert", "changeAlert", "alertAudit", "listAnomalies",
+                "health", "readiness", "whoami", "series", "listAlerts", "getAlert", "changeAlert", "alertAudit",
+                "listAnomalies",
                 "getAnomaly", "changeAnomaly", "getModel",
             ]
         ),

@@ -8,8 +8,10 @@ if [ "${1:-}" = test ]; then
   # python3-venv: the virtualenvs scripts/lib/mlflow-venv.sh and scripts/lib/api-venv.sh install into.
   # chromium: the browser the console tests drive through Playwright (scripts/lib/api-venv.sh); Playwright may not
   # download a browser of its own here.
+  # prometheus: the real server the metrics test starts to scrape a worker, and promtool, which checks and unit-tests
+  # docker/prometheus/alerts.yml.
   want+=(postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl python3-aiosmtpd prometheus-alertmanager openssl
-         python3-venv chromium)
+         python3-venv chromium prometheus)
 fi
 missing=()
 for p in "${want[@]}"; do

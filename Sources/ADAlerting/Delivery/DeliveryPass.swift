@@ -55,7 +55,9 @@ public struct DeliveryPass: Sendable {
                 if inFlight[f.job.channel.name] == 0 { inFlight[f.job.channel.name] = nil }
                 total -= 1
             }
-            try await queue.record(connection, finished.map(attempt))
+            let attempts = finished.map(attempt)
+            try await queue.record(connection, attempts)
+            for (f, a) in zip(finished, attempts) { Self.count(f, outcome: a.outcome) }
         }
 
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -102,6 +104,18 @@ public struct DeliveryPass: Sendable {
             }
             try await group.waitForAll()
         }
+    }
+
+    /// Counts a recorded attempt (`ad_alert_deliveries_total`) and, for a trigger sent, how long after its alert was
+    /// created it went out (`ad_alert_delivery_latency_seconds`).
+    static func count(_ f: Finished, outcome: String) {
+        var latency: Double?
+        if outcome == "sent", f.job.event == .trigger, case .string(let created)? = f.job.alert["created_at"],
+            let at = RuleConditions.parseTimestamp(created)
+        {
+            latency = f.finished.timeIntervalSince(at)
+        }
+        WorkerMetrics.delivery(channelType: f.job.channel.type, outcome: outcome, latency: latency)
     }
 
     /// The owner's allowlist as a policy; a row that cannot be read is logged and allows nothing.

@@ -39,6 +39,8 @@ public struct DoctorFacts: Sendable, Equatable {
     /// Points the worker quarantined and nobody re-queued yet (ad.quarantined_points); nil when there is no such
     /// table (an older schema) or this role cannot read it.
     public var quarantined: Int?
+    /// The running system (backlog, leases, channels, sources, TimescaleDB jobs); nil when the schema is not there.
+    public var operations: OperationsFacts?
 
     public init(
         serverVersion: String, serverVersionNumber: Int, schema: InstalledSchema,
@@ -55,6 +57,120 @@ public struct DoctorFacts: Sendable, Equatable {
         self.roles = roles
         self.currentUser = currentUser
     }
+}
+
+/// What `adworker doctor` reads about the running system.
+public struct OperationsFacts: Sendable, Equatable {
+    /// Unscored points of active sources, quarantined ones apart, and seconds since the oldest was observed.
+    public var unscored = 0
+    public var oldestUnscoredSeconds = 0.0
+    /// Training jobs whose lease ran out over a minute ago with no worker taking them over, or that no worker
+    /// claimed within ten minutes: "name vN (why)".
+    public var stuckTraining: [String] = []
+    /// Deliveries claimed whose lease ran out over five minutes ago (no worker took them over), and deliveries due
+    /// over five minutes ago that no worker claimed.
+    public var expiredDeliveryLeases = 0
+    public var overdueDeliveries = 0
+    /// Channels whose latest attempt in the last 24 hours was not sent: name, type, failed attempts, last error.
+    public struct FailingChannel: Sendable, Equatable {
+        public var name: String, type: String, failures: Int, lastError: String
+        public init(name: String, type: String, failures: Int, lastError: String) {
+            self.name = name; self.type = type; self.failures = failures; self.lastError = lastError
+        }
+    }
+    public var failingChannels: [FailingChannel] = []
+    /// Active sources whose newest point is over an hour old: name and seconds.
+    public var staleSources: [(name: String, seconds: Double)] = []
+    /// TimescaleDB background jobs whose last run failed: "job N (proc) on table: error".
+    public var failedJobs: [String] = []
+
+    public init() {}
+
+    public static func == (a: OperationsFacts, b: OperationsFacts) -> Bool {
+        a.unscored == b.unscored && a.oldestUnscoredSeconds == b.oldestUnscoredSeconds
+            && a.stuckTraining == b.stuckTraining && a.expiredDeliveryLeases == b.expiredDeliveryLeases
+            && a.overdueDeliveries == b.overdueDeliveries && a.failingChannels == b.failingChannels
+            && a.staleSources.map(\.name) == b.staleSources.map(\.name)
+            && a.staleSources.map(\.seconds) == b.staleSources.map(\.seconds) && a.failedJobs == b.failedJobs
+    }
+}
+
+/// "3 h 20 min" from seconds.
+func humanDuration(_ seconds: Double) -> String {
+    let s = Int(seconds.rounded())
+    if s < 120 { return "\(s) s" }
+    if s < 7200 { return "\(s / 60) min" }
+    if s < 172_800 { return "\(s / 3600) h \(s % 3600 / 60) min" }
+    return "\(s / 86400) days"
+}
+
+/// The findings about the running system.
+public func diagnose(_ o: OperationsFacts) -> [Finding] {
+    var out: [Finding] = []
+    if o.unscored == 0 {
+        out.append(Finding(.ok, "backlog", "no unscored points"))
+    } else {
+        let detail =
+            "\(o.unscored) unscored point(s), the oldest observed \(humanDuration(o.oldestUnscoredSeconds)) ago"
+        out.append(
+            o.oldestUnscoredSeconds < 600
+                ? Finding(.ok, "backlog", detail)
+                : Finding(
+                    .warn, "backlog", detail,
+                    action:
+                        "is a worker running (adworker run)? Its log and /metrics say more; a backfill of old points "
+                        + "also shows here until it is scored"))
+    }
+    if o.stuckTraining.isEmpty {
+        out.append(Finding(.ok, "training", "no stuck training jobs"))
+    } else {
+        out.append(
+            Finding(
+                .warn, "training", "stuck: \(o.stuckTraining.joined(separator: "; "))",
+                action: "run a worker with AD_TRAINING=true (the default); a lapsed lease is taken over by the next"))
+    }
+    if o.expiredDeliveryLeases + o.overdueDeliveries == 0 {
+        out.append(Finding(.ok, "deliveries", "no stuck deliveries"))
+    } else {
+        var parts: [String] = []
+        if o.expiredDeliveryLeases > 0 {
+            parts.append("\(o.expiredDeliveryLeases) claimed whose lease ran out over 5 min ago")
+        }
+        if o.overdueDeliveries > 0 { parts.append("\(o.overdueDeliveries) due over 5 min ago and not claimed") }
+        out.append(
+            Finding(
+                .warn, "deliveries", parts.joined(separator: ", "),
+                action: "run a worker with AD_DELIVERY=true (the default); see its log for delivery errors"))
+    }
+    if o.failingChannels.isEmpty {
+        out.append(Finding(.ok, "channels", "no channel failing in the last 24 h"))
+    } else {
+        for c in o.failingChannels {
+            out.append(
+                Finding(
+                    .warn, "channels",
+                    "\(c.name) (\(c.type)): its latest attempt failed; \(c.failures) failed attempt(s) in 24 h, last: \(c.lastError)",
+                    action: "SELECT * FROM ad.delivery_attempts a JOIN ad.alert_deliveries d ON d.id = a.delivery_id "
+                        + "ORDER BY a.finished_at DESC; fix the channel's target or secret"))
+        }
+    }
+    if o.staleSources.isEmpty {
+        out.append(Finding(.ok, "sources", "every active source with points had one within the hour"))
+    } else {
+        let shown = o.staleSources.prefix(5).map { "\($0.name) (\(humanDuration($0.seconds)))" }
+        let more = o.staleSources.count > 5 ? " and \(o.staleSources.count - 5) more" : ""
+        out.append(
+            Finding(
+                .warn, "sources", "no point for over an hour: \(shown.joined(separator: ", "))\(more)",
+                action: "check the loaders of these sources, or set a source's status to paused"))
+    }
+    if !o.failedJobs.isEmpty {
+        out.append(
+            Finding(
+                .warn, "jobs", "TimescaleDB jobs whose last run failed: \(o.failedJobs.joined(separator: "; "))",
+                action: "SELECT * FROM timescaledb_information.job_errors ORDER BY start_time DESC;"))
+    }
+    return out
 }
 
 /// One line of the doctor's report.
@@ -177,6 +293,7 @@ public func diagnose(_ f: DoctorFacts) -> [Finding] {
                     "fix the cause, then SELECT ad.requeue_quarantined(); (or one source: ad.requeue_quarantined('name'))"
             ))
     }
+    if let o = f.operations { out += diagnose(o) }
     let missing = groupRoles.filter { f.roles[$0] != true }
     if missing.isEmpty {
         out.append(Finding(.ok, "roles", groupRoles.joined(separator: ", ")))

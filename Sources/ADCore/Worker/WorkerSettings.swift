@@ -75,6 +75,34 @@ public struct WorkerSettings: Sendable, Equatable {
     public var httpMaxUploads: Int = 8
     /// Database sessions the HTTP API holds at most (its own pool, as the login of AD_HTTP_DATABASE_URL).
     public var httpConnections: Int = 8
+    /// Where `/metrics`, `/healthz` and `/readyz` listen (`host:port`); nil: off.
+    public var metricsListen: (host: String, port: Int)? {
+        get { metricsHost.map { ($0, metricsPort) } }
+        set {
+            metricsHost = newValue?.host
+            metricsPort = newValue?.port ?? 0
+        }
+    }
+    public var metricsHost: String?
+    public var metricsPort: Int = 0
+    /// Seconds between refreshes of the gauges read from SQL (backlog, its age, quarantined points).
+    public var metricsRefresh: Double = 15
+    /// How log lines are written: text (swift-log's stream handler) or json (one object a line).
+    public var logFormat: LogFormat = .text
+
+    /// AD_LOG_FORMAT's values.
+    public enum LogFormat: String, Sendable, Equatable, CaseIterable {
+        case text, json
+
+        /// AD_LOG_FORMAT's value (unset or empty: text).
+        public static func parse(_ value: String?) throws(Problem) -> LogFormat {
+            guard let value, !value.isEmpty else { return .text }
+            guard let format = LogFormat(rawValue: value.lowercased()) else {
+                throw Problem(variable: "AD_LOG_FORMAT", message: "must be text or json, got \"\(value)\"")
+            }
+            return format
+        }
+    }
 
     public init() {}
 
@@ -172,6 +200,17 @@ public struct WorkerSettings: Sendable, Equatable {
         ("AD_HTTP_MAX_POINTS", "most points one HTTP ingest request carries, 1 to 1000000 (default 50000)"),
         ("AD_HTTP_CONNECTIONS", "database sessions the HTTP API holds at most, 1 to 256 (default 8)"),
         ("AD_HTTP_MAX_UPLOADS", "points requests the HTTP API takes at once (more: 503), 1 to 1024 (default 8)"),
+        (
+            "AD_METRICS_LISTEN",
+            "host:port serving /metrics (Prometheus text format), /healthz and /readyz, for example 0.0.0.0:9464 "
+                + "(default: off)"
+        ),
+        (
+            "AD_METRICS_REFRESH",
+            "seconds between refreshes of the metrics read from SQL (backlog, its age, quarantined points), 1 to 3600 "
+                + "(default 15)"
+        ),
+        ("AD_LOG_FORMAT", "text or json: json writes one JSON object a line, fields in docs/logging.md (default text)"),
     ]
 
     public static func parse(environment env: [String: String]) throws(Problem) -> WorkerSettings {
@@ -222,20 +261,13 @@ public struct WorkerSettings: Sendable, Equatable {
         }
         if let v = env["AD_TRAINING_POLL"] { s.trainingPoll = try number(v, "AD_TRAINING_POLL", 0.05...3600) }
         if let v = env["AD_HTTP_LISTEN"], !v.isEmpty {
-            // host:port, or [v6 address]:port
-            guard let colon = v.lastIndex(of: ":"), let port = Int(v[v.index(after: colon)...]),
-                (0...65535).contains(port)
-            else {
-                throw Problem(
-                    variable: "AD_HTTP_LISTEN", message: "must be host:port, for example 127.0.0.1:8080, got \"\(v)\"")
-            }
-            var host = String(v[..<colon])
-            if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-            guard !host.isEmpty else {
-                throw Problem(variable: "AD_HTTP_LISTEN", message: "must name a host, for example 127.0.0.1:8080")
-            }
-            s.httpListen = (host, port)
+            s.httpListen = try address(v, "AD_HTTP_LISTEN", "127.0.0.1:8080")
         }
+        if let v = env["AD_METRICS_LISTEN"], !v.isEmpty {
+            s.metricsListen = try address(v, "AD_METRICS_LISTEN", "0.0.0.0:9464")
+        }
+        if let v = env["AD_METRICS_REFRESH"] { s.metricsRefresh = try number(v, "AD_METRICS_REFRESH", 1...3600) }
+        s.logFormat = try LogFormat.parse(env["AD_LOG_FORMAT"])
         if let v = env["AD_HTTP_MAX_BODY_MB"] {
             s.httpMaxBodyMB = try Int(number(v, "AD_HTTP_MAX_BODY_MB", 1...1024, integer: true))
         }
@@ -275,6 +307,20 @@ public struct WorkerSettings: Sendable, Equatable {
             s.name = v
         }
         return s
+    }
+
+    /// host:port, or [v6 address]:port.
+    private static func address(_ v: String, _ name: String, _ example: String) throws(Problem) -> (String, Int) {
+        guard let colon = v.lastIndex(of: ":"), let port = Int(v[v.index(after: colon)...]), (0...65535).contains(port)
+        else {
+            throw Problem(variable: name, message: "must be host:port, for example \(example), got \"\(v)\"")
+        }
+        var host = String(v[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else {
+            throw Problem(variable: name, message: "must name a host, for example \(example)")
+        }
+        return (host, port)
     }
 
     private static func boolean(_ v: String, _ name: String) throws(Problem) -> Bool {

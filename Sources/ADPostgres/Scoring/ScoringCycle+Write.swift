@@ -6,13 +6,15 @@ import PostgresNIO
 /// anomalies (`ScoringQueries.storeAnomalies`) and open or group their alerts (`AlertRaiser`), all in the cycle's
 /// transaction.
 extension ScoringCycle {
-    func write(_ connection: PostgresConnection, _ scored: ScoredBatch, catalog: SourceCatalog) async throws {
+    /// Returns the alerts it opened.
+    @discardableResult
+    func write(_ connection: PostgresConnection, _ scored: ScoredBatch, catalog: SourceCatalog) async throws -> Int {
         var store = PostgresQuery(unsafeSQL: ScoringQueries.storeScores)  // our SQL; values are bound
         store.binds.append(scored.sources); store.binds.append(scored.stamps); store.binds.append(scored.features)
         store.binds.append(scored.scores)
         try await connection.query(store, logger: logger)
         let a = scored.anomalies
-        guard !a.pointIDs.isEmpty else { return }
+        guard !a.pointIDs.isEmpty else { return 0 }
         var insert = PostgresQuery(unsafeSQL: ScoringQueries.storeAnomalies)
         insert.binds.append(a.pointIDs); insert.binds.append(a.stamps); insert.binds.append(a.sources)
         insert.binds.append(a.metrics); insert.binds.append(a.detectors); insert.binds.append(a.severities)
@@ -42,5 +44,6 @@ extension ScoringCycle {
         if raised.opened > 0 {
             logger.info("opened \(raised.opened) alert(s), grouped \(raised.grouped) anomalies into open ones")
         }
+        return raised.opened
     }
 }

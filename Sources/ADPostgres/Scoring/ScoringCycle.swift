@@ -73,13 +73,14 @@ public struct ScoringCycle: Sendable {
             let scored = score(&batch, catalog: catalog, cache: cache)
             timings.scoring += lap()
 
-            try await write(connection, scored, catalog: catalog)
+            let opened = try await write(connection, scored, catalog: catalog)
             timings.writes += lap()
 
             try await connection.query("COMMIT", logger: logger)
             if scored.count > 0 {
                 timings.commit += lap()
                 timings.batches += 1; timings.points += scored.count; timings.anomalies += scored.found.count
+                timings.alerts += opened
             }
             cache.commit(refreshed: batch.refreshed, histories: scored.histories, latest: batch.latest)
             return (scored.count, scored.found)

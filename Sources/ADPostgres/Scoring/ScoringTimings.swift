@@ -3,6 +3,8 @@ import ADCore
 /// Where a worker's time went, summed over batches (printed when it stops; `adworker bench` reads it).
 public struct ScoringTimings: Sendable {
     public var batches = 0, points = 0, anomalies = 0, cacheHits = 0
+    /// Alerts the batches opened (an anomaly grouped into an open alert opens none).
+    public var alerts = 0
     public var claim: Duration = .zero, features: Duration = .zero, scoring: Duration = .zero, writes: Duration = .zero,
         commit: Duration = .zero
     public init() {}
@@ -11,6 +13,7 @@ public struct ScoringTimings: Sendable {
     public static func + (a: ScoringTimings, b: ScoringTimings) -> ScoringTimings {
         var s = a
         s.batches += b.batches; s.points += b.points; s.anomalies += b.anomalies; s.cacheHits += b.cacheHits
+        s.alerts += b.alerts
         s.claim += b.claim; s.features += b.features; s.scoring += b.scoring; s.writes += b.writes; s.commit += b.commit
         return s
     }

@@ -34,12 +34,19 @@ struct RunCommand: AsyncParsableCommand {
         let loopWakes = (0..<settings.scoringLoops).map { _ in WakeSignal() }
         let wake = WakeSignal(forwardingTo: loopWakes)
         let show = showAnomalies
+        // The first channel of each LISTEN connection opened below: /readyz and ad_listener_connected watch them.
+        let health = WorkerHealth(
+            listen: settings.listen,
+            channels: ["ad_points", "ad_feedback"] + (settings.delivery ? ["ad_deliveries"] : []),
+            scoringLoops: settings.scoringLoops)
+        let readiness = ReadinessCheck(url: url, workerName: settings.name, health: health, logger: logger)
         var scoring = ScoringService(url: url, settings: settings, wakes: loopWakes, logger: logger) { a in
             guard show else { return }
             FileHandle.standardOutput.write(Data((AnomalyLine.format(a) + "\n").utf8))
         }
         let catalogs = SharedCatalog()
         scoring.catalogs = catalogs
+        scoring.health = health
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(
                 service: scoring, successTerminationBehavior: .gracefullyShutdownGroup,
@@ -51,7 +58,7 @@ struct RunCommand: AsyncParsableCommand {
                 .init(
                     service: ListenerService(
                         url: url, name: settings.name, wake: wake, logger: logger,
-                        heartbeat: settings.listenHeartbeat, limits: settings.sessionLimits)))
+                        heartbeat: settings.listenHeartbeat, limits: settings.sessionLimits, health: health)))
         }
         let feedbackWake = WakeSignal()
         services.append(
@@ -84,7 +91,7 @@ struct RunCommand: AsyncParsableCommand {
                     service: ListenerService(
                         url: url, name: settings.name, channel: "ad_feedback",
                         wake: feedbackWake, also: quiet, logger: logger, heartbeat: settings.listenHeartbeat,
-                        limits: settings.sessionLimits)))
+                        limits: settings.sessionLimits, health: health)))
         }
         if settings.delivery {
             let deliveryWake = WakeSignal()
@@ -98,11 +105,16 @@ struct RunCommand: AsyncParsableCommand {
                         service: ListenerService(
                             url: url, name: settings.name, channel: "ad_deliveries",
                             wake: deliveryWake, logger: logger, heartbeat: settings.listenHeartbeat,
-                            limits: settings.sessionLimits)))
+                            limits: settings.sessionLimits, health: health)))
             }
         }
+        if let listen = settings.metricsListen {
+            services += MetricsService.services(
+                url: url, listen: listen, settings: settings, readiness: readiness, logger: logger)
+        }
         if let listen = settings.httpListen {
-            services += try HTTPService.services(url: url, listen: listen, settings: settings, logger: logger)
+            services += try HTTPService.services(
+                url: url, listen: listen, settings: settings, readiness: readiness, logger: logger)
         }
         var config = ServiceGroupConfiguration(services: services, logger: logger)
         config.gracefulShutdownSignals = [.sigterm, .sigint]

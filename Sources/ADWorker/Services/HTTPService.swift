@@ -11,7 +11,8 @@ import ServiceLifecycle
 /// ends them with the rest.
 enum HTTPService {
     static func services(
-        url: DatabaseURL, listen: (host: String, port: Int), settings: WorkerSettings, logger: Logger
+        url: DatabaseURL, listen: (host: String, port: Int), settings: WorkerSettings, readiness: ReadinessCheck,
+        logger: Logger
     ) throws -> [ServiceGroupConfiguration.ServiceConfiguration] {
         var apiURL = url
         if let text = ProcessInfo.processInfo.environment["AD_HTTP_DATABASE_URL"], !text.isEmpty {
@@ -24,9 +25,10 @@ enum HTTPService {
         let store = try APIStore(
             url: apiURL, connections: settings.httpConnections, limits: settings.sessionLimits, logger: logger)
         let api = APISettings(settings, host: listen.host, port: listen.port)
-        let app = APIServer.application(store: store, settings: api, logger: logger) { port in
-            logger.info("HTTP API listening on http://\(listen.host):\(port)")
-        }
+        let app = APIServer.application(
+            store: store, settings: api, logger: logger,
+            onRunning: { port in logger.info("HTTP API listening on http://\(listen.host):\(port)") },
+            readiness: { await readiness.current() })
         return [
             .init(service: store.client, failureTerminationBehavior: .gracefullyShutdownGroup),
             .init(service: app, failureTerminationBehavior: .gracefullyShutdownGroup),

@@ -28,6 +28,8 @@ struct ListenerService: Service {
     let logger: Logger
     var heartbeat: Double = 15
     var limits: SessionLimits = .none
+    /// Told when this connection is up or down (for /readyz and `ad_listener_connected`).
+    var health: WorkerHealth?
     let backoff = Backoff(base: 0.1, cap: 5)
 
     /// The heartbeat went unanswered.
@@ -59,6 +61,8 @@ struct ListenerService: Service {
                         try await conn.listen(on: channel) { notifications in
                             logger.info("listening on \(([channel] + also.map(\.channel)).joined(separator: ", "))")
                             listened.withLock { $0 = true }
+                            report(connected: true)
+                            defer { report(connected: false) }
                             wake.signal()  // catch up on anything inserted while not listening
                             try await withThrowingTaskGroup(of: Void.self) { group in
                                 group.addTask { for try await _ in notifications { wake.signal() } }
@@ -88,9 +92,16 @@ struct ListenerService: Service {
                 }
             }
             attempt = listened.withLock { $0 } ? 1 : attempt + 1
+            WorkerMetrics.listenerReconnected()
             let delay = backoff.delay(attempt: attempt, random: Double.random(in: 0...1))
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(delay)) }
         }
+    }
+
+    /// Tells the worker's health and the `ad_listener_connected` gauge (1 only while every LISTEN connection is up).
+    private func report(connected: Bool) {
+        guard let health else { return }
+        WorkerMetrics.listener(connected: health.listener(channel, connected: connected))
     }
 
     /// Runs `SELECT 1` every `heartbeat` seconds until one goes unanswered for `heartbeat` seconds: then closes

@@ -18,6 +18,8 @@ struct ScoringService: Service {
     let report: @Sendable (FoundAnomaly) -> Void
     /// The loops' shared catalog of sources and production models (the models listener invalidates it).
     var catalogs = SharedCatalog()
+    /// Told which loops hold their connection (for /readyz).
+    var health: WorkerHealth?
     let backoff = Backoff(base: 0.2, cap: 10)
 
     func run() async throws {
@@ -46,6 +48,7 @@ struct ScoringService: Service {
             url, application: application, what: "scoring", backoff: backoff,
             limits: settings.sessionLimits, logger: logger
         ) { conn, connected in
+            defer { health?.scoringLoop(k, connected: false) }
             try await cycle.prepare(conn)
             // Takes a catalog; the first loop reports what became unusable whenever its catalog changes.
             func adopt(_ next: SharedCatalog.Held) -> SourceCatalog {
@@ -66,12 +69,14 @@ struct ScoringService: Service {
                 )
             }
             connected()
+            health?.scoringLoop(k, connected: true)
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 catalog = try await refreshed()
                 let started = ContinuousClock.now
                 cache.depth = catalog.maxWindow
                 let loadedAt = catalog.loadedAt
                 let next = recovery.next
+                let before = timings
                 let scored: Int, anomalies: [FoundAnomaly]
                 do {
                     switch next {
@@ -93,6 +98,9 @@ struct ScoringService: Service {
                     catalog = adopt(await catalogs.publish(catalog))
                 }
                 if scored > 0 {
+                    WorkerMetrics.batch(
+                        before: before, after: timings, total: ContinuousClock.now - started, anomalies: anomalies)
+                    WorkerMetrics.historyCache(loop: k, series: cache.count, points: cache.held)
                     logger.debug(
                         "loop \(k + 1): scored \(scored) points in \(ContinuousClock.now - started), \(anomalies.count) anomalies"
                     )

@@ -47,7 +47,14 @@ struct TrainingService: Service {
         ) { conn, connected in
             connected()
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
-                if try await runner.runOne(conn) != nil { continue }
+                if let result = try await runner.runOne(conn) {
+                    switch result {
+                    case .registered: WorkerMetrics.trainingRun(succeeded: true)
+                    case .failed: WorkerMetrics.trainingRun(succeeded: false)
+                    case .lost: break  // another worker took the job over and counts its end
+                    }
+                    continue
+                }
                 _ = try await drift.pass(conn)
                 let poll = jittered(settings.trainingPoll, random: Double.random(in: 0...1))
                 _ = await cancelWhenGracefulShutdown { await wake.wait(timeout: .seconds(poll)) }

@@ -16,6 +16,16 @@ import Testing
         #expect(WorkerSettings().lockTimeout == 5 && WorkerSettings().listenHeartbeat == 15)
     }
 
+    @Test func metricsListenerAndLogFormat() throws {
+        #expect(WorkerSettings().metricsListen == nil && WorkerSettings().logFormat == .text)
+        let s = try WorkerSettings.parse(environment: [
+            "AD_METRICS_LISTEN": "[::1]:9464", "AD_METRICS_REFRESH": "2", "AD_LOG_FORMAT": "JSON",
+        ])
+        #expect(s.metricsListen?.host == "::1" && s.metricsListen?.port == 9464)
+        #expect(s.metricsRefresh == 2 && s.logFormat == .json)
+        #expect(try WorkerSettings.parse(environment: ["AD_METRICS_LISTEN": ""]).metricsListen == nil, "empty: off")
+    }
+
     @Test func theLoopsShareTheHistoryCacheBudget() {
         var s = WorkerSettings()
         s.scoringLoops = 3; s.historyCache = 90_000; s.historyCacheMB = 300
@@ -35,6 +45,10 @@ import Testing
         ("AD_WORKER_NAME", "a b", "AD_WORKER_NAME: must be 1 to 40 letters, digits, '-', '_' or '.', got \"a b\""),
         ("AD_DELIVERY_MAX_SEND", "300", "AD_DELIVERY_MAX_SEND: must be a number from 1 to 60, got \"300\""),
         ("AD_DELIVERY_PER_CHANNEL", "0", "AD_DELIVERY_PER_CHANNEL: must be an integer from 1 to 256, got \"0\""),
+        ("AD_METRICS_LISTEN", "9464", "AD_METRICS_LISTEN: must be host:port, for example 0.0.0.0:9464, got \"9464\""),
+        ("AD_METRICS_LISTEN", ":9464", "AD_METRICS_LISTEN: must name a host, for example 0.0.0.0:9464"),
+        ("AD_METRICS_REFRESH", "0", "AD_METRICS_REFRESH: must be a number from 1 to 3600, got \"0\""),
+        ("AD_LOG_FORMAT", "yaml", "AD_LOG_FORMAT: must be text or json, got \"yaml\""),
     ])
     func rejectsNamingTheVariable(name: String, value: String, message: String) {
         #expect(throws: WorkerSettings.Problem.self) { try WorkerSettings.parse(environment: [name: value]) }
