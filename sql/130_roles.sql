@@ -162,7 +162,7 @@ BEGIN
     END IF;
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_worker') THEN
         GRANT EXECUTE ON FUNCTION ad_internal.claim_poll(), ad_internal.next_poll_in(),
-            ad_internal.finish_poll(uuid, text, boolean, timestamptz[], jsonb[]),
+            ad_internal.finish_poll(uuid, text, boolean, timestamptz[], jsonb[], integer),
             ad_internal.fail_poll(uuid, text, double precision) TO ad_worker;
         GRANT SELECT ON ad.poll_status TO ad_worker;
     END IF;

@@ -3194,7 +3194,7 @@ COMMENT ON FUNCTION ad_internal.next_poll_in() IS
 REVOKE ALL ON FUNCTION ad_internal.next_poll_in() FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION ad_internal.finish_poll(
-    source uuid, new_watermark text, caught_up boolean, times timestamptz[], vals jsonb[]
+    source uuid, new_watermark text, caught_up boolean, times timestamptz[], vals jsonb[], reread integer DEFAULT 0
 ) RETURNS TABLE (inserted bigint, duplicate bigint, rejected bigint, first_rejection text)
 LANGUAGE plpgsql SECURITY DEFINER  -- inserts at the door as the owner: the worker has no INSERT on ad.data_points
 SET search_path TO pg_catalog, pg_temp
@@ -3227,9 +3227,10 @@ BEGIN
         ON CONFLICT (source_id, "timestamp") DO NOTHING
         RETURNING 1
     )
-    SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM r WHERE r.problem IS NOT NULL),
+    -- The first `reread` rows are at the previous watermark: read (and refused) before, so not refused again.
+    SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM r WHERE r.problem IS NOT NULL AND r.ord > reread),
            (SELECT left(format('row at %s: %s', coalesce(r.t::text, 'NULL'), r.problem), 1000)
-              FROM r WHERE r.problem IS NOT NULL ORDER BY r.ord LIMIT 1)
+              FROM r WHERE r.problem IS NOT NULL AND r.ord > reread ORDER BY r.ord LIMIT 1)
       INTO inserted, rejected, first_rejection;
     duplicate := n_read - rejected - inserted;
     UPDATE ad_internal.poll_sources p
@@ -3246,12 +3247,12 @@ BEGIN
     RETURN NEXT;
 END
 $fn$;
-COMMENT ON FUNCTION ad_internal.finish_poll(uuid, text, boolean, timestamptz[], jsonb[]) IS
+COMMENT ON FUNCTION ad_internal.finish_poll(uuid, text, boolean, timestamptz[], jsonb[], integer) IS
     'The worker, in the transaction that claimed the source: inserts the polled rows through ad.data_points (the '
     'door''s checks and triggers; a row the door would refuse is skipped and counted, a (source, time) already there '
-    'is a duplicate), moves the watermark and schedules the next poll (at once when the poll was full). Returns the '
+    'is a duplicate, and so is one of the first reread rows, at the previous watermark, refused before), moves the watermark and schedules the next poll (at once when the poll was full). Returns the '
     'counts and the first refused row''s reason.';
-REVOKE ALL ON FUNCTION ad_internal.finish_poll(uuid, text, boolean, timestamptz[], jsonb[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION ad_internal.finish_poll(uuid, text, boolean, timestamptz[], jsonb[], integer) FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION ad_internal.fail_poll(source uuid, error text, retry_in double precision) RETURNS void
 LANGUAGE sql SECURITY DEFINER
@@ -3691,7 +3692,7 @@ BEGIN
     END IF;
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_worker') THEN
         GRANT EXECUTE ON FUNCTION ad_internal.claim_poll(), ad_internal.next_poll_in(),
-            ad_internal.finish_poll(uuid, text, boolean, timestamptz[], jsonb[]),
+            ad_internal.finish_poll(uuid, text, boolean, timestamptz[], jsonb[], integer),
             ad_internal.fail_poll(uuid, text, double precision) TO ad_worker;
         GRANT SELECT ON ad.poll_status TO ad_worker;
     END IF;
