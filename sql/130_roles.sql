@@ -152,6 +152,20 @@ BEGIN
             EXECUTE format('GRANT %I TO ad_api', r.rolname);
         END LOOP;
     END IF;
+
+    -- ---------------------------------------------------------------------------------------------------------
+    -- Issue 21, db_poll sources (sql/105_polling.sql). The owner configures them (ad.add_poll_source, granted to
+    -- nobody); the worker polls through its three functions; everyone who reads the views sees ad.poll_status.
+    -- Nobody but the worker's claim reads a DSN.
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_reader') THEN
+        GRANT SELECT ON ad.poll_status TO ad_reader;
+    END IF;
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_worker') THEN
+        GRANT EXECUTE ON FUNCTION ad_internal.claim_poll(), ad_internal.next_poll_in(),
+            ad_internal.finish_poll(uuid, text, boolean, timestamptz[], jsonb[], integer),
+            ad_internal.fail_poll(uuid, text, double precision) TO ad_worker;
+        GRANT SELECT ON ad.poll_status TO ad_worker;
+    END IF;
 END
 $fn$;
 COMMENT ON FUNCTION ad_internal.grant_role_privileges() IS

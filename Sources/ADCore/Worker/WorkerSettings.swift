@@ -57,6 +57,8 @@ public struct WorkerSettings: Sendable, Equatable {
     public var trainingMaxRows: Int = 2_000_000
     /// Seconds between training and drift polls without notifications.
     public var trainingPoll: Double = 10
+    /// db_poll sources this worker polls at once, each on a connection of its own; 0: it polls none.
+    public var pollLanes: Int = 2
     /// Where the HTTP API and console listen (`host:port`); nil: they are off.
     public var httpListen: (host: String, port: Int)? {
         get { httpHost.map { ($0, httpPort) } }
@@ -189,6 +191,10 @@ public struct WorkerSettings: Sendable, Equatable {
             "seconds between training and drift polls without notifications, 0.05 to 3600 (default 10)"
         ),
         (
+            "AD_POLL_LANES",
+            "db_poll sources this worker polls at once, each on its own connection; 0 polls none, 0 to 64 (default 2)"
+        ),
+        (
             "AD_HTTP_LISTEN",
             "host:port the HTTP API and console listen on, for example 127.0.0.1:8080 (default: off)"
         ),
@@ -260,6 +266,7 @@ public struct WorkerSettings: Sendable, Equatable {
             s.trainingMaxRows = try Int(number(v, "AD_TRAINING_MAX_ROWS", 100...50_000_000, integer: true))
         }
         if let v = env["AD_TRAINING_POLL"] { s.trainingPoll = try number(v, "AD_TRAINING_POLL", 0.05...3600) }
+        if let v = env["AD_POLL_LANES"] { s.pollLanes = try Int(number(v, "AD_POLL_LANES", 0...64, integer: true)) }
         if let v = env["AD_HTTP_LISTEN"], !v.isEmpty {
             s.httpListen = try address(v, "AD_HTTP_LISTEN", "127.0.0.1:8080")
         }

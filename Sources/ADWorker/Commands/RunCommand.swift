@@ -53,6 +53,9 @@ struct RunCommand: AsyncParsableCommand {
                 failureTerminationBehavior: .gracefullyShutdownGroup)
         ]
         services.append(.init(service: RetentionService(url: url, settings: settings, logger: logger)))
+        if settings.pollLanes > 0 {
+            services.append(.init(service: PollService(url: url, settings: settings, logger: logger)))
+        }
         if settings.listen {
             services.append(
                 .init(
