@@ -83,6 +83,16 @@ public struct OperationsFacts: Sendable, Equatable {
     public var staleSources: [(name: String, seconds: Double)] = []
     /// TimescaleDB background jobs whose last run failed: "job N (proc) on table: error".
     public var failedJobs: [String] = []
+    /// db_poll sources (`ad.poll_status`) that are failing, or whose lag is over three poll intervals (and a minute).
+    public struct LaggingPoll: Sendable, Equatable {
+        public var name: String, state: String, lagSeconds: Double, intervalSeconds: Double, lastError: String?
+        public init(name: String, state: String, lagSeconds: Double, intervalSeconds: Double, lastError: String?) {
+            self.name = name; self.state = state; self.lagSeconds = lagSeconds; self.intervalSeconds = intervalSeconds
+            self.lastError = lastError
+        }
+    }
+    /// nil when there are no db_poll sources.
+    public var laggingPolls: [LaggingPoll]? = nil
 
     public init() {}
 
@@ -92,6 +102,7 @@ public struct OperationsFacts: Sendable, Equatable {
             && a.overdueDeliveries == b.overdueDeliveries && a.failingChannels == b.failingChannels
             && a.staleSources.map(\.name) == b.staleSources.map(\.name)
             && a.staleSources.map(\.seconds) == b.staleSources.map(\.seconds) && a.failedJobs == b.failedJobs
+            && a.laggingPolls == b.laggingPolls
     }
 }
 
@@ -163,6 +174,22 @@ public func diagnose(_ o: OperationsFacts) -> [Finding] {
             Finding(
                 .warn, "sources", "no point for over an hour: \(shown.joined(separator: ", "))\(more)",
                 action: "check the loaders of these sources, or set a source's status to paused"))
+    }
+    switch o.laggingPolls {
+    case nil: break
+    case let polls? where polls.isEmpty:
+        out.append(Finding(.ok, "polling", "every db_poll source is caught up"))
+    case let polls?:
+        for p in polls {
+            let why = p.lastError.map { ", last error: \($0)" } ?? ""
+            out.append(
+                Finding(
+                    .warn, "polling",
+                    "\(p.name) is \(p.state), \(humanDuration(p.lagSeconds)) behind (polled every "
+                        + "\(humanDuration(p.intervalSeconds)))\(why)",
+                    action: "SELECT * FROM ad.poll_status; is a worker running with AD_POLL_LANES > 0, and is the "
+                        + "source database up?"))
+        }
     }
     if !o.failedJobs.isEmpty {
         out.append(

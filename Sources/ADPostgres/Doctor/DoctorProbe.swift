@@ -155,6 +155,14 @@ public struct DoctorProbe: Sendable {
          ORDER BY latest."timestamp"
         """
 
+    /// db_poll sources: how many there are, and those failing or over three poll intervals (and a minute) behind.
+    static let pollsQuery = """
+        SELECT source_name, state, lag_seconds, interval_seconds, left(last_error, 300),
+               count(*) OVER ()
+          FROM ad.poll_status
+         ORDER BY lag_seconds DESC
+        """
+
     /// TimescaleDB background jobs whose last run failed, with the latest error recorded for each.
     static let failedJobsQuery = """
         SELECT 'job ' || js.job_id || ' (' || j.proc_name || coalesce(' on ' || j.hypertable_name, '') || ', '
@@ -194,6 +202,16 @@ public struct DoctorProbe: Sendable {
             PostgresQuery(unsafeSQL: Self.staleSourcesQuery), logger: logger
         ).decode((String, Double).self) {
             o.staleSources.append((name, seconds))
+        }
+        for try await (name, state, lag, interval, error, _) in try await connection.query(
+            PostgresQuery(unsafeSQL: Self.pollsQuery), logger: logger
+        ).decode((String, String, Double, Double, String?, Int64).self) {
+            var polls = o.laggingPolls ?? []
+            if state == "failing" || (state != "disabled" && lag > max(3 * interval, 60)) {
+                polls.append(
+                    .init(name: name, state: state, lagSeconds: lag, intervalSeconds: interval, lastError: error))
+            }
+            o.laggingPolls = polls
         }
         if timescale {
             do {

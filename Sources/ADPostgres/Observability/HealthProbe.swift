@@ -37,6 +37,17 @@ public struct HealthProbe: Sendable {
         return out
     }
 
+    /// Every db_poll source's lag and totals (`ad.poll_status`, which the worker's login may read).
+    public func polls(_ connection: PostgresConnection) async throws -> [PollReading] {
+        var out: [PollReading] = []
+        for try await (name, lag, rows, errors) in try await connection.query(
+            "SELECT source_name, lag_seconds, rows_inserted::int8, errors::int8 FROM ad.poll_status", logger: logger
+        ).decode((String, Double, Int64, Int64).self) {
+            out.append(PollReading(source: name, lagSeconds: lag, rowsInserted: Int(rows), errors: Int(errors)))
+        }
+        return out
+    }
+
     /// Whether the schema is the version this binary carries (the extension's, or the one `adworker migrate`
     /// recorded).
     public func schema(_ connection: PostgresConnection) async throws -> DatabaseReadiness {

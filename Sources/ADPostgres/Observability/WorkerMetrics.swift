@@ -23,6 +23,9 @@ public enum WorkerMetrics {
     public static let historyCacheSeries = "ad_history_cache_series"
     public static let historyCachePoints = "ad_history_cache_points"
     public static let buildInfo = "ad_build_info"
+    public static let pollLag = "ad_poll_lag_seconds"
+    public static let pollRows = "ad_poll_rows_total"
+    public static let pollErrors = "ad_poll_errors_total"
     /// 1 while /readyz would answer 200, refreshed with the gauges read from SQL (the alert rules watch it).
     public static let ready = "ad_ready"
 
@@ -107,6 +110,24 @@ public enum WorkerMetrics {
         Gauge(label: quarantinedPoints).record(b.quarantined)
     }
 
+    /// The db_poll gauges and counters, from `ad.poll_status`: its totals are the database's, so each counter moves
+    /// by what its total grew since the last reading (from 0 at this worker's first reading).
+    public static func polls(_ rows: [PollReading]) {
+        let deltas = pollTotals.withLock { seen in
+            rows.map { r -> (String, Int, Int) in
+                let before = seen[r.source] ?? (0, 0)
+                seen[r.source] = (r.rowsInserted, r.errors)
+                return (r.source, max(0, r.rowsInserted - before.rows), max(0, r.errors - before.errors))
+            }
+        }
+        for r in rows { Gauge(label: pollLag, dimensions: [("source", r.source)]).record(r.lagSeconds) }
+        for (source, rows, errors) in deltas {
+            Counter(label: pollRows, dimensions: [("source", source)]).increment(by: rows)
+            Counter(label: pollErrors, dimensions: [("source", source)]).increment(by: errors)
+        }
+    }
+    private static let pollTotals = Mutex<[String: (rows: Int, errors: Int)]>([:])
+
     /// Whether the worker is ready (what /readyz answers).
     public static func ready(_ ready: Bool) { Gauge(label: Self.ready).record(ready ? 1 : 0) }
 
@@ -147,5 +168,13 @@ public struct Backlog: Sendable, Equatable {
     public var quarantined: Int
     public init(unscored: Int, oldestAgeSeconds: Double, quarantined: Int) {
         self.unscored = unscored; self.oldestAgeSeconds = oldestAgeSeconds; self.quarantined = quarantined
+    }
+}
+
+/// One db_poll source as `ad.poll_status` shows it, for the metrics.
+public struct PollReading: Sendable, Equatable {
+    public var source: String, lagSeconds: Double, rowsInserted: Int, errors: Int
+    public init(source: String, lagSeconds: Double, rowsInserted: Int, errors: Int) {
+        self.source = source; self.lagSeconds = lagSeconds; self.rowsInserted = rowsInserted; self.errors = errors
     }
 }

@@ -49,7 +49,8 @@ enum ChannelTypes {
     static let all = ["alertmanager", "email", "pagerduty", "slack", "webhook"]
 }
 
-/// Refreshes `ad_unscored_points`, `ad_unscored_oldest_age_seconds` and `ad_quarantined_points` from SQL.
+/// Refreshes `ad_unscored_points`, `ad_unscored_oldest_age_seconds`, `ad_quarantined_points` and the db_poll
+/// series (`ad_poll_*{source}`) from SQL.
 struct BacklogGauges: Service {
     let url: DatabaseURL
     let settings: WorkerSettings
@@ -65,6 +66,7 @@ struct BacklogGauges: Service {
             connected()
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 WorkerMetrics.backlog(try await probe.backlog(conn))
+                WorkerMetrics.polls(try await probe.polls(conn))
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(settings.metricsRefresh)) }
             }
         }

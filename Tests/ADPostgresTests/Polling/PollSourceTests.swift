@@ -86,10 +86,28 @@ private func expectEventually(
 }
 
 /// A worker that polls (scoring as usual), fast.
-private func poller(_ url: DatabaseURL, _ name: String) throws -> WorkerProcess {
-    try WorkerProcess(
-        url, name: name,
-        environment: ["AD_POLL_LANES": "2", "AD_POLL_INTERVAL": "0.5", "AD_DELIVERY": "false", "AD_TRAINING": "false"])
+private func poller(_ url: DatabaseURL, _ name: String, metricsPort: Int? = nil) throws -> WorkerProcess {
+    var env = ["AD_POLL_LANES": "2", "AD_POLL_INTERVAL": "0.5", "AD_DELIVERY": "false", "AD_TRAINING": "false"]
+    if let metricsPort {
+        env["AD_METRICS_LISTEN"] = "127.0.0.1:\(metricsPort)"
+        env["AD_METRICS_REFRESH"] = "1"
+    }
+    return try WorkerProcess(url, name: name, environment: env)
+}
+
+/// One line of the worker's /metrics that starts with `series` ("name{labels}"), or nil.
+private func metric(_ port: Int, _ series: String) async -> String? {
+    guard let r = try? await TestHTTP.send("GET", URL(string: "http://127.0.0.1:\(port)/metrics")!, timeout: 5)
+    else { return nil }
+    return r.text.split(separator: "\n").first { $0.hasPrefix(series + " ") }.map(String.init)
+}
+
+/// `adworker doctor`'s polling findings (its probe and diagnosis, as the command runs them).
+private func pollingFindings(_ url: DatabaseURL) async throws -> [Finding] {
+    let facts = try await Database.withConnection(url, logger: TestServer.logger) {
+        try await DoctorProbe(logger: TestServer.logger).facts($0)
+    }
+    return diagnose(try #require(facts.operations)).filter { $0.topic == "polling" }
 }
 
 @Suite(.tags(.database), .enabled(if: TestServer.available, "needs DATABASE_URL (scripts/test sets it)"))
@@ -178,11 +196,18 @@ struct PollSourcesFeedTheDoorExactlyOnce {
                     url,
                     "SELECT ad.add_poll_source('remote-m', 'SELECT ts, v FROM public.m', 'ts', poll_interval => '1 second', dsn => \(lit(remote.url.text)))"
                 )
-                let w = try poller(url, "polldown")
+                let port = try freeLoopbackPort()
+                let w = try poller(url, "polldown", metricsPort: port)
                 #expect(
                     try await eventually(timeout: .seconds(120)) {
                         try await status(url, "remote-m", "rows_inserted") == "10"
                     }, "first rows: \(w.output)")
+                let rowsSeen = try await eventually(timeout: .seconds(60)) {
+                    await metric(port, #"ad_poll_rows_total{source="remote-m"}"#)?.hasSuffix(" 10") == true
+                }
+                let rowsLine = await metric(port, #"ad_poll_rows_total{source="remote-m"}"#)
+                #expect(rowsSeen, "\(rowsLine ?? "no series")")
+                #expect(try await pollingFindings(url).map(\.level) == [.ok])
                 try remote.stop()
                 #expect(
                     try await eventually(timeout: .seconds(120)) {
@@ -191,6 +216,21 @@ struct PollSourcesFeedTheDoorExactlyOnce {
                 let error = try await status(url, "remote-m", "last_error")
                 #expect(error.contains("cannot connect"), "\(error)")
                 #expect(!error.contains("password"), "\(error)")
+                // Doctor and the metrics say so too.
+                let findings = try await pollingFindings(url)
+                #expect(
+                    findings.count == 1 && findings[0].level == .warn
+                        && findings[0].detail.contains("remote-m is failing")
+                        && findings[0].detail.contains("cannot connect"),
+                    "\(findings)")
+                let errorsSeen = try await eventually(timeout: .seconds(60)) {
+                    let errors = await metric(port, #"ad_poll_errors_total{source="remote-m"}"#)
+                    return errors.flatMap { Double($0.split(separator: " ").last ?? "") }.map { $0 >= 1 } == true
+                }
+                let errorsLine = await metric(port, #"ad_poll_errors_total{source="remote-m"}"#)
+                #expect(errorsSeen, "\(errorsLine ?? "no series")")
+                let lagLine = await metric(port, #"ad_poll_lag_seconds{source="remote-m"}"#)
+                #expect(lagLine != nil)
                 // The worker keeps scoring the other source meanwhile.
                 try await insertPoints(url, from: 0, count: 20)
                 #expect(
@@ -212,6 +252,7 @@ struct PollSourcesFeedTheDoorExactlyOnce {
                 }
                 #expect(try await integer(url, "SELECT errors FROM ad.poll_status") > 0)
                 #expect(try await status(url, "remote-m", "consecutive_failures") == "0")
+                #expect(try await pollingFindings(url).map(\.level) == [.ok])
                 await w.stop()
             }
         }
