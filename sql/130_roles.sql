@@ -152,6 +152,13 @@ BEGIN
             EXECUTE format('GRANT %I TO ad_api', r.rolname);
         END LOOP;
     END IF;
+
+    -- ---------------------------------------------------------------------------------------------------------
+    -- Issue 21, dashboards (sql/115_dashboard_views.sql): the views Grafana's panels read, for BI tools like the rest.
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_reader') THEN
+        GRANT SELECT ON ad.anomaly_hourly, ad.open_alerts, ad.source_health, ad.delivery_history, ad.channel_health
+              TO ad_reader;
+    END IF;
 END
 $fn$;
 COMMENT ON FUNCTION ad_internal.grant_role_privileges() IS
