@@ -89,8 +89,11 @@ enum GrafanaSQL {
         if let selected = v.selected {
             values = selected
         } else {
-            // All: a custom all value goes in unformatted (and is itself interpolated), unless a format is given.
-            if let all = v.allValue, format == nil { return try replaceVariables(all, context) }
+            // All: a custom all value goes in unformatted (and is itself interpolated), whatever the format but text
+            // and percentencode (which this expander refuses below).
+            if let all = v.allValue, format != "text", format != "percentencode" {
+                return try replaceVariables(all, context)
+            }
             values = v.options
         }
         let isArray = v.multi || v.includeAll || values.count != 1

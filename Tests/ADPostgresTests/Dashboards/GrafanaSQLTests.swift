@@ -82,6 +82,7 @@ import Testing
         #expect(try GrafanaSQL.expand("${source:singlequote}", c) == #"'web-1','o\'brien'"#)
         // A custom All value goes in as written; a selection is quoted.
         #expect(try GrafanaSQL.expand("source_name IN ($everything)", c) == "source_name IN (source_name)")
+        #expect(try GrafanaSQL.expand("${everything:csv}", c) == "source_name")
         #expect(try GrafanaSQL.expand("source_name IN ($picked)", c) == "source_name IN ('b')")
         // Names that are not variables stay (Grafana leaves them for the macro engine or the server).
         #expect(try GrafanaSQL.replaceVariables("$__timeFilter(t) AND $nothing", c) == "$__timeFilter(t) AND $nothing")
