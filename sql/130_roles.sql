@@ -166,6 +166,13 @@ BEGIN
             ad_internal.fail_poll(uuid, text, double precision) TO ad_worker;
         GRANT SELECT ON ad.poll_status TO ad_worker;
     END IF;
+
+    -- ---------------------------------------------------------------------------------------------------------
+    -- Issue 21, dashboards (sql/115_dashboard_views.sql): the views Grafana's panels read, for BI tools like the rest.
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ad_reader') THEN
+        GRANT SELECT ON ad.anomaly_hourly, ad.open_alerts, ad.source_health, ad.delivery_history, ad.channel_health
+              TO ad_reader;
+    END IF;
 END
 $fn$;
 COMMENT ON FUNCTION ad_internal.grant_role_privileges() IS

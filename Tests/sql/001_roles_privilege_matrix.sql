@@ -74,6 +74,11 @@ SELECT lives_ok($$SELECT * FROM ad.anomaly_summary_hourly$$, 'reader reads ad.an
 SELECT lives_ok($$SELECT * FROM ad.feedback_precision$$, 'reader reads ad.feedback_precision');
 SELECT lives_ok($$SELECT * FROM ad.learned_patterns$$, 'reader reads ad.learned_patterns');
 SELECT lives_ok($$SELECT * FROM ad.status_transitions$$, 'reader reads ad.status_transitions');
+SELECT lives_ok($$SELECT * FROM ad.anomaly_hourly$$, 'reader reads ad.anomaly_hourly');
+SELECT lives_ok($$SELECT * FROM ad.open_alerts$$, 'reader reads ad.open_alerts');
+SELECT lives_ok($$SELECT * FROM ad.source_health$$, 'reader reads ad.source_health');
+SELECT lives_ok($$SELECT * FROM ad.delivery_history$$, 'reader reads ad.delivery_history');
+SELECT lives_ok($$SELECT * FROM ad.channel_health$$, 'reader reads ad.channel_health');
 SELECT throws_ok($$SELECT * FROM ad.scoring_adjustments$$, '42501', NULL, 'reader cannot read adjustments directly');
 SELECT throws_ok($$SELECT ad.acknowledge_alert('00000000-0000-0000-0000-0000000000e1')$$, '42501', NULL,
                  'reader cannot acknowledge through the function');
