@@ -231,6 +231,21 @@ for line in re.findall(r"^COPY\s+(?!--from)(.+)$", dockerfile, re.M):
         check(bool(glob.glob(str(REPO / src))), f"COPY {src} exists in the repository")
         check(not any(src.rstrip("/") == i or src.startswith(i + "/") for i in ignored),
               f"COPY {src} is not excluded by .dockerignore")
+# Every target folder the manifest names must be in the build stage before `swift build` (SwiftPM checks them all,
+# test targets too, before it builds any product).
+manifest = (REPO / "Package.swift").read_text()
+build_stage = dockerfile[:dockerfile.find("RUN swift build")]
+copied = [src.rstrip("/") for line in re.findall(r"^COPY\s+(?!--from)(.+)$", build_stage, re.M)
+          for src in line.split()[:-1]]
+folders = set()
+decls = list(re.finditer(r'\.(target|executableTarget|testTarget)\(\s*name:\s*"([^"]+)"', manifest))
+for d, after in zip(decls, decls[1:] + [None]):
+    text = manifest[d.start():after.start() if after else len(manifest)]
+    path = re.search(r'path:\s*"([^"]+)"', text)
+    folders.add(path.group(1) if path else ("Tests/" if d.group(1) == "testTarget" else "Sources/") + d.group(2))
+for folder in sorted(folders):
+    check(any(folder == c or folder.startswith(c + "/") for c in copied),
+          f"the build stage copies {folder} (a target of Package.swift) before swift build", copied)
 check("extension/anomaly_detection.control" in dockerfile and "/usr/share/anomaly_detection/extension" in dockerfile,
       "the image carries the extension's files")
 check(re.search(r"apt-get install[^\n]*\bcurl\b", final) is not None, "the runtime has curl for health checks")
