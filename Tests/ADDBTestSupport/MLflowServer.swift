@@ -79,20 +79,15 @@ public final class MLflowServer: @unchecked Sendable {
             try runWithStopSignalsUnblocked(p)
             lock.withLock { process = p }
 
-            let deadline = ContinuousClock.now + timeout
-            while p.isRunning, ContinuousClock.now < deadline {
-                if let r = try? await TestHTTP.send("GET", url("/health"), timeout: 5), r.status == 200 { return }
-                try await Task.sleep(for: .milliseconds(200))
-            }
-            let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-            lastError =
-                p.isRunning
-                ? "mlflow server on port \(port) was not ready within \(timeout); output: \(output.suffix(4000))"
-                : "mlflow server on port \(port) exited with status \(p.terminationStatus); output: "
-                    + "\(output.suffix(4000))"
-            let retry = !p.isRunning && output.contains("already in use")
+            guard
+                let failed = try await awaitReady(
+                    p, name: "mlflow server", port: port, log: log, timeout: timeout, every: .milliseconds(200),
+                    inUse: "already in use",
+                    ready: { (try? await TestHTTP.send("GET", url("/health"), timeout: 5))?.status == 200 })
+            else { return }
+            lastError = failed.why
             stop()
-            if !retry { break }
+            if !failed.retry { break }
         }
         throw ReceiverError(lastError)
     }
@@ -128,16 +123,8 @@ public final class MLflowServer: @unchecked Sendable {
             defer { process = nil; directory = nil; _port = nil }
             return (process, directory)
         }
-        if let p, p.isRunning {
-            kill(p.processIdentifier, SIGTERM)
-            // The script gives the server 5 s, then kills its group.
-            let deadline = Date().addingTimeInterval(10)
-            while p.isRunning, Date() < deadline { usleep(20_000) }
-            if p.isRunning {
-                kill(p.processIdentifier, SIGKILL)
-                p.waitUntilExit()
-            }
-        }
+        // The script gives the server 5 s, then kills its group.
+        if let p { terminate(p, grace: 10) }
         if let dir { try? FileManager.default.removeItem(at: dir) }
     }
 }

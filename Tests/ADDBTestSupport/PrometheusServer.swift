@@ -65,23 +65,17 @@ public final class PrometheusProcess: @unchecked Sendable {
             }
             try runWithStopSignalsUnblocked(p)
             lock.withLock { process = p }
-            let deadline = ContinuousClock.now + timeout
-            while p.isRunning, ContinuousClock.now < deadline {
-                if let r = try? await TestHTTP.send("GET", baseURL.appendingPathComponent("-/ready"), timeout: 2),
-                    r.status == 200
-                {
-                    return
-                }
-                try await Task.sleep(for: .milliseconds(100))
-            }
-            let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-            lastError =
-                p.isRunning
-                ? "Prometheus on port \(port) was not ready within \(timeout); output: \(output)"
-                : "Prometheus on port \(port) exited with status \(p.terminationStatus); output: \(output)"
-            let retry = !p.isRunning && output.contains("address already in use")
+            guard
+                let failed = try await awaitReady(
+                    p, name: "Prometheus", port: port, log: log, timeout: timeout, every: .milliseconds(100),
+                    ready: {
+                        (try? await TestHTTP.send("GET", baseURL.appendingPathComponent("-/ready"), timeout: 2))?
+                            .status == 200
+                    })
+            else { return }
+            lastError = failed.why
             stop()
-            if !retry { break }
+            if !failed.retry { break }
         }
         throw ReceiverError(lastError)
     }
@@ -120,15 +114,7 @@ public final class PrometheusProcess: @unchecked Sendable {
             defer { process = nil; directory = nil; _port = nil }
             return (process, directory)
         }
-        if let p, p.isRunning {
-            kill(p.processIdentifier, SIGTERM)
-            let deadline = Date().addingTimeInterval(10)
-            while p.isRunning, Date() < deadline { usleep(10_000) }
-            if p.isRunning {
-                kill(p.processIdentifier, SIGKILL)
-                p.waitUntilExit()
-            }
-        }
+        if let p { terminate(p, grace: 10) }
         if let dir { try? FileManager.default.removeItem(at: dir) }
     }
 }

@@ -269,16 +269,36 @@ func runWithStopSignalsUnblocked(_ p: Process) throws {
     try p.run()
 }
 
-/// SIGTERM, up to 5 s, then SIGKILL; waits for the exit so no zombie or listener is left behind.
-private func terminate(_ p: Process) {
+/// SIGTERM, up to `grace` seconds, then SIGKILL; waits for the exit so no zombie or listener is left behind.
+func terminate(_ p: Process, grace: TimeInterval = 5) {
     guard p.isRunning else { return }
     kill(p.processIdentifier, SIGTERM)
-    let deadline = Date().addingTimeInterval(5)
+    let deadline = Date().addingTimeInterval(grace)
     while p.isRunning, Date() < deadline { usleep(10_000) }
     if p.isRunning {
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
     }
+}
+
+/// Waits while a server started on `port` runs, up to `timeout`, polling `ready` every `every`: nil once it is
+/// ready; otherwise why not (with the end of its output, `log`) and whether starting it on another port may help
+/// (it exited because the port, free when chosen, was taken meanwhile: `inUse` in its output).
+func awaitReady(
+    _ p: Process, name: String, port: Int, log: URL, timeout: Duration, every: Duration,
+    inUse: String = "address already in use", ready: () async -> Bool
+) async throws -> (why: String, retry: Bool)? {
+    let deadline = ContinuousClock.now + timeout
+    while p.isRunning, ContinuousClock.now < deadline {
+        if await ready() { return nil }
+        try await Task.sleep(for: every)
+    }
+    let output = ((try? String(contentsOf: log, encoding: .utf8)) ?? "").suffix(4000)
+    let why =
+        p.isRunning
+        ? "\(name) on port \(port) was not ready within \(timeout); output: \(output)"
+        : "\(name) on port \(port) exited with status \(p.terminationStatus); output: \(output)"
+    return (why, !p.isRunning && output.contains(inUse))
 }
 
 // MARK: - Alertmanager
@@ -349,19 +369,14 @@ public final class AlertmanagerProcess: @unchecked Sendable {
             try runWithStopSignalsUnblocked(p)
             lock.withLock { process = p }
 
-            let deadline = ContinuousClock.now + timeout
-            while p.isRunning, ContinuousClock.now < deadline {
-                if let r = try? await TestHTTP.send("GET", url("/-/ready"), timeout: 2), r.status == 200 { return }
-                try await Task.sleep(for: .milliseconds(50))
-            }
-            let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-            lastError =
-                p.isRunning
-                ? "Alertmanager on port \(port) was not ready within \(timeout); output: \(output)"
-                : "Alertmanager on port \(port) exited with status \(p.terminationStatus); output: \(output)"
-            let retry = !p.isRunning && output.contains("address already in use")
+            guard
+                let failed = try await awaitReady(
+                    p, name: "Alertmanager", port: port, log: log, timeout: timeout, every: .milliseconds(50),
+                    ready: { (try? await TestHTTP.send("GET", url("/-/ready"), timeout: 2))?.status == 200 })
+            else { return }
+            lastError = failed.why
             stop()
-            if !retry { break }
+            if !failed.retry { break }
         }
         throw ReceiverError(lastError)
     }

@@ -7,21 +7,8 @@ import Testing
 
 @testable import ADPostgres
 
-/// Runs a bash script; throws with its output when it fails. (`system`, not `Process`: Foundation left the exited
-/// bash a zombie here, its server child holding on, and `Process.isRunning` stayed true.)
-private func shell(_ script: String) async throws -> String {
-    let base = FileManager.default.temporaryDirectory.appendingPathComponent("adtls-\(UUID().uuidString)")
-    let file = base.path + ".sh", log = base.path + ".log"
-    try ("set -euo pipefail\n" + script).write(toFile: file, atomically: true, encoding: .utf8)
-    defer {
-        try? FileManager.default.removeItem(atPath: file)
-        try? FileManager.default.removeItem(atPath: log)
-    }
-    let status = system("/bin/bash \(file) >\(log) 2>&1 </dev/null")
-    let out = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-    guard status == 0 else { throw SQLFailure(description: "shell failed (\(status)): \(out)") }
-    return out
-}
+/// A bash script (`runShell`).
+private func shell(_ script: String) async throws -> String { try runShell(script) }
 
 /// A PostgreSQL of its own with `ssl = on`, listening on localhost, its certificates made by a test CA that the test
 /// makes with openssl: the server's names only `DNS:localhost`; a second, unrelated CA; a client certificate for the

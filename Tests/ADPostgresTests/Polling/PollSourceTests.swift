@@ -7,21 +7,8 @@ import Testing
 
 @testable import ADPostgres
 
-/// Runs a test-owned bash script; throws with its output when it fails (as DatabaseTests' TLS server does: `system`,
-/// not `Process`, so the exited bash leaves no zombie holding the server).
-private func shell(_ script: String) throws -> String {
-    let base = FileManager.default.temporaryDirectory.appendingPathComponent("adpoll-\(UUID().uuidString)")
-    let file = base.path + ".sh", log = base.path + ".log"
-    try ("set -euo pipefail\n" + script).write(toFile: file, atomically: true, encoding: .utf8)
-    defer {
-        try? FileManager.default.removeItem(atPath: file)
-        try? FileManager.default.removeItem(atPath: log)
-    }
-    let status = system("/bin/bash \(file) >\(log) 2>&1 </dev/null")
-    let out = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-    guard status == 0 else { throw SQLFailure(description: "shell failed (\(status)): \(out)") }
-    return out
-}
+/// A test-owned bash script (`runShell`).
+private func shell(_ script: String) throws -> String { try runShell(script) }
 
 /// A second PostgreSQL cluster of the test's own (scripts/pgcluster, TimescaleDB off): the database a db_poll
 /// source reads from. `stop` and `start` take it down and bring it back on the same socket and port.
