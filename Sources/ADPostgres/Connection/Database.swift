@@ -296,6 +296,15 @@ public enum DatabaseError: Error, CustomStringConvertible {
         }
     }
 
+    /// The error without the server's address, user, database or file paths: for readers who may not see the URL
+    /// (a db_poll source's DSN is a secret; its errors are shown in `ad.poll_status`).
+    public var withoutAddress: String {
+        switch self {
+        case .connect(_, let underlying): "cannot connect to the server: \(describe(underlying))"
+        case .tlsFile(let parameter, _, _): "the file that \(parameter) names cannot be read as PEM"
+        }
+    }
+
     private func hint(_ url: DatabaseURL, _ error: any Error) -> String {
         let text = (String(describing: error) + String(reflecting: error)).lowercased()
         if text.contains("sslunsupported") {

@@ -167,8 +167,11 @@ public struct Poller: Sendable {
         let conn: PostgresConnection
         do {
             conn = try await Database.connect(url, logger: logger, applicationName: application, limits: limits)
+        } catch let error as DatabaseError where claim.connection == "dsn" {
+            // The DSN is a secret and ad.poll_status is for readers: not even its host, user or database is shown.
+            throw PollFailure("the source database (its DSN): \(error.withoutAddress)")
         } catch {
-            throw PollFailure(String(describing: error))  // DatabaseError.connect: the URL with its password masked
+            throw PollFailure(String(describing: error))  // this database: DatabaseError.connect, password masked
         }
         do {
             let rows = try await read(conn, claim)
