@@ -37,13 +37,20 @@ public struct HealthProbe: Sendable {
         return out
     }
 
-    /// Every db_poll source's lag and totals (`ad.poll_status`, which the worker's login may read).
+    /// Every db_poll source's lag, interval and totals but the disabled ones' (`ad.poll_status`, which the worker's
+    /// login may read).
     public func polls(_ connection: PostgresConnection) async throws -> [PollReading] {
         var out: [PollReading] = []
-        for try await (name, lag, rows, errors) in try await connection.query(
-            "SELECT source_name, lag_seconds, rows_inserted::int8, errors::int8 FROM ad.poll_status", logger: logger
-        ).decode((String, Double, Int64, Int64).self) {
-            out.append(PollReading(source: name, lagSeconds: lag, rowsInserted: Int(rows), errors: Int(errors)))
+        for try await (name, lag, interval, rows, errors) in try await connection.query(
+            """
+            SELECT source_name, lag_seconds, interval_seconds, rows_inserted::int8, errors::int8
+              FROM ad.poll_status WHERE state <> 'disabled'
+            """, logger: logger
+        ).decode((String, Double, Double, Int64, Int64).self) {
+            out.append(
+                PollReading(
+                    source: name, lagSeconds: lag, intervalSeconds: interval, rowsInserted: Int(rows),
+                    errors: Int(errors)))
         }
         return out
     }
@@ -108,9 +115,13 @@ public actor ReadinessCheck {
     ) async
         -> DatabaseReadiness
     {
+        // The task group waits for its connecting child even once the timer wins, and a connect does not end when
+        // cancelled: the probe's own connect timeout is the check's, so no answer takes much longer than `timeout`.
+        var url = url
+        url.connectTimeout = min(url.connectTimeout, max(1, Int(timeout.rounded(.up))))
         do {
             return try await withThrowingTaskGroup(of: DatabaseReadiness?.self) { group in
-                group.addTask {
+                group.addTask { [url] in
                     try await Database.withConnection(
                         url, logger: logger, applicationName: application,
                         limits: SessionLimits(statementTimeout: timeout, lockTimeout: timeout)

@@ -24,6 +24,7 @@ public enum WorkerMetrics {
     public static let historyCachePoints = "ad_history_cache_points"
     public static let buildInfo = "ad_build_info"
     public static let pollLag = "ad_poll_lag_seconds"
+    public static let pollInterval = "ad_poll_interval_seconds"
     public static let pollRows = "ad_poll_rows_total"
     public static let pollErrors = "ad_poll_errors_total"
     /// 1 while /readyz would answer 200, refreshed with the gauges read from SQL (the alert rules watch it).
@@ -110,20 +111,33 @@ public enum WorkerMetrics {
         Gauge(label: quarantinedPoints).record(b.quarantined)
     }
 
-    /// The db_poll gauges and counters, from `ad.poll_status`: its totals are the database's, so each counter moves
-    /// by what its total grew since the last reading (from 0 at this worker's first reading).
+    /// The db_poll gauges and counters, from `ad.poll_status` (disabled sources left out): its totals are the
+    /// database's, so each counter moves by what its total grew since the last reading (from 0 at this worker's
+    /// first reading). A source no longer listed (removed, renamed or disabled) loses its series.
     public static func polls(_ rows: [PollReading]) {
-        let deltas = pollTotals.withLock { seen in
-            rows.map { r -> (String, Int, Int) in
+        let (deltas, gone) = pollTotals.withLock { seen in
+            let deltas = rows.map { r -> (String, Int, Int) in
                 let before = seen[r.source] ?? (0, 0)
                 seen[r.source] = (r.rowsInserted, r.errors)
                 return (r.source, max(0, r.rowsInserted - before.rows), max(0, r.errors - before.errors))
             }
+            let gone = Set(seen.keys).subtracting(rows.map(\.source))
+            for source in gone { seen[source] = nil }
+            return (deltas, gone)
         }
-        for r in rows { Gauge(label: pollLag, dimensions: [("source", r.source)]).record(r.lagSeconds) }
+        for r in rows {
+            Gauge(label: pollLag, dimensions: [("source", r.source)]).record(r.lagSeconds)
+            Gauge(label: pollInterval, dimensions: [("source", r.source)]).record(r.intervalSeconds)
+        }
         for (source, rows, errors) in deltas {
             Counter(label: pollRows, dimensions: [("source", source)]).increment(by: rows)
             Counter(label: pollErrors, dimensions: [("source", source)]).increment(by: errors)
+        }
+        for source in gone {
+            Gauge(label: pollLag, dimensions: [("source", source)]).destroy()
+            Gauge(label: pollInterval, dimensions: [("source", source)]).destroy()
+            Counter(label: pollRows, dimensions: [("source", source)]).destroy()
+            Counter(label: pollErrors, dimensions: [("source", source)]).destroy()
         }
     }
     private static let pollTotals = Mutex<[String: (rows: Int, errors: Int)]>([:])
@@ -173,8 +187,9 @@ public struct Backlog: Sendable, Equatable {
 
 /// One db_poll source as `ad.poll_status` shows it, for the metrics.
 public struct PollReading: Sendable, Equatable {
-    public var source: String, lagSeconds: Double, rowsInserted: Int, errors: Int
-    public init(source: String, lagSeconds: Double, rowsInserted: Int, errors: Int) {
-        self.source = source; self.lagSeconds = lagSeconds; self.rowsInserted = rowsInserted; self.errors = errors
+    public var source: String, lagSeconds: Double, intervalSeconds: Double, rowsInserted: Int, errors: Int
+    public init(source: String, lagSeconds: Double, intervalSeconds: Double, rowsInserted: Int, errors: Int) {
+        self.source = source; self.lagSeconds = lagSeconds; self.intervalSeconds = intervalSeconds
+        self.rowsInserted = rowsInserted; self.errors = errors
     }
 }

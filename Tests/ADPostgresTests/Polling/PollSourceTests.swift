@@ -203,6 +203,7 @@ struct PollSourcesFeedTheDoorExactlyOnce {
                 let error = try await status(url, "remote-m", "last_error")
                 #expect(error.contains("cannot connect"), "\(error)")
                 #expect(!error.contains("password"), "\(error)")
+                #expect(!error.contains("postgres://") && !error.contains(remote.dir), "the DSN shown: \(error)")
                 // Doctor and the metrics say so too.
                 let findings = try await pollingFindings(url)
                 #expect(
@@ -240,6 +241,16 @@ struct PollSourcesFeedTheDoorExactlyOnce {
                 #expect(try await integer(url, "SELECT errors FROM ad.poll_status") > 0)
                 #expect(try await status(url, "remote-m", "consecutive_failures") == "0")
                 #expect(try await pollingFindings(url).map(\.level) == [.ok])
+                // A removed source loses its series (else its last lag would stand, and alert, until a restart).
+                let interval = await metric(port, #"ad_poll_interval_seconds{source="remote-m"}"#)
+                #expect(
+                    interval?.hasSuffix(" 1.0") == true || interval?.hasSuffix(" 1") == true, "\(interval ?? "none")")
+                try await script(url, "SELECT ad.remove_poll_source('remote-m')")
+                let gone = try await eventually(timeout: .seconds(60)) {
+                    await metric(port, #"ad_poll_lag_seconds{source="remote-m"}"#) == nil
+                }
+                let left = await metric(port, #"ad_poll_lag_seconds{source="remote-m"}"#)
+                #expect(gone, "\(left ?? "")")
                 await w.stop()
             }
         }
