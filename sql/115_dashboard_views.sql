@@ -83,7 +83,11 @@ SELECT s.id AS source_id,
   LEFT JOIN LATERAL (SELECT p."timestamp" FROM ad.data_points p
                       WHERE p.source_id = s.id ORDER BY p."timestamp" DESC LIMIT 1) last_point ON true
   CROSS JOIN LATERAL (SELECT count(*) AS unscored, min(p."timestamp") AS oldest FROM ad.data_points p
-                       WHERE p.source_id = s.id AND p.anomaly_score IS NULL) backlog;
+                       WHERE p.source_id = s.id AND p.anomaly_score IS NULL
+                         -- As ad_unscored_points counts them: quarantined points wait for a person, not the worker.
+                         AND NOT EXISTS (SELECT FROM ad.quarantined_points q
+                                          WHERE q.source_id = p.source_id AND q.point_timestamp = p."timestamp"
+                                            AND q.requeued_at IS NULL)) backlog;
 COMMENT ON VIEW ad.source_health IS
     'One row per source: is data arriving (latest point, its age, points in the last hour), is the worker keeping up '
     '(unscored points and the oldest one''s age), points quarantined, anomalies in 24 hours and open alerts.';
@@ -94,7 +98,9 @@ COMMENT ON COLUMN ad.source_health.status IS 'active, paused or disabled.';
 COMMENT ON COLUMN ad.source_health.last_point_at IS 'Time of its latest point.';
 COMMENT ON COLUMN ad.source_health.last_point_age_seconds IS 'Seconds since that time (NULL: no point yet).';
 COMMENT ON COLUMN ad.source_health.points_1h IS 'Points with a time in the last hour.';
-COMMENT ON COLUMN ad.source_health.unscored_points IS 'Points the worker has not scored yet (its queue).';
+COMMENT ON COLUMN ad.source_health.unscored_points IS
+    'Points the worker has not scored yet (its queue; quarantined points apart, counted in quarantined_points). '
+    'A paused or disabled source''s points wait here too.';
 COMMENT ON COLUMN ad.source_health.oldest_unscored_at IS 'Time of the oldest unscored point.';
 COMMENT ON COLUMN ad.source_health.unscored_age_seconds IS 'Seconds since that time (NULL: nothing waits).';
 COMMENT ON COLUMN ad.source_health.quarantined_points IS 'Points set aside and not re-queued (ad.quarantine).';
