@@ -111,13 +111,22 @@ struct AnAlertExplainsARealScoredAnomaly {
             let anomaly = try await insertAnomaly(url, minute: 7)
             _ = try await raise(url, [anomaly])
             let alert = try #require(try await strings(url, "SELECT id::text FROM ad.alerts").first)
-            let lost = #"{"id": "\#(alert)", "title": "t", "anomaly": {"id": null, "explanation": null}}"#
-            let text = try await Database.withConnection(url, logger: TestServer.logger) { conn in
-                try await DeliveryQueue(logger: TestServer.logger).withAnomalyReread(conn, lost)
+            let lostDoc = #"{"id": "\#(alert)", "title": "t", "anomaly": {"id": null, "explanation": null}}"#
+            let lost = DeliveryJob(
+                deliveryID: UUID(), event: .trigger, attempt: 1,
+                alert: try JSONDecoder().decode(JSONValue.self, from: Data(lostDoc.utf8)),
+                channel: .init(name: "hook", type: "webhook", target: "http://127.0.0.1:9/x"))
+            #expect(lost.lostItsAnomaly)
+            let found = try await Database.withConnection(url, logger: TestServer.logger) { conn in
+                try await DeliveryQueue(logger: TestServer.logger).anomaly(
+                    conn, alertID: try #require(UUID(uuidString: alert)))
             }
-            let doc = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+            let job = lost.with(anomaly: try #require(found))
+            let doc = job.alert, text = doc.render()
+            #expect(!job.lostItsAnomaly)
             #expect(doc["anomaly"]?["id"] == .string(anomaly), "\(text)")
             #expect(doc["anomaly"]?["explanation"]?["actual"] == .number(500), "\(text)")
+            #expect(job.explanation?.actual == 500, "\(text)")
             #expect(doc["title"] == .string("t") && doc["id"] == .string(alert))
         }
     }

@@ -57,6 +57,20 @@ public struct DeliveryJob: Sendable {
         }
     }
 
+    /// Whether the alert document came without its anomaly. An alert always has one (a NOT NULL foreign key, ON
+    /// DELETE CASCADE), yet once, under TimescaleDB on a loaded machine, the claim's join returned none and a
+    /// webhook went out with its anomaly all null; `DeliveryPass` then reads it again (`with(anomaly:)`).
+    public var lostItsAnomaly: Bool { alert["anomaly"]?["id"] == .null }
+
+    /// This job with `anomaly` as its alert's anomaly (and the explanation read from it).
+    public func with(anomaly: JSONValue) -> DeliveryJob {
+        guard case .object(var pairs) = alert else { return self }
+        pairs.removeAll { $0.0 == "anomaly" }
+        pairs.append(("anomaly", anomaly))
+        return DeliveryJob(
+            deliveryID: deliveryID, event: event, attempt: attempt, alert: .object(pairs), channel: channel)
+    }
+
     // Convenience reads of the alert document.
     public var alertID: String { string(alert["id"]) ?? "" }
     public var title: String { string(alert["title"]) ?? "" }

@@ -80,7 +80,8 @@ public struct DeliveryPass: Sendable {
                     full = claimed.count == free
                     var unreadable: [DeliveryQueue.Attempt] = []
                     for c in claimed {
-                        guard let job = readable(c, into: &unreadable) else { continue }
+                        guard let parsed = readable(c, into: &unreadable) else { continue }
+                        let job = try await complete(parsed, queue, connection)
                         inFlight[job.channel.name, default: 0] += 1
                         total += 1
                         group.addTask {
@@ -138,6 +139,25 @@ public struct DeliveryPass: Sendable {
                     deliveryID: c.deliveryID, attempt: c.attempt, started: now, finished: now, outcome: "failed",
                     error: why))
             return nil
+        }
+        return job
+    }
+
+    /// The job as it is sent: when the claim returned its alert without the anomaly (`DeliveryJob.lostItsAnomaly`),
+    /// with the anomaly read again by its key (a warning says whether it was found); and a warning when its
+    /// explanation cannot be read (it is sent without the details).
+    func complete(
+        _ parsed: DeliveryJob, _ queue: DeliveryQueue, _ connection: PostgresConnection
+    ) async throws -> DeliveryJob {
+        var job = parsed
+        if job.lostItsAnomaly, let id = UUID(uuidString: job.alertID) {
+            if let anomaly = try await queue.anomaly(connection, alertID: id) {
+                logger.warning(
+                    "alert \(job.alertID): the delivery claim returned no anomaly; read again by its key, it was there")
+                job = job.with(anomaly: anomaly)
+            } else {
+                logger.warning("alert \(job.alertID): the delivery claim returned no anomaly, nor did reading it again")
+            }
         }
         if let problem = job.explanationProblem {
             logger.warning(

@@ -92,49 +92,30 @@ public struct DeliveryQueue: Sendable {
                     channelType: type, target: target, headersText: headersText, configText: configText,
                     secret: secret, secretHeadersText: secretHeaders))
         }
-        for i in out.indices where Self.lostItsAnomaly(out[i].alertText) {
-            out[i].alertText = try await withAnomalyReread(connection, out[i].alertText)
-        }
         return out
     }
 
-    /// An alert always has its anomaly (a NOT NULL foreign key, ON DELETE CASCADE), so a claimed alert document whose
-    /// anomaly came back empty was misread by the claim's join: once, with TimescaleDB on a loaded machine, a webhook
-    /// went out with its anomaly all null.
-    static func lostItsAnomaly(_ alertText: String) -> Bool {
-        guard let alert = try? JSONDecoder().decode(JSONValue.self, from: Data(alertText.utf8)) else { return false }
-        return alert["anomaly"]?["id"] == .null
-    }
-
-    /// The alert document with its anomaly read again by its key in a statement of its own, and a warning that says
-    /// whether that found it.
-    public func withAnomalyReread(_ connection: PostgresConnection, _ alertText: String) async throws -> String {
-        guard case .object(var alert) = try JSONDecoder().decode(JSONValue.self, from: Data(alertText.utf8)),
-            case .string(let alertID)? = JSONValue.object(alert)["id"], let id = UUID(uuidString: alertID)
-        else { return alertText }
+    /// An alert's anomaly read by its key, as the claim's alert document holds it (id, point_timestamp, score,
+    /// severity, detector, explanation); nil when there is none. `DeliveryPass` asks for it when the claim returned
+    /// an alert without its anomaly.
+    public func anomaly(_ connection: PostgresConnection, alertID: UUID) async throws -> JSONValue? {
         // Two plain keyed reads, the second with the anomaly's key as bound values (so the planner sees its time).
         var key: (UUID, String)?
         for try await k in try await connection.query(
-            "SELECT anomaly_id, anomaly_timestamp::text FROM ad.alerts WHERE id = \(id)", logger: logger
+            "SELECT anomaly_id, anomaly_timestamp::text FROM ad.alerts WHERE id = \(alertID)", logger: logger
         ).decode((UUID, String).self) { key = k }
-        var found: String?
-        if let (anomalyID, at) = key {
-            let rows = try await connection.query(
-                """
-                SELECT jsonb_build_object('id', id, 'point_timestamp', point_timestamp, 'score', score,
-                                          'severity', severity, 'detector', detector, 'explanation', explanation)::text
-                  FROM ad.anomalies WHERE id = \(anomalyID) AND point_timestamp = \(at)::timestamptz
-                """, logger: logger)
-            for try await text in rows.decode(String.self) { found = text }
+        guard let (anomalyID, at) = key else { return nil }
+        var found: JSONValue?
+        for try await text in try await connection.query(
+            """
+            SELECT jsonb_build_object('id', id, 'point_timestamp', point_timestamp, 'score', score,
+                                      'severity', severity, 'detector', detector, 'explanation', explanation)::text
+              FROM ad.anomalies WHERE id = \(anomalyID) AND point_timestamp = \(at)::timestamptz
+            """, logger: logger
+        ).decode(String.self) {
+            found = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
         }
-        guard let found, let anomaly = try? JSONDecoder().decode(JSONValue.self, from: Data(found.utf8)) else {
-            logger.warning("alert \(alertID): the delivery claim returned no anomaly, nor did reading it again")
-            return alertText
-        }
-        logger.warning("alert \(alertID): the delivery claim returned no anomaly; read again by its key, it was there")
-        alert.removeAll { $0.0 == "anomaly" }
-        alert.append(("anomaly", anomaly))
-        return JSONValue.object(alert).render()
+        return found
     }
 
     /// The owner's outbound allowlist: (host, network) rows, one of the two set.
