@@ -59,7 +59,6 @@ public final class MLflowServer: @unchecked Sendable {
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ad-mlflow-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             let log = dir.appendingPathComponent("output.log")
-            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/bin/bash")
             p.arguments =
@@ -69,14 +68,10 @@ public final class MLflowServer: @unchecked Sendable {
                 env["MLFLOW_AUTH_ADMIN_PASSWORD"] = adminPassword
                 p.environment = env
             }
-            let handle = try FileHandle(forWritingTo: log)
-            p.standardOutput = handle
-            p.standardError = handle
-            p.standardInput = FileHandle.nullDevice
             lock.withLock {
                 directory = dir; _port = port
             }
-            try runWithStopSignalsUnblocked(p)
+            try runLogged(p, to: log)
             lock.withLock { process = p }
 
             guard

@@ -49,21 +49,16 @@ public final class PrometheusProcess: @unchecked Sendable {
                 """
             try config.write(to: dir.appendingPathComponent("prometheus.yml"), atomically: true, encoding: .utf8)
             let log = dir.appendingPathComponent("output.log")
-            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
             let p = Process()
             p.executableURL = URL(fileURLWithPath: Self.binary)
             p.arguments = [
                 "--config.file=\(dir.path)/prometheus.yml", "--storage.tsdb.path=\(dir.path)/data",
                 "--web.listen-address=127.0.0.1:\(port)", "--log.level=warn",
             ]
-            let handle = try FileHandle(forWritingTo: log)
-            p.standardOutput = handle
-            p.standardError = handle
-            p.standardInput = FileHandle.nullDevice
             lock.withLock {
                 directory = dir; _port = port
             }
-            try runWithStopSignalsUnblocked(p)
+            try runLogged(p, to: log)
             lock.withLock { process = p }
             guard
                 let failed = try await awaitReady(

@@ -269,6 +269,17 @@ func runWithStopSignalsUnblocked(_ p: Process) throws {
     try p.run()
 }
 
+/// Starts a server process with its standard output and error in a new file `log` and no standard input (as
+/// `runWithStopSignalsUnblocked`).
+func runLogged(_ p: Process, to log: URL) throws {
+    _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+    let handle = try FileHandle(forWritingTo: log)
+    p.standardOutput = handle
+    p.standardError = handle
+    p.standardInput = FileHandle.nullDevice
+    try runWithStopSignalsUnblocked(p)
+}
+
 /// SIGTERM, up to `grace` seconds, then SIGKILL; waits for the exit so no zombie or listener is left behind.
 func terminate(_ p: Process, grace: TimeInterval = 5) {
     guard p.isRunning else { return }
@@ -355,18 +366,13 @@ public final class AlertmanagerProcess: @unchecked Sendable {
                 "ad-alertmanager-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             let log = dir.appendingPathComponent("output.log")
-            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/bin/bash")
             p.arguments = [Self.script.path, String(port), dir.path]
-            let handle = try FileHandle(forWritingTo: log)
-            p.standardOutput = handle
-            p.standardError = handle
-            p.standardInput = FileHandle.nullDevice
             lock.withLock {
                 directory = dir; _port = port
             }
-            try runWithStopSignalsUnblocked(p)
+            try runLogged(p, to: log)
             lock.withLock { process = p }
 
             guard
