@@ -155,7 +155,9 @@ public struct Evaluation: Sendable {
             let nabFiles = try zip(corpus.series, scores).map { s, sc in
                 try EvaluationInput.nabFile(s, scores: sc, windows: windows[s.path] ?? [])
             }
-            let report = NABSweeper(profiles: profiles).score(files: nabFiles)
+            let sweeper = NABSweeper(profiles: profiles)
+            var report = sweeper.score(files: nabFiles)
+            report.halves = NABHalves(files: nabFiles, sweeper: sweeper)
             nab = report
             let standard = report[profile: NABProfile.standard.name] ?? report.profiles.first
             for (k, s) in corpus.series.enumerated() {

@@ -341,3 +341,49 @@ struct NABReproduction {
         }
     }
 }
+
+@Suite struct NABTwoHalves {
+    @Test func filesAlternateWithinEachCategoryByName() throws {
+        let names = ["b/z.csv", "a/3.csv", "a/1.csv", "b/y.csv", "a/2.csv", "c/only.csv"]
+        let files = try names.map { try fortyRows(detectingAt: [20], name: $0) }
+        let (a, b) = NABHalves.split(files)
+        #expect(a.map(\.name) == ["a/1.csv", "a/3.csv", "b/y.csv", "c/only.csv"])
+        #expect(b.map(\.name) == ["a/2.csv", "b/z.csv"])
+    }
+
+    @Test func eachHalfIsScoredAtItsOwnThresholdAndAtTheOthers() throws {
+        // Half A (x1, x3) has its windows caught by scores of 0.9; half B (x2) only at 0.5, with a false alarm at 0.7
+        // before its window. A's optimiser picks 0.9, which misses B's window; B's picks 0.5.
+        var bScores = [Double](repeating: 0, count: 40)
+        bScores[10] = 0.7; bScores[20] = 0.5
+        let files = [
+            try fortyRows(detectingAt: [], name: "cat/x1.csv").withScores(at: [20: 0.9]),
+            try nabFile("cat/x2.csv", scores: bScores, windows: [20...24]),
+            try fortyRows(detectingAt: [], name: "cat/x3.csv").withScores(at: [20: 0.9]),
+        ]
+        let sweeper = NABSweeper(profiles: [.standard])
+        let halves = try #require(NABHalves(files: files, sweeper: sweeper))
+        let (a, b) = (halves.halves[0].profiles[0], halves.halves[1].profiles[0])
+        #expect(halves.halves.map(\.files) == [["cat/x1.csv", "cat/x3.csv"], ["cat/x2.csv"]])
+        #expect(a.threshold == 0.9 && b.threshold == 0.5)
+        #expect(a.normalizedScore.map { close($0, 100) } == true)
+        // A at B's threshold (0.5) still catches both windows at their start: the same score.
+        #expect(a.atOtherThreshold.map { close($0, 100) } == true)
+        // B at A's threshold (0.9) catches nothing: its null-level score or below, well under its own.
+        let own = try #require(b.normalizedScore), other = try #require(b.atOtherThreshold)
+        #expect(other < own - 10)
+        #expect(sweeper.score(files: [files[1]], profile: .standard, threshold: 0.9).normalizedScore == other)
+    }
+
+    @Test func oneFileHasNoHalves() throws {
+        #expect(NABHalves(files: [try fortyRows(detectingAt: [20])], sweeper: NABSweeper()) == nil)
+    }
+}
+
+extension NABFile {
+    /// The same file with these rows' scores replaced.
+    fileprivate func withScores(at scores: [Int: Double]) throws -> NABFile {
+        let rows = self.rows.enumerated().map { i, r in NABRow(timestamp: r.timestamp, score: scores[i] ?? r.score) }
+        return try NABFile(name: name, rows: rows, windows: windows)
+    }
+}

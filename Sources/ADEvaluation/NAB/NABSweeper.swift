@@ -141,6 +141,8 @@ public struct NABReport: Sendable, Hashable {
     public var scoredRowCount: Int
     /// Number of labelled windows.
     public var windowCount: Int
+    /// The corpus in two fixed halves, each scored on its own (`NABHalves`); set by the evaluation.
+    public var halves: NABHalves? = nil
 
     /// The result of the profile with this name.
     public subscript(profile name: String) -> NABProfileResult? { profiles.first { $0.profile.name == name } }

@@ -67,6 +67,26 @@ extension EvaluationSummary {
             out += "| \(name) | " + line.scores.map { Self.fixed($0, 2) }.joined(separator: " | ") + " |\n"
         }
 
+        if let halves = r.halves {
+            out +=
+                "\n## Two halves of the corpus\n\nWithin each category, files sorted by name go alternately to half A and half B; "
+                + "each half is scored on its own (NAB's optimiser picks its threshold), then at the threshold picked on the "
+                + "other half. A detector fitted to the corpus would score well at its own half's threshold and worse at the "
+                + "other's.\n\n| half | files | windows | profile | normalised score | threshold | at the other half's threshold |\n"
+                + "| --- | ---: | ---: | --- | ---: | ---: | ---: |\n"
+            for h in halves.halves {
+                for p in h.profiles {
+                    out +=
+                        "| \(h.name) | \(h.files.count) | \(h.windowCount) | \(p.profile) | \(Self.fixed(p.normalizedScore, 2)) "
+                        + "| \(String(format: "%.6g", p.threshold)) | \(Self.fixed(p.atOtherThreshold, 2)) |\n"
+                }
+            }
+            out +=
+                "\n"
+                + halves.halves.map { "Half \($0.name): " + $0.files.map { "`\($0)`" }.joined(separator: ", ") }
+                .joined(separator: ".\n\n") + ".\n"
+        }
+
         out +=
             "\n## Per category (normalised score)\n\n| category | files | windows | "
             + r.profiles.map(\.profile.name).joined(separator: " | ") + " |\n"
@@ -132,6 +152,13 @@ extension EvaluationSummary {
             out +=
                 "  scoreboard (standard): "
                 + scoreboard(nab).map { "\($0.name) \(Self.fixed($0.scores[0], 2))" }.joined(separator: ", ") + "\n"
+            for h in nab.halves?.halves ?? [] {
+                out +=
+                    "  half \(h.name) (\(h.files.count) files): "
+                    + h.profiles.map {
+                        "\($0.profile) \(Self.fixed($0.normalizedScore, 2)) (at half \(h.name == "A" ? "B" : "A")'s threshold \(Self.fixed($0.atOtherThreshold, 2)))"
+                    }.joined(separator: ", ") + "\n"
+            }
         }
         if let overall, let c = overall.counts {
             out +=

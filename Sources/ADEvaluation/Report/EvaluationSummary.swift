@@ -154,6 +154,30 @@ public struct EvaluationSummary: Sendable {
                     })
             ),
             (
+                "halves",
+                r.halves.map { halves in
+                    .array(
+                        halves.halves.map { h in
+                            .object([
+                                ("name", .string(h.name)), ("files", .array(h.files.map { .string($0) })),
+                                ("windows", .number(Double(h.windowCount))),
+                                (
+                                    "profiles",
+                                    .array(
+                                        h.profiles.map { p in
+                                            .object([
+                                                ("name", .string(p.profile)),
+                                                ("normalized_score", .rounded(p.normalizedScore)),
+                                                ("threshold", .number(p.threshold)),
+                                                ("at_other_threshold", .rounded(p.atOtherThreshold)),
+                                            ])
+                                        })
+                                ),
+                            ])
+                        })
+                } ?? .null
+            ),
+            (
                 "published",
                 .array(
                     NABScoreboard.published.map { e in

@@ -41,15 +41,44 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Points per HTTP ingest request beside (a).") var httpBatch = 1000
     @Option(help: "HTTP ingest requests in flight at once beside (a).") var httpClients = 4
     @Flag(help: "Run only (a) and its HTTP ingest figures.") var ingestOnly = false
+    @Flag(
+        help:
+            "Store ad.data_points and ad.anomalies in TimescaleDB hypertables: create the timescaledb extension in ad_bench before the schema (the server must have it). Without it, the bench runs on whatever the new database gets (TimescaleDB when template1 has it) and says which."
+    ) var timescaledb = false
+    @Option(help: "adworker run processes scoring in (b).") var workers = 1
+    @Option(help: "Each worker's AD_SCORING_LOOPS in (b) and --scaling (default: the worker's default).")
+    var scoringLoops: Int?
+    @Option(
+        help: ArgumentHelp(
+            "Run (a), then (b) once for each worker count in this comma-separated list (say 1,2,4), and nothing else: scored points/s and the ratio for each, side by side in one run.",
+            valueName: "counts"))
+    var scaling: String?
+
+    /// The worker counts of --scaling, in the order given.
+    var scalingCounts: [Int]? {
+        scaling.map { $0.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+    }
 
     func validate() throws {
         guard series >= 1, points >= series, chunk >= 1, latencyRate >= 10, latencySeconds >= 1, bigSeries >= series,
             alerts >= 1, modelTrainRows >= 100, modelScoreRows >= 1000, (1...1_000_000).contains(httpBatch),
-            (1...256).contains(httpClients)
+            (1...256).contains(httpClients), (1...32).contains(workers), (1...64).contains(scoringLoops ?? 1)
         else {
             throw ValidationError(
-                "need series >= 1, points >= series, chunk >= 1, latency-rate >= 10, latency-seconds >= 1, big-series >= series, alerts >= 1, http-batch 1 to 1000000, http-clients 1 to 256"
+                "need series >= 1, points >= series, chunk >= 1, latency-rate >= 10, latency-seconds >= 1, big-series >= series, alerts >= 1, http-batch 1 to 1000000, http-clients 1 to 256, workers 1 to 32, scoring-loops 1 to 64"
             )
+        }
+        if let scaling {
+            let parts = scaling.split(separator: ",", omittingEmptySubsequences: false)
+            let counts = scalingCounts ?? []
+            guard !parts.isEmpty, counts.count == parts.count, counts.allSatisfy({ (1...32).contains($0) }) else {
+                throw ValidationError(
+                    "--scaling wants worker counts from 1 to 32 separated by commas (say 1,2,4), got \"\(scaling)\"")
+            }
+            guard !ingestOnly, !modelsOnly else {
+                throw ValidationError(
+                    "--scaling runs (a) and (b) only: it does not go with --ingest-only or --models-only")
+            }
         }
     }
 
@@ -81,7 +110,7 @@ final class BenchWorker: Sendable {
     let name: String
     let log: URL
 
-    init(url: DatabaseURL, name: String, batchSize: Int) throws {
+    init(url: DatabaseURL, name: String, batchSize: Int, scoringLoops: Int? = nil) throws {
         self.name = name
         log = FileManager.default.temporaryDirectory.appendingPathComponent("ad-bench-\(name)-\(getpid()).log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
@@ -94,6 +123,7 @@ final class BenchWorker: Sendable {
         env["AD_BATCH_SIZE"] = String(batchSize)
         env["AD_POLL_INTERVAL"] = "1"
         env["AD_LOG_LEVEL"] = "info"
+        if let scoringLoops { env["AD_SCORING_LOOPS"] = String(scoringLoops) }
         p.environment = env
         let handle = try FileHandle(forWritingTo: log)
         p.standardOutput = handle
@@ -230,11 +260,23 @@ struct Bench {
 
     func measureAll() async throws {
         try await Database.withConnection(url, logger: logger, applicationName: "adworker bench") { conn in
+            if options.timescaledb {
+                do {
+                    try await conn.query("CREATE EXTENSION IF NOT EXISTS timescaledb", logger: logger)
+                } catch {
+                    throw Fatal(
+                        description:
+                            "--timescaledb: this server cannot create the timescaledb extension (\(String(reflecting: error).prefix(300))); is TimescaleDB installed and in shared_preload_libraries?"
+                    )
+                }
+            }
             _ = try await Migrator(logger: logger).migrate(conn)
             var version = ""
             for try await v in try await conn.query("SELECT current_setting('server_version')", logger: logger).decode(
                 String.self)
             { version = v }
+            let storage = try await storageDescription(conn)
+            version += "; \(storage)"
             var sources: [UUID] = []
             for try await id in try await conn.query(
                 "INSERT INTO ad.data_sources (name) SELECT 'bench-' || lpad(g::text, 6, '0') FROM generate_series(1, \(options.series)) g RETURNING id",
@@ -246,7 +288,7 @@ struct Bench {
 
             // (a) raw ingest, no worker.
             try await conn.query("CHECKPOINT", logger: logger)
-            var t0 = clock.now
+            let t0 = clock.now
             try await copy(load, conn)
             let ingest = Double(n) / seconds(clock.now - t0)
 
@@ -258,19 +300,16 @@ struct Bench {
                 return
             }
 
-            // (b) the same load while a worker scores; COPY start until the backlog is empty.
-            try await conn.query("TRUNCATE ad.data_points, ad.anomalies CASCADE", logger: logger)
-            try await conn.query("CHECKPOINT", logger: logger)
-            let w1 = try BenchWorker(url: url, name: "bench-b", batchSize: options.batchSize)
-            try await waitForWorker(w1, conn)
-            t0 = clock.now
-            try await copy(load, conn)
-            let copyDone = clock.now
-            let drained = try await waitForBacklogZero(conn)
-            let scored = Double(n) / seconds(drained - t0)
-            let copyUnderLoad = Double(n) / seconds(copyDone - t0)
-            let rssB = w1.peakRSSMB
-            let profile = await w1.stop()
+            if let counts = options.scalingCounts {
+                var rows: [(workers: Int, scoring: Scoring)] = []
+                for k in counts { rows.append((k, try await measureScoring(conn, load: load, points: n, workers: k))) }
+                reportScaling(version: version, ingest: ingest, rows: rows)
+                return
+            }
+
+            // (b) the same load while the worker(s) score; COPY start until the backlog is empty.
+            let b = try await measureScoring(conn, load: load, points: n, workers: options.workers)
+            let (scored, copyUnderLoad, rssB, profile) = (b.scored, b.copyUnderLoad, b.peakRSSMB, b.profile)
 
             // (c) latency at a fixed offered load, with 60 points of history per series already scored.
             try await conn.query("TRUNCATE ad.data_points, ad.anomalies CASCADE", logger: logger)
@@ -311,6 +350,99 @@ struct Bench {
     }
 
     struct Latency { var p50: Double, p95: Double, p99: Double, offered: Double, points: Int, lost: Int }
+
+    /// What (b) measured: scored and COPY points/s, the largest worker's peak RSS, each worker's totals line.
+    struct Scoring { var scored: Double, copyUnderLoad: Double, peakRSSMB: Double, profile: String? }
+
+    /// (b): the COPY of (a) again while `workers` `adworker run` processes score, from COPY start until no point is
+    /// unscored. Starts from empty tables and a checkpoint, so runs with different counts are comparable.
+    func measureScoring(
+        _ conn: PostgresConnection, load: [ByteBuffer], points: Int, workers: Int
+    ) async throws
+        -> Scoring
+    {
+        try await conn.query("TRUNCATE ad.data_points, ad.anomalies CASCADE", logger: logger)
+        try await conn.query("CHECKPOINT", logger: logger)
+        var started: [BenchWorker] = []
+        for k in 1...workers {
+            let name = workers == 1 ? "bench-b" : "bench-b\(k)"
+            started.append(
+                try BenchWorker(url: url, name: name, batchSize: options.batchSize, scoringLoops: options.scoringLoops))
+        }
+        for w in started { try await waitForWorker(w, conn) }
+        let t0 = clock.now
+        try await copy(load, conn)
+        let copyDone = clock.now
+        let drained = try await waitForBacklogZero(conn)
+        let rss = started.map(\.peakRSSMB).max() ?? .nan
+        var profiles: [String] = []
+        for w in started {
+            if let p = await w.stop() { profiles.append(workers == 1 ? p : "\(w.name): \(p)") }
+        }
+        return Scoring(
+            scored: Double(points) / seconds(drained - t0), copyUnderLoad: Double(points) / seconds(copyDone - t0),
+            peakRSSMB: rss, profile: profiles.isEmpty ? nil : profiles.joined(separator: "; "))
+    }
+
+    /// Which storage the schema got: TimescaleDB hypertables (and compression) or plain tables, read from the
+    /// database rather than from the flag, so a template with TimescaleDB is reported too.
+    func storageDescription(_ conn: PostgresConnection) async throws -> String {
+        var ts: String?
+        for try await v in try await conn.query(
+            "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'", logger: logger
+        ).decode(String.self) { ts = v }
+        guard let ts else { return "plain PostgreSQL tables (no TimescaleDB)" }
+        var hypertables: [String] = []
+        for try await name in try await conn.query(
+            """
+            SELECT h.hypertable_name::text FROM timescaledb_information.hypertables h
+             WHERE h.hypertable_schema = 'ad' ORDER BY 1
+            """, logger: logger
+        ).decode(String.self) { hypertables.append("ad." + name) }
+        var compression = false
+        for try await v in try await conn.query(
+            "SELECT count(*)::int8 FROM ad_internal.storage WHERE key = 'compression'", logger: logger
+        ).decode(Int.self) { compression = v > 0 }
+        return hypertables.isEmpty
+            ? "TimescaleDB \(ts) installed, but no hypertables in ad"
+            : "TimescaleDB \(ts) hypertables (\(hypertables.joined(separator: ", "))\(compression ? "; compression policy" : ""))"
+    }
+
+    /// --scaling: (a), then (b) per worker count.
+    func reportScaling(version: String, ingest: Double, rows: [(workers: Int, scoring: Scoring)]) {
+        func n(_ x: Double) -> String { x.isFinite ? String(format: "%.0f", x) : "n/a" }
+        let loops = options.scoringLoops ?? WorkerSettings().scoringLoops
+        print(
+            "adworker bench --scaling: PostgreSQL \(version), \(options.series) series, \(options.points) points, worker batch \(options.batchSize), \(loops) scoring loop(s) per worker"
+        )
+        print("  (a) COPY into ad.data_points, no worker                 \(n(ingest)) points/s")
+        for r in rows {
+            let label = "\(r.workers) worker\(r.workers == 1 ? "" : "s")"
+            print(
+                "  (b) \(label.padding(toLength: 10, withPad: " ", startingAt: 0)) scored \(n(r.scoring.scored)) points/s   ratio \(String(format: "%.3f", r.scoring.scored / ingest))   (the COPY itself: \(n(r.scoring.copyUnderLoad)) points/s; peak RSS \(String(format: "%.1f", r.scoring.peakRSSMB)) MB)"
+            )
+            if let p = r.scoring.profile { print("      worker time: \(p)") }
+        }
+        let json = JSONValue.object([
+            ("copy_points_per_s", .rounded(ingest, 6)), ("scoring_loops", .number(Double(loops))),
+            ("series", .number(Double(options.series))), ("points", .number(Double(options.points))),
+            ("batch_size", .number(Double(options.batchSize))),
+            (
+                "scaling",
+                .array(
+                    rows.map {
+                        .object([
+                            ("workers", .number(Double($0.workers))),
+                            ("scored_points_per_s", .rounded($0.scoring.scored, 6)),
+                            ("ratio", .rounded($0.scoring.scored / ingest, 4)),
+                            ("copy_points_per_s_under_worker", .rounded($0.scoring.copyUnderLoad, 6)),
+                            ("peak_rss_mb", .rounded($0.scoring.peakRSSMB, 4)),
+                        ])
+                    })
+            ),
+        ])
+        print(json.render())
+    }
 
     func measureLatency(_ conn: PostgresConnection, sources: [UUID]) async throws -> Latency {
         try await conn.query(
@@ -451,7 +583,7 @@ struct Bench {
         func f1(_ x: Double) -> String { x.isFinite ? String(format: "%.1f", x) : "n/a" }
         let ratio = scored / ingest
         print(
-            "adworker bench: PostgreSQL \(version), \(options.series) series, \(options.points) points, worker batch \(options.batchSize)"
+            "adworker bench: PostgreSQL \(version), \(options.series) series, \(options.points) points, worker batch \(options.batchSize), \(options.workers) worker(s) in (b) with \(options.scoringLoops ?? WorkerSettings().scoringLoops) scoring loop(s) each"
         )
         reportIngest(version: nil, ingest: ingest, http: http)
         print(
@@ -484,6 +616,9 @@ struct Bench {
                 ("latency_offered_points_per_s", .rounded(latency.offered, 5)),
                 ("series", .number(Double(options.series))), ("big_series", .number(Double(options.bigSeries))),
                 ("points", .number(Double(options.points))), ("batch_size", .number(Double(options.batchSize))),
+                ("workers", .number(Double(options.workers))),
+                ("scoring_loops", .number(Double(options.scoringLoops ?? WorkerSettings().scoringLoops))),
+                ("server", .string(version)),
             ] + ModelBench.json(models))
         print(json.render())
     }
