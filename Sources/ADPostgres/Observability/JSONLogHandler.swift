@@ -35,17 +35,17 @@ public struct JSONLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    public func log(
-        level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
-        file: String, function: String, line: UInt
-    ) {
+    /// swift-log's current entry point (the flat-parameter `log(level:...)` is deprecated); an event's `error`, when
+    /// there is one, becomes the `error` field unless the metadata has one.
+    public func log(event: LogEvent) {
         var merged = self.metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
-        if let explicit { merged.merge(explicit) { _, new in new } }
+        if let explicit = event.metadata { merged.merge(explicit) { _, new in new } }
+        if let error = event.error, merged["error"] == nil { merged["error"] = "\(error)" }
         write(
             Self.line(
-                time: Date(), level: level, worker: worker, label: label, message: message.description,
-                metadata: merged, module: source, file: file, line: line) + "\n")
+                time: Date(), level: event.level, worker: worker, label: label, message: event.message.description,
+                metadata: merged, module: event.source, file: event.file, line: event.line) + "\n")
     }
 
     /// One line, without its newline.
