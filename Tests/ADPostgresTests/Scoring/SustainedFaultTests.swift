@@ -27,6 +27,11 @@ struct ALastingFaultKeepsItsAlertOpenAndSevere {
                 INSERT INTO ad.alert_rules (name, conditions) VALUES
                     ('every anomaly', '{}'), ('severe only', '{"min_severity": "high"}')
                 """)
+            try await sql(
+                url,
+                "INSERT INTO ad.channels (name, type, target) VALUES ('hook', 'webhook', 'https://hooks.example.com/ad')"
+            )
+            try await sql(url, "SELECT ad.add_rule_channel('every anomaly', 'hook')")
             let values = c.values.map { String(format: "%.17g", $0) }.joined(separator: ",")
             try await sql(
                 url,
@@ -78,6 +83,20 @@ struct ALastingFaultKeepsItsAlertOpenAndSevere {
                 // Seen from within the first hour of the drift to at least six hours into it (the peak).
                 #expect((Double(f[2]) ?? 99) < 1.5 && (Double(f[3]) ?? 0) >= 6, "\(context)")
             }
+            // It rose from low: retitled. Its trigger is still queued (nothing answers at the hook), so that send
+            // carries the critical alert and no second one is queued beside it (Tests/sql/009_sustain_alerts.sql
+            // has the re-notification after a sent trigger).
+            let told = try await strings(
+                url,
+                """
+                SELECT al.title || ' | ' || string_agg(d.kind, ',' ORDER BY d.created_at)
+                  FROM ad.alerts al JOIN ad.alert_rules r ON r.id = al.rule_id AND r.name = 'every anomaly'
+                  JOIN ad.alert_deliveries d ON d.alert_id = al.id
+                 WHERE al.source_id = '\(Self.queue)' AND al.last_seen_at >= \(start)
+                 GROUP BY al.id, al.title
+                """)
+            #expect(told.count == 1 && told[0].hasPrefix("[CRITICAL] depth on queue-1"), "\(told)\n\(context)")
+            #expect(told.first?.hasSuffix(" | trigger") == true, "\(told)")
             // The drift's first anomaly is the demo's: a small step up, surprising but not far: low.
             let first = try await strings(
                 url,

@@ -1445,7 +1445,8 @@ REVOKE ALL ON FUNCTION ad_internal.raise_alerts(uuid[], uuid[], timestamptz[], u
 -- value may stay far from normal for hours. The worker sends each run of such points here (its first and last
 -- times, the worst tier its deviation reached on its own, the series' latest anomaly); an open alert of the rule
 -- whose last sign is within the grouping window of the run's start goes on: last_seen_at moves to the run's end,
--- severity rises to the worst seen. occurrences counts anomalies only and is left alone. When no alert of the rule
+-- severity rises to the worst seen, and a rise retitles it and queues a re-notification to the rule's notify
+-- channels (not when acknowledged). occurrences counts anomalies only and is left alone. When no alert of the rule
 -- is open and this anomaly has had none from it, and the anomaly is within the grouping window of the run (the same
 -- fault), one opens (may_open: the rule asks for no min_occurrences), so a rule that wants `high` hears of a fault
 -- that began `low` and grew. Nothing re-opens an alert of an anomaly that someone resolved.
@@ -1461,6 +1462,9 @@ DECLARE
     r record;
     gw interval;
     since timestamptz;
+    open_id uuid;
+    was text;
+    how text;
 BEGIN
     -- Fixed order, the same as raise_alerts, so workers take their row locks in one order.
     FOR r IN SELECT * FROM unnest(rule_ids, anomaly_ids, anomaly_times, first_times, last_times, source_ids, metrics,
@@ -1472,17 +1476,39 @@ BEGIN
         -- first_at - gw would be out of range within gw of 4714-11-24 BC, where nothing can be older anyway.
         since := CASE WHEN gw < interval '290000 years' AND timestamptz '4714-11-24 00:00:00+00 BC' + gw < r.first_at
                       THEN r.first_at - gw ELSE '-infinity' END;
-        RETURN QUERY
-        UPDATE ad.alerts al
-           SET last_seen_at = greatest(al.last_seen_at, r.last_at),
-               severity     = CASE WHEN ad_internal.severity_rank(r.severity) > ad_internal.severity_rank(al.severity)
-                                   THEN r.severity ELSE al.severity END,
-               updated_at   = now()
+        SELECT al.id, al.severity, al.status INTO open_id, was, how
+          FROM ad.alerts al
          WHERE al.rule_id = r.rule_id AND al.source_id = r.source_id AND al.metric = r.metric
            AND al.status IN ('pending', 'sent', 'acknowledged', 'escalated')
            AND al.last_seen_at >= since
-        RETURNING al.id, false;
-        CONTINUE WHEN FOUND OR NOT r.may_open OR r.anomaly_at < since;
+           FOR UPDATE;
+        IF FOUND THEN
+            -- A rise in severity retitles the alert and tells its notify channels again (unless someone has
+            -- acknowledged it, or a send to them is still queued): a fault that grew from low to critical is news.
+            UPDATE ad.alerts al
+               SET last_seen_at = greatest(al.last_seen_at, r.last_at),
+                   severity     = CASE WHEN ad_internal.severity_rank(r.severity) > ad_internal.severity_rank(was)
+                                       THEN r.severity ELSE al.severity END,
+                   title        = CASE WHEN ad_internal.severity_rank(r.severity) > ad_internal.severity_rank(was)
+                                       THEN r.title ELSE al.title END,
+                   updated_at   = now()
+             WHERE al.id = open_id;
+            IF ad_internal.severity_rank(r.severity) > ad_internal.severity_rank(was) AND how <> 'acknowledged' THEN
+                INSERT INTO ad.alert_deliveries (alert_id, channel_id, kind)
+                SELECT open_id, rc.channel_id, 'renotify'
+                  FROM ad.alert_rule_channels rc
+                  JOIN ad.channels c ON c.id = rc.channel_id AND c.active
+                 WHERE rc.rule_id = r.rule_id AND rc.purpose = 'notify'
+                   AND NOT EXISTS (SELECT FROM ad.alert_deliveries d
+                                    WHERE d.alert_id = open_id AND d.channel_id = rc.channel_id
+                                      AND d.kind IN ('trigger', 'renotify') AND d.status = 'pending');
+                PERFORM pg_notify('ad_deliveries', '');
+            END IF;
+            alert_id := open_id; opened := false;
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        CONTINUE WHEN NOT r.may_open OR r.anomaly_at < since;
         CONTINUE WHEN EXISTS (SELECT FROM ad.alerts al WHERE al.rule_id = r.rule_id AND al.anomaly_id = r.anomaly_id);
         -- An open alert older than the window is over, as raise_alerts closes it.
         UPDATE ad.alerts al
@@ -1506,7 +1532,7 @@ $fn$;
 COMMENT ON FUNCTION ad_internal.sustain_alerts(uuid[], uuid[], timestamptz[], timestamptz[], timestamptz[], uuid[],
                                                text[], text[], text[], text[], boolean[]) IS
     'A fault that lasts after its anomaly: keeps the open alert of each (rule, source, metric) going (last seen, '
-    'worst severity; not occurrences), or opens one for a rule the anomaly did not reach at first (may_open), '
+    'worst severity, a re-notification when it rises; not occurrences), or opens one for a rule the anomaly did not reach at first (may_open), '
     'never again for an anomaly that already had one. Returns each alert touched and whether it was opened.';
 REVOKE ALL ON FUNCTION ad_internal.sustain_alerts(uuid[], uuid[], timestamptz[], timestamptz[], timestamptz[], uuid[],
                                                   text[], text[], text[], text[], boolean[])
