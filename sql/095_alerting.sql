@@ -375,6 +375,103 @@ COMMENT ON FUNCTION ad_internal.raise_alerts(uuid[], uuid[], timestamptz[], uuid
 REVOKE ALL ON FUNCTION ad_internal.raise_alerts(uuid[], uuid[], timestamptz[], uuid[], text[], text[], text[], text[])
     FROM PUBLIC;
 
+-- A fault that lasts: after its anomaly the series rests (points score 0) and the streams get used to it, but the
+-- value may stay far from normal for hours. The worker sends each run of such points here (its first and last
+-- times, the worst tier its deviation reached on its own, the series' latest anomaly); an open alert of the rule
+-- whose last sign is within the grouping window of the run's start goes on: last_seen_at moves to the run's end,
+-- severity rises to the worst seen, and a rise retitles it and queues a re-notification to the rule's notify
+-- channels (not when acknowledged). occurrences counts anomalies only and is left alone. When no alert of the rule
+-- is open and this anomaly has had none from it, and the anomaly is within the grouping window of the run (the same
+-- fault), one opens (may_open: the rule asks for no min_occurrences), so a rule that wants `high` hears of a fault
+-- that began `low` and grew. Nothing re-opens an alert of an anomaly that someone resolved.
+CREATE OR REPLACE FUNCTION ad_internal.sustain_alerts(rule_ids uuid[], anomaly_ids uuid[], anomaly_times timestamptz[],
+                                           first_times timestamptz[], last_times timestamptz[], source_ids uuid[],
+                                           metrics text[], severities text[], titles text[], messages text[],
+                                           may_open boolean[])
+RETURNS TABLE (alert_id uuid, opened boolean)
+LANGUAGE plpgsql
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    r record;
+    gw interval;
+    since timestamptz;
+    open_id uuid;
+    was text;
+    how text;
+BEGIN
+    -- Fixed order, the same as raise_alerts, so workers take their row locks in one order.
+    FOR r IN SELECT * FROM unnest(rule_ids, anomaly_ids, anomaly_times, first_times, last_times, source_ids, metrics,
+                                  severities, titles, messages, may_open)
+                     AS u(rule_id, anomaly_id, anomaly_at, first_at, last_at, source_id, metric, severity, title,
+                          message, may_open)
+             ORDER BY u.rule_id, u.source_id, u.metric, u.first_at LOOP
+        SELECT ar.group_window INTO gw FROM ad.alert_rules ar WHERE ar.id = r.rule_id;
+        -- first_at - gw would be out of range within gw of 4714-11-24 BC, where nothing can be older anyway.
+        since := CASE WHEN gw < interval '290000 years' AND timestamptz '4714-11-24 00:00:00+00 BC' + gw < r.first_at
+                      THEN r.first_at - gw ELSE '-infinity' END;
+        SELECT al.id, al.severity, al.status INTO open_id, was, how
+          FROM ad.alerts al
+         WHERE al.rule_id = r.rule_id AND al.source_id = r.source_id AND al.metric = r.metric
+           AND al.status IN ('pending', 'sent', 'acknowledged', 'escalated')
+           AND al.last_seen_at >= since
+           FOR UPDATE;
+        IF FOUND THEN
+            -- A rise in severity retitles the alert and tells its notify channels again (unless someone has
+            -- acknowledged it, or a send to them is still queued): a fault that grew from low to critical is news.
+            UPDATE ad.alerts al
+               SET last_seen_at = greatest(al.last_seen_at, r.last_at),
+                   severity     = CASE WHEN ad_internal.severity_rank(r.severity) > ad_internal.severity_rank(was)
+                                       THEN r.severity ELSE al.severity END,
+                   title        = CASE WHEN ad_internal.severity_rank(r.severity) > ad_internal.severity_rank(was)
+                                       THEN r.title ELSE al.title END,
+                   updated_at   = now()
+             WHERE al.id = open_id;
+            IF ad_internal.severity_rank(r.severity) > ad_internal.severity_rank(was) AND how <> 'acknowledged' THEN
+                INSERT INTO ad.alert_deliveries (alert_id, channel_id, kind)
+                SELECT open_id, rc.channel_id, 'renotify'
+                  FROM ad.alert_rule_channels rc
+                  JOIN ad.channels c ON c.id = rc.channel_id AND c.active
+                 WHERE rc.rule_id = r.rule_id AND rc.purpose = 'notify'
+                   AND NOT EXISTS (SELECT FROM ad.alert_deliveries d
+                                    WHERE d.alert_id = open_id AND d.channel_id = rc.channel_id
+                                      AND d.kind IN ('trigger', 'renotify') AND d.status = 'pending');
+                PERFORM pg_notify('ad_deliveries', '');
+            END IF;
+            alert_id := open_id; opened := false;
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        CONTINUE WHEN NOT r.may_open OR r.anomaly_at < since;
+        CONTINUE WHEN EXISTS (SELECT FROM ad.alerts al WHERE al.rule_id = r.rule_id AND al.anomaly_id = r.anomaly_id);
+        -- An open alert older than the window is over, as raise_alerts closes it.
+        UPDATE ad.alerts al
+           SET status = 'resolved', resolved_at = now(),
+               notes = concat_ws(E'\n', al.notes,
+                                 format('Resolved by adworker: a lasting fault was seen more than the grouping '
+                                        'window (%s) after the last sign of this one.', gw))
+         WHERE al.rule_id = r.rule_id AND al.source_id = r.source_id AND al.metric = r.metric
+           AND al.status IN ('pending', 'sent', 'acknowledged', 'escalated') AND al.last_seen_at < since;
+        RETURN QUERY
+        INSERT INTO ad.alerts AS al (rule_id, anomaly_id, anomaly_timestamp, source_id, metric, severity, title,
+                                     message, first_seen_at, last_seen_at)
+        VALUES (r.rule_id, r.anomaly_id, r.anomaly_at, r.source_id, r.metric, r.severity, r.title, r.message,
+                r.anomaly_at, r.last_at)
+        ON CONFLICT (rule_id, source_id, metric) WHERE status IN ('pending', 'sent', 'acknowledged', 'escalated')
+        DO NOTHING
+        RETURNING al.id, true;
+    END LOOP;
+END
+$fn$;
+COMMENT ON FUNCTION ad_internal.sustain_alerts(uuid[], uuid[], timestamptz[], timestamptz[], timestamptz[], uuid[],
+                                               text[], text[], text[], text[], boolean[]) IS
+    'A fault that lasts after its anomaly: keeps the open alert of each (rule, source, metric) going (last seen, '
+    'worst severity, a re-notification when it rises; not occurrences), or opens one for a rule the anomaly did not reach at first (may_open), '
+    'never again for an anomaly that already had one. Returns each alert touched and whether it was opened.';
+REVOKE ALL ON FUNCTION ad_internal.sustain_alerts(uuid[], uuid[], timestamptz[], timestamptz[], timestamptz[], uuid[],
+                                                  text[], text[], text[], text[], boolean[])
+    FROM PUBLIC;
+
 -- ---------------------------------------------------------------------------------------------------------
 -- Every alert state change: the audit trail, and the deliveries it implies.
 

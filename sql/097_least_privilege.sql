@@ -3,7 +3,7 @@
 --
 -- * The worker writes no audit row and no alert column itself. Audit rows come only from SECURITY DEFINER triggers
 --   (alert_changed, status_feedback, adjustment_changed), which attribute them to session_user. Alerts are
---   opened, grouped, escalated, re-notified and marked sent only through the four functions below, which run as
+--   opened, grouped, escalated, re-notified and marked sent only through the five functions below, which run as
 --   the schema owner; ad_internal.grant_role_privileges() (sql/130_roles.sql) takes the worker's INSERT/UPDATE on ad.alerts and
 --   INSERT on ad.audit_log away. So the worker's login cannot insert an audit row in an operator's name nor rewrite
 --   an alert's title, notes or who acknowledged it.
@@ -16,6 +16,9 @@ SET LOCAL search_path TO pg_catalog, pg_temp;
 -- CREATE OR REPLACE in sql/095_alerting.sql makes these SECURITY INVOKER again on every update; this file runs
 -- after it and makes them run as their owner. Each takes only values (never SQL) and is granted to ad_worker alone.
 ALTER FUNCTION ad_internal.raise_alerts(uuid[], uuid[], timestamptz[], uuid[], text[], text[], text[], text[])
+    SECURITY DEFINER;
+ALTER FUNCTION ad_internal.sustain_alerts(uuid[], uuid[], timestamptz[], timestamptz[], timestamptz[], uuid[],
+                                         text[], text[], text[], text[], boolean[])
     SECURITY DEFINER;
 ALTER FUNCTION ad_internal.record_delivery(uuid, int, timestamptz, timestamptz, text, int, text, text, timestamptz)
     SECURITY DEFINER;

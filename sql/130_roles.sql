@@ -80,6 +80,8 @@ BEGIN
         GRANT SELECT, INSERT, UPDATE ON ad.quarantined_points TO ad_worker;
         GRANT EXECUTE ON FUNCTION
             ad_internal.raise_alerts(uuid[], uuid[], timestamptz[], uuid[], text[], text[], text[], text[]),
+            ad_internal.sustain_alerts(uuid[], uuid[], timestamptz[], timestamptz[], timestamptz[], uuid[], text[],
+                                       text[], text[], text[], boolean[]),
             ad_internal.claim_deliveries(int, interval, text[], int),
             ad_internal.record_delivery(uuid, int, timestamptz, timestamptz, text, int, text, text, timestamptz),
             ad_internal.escalate_due(), ad_internal.renotify_due() TO ad_worker;

@@ -35,14 +35,17 @@ COMMENT ON COLUMN ad.anomalies.metric IS 'The metric that contributed most (the 
 COMMENT ON COLUMN ad.anomalies.model_id IS
     'The model that produced it: a trained model (ad.ml_models), or the built-in streaming scorer''s row (name streaming).';
 COMMENT ON COLUMN ad.anomalies.detector IS 'The detector (or ensemble) that produced the score.';
-COMMENT ON COLUMN ad.anomalies.severity IS 'low, medium, high or critical, from the source''s thresholds.';
+COMMENT ON COLUMN ad.anomalies.severity IS
+    'low, medium, high or critical: the tier the score reaches in the source''s thresholds, capped by the tier the '
+    'size of the deviation reaches (the size alone once it has lasted); see explanation.severity_basis.';
 COMMENT ON COLUMN ad.anomalies.score IS 'Calibrated score in [0, 1]; one threshold means the same on every series.';
 COMMENT ON COLUMN ad.anomalies.explanation IS
     'Why it fired, for people: one versioned document (adworker''s Explanation type documents it): version, '
     'detector, decided_by (the deciding stream), metric, actual, expected, expected_range [low, high], score, '
     'surprise, top_contributions [{metric, feature, value, surprise}], metrics_off, pattern {measure, direction, '
-    'deviation}, resting, and reason (one sentence saying why). Rows written by 0.1.0 have no version, decided_by '
-    'or reason.';
+    'deviation}, resting, reason (one sentence saying why), summary (a few words), severity_basis {by_score, '
+    'by_size, size, history, lasting}. Rows written by 0.1.0 have no version, decided_by, reason, summary or '
+    'severity_basis.';
 COMMENT ON COLUMN ad.anomalies.status IS
     'detected, acknowledged, confirmed (a true positive), resolved or false_positive; set by operators through the '
     'state machine in ad.status_transitions.';

@@ -7,8 +7,12 @@ COMMENT ON COLUMN ad.anomalies.explanation IS
     'Why it fired, for people: one versioned document (adworker''s Explanation type documents it): version, '
     'detector, decided_by (the deciding stream), metric, actual, expected, expected_range [low, high], score, '
     'surprise, top_contributions [{metric, feature, value, surprise}], metrics_off, pattern {measure, direction, '
-    'deviation}, resting, and reason (one sentence saying why). Rows written by 0.1.0 have no version, decided_by '
-    'or reason.';
+    'deviation}, resting, reason (one sentence saying why), summary (a few words), severity_basis {by_score, '
+    'by_size, size, history, lasting}. Rows written by 0.1.0 have no version, decided_by, reason, summary or '
+    'severity_basis.';
+COMMENT ON COLUMN ad.anomalies.severity IS
+    'low, medium, high or critical: the tier the score reaches in the source''s thresholds, capped by the tier the '
+    'size of the deviation reaches (the size alone once it has lasted); see explanation.severity_basis.';
 
 -- ---------------------------------------------------------------------------------------------------------
 -- Outbound delivery and write-only secrets (issue 18, items 4 and 5). Same objects as sql/pre_install/060_channels.sql

@@ -16,7 +16,10 @@ import Foundation
 ///  "metric": "cpu",                 // the metric that contributed most
 ///  "actual": 45,                    // its value (6 significant digits)
 ///  "expected": 51,                  // the deciding stream's expected value (6)
-///  "expected_range": [37.3, 64.7],  // expected ± the deviation at which the score reaches `low` (6)
+///  "expected_range": [37.3, 64.7],  // the deciding stream's range (6): value, step, daily, weekly: expected ±
+///                                   // the deviation at which that stream's score reaches `low`; novelty: the
+///                                   // lowest and highest of the window; burst: median ± 4 robust scales;
+///                                   // shift: median ± 2 robust scales (the band a point leaves to count)
 ///  "score": 0.91234567,             // the point's score (8)
 ///  "surprise": 10.4,                // the point's surprise (4)
 ///  "top_contributions": [           // the five strongest streams over all metrics, strongest first
@@ -25,6 +28,8 @@ import Foundation
 ///  "pattern": {"measure": "value", "direction": "above", "deviation": 0.4},     // see `Pattern` (4)
 ///  "resting": "within 24 points of an anomaly",   // only when the rest period held the score at 0
 ///  "reason": "Decided by the burst stream of cpu: 7 of the last 24 points lay beyond 4 robust scales of ...",
+///  "summary": "7 of the last 24 points lay far from the median (51)",  // the same, in a few words
+///  "severity_basis": {"by_score": "critical", "by_size": "low", "size": 2.2},  // see below
 ///  "model": {"id": "…", "name": "pca pump", "version": 3}}  // only when a trained model decided
 /// ```
 ///
@@ -38,11 +43,17 @@ import Foundation
 /// series warms up an explanation holds only `version`, `detector` ("none") and `reason`. Numbers are rounded as
 /// shown (significant digits), non-finite ones are null; the rounding is the stored rows' since 0.1.0.
 ///
+/// `severity_basis` says how the anomaly's severity came about (`SeverityRule`): the tier the score alone reaches
+/// (`by_score`), the tier the size of the deviation alone reaches (`by_size`, absent below `low`), that size in
+/// robust scales (`size`), when the window held fewer values than back a size in full, how many (`history`), and
+/// `lasting: true` when the deviation had lasted (then the size's tier alone counts). The severity is the lower of
+/// the two tiers (the size's alone when lasting), and at least `low`. Only anomalies have one.
+///
 /// Versions. `version` is bumped whenever a reader could notice the change: a key added, removed or renamed, or a
 /// key's type or meaning changed. Readers accept every version as far as they can: a missing key reads as nil (or
 /// no contributions), unknown keys are ignored. Version 0 is a row written before the field existed (0.1.0): it has
 /// no `version`, `decided_by` nor `reason` (but a warm-up's `reason`), the rest as above. Version 2 (0.2.0) added
-/// `model`.
+/// `model`, `summary` and `severity_basis`, and gave novelty, burst and shift their own `expected_range`.
 public struct Explanation: Sendable, Equatable, Codable {
     /// The version this build writes.
     public static let currentVersion = 2
@@ -65,6 +76,46 @@ public struct Explanation: Sendable, Equatable, Codable {
     public var reason: String?
     /// The trained model that decided, if one did.
     public var model: ModelName?
+    /// A few words a person reads: "58 is the highest of the last 180 points (about 3 hours)".
+    public var summary: String?
+    /// How the severity came about (anomalies only).
+    public var severityBasis: SeverityBasis?
+
+    /// The tiers the score and the deviation's size reach, and the size (see the type's documentation).
+    public struct SeverityBasis: Sendable, Equatable, Codable {
+        public var byScore: Severity?
+        public var bySize: Severity?
+        /// The deviation in robust scales, as the tiers read it (after the history's discount).
+        public var size: Double?
+        /// Values in the window, when fewer than a size needs to count in full.
+        public var history: Int?
+        /// True when the deviation had lasted, so the size alone set the tier.
+        public var lasting: Bool?
+        public init(byScore: Severity?, bySize: Severity?, size: Double?, history: Int? = nil, lasting: Bool? = nil) {
+            self.byScore = byScore; self.bySize = bySize; self.size = size; self.history = history
+            self.lasting = lasting
+        }
+        enum CodingKeys: String, CodingKey { case byScore = "by_score", bySize = "by_size", size, history, lasting }
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            self.init(
+                byScore: try c.decodeIfPresent(String.self, forKey: .byScore).flatMap(Severity.init(rawValue:)),
+                bySize: try c.decodeIfPresent(String.self, forKey: .bySize).flatMap(Severity.init(rawValue:)),
+                size: try c.decodeIfPresent(Double.self, forKey: .size),
+                history: try c.decodeIfPresent(Int.self, forKey: .history),
+                lasting: try c.decodeIfPresent(Bool.self, forKey: .lasting))
+        }
+        public func encode(to encoder: any Encoder) throws { try json.encode(to: encoder) }
+        var json: JSONValue {
+            var pairs: [(String, JSONValue)] = []
+            if let byScore { pairs.append(("by_score", .string(byScore.rawValue))) }
+            if let bySize { pairs.append(("by_size", .string(bySize.rawValue))) }
+            if let size { pairs.append(("size", .number(size))) }
+            if let history { pairs.append(("history", .number(Double(history)))) }
+            if let lasting { pairs.append(("lasting", .bool(lasting))) }
+            return .object(pairs)
+        }
+    }
 
     /// A trained model as an explanation names it.
     public struct ModelName: Sendable, Equatable, Codable {
@@ -131,18 +182,19 @@ public struct Explanation: Sendable, Equatable, Codable {
         metric: String? = nil, actual: Double? = nil, expected: Double? = nil, expectedRange: ExpectedRange? = nil,
         score: Double? = nil, surprise: Double? = nil, topContributions: [Contribution] = [],
         metricsOff: Int? = nil, pattern: Pattern? = nil, resting: String? = nil, reason: String? = nil,
-        model: ModelName? = nil
+        model: ModelName? = nil, summary: String? = nil, severityBasis: SeverityBasis? = nil
     ) {
         self.version = version; self.detector = detector; self.decidedBy = decidedBy; self.metric = metric
         self.actual = actual; self.expected = expected; self.expectedRange = expectedRange; self.score = score
         self.surprise = surprise; self.topContributions = topContributions; self.metricsOff = metricsOff
         self.pattern = pattern; self.resting = resting; self.reason = reason; self.model = model
+        self.summary = summary; self.severityBasis = severityBasis
     }
 
     enum CodingKeys: String, CodingKey {
         case version, detector, decidedBy = "decided_by", metric, actual, expected, expectedRange = "expected_range"
         case score, surprise, topContributions = "top_contributions", metricsOff = "metrics_off", pattern, resting,
-            reason, model
+            reason, model, summary, severityBasis = "severity_basis"
     }
 
     /// Tolerant of older rows: a missing `version` is 0, any other missing key nil (no contributions).
@@ -163,7 +215,9 @@ public struct Explanation: Sendable, Equatable, Codable {
             pattern: try c.decodeIfPresent(Pattern.self, forKey: .pattern),
             resting: try c.decodeIfPresent(String.self, forKey: .resting),
             reason: try c.decodeIfPresent(String.self, forKey: .reason),
-            model: try c.decodeIfPresent(ModelName.self, forKey: .model))
+            model: try c.decodeIfPresent(ModelName.self, forKey: .model),
+            summary: try c.decodeIfPresent(String.self, forKey: .summary),
+            severityBasis: try c.decodeIfPresent(SeverityBasis.self, forKey: .severityBasis))
     }
 
     public func encode(to encoder: any Encoder) throws { try json.encode(to: encoder) }
@@ -192,6 +246,8 @@ public struct Explanation: Sendable, Equatable, Codable {
         add(.resting, resting.map(JSONValue.string))
         add(.reason, reason.map(JSONValue.string))
         add(.model, model?.json)
+        add(.summary, summary.map(JSONValue.string))
+        add(.severityBasis, severityBasis?.json)
         return .object(pairs)
     }
 
@@ -280,7 +336,8 @@ extension Explanation {
     /// otherwise miss: the value inside its expected range, several metrics combined, the rest period.
     public static func reason(
         _ why: Why, metric: String, actual: Double, expectedRange: ExpectedRange?,
-        multivariate: Int? = nil, restingWithin: Int? = nil
+        multivariate: Int? = nil, restingWithin: Int? = nil,
+        severity: (Severity, SeverityBasis, SeverityRule)? = nil
     ) -> String {
         let f = format
         func signed(_ x: Double) -> String { x < 0 ? f(x) : "+" + f(x) }
@@ -339,6 +396,68 @@ extension Explanation {
         if let rest = restingWithin {
             s += "; but the series is resting (within \(rest) points of its last anomaly), so the point scores 0"
         }
+        if let (final, basis, _) = severity, let byScore = basis.byScore, final > byScore, let size = basis.size {
+            s +=
+                "; severity \(final.rawValue), not \(byScore.rawValue) as the score alone would make it: the value has "
+            s += "stayed off to this side for most of the last 48 points, and lies \(f(size)) robust scales from normal"
+        }
+        if let (final, basis, rule) = severity, let byScore = basis.byScore, final < byScore,
+            let size = basis.size, let next = Severity.allCases.first(where: { $0 > final })
+        {
+            let needed = rule.sizes[Severity.allCases.firstIndex(of: next)!]
+            let discount: String =
+                basis.history.map { " (discounted: only \($0) points of history back its scale)" } ?? ""
+            s +=
+                "; severity \(final.rawValue), not \(byScore.rawValue) as the score alone would make it: the deviation "
+            s += "is \(f(size)) robust scales\(discount), and \(next.rawValue) needs \(f(needed))"
+        }
         return s + "."
+    }
+
+    /// A few words a person reads, for the deciding stream: how far the value is, or what is unusual about it.
+    /// `spacing` (seconds between points) turns a count of points into a time ("about 3 hours").
+    public static func summary(_ why: Why, actual: Double, spacing: Double?) -> String {
+        let f = format
+        func signed(_ x: Double) -> String { x < 0 ? f(x) : "+" + f(x) }
+        func points(_ n: Int) -> String {
+            guard let spacing, spacing > 0, spacing.isFinite else { return "the last \(n) points" }
+            return "the last \(n) points (about \(duration(Double(n) * spacing)))"
+        }
+        switch why {
+        case .value(let z, let median, let window):
+            let side = z < 0 ? "below" : "above"
+            let last: String = points(window)
+            return "\(f(actual)) is \(f(abs(z))) robust scales \(side) the median (\(f(median))) of \(last)"
+        case .step(let previous, let typical, _):
+            guard let previous else { return "\(f(actual)) changed unusually from the previous value" }
+            return "\(f(actual)) changed by \(signed(actual - previous)) from \(f(previous)) in one point; the usual "
+                + "change is \(signed(typical))"
+        case .novelty(let distance, let low, let high, let window):
+            if distance <= 0 { return "\(f(actual)) is within the range of \(points(window)) [\(f(low)), \(f(high))]" }
+            return actual > high
+                ? "\(f(actual)) is the highest of \(points(window)); the highest before was \(f(high))"
+                : "\(f(actual)) is the lowest of \(points(window)); the lowest before was \(f(low))"
+        case .burst(let count, let span, _, let median, let expected):
+            return "\(count) of the last \(span) points lay far from the median (\(f(median))), where about "
+                + "\(f(expected)) would be usual"
+        case .shift(let count, let span, let above, _, let median, let expected):
+            return "\(count) of the last \(span) points lay \(above ? "above" : "below") the median (\(f(median))), "
+                + "where about \(f(expected)) would be usual"
+        case .seasonal(let daily, let lag, let typical, _):
+            return "\(f(actual)) where \(daily ? "a day" : "a week") earlier it was \(f(lag)) "
+                + "(\(signed(actual - lag)); usually \(signed(typical)))"
+        }
+    }
+
+    /// A time span in the unit a person would use ("40 seconds", "25 minutes", "3 hours", "2 days").
+    public static func duration(_ seconds: Double) -> String {
+        func unit(_ n: Double, _ name: String) -> String {
+            let r = Int(n.rounded())
+            return "\(r) \(name)\(r == 1 ? "" : "s")"
+        }
+        if seconds < 120 { return unit(seconds, "second") }
+        if seconds < 2 * 3600 { return unit(seconds / 60, "minute") }
+        if seconds < 2 * 86400 { return unit(seconds / 3600, "hour") }
+        return unit(seconds / 86400, "day")
     }
 }

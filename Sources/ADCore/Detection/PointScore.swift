@@ -31,7 +31,8 @@ public struct PointScore: Sendable {
     /// How many standard deviations the deciding stream's raw statistic lies above that stream's running mean on
     /// this series (after warm-up; before it, -log10 of the z's normal tail), less the multiple-metric correction.
     public var surprise: Double
-    /// Set when the score reaches the source's `low` threshold.
+    /// Set when the score reaches the source's `low` threshold: then at least `low`, and at most the tier both the
+    /// score and the size of the deviation reach (`SeverityRule`).
     public var severity: Severity?
     /// The metric that contributed most.
     public var metric: String
@@ -55,6 +56,21 @@ public struct PointScore: Sendable {
     public var pattern: Pattern?
     /// Builds `explanation`.
     let explain: @Sendable () -> Explanation
+    /// For a point that is not itself an anomaly: each metric whose value still lies as far from normal as a tier
+    /// asks (`SeverityRule.tier(size:)` of its value or seasonal deviation), with that tier. A fault that lasts
+    /// keeps its open alert going through these (`AlertRaiser.sustain`), while the rest period holds the score at
+    /// 0 and the streams' baselines get used to it. Empty for most points.
+    public var off: [(metric: String, severity: Severity)] = []
+
+    init(
+        score: Double, surprise: Double, severity: Severity?, metric: String, detector: String,
+        metricFeatures: [(metric: String, features: FeatureList)], states: MetricStates, pattern: Pattern?,
+        off: [(metric: String, severity: Severity)] = [], explain: @escaping @Sendable () -> Explanation
+    ) {
+        self.score = score; self.surprise = surprise; self.severity = severity; self.metric = metric
+        self.detector = detector; self.metricFeatures = metricFeatures; self.states = states; self.pattern = pattern
+        self.off = off; self.explain = explain
+    }
 
     /// The score of a surprise.
     public static func score(surprise: Double) -> Double { surprise <= 0 ? 0 : surprise / (surprise + 10) }

@@ -37,11 +37,14 @@ public struct PointScorer: Sendable {
     private let zLow: Double
     /// The config's detectors and seasons, looked up once rather than hashed several times per metric.
     private let robust: Bool, seasonal: Bool, multivariate: Bool, daily: Bool, weekly: Bool
+    /// How the score and the size of the deviation make a severity.
+    public let severityRule: SeverityRule
 
     public init(config: SourceConfig) {
         self.config = config
         self.lowSurprise = PointScore.surprise(score: config.thresholds.low)
         self.zLow = Stats.zForUpperLog10Tail(-lowSurprise)
+        self.severityRule = SeverityRule(config: config)
         (robust, seasonal, multivariate) = (
             config.detectors.contains(.robust), config.detectors.contains(.seasonal),
             config.detectors.contains(.multivariate)
@@ -57,8 +60,20 @@ public struct PointScorer: Sendable {
         var streams: InlineArray<7, Judged>
         var streamCount: Int
         var expected: Double
-        /// Half-width of the expected range: the deviation at which the surprise reaches the `low` threshold.
-        var halfRange: Double
+        /// The deciding stream's expected range: for the value, step and seasonal streams the deviation at which
+        /// that stream's surprise reaches the `low` threshold, either side of `expected`; for novelty the window's
+        /// range; for burst and shift the band a point must leave to count (4 and 2 robust scales).
+        var rangeLow: Double, rangeHigh: Double
+        /// The deviation's size for the severity (`SeverityRule`): the largest of the counted value, step and
+        /// seasonal z, as much as the history backs it; `level` the same without the step (is the value still off?).
+        var size: Double, level: Double
+        /// Values in the window, and seconds since the previous point (for the explanation's words).
+        var window: Int, spacing: Double?
+        /// Whether the deviation has lasted: at least half of the last 48 points lay on the value's side of the
+        /// median by more than 2 robust scales (the shift stream's flags). Then the size alone sets the severity.
+        var lasting: Bool
+        /// What the words (`summary`) describe: `why`, but a burst of one point (this one) is its value.
+        var words: Explanation.Why
         /// The deciding stream's kind of deviation and its size.
         var pattern: Pattern?
         /// The deciding stream, and its numbers for the explanation's sentence.
@@ -119,14 +134,21 @@ public struct PointScorer: Sendable {
         }
         let resting = sinceAlarm <= config.restPeriod
         let score = resting ? 0 : PointScore.score(surprise: surprise)
-        let severity = Severity.of(score: score, thresholds: config.thresholds)
+        // Whether it is an anomaly is the score's alone (so the rest period and NAB see the same points); how
+        // severe, also the size of the deviation (`SeverityRule`).
+        let byScore = Severity.of(score: score, thresholds: config.thresholds)
+        let rule = severityRule
+        let severity = byScore.map { _ in rule.severity(score: score, size: top.size, lasting: top.lasting)! }
+        let bySize = rule.tier(size: top.size)
+        let off: [(metric: String, severity: Severity)] =
+            severity != nil ? [] : evidence.compactMap { e in rule.tier(size: e.level).map { (e.metric, $0) } }
         let (finalStates, finalFeatures) = stored(severity)
         let x = ordered.first { $0.metric == top.metric }!.x
         let (lowSurprise, restPeriod) = (lowSurprise, config.restPeriod)
         return PointScore(
             score: score, surprise: surprise, severity: severity, metric: top.metric, detector: detector,
             metricFeatures: finalFeatures, states: finalStates,
-            pattern: top.pattern
+            pattern: top.pattern, off: off
         ) { [detector, surprise, evidence] in
             let contributions =
                 evidence
@@ -140,8 +162,12 @@ public struct PointScorer: Sendable {
                         surprise: JSONValue.roundedValue($0.1.surprise, 4))
                 }
             let range = Explanation.ExpectedRange(
-                low: JSONValue.roundedValue(top.expected - top.halfRange),
-                high: JSONValue.roundedValue(top.expected + top.halfRange))
+                low: JSONValue.roundedValue(top.rangeLow), high: JSONValue.roundedValue(top.rangeHigh))
+            let basis = severity.map { _ in
+                Explanation.SeverityBasis(
+                    byScore: byScore, bySize: bySize, size: JSONValue.roundedValue(top.size, 4),
+                    history: top.window < rule.backing ? top.window : nil, lasting: top.lasting ? true : nil)
+            }
             let metricsOff = evidence.filter { $0.surprise >= lowSurprise }.count
             return Explanation(
                 detector: detector, decidedBy: top.why.stream.name, metric: top.metric,
@@ -157,7 +183,10 @@ public struct PointScorer: Sendable {
                 reason: Explanation.reason(
                     top.why, metric: top.metric, actual: x, expectedRange: range,
                     multivariate: detector == "multivariate" ? metricsOff : nil,
-                    restingWithin: resting ? restPeriod : nil))
+                    restingWithin: resting ? restPeriod : nil,
+                    severity: severity.map { ($0, basis!, rule) }),
+                summary: Explanation.summary(top.words, actual: x, spacing: top.spacing),
+                severityBasis: basis)
         }
     }
 
@@ -168,6 +197,25 @@ public struct PointScorer: Sendable {
     ) -> (centre: Double, scale: Double)? {
         if let sorted, sorted.count == n { return Stats.robustCentreAndScale(values, sorted: sorted) }
         return Stats.robustCentreAndScale(values, count: n, scratch: &scratch)
+    }
+
+    /// How far a point lies from normal in its series' own terms, for the severity (`SeverityRule`), in robust
+    /// scales: `size` for an anomaly, `level` (the same without the step) for "is the value still off?". Not the
+    /// novelty, burst or shift statistics: they are not distances from normal.
+    /// - On a periodic series, the largest seasonal z (the streams that count there).
+    /// - Otherwise the value's z, and the step's when it moves away from the median and no season vouches for the
+    ///   value: a return towards normal after a fault is a large step, not a large deviation, and so is a return to
+    ///   the value a day (a week) before (a season's own comparison, not an echo of an anomaly, within what `low`
+    ///   asks of a size).
+    private func deviationSize(
+        value: Double, step: Double, stepAway: Bool, periodic: Bool, seasonal: some Sequence<Double>
+    ) -> (size: Double, level: Double) {
+        if periodic {
+            let z = seasonal.max() ?? 0
+            return (z, z)
+        }
+        let vouched = seasonal.contains { $0 < severityRule.sizes[0] }
+        return (max(value, stepAway && !vouched ? step : 0), value)
     }
 
     /// One seasonal stream's view of a point.
@@ -377,12 +425,29 @@ public struct PointScorer: Sendable {
                     daily: best.stream == .daily, lag: view?.lag ?? .nan, typicalDifference: view?.typical ?? .nan,
                     deviation: view.map { (m.x - $0.expected) / $0.scale } ?? .nan)
             }
+        let half = max(0, rawAtLow) * rangeScale
+        let (rangeLow, rangeHigh): (Double, Double) =
+            switch best.stream {
+            case .novelty: (lowest, highest)
+            case .burst: (centre - Self.burstZ * scale, centre + Self.burstZ * scale)
+            case .shift: (centre - Self.shiftZ * scale, centre + Self.shiftZ * scale)
+            case .value, .step, .daily, .weekly: (expected - half, expected + half)
+            }
+        let (size, level) = deviationSize(
+            value: zValue, step: zStep, stepAway: (m.x - stepExpected) * zSigned > 0, periodic: periodic,
+            seasonal: seasonal.lazy.filter { !$0.echo }.map(\.z))
         return (
             f,
             Evidence(
                 metric: m.metric, surprise: best.surprise, detector: view == nil ? "robust" : "seasonal",
                 streams: counted, streamCount: countedCount,
-                expected: expected, halfRange: max(0, rawAtLow) * rangeScale,
+                expected: expected, rangeLow: rangeLow, rangeHigh: rangeHigh,
+                size: severityRule.effectiveSize(size, history: n),
+                level: severityRule.effectiveSize(level, history: n),
+                window: n, spacing: m.secondsSincePrevious,
+                lasting: (zSigned > 0 ? state.above : state.below).nonzeroBitCount * 2 >= Self.shiftSpan,
+                words: best.stream == .burst && state.burst.nonzeroBitCount <= 1
+                    ? .value(z: zSigned, median: centre, window: n) : why,
                 pattern: Pattern(stream: best.stream, actual: m.x, expected: expected, scale: rangeScale),
                 why: why), state
         )

@@ -134,3 +134,129 @@ public struct AlertRaiser: Sendable {
         return out
     }
 }
+
+/// A point that is no anomaly but whose value still lies far from normal (`PointScore.off`): a sign that the fault
+/// of the series' latest anomaly goes on.
+public struct OffPoint: Sendable {
+    public var source: UUID
+    public var sourceName: String
+    public var metric: String
+    /// µs since 2000 (`ScoringQueries.micros`), and as a date.
+    public var micros: Int64
+    public var time: Date
+    public var value: Double?
+    /// The tier the deviation reaches on its own (`SeverityRule.tier(size:)`).
+    public var severity: Severity
+    public init(
+        source: UUID, sourceName: String, metric: String, micros: Int64, time: Date, value: Double?,
+        severity: Severity
+    ) {
+        self.source = source; self.sourceName = sourceName; self.metric = metric; self.micros = micros
+        self.time = time; self.value = value; self.severity = severity
+    }
+}
+
+/// Consecutive points of one series still far from normal: from `firstMicros` to `lastMicros`, its last point's
+/// value, and the worst tier among them.
+public struct OffRun: Sendable {
+    public var source: UUID
+    public var sourceName: String
+    public var metric: String
+    public var firstMicros: Int64, lastMicros: Int64
+    public var lastTime: Date
+    public var value: Double?
+    public var severity: Severity
+    public init(_ p: OffPoint) {
+        source = p.source; sourceName = p.sourceName; metric = p.metric
+        firstMicros = p.micros; lastMicros = p.micros; lastTime = p.time; value = p.value; severity = p.severity
+    }
+    /// Takes in a later point of the same series.
+    public mutating func extend(with p: OffPoint) {
+        lastMicros = p.micros; lastTime = p.time; value = p.value; severity = max(severity, p.severity)
+    }
+}
+
+extension AlertRaiser {
+    /// Each run's series' latest anomaly of its metric at or before the run's start ($1 sources, $2 metrics, $3 µs).
+    static let latestAnomalyQuery = """
+        SELECT u.n::int4, a.id, \(ScoringQueries.micros("a.point_timestamp")), a.score, a.detector, a.model_id,
+               a.explanation::text
+          FROM unnest($1::uuid[], $2::text[], $3::int8[]) WITH ORDINALITY AS u(sid, metric, us, n)
+          CROSS JOIN LATERAL (
+                SELECT x.id, x.point_timestamp, x.score, x.detector, x.model_id, x.explanation
+                  FROM ad.anomalies x
+                 WHERE x.source_id = u.sid AND x.metric = u.metric AND x.point_timestamp <= \(ScoringQueries.time("u.us"))
+                 ORDER BY x.point_timestamp DESC LIMIT 1) a
+        """
+
+    static let sustainQuery = """
+        SELECT alert_id, opened
+          FROM ad_internal.sustain_alerts(
+                   $1::uuid[], $2::uuid[], \(times(3)), \(times(4)), \(times(5)),
+                   $6::uuid[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bool[])
+        """
+
+    /// The times of µs parameter `$n`, in order.
+    private static func times(_ n: Int) -> String {
+        "ARRAY(SELECT \(ScoringQueries.time("u.us")) FROM unnest($\(n)::int8[]) WITH ORDINALITY AS u(us, n) ORDER BY u.n)"
+    }
+
+    /// Keeps the alerts of lasting faults going (`ad_internal.sustain_alerts`): each run of points still far from
+    /// normal is a sign of its series' latest anomaly's fault, matched against the rules as that anomaly at the
+    /// run's worst tier and at its last point's time. Returns the alerts opened and those kept going.
+    public func sustain(_ connection: PostgresConnection, runs: [OffRun]) async throws -> (opened: Int, kept: Int) {
+        guard !runs.isEmpty else { return (0, 0) }
+        let rules = try await rules(connection)
+        guard !rules.isEmpty else { return (0, 0) }
+        var find = PostgresQuery(unsafeSQL: Self.latestAnomalyQuery)  // our SQL; every value is bound
+        find.binds.append(runs.map(\.source)); find.binds.append(runs.map(\.metric))
+        find.binds.append(runs.map(\.firstMicros))
+        var ruleIDs: [UUID] = [], anomalyIDs: [UUID] = [], anomalyTimes: [Int64] = [], firsts: [Int64] = []
+        var lasts: [Int64] = [], sources: [UUID] = [], metrics: [String] = [], severities: [String] = []
+        var titles: [String] = [], messages: [String] = [], mayOpen: [Bool] = []
+        for try await (n, anomalyID, anomalyMicros, score, detector, modelID, text) in try await connection.query(
+            find, logger: logger
+        ).decode((Int32, UUID, Int64, Double, String, UUID?, String).self) {
+            let run = runs[Int(n) - 1]
+            var explanation: Explanation?
+            do {
+                explanation = try JSONDecoder().decode(Explanation.self, from: Data(text.utf8))
+            } catch {
+                logger.warning("the explanation of anomaly \(anomalyID) cannot be read: \(error)")
+            }
+            let facts = AnomalyFacts(
+                sourceID: run.source, sourceName: run.sourceName, metric: run.metric, severity: run.severity,
+                score: score, detector: detector, modelID: modelID, time: run.lastTime)
+            // The title's numbers are the fault's now: the value its last point has, against the anomaly's normal.
+            var now = explanation
+            now?.actual = run.value.flatMap { JSONValue.roundedValue($0) }
+            let since = ScoringCycle.date(micros: anomalyMicros)
+            for rule in rules where rule.conditions.matches(facts) {
+                ruleIDs.append(rule.id); anomalyIDs.append(anomalyID); anomalyTimes.append(anomalyMicros)
+                firsts.append(run.firstMicros); lasts.append(run.lastMicros)
+                sources.append(run.source); metrics.append(run.metric); severities.append(run.severity.rawValue)
+                titles.append(
+                    AlertText.title(
+                        rule: rule.name, source: run.sourceName, metric: run.metric, severity: run.severity,
+                        explanation: now))
+                messages.append(
+                    "A lasting fault on \(run.sourceName), metric \(run.metric): since \(AlertText.iso(since)), and at "
+                        + "\(AlertText.iso(run.lastTime)) still \(run.severity.rawValue) by its distance from normal.\n"
+                        + AlertText.message(
+                            rule: rule.name, source: run.sourceName, metric: run.metric, severity: run.severity,
+                            score: score, detector: detector, time: since, explanation: explanation))
+                mayOpen.append(!rule.conditions.needsHistory)
+            }
+        }
+        guard !ruleIDs.isEmpty else { return (0, 0) }
+        var q = PostgresQuery(unsafeSQL: Self.sustainQuery)  // our SQL; every value is bound
+        q.binds.append(ruleIDs); q.binds.append(anomalyIDs); q.binds.append(anomalyTimes); q.binds.append(firsts)
+        q.binds.append(lasts); q.binds.append(sources); q.binds.append(metrics); q.binds.append(severities)
+        q.binds.append(titles); q.binds.append(messages); q.binds.append(mayOpen)
+        var opened = 0, kept = 0
+        for try await (_, isNew) in try await connection.query(q, logger: logger).decode((UUID, Bool).self) {
+            if isNew { opened += 1 } else { kept += 1 }
+        }
+        return (opened, kept)
+    }
+}

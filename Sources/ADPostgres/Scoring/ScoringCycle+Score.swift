@@ -23,6 +23,9 @@ extension ScoringCycle {
         var anomalies = Anomalies()
         var found: [FoundAnomaly] = []
         var histories: [HistoryCache.Key: HistoryCache.Series] = [:]
+        /// Points that are no anomaly but whose value still lies far from normal (`PointScore.off`), for
+        /// `AlertRaiser.sustain`.
+        var off: [OffPoint] = []
         /// Points scored.
         var count: Int { sources.count }
 
@@ -108,6 +111,13 @@ extension ScoringCycle {
                 continue
             }
             out.scores.append(result.score)
+            for (metric, severity) in result.off {
+                out.off.append(
+                    OffPoint(
+                        source: point.source, sourceName: entry?.name ?? point.source.uuidString, metric: metric,
+                        micros: point.micros, time: ScoringCycle.date(micros: point.micros),
+                        value: observations.first { $0.metric == metric }?.x, severity: severity))
+            }
             // Feedback may have made points like this one normal on its series (the point keeps its score).
             if let severity = result.severity,
                 !catalog.learned.tolerates(

@@ -3,18 +3,20 @@ import Foundation
 import PostgresNIO
 
 /// Phase 4 of a scoring cycle: write each point's features and score (`ScoringQueries.storeScores`), insert the
-/// anomalies (`ScoringQueries.storeAnomalies`) and open or group their alerts (`AlertRaiser`), all in the cycle's
-/// transaction.
+/// anomalies (`ScoringQueries.storeAnomalies`), all in the cycle's transaction; then their alerts
+/// (`ScoringCycle+Alerts.swift`).
 extension ScoringCycle {
-    /// Returns the alerts it opened.
+    /// Returns the anomalies it inserted, for their alerts.
     @discardableResult
-    func write(_ connection: PostgresConnection, _ scored: ScoredBatch, catalog: SourceCatalog) async throws -> Int {
+    func write(
+        _ connection: PostgresConnection, _ scored: ScoredBatch, catalog: SourceCatalog
+    ) async throws -> [NewAnomaly] {
         var store = PostgresQuery(unsafeSQL: ScoringQueries.storeScores)  // our SQL; values are bound
         store.binds.append(scored.sources); store.binds.append(scored.stamps); store.binds.append(scored.features)
         store.binds.append(scored.scores)
         try await connection.query(store, logger: logger)
         let a = scored.anomalies
-        guard !a.pointIDs.isEmpty else { return 0 }
+        guard !a.pointIDs.isEmpty else { return [] }
         var insert = PostgresQuery(unsafeSQL: ScoringQueries.storeAnomalies)
         insert.binds.append(a.pointIDs); insert.binds.append(a.stamps); insert.binds.append(a.sources)
         insert.binds.append(a.metrics); insert.binds.append(a.detectors); insert.binds.append(a.severities)
@@ -40,10 +42,6 @@ extension ScoringCycle {
                         time: scored.found[i].time),
                     explanation: scored.found[i].explanation, pointMicros: a.stamps[i]))
         }
-        let raised = try await AlertRaiser(logger: logger).raise(connection, anomalies: fresh)
-        if raised.opened > 0 {
-            logger.info("opened \(raised.opened) alert(s), grouped \(raised.grouped) anomalies into open ones")
-        }
-        return raised.opened
+        return fresh
     }
 }

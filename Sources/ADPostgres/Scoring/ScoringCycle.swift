@@ -73,7 +73,8 @@ public struct ScoringCycle: Sendable {
             let scored = score(&batch, catalog: catalog, cache: cache)
             timings.scoring += lap()
 
-            let opened = try await write(connection, scored, catalog: catalog)
+            let fresh = try await write(connection, scored, catalog: catalog)
+            let opened = try await alert(connection, anomalies: fresh, off: scored.off)
             timings.writes += lap()
 
             try await connection.query("COMMIT", logger: logger)

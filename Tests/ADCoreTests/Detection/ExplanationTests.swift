@@ -27,10 +27,15 @@ import Testing
         let keys: [String] = if case .object(let pairs) = e.json { pairs.map(\.0) } else { [] }
         for key in [
             "detector", "metric", "actual", "expected", "expected_range", "score", "surprise", "top_contributions",
-            "metrics_off", "pattern", "version", "decided_by", "reason",
+            "metrics_off", "pattern", "version", "decided_by", "reason", "summary", "severity_basis",
         ] {
             #expect(keys.contains(key), "\(key) missing from \(e.render())")
         }
+        // How the severity came about: a 45-scale spike on a calm series is critical by the score and the size.
+        #expect(
+            e.severityBasis == .init(byScore: .critical, bySize: .critical, size: e.severityBasis?.size, history: 60))
+        #expect(e.json["severity_basis"]?["by_size"] == .string("critical"))
+        #expect(e.summary?.hasPrefix("95 is ") == true && e.summary?.contains("robust scales above the median") == true)
         let first = try #require(
             e.json["top_contributions"].flatMap { if case .array(let a) = $0 { a.first } else { nil } })
         #expect(

@@ -1441,6 +1441,103 @@ COMMENT ON FUNCTION ad_internal.raise_alerts(uuid[], uuid[], timestamptz[], uuid
 REVOKE ALL ON FUNCTION ad_internal.raise_alerts(uuid[], uuid[], timestamptz[], uuid[], text[], text[], text[], text[])
     FROM PUBLIC;
 
+-- A fault that lasts: after its anomaly the series rests (points score 0) and the streams get used to it, but the
+-- value may stay far from normal for hours. The worker sends each run of such points here (its first and last
+-- times, the worst tier its deviation reached on its own, the series' latest anomaly); an open alert of the rule
+-- whose last sign is within the grouping window of the run's start goes on: last_seen_at moves to the run's end,
+-- severity rises to the worst seen, and a rise retitles it and queues a re-notification to the rule's notify
+-- channels (not when acknowledged). occurrences counts anomalies only and is left alone. When no alert of the rule
+-- is open and this anomaly has had none from it, and the anomaly is within the grouping window of the run (the same
+-- fault), one opens (may_open: the rule asks for no min_occurrences), so a rule that wants `high` hears of a fault
+-- that began `low` and grew. Nothing re-opens an alert of an anomaly that someone resolved.
+CREATE OR REPLACE FUNCTION ad_internal.sustain_alerts(rule_ids uuid[], anomaly_ids uuid[], anomaly_times timestamptz[],
+                                           first_times timestamptz[], last_times timestamptz[], source_ids uuid[],
+                                           metrics text[], severities text[], titles text[], messages text[],
+                                           may_open boolean[])
+RETURNS TABLE (alert_id uuid, opened boolean)
+LANGUAGE plpgsql
+SET search_path TO pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    r record;
+    gw interval;
+    since timestamptz;
+    open_id uuid;
+    was text;
+    how text;
+BEGIN
+    -- Fixed order, the same as raise_alerts, so workers take their row locks in one order.
+    FOR r IN SELECT * FROM unnest(rule_ids, anomaly_ids, anomaly_times, first_times, last_times, source_ids, metrics,
+                                  severities, titles, messages, may_open)
+                     AS u(rule_id, anomaly_id, anomaly_at, first_at, last_at, source_id, metric, severity, title,
+                          message, may_open)
+             ORDER BY u.rule_id, u.source_id, u.metric, u.first_at LOOP
+        SELECT ar.group_window INTO gw FROM ad.alert_rules ar WHERE ar.id = r.rule_id;
+        -- first_at - gw would be out of range within gw of 4714-11-24 BC, where nothing can be older anyway.
+        since := CASE WHEN gw < interval '290000 years' AND timestamptz '4714-11-24 00:00:00+00 BC' + gw < r.first_at
+                      THEN r.first_at - gw ELSE '-infinity' END;
+        SELECT al.id, al.severity, al.status INTO open_id, was, how
+          FROM ad.alerts al
+         WHERE al.rule_id = r.rule_id AND al.source_id = r.source_id AND al.metric = r.metric
+           AND al.status IN ('pending', 'sent', 'acknowledged', 'escalated')
+           AND al.last_seen_at >= since
+           FOR UPDATE;
+        IF FOUND THEN
+            -- A rise in severity retitles the alert and tells its notify channels again (unless someone has
+            -- acknowledged it, or a send to them is still queued): a fault that grew from low to critical is news.
+            UPDATE ad.alerts al
+               SET last_seen_at = greatest(al.last_seen_at, r.last_at),
+                   severity     = CASE WHEN ad_internal.severity_rank(r.severity) > ad_internal.severity_rank(was)
+                                       THEN r.severity ELSE al.severity END,
+                   title        = CASE WHEN ad_internal.severity_rank(r.severity) > ad_internal.severity_rank(was)
+                                       THEN r.title ELSE al.title END,
+                   updated_at   = now()
+             WHERE al.id = open_id;
+            IF ad_internal.severity_rank(r.severity) > ad_internal.severity_rank(was) AND how <> 'acknowledged' THEN
+                INSERT INTO ad.alert_deliveries (alert_id, channel_id, kind)
+                SELECT open_id, rc.channel_id, 'renotify'
+                  FROM ad.alert_rule_channels rc
+                  JOIN ad.channels c ON c.id = rc.channel_id AND c.active
+                 WHERE rc.rule_id = r.rule_id AND rc.purpose = 'notify'
+                   AND NOT EXISTS (SELECT FROM ad.alert_deliveries d
+                                    WHERE d.alert_id = open_id AND d.channel_id = rc.channel_id
+                                      AND d.kind IN ('trigger', 'renotify') AND d.status = 'pending');
+                PERFORM pg_notify('ad_deliveries', '');
+            END IF;
+            alert_id := open_id; opened := false;
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        CONTINUE WHEN NOT r.may_open OR r.anomaly_at < since;
+        CONTINUE WHEN EXISTS (SELECT FROM ad.alerts al WHERE al.rule_id = r.rule_id AND al.anomaly_id = r.anomaly_id);
+        -- An open alert older than the window is over, as raise_alerts closes it.
+        UPDATE ad.alerts al
+           SET status = 'resolved', resolved_at = now(),
+               notes = concat_ws(E'\n', al.notes,
+                                 format('Resolved by adworker: a lasting fault was seen more than the grouping '
+                                        'window (%s) after the last sign of this one.', gw))
+         WHERE al.rule_id = r.rule_id AND al.source_id = r.source_id AND al.metric = r.metric
+           AND al.status IN ('pending', 'sent', 'acknowledged', 'escalated') AND al.last_seen_at < since;
+        RETURN QUERY
+        INSERT INTO ad.alerts AS al (rule_id, anomaly_id, anomaly_timestamp, source_id, metric, severity, title,
+                                     message, first_seen_at, last_seen_at)
+        VALUES (r.rule_id, r.anomaly_id, r.anomaly_at, r.source_id, r.metric, r.severity, r.title, r.message,
+                r.anomaly_at, r.last_at)
+        ON CONFLICT (rule_id, source_id, metric) WHERE status IN ('pending', 'sent', 'acknowledged', 'escalated')
+        DO NOTHING
+        RETURNING al.id, true;
+    END LOOP;
+END
+$fn$;
+COMMENT ON FUNCTION ad_internal.sustain_alerts(uuid[], uuid[], timestamptz[], timestamptz[], timestamptz[], uuid[],
+                                               text[], text[], text[], text[], boolean[]) IS
+    'A fault that lasts after its anomaly: keeps the open alert of each (rule, source, metric) going (last seen, '
+    'worst severity, a re-notification when it rises; not occurrences), or opens one for a rule the anomaly did not reach at first (may_open), '
+    'never again for an anomaly that already had one. Returns each alert touched and whether it was opened.';
+REVOKE ALL ON FUNCTION ad_internal.sustain_alerts(uuid[], uuid[], timestamptz[], timestamptz[], timestamptz[], uuid[],
+                                                  text[], text[], text[], text[], boolean[])
+    FROM PUBLIC;
+
 -- ---------------------------------------------------------------------------------------------------------
 -- Every alert state change: the audit trail, and the deliveries it implies.
 
@@ -1913,7 +2010,7 @@ REVOKE ALL ON FUNCTION ad.change_status(text, uuid, text, text), ad.acknowledge_
 --
 -- * The worker writes no audit row and no alert column itself. Audit rows come only from SECURITY DEFINER triggers
 --   (alert_changed, status_feedback, adjustment_changed), which attribute them to session_user. Alerts are
---   opened, grouped, escalated, re-notified and marked sent only through the four functions below, which run as
+--   opened, grouped, escalated, re-notified and marked sent only through the five functions below, which run as
 --   the schema owner; ad_internal.grant_role_privileges() (sql/130_roles.sql) takes the worker's INSERT/UPDATE on ad.alerts and
 --   INSERT on ad.audit_log away. So the worker's login cannot insert an audit row in an operator's name nor rewrite
 --   an alert's title, notes or who acknowledged it.
@@ -1926,6 +2023,9 @@ SET LOCAL search_path TO pg_catalog, pg_temp;
 -- CREATE OR REPLACE in sql/095_alerting.sql makes these SECURITY INVOKER again on every update; this file runs
 -- after it and makes them run as their owner. Each takes only values (never SQL) and is granted to ad_worker alone.
 ALTER FUNCTION ad_internal.raise_alerts(uuid[], uuid[], timestamptz[], uuid[], text[], text[], text[], text[])
+    SECURITY DEFINER;
+ALTER FUNCTION ad_internal.sustain_alerts(uuid[], uuid[], timestamptz[], timestamptz[], timestamptz[], uuid[],
+                                         text[], text[], text[], text[], boolean[])
     SECURITY DEFINER;
 ALTER FUNCTION ad_internal.record_delivery(uuid, int, timestamptz, timestamptz, text, int, text, text, timestamptz)
     SECURITY DEFINER;
@@ -3801,6 +3901,8 @@ BEGIN
         GRANT SELECT, INSERT, UPDATE ON ad.quarantined_points TO ad_worker;
         GRANT EXECUTE ON FUNCTION
             ad_internal.raise_alerts(uuid[], uuid[], timestamptz[], uuid[], text[], text[], text[], text[]),
+            ad_internal.sustain_alerts(uuid[], uuid[], timestamptz[], timestamptz[], timestamptz[], uuid[], text[],
+                                       text[], text[], text[], boolean[]),
             ad_internal.claim_deliveries(int, interval, text[], int),
             ad_internal.record_delivery(uuid, int, timestamptz, timestamptz, text, int, text, text, timestamptz),
             ad_internal.escalate_due(), ad_internal.renotify_due() TO ad_worker;
@@ -4231,14 +4333,17 @@ COMMENT ON COLUMN ad.anomalies.metric IS 'The metric that contributed most (the 
 COMMENT ON COLUMN ad.anomalies.model_id IS
     'The model that produced it: a trained model (ad.ml_models), or the built-in streaming scorer''s row (name streaming).';
 COMMENT ON COLUMN ad.anomalies.detector IS 'The detector (or ensemble) that produced the score.';
-COMMENT ON COLUMN ad.anomalies.severity IS 'low, medium, high or critical, from the source''s thresholds.';
+COMMENT ON COLUMN ad.anomalies.severity IS
+    'low, medium, high or critical: the tier the score reaches in the source''s thresholds, capped by the tier the '
+    'size of the deviation reaches (the size alone once it has lasted); see explanation.severity_basis.';
 COMMENT ON COLUMN ad.anomalies.score IS 'Calibrated score in [0, 1]; one threshold means the same on every series.';
 COMMENT ON COLUMN ad.anomalies.explanation IS
     'Why it fired, for people: one versioned document (adworker''s Explanation type documents it): version, '
     'detector, decided_by (the deciding stream), metric, actual, expected, expected_range [low, high], score, '
     'surprise, top_contributions [{metric, feature, value, surprise}], metrics_off, pattern {measure, direction, '
-    'deviation}, resting, and reason (one sentence saying why). Rows written by 0.1.0 have no version, decided_by '
-    'or reason.';
+    'deviation}, resting, reason (one sentence saying why), summary (a few words), severity_basis {by_score, '
+    'by_size, size, history, lasting}. Rows written by 0.1.0 have no version, decided_by, reason, summary or '
+    'severity_basis.';
 COMMENT ON COLUMN ad.anomalies.status IS
     'detected, acknowledged, confirmed (a true positive), resolved or false_positive; set by operators through the '
     'state machine in ad.status_transitions.';
@@ -4870,8 +4975,12 @@ COMMENT ON COLUMN ad.anomalies.explanation IS
     'Why it fired, for people: one versioned document (adworker''s Explanation type documents it): version, '
     'detector, decided_by (the deciding stream), metric, actual, expected, expected_range [low, high], score, '
     'surprise, top_contributions [{metric, feature, value, surprise}], metrics_off, pattern {measure, direction, '
-    'deviation}, resting, and reason (one sentence saying why). Rows written by 0.1.0 have no version, decided_by '
-    'or reason.';
+    'deviation}, resting, reason (one sentence saying why), summary (a few words), severity_basis {by_score, '
+    'by_size, size, history, lasting}. Rows written by 0.1.0 have no version, decided_by, reason, summary or '
+    'severity_basis.';
+COMMENT ON COLUMN ad.anomalies.severity IS
+    'low, medium, high or critical: the tier the score reaches in the source''s thresholds, capped by the tier the '
+    'size of the deviation reaches (the size alone once it has lasted); see explanation.severity_basis.';
 
 -- ---------------------------------------------------------------------------------------------------------
 -- Outbound delivery and write-only secrets (issue 18, items 4 and 5). Same objects as sql/pre_install/060_channels.sql

@@ -1,0 +1,74 @@
+import ADCore
+import Foundation
+import PostgresNIO
+
+/// The end of phase 4: the batch's anomalies open or group alerts (`AlertRaiser.raise`), and its points still far
+/// from normal keep the alerts of lasting faults going (`AlertRaiser.sustain`), in the cycle's transaction.
+extension ScoringCycle {
+    /// Raises and sustains in the order things happened on each series, so a batch that holds hours of one series
+    /// (a catch-up) leaves its alerts as point-by-point scoring would: round 0 sustains what was open before the
+    /// batch's first anomaly of each series, round k raises each series' k-th anomaly and then sustains the points
+    /// after it (up to the next). Usually one round: no anomaly, or one. Returns the alerts opened.
+    func alert(_ connection: PostgresConnection, anomalies: [NewAnomaly], off: [OffPoint]) async throws -> Int {
+        guard !anomalies.isEmpty || !off.isEmpty else { return 0 }
+        let plan = AlertRounds(anomalies: anomalies, off: off)
+        let raiser = AlertRaiser(logger: logger)
+        var opened = 0, grouped = 0
+        for round in plan.rounds {
+            if !round.anomalies.isEmpty {
+                let r = try await raiser.raise(connection, anomalies: round.anomalies)
+                opened += r.opened; grouped += r.grouped
+            }
+            if !round.runs.isEmpty { opened += try await raiser.sustain(connection, runs: round.runs).opened }
+        }
+        if opened > 0 { logger.info("opened \(opened) alert(s), grouped \(grouped) anomalies into open ones") }
+        return opened
+    }
+}
+
+/// A batch's anomalies and off points in rounds (see `ScoringCycle.alert`), each series' off points folded into
+/// runs: consecutive off points no more than `AlertRounds.runGap` apart, with the worst tier among them.
+struct AlertRounds {
+    struct Round {
+        var anomalies: [NewAnomaly] = []
+        var runs: [OffRun] = []
+    }
+    /// Off points further apart than this start a new run (µs): five minutes, well within any grouping window one
+    /// would set, so the runs a fault gives stay joined in SQL as they are here.
+    static let runGap: Int64 = 300_000_000
+    var rounds: [Round] = []
+
+    init(anomalies: [NewAnomaly], off: [OffPoint]) {
+        struct Series: Hashable { var source: UUID; var metric: String }
+        func micros(_ a: NewAnomaly) -> Int64 {
+            a.pointMicros ?? Int64(((a.facts.time.timeIntervalSince1970 - 946_684_800) * 1e6).rounded())
+        }
+        var times: [Series: [Int64]] = [:]
+        for a in anomalies {
+            times[Series(source: a.facts.sourceID, metric: a.facts.metric), default: []].append(micros(a))
+        }
+        for k in times.keys { times[k]!.sort() }
+        func round(_ r: Int) { while rounds.count <= r { rounds.append(Round()) } }
+        round(0)
+        for a in anomalies {
+            let r = times[Series(source: a.facts.sourceID, metric: a.facts.metric)]!.firstIndex(of: micros(a))! + 1
+            round(r); rounds[r].anomalies.append(a)
+        }
+        // Each series' off points in time order, into the round after the anomalies at or before them, as runs.
+        let bySeries = Dictionary(grouping: off) { Series(source: $0.source, metric: $0.metric) }
+        for (series, points) in bySeries {
+            let anomalyTimes = times[series] ?? []
+            var run: OffRun?, runRound = 0
+            func flush() { if let r = run { round(runRound); rounds[runRound].runs.append(r) }; run = nil }
+            for p in points.sorted(by: { $0.micros < $1.micros }) {
+                let r = anomalyTimes.count { $0 <= p.micros }
+                if var current = run, r == runRound, p.micros - current.lastMicros <= Self.runGap {
+                    current.extend(with: p); run = current
+                } else {
+                    flush(); run = OffRun(p); runRound = r
+                }
+            }
+            flush()
+        }
+    }
+}

@@ -1,0 +1,85 @@
+-- ad_internal.sustain_alerts (sql/095_alerting.sql): a lasting fault keeps its open alert going, raises its severity
+-- and, when it rises, retitles it and tells the rule's notify channels again; opens an alert for a rule the first
+-- anomaly did not reach, once per anomaly. Run as the worker. Needs SELECT ad.create_roles() (scripts/test does).
+BEGIN;
+SELECT * FROM no_plan();
+SET LOCAL timezone = 'UTC';
+SET LOCAL client_min_messages = warning;
+
+INSERT INTO ad.data_sources (id, name) VALUES ('00000000-0000-0000-0000-0000000009a1', 'tap-fault');
+INSERT INTO ad.anomalies (id, data_point_id, point_timestamp, source_id, metric, detector, severity, score)
+VALUES ('00000000-0000-0000-0000-0000000009c1', gen_random_uuid(), '2026-01-01 10:00', '00000000-0000-0000-0000-0000000009a1',
+        'depth', 'robust', 'low', 0.5);
+INSERT INTO ad.alert_rules (id, name, conditions) VALUES
+    ('00000000-0000-0000-0000-0000000009d1', 'tap-every', '{}'),
+    ('00000000-0000-0000-0000-0000000009d2', 'tap-severe', '{"min_severity": "high"}');
+INSERT INTO ad.channels (id, name, type, target)
+VALUES ('00000000-0000-0000-0000-0000000009e1', 'tap-hook', 'webhook', 'https://hooks.example.com/tap');
+SELECT ad.add_rule_channel('tap-every', 'tap-hook');
+
+SET LOCAL ROLE ad_worker;
+SELECT is((SELECT count(*) FROM ad_internal.raise_alerts(ARRAY['00000000-0000-0000-0000-0000000009d1']::uuid[],
+              ARRAY['00000000-0000-0000-0000-0000000009c1']::uuid[], ARRAY['2026-01-01 10:00']::timestamptz[],
+              ARRAY['00000000-0000-0000-0000-0000000009a1']::uuid[], ARRAY['depth'], ARRAY['low'], ARRAY['[LOW] t'],
+              ARRAY['m'])), 1::bigint, 'the anomaly opens a low alert');
+RESET ROLE;
+-- Its trigger went out.
+UPDATE ad.alert_deliveries SET status = 'sent', attempts = 1 WHERE kind = 'trigger';
+
+SET LOCAL ROLE ad_worker;
+-- A run of points 20 to 50 minutes after it, critical by their distance from normal: both rules.
+SELECT is((SELECT string_agg(s.opened::text, ', ' ORDER BY s.opened)
+             FROM ad_internal.sustain_alerts(
+                      ARRAY['00000000-0000-0000-0000-0000000009d1', '00000000-0000-0000-0000-0000000009d2']::uuid[],
+                      ARRAY['00000000-0000-0000-0000-0000000009c1', '00000000-0000-0000-0000-0000000009c1']::uuid[],
+                      ARRAY['2026-01-01 10:00', '2026-01-01 10:00']::timestamptz[],
+                      ARRAY['2026-01-01 10:20', '2026-01-01 10:20']::timestamptz[],
+                      ARRAY['2026-01-01 10:50', '2026-01-01 10:50']::timestamptz[],
+                      ARRAY['00000000-0000-0000-0000-0000000009a1', '00000000-0000-0000-0000-0000000009a1']::uuid[],
+                      ARRAY['depth', 'depth'], ARRAY['critical', 'critical'], ARRAY['[CRITICAL] t', '[CRITICAL] t'],
+                      ARRAY['m', 'm'], ARRAY[true, true]) s),
+          'false, true', 'the open alert goes on; the rule that wants high opens one');
+RESET ROLE;
+SELECT is((SELECT string_agg(r.name || ' ' || al.severity || ' ' || al.title || ' ' || al.occurrences || ' '
+                             || to_char(al.first_seen_at, 'HH24:MI') || '-' || to_char(al.last_seen_at, 'HH24:MI'),
+                             ', ' ORDER BY r.name)
+             FROM ad.alerts al JOIN ad.alert_rules r ON r.id = al.rule_id
+            WHERE al.source_id = '00000000-0000-0000-0000-0000000009a1'),
+          'tap-every critical [CRITICAL] t 1 10:00-10:50, tap-severe critical [CRITICAL] t 1 10:00-10:50',
+          'severity rises, the title follows, last seen moves to the run''s end, occurrences counts anomalies');
+SELECT is((SELECT string_agg(d.kind || ' ' || d.status, ', ' ORDER BY d.kind DESC)
+             FROM ad.alert_deliveries d JOIN ad.alerts al ON al.id = d.alert_id
+            WHERE al.rule_id = '00000000-0000-0000-0000-0000000009d1'),
+          'trigger sent, renotify pending', 'the rise is sent to the rule''s channel again');
+
+-- The same again: no rise, nothing queued; and once someone resolved the opened one, the fault does not reopen it.
+UPDATE ad.alerts SET status = 'resolved' WHERE rule_id = '00000000-0000-0000-0000-0000000009d2';
+SET LOCAL ROLE ad_worker;
+SELECT is((SELECT count(*) FROM ad_internal.sustain_alerts(
+                      ARRAY['00000000-0000-0000-0000-0000000009d1', '00000000-0000-0000-0000-0000000009d2']::uuid[],
+                      ARRAY['00000000-0000-0000-0000-0000000009c1', '00000000-0000-0000-0000-0000000009c1']::uuid[],
+                      ARRAY['2026-01-01 10:00', '2026-01-01 10:00']::timestamptz[],
+                      ARRAY['2026-01-01 11:00', '2026-01-01 11:00']::timestamptz[],
+                      ARRAY['2026-01-01 11:10', '2026-01-01 11:10']::timestamptz[],
+                      ARRAY['00000000-0000-0000-0000-0000000009a1', '00000000-0000-0000-0000-0000000009a1']::uuid[],
+                      ARRAY['depth', 'depth'], ARRAY['critical', 'critical'], ARRAY['[CRITICAL] u', '[CRITICAL] u'],
+                      ARRAY['m', 'm'], ARRAY[true, true])), 1::bigint, 'only the open alert goes on');
+RESET ROLE;
+SELECT is((SELECT count(*) FROM ad.alert_deliveries WHERE kind = 'renotify'), 1::bigint, 'no rise, no news');
+SELECT is((SELECT count(*) FROM ad.alerts WHERE rule_id = '00000000-0000-0000-0000-0000000009d2'), 1::bigint,
+          'a resolved alert is not reopened by the same anomaly''s fault');
+SELECT is((SELECT to_char(last_seen_at, 'HH24:MI') || ' ' || title FROM ad.alerts
+            WHERE rule_id = '00000000-0000-0000-0000-0000000009d1'), '11:10 [CRITICAL] t', 'the title stays without a rise');
+
+-- A run that starts more than the grouping window (an hour) after the alert's last sign is another fault's.
+SET LOCAL ROLE ad_worker;
+SELECT is((SELECT count(*) FROM ad_internal.sustain_alerts(
+                      ARRAY['00000000-0000-0000-0000-0000000009d1']::uuid[],
+                      ARRAY['00000000-0000-0000-0000-0000000009c1']::uuid[], ARRAY['2026-01-01 10:00']::timestamptz[],
+                      ARRAY['2026-01-01 13:00']::timestamptz[], ARRAY['2026-01-01 13:05']::timestamptz[],
+                      ARRAY['00000000-0000-0000-0000-0000000009a1']::uuid[], ARRAY['depth'], ARRAY['critical'],
+                      ARRAY['[CRITICAL] v'], ARRAY['m'], ARRAY[true])), 0::bigint, 'a sign too late keeps nothing going');
+RESET ROLE;
+
+SELECT * FROM finish();
+ROLLBACK;
