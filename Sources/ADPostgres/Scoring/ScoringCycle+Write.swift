@@ -11,7 +11,7 @@ extension ScoringCycle {
     func write(_ connection: PostgresConnection, _ scored: ScoredBatch, catalog: SourceCatalog) async throws -> Int {
         var store = PostgresQuery(unsafeSQL: ScoringQueries.storeScores)  // our SQL; values are bound
         store.binds.append(scored.sources); store.binds.append(scored.stamps); store.binds.append(scored.features)
-        store.binds.append(scored.scores)
+        store.binds.append(scored.scores); store.binds.append(scored.ids)
         try await connection.query(store, logger: logger)
         let a = scored.anomalies
         guard !a.pointIDs.isEmpty else { return 0 }
