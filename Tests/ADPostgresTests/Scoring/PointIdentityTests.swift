@@ -16,7 +16,8 @@ struct TheWorkerGivesEachPointTheServersID {
                            (timestamptz '2000-01-01 00:00:00+00'), (timestamptz '1999-12-31 23:59:59.999999+00'),
                            (timestamptz '2026-12-06 10:00:00.123456+00'), (timestamptz '294276-12-31 23:59:59.999999+00')
                     UNION ALL
-                    SELECT timestamptz '2000-01-01 00:00:00+00' + (random() - 0.5) * interval '200000 years'
+                    SELECT timestamptz '2000-01-01 00:00:00+00' + (random() * 290000 - 6000) * interval '1 year'
+                           + random() * interval '1 second'
                       FROM generate_series(1, 200)
                 )
                 SELECT concat_ws(' ', s, (extract(epoch FROM (ts - timestamptz '2000-01-01 00:00:00+00')) * 1000000)::int8,
