@@ -43,6 +43,7 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         // Channels (webhook, Slack, PagerDuty, SMTP email, Alertmanager) and one delivery pass; its SQL is ADPostgres's.

@@ -1,5 +1,5 @@
-/// The features of one metric of one point: a slot per feature the scorer can write (no allocation), rendered
-/// straight into JSON bytes in the order jsonb keeps keys (shorter first, then bytewise), so the text reads as psql
+/// The features of one metric of one point: a slot per feature the scorer can write (no allocation), those stored
+/// (`Key.isStored`) rendered straight into JSON bytes in the order jsonb keeps keys (shorter first, then bytewise), so the text reads as psql
 /// shows the stored value. The worker renders them for every point it scores: building a `JSONValue` tree per
 /// point, rounding through `pow` and printing each number through `Double.description` was a third of the scorer's
 /// time (`perf` over scoring 200,000 points).
@@ -37,6 +37,19 @@ public struct FeatureList: Sendable {
             case .seasonal_weekly_z: "seasonal_weekly_z"
             case .seasonal_z_abstains: "seasonal_z_abstains"
             case .seasonal_weekly_z_abstains: "seasonal_weekly_z_abstains"
+            }
+        }
+
+        /// Whether the key is stored in `ad.data_points.features` (and in `json`). The window's mean and standard
+        /// deviation, the step (`delta`), the seconds since the previous point (`dt`) and their quotient (`rate`) are
+        /// not: the scorer uses none of them (its centre and scale are `median` and `scale`), the last three follow
+        /// from the point's and its predecessor's `values`, and each stored number costs the scoring `UPDATE` its
+        /// parse into jsonb and its bytes in the row and the WAL (five of a metric's fifteen numbers;
+        /// docs/performance.md, History, issue 22). The scorer still fills them: they cost nothing there.
+        public var isStored: Bool {
+            switch self {
+            case .mean, .sd, .rate, .delta, .dt: false
+            default: true
             }
         }
 
@@ -101,7 +114,7 @@ public struct FeatureList: Sendable {
     /// The same features as a value, in the same order.
     public var json: JSONValue {
         var pairs: [(String, JSONValue)] = []
-        for key in Key.allCases {
+        for key in Key.allCases where key.isStored {
             let v: JSONValue
             switch self[key] {
             case .absent: continue
@@ -147,7 +160,7 @@ public struct FeatureList: Sendable {
             out.append(UInt8(ascii: ":"))
         }
         for k in Key.allCases {
-            let (x, kind) = (numbers[k.rawValue], kinds[k.rawValue])
+            let (x, kind) = (numbers[k.rawValue], k.isStored ? kinds[k.rawValue] : 0)
             switch kind {
             case 0: break
             case 1: key(k.name); JSONValue.writeNumber(x, into: &out)

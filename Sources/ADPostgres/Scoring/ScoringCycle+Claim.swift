@@ -47,10 +47,11 @@ extension ScoringCycle {
             // sorts it, where the ordered scan of the partial index stops after a batch (docs/design.md, "Scoring
             // session settings"): the claim alone is planned without sequential scans.
             try await connection.query("SET LOCAL enable_seqscan = off", logger: logger)
-            for try await (id, source, us, values) in try await connection.query(claim, logger: logger).decode(
-                (UUID, UUID, Int64, String).self)
+            for try await (source, us, values) in try await connection.query(claim, logger: logger).decode(
+                (UUID, Int64, String).self)
             {
-                claimed.ids.append(id); claimed.sources.append(source); claimed.micros.append(us);
+                claimed.ids.append(PointIdentity.id(source: source, micros: us))
+                claimed.sources.append(source); claimed.micros.append(us)
                 claimed.values.append(values)
             }
             try await connection.query("SET LOCAL enable_seqscan = on", logger: logger)

@@ -15,10 +15,10 @@ public struct FoundAnomaly: Sendable {
 /// Phase 3 of a scoring cycle: score each point in Swift (`PointScorer`), in the batch's order, each series from the state
 /// its previous point left, with its window kept sorted as it slides (`SlidingWindows`). No I/O.
 extension ScoringCycle {
-    /// What the write phase stores: per point scored, its source, time, features and score; per anomaly kept, its
+    /// What the write phase stores: per point scored, its id, source, time, features and score; per anomaly kept, its
     /// columns; and what the cache keeps of each series once the batch commits.
     struct ScoredBatch {
-        var sources: [UUID] = [], stamps: [Int64] = [], scores: [Double] = []
+        var ids: [UUID] = [], sources: [UUID] = [], stamps: [Int64] = [], scores: [Double] = []
         var features: TextArray
         var anomalies = Anomalies()
         var found: [FoundAnomaly] = []
@@ -86,7 +86,7 @@ extension ScoringCycle {
             let modelScore = catalog.models[point.source].flatMap { live in
                 live.score(observations).map { (live, $0) }
             }
-            out.sources.append(point.source); out.stamps.append(point.micros)
+            out.ids.append(point.id); out.sources.append(point.source); out.stamps.append(point.micros)
             out.features.append { FeatureList.write(result.metricFeatures, into: &$0) }
             if let (live, (ms, values)) = modelScore,
                 ModelCombination.decide(streaming: result.score, model: ms.score) == .model

@@ -13,8 +13,18 @@ extension ScoringCycle {
     ) async throws -> [NewAnomaly] {
         var store = PostgresQuery(unsafeSQL: ScoringQueries.storeScores)  // our SQL; values are bound
         store.binds.append(scored.sources); store.binds.append(scored.stamps); store.binds.append(scored.features)
-        store.binds.append(scored.scores)
+        store.binds.append(scored.scores); store.binds.append(scored.ids)
+        // Each point's row by its primary key. With fresh statistics of a table of some 200,000 rows the planner
+        // chose, for about two in five batches of a drain, to read the whole table into a hash instead (spilled to
+        // disk at 5,000 rows): 250 to 300 ms where the index probes took 200 (docs/performance.md, History, issue
+        // 22); and the hash grows with the table while the probes do not.
+        try await connection.query(
+            "SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)",
+            logger: logger)
         try await connection.query(store, logger: logger)
+        try await connection.query(
+            "SELECT set_config('enable_hashjoin', 'on', true), set_config('enable_mergejoin', 'on', true)",
+            logger: logger)
         let a = scored.anomalies
         guard !a.pointIDs.isEmpty else { return [] }
         var insert = PostgresQuery(unsafeSQL: ScoringQueries.storeAnomalies)

@@ -37,11 +37,11 @@ enum ScoringQueries {
     /// without statistics for ad.data_sources (a few seconds after sources were created) read the whole backlog and
     /// sorted it at every claim (docs/design.md, "The claim does not join"). $3, $4: this loop's share of the sources
     /// (hash of the source id modulo $3 is $4). Quarantined points are skipped (an anti-join probing the quarantine's
-    /// primary key once per unscored point the ordered scan passes). Times travel as `micros`. The id is the server's
-    /// (`ad_internal.point_id` of the key), never the one a loader sent: the cycle keys points by it, and it is
-    /// unique across sources.
+    /// primary key once per unscored point the ordered scan passes). Times travel as `micros`. No id: the worker
+    /// gives each point the server's (`PointIdentity`, what `ad_internal.point_id` of the key gives), never the one
+    /// a loader sent; the cycle keys points by it, and it is unique across sources.
     static let claim = """
-        SELECT ad_internal.point_id(p.source_id, p."timestamp"), p.source_id, \(micros("p.\"timestamp\"")), p.values::text
+        SELECT p.source_id, \(micros("p.\"timestamp\"")), p.values::text
           FROM ad.data_points p
          WHERE p.anomaly_score IS NULL
            AND p.source_id <> ALL ($2::uuid[])
@@ -54,9 +54,9 @@ enum ScoringQueries {
 
     /// Claims again the points of a batch that failed and was split (`BatchRecovery`): $1 sources and $2 times of
     /// the points, those still unscored, not quarantined and not locked by another worker, in the claim's order.
-    /// $3: sources not to claim, as in `claim`. The id is the server's, as in `claim`.
+    /// $3: sources not to claim, as in `claim`. No id, as in `claim`.
     static let claimAgain = """
-        SELECT ad_internal.point_id(p.source_id, p."timestamp"), p.source_id, \(micros("p.\"timestamp\"")), p.values::text
+        SELECT p.source_id, \(micros("p.\"timestamp\"")), p.values::text
           FROM unnest($1::uuid[], $2::int8[]) AS k(source_id, us)
           JOIN ad.data_points p ON p.source_id = k.source_id AND p."timestamp" = \(time("k.us"))
          WHERE p.anomaly_score IS NULL
@@ -290,12 +290,13 @@ enum ScoringQueries {
         """
     }
 
-    /// Writes features and scores: $1 source ids, $2 timestamps (µs), $3 features (JSON text), $4 scores; and the
-    /// server's id, replacing any a loader sent (the row is written anyway, so it costs nothing more).
+    /// Writes features and scores: $1 source ids, $2 timestamps (µs), $3 features (JSON text), $4 scores; and $5
+    /// the server's id (`PointIdentity`, the worker's copy of `ad_internal.point_id`: md5 in SQL cost about as much
+    /// per row as the rest of the claim did), replacing any a loader sent (the row is written anyway).
     static let storeScores = """
         UPDATE ad.data_points d
-           SET features = u.f::jsonb, anomaly_score = u.s, id = ad_internal.point_id(d.source_id, d."timestamp")
-          FROM unnest($1::uuid[], $2::int8[], $3::text[], $4::float8[]) AS u(sid, us, f, s)
+           SET features = u.f::jsonb, anomaly_score = u.s, id = u.id
+          FROM unnest($1::uuid[], $2::int8[], $3::text[], $4::float8[], $5::uuid[]) AS u(sid, us, f, s, id)
          WHERE d.source_id = u.sid AND d."timestamp" = \(time("u.us"))
         """
 

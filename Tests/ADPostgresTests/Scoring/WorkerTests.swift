@@ -112,9 +112,9 @@ struct WorkerWakesClaimsAndScores {
             // The expected window of each: the 60 latest values strictly before it, whatever arrived later.
             let all: [(minute: Double, value: Double)] =
                 (1...100).map { (Double($0), Double($0)) } + [(50.5, 50.5), (150, 150), (200, 200)]
-            func expectedMean(before minute: Double) -> (n: Int, mean: Double) {
+            func expectedMedian(before minute: Double) -> (n: Int, median: Double) {
                 let window = all.filter { $0.minute < minute }.sorted { $0.minute < $1.minute }.suffix(60)
-                return (window.count, window.map(\.value).reduce(0, +) / Double(window.count))
+                return (window.count, median(window.map(\.value)))
             }
             for minute in [50.5, 150.0, 200.0] {
                 let seconds = Int(minute * 60)
@@ -122,14 +122,14 @@ struct WorkerWakesClaimsAndScores {
                     try await strings(
                         url,
                         """
-                        SELECT (features -> 'x' ->> 'n') || ' ' || (features -> 'x' ->> 'mean') FROM ad.data_points
+                        SELECT (features -> 'x' ->> 'n') || ' ' || (features -> 'x' ->> 'median') FROM ad.data_points
                          WHERE "timestamp" = timestamptz '2026-01-01 00:00:00+00' + interval '\(seconds) seconds'
                         """
                     ).first?.split(separator: " ").compactMap { Double($0) } ?? []
-                let want = expectedMean(before: minute)
+                let want = expectedMedian(before: minute)
                 #expect(
-                    got.count == 2 && Int(got[0]) == want.n && abs(got[1] - want.mean) < 1e-3,
-                    "minute \(minute): features n, mean = \(got), want \(want)")
+                    got.count == 2 && Int(got[0]) == want.n && abs(got[1] - want.median) < 1e-3,
+                    "minute \(minute): features n, median = \(got), want \(want)")
             }
             // Points scored before the late one arrived keep their scores: one scoring each.
             #expect(try await integer(url, "SELECT count(*) FROM public.score_events") == 103)
@@ -154,22 +154,20 @@ struct WorkerWakesClaimsAndScores {
             }
             let values = (1...75).map { Double($0 * $0 % 17) }
             for minute in [3, 30, 61, 75] {
-                let window = values[0..<(minute - 1)].suffix(60)
-                let mean = window.reduce(0, +) / Double(window.count)
+                let window = Array(values[0..<(minute - 1)].suffix(60))
+                // The median (the window's centre) once the window reaches min_history (12); none before.
+                let want = window.count >= 12 ? [Double(window.count), median(window)] : [Double(window.count)]
                 let got =
                     try await strings(
                         url,
                         """
-                        SELECT concat_ws(' ', features -> 'x' ->> 'n', features -> 'x' ->> 'mean', features -> 'x' ->> 'delta',
-                                         features -> 'x' ->> 'dt')
+                        SELECT concat_ws(' ', features -> 'x' ->> 'n', features -> 'x' ->> 'median')
                           FROM ad.data_points WHERE "timestamp" = timestamptz '2026-01-01 00:00:00+00' + interval '\(minute) minutes'
                         """
                     ).first?.split(separator: " ").compactMap { Double($0) } ?? []
                 #expect(
-                    got.count == 4 && Int(got[0]) == window.count && abs(got[1] - mean) < 1e-3
-                        && got[2] == values[minute - 1] - values[minute - 2] && got[3] == 60,
-                    "minute \(minute): n, mean, delta, dt = \(got); want \(window.count), \(mean), \(values[minute - 1] - values[minute - 2]), 60"
-                )
+                    got.count == want.count && zip(got, want).allSatisfy { abs($0 - $1) < 1e-3 },
+                    "minute \(minute): n, median = \(got); want \(want)")
             }
             await w.stop()
         }
@@ -641,4 +639,10 @@ struct BadConfigurationIsRefusedClearly {
             await w.stop()
         }
     }
+}
+
+/// The median of `values`, as the scorer takes a window's centre.
+private func median(_ values: [Double]) -> Double {
+    var v = values
+    return Stats.median(&v) ?? .nan
 }
