@@ -252,8 +252,14 @@ func observation(_ x: Double, metric: String = "x", history: [Double], daily: Do
         }
         #expect(checked == 300)
 
-        let fresh = "[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1000000]"
+        let fresh = "[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1000000, 0, -1, 1]"
         #expect(DetectorState(text: fresh) == .fresh)
+        // 0.1.x stored 25 numbers (no recent anomalies, no remembered extremes): read as such, baselines kept.
+        let before = "[3, 0.5, 0.25, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7]"
+        let upgraded = try #require(DetectorState(text: before))
+        #expect(upgraded.baselines[0] == Baseline(count: 3, mean: 0.5, variance: 0.25))
+        #expect(upgraded.sinceAlarm == 7 && upgraded.alarms == 0 && upgraded.high < upgraded.low)
+        #expect(DetectorState(json: .array([3, 0.5, 0.25] + [Double](repeating: 0, count: 21) + [7]).map { .number($0) }) == upgraded)
         let tiny = fresh.replacingOccurrences(of: "[0, 0, 0", with: "[0, 0.00000000000000000001, 0")
         #expect(DetectorState(text: tiny)?.baselines[0].mean == 1e-20)
         let refused = [
@@ -264,7 +270,9 @@ func observation(_ x: Double, metric: String = "x", history: [Double], daily: Do
             fresh.replacingOccurrences(of: "[0,", with: "[\"0\","), fresh.replacingOccurrences(of: "[0,", with: "[-1,"),
             fresh.replacingOccurrences(of: "[0,", with: "[0.5,"),
             fresh.replacingOccurrences(of: "[0,", with: "[1e300,"),
-            fresh.replacingOccurrences(of: "1000000]", with: "1e300]"),
+            fresh.replacingOccurrences(of: "1000000,", with: "1e300,"),
+            fresh.replacingOccurrences(of: "1000000, 0,", with: "1000000, -1,"),
+            fresh.replacingOccurrences(of: ", -1, 1]", with: "]"), fresh.replacingOccurrences(of: "-1, 1]", with: "1e999, 1]"),
             fresh.replacingOccurrences(of: "[0,", with: "[1e999,"),
             fresh.replacingOccurrences(of: "[0,", with: "[0 0,"), fresh.replacingOccurrences(of: "[0,", with: "[[0],"),
         ]
