@@ -384,8 +384,10 @@ public struct PointScorer: Sendable {
                 .step(
                     previous: history.last, typicalChange: stepExpected - (history.last ?? stepExpected),
                     deviation: (m.x - stepExpected) / stepScale)
-            case .novelty:
-                .novelty(distance: max(0, m.x - highest, lowest - m.x) / scale, low: lowest, high: highest, window: n)
+            case .novelty:  // the sentence speaks of the window's own range: the remembered one only widens it
+                .novelty(
+                    distance: max(0, m.x - windowHigh, windowLow - m.x) / scale, low: windowLow, high: windowHigh,
+                    window: n)
             case .burst:
                 .burst(
                     count: state.burst.nonzeroBitCount, span: Self.burstSpan, z: Self.burstZ, median: centre,
