@@ -30,9 +30,9 @@ public struct Baseline: Sendable, Equatable {
 
 /// What a series carries from one point to the next, per metric: each stream's baseline, the recent exceedance
 /// flags the burst and level-shift streams count, how long ago the series last raised an anomaly and how many it has
-/// raised lately, and the highest and lowest values it remembers beyond its window. Stored unrounded in a point's
-/// features (`lik`) at the worker's checkpoints and read back by the points after it: 28 numbers, however long the
-/// series.
+/// raised lately, the highest and lowest values it remembers beyond its window, and raw-z baselines of the value and
+/// step streams beside their log-scale ones. Stored unrounded in a point's features (`lik`) at the worker's
+/// checkpoints and read back by the points after it: 34 numbers, however long the series.
 public struct DetectorState: Sendable, Equatable {
     /// The evidence streams of one metric (see `PointScorer`).
     public enum Stream: Int, Sendable, CaseIterable {
@@ -83,6 +83,9 @@ public struct DetectorState: Sendable, Equatable {
     /// `PointScorer.noveltyFade` robust scales a point. None yet when `high < low` (fresh: -1 and 1).
     public var high: Double
     public var low: Double
+    /// The value and step streams' baselines of raw z (indexed by `Stream.rawValue`, 0 and 1): they decide whether
+    /// the series' z's are heavy-tailed, and judge them where they are not (see `PointScorer.heavyTail`).
+    public var rawBaselines: InlineArray<2, Baseline>
 
     public static let never = 1_000_000
     public static let fresh = DetectorState(
@@ -90,21 +93,24 @@ public struct DetectorState: Sendable, Equatable {
 
     public init(
         baselines: InlineArray<7, Baseline>, burst: UInt64, above: UInt64, below: UInt64, sinceAlarm: Int,
-        alarms: Double = 0, high: Double = -1, low: Double = 1
+        alarms: Double = 0, high: Double = -1, low: Double = 1,
+        rawBaselines: InlineArray<2, Baseline> = InlineArray(repeating: .fresh)
     ) {
         precondition(baselines.count == Stream.allCases.count)
         self.baselines = baselines; self.burst = burst; self.above = above; self.below = below;
         self.sinceAlarm = sinceAlarm; self.alarms = alarms; self.high = high; self.low = low
+        self.rawBaselines = rawBaselines
     }
 
     public static func == (a: DetectorState, b: DetectorState) -> Bool {
         a.burst == b.burst && a.above == b.above && a.below == b.below && a.sinceAlarm == b.sinceAlarm
             && a.alarms == b.alarms && a.high == b.high && a.low == b.low
+            && a.rawBaselines[0] == b.rawBaselines[0] && a.rawBaselines[1] == b.rawBaselines[1]
             && a.baselines.indices.allSatisfy { a.baselines[$0] == b.baselines[$0] }
     }
 
-    /// `[count, mean, variance] per stream, burst, above, below, since_alarm, alarms, high, low`, as stored in
-    /// features.
+    /// `[count, mean, variance] per stream, burst, above, below, since_alarm, alarms, high, low, [count, mean,
+    /// variance] of the raw value and step baselines`, as stored in features.
     public var json: JSONValue {
         let n = numbers
         return .array(n.indices.map { .number(n[$0]) })
@@ -123,8 +129,8 @@ public struct DetectorState: Sendable, Equatable {
 
     /// The stored numbers, unrounded: the next point must start from exactly the state this one left, whichever
     /// way it travels.
-    private var numbers: InlineArray<28, Double> {
-        var n = InlineArray<28, Double>(repeating: 0)
+    private var numbers: InlineArray<34, Double> {
+        var n = InlineArray<34, Double>(repeating: 0)
         for i in baselines.indices {
             let b = baselines[i]
             (n[3 * i], n[3 * i + 1], n[3 * i + 2]) = (Double(b.count), b.mean, b.variance)
@@ -134,19 +140,23 @@ public struct DetectorState: Sendable, Equatable {
             Double(burst), Double(above), Double(below), Double(min(sinceAlarm, Self.never))
         )
         (n[b + 4], n[b + 5], n[b + 6]) = (alarms, high, low)
+        for i in 0..<2 {
+            let r = rawBaselines[i]
+            (n[b + 7 + 3 * i], n[b + 8 + 3 * i], n[b + 9 + 3 * i]) = (Double(r.count), r.mean, r.variance)
+        }
         return n
     }
 
-    private static let stored = 3 * Stream.allCases.count + 7  // 28, as `numbers` holds them
-    /// The 0.1.x form, without `alarms`, `high` and `low` (read as none yet, so an upgraded series keeps its
-    /// baselines).
-    private static let storedBefore = stored - 3
+    private static let stored = 3 * Stream.allCases.count + 13  // 34, as `numbers` holds them
+    /// The 0.1.x form, without `alarms`, `high`, `low` and the raw baselines (read as none yet, so an upgraded series
+    /// keeps its baselines).
+    private static let storedBefore = stored - 9
 
     /// Reads the stored form (or the 0.1.x one); nil for anything else, including an older detector's state (the
     /// point is then treated as having none, and its series starts afresh).
     public init?(json: JSONValue?) {
         guard case .array(let a)? = json, a.count == Self.stored || a.count == Self.storedBefore else { return nil }
-        var n = InlineArray<28, Double>(repeating: 0)
+        var n = InlineArray<34, Double>(repeating: 0)
         for i in a.indices { guard case .number(let x) = a[i] else { return nil }; n[i] = x }
         self.init(stored: n, count: a.count)
     }
@@ -166,7 +176,7 @@ public struct DetectorState: Sendable, Equatable {
         skipSpace()
         guard i < u.endIndex, u[i] == UInt8(ascii: "[") else { return nil }
         u.formIndex(after: &i)
-        var n = InlineArray<28, Double>(repeating: 0)
+        var n = InlineArray<34, Double>(repeating: 0)
         var count = 0
         while true {
             skipSpace()
@@ -188,7 +198,7 @@ public struct DetectorState: Sendable, Equatable {
     }
 
     /// The first `count` stored numbers (`stored` or `storedBefore`) back into a state; nil when they cannot be one.
-    private init?(stored n: InlineArray<28, Double>, count: Int) {
+    private init?(stored n: InlineArray<34, Double>, count: Int) {
         for i in 0..<count { guard n[i].isFinite else { return nil } }
         var baselines = InlineArray<7, Baseline>(repeating: .fresh)
         for s in baselines.indices {
@@ -205,6 +215,11 @@ public struct DetectorState: Sendable, Equatable {
         if count == Self.stored {
             guard n[b + 4] >= 0 else { return nil }
             (alarms, high, low) = (n[b + 4], n[b + 5], n[b + 6])
+            for i in 0..<2 {
+                let (c, m, v) = (n[b + 7 + 3 * i], n[b + 8 + 3 * i], n[b + 9 + 3 * i])
+                guard c >= 0, c < 0x1p52, v >= 0, c == c.rounded() else { return nil }
+                rawBaselines[i] = Baseline(count: Int(c), mean: m, variance: v)
+            }
         }
     }
 }

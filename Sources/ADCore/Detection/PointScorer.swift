@@ -17,9 +17,10 @@ import Foundation
 /// A raw statistic means different things on different series (a noisy series has large ones all the time), so
 /// each stream judges it against its own running mean and variance of raw statistics over about
 /// `likelihood_window` points (Numenta's "anomaly likelihood"): the surprise is how many standard deviations it
-/// lies above that mean. The `value` and `step` streams judge log(1 + z) rather than z: a heavy-tailed series (counts
-/// of tweets) has z of 10 every day, and on the log scale such a z is ordinary there while it still stands out on a
-/// quiet series. Until `warmup` raw statistics are in, a z's normal tail stands in. A metric's surprise is
+/// lies above that mean. The `value` and `step` streams judge log(1 + z) rather than z where the series' z's are
+/// heavy-tailed (their running sd above `heavyTail` times their mean; |z| of Gaussian noise has 0.76): such a series
+/// (counts of tweets) has z of 10 every day, and on the log scale such a z is ordinary there. Until `warmup` raw
+/// statistics are in, a z's normal tail stands in. A metric's surprise is
 /// the largest of its streams', with one switch: on a series whose differences from a day (week) before are much
 /// tighter than its values (interquartile ratio below 0.3, a strongly periodic series) the seasonal streams replace
 /// `value` and `step`, which would fire on every daily peak. Metrics combine by Bonferroni or, when several are off
@@ -41,6 +42,8 @@ public struct PointScorer: Sendable {
     public static let noveltyFade = 0.003, noveltyWeight = 1.4
     /// How much a series' recent anomalies discount the next one's surprise, and how fast they are forgotten.
     public static let alarmWeight = 0.5, alarmHalfLife = 3000.0
+    /// The ratio of sd to mean of a stream's raw z above which the value and step streams judge log(1 + z).
+    public static let heavyTail = 1.1
     /// The interquartile ratio (seasonal differences / values) below which a series counts as periodic.
     public static let periodicRatio = 0.3
     /// The surprise at the `low` threshold, and the z whose normal tail has it.
@@ -177,6 +180,12 @@ public struct PointScorer: Sendable {
 
     /// Whether a stream's baseline judges log(1 + raw) rather than raw (see the type's comment).
     private static func judgedOnLogScale(_ stream: DetectorState.Stream) -> Bool { stream == .value || stream == .step }
+
+    /// Whether a raw-z baseline says the series' z's are heavy-tailed (so they are judged on the log scale); so too
+    /// before it has `warmup` values.
+    private static func isHeavyTailed(_ raw: Baseline, warmup: Int) -> Bool {
+        raw.count < warmup || raw.variance.squareRoot() > heavyTail * max(raw.mean, 1e-9)
+    }
 
     /// What is left of the recent anomalies' count after one point.
     private static let alarmFading = pow(0.5, 1 / alarmHalfLife)
@@ -325,6 +334,15 @@ public struct PointScorer: Sendable {
         func judge(_ stream: DetectorState.Stream, _ raw: Double, isZ: Bool, weight: Double = 1) -> Judged {
             let surprise: Double
             let judged = Self.judgedOnLogScale(stream) ? log1p(raw) : raw
+            if Self.judgedOnLogScale(stream) {
+                // Both baselines learn; the raw one judges where the series' z's are not heavy-tailed.
+                let r = state.rawBaselines[stream.rawValue]
+                state.rawBaselines[stream.rawValue].update(raw, span: config.likelihoodWindow)
+                if !Self.isHeavyTailed(r, warmup: config.warmup), let e = r.excess(raw, warmup: config.warmup) {
+                    state.baselines[stream.rawValue].update(judged, span: config.likelihoodWindow)
+                    return Judged(stream: stream, raw: raw, surprise: weight * e)
+                }
+            }
             if let e = state.baselines[stream.rawValue].excess(judged, warmup: config.warmup) {
                 surprise = e
             } else if isZ {
@@ -371,10 +389,14 @@ public struct PointScorer: Sendable {
             if let view { (view.expected, view.scale, view.stream) } else if best.stream == .step {
                 (stepExpected, stepScale, .step)
             } else { (centre, scale, .value) }
-        let b = state.baselines[baseline.rawValue]
+        let onLogScale =
+            Self.judgedOnLogScale(baseline)
+            && Self.isHeavyTailed(state.rawBaselines[baseline.rawValue], warmup: config.warmup)
+        let b =
+            Self.judgedOnLogScale(baseline) && !onLogScale
+            ? state.rawBaselines[baseline.rawValue] : state.baselines[baseline.rawValue]
         let judgedAtLow = b.mean + lowSurprise * max(b.variance.squareRoot(), 1e-3)
-        let rawAtLow =
-            b.count > config.warmup ? (Self.judgedOnLogScale(baseline) ? expm1(judgedAtLow) : judgedAtLow) : zLow
+        let rawAtLow = b.count > config.warmup ? (onLogScale ? expm1(judgedAtLow) : judgedAtLow) : zLow
         // The deciding stream's own numbers, for the explanation's sentence (none of them feeds a score).
         func rate(_ inWindow: Int) -> Double { Double(inWindow) / Double(n) }
         let why: Explanation.Why =
