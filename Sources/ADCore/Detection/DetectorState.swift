@@ -29,9 +29,10 @@ public struct Baseline: Sendable, Equatable {
 }
 
 /// What a series carries from one point to the next, per metric: each stream's baseline, the recent exceedance
-/// flags the burst and level-shift streams count, and how long ago the series last raised an anomaly. Stored
-/// unrounded in a point's features (`lik`) at the worker's checkpoints and read back by the points after it: 25
-/// numbers, however long the series.
+/// flags the burst and level-shift streams count, how long ago the series last raised an anomaly and how many it has
+/// raised lately, the highest and lowest values it remembers beyond its window, and raw-z baselines of the value and
+/// step streams beside their log-scale ones. Stored unrounded in a point's features (`lik`) at the worker's
+/// checkpoints and read back by the points after it: 34 numbers, however long the series.
 public struct DetectorState: Sendable, Equatable {
     /// The evidence streams of one metric (see `PointScorer`).
     public enum Stream: Int, Sendable, CaseIterable {
@@ -76,23 +77,40 @@ public struct DetectorState: Sendable, Equatable {
     public var below: UInt64
     /// Points since this series' last anomaly (large when none).
     public var sinceAlarm: Int
+    /// The series' recent anomalies, each counted 1 when raised and halving every `PointScorer.alarmHalfLife` points.
+    public var alarms: Double
+    /// The highest and lowest values the novelty stream remembers: the window's extremes, and older ones fading by
+    /// `PointScorer.noveltyFade` robust scales a point. None yet when `high < low` (fresh: -1 and 1).
+    public var high: Double
+    public var low: Double
+    /// The value and step streams' baselines of raw z (indexed by `Stream.rawValue`, 0 and 1): they decide whether
+    /// the series' z's are heavy-tailed, and judge them where they are not (see `PointScorer.heavyTail`).
+    public var rawBaselines: InlineArray<2, Baseline>
 
     public static let never = 1_000_000
     public static let fresh = DetectorState(
         baselines: InlineArray(repeating: .fresh), burst: 0, above: 0, below: 0, sinceAlarm: never)
 
-    public init(baselines: InlineArray<7, Baseline>, burst: UInt64, above: UInt64, below: UInt64, sinceAlarm: Int) {
+    public init(
+        baselines: InlineArray<7, Baseline>, burst: UInt64, above: UInt64, below: UInt64, sinceAlarm: Int,
+        alarms: Double = 0, high: Double = -1, low: Double = 1,
+        rawBaselines: InlineArray<2, Baseline> = InlineArray(repeating: .fresh)
+    ) {
         precondition(baselines.count == Stream.allCases.count)
         self.baselines = baselines; self.burst = burst; self.above = above; self.below = below;
-        self.sinceAlarm = sinceAlarm
+        self.sinceAlarm = sinceAlarm; self.alarms = alarms; self.high = high; self.low = low
+        self.rawBaselines = rawBaselines
     }
 
     public static func == (a: DetectorState, b: DetectorState) -> Bool {
         a.burst == b.burst && a.above == b.above && a.below == b.below && a.sinceAlarm == b.sinceAlarm
+            && a.alarms == b.alarms && a.high == b.high && a.low == b.low
+            && a.rawBaselines[0] == b.rawBaselines[0] && a.rawBaselines[1] == b.rawBaselines[1]
             && a.baselines.indices.allSatisfy { a.baselines[$0] == b.baselines[$0] }
     }
 
-    /// `[count, mean, variance] per stream, burst, above, below, since_alarm`, as stored in features.
+    /// `[count, mean, variance] per stream, burst, above, below, since_alarm, alarms, high, low, [count, mean,
+    /// variance] of the raw value and step baselines`, as stored in features.
     public var json: JSONValue {
         let n = numbers
         return .array(n.indices.map { .number(n[$0]) })
@@ -111,8 +129,8 @@ public struct DetectorState: Sendable, Equatable {
 
     /// The stored numbers, unrounded: the next point must start from exactly the state this one left, whichever
     /// way it travels.
-    private var numbers: InlineArray<25, Double> {
-        var n = InlineArray<25, Double>(repeating: 0)
+    private var numbers: InlineArray<34, Double> {
+        var n = InlineArray<34, Double>(repeating: 0)
         for i in baselines.indices {
             let b = baselines[i]
             (n[3 * i], n[3 * i + 1], n[3 * i + 2]) = (Double(b.count), b.mean, b.variance)
@@ -121,18 +139,26 @@ public struct DetectorState: Sendable, Equatable {
         (n[b], n[b + 1], n[b + 2], n[b + 3]) = (
             Double(burst), Double(above), Double(below), Double(min(sinceAlarm, Self.never))
         )
+        (n[b + 4], n[b + 5], n[b + 6]) = (alarms, high, low)
+        for i in 0..<2 {
+            let r = rawBaselines[i]
+            (n[b + 7 + 3 * i], n[b + 8 + 3 * i], n[b + 9 + 3 * i]) = (Double(r.count), r.mean, r.variance)
+        }
         return n
     }
 
-    private static let stored = 3 * Stream.allCases.count + 4  // 25, as `numbers` holds them
+    private static let stored = 3 * Stream.allCases.count + 13  // 34, as `numbers` holds them
+    /// The 0.1.x form, without `alarms`, `high`, `low` and the raw baselines (read as none yet, so an upgraded series
+    /// keeps its baselines).
+    private static let storedBefore = stored - 9
 
-    /// Reads the stored form; nil for anything else, including an older detector's state (the point is then
-    /// treated as having none, and its series starts afresh).
+    /// Reads the stored form (or the 0.1.x one); nil for anything else, including an older detector's state (the
+    /// point is then treated as having none, and its series starts afresh).
     public init?(json: JSONValue?) {
-        guard case .array(let a)? = json, a.count == Self.stored else { return nil }
-        var n = InlineArray<25, Double>(repeating: 0)
+        guard case .array(let a)? = json, a.count == Self.stored || a.count == Self.storedBefore else { return nil }
+        var n = InlineArray<34, Double>(repeating: 0)
         for i in a.indices { guard case .number(let x) = a[i] else { return nil }; n[i] = x }
-        self.init(stored: n)
+        self.init(stored: n, count: a.count)
     }
 
     /// Reads the stored form from its JSON text, as PostgreSQL prints the jsonb array; nil for anything else, as
@@ -150,27 +176,30 @@ public struct DetectorState: Sendable, Equatable {
         skipSpace()
         guard i < u.endIndex, u[i] == UInt8(ascii: "[") else { return nil }
         u.formIndex(after: &i)
-        var n = InlineArray<25, Double>(repeating: 0)
+        var n = InlineArray<34, Double>(repeating: 0)
         var count = 0
-        while count < Self.stored {
+        while true {
             skipSpace()
             let start = i
             while i < u.endIndex && isNumberByte(u[i]) { u.formIndex(after: &i) }
-            guard i > start, let x = Double(Substring(u[start..<i])) else { return nil }
+            guard count < Self.stored, i > start, let x = Double(Substring(u[start..<i])) else { return nil }
             n[count] = x
             count += 1
             skipSpace()
-            guard i < u.endIndex, u[i] == UInt8(ascii: count < Self.stored ? "," : "]") else { return nil }
+            guard i < u.endIndex else { return nil }
+            let c = u[i]
             u.formIndex(after: &i)
+            if c == UInt8(ascii: "]") { break }
+            guard c == UInt8(ascii: ",") else { return nil }
         }
         skipSpace()
-        guard i == u.endIndex else { return nil }
-        self.init(stored: n)
+        guard i == u.endIndex, count == Self.stored || count == Self.storedBefore else { return nil }
+        self.init(stored: n, count: count)
     }
 
-    /// The stored numbers back into a state; nil when they cannot be one.
-    private init?(stored n: InlineArray<25, Double>) {
-        for i in n.indices { guard n[i].isFinite else { return nil } }
+    /// The first `count` stored numbers (`stored` or `storedBefore`) back into a state; nil when they cannot be one.
+    private init?(stored n: InlineArray<34, Double>, count: Int) {
+        for i in 0..<count { guard n[i].isFinite else { return nil } }
         var baselines = InlineArray<7, Baseline>(repeating: .fresh)
         for s in baselines.indices {
             let (c, m, v) = (n[3 * s], n[3 * s + 1], n[3 * s + 2])
@@ -183,5 +212,14 @@ public struct DetectorState: Sendable, Equatable {
         self.init(
             baselines: baselines, burst: UInt64(n[b]), above: UInt64(n[b + 1]), below: UInt64(n[b + 2]),
             sinceAlarm: Int(n[b + 3]))
+        if count == Self.stored {
+            guard n[b + 4] >= 0 else { return nil }
+            (alarms, high, low) = (n[b + 4], n[b + 5], n[b + 6])
+            for i in 0..<2 {
+                let (c, m, v) = (n[b + 7 + 3 * i], n[b + 8 + 3 * i], n[b + 9 + 3 * i])
+                guard c >= 0, c < 0x1p52, v >= 0, c == c.rounded() else { return nil }
+                rawBaselines[i] = Baseline(count: Int(c), mean: m, variance: v)
+            }
+        }
     }
 }

@@ -6,7 +6,9 @@ import Foundation
 /// Per metric, several streams of evidence each give a raw statistic:
 /// - `value` (robust_z): |x − median| / robust scale of the window (1.4826·MAD);
 /// - `step` (delta_z): the change from the previous value against the window's changes;
-/// - `novelty`: how far x lies outside the window's range, in robust scales;
+/// - `novelty`: how far x lies outside the range the series remembers, in robust scales: the window's, widened by
+///   older extremes that fade by `noveltyFade` robust scales a point (a new high of a week-long cycle is no news
+///   because the window holds three days);
 /// - `burst`: how improbable the number of |z| > 4 points among the last 24 is, given how often the window has
 ///   them (Poisson, in decimal digits);
 /// - `shift` (level_shift): the same for one-sided z > 2 (or < −2) points among the last 48: a level shift;
@@ -15,12 +17,17 @@ import Foundation
 /// A raw statistic means different things on different series (a noisy series has large ones all the time), so
 /// each stream judges it against its own running mean and variance of raw statistics over about
 /// `likelihood_window` points (Numenta's "anomaly likelihood"): the surprise is how many standard deviations it
-/// lies above that mean. Until `warmup` raw statistics are in, a z's normal tail stands in. A metric's surprise is
+/// lies above that mean. The `value` and `step` streams judge log(1 + z) rather than z where the series' z's are
+/// heavy-tailed (their running sd above `heavyTail` times their mean; |z| of Gaussian noise has 0.76): such a series
+/// (counts of tweets) has z of 10 every day, and on the log scale such a z is ordinary there. Until `warmup` raw
+/// statistics are in, a z's normal tail stands in. A metric's surprise is
 /// the largest of its streams', with one switch: on a series whose differences from a day (week) before are much
 /// tighter than its values (interquartile ratio below 0.3, a strongly periodic series) the seasonal streams replace
 /// `value` and `step`, which would fire on every daily peak. Metrics combine by Bonferroni or, when several are off
-/// together, Fisher's method (`multivariate`). The score is `surprise / (surprise + 10)`. After an anomaly the
-/// series rests for `rest_period` points, scoring 0 (one incident, one anomaly; the streams keep learning).
+/// together, Fisher's method (`multivariate`). A series that has raised anomalies lately is less surprised by one
+/// more: the surprise loses `alarmWeight · log10(1 + recent anomalies)`, each anomaly counting 1 and halving every
+/// `alarmHalfLife` points. The score is `surprise / (surprise + 10)`. After an anomaly the series rests for
+/// `rest_period` points, scoring 0 (one incident, one anomaly; the streams keep learning).
 ///
 /// The fixed parameters below were chosen on the Numenta Anomaly Benchmark (docs/research) and are the same for
 /// every source.
@@ -30,6 +37,13 @@ public struct PointScorer: Sendable {
     public static let cap = 100.0
     public static let burstZ = 4.0, burstSpan = 24, burstWeight = 1.5
     public static let shiftZ = 2.0, shiftSpan = 48
+    /// How fast the novelty stream forgets an extreme that left the window, in robust scales a point, and how much
+    /// its surprise counts (like the burst stream's, a stream that is silent on most points).
+    public static let noveltyFade = 0.003, noveltyWeight = 1.4
+    /// How much a series' recent anomalies discount the next one's surprise, and how fast they are forgotten.
+    public static let alarmWeight = 0.5, alarmHalfLife = 3000.0
+    /// The ratio of sd to mean of a stream's raw z above which the value and step streams judge log(1 + z).
+    public static let heavyTail = 1.1
     /// The interquartile ratio (seasonal differences / values) below which a series counts as periodic.
     public static let periodicRatio = 0.3
     /// The surprise at the `low` threshold, and the z whose normal tail has it.
@@ -99,18 +113,20 @@ public struct PointScorer: Sendable {
         var evidence: [Evidence] = []
         var states: [(metric: String, state: DetectorState)] = []
         states.reserveCapacity(ordered.count)
-        var previous = DetectorState.never
+        var previous = DetectorState.never, priorAlarms = 0.0
         for m in ordered {
             let (f, e, state) = assess(m, scratch: &scratch)
             features.append((m.metric, f))
             states.append((m.metric, state))
             if let e { evidence.append(e) }
-            if let s = m.state { previous = min(previous, s.sinceAlarm) }
+            if let s = m.state { previous = min(previous, s.sinceAlarm); priorAlarms = max(priorAlarms, s.alarms) }
         }
         let sinceAlarm = min(previous + 1, DetectorState.never)
+        let alarms = priorAlarms * Self.alarmFading
         func stored(_ severity: Severity?) -> (MetricStates, [(metric: String, features: FeatureList)]) {
             for i in states.indices {
                 states[i].state.sinceAlarm = severity != nil ? 0 : sinceAlarm
+                states[i].state.alarms = alarms + (severity != nil ? 1 : 0)
                 if storingState(states[i].metric) { features[i].features.state = states[i].state }
             }
             return (MetricStates(states), features)
@@ -132,6 +148,7 @@ public struct PointScorer: Sendable {
             if joint > surprise { detector = "multivariate" }
             surprise = max(0, max(surprise, joint) - log10(2))
         }
+        surprise = max(0, surprise - Self.alarmWeight * log10(1 + alarms))
         let resting = sinceAlarm <= config.restPeriod
         let score = resting ? 0 : PointScore.score(surprise: surprise)
         // Whether it is an anomaly is the score's alone (so the rest period and NAB see the same points); how
@@ -189,6 +206,18 @@ public struct PointScorer: Sendable {
                 severityBasis: basis)
         }
     }
+
+    /// Whether a stream's baseline judges log(1 + raw) rather than raw (see the type's comment).
+    private static func judgedOnLogScale(_ stream: DetectorState.Stream) -> Bool { stream == .value || stream == .step }
+
+    /// Whether a raw-z baseline says the series' z's are heavy-tailed (so they are judged on the log scale); so too
+    /// before it has `warmup` values.
+    private static func isHeavyTailed(_ raw: Baseline, warmup: Int) -> Bool {
+        raw.count < warmup || raw.variance.squareRoot() > heavyTail * max(raw.mean, 1e-9)
+    }
+
+    /// What is left of the recent anomalies' count after one point.
+    private static let alarmFading = pow(0.5, 1 / alarmHalfLife)
 
     /// Median and robust scale of `n` values, from their sorted window when one of that size came with them.
     private static func centreAndScale(
@@ -275,6 +304,11 @@ public struct PointScorer: Sendable {
                 if z > Self.shiftZ { above += 1 } else if z < -Self.shiftZ { below += 1 }
             }
         }
+        // The extremes remembered from before the window widen its range (`noveltyFade`).
+        let (windowHigh, windowLow, remembered) = (highest, lowest, state.high >= state.low)
+        if remembered { highest = max(highest, state.high); lowest = min(lowest, state.low) }
+        state.high = max(windowHigh, m.x, remembered ? state.high - Self.noveltyFade * scale : m.x)
+        state.low = min(windowLow, m.x, remembered ? state.low + Self.noveltyFade * scale : m.x)
         let zSigned = (m.x - centre) / scale
         let zValue = min(abs(zSigned), Self.cap)
         let novelty = min(max(0, m.x - highest, lowest - m.x) / scale, Self.cap)
@@ -347,20 +381,30 @@ public struct PointScorer: Sendable {
         let zStreams = 2 + seasonal.count { !$0.echo }
         func judge(_ stream: DetectorState.Stream, _ raw: Double, isZ: Bool, weight: Double = 1) -> Judged {
             let surprise: Double
-            if let e = state.baselines[stream.rawValue].excess(raw, warmup: config.warmup) {
+            let judged = Self.judgedOnLogScale(stream) ? log1p(raw) : raw
+            if Self.judgedOnLogScale(stream) {
+                // Both baselines learn; the raw one judges where the series' z's are not heavy-tailed.
+                let r = state.rawBaselines[stream.rawValue]
+                state.rawBaselines[stream.rawValue].update(raw, span: config.likelihoodWindow)
+                if !Self.isHeavyTailed(r, warmup: config.warmup), let e = r.excess(raw, warmup: config.warmup) {
+                    state.baselines[stream.rawValue].update(judged, span: config.likelihoodWindow)
+                    return Judged(stream: stream, raw: raw, surprise: weight * e)
+                }
+            }
+            if let e = state.baselines[stream.rawValue].excess(judged, warmup: config.warmup) {
                 surprise = e
             } else if isZ {
                 surprise = max(0, -(Stats.log10UpperTail(raw) + log10(2)) - log10(Double(zStreams)))
             } else {
                 surprise = 0
             }
-            state.baselines[stream.rawValue].update(raw, span: config.likelihoodWindow)
+            state.baselines[stream.rawValue].update(judged, span: config.likelihoodWindow)
             return Judged(stream: stream, raw: raw, surprise: weight * surprise)
         }
         var judged = InlineArray<7, Judged>(repeating: .none)
         judged[0] = judge(.value, zValue, isZ: true)
         judged[1] = judge(.step, zStep, isZ: true)
-        judged[2] = judge(.novelty, novelty, isZ: false)
+        judged[2] = judge(.novelty, novelty, isZ: false, weight: Self.noveltyWeight)
         judged[3] = judge(.burst, burst, isZ: false, weight: Self.burstWeight)
         judged[4] = judge(.shift, shift, isZ: false)
         var judgedCount = 5
@@ -393,8 +437,14 @@ public struct PointScorer: Sendable {
             if let view { (view.expected, view.scale, view.stream) } else if best.stream == .step {
                 (stepExpected, stepScale, .step)
             } else { (centre, scale, .value) }
-        let b = state.baselines[baseline.rawValue]
-        let rawAtLow = b.count > config.warmup ? b.mean + lowSurprise * max(b.variance.squareRoot(), 1e-3) : zLow
+        let onLogScale =
+            Self.judgedOnLogScale(baseline)
+            && Self.isHeavyTailed(state.rawBaselines[baseline.rawValue], warmup: config.warmup)
+        let b =
+            Self.judgedOnLogScale(baseline) && !onLogScale
+            ? state.rawBaselines[baseline.rawValue] : state.baselines[baseline.rawValue]
+        let judgedAtLow = b.mean + lowSurprise * max(b.variance.squareRoot(), 1e-3)
+        let rawAtLow = b.count > config.warmup ? (onLogScale ? expm1(judgedAtLow) : judgedAtLow) : zLow
         // The deciding stream's own numbers, for the explanation's sentence (none of them feeds a score).
         func rate(_ inWindow: Int) -> Double { Double(inWindow) / Double(n) }
         let why: Explanation.Why =
@@ -404,8 +454,10 @@ public struct PointScorer: Sendable {
                 .step(
                     previous: history.last, typicalChange: stepExpected - (history.last ?? stepExpected),
                     deviation: (m.x - stepExpected) / stepScale)
-            case .novelty:
-                .novelty(distance: max(0, m.x - highest, lowest - m.x) / scale, low: lowest, high: highest, window: n)
+            case .novelty:  // the sentence speaks of the window's own range: the remembered one only widens it
+                .novelty(
+                    distance: max(0, m.x - windowHigh, windowLow - m.x) / scale, low: windowLow, high: windowHigh,
+                    window: n)
             case .burst:
                 .burst(
                     count: state.burst.nonzeroBitCount, span: Self.burstSpan, z: Self.burstZ, median: centre,

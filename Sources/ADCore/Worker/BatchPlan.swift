@@ -30,7 +30,7 @@ public struct BatchPlan: Sendable {
     /// Within a batch, the rows of a series that store their detector state (`lik`): its latest row, and every
     /// `checkpointSpacing`-th row before it. The latest is where the next batch starts; the others bound how far
     /// back a late point finds a state (at most this many points older than its own past; the general features query
-    /// reads at least 10 context rows, the smallest window). The state is 25 numbers per metric, about half of a
+    /// reads at least 10 context rows, the smallest window). The state is 28 numbers per metric, about half of a
     /// scored row's `features`, and the scoring `UPDATE`'s cost follows the row's size.
     public static let checkpointSpacing = 8
 

@@ -207,7 +207,8 @@ func observation(_ x: Double, metric: String = "x", history: [Double], daily: Do
         var values = (0..<400).map { _ in 10 + noise.gaussian() }
         values += [30, 10, 25, 10]  // an anomaly, then a smaller one within the rest period
         values += (0..<200).map { _ in 10 + noise.gaussian() }
-        values += [30]  // the same again, after the rest period
+        // A new incident after the rest period, higher than anything the window holds.
+        values += [40]
         let scores = Self.replay(values)
         #expect(scores[400].severity != nil)
         #expect(scores[402].score == 0)
@@ -252,11 +253,20 @@ func observation(_ x: Double, metric: String = "x", history: [Double], daily: Do
         }
         #expect(checked == 300)
 
-        let fresh = "[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1000000]"
+        let fresh =
+            "[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1000000, 0, -1, 1, 0, 0, 0, 0, 0, 0]"
         #expect(DetectorState(text: fresh) == .fresh)
+        // 0.1.x stored 25 numbers (no recent anomalies, no remembered extremes): read as such, baselines kept.
+        let before = "[3, 0.5, 0.25, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7]"
+        let upgraded = try #require(DetectorState(text: before))
+        #expect(upgraded.baselines[0] == Baseline(count: 3, mean: 0.5, variance: 0.25))
+        #expect(upgraded.sinceAlarm == 7 && upgraded.alarms == 0 && upgraded.high < upgraded.low)
+        let beforeNumbers: [Double] = [3, 0.5, 0.25] + [Double](repeating: 0, count: 21) + [7]
+        let beforeJSON = JSONValue.array(beforeNumbers.map { JSONValue.number($0) })
+        #expect(DetectorState(json: beforeJSON) == upgraded)
         let tiny = fresh.replacingOccurrences(of: "[0, 0, 0", with: "[0, 0.00000000000000000001, 0")
         #expect(DetectorState(text: tiny)?.baselines[0].mean == 1e-20)
-        let refused = [
+        let refused: [String] = [
             "", "[]", "[1]", "{}", "null", fresh + ",", fresh.replacingOccurrences(of: "]", with: ", 0]"),
             fresh.replacingOccurrences(of: "[0,", with: "[null,"), fresh.replacingOccurrences(of: "[0,", with: "[NaN,"),
             fresh.replacingOccurrences(of: "[0,", with: "[inf,"),
@@ -264,7 +274,11 @@ func observation(_ x: Double, metric: String = "x", history: [Double], daily: Do
             fresh.replacingOccurrences(of: "[0,", with: "[\"0\","), fresh.replacingOccurrences(of: "[0,", with: "[-1,"),
             fresh.replacingOccurrences(of: "[0,", with: "[0.5,"),
             fresh.replacingOccurrences(of: "[0,", with: "[1e300,"),
-            fresh.replacingOccurrences(of: "1000000]", with: "1e300]"),
+            fresh.replacingOccurrences(of: "1000000,", with: "1e300,"),
+            fresh.replacingOccurrences(of: "1000000, 0,", with: "1000000, -1,"),
+            fresh.replacingOccurrences(of: ", 0, 0]", with: "]"),
+            fresh.replacingOccurrences(of: "-1, 1,", with: "1e999, 1,"),
+            fresh.replacingOccurrences(of: "0, 0, 0]", with: "0, 0, -1]"),
             fresh.replacingOccurrences(of: "[0,", with: "[1e999,"),
             fresh.replacingOccurrences(of: "[0,", with: "[0 0,"), fresh.replacingOccurrences(of: "[0,", with: "[[0],"),
         ]

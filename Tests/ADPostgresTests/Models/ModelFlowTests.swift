@@ -80,7 +80,11 @@ struct ModelFlow {
                                  roc_auc IS NOT NULL, compared_with, production_f1 IS NOT NULL)
                   FROM ad.model_registry WHERE id = '\(id)'
                 """)[0]
-            #expect(row == "registered registered 1 t 1 t t streaming v1 t", "\(row)")
+            // The last `f`: the streaming scorer raises nothing in the held-out part any more, so its F1 there is
+            // NULL. It caught the +6 step before; since issue 22 the step stream judges log(1 + z) on a series whose
+            // z's look heavy-tailed, and this young series' first points (tiny windows, huge z's) make it look so.
+            // A known loss, in docs/research/nab-fewer-false-alarms.md.
+            #expect(row == "registered registered 1 t 1 t t streaming v1 f", "\(row)")
             #expect(
                 try await strings(url, "SELECT metrics #>> '{split,test_points}' FROM ad.ml_models WHERE id = '\(id)'")
                     == ["180"])
