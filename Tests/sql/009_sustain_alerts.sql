@@ -81,5 +81,35 @@ SELECT is((SELECT count(*) FROM ad_internal.sustain_alerts(
                       ARRAY['[CRITICAL] v'], ARRAY['m'], ARRAY[true])), 0::bigint, 'a sign too late keeps nothing going');
 RESET ROLE;
 
+-- An anomaly grouped into an alert that someone then resolved: its fault going on opens nothing (the alert was
+-- opened by the first anomaly, so "had this anomaly an alert?" must look at what the alerts saw, not who opened them).
+INSERT INTO ad.data_sources (id, name) VALUES ('00000000-0000-0000-0000-0000000009a2', 'tap-grouped');
+INSERT INTO ad.anomalies (id, data_point_id, point_timestamp, source_id, metric, detector, severity, score)
+VALUES ('00000000-0000-0000-0000-0000000009c2', gen_random_uuid(), '2026-01-01 10:00',
+        '00000000-0000-0000-0000-0000000009a2', 'depth', 'robust', 'low', 0.5),
+       ('00000000-0000-0000-0000-0000000009c3', gen_random_uuid(), '2026-01-01 10:30',
+        '00000000-0000-0000-0000-0000000009a2', 'depth', 'robust', 'low', 0.5);
+SET LOCAL ROLE ad_worker;
+SELECT is((SELECT string_agg(opened::text, ', ' ORDER BY opened DESC) FROM ad_internal.raise_alerts(
+              ARRAY['00000000-0000-0000-0000-0000000009d1', '00000000-0000-0000-0000-0000000009d1']::uuid[],
+              ARRAY['00000000-0000-0000-0000-0000000009c2', '00000000-0000-0000-0000-0000000009c3']::uuid[],
+              ARRAY['2026-01-01 10:00', '2026-01-01 10:30']::timestamptz[],
+              ARRAY['00000000-0000-0000-0000-0000000009a2', '00000000-0000-0000-0000-0000000009a2']::uuid[],
+              ARRAY['depth', 'depth'], ARRAY['low', 'low'], ARRAY['[LOW] g', '[LOW] g'], ARRAY['m', 'm'])),
+          'true, false', 'the second anomaly is grouped into the first one''s alert');
+RESET ROLE;
+UPDATE ad.alerts SET status = 'resolved' WHERE source_id = '00000000-0000-0000-0000-0000000009a2';
+SET LOCAL ROLE ad_worker;
+SELECT is((SELECT count(*) FROM ad_internal.sustain_alerts(
+                      ARRAY['00000000-0000-0000-0000-0000000009d1']::uuid[],
+                      ARRAY['00000000-0000-0000-0000-0000000009c3']::uuid[], ARRAY['2026-01-01 10:30']::timestamptz[],
+                      ARRAY['2026-01-01 10:40']::timestamptz[], ARRAY['2026-01-01 10:50']::timestamptz[],
+                      ARRAY['00000000-0000-0000-0000-0000000009a2']::uuid[], ARRAY['depth'], ARRAY['critical'],
+                      ARRAY['[CRITICAL] g'], ARRAY['m'], ARRAY[true])), 0::bigint,
+          'the grouped anomaly''s fault does not bring the resolved alert back');
+RESET ROLE;
+SELECT is((SELECT count(*) FROM ad.alerts WHERE source_id = '00000000-0000-0000-0000-0000000009a2'), 1::bigint,
+          'one alert, resolved, and nothing new sent');
+
 SELECT * FROM finish();
 ROLLBACK;

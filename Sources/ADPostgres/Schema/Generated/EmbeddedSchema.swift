@@ -1449,7 +1449,8 @@ REVOKE ALL ON FUNCTION ad_internal.raise_alerts(uuid[], uuid[], timestamptz[], u
 -- channels (not when acknowledged). occurrences counts anomalies only and is left alone. When no alert of the rule
 -- is open and this anomaly has had none from it, and the anomaly is within the grouping window of the run (the same
 -- fault), one opens (may_open: the rule asks for no min_occurrences), so a rule that wants `high` hears of a fault
--- that began `low` and grew. Nothing re-opens an alert of an anomaly that someone resolved.
+-- that began `low` and grew. Nothing re-opens an alert of an anomaly that someone resolved: no alert opens when one
+-- of the rule on the series, in any status, was last seen at or after the anomaly (it opened or grouped it).
 CREATE OR REPLACE FUNCTION ad_internal.sustain_alerts(rule_ids uuid[], anomaly_ids uuid[], anomaly_times timestamptz[],
                                            first_times timestamptz[], last_times timestamptz[], source_ids uuid[],
                                            metrics text[], severities text[], titles text[], messages text[],
@@ -1509,7 +1510,11 @@ BEGIN
             CONTINUE;
         END IF;
         CONTINUE WHEN NOT r.may_open OR r.anomaly_at < since;
-        CONTINUE WHEN EXISTS (SELECT FROM ad.alerts al WHERE al.rule_id = r.rule_id AND al.anomaly_id = r.anomaly_id);
+        -- Once per anomaly: not when an alert of the rule on this series (in any status) already saw it, whether the
+        -- anomaly opened it or was grouped into it; so a resolve is not undone by the fault that goes on.
+        CONTINUE WHEN EXISTS (SELECT FROM ad.alerts al
+                               WHERE al.rule_id = r.rule_id AND al.source_id = r.source_id AND al.metric = r.metric
+                                 AND al.last_seen_at >= r.anomaly_at);
         -- An open alert older than the window is over, as raise_alerts closes it.
         UPDATE ad.alerts al
            SET status = 'resolved', resolved_at = now(),
