@@ -419,7 +419,9 @@ BEGIN
            FOR UPDATE;
         IF FOUND THEN
             -- A rise in severity retitles the alert and tells its notify channels again (unless someone has
-            -- acknowledged it, or a send to them is still queued): a fault that grew from low to critical is news.
+            -- acknowledged it, or a send to them is still queued and not yet claimed, which will carry the alert as
+            -- it is now): a fault that grew from low to critical is news. A send in flight (claimed, its attempt not
+            -- recorded, its lease running: claim_deliveries' test) carries the alert as it was, so it covers nothing.
             UPDATE ad.alerts al
                SET last_seen_at = greatest(al.last_seen_at, r.last_at),
                    severity     = CASE WHEN ad_internal.severity_rank(r.severity) > ad_internal.severity_rank(was)
@@ -436,7 +438,11 @@ BEGIN
                  WHERE rc.rule_id = r.rule_id AND rc.purpose = 'notify'
                    AND NOT EXISTS (SELECT FROM ad.alert_deliveries d
                                     WHERE d.alert_id = open_id AND d.channel_id = rc.channel_id
-                                      AND d.kind IN ('trigger', 'renotify') AND d.status = 'pending');
+                                      AND d.kind IN ('trigger', 'renotify') AND d.status = 'pending'
+                                      AND NOT (d.attempts > 0 AND d.next_attempt_at > now()
+                                               AND NOT EXISTS (SELECT FROM ad.delivery_attempts a
+                                                                WHERE a.delivery_id = d.id
+                                                                  AND a.attempt = d.attempts)));
                 PERFORM pg_notify('ad_deliveries', '');
             END IF;
             alert_id := open_id; opened := false;

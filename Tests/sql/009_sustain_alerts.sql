@@ -111,5 +111,32 @@ RESET ROLE;
 SELECT is((SELECT count(*) FROM ad.alerts WHERE source_id = '00000000-0000-0000-0000-0000000009a2'), 1::bigint,
           'one alert, resolved, and nothing new sent');
 
+-- A trigger in flight (claimed, no attempt recorded, its lease running) carries the alert as it was when claimed:
+-- it does not cover a rise that comes meanwhile, which is queued as a re-notification.
+INSERT INTO ad.data_sources (id, name) VALUES ('00000000-0000-0000-0000-0000000009a3', 'tap-in-flight');
+INSERT INTO ad.anomalies (id, data_point_id, point_timestamp, source_id, metric, detector, severity, score)
+VALUES ('00000000-0000-0000-0000-0000000009c4', gen_random_uuid(), '2026-01-01 10:00',
+        '00000000-0000-0000-0000-0000000009a3', 'depth', 'robust', 'low', 0.5);
+SET LOCAL ROLE ad_worker;
+SELECT is((SELECT count(*) FROM ad_internal.raise_alerts(ARRAY['00000000-0000-0000-0000-0000000009d1']::uuid[],
+              ARRAY['00000000-0000-0000-0000-0000000009c4']::uuid[], ARRAY['2026-01-01 10:00']::timestamptz[],
+              ARRAY['00000000-0000-0000-0000-0000000009a3']::uuid[], ARRAY['depth'], ARRAY['low'], ARRAY['[LOW] f'],
+              ARRAY['m'])), 1::bigint, 'an alert opens, its trigger queued');
+RESET ROLE;
+UPDATE ad.alert_deliveries d SET attempts = 1, next_attempt_at = now() + interval '1 minute'
+  FROM ad.alerts al WHERE al.id = d.alert_id AND al.source_id = '00000000-0000-0000-0000-0000000009a3';
+SET LOCAL ROLE ad_worker;
+SELECT is((SELECT count(*) FROM ad_internal.sustain_alerts(
+                      ARRAY['00000000-0000-0000-0000-0000000009d1']::uuid[],
+                      ARRAY['00000000-0000-0000-0000-0000000009c4']::uuid[], ARRAY['2026-01-01 10:00']::timestamptz[],
+                      ARRAY['2026-01-01 10:10']::timestamptz[], ARRAY['2026-01-01 10:20']::timestamptz[],
+                      ARRAY['00000000-0000-0000-0000-0000000009a3']::uuid[], ARRAY['depth'], ARRAY['critical'],
+                      ARRAY['[CRITICAL] f'], ARRAY['m'], ARRAY[true])), 1::bigint, 'the fault rises while its trigger is in flight');
+RESET ROLE;
+SELECT is((SELECT string_agg(d.kind || ' ' || d.status, ', ' ORDER BY d.kind DESC)
+             FROM ad.alert_deliveries d JOIN ad.alerts al ON al.id = d.alert_id
+            WHERE al.source_id = '00000000-0000-0000-0000-0000000009a3'),
+          'trigger pending, renotify pending', 'the rise is queued beside the trigger in flight');
+
 SELECT * FROM finish();
 ROLLBACK;
