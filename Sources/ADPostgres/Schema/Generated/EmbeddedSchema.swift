@@ -1534,9 +1534,18 @@ BEGIN
                                      message, first_seen_at, last_seen_at)
         VALUES (r.rule_id, r.anomaly_id, r.anomaly_at, r.source_id, r.metric, r.severity, r.title, r.message,
                 r.anomaly_at, r.last_at)
+        -- Another worker opened it since the look above (it committed after this statement's snapshot): this run
+        -- still counts, as it would have on the open alert: last seen and the worse severity (and its title).
         ON CONFLICT (rule_id, source_id, metric) WHERE status IN ('pending', 'sent', 'acknowledged', 'escalated')
-        DO NOTHING
-        RETURNING al.id, true;
+        DO UPDATE SET last_seen_at = greatest(al.last_seen_at, EXCLUDED.last_seen_at),
+                      severity     = CASE WHEN ad_internal.severity_rank(EXCLUDED.severity)
+                                               > ad_internal.severity_rank(al.severity)
+                                          THEN EXCLUDED.severity ELSE al.severity END,
+                      title        = CASE WHEN ad_internal.severity_rank(EXCLUDED.severity)
+                                               > ad_internal.severity_rank(al.severity)
+                                          THEN EXCLUDED.title ELSE al.title END,
+                      updated_at   = now()
+        RETURNING al.id, (al.xmax = 0);
     END LOOP;
 END
 $fn$;
