@@ -138,5 +138,47 @@ SELECT is((SELECT string_agg(d.kind || ' ' || d.status, ', ' ORDER BY d.kind DES
             WHERE al.source_id = '00000000-0000-0000-0000-0000000009a3'),
           'trigger pending, renotify pending', 'the rise is queued beside the trigger in flight');
 
+-- Hostile input (it runs as its owner): each is refused with invalid_parameter_value, and changes nothing.
+SET LOCAL ROLE ad_worker;
+SELECT throws_ok($$SELECT * FROM ad_internal.sustain_alerts(ARRAY['00000000-0000-0000-0000-0000000009d1', '00000000-0000-0000-0000-0000000009d2']::uuid[],
+                  ARRAY['00000000-0000-0000-0000-0000000009c4']::uuid[], ARRAY['2026-01-01 10:00']::timestamptz[],
+                  ARRAY['2026-01-01 10:10']::timestamptz[], ARRAY['2026-01-01 10:20']::timestamptz[],
+                  ARRAY['00000000-0000-0000-0000-0000000009a3']::uuid[], ARRAY['depth'], ARRAY['critical'], ARRAY['t'], ARRAY['m'],
+                  ARRAY[true])$$,
+          '22023', NULL, 'arrays of different lengths are refused');
+SELECT throws_ok($$SELECT * FROM ad_internal.sustain_alerts(ARRAY['00000000-0000-0000-0000-0000000009d1']::uuid[],
+                  ARRAY['00000000-0000-0000-0000-0000000009c4']::uuid[], ARRAY['2026-01-01 10:00']::timestamptz[],
+                  ARRAY['2026-01-01 10:10']::timestamptz[], ARRAY['2026-01-01 10:20']::timestamptz[],
+                  ARRAY['00000000-0000-0000-0000-0000000009a3']::uuid[], ARRAY['depth'], ARRAY['severe'], ARRAY['t'], ARRAY['m'],
+                  ARRAY[true])$$,
+          '22023', NULL, 'an unknown severity is refused');
+SELECT throws_ok($$SELECT * FROM ad_internal.sustain_alerts(ARRAY['00000000-0000-0000-0000-0000000009d1']::uuid[],
+                  ARRAY['00000000-0000-0000-0000-0000000009c4']::uuid[], ARRAY['2026-01-01 10:00']::timestamptz[],
+                  ARRAY['2026-01-01 10:30']::timestamptz[], ARRAY['2026-01-01 10:20']::timestamptz[],
+                  ARRAY['00000000-0000-0000-0000-0000000009a3']::uuid[], ARRAY['depth'], ARRAY['critical'], ARRAY['t'], ARRAY['m'],
+                  ARRAY[true])$$,
+          '22023', NULL, 'a run that ends before it starts is refused');
+SELECT throws_ok($$SELECT * FROM ad_internal.sustain_alerts(ARRAY['00000000-0000-0000-0000-0000000009d1']::uuid[],
+                  ARRAY['00000000-0000-0000-0000-0000000009c4']::uuid[], ARRAY['2026-01-01 10:00']::timestamptz[],
+                  ARRAY['2026-01-01 10:10']::timestamptz[], ARRAY['infinity']::timestamptz[],
+                  ARRAY['00000000-0000-0000-0000-0000000009a3']::uuid[], ARRAY['depth'], ARRAY['critical'], ARRAY['t'], ARRAY['m'],
+                  ARRAY[true])$$,
+          '22023', NULL, 'an infinite time is refused');
+SELECT throws_ok($$SELECT * FROM ad_internal.sustain_alerts(ARRAY['00000000-0000-0000-0000-0000000009d1']::uuid[],
+                  ARRAY['00000000-0000-0000-0000-0000000009c4']::uuid[], ARRAY['2026-01-01 10:00']::timestamptz[],
+                  ARRAY['2026-01-01 10:10']::timestamptz[], ARRAY['2026-01-01 10:20']::timestamptz[],
+                  ARRAY['00000000-0000-0000-0000-0000000009a3']::uuid[], ARRAY['other'], ARRAY['critical'], ARRAY['t'], ARRAY['m'],
+                  ARRAY[true])$$,
+          '22023', NULL, 'an anomaly that is not on the run''s series is refused');
+SELECT throws_ok($$SELECT * FROM ad_internal.sustain_alerts(ARRAY['00000000-0000-0000-0000-0000000009d1']::uuid[],
+                  ARRAY['00000000-0000-0000-0000-0000000009c4']::uuid[], ARRAY['2026-01-01 09:00']::timestamptz[],
+                  ARRAY['2026-01-01 10:10']::timestamptz[], ARRAY['2026-01-01 10:20']::timestamptz[],
+                  ARRAY['00000000-0000-0000-0000-0000000009a3']::uuid[], ARRAY['depth'], ARRAY['critical'], ARRAY['t'], ARRAY['m'],
+                  ARRAY[true])$$,
+          '22023', NULL, 'an anomaly at another time is refused');
+RESET ROLE;
+SELECT is((SELECT string_agg(al.severity || ' ' || to_char(al.last_seen_at, 'HH24:MI'), ', ') FROM ad.alerts al
+            WHERE al.source_id = '00000000-0000-0000-0000-0000000009a3'), 'critical 10:20', 'nothing changed');
+
 SELECT * FROM finish();
 ROLLBACK;

@@ -1466,14 +1466,51 @@ DECLARE
     open_id uuid;
     was text;
     how text;
+    lengths int[] := ARRAY[cardinality(rule_ids), cardinality(anomaly_ids), cardinality(anomaly_times),
+                           cardinality(first_times), cardinality(last_times), cardinality(source_ids),
+                           cardinality(metrics), cardinality(severities), cardinality(titles), cardinality(messages),
+                           cardinality(may_open)];
 BEGIN
-    -- Fixed order, the same as raise_alerts, so workers take their row locks in one order.
+    -- It runs as its owner (sql/097_least_privilege.sql), so it trusts nothing it is given: one length for all
+    -- arrays, known severities, finite times in order, and each run's anomaly on the run's series.
+    IF array_position(lengths, NULL) IS NOT NULL OR (SELECT min(x) <> max(x) FROM unnest(lengths) x) THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('sustain_alerts: the 11 arrays must be given and have one length, not %s', lengths);
+    END IF;
+    -- Fixed order, the same as raise_alerts, so one call takes its row locks in one order (the worker takes every
+    -- series' lock the batch needs first, in one sorted statement: ScoringCycle.alert).
     FOR r IN SELECT * FROM unnest(rule_ids, anomaly_ids, anomaly_times, first_times, last_times, source_ids, metrics,
                                   severities, titles, messages, may_open)
                      AS u(rule_id, anomaly_id, anomaly_at, first_at, last_at, source_id, metric, severity, title,
                           message, may_open)
              ORDER BY u.rule_id, u.source_id, u.metric, u.first_at LOOP
+        IF r.rule_id IS NULL OR r.anomaly_id IS NULL OR r.source_id IS NULL OR r.metric IS NULL
+           OR r.may_open IS NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = 'sustain_alerts: rule, anomaly, source, metric and may_open must not be null';
+        END IF;
+        IF ad_internal.severity_rank(r.severity) IS NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = format('sustain_alerts: unknown severity %L (low, medium, high or critical)', r.severity);
+        END IF;
+        IF NOT (isfinite(r.anomaly_at) AND isfinite(r.first_at) AND isfinite(r.last_at)) OR r.first_at > r.last_at
+        THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = format('sustain_alerts: times must be finite with first <= last, not anomaly %s, run %s to %s',
+                                 r.anomaly_at, r.first_at, r.last_at);
+        END IF;
+        IF NOT EXISTS (SELECT FROM ad.anomalies an
+                        WHERE an.id = r.anomaly_id AND an.point_timestamp = r.anomaly_at
+                          AND an.source_id = r.source_id AND an.metric = r.metric) THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = format('sustain_alerts: no anomaly %s at %s on source %s, metric %L', r.anomaly_id,
+                                 r.anomaly_at, r.source_id, r.metric);
+        END IF;
         SELECT ar.group_window INTO gw FROM ad.alert_rules ar WHERE ar.id = r.rule_id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = format('sustain_alerts: no alert rule %s', r.rule_id);
+        END IF;
         -- first_at - gw would be out of range within gw of 4714-11-24 BC, where nothing can be older anyway.
         since := CASE WHEN gw < interval '290000 years' AND timestamptz '4714-11-24 00:00:00+00 BC' + gw < r.first_at
                       THEN r.first_at - gw ELSE '-infinity' END;
