@@ -13,6 +13,9 @@ extension ScoringCycle {
         guard !anomalies.isEmpty || !off.isEmpty else { return 0 }
         let plan = AlertRounds(anomalies: anomalies, off: off)
         let raiser = AlertRaiser(logger: logger)
+        try await lockAlertGroups(
+            connection,
+            series: anomalies.map { ($0.facts.sourceID, $0.facts.metric) } + off.map { ($0.source, $0.metric) })
         var opened = 0, grouped = 0
         for round in plan.rounds {
             if !round.anomalies.isEmpty {
@@ -23,6 +26,26 @@ extension ScoringCycle {
         }
         if opened > 0 { logger.info("opened \(opened) alert(s), grouped \(grouped) anomalies into open ones") }
         return opened
+    }
+}
+
+extension ScoringCycle {
+    /// Every series' alert-group lock (a transaction-level advisory lock on source and metric), taken in one
+    /// statement in sorted order before any round. Each call of raise_alerts and sustain_alerts takes its row locks
+    /// in a fixed order, but the rounds are several calls and their orders differ across calls: two workers with
+    /// overlapping series could each hold one group and wait for the other's. With every group held first, in one
+    /// order, they queue instead.
+    static let lockGroupsQuery = """
+        SELECT pg_catalog.pg_advisory_xact_lock(g.k)
+          FROM (SELECT DISTINCT pg_catalog.hashtextextended('ad.alert_group:' || u.sid::text || '/' || u.metric, 0) AS k
+                  FROM unnest($1::uuid[], $2::text[]) AS u(sid, metric)
+                 ORDER BY k OFFSET 0) g
+        """
+
+    func lockAlertGroups(_ connection: PostgresConnection, series: [(UUID, String)]) async throws {
+        var q = PostgresQuery(unsafeSQL: Self.lockGroupsQuery)  // our SQL; every value is bound
+        q.binds.append(series.map(\.0)); q.binds.append(series.map(\.1))
+        for try await _ in try await connection.query(q, logger: logger) {}
     }
 }
 
