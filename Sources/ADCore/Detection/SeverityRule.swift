@@ -22,18 +22,21 @@ import Foundation
 /// measured in: with `n` values in the window, fewer than `backing` (the smaller of `window` and `warmup`), it is
 /// multiplied by √(n / backing), so on the 12 points a new series is first scored a deviation needs about 2.9
 /// times the size to reach the same tier. A scale of 0 (a MAD of 0: a series that is mostly one value) measures
-/// nothing, so no size: such a series' anomalies are `low`.
+/// nothing, so no size: such a series' anomalies are `low`. The sizes are at most `largest`, below the cap on z.
 public struct SeverityRule: Sendable, Equatable {
     public let thresholds: SourceConfig.Thresholds
     /// The deviation (robust scales) at which each tier starts: low, medium, high, critical.
     public let sizes: [Double]
     /// Window values at which a size counts in full.
     public let backing: Int
+    /// The largest size a tier may ask: below the cap on raw z statistics (`PointScorer.cap`), so a threshold set
+    /// near 1 (a surprise of thousands of digits) still leaves its tier reachable.
+    public static let largest = PointScorer.cap - 1
 
     public init(config: SourceConfig) {
         thresholds = config.thresholds
         sizes = [config.thresholds.low, config.thresholds.medium, config.thresholds.high, config.thresholds.critical]
-            .map { Stats.zForUpperLog10Tail(-PointScore.surprise(score: $0) - log10(2)) }
+            .map { min(Stats.zForUpperLog10Tail(-PointScore.surprise(score: $0) - log10(2)), Self.largest) }
         backing = min(config.window, config.warmup)
     }
 

@@ -175,6 +175,15 @@ import Testing
         #expect(lenient.effectiveSize(20, history: 12) == 20)
     }
 
+    @Test func aThresholdNearOneLeavesItsTierReachable() {
+        // 0.999 stands for a surprise of 9990 digits: a z far beyond the cap of 100 on every raw z statistic.
+        var c = SourceConfig.defaults
+        c.thresholds = .init(low: 0.45, medium: 0.55, high: 0.65, critical: 0.999)
+        let r = SeverityRule(config: c)
+        #expect(r.sizes[3] <= PointScorer.cap - 1, "\(r.sizes)")
+        #expect(r.tier(size: PointScorer.cap) == .critical)
+    }
+
     @Test func theTiersFollowTheSourcesThresholds() {
         var c = SourceConfig.defaults
         c.thresholds = .init(low: 0.3, medium: 0.5, high: 0.7, critical: 0.9)
