@@ -130,9 +130,33 @@ public struct OperatorCase: Sendable {
             onset: .medium ... .high, visibleFor: 240)
     }()
 
+    /// Two days of a heavy-tailed series: latency-like, lognormal (median 100, σ 0.8 in logs), so a value 5 or 10
+    /// times the median comes now and then. Nothing is wrong: no point may be still off (noise must not keep an
+    /// alert open), and no anomaly above `low`.
+    public static let heavyTailed: OperatorCase = {
+        var g = Generator(state: 2208)
+        let values = (0..<(2 * day)).map { _ in 100 * exp(0.8 * g.gaussian()) }
+        return OperatorCase(name: "heavy-tailed noise", values: values, fault: 0..<0, deserves: nil, elsewhere: .low)
+    }()
+
+    /// Two days of an error counter that is mostly 0: one minute in ten counts 1 to 6 errors. Its MAD is 0, so any
+    /// count is "100 robust scales" from the median: no point may be still off, no anomaly above `low`.
+    public static let mostlyZero: OperatorCase = {
+        var g = Generator(state: 2209)
+        let values = (0..<(2 * day)).map { _ -> Double in
+            g.uniform() < 0.1 ? (1 + 6 * g.uniform()).rounded(.down) : 0
+        }
+        return OperatorCase(
+            name: "mostly-zero counter", values: values, fault: 0..<0, deserves: nil, elsewhere: .low)
+    }()
+
     public static let all: [OperatorCase] = [
         quiet, earlyNoise, spike, levelShift, queueDrift, stuckAtZero, missingSeason,
     ]
+
+    /// Noise that a size alone would mistake for a fault going on (`TheOperatorCorpusGetsTheSeveritiesItNames`'s
+    /// noise test).
+    public static let noise: [OperatorCase] = [heavyTailed, mostlyZero]
 
     /// Scores the series as the worker feeds `PointScorer`: one metric `depth`, the last `window` values, each
     /// history value's difference from its value a day earlier, the delta and spacing, the value a day before

@@ -399,7 +399,8 @@ extension Explanation {
         if let (final, basis, _) = severity, let byScore = basis.byScore, final > byScore, let size = basis.size {
             s +=
                 "; severity \(final.rawValue), not \(byScore.rawValue) as the score alone would make it: the value has "
-            s += "stayed off to this side for most of the last 48 points, and lies \(f(size)) robust scales from normal"
+            s +=
+                "stayed off to this side for at least half of the last 48 points, and lies \(f(size)) robust scales from normal"
         }
         if let (final, basis, rule) = severity, let byScore = basis.byScore, final < byScore,
             let size = basis.size, let next = Severity.allCases.first(where: { $0 > final })

@@ -83,9 +83,13 @@ public struct PointScorer: Sendable {
         var size: Double, level: Double
         /// Values in the window, and seconds since the previous point (for the explanation's words).
         var window: Int, spacing: Double?
-        /// Whether the deviation has lasted: at least half of the last 48 points lay on the value's side of the
-        /// median by more than 2 robust scales (the shift stream's flags). Then the size alone sets the severity.
+        /// Whether the deviation has lasted: at least half of the last 48 points lay on the value's side of normal
+        /// by more than 2 scales (the shift stream's flags against the median; on a periodic series, the differences
+        /// from a season before against their usual one). Then the size alone sets the severity.
         var lasting: Bool
+        /// Whether the window's robust scale is more than 0: only then does a size mean anything (a series that is
+        /// mostly one value, a counter that is mostly 0, has MAD 0, and any change would be 100 scales).
+        var measured: Bool
         /// What the words (`summary`) describe: `why`, but a burst of one point (this one) is its value.
         var words: Explanation.Why
         /// The deciding stream's kind of deviation and its size.
@@ -157,8 +161,15 @@ public struct PointScorer: Sendable {
         let rule = severityRule
         let severity = byScore.map { _ in rule.severity(score: score, size: top.size, lasting: top.lasting)! }
         let bySize = rule.tier(size: top.size)
+        // Still off: a metric whose deviation has lasted (the same side of normal for at least half of the last 48
+        // points) and is as large as `low` asks, on a scale that measures something. Size alone is not enough:
+        // noise on a heavy-tailed series has large deviations now and then, and they would keep an alert open.
         let off: [(metric: String, severity: Severity)] =
-            severity != nil ? [] : evidence.compactMap { e in rule.tier(size: e.level).map { (e.metric, $0) } }
+            severity != nil
+            ? []
+            : evidence.compactMap { e in
+                e.lasting && e.measured ? rule.tier(size: e.level).map { (e.metric, $0) } : nil
+            }
         let (finalStates, finalFeatures) = stored(severity)
         let x = ordered.first { $0.metric == top.metric }!.x
         let (lowSurprise, restPeriod) = (lowSurprise, config.restPeriod)
@@ -251,6 +262,9 @@ public struct PointScorer: Sendable {
     private struct SeasonalView {
         var stream: DetectorState.Stream
         var z: Double, expected: Double, scale: Double, periodic: Bool, echo: Bool
+        /// Whether the differences' robust scale is more than 0 (then `z` is a size), and how many of the last 48
+        /// (this point's included) lay more than 2 scales above (below) the usual difference.
+        var measured: Bool, above: Int, below: Int
         /// The value a season before, and the window's typical difference from it (for the explanation).
         var lag: Double, typical: Double
     }
@@ -312,11 +326,12 @@ public struct PointScorer: Sendable {
         let zSigned = (m.x - centre) / scale
         let zValue = min(abs(zSigned), Self.cap)
         let novelty = min(max(0, m.x - highest, lowest - m.x) / scale, Self.cap)
-        var zStep = 0.0, stepExpected = m.x, stepScale = scale
+        var zStep = 0.0, stepExpected = m.x, stepScale = scale, stepMeasured = false
         if n >= config.minHistory + 1, let last = history.last {
             let deltas = zip(history.dropFirst(), history).lazy.map { $0 - $1 }
             if let (dc, ds) = Self.centreAndScale(deltas, count: n - 1, sorted: m.sortedSteps, scratch: &scratch) {
                 stepScale = max(ds, floor)
+                stepMeasured = ds > 0
                 stepExpected = last + dc
                 zStep = min(abs(m.x - stepExpected) / stepScale, Self.cap)
             }
@@ -355,6 +370,15 @@ public struct PointScorer: Sendable {
                 guard let (dc, ds) = centreAndScale else { continue }
                 let s = max(ds, floor)
                 let z = min(abs(m.x - lag.value - dc) / s, Self.cap)
+                var sidesAbove = m.x - lag.value - dc > Self.shiftZ * s ? 1 : 0
+                var sidesBelow = m.x - lag.value - dc < -Self.shiftZ * s ? 1 : 0
+                for d in diffs.suffix(Self.shiftSpan - 1) where !d.isNaN {
+                    if d - dc > Self.shiftZ * s {
+                        sidesAbove += 1
+                    } else if d - dc < -Self.shiftZ * s {
+                        sidesBelow += 1
+                    }
+                }
                 if valueIQR == nil {
                     valueIQR =
                         if let h = m.sortedHistory, h.count == n { h.interquartileRange } else {
@@ -373,7 +397,8 @@ public struct PointScorer: Sendable {
                 seasonal.append(
                     SeasonalView(
                         stream: daily ? .daily : .weekly, z: z, expected: lag.value + dc, scale: s,
-                        periodic: ratio < Self.periodicRatio, echo: echo, lag: lag.value, typical: dc))
+                        periodic: ratio < Self.periodicRatio, echo: echo, measured: ds > 0, above: sidesAbove,
+                        below: sidesBelow, lag: lag.value, typical: dc))
             }
         }
 
@@ -485,9 +510,23 @@ public struct PointScorer: Sendable {
             case .shift: (centre - Self.shiftZ * scale, centre + Self.shiftZ * scale)
             case .value, .step, .daily, .weekly: (expected - half, expected + half)
             }
+        // Sizes only on scales that measure something (a MAD of 0 has none: the value, step or season adds no size).
+        let sized = seasonal.filter { !$0.echo && $0.measured }
         let (size, level) = deviationSize(
-            value: zValue, step: zStep, stepAway: (m.x - stepExpected) * zSigned > 0, periodic: periodic,
-            seasonal: seasonal.lazy.filter { !$0.echo }.map(\.z))
+            value: rawScale > 0 ? zValue : 0, step: stepMeasured ? zStep : 0,
+            stepAway: (m.x - stepExpected) * zSigned > 0, periodic: periodic, seasonal: sized.lazy.map(\.z))
+        // Lasting: on a periodic series against the season (the largest seasonal deviation's side), else against
+        // the median (the shift stream's flags).
+        let lasting: Bool
+        if periodic {
+            if let v = sized.filter(\.periodic).max(by: { $0.z < $1.z }) {
+                lasting = (m.x - v.expected > 0 ? v.above : v.below) * 2 >= Self.shiftSpan
+            } else {
+                lasting = false
+            }
+        } else {
+            lasting = (zSigned > 0 ? state.above : state.below).nonzeroBitCount * 2 >= Self.shiftSpan
+        }
         return (
             f,
             Evidence(
@@ -497,7 +536,7 @@ public struct PointScorer: Sendable {
                 size: severityRule.effectiveSize(size, history: n),
                 level: severityRule.effectiveSize(level, history: n),
                 window: n, spacing: m.secondsSincePrevious,
-                lasting: (zSigned > 0 ? state.above : state.below).nonzeroBitCount * 2 >= Self.shiftSpan,
+                lasting: lasting, measured: periodic ? !sized.filter(\.periodic).isEmpty : rawScale > 0,
                 words: best.stream == .burst && state.burst.nonzeroBitCount <= 1
                     ? .value(z: zSigned, median: centre, window: n) : why,
                 pattern: Pattern(stream: best.stream, actual: m.x, expected: expected, scale: rangeScale),

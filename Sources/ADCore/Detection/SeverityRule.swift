@@ -12,7 +12,8 @@ import Foundation
 /// reaches `low` is still an anomaly (at least `low`): the size only keeps a small deviation from a high tier.
 ///
 /// Duration: when the deviation has lasted (at least half of the last 48 points lay more than 2 robust scales to
-/// the same side of the median), the size alone sets the tier. The streams judge each point against their recent
+/// the same side of the median; on a periodic series, their differences from a season before more than 2 scales to
+/// the same side of the usual difference), the size alone sets the tier. The streams judge each point against their recent
 /// raw statistics, so a fault that goes on scores lower and lower; its size does not shrink.
 ///
 /// The size is the largest deviation, in robust scales, among the streams that count for the metric: the value
@@ -20,18 +21,22 @@ import Foundation
 /// day (a week) earlier against the usual one. It counts less while little history backs the scale it is
 /// measured in: with `n` values in the window, fewer than `backing` (the smaller of `window` and `warmup`), it is
 /// multiplied by √(n / backing), so on the 12 points a new series is first scored a deviation needs about 2.9
-/// times the size to reach the same tier.
+/// times the size to reach the same tier. A scale of 0 (a MAD of 0: a series that is mostly one value) measures
+/// nothing, so no size: such a series' anomalies are `low`. The sizes are at most `largest`, below the cap on z.
 public struct SeverityRule: Sendable, Equatable {
     public let thresholds: SourceConfig.Thresholds
     /// The deviation (robust scales) at which each tier starts: low, medium, high, critical.
     public let sizes: [Double]
     /// Window values at which a size counts in full.
     public let backing: Int
+    /// The largest size a tier may ask: below the cap on raw z statistics (`PointScorer.cap`), so a threshold set
+    /// near 1 (a surprise of thousands of digits) still leaves its tier reachable.
+    public static let largest = PointScorer.cap - 1
 
     public init(config: SourceConfig) {
         thresholds = config.thresholds
         sizes = [config.thresholds.low, config.thresholds.medium, config.thresholds.high, config.thresholds.critical]
-            .map { Stats.zForUpperLog10Tail(-PointScore.surprise(score: $0) - log10(2)) }
+            .map { min(Stats.zForUpperLog10Tail(-PointScore.surprise(score: $0) - log10(2)), Self.largest) }
         backing = min(config.window, config.warmup)
     }
 

@@ -78,7 +78,9 @@ func observation(_ x: Double, metric: String = "x", history: [Double], daily: Do
         let flat = Array(repeating: 5.0, count: 60)
         #expect(scorer.score([observation(5, history: flat)]).score == 0)
         let changed = scorer.score([observation(5.5, history: flat)])
-        #expect(changed.severity == .critical)
+        // An anomaly by its score; but a scale of 0 measures no size (any change would be "100 scales"), so `low`.
+        #expect(changed.severity == .low)
+        #expect(changed.explanation.severityBasis?.bySize == nil)
         #expect(changed.score.isFinite)
     }
 

@@ -54,6 +54,32 @@ import Testing
         if c.deserves == nil && c.elsewhere == nil {
             #expect(seen.tier.allSatisfy { $0 == nil }, "\(context)")
         }
+        // A series with nothing wrong has no point still off.
+        if c.deserves == nil {
+            let off = seen.scores.indices.filter { !seen.scores[$0].off.isEmpty }
+            #expect(off.isEmpty, "still off at \(off.prefix(10)) of \(off.count)\n\(context)")
+        }
+    }
+
+    /// Noise keeps no alert open: a point is still off only when its deviation has lasted and its series' robust
+    /// scale is above 0, not because of its size alone (a lognormal tail reaches 10 robust scales now and then; a
+    /// counter that is mostly 0 has MAD 0, and any count was "100 scales", critical).
+    @Test(arguments: OperatorCase.noise.map(\.name)) func noiseHasNoPointStillOffAndNothingAboveLow(name: String) {
+        let c = OperatorCase.noise.first { $0.name == name }!
+        let seen = Seen(c)
+        let context = seen.describe(c)
+        let off = seen.scores.indices.filter { !seen.scores[$0].off.isEmpty }
+        #expect(off.isEmpty, "still off at \(off.prefix(10)) of \(off.count)\n\(context)")
+        let above = seen.anomalies.filter { seen.scores[$0].severity! > .low }
+        if c.name == OperatorCase.heavyTailed.name {
+            // Not fixed: a lognormal series' new extremes (13 to 18 robust scales of a MAD that underestimates a
+            // heavy tail) still score and measure medium or high. A size against the window's own tail would fix it.
+            withKnownIssue("heavy-tailed extremes are sized on a MAD") {
+                #expect(above.isEmpty, "\(context)")
+            }
+        } else {
+            #expect(above.isEmpty, "\(context)")
+        }
     }
 
     @Test(arguments: cases) func aLastingFaultStaysVisibleWhileItLasts(name: String) {
@@ -147,6 +173,15 @@ import Testing
                 var c = SourceConfig.defaults; c.warmup = 0; return c
             }())
         #expect(lenient.effectiveSize(20, history: 12) == 20)
+    }
+
+    @Test func aThresholdNearOneLeavesItsTierReachable() {
+        // 0.999 stands for a surprise of 9990 digits: a z far beyond the cap of 100 on every raw z statistic.
+        var c = SourceConfig.defaults
+        c.thresholds = .init(low: 0.45, medium: 0.55, high: 0.65, critical: 0.999)
+        let r = SeverityRule(config: c)
+        #expect(r.sizes[3] <= PointScorer.cap - 1, "\(r.sizes)")
+        #expect(r.tier(size: PointScorer.cap) == .critical)
     }
 
     @Test func theTiersFollowTheSourcesThresholds() {

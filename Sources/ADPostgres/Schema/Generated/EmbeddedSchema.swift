@@ -1449,7 +1449,8 @@ REVOKE ALL ON FUNCTION ad_internal.raise_alerts(uuid[], uuid[], timestamptz[], u
 -- channels (not when acknowledged). occurrences counts anomalies only and is left alone. When no alert of the rule
 -- is open and this anomaly has had none from it, and the anomaly is within the grouping window of the run (the same
 -- fault), one opens (may_open: the rule asks for no min_occurrences), so a rule that wants `high` hears of a fault
--- that began `low` and grew. Nothing re-opens an alert of an anomaly that someone resolved.
+-- that began `low` and grew. Nothing re-opens an alert of an anomaly that someone resolved: no alert opens when one
+-- of the rule on the series, in any status, was last seen at or after the anomaly (it opened or grouped it).
 CREATE OR REPLACE FUNCTION ad_internal.sustain_alerts(rule_ids uuid[], anomaly_ids uuid[], anomaly_times timestamptz[],
                                            first_times timestamptz[], last_times timestamptz[], source_ids uuid[],
                                            metrics text[], severities text[], titles text[], messages text[],
@@ -1465,14 +1466,51 @@ DECLARE
     open_id uuid;
     was text;
     how text;
+    lengths int[] := ARRAY[cardinality(rule_ids), cardinality(anomaly_ids), cardinality(anomaly_times),
+                           cardinality(first_times), cardinality(last_times), cardinality(source_ids),
+                           cardinality(metrics), cardinality(severities), cardinality(titles), cardinality(messages),
+                           cardinality(may_open)];
 BEGIN
-    -- Fixed order, the same as raise_alerts, so workers take their row locks in one order.
+    -- It runs as its owner (sql/097_least_privilege.sql), so it trusts nothing it is given: one length for all
+    -- arrays, known severities, finite times in order, and each run's anomaly on the run's series.
+    IF array_position(lengths, NULL) IS NOT NULL OR (SELECT min(x) <> max(x) FROM unnest(lengths) x) THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('sustain_alerts: the 11 arrays must be given and have one length, not %s', lengths);
+    END IF;
+    -- Fixed order, the same as raise_alerts, so one call takes its row locks in one order (the worker takes every
+    -- series' lock the batch needs first, in one sorted statement: ScoringCycle.alert).
     FOR r IN SELECT * FROM unnest(rule_ids, anomaly_ids, anomaly_times, first_times, last_times, source_ids, metrics,
                                   severities, titles, messages, may_open)
                      AS u(rule_id, anomaly_id, anomaly_at, first_at, last_at, source_id, metric, severity, title,
                           message, may_open)
              ORDER BY u.rule_id, u.source_id, u.metric, u.first_at LOOP
+        IF r.rule_id IS NULL OR r.anomaly_id IS NULL OR r.source_id IS NULL OR r.metric IS NULL
+           OR r.may_open IS NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = 'sustain_alerts: rule, anomaly, source, metric and may_open must not be null';
+        END IF;
+        IF ad_internal.severity_rank(r.severity) IS NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = format('sustain_alerts: unknown severity %L (low, medium, high or critical)', r.severity);
+        END IF;
+        IF NOT (isfinite(r.anomaly_at) AND isfinite(r.first_at) AND isfinite(r.last_at)) OR r.first_at > r.last_at
+        THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = format('sustain_alerts: times must be finite with first <= last, not anomaly %s, run %s to %s',
+                                 r.anomaly_at, r.first_at, r.last_at);
+        END IF;
+        IF NOT EXISTS (SELECT FROM ad.anomalies an
+                        WHERE an.id = r.anomaly_id AND an.point_timestamp = r.anomaly_at
+                          AND an.source_id = r.source_id AND an.metric = r.metric) THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = format('sustain_alerts: no anomaly %s at %s on source %s, metric %L', r.anomaly_id,
+                                 r.anomaly_at, r.source_id, r.metric);
+        END IF;
         SELECT ar.group_window INTO gw FROM ad.alert_rules ar WHERE ar.id = r.rule_id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = format('sustain_alerts: no alert rule %s', r.rule_id);
+        END IF;
         -- first_at - gw would be out of range within gw of 4714-11-24 BC, where nothing can be older anyway.
         since := CASE WHEN gw < interval '290000 years' AND timestamptz '4714-11-24 00:00:00+00 BC' + gw < r.first_at
                       THEN r.first_at - gw ELSE '-infinity' END;
@@ -1484,7 +1522,9 @@ BEGIN
            FOR UPDATE;
         IF FOUND THEN
             -- A rise in severity retitles the alert and tells its notify channels again (unless someone has
-            -- acknowledged it, or a send to them is still queued): a fault that grew from low to critical is news.
+            -- acknowledged it, or a send to them is still queued and not yet claimed, which will carry the alert as
+            -- it is now): a fault that grew from low to critical is news. A send in flight (claimed, its attempt not
+            -- recorded, its lease running: claim_deliveries' test) carries the alert as it was, so it covers nothing.
             UPDATE ad.alerts al
                SET last_seen_at = greatest(al.last_seen_at, r.last_at),
                    severity     = CASE WHEN ad_internal.severity_rank(r.severity) > ad_internal.severity_rank(was)
@@ -1501,7 +1541,11 @@ BEGIN
                  WHERE rc.rule_id = r.rule_id AND rc.purpose = 'notify'
                    AND NOT EXISTS (SELECT FROM ad.alert_deliveries d
                                     WHERE d.alert_id = open_id AND d.channel_id = rc.channel_id
-                                      AND d.kind IN ('trigger', 'renotify') AND d.status = 'pending');
+                                      AND d.kind IN ('trigger', 'renotify') AND d.status = 'pending'
+                                      AND NOT (d.attempts > 0 AND d.next_attempt_at > now()
+                                               AND NOT EXISTS (SELECT FROM ad.delivery_attempts a
+                                                                WHERE a.delivery_id = d.id
+                                                                  AND a.attempt = d.attempts)));
                 PERFORM pg_notify('ad_deliveries', '');
             END IF;
             alert_id := open_id; opened := false;
@@ -1509,7 +1553,11 @@ BEGIN
             CONTINUE;
         END IF;
         CONTINUE WHEN NOT r.may_open OR r.anomaly_at < since;
-        CONTINUE WHEN EXISTS (SELECT FROM ad.alerts al WHERE al.rule_id = r.rule_id AND al.anomaly_id = r.anomaly_id);
+        -- Once per anomaly: not when an alert of the rule on this series (in any status) already saw it, whether the
+        -- anomaly opened it or was grouped into it; so a resolve is not undone by the fault that goes on.
+        CONTINUE WHEN EXISTS (SELECT FROM ad.alerts al
+                               WHERE al.rule_id = r.rule_id AND al.source_id = r.source_id AND al.metric = r.metric
+                                 AND al.last_seen_at >= r.anomaly_at);
         -- An open alert older than the window is over, as raise_alerts closes it.
         UPDATE ad.alerts al
            SET status = 'resolved', resolved_at = now(),
@@ -1523,9 +1571,18 @@ BEGIN
                                      message, first_seen_at, last_seen_at)
         VALUES (r.rule_id, r.anomaly_id, r.anomaly_at, r.source_id, r.metric, r.severity, r.title, r.message,
                 r.anomaly_at, r.last_at)
+        -- Another worker opened it since the look above (it committed after this statement's snapshot): this run
+        -- still counts, as it would have on the open alert: last seen and the worse severity (and its title).
         ON CONFLICT (rule_id, source_id, metric) WHERE status IN ('pending', 'sent', 'acknowledged', 'escalated')
-        DO NOTHING
-        RETURNING al.id, true;
+        DO UPDATE SET last_seen_at = greatest(al.last_seen_at, EXCLUDED.last_seen_at),
+                      severity     = CASE WHEN ad_internal.severity_rank(EXCLUDED.severity)
+                                               > ad_internal.severity_rank(al.severity)
+                                          THEN EXCLUDED.severity ELSE al.severity END,
+                      title        = CASE WHEN ad_internal.severity_rank(EXCLUDED.severity)
+                                               > ad_internal.severity_rank(al.severity)
+                                          THEN EXCLUDED.title ELSE al.title END,
+                      updated_at   = now()
+        RETURNING al.id, (al.xmax = 0);
     END LOOP;
 END
 $fn$;
