@@ -404,6 +404,10 @@ public struct PointScorer: Sendable {
 
         // Each stream against its own baseline; before the baseline has `warmup` points, a z's normal tail.
         let zStreams = 2 + seasonal.count { !$0.echo }
+        // The baselines as they judged this point: the expected range below comes from them, not from the baselines
+        // after they learnt the point (a large step widens its own baseline, and a range taken after would contain
+        // the very value that fired).
+        let judgedBy = state
         func judge(_ stream: DetectorState.Stream, _ raw: Double, isZ: Bool, weight: Double = 1) -> Judged {
             let surprise: Double
             let judged = Self.judgedOnLogScale(stream) ? log1p(raw) : raw
@@ -464,10 +468,10 @@ public struct PointScorer: Sendable {
             } else { (centre, scale, .value) }
         let onLogScale =
             Self.judgedOnLogScale(baseline)
-            && Self.isHeavyTailed(state.rawBaselines[baseline.rawValue], warmup: config.warmup)
+            && Self.isHeavyTailed(judgedBy.rawBaselines[baseline.rawValue], warmup: config.warmup)
         let b =
             Self.judgedOnLogScale(baseline) && !onLogScale
-            ? state.rawBaselines[baseline.rawValue] : state.baselines[baseline.rawValue]
+            ? judgedBy.rawBaselines[baseline.rawValue] : judgedBy.baselines[baseline.rawValue]
         let judgedAtLow = b.mean + lowSurprise * max(b.variance.squareRoot(), 1e-3)
         let rawAtLow = b.count > config.warmup ? (onLogScale ? expm1(judgedAtLow) : judgedAtLow) : zLow
         // The deciding stream's own numbers, for the explanation's sentence (none of them feeds a score).
