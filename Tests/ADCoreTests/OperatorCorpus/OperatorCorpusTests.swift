@@ -4,10 +4,12 @@ import Testing
 
 @testable import ADCore
 
+// Serialized: each case replays a day or two of points through the scorer (a minute of a core in a debug build);
+// run side by side with the whole suite they starved the database tests of CPU until connections timed out.
 /// The operator-facing corpus (`OperatorCase`, in test support), each series scored as the worker feeds
 /// `PointScorer`: the severity each fault deserves, nothing elsewhere above what the case allows, a lasting fault
 /// visible while it lasts, and explanations whose expected value and range are the firing stream's, in words.
-@Suite struct TheOperatorCorpusGetsTheSeveritiesItNames {
+@Suite(.serialized) struct TheOperatorCorpusGetsTheSeveritiesItNames {
     /// What an operator would see of a case: its anomalies, and each point still off.
     struct Seen {
         var scores: [PointScore]

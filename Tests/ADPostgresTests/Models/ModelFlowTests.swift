@@ -430,7 +430,9 @@ struct ModelFlowToMLflow {
             }
             let f1 = Double(try await strings(url, "SELECT f1::text FROM ad.model_registry WHERE id = '\(good)'")[0])
             #expect(metrics["f1"] != nil && abs(metrics["f1"]! - f1!) < 1e-6, "\(metrics)")
-            #expect(metrics["production_f1"] != nil && metrics["recall"] == 1, "\(metrics)")
+            // No production_f1: the streaming scorer raises nothing in the held-out part since issue 22 (the young
+            // pressure series looks heavy-tailed, so its +6 step is judged on log(1 + z); the registry row checked above).
+            #expect(metrics["production_f1"] == nil && metrics["recall"] == 1, "\(metrics)")
             // The failed job: a FAILED run, no model version.
             let failed = try await strings(
                 url,
