@@ -15,6 +15,10 @@ public struct NewAnomaly: Sendable {
     /// The point's time exactly, as the scoring cycle carries it (µs since 2000, `ScoringQueries.micros`); without
     /// it, `facts.time`, a double, which is exact to the microsecond only within a few centuries of 2000.
     public var pointMicros: Int64?
+    /// The point's time in µs since 2000: `pointMicros`, or `facts.time` converted.
+    public var micros: Int64 {
+        pointMicros ?? Int64(((facts.time.timeIntervalSince1970 - 946_684_800) * 1e6).rounded())
+    }
 }
 
 /// Matches a batch's anomalies against the enabled rules (in Swift) and opens or groups alerts (in SQL, keyed by
@@ -59,12 +63,13 @@ public struct AlertRaiser: Sendable {
     }
 
     /// Raises alerts for `anomalies`; returns how many alerts were opened and how many anomalies were grouped
-    /// into an open one.
+    /// into an open one. `rules`: the enabled rules when the caller has read them (`rules(_:)`) already.
     public func raise(
-        _ connection: PostgresConnection, anomalies: [NewAnomaly]
+        _ connection: PostgresConnection, anomalies: [NewAnomaly], rules known: [AlertRule]? = nil
     ) async throws -> (opened: Int, grouped: Int) {
         guard !anomalies.isEmpty else { return (0, 0) }
-        let rules = try await rules(connection)
+        let rules: [AlertRule]
+        if let known { rules = known } else { rules = try await self.rules(connection) }
         guard !rules.isEmpty else { return (0, 0) }
         var ruleIDs: [UUID] = [], anomalyIDs: [UUID] = [], times: [Int64] = [], sources: [UUID] = []
         var metrics: [String] = [], severities: [String] = [], titles: [String] = [], messages: [String] = []
@@ -77,7 +82,7 @@ public struct AlertRaiser: Sendable {
             for a in firing {
                 let f = a.facts
                 ruleIDs.append(rule.id); anomalyIDs.append(a.anomalyID)
-                times.append(a.pointMicros ?? Int64(((f.time.timeIntervalSince1970 - 946_684_800) * 1e6).rounded()))
+                times.append(a.micros)
                 sources.append(f.sourceID)
                 metrics.append(f.metric); severities.append(f.severity.rawValue)
                 titles.append(
@@ -203,10 +208,14 @@ extension AlertRaiser {
 
     /// Keeps the alerts of lasting faults going (`ad_internal.sustain_alerts`): each run of points still far from
     /// normal is a sign of its series' latest anomaly's fault, matched against the rules as that anomaly at the
-    /// run's worst tier and at its last point's time. Returns the alerts opened and those kept going.
-    public func sustain(_ connection: PostgresConnection, runs: [OffRun]) async throws -> (opened: Int, kept: Int) {
+    /// run's worst tier and at its last point's time. Returns the alerts opened and those kept going. `rules`: as
+    /// in `raise`.
+    public func sustain(
+        _ connection: PostgresConnection, runs: [OffRun], rules known: [AlertRule]? = nil
+    ) async throws -> (opened: Int, kept: Int) {
         guard !runs.isEmpty else { return (0, 0) }
-        let rules = try await rules(connection)
+        let rules: [AlertRule]
+        if let known { rules = known } else { rules = try await self.rules(connection) }
         guard !rules.isEmpty else { return (0, 0) }
         var find = PostgresQuery(unsafeSQL: Self.latestAnomalyQuery)  // our SQL; every value is bound
         find.binds.append(runs.map(\.source)); find.binds.append(runs.map(\.metric))

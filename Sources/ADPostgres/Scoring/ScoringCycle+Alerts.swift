@@ -16,13 +16,18 @@ extension ScoringCycle {
         try await lockAlertGroups(
             connection,
             series: anomalies.map { ($0.facts.sourceID, $0.facts.metric) } + off.map { ($0.source, $0.metric) })
+        // Read once for every round: rounds are one per anomaly of a series, and each call would read them again.
+        let rules = try await raiser.rules(connection)
+        guard !rules.isEmpty else { return 0 }
         var opened = 0, grouped = 0
         for round in plan.rounds {
             if !round.anomalies.isEmpty {
-                let r = try await raiser.raise(connection, anomalies: round.anomalies)
+                let r = try await raiser.raise(connection, anomalies: round.anomalies, rules: rules)
                 opened += r.opened; grouped += r.grouped
             }
-            if !round.runs.isEmpty { opened += try await raiser.sustain(connection, runs: round.runs).opened }
+            if !round.runs.isEmpty {
+                opened += try await raiser.sustain(connection, runs: round.runs, rules: rules).opened
+            }
         }
         if opened > 0 { logger.info("opened \(opened) alert(s), grouped \(grouped) anomalies into open ones") }
         return opened
@@ -83,18 +88,15 @@ struct AlertRounds {
     init(anomalies: [NewAnomaly], off: [OffPoint], gap: Int64? = nil) {
         let gap = gap ?? Self.runGap
         struct Series: Hashable { var source: UUID; var metric: String }
-        func micros(_ a: NewAnomaly) -> Int64 {
-            a.pointMicros ?? Int64(((a.facts.time.timeIntervalSince1970 - 946_684_800) * 1e6).rounded())
-        }
         var times: [Series: [Int64]] = [:]
         for a in anomalies {
-            times[Series(source: a.facts.sourceID, metric: a.facts.metric), default: []].append(micros(a))
+            times[Series(source: a.facts.sourceID, metric: a.facts.metric), default: []].append(a.micros)
         }
         for k in times.keys { times[k]!.sort() }
         func round(_ r: Int) { while rounds.count <= r { rounds.append(Round()) } }
         round(0)
         for a in anomalies {
-            let r = times[Series(source: a.facts.sourceID, metric: a.facts.metric)]!.firstIndex(of: micros(a))! + 1
+            let r = times[Series(source: a.facts.sourceID, metric: a.facts.metric)]!.firstIndex(of: a.micros)! + 1
             round(r); rounds[r].anomalies.append(a)
         }
         // Each series' off points in time order, into the round after the anomalies at or before them, as runs.
