@@ -155,6 +155,8 @@ final class BenchWorker: Sendable {
 }
 
 struct Bench {
+    /// A rate or count as the report prints it: whole, or n/a when not measured.
+    func n(_ x: Double) -> String { x.isFinite ? String(format: "%.0f", x) : "n/a" }
     let admin: DatabaseURL
     let url: DatabaseURL
     let options: BenchCommand
@@ -410,7 +412,6 @@ struct Bench {
 
     /// --scaling: (a), then (b) per worker count.
     func reportScaling(version: String, ingest: Double, rows: [(workers: Int, scoring: Scoring)]) {
-        func n(_ x: Double) -> String { x.isFinite ? String(format: "%.0f", x) : "n/a" }
         let loops = options.scoringLoops ?? WorkerSettings().scoringLoops
         print(
             "adworker bench --scaling: PostgreSQL \(version), \(options.series) series, \(options.points) points, worker batch \(options.batchSize), \(loops) scoring loop(s) per worker"
@@ -579,7 +580,6 @@ struct Bench {
         version: String, ingest: Double, http: HTTPIngestBench.Result, scored: Double, copyUnderLoad: Double,
         latency: Latency, rss1k: Double, rssBig: Double, delivered: Double, profile: String?, models: ModelBench.Result
     ) {
-        func n(_ x: Double) -> String { x.isFinite ? String(format: "%.0f", x) : "n/a" }
         func f1(_ x: Double) -> String { x.isFinite ? String(format: "%.1f", x) : "n/a" }
         let ratio = scored / ingest
         print(
@@ -626,7 +626,6 @@ struct Bench {
     /// The (a) lines: COPY, and beside it HTTP ingest as NDJSON and as JSON with their ratio to COPY. With `version`,
     /// the heading too (--ingest-only).
     func reportIngest(version: String?, ingest: Double, http: HTTPIngestBench.Result) {
-        func n(_ x: Double) -> String { x.isFinite ? String(format: "%.0f", x) : "n/a" }
         if let version {
             print(
                 "adworker bench --ingest-only: PostgreSQL \(version), \(options.series) series, \(options.points) points"
